@@ -1,0 +1,1 @@
+//! The tenant registry: YAML loading, environment interpolation and validation.

@@ -1,0 +1,1 @@
+//! Provider-neutral model: envelopes, topics, URNs, events and commands.

@@ -1,0 +1,1 @@
+//! Local Discord emulator (gateway and REST) for tests, the demo and offline use.

@@ -1,0 +1,1 @@
+//! Secrets vault: leases with a TTL, a capability policy, memory and Redis backends.
