@@ -27,7 +27,9 @@ pub enum SegmentError {
         len: usize,
     },
     /// The segment contains a character outside `[a-z0-9_-]`.
-    #[error("contains {found:?} at position {at} (allowed: lowercase letters, digits, '_' and '-')")]
+    #[error(
+        "contains {found:?} at position {at} (allowed: lowercase letters, digits, '_' and '-')"
+    )]
     BadChar {
         /// The offending character.
         found: char,
@@ -172,7 +174,10 @@ impl TenantId {
     /// # Errors
     /// A [`NameError`] for the first bad part.
     pub fn parse(provider: &str, tenant: &str) -> Result<Self, NameError> {
-        Ok(Self::new(ProviderName::new(provider)?, TenantName::new(tenant)?))
+        Ok(Self::new(
+            ProviderName::new(provider)?,
+            TenantName::new(tenant)?,
+        ))
     }
 }
 

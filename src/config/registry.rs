@@ -1,0 +1,394 @@
+//! The registry's types: the runtime settings and every tenant, as loaded and checked.
+//!
+//! Unknown fields are not rejected by serde here: the loader collects every one of
+//! them (with `serde_ignored`) so a file with several mistakes reports them all.
+//!
+//! Secrets are [`SecretString`] from the moment they are deserialized; `Debug` of any
+//! type here prints `[REDACTED]` for them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::model::{ProviderName, TenantId, TenantName};
+
+/// A loaded, validated tenant registry.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// The topic namespace, e.g. `promethean`.
+    pub namespace: String,
+    /// Runtime settings.
+    pub runtime: RuntimeConfig,
+    /// Every tenant, from `providers` and `tenants_dir`, in file order.
+    pub tenants: Vec<TenantConfig>,
+    /// The main file it was loaded from.
+    pub source: PathBuf,
+}
+
+impl Registry {
+    /// The tenant with this id, if configured.
+    #[must_use]
+    pub fn tenant(&self, id: &TenantId) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| &t.id() == id)
+    }
+}
+
+/// Which backend a subsystem uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// In this process only (the embedded default).
+    #[default]
+    Memory,
+    /// Shared through Redis, for several daemons.
+    Redis,
+}
+
+/// `runtime.vault`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct VaultBackendConfig {
+    /// `memory` or `redis`.
+    pub backend: BackendKind,
+    /// Redis URL (`redis` only).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding the encryption key (`redis` only).
+    #[serde(default)]
+    pub key_env: Option<String>,
+}
+
+/// `runtime.bus`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct BusBackendConfig {
+    /// `memory` or `redis`.
+    pub backend: BackendKind,
+    /// Redis URL (`redis` only).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// `runtime.admin`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AdminConfig {
+    /// Where the admin API listens.
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+    /// The environment variable holding the bearer token for mutating routes.
+    #[serde(default)]
+    pub token_env: Option<String>,
+}
+
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7878))
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_admin_listen(),
+            token_env: None,
+        }
+    }
+}
+
+/// `runtime.restart`: at most `max_restarts` restarts in `period_secs`, then the child
+/// is marked failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct RestartConfig {
+    /// Restarts allowed per period.
+    #[serde(default = "default_max_restarts")]
+    pub max_restarts: u32,
+    /// The period, seconds.
+    #[serde(default = "default_period_secs")]
+    pub period_secs: u64,
+}
+
+fn default_max_restarts() -> u32 {
+    5
+}
+
+fn default_period_secs() -> u64 {
+    60
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: default_max_restarts(),
+            period_secs: default_period_secs(),
+        }
+    }
+}
+
+/// `runtime`: how this node runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RuntimeConfig {
+    /// How many generic workers to run.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Built-in handlers enabled for every tenant that does not name its own.
+    #[serde(default)]
+    pub handlers: Vec<String>,
+    /// The vault backend.
+    #[serde(default)]
+    pub vault: VaultBackendConfig,
+    /// The bus backend.
+    #[serde(default)]
+    pub bus: BusBackendConfig,
+    /// The admin API.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Worker concurrency cap per tenant.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight_per_tenant: usize,
+    /// Deliveries of one envelope before it is dead-lettered.
+    #[serde(default = "default_max_deliveries")]
+    pub max_deliveries: u32,
+    /// Supervisor restart budget.
+    #[serde(default)]
+    pub restart: RestartConfig,
+    /// Default lease TTL, seconds.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_secs: u64,
+    /// Prefix of every Redis key.
+    #[serde(default = "default_redis_prefix")]
+    pub redis_prefix: String,
+    /// A folder of one-tenant files merged with `providers`; relative paths are
+    /// resolved against the folder of the main file.
+    #[serde(default)]
+    pub tenants_dir: Option<PathBuf>,
+    /// Require every credential and secret to be a `${VAR}` reference.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+fn default_workers() -> usize {
+    8
+}
+fn default_max_in_flight() -> usize {
+    4
+}
+fn default_max_deliveries() -> u32 {
+    5
+}
+fn default_lease_ttl() -> u64 {
+    30
+}
+fn default_redis_prefix() -> String {
+    "sb".to_owned()
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            handlers: Vec::new(),
+            vault: VaultBackendConfig::default(),
+            bus: BusBackendConfig::default(),
+            admin: AdminConfig::default(),
+            max_in_flight_per_tenant: default_max_in_flight(),
+            max_deliveries: default_max_deliveries(),
+            restart: RestartConfig::default(),
+            lease_ttl_secs: default_lease_ttl(),
+            redis_prefix: default_redis_prefix(),
+            tenants_dir: None,
+            strict: false,
+        }
+    }
+}
+
+/// A tenant's provider credentials. Only the access layer and the vault read them.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Credentials {
+    /// The bot token.
+    #[serde(default)]
+    pub bot_token: Option<SecretString>,
+    /// The application id (not secret).
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// An OAuth2 client secret, if the tenant uses one.
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+}
+
+/// `allow`: where a tenant's gateway publishes events from. `"*"` allows every id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AllowConfig {
+    /// Guild ids, or `"*"`.
+    #[serde(default = "star")]
+    pub guilds: Vec<String>,
+    /// Channel ids, or `"*"`.
+    #[serde(default = "star")]
+    pub channels: Vec<String>,
+}
+
+fn star() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+impl Default for AllowConfig {
+    fn default() -> Self {
+        Self {
+            guilds: star(),
+            channels: star(),
+        }
+    }
+}
+
+impl AllowConfig {
+    /// Whether events from this guild (None: a direct message) and channel pass.
+    #[must_use]
+    pub fn allows(&self, guild_id: Option<&str>, channel_id: Option<&str>) -> bool {
+        let matches = |list: &[String], id: Option<&str>| {
+            list.iter().any(|a| a == "*") || id.is_some_and(|id| list.iter().any(|a| a == id))
+        };
+        // Direct messages have no guild; they pass the guild list only through "*".
+        matches(&self.guilds, guild_id) && matches(&self.channels, channel_id)
+    }
+}
+
+/// `storage`: where the tenant's state lives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct StorageConfig {
+    /// The tenant's storage namespace; defaults to `<provider>__<tenant>`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// How many gateway shards to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shards {
+    /// As many as the provider recommends.
+    #[default]
+    Auto,
+    /// A fixed count.
+    Fixed(u32),
+}
+
+impl<'de> Deserialize<'de> for Shards {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u32),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(0) => Err(serde::de::Error::custom("shard count must be at least 1")),
+            Raw::N(n) => Ok(Self::Fixed(n)),
+            Raw::S(s) if s == "auto" => Ok(Self::Auto),
+            Raw::S(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Self::Fixed)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "invalid shard count {s:?}: expected \"auto\" or a number of at least 1"
+                    ))
+                }),
+        }
+    }
+}
+
+/// `gateway`: how the tenant connects.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct GatewayConfig {
+    /// Intent names in snake case (`guilds`, `guild_messages`, `message_content`, ...).
+    #[serde(default)]
+    pub intents: Vec<String>,
+    /// Shard count.
+    #[serde(default)]
+    pub shards: Shards,
+}
+
+/// `endpoints`: talk to an emulator or a proxy instead of the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct Endpoints {
+    /// REST base URL, e.g. `http://127.0.0.1:9000`.
+    #[serde(default)]
+    pub api: Option<String>,
+    /// Gateway URL, e.g. `ws://127.0.0.1:9000/gateway`.
+    #[serde(default)]
+    pub gateway: Option<String>,
+}
+
+/// One tenant: a bot on one provider.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// The provider.
+    pub provider: ProviderName,
+    /// The tenant's name.
+    pub tenant: TenantName,
+    /// Credentials (access layer only).
+    pub credentials: Credentials,
+    /// Where events are accepted from.
+    pub allow: AllowConfig,
+    /// State storage.
+    pub storage: StorageConfig,
+    /// Gateway settings.
+    pub gateway: GatewayConfig,
+    /// Endpoint overrides.
+    pub endpoints: Endpoints,
+    /// Also publish raw gateway payloads.
+    pub publish_raw: bool,
+    /// This tenant's handlers; `None` uses `runtime.handlers`.
+    pub handlers: Option<Vec<String>>,
+    /// Free-form settings handed to handlers.
+    pub settings: serde_json::Value,
+    /// App secrets workers may lease for this tenant.
+    pub secrets: BTreeMap<String, SecretString>,
+    /// The file this tenant came from.
+    pub source: PathBuf,
+}
+
+impl TenantConfig {
+    /// The tenant's id.
+    #[must_use]
+    pub fn id(&self) -> TenantId {
+        TenantId::new(self.provider.clone(), self.tenant.clone())
+    }
+
+    /// The storage namespace, defaulting to `<provider>__<tenant>`.
+    #[must_use]
+    pub fn storage_namespace(&self) -> String {
+        self.storage
+            .namespace
+            .clone()
+            .unwrap_or_else(|| format!("{}__{}", self.provider, self.tenant))
+    }
+
+    /// The handlers that serve this tenant.
+    #[must_use]
+    pub fn handlers<'a>(&'a self, runtime: &'a RuntimeConfig) -> &'a [String] {
+        self.handlers.as_deref().unwrap_or(&runtime.handlers)
+    }
+}
+
+/// A tenant entry as written in YAML, before names are validated.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawTenant {
+    pub(crate) provider: String,
+    pub(crate) tenant: String,
+    #[serde(default)]
+    pub(crate) credentials: Credentials,
+    #[serde(default)]
+    pub(crate) allow: AllowConfig,
+    #[serde(default)]
+    pub(crate) storage: StorageConfig,
+    #[serde(default)]
+    pub(crate) gateway: GatewayConfig,
+    #[serde(default)]
+    pub(crate) endpoints: Endpoints,
+    #[serde(default)]
+    pub(crate) publish_raw: bool,
+    #[serde(default)]
+    pub(crate) handlers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) settings: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) secrets: BTreeMap<String, SecretString>,
+}

@@ -1,0 +1,336 @@
+//! Semantic checks after deserialization: names, ids, URLs, backends, limits.
+//!
+//! Provider-specific rules (Discord snowflakes and intents) live here too, keyed by
+//! provider name, because the registry must reject them before any actor starts.
+
+use std::path::Path;
+
+use super::error::Issues;
+use super::load::LoadOptions;
+use super::registry::{BackendKind, RawTenant, RuntimeConfig, TenantConfig};
+use crate::model::{ProviderName, TenantName, validate_segment};
+
+/// Providers this build can run.
+pub const SUPPORTED_PROVIDERS: &[&str] = &["discord"];
+
+/// Discord gateway intents by their snake-case names.
+pub const DISCORD_INTENTS: &[&str] = &[
+    "guilds",
+    "guild_members",
+    "guild_moderation",
+    "guild_expressions",
+    "guild_integrations",
+    "guild_webhooks",
+    "guild_invites",
+    "guild_voice_states",
+    "guild_presences",
+    "guild_messages",
+    "guild_message_reactions",
+    "guild_message_typing",
+    "direct_messages",
+    "direct_message_reactions",
+    "direct_message_typing",
+    "message_content",
+    "guild_scheduled_events",
+    "auto_moderation_configuration",
+    "auto_moderation_execution",
+    "guild_message_polls",
+    "direct_message_polls",
+];
+
+/// Whether `s` looks like a Discord snowflake: 1–20 digits that fit a non-zero `u64`.
+#[must_use]
+pub fn is_snowflake(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 20
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && s.parse::<u64>().is_ok_and(|n| n > 0)
+}
+
+pub(crate) fn namespace(ns: &str, file: &Path, issues: &mut Issues) {
+    if let Err(e) = validate_segment(ns) {
+        issues.push(file, "namespace", format!("{ns:?} {e}"));
+    }
+}
+
+fn var_name_ok(name: &str) -> bool {
+    let mut c = name.chars();
+    c.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn redis_url(url: Option<&String>, field: &str, file: &Path, issues: &mut Issues) {
+    match url {
+        None => issues.push(
+            file,
+            field,
+            "required for backend redis (e.g. redis://127.0.0.1:6379)",
+        ),
+        Some(u) if !(u.starts_with("redis://") || u.starts_with("rediss://")) => issues.push(
+            file,
+            field,
+            format!("{u:?} is not a Redis URL (expected redis://host:port or rediss://...)"),
+        ),
+        Some(_) => {}
+    }
+}
+
+pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issues: &mut Issues) {
+    let at_least_one = |v: u64, field: &str, issues: &mut Issues| {
+        if v == 0 {
+            issues.push(file, format!("runtime.{field}"), "must be at least 1");
+        }
+    };
+    at_least_one(rt.workers as u64, "workers", issues);
+    if rt.workers > 4096 {
+        issues.push(
+            file,
+            "runtime.workers",
+            format!("{} is more than 4096", rt.workers),
+        );
+    }
+    at_least_one(
+        rt.max_in_flight_per_tenant as u64,
+        "max_in_flight_per_tenant",
+        issues,
+    );
+    at_least_one(u64::from(rt.max_deliveries), "max_deliveries", issues);
+    at_least_one(rt.lease_ttl_secs, "lease_ttl_secs", issues);
+    at_least_one(rt.restart.period_secs, "restart.period_secs", issues);
+    for (i, h) in rt.handlers.iter().enumerate() {
+        if let Err(e) = validate_segment(h) {
+            issues.push(
+                file,
+                format!("runtime.handlers[{i}]"),
+                format!("handler name {h:?} {e}"),
+            );
+        }
+    }
+    if let Err(e) = validate_segment(&rt.redis_prefix) {
+        issues.push(
+            file,
+            "runtime.redis_prefix",
+            format!("{:?} {e}", rt.redis_prefix),
+        );
+    }
+    match rt.vault.backend {
+        BackendKind::Memory => {
+            if rt.vault.url.is_some() || rt.vault.key_env.is_some() {
+                issues.push(
+                    file,
+                    "runtime.vault",
+                    "url and key_env are only for backend redis",
+                );
+            }
+        }
+        BackendKind::Redis => {
+            redis_url(rt.vault.url.as_ref(), "runtime.vault.url", file, issues);
+            let key_env = rt
+                .vault
+                .key_env
+                .as_deref()
+                .unwrap_or("SWITCHBOARD_VAULT_KEY");
+            if !var_name_ok(key_env) {
+                issues.push(
+                    file,
+                    "runtime.vault.key_env",
+                    format!("{key_env:?} is not a variable name"),
+                );
+            } else if opts.resolve_env && (opts.env)(key_env).is_none() {
+                issues.push(
+                    file,
+                    "runtime.vault.key_env",
+                    format!(
+                        "environment variable {key_env} (the vault's encryption key) is not set"
+                    ),
+                );
+            }
+        }
+    }
+    match rt.bus.backend {
+        BackendKind::Memory => {
+            if rt.bus.url.is_some() {
+                issues.push(file, "runtime.bus.url", "only for backend redis");
+            }
+        }
+        BackendKind::Redis => redis_url(rt.bus.url.as_ref(), "runtime.bus.url", file, issues),
+    }
+    if let Some(t) = &rt.admin.token_env
+        && !var_name_ok(t)
+    {
+        {
+            issues.push(
+                file,
+                "runtime.admin.token_env",
+                format!("{t:?} is not a variable name"),
+            );
+        }
+    }
+}
+
+fn url_with_scheme(url: &str, schemes: &[&str], field: &str, file: &Path, issues: &mut Issues) {
+    let rest = schemes
+        .iter()
+        .find_map(|s| url.strip_prefix(s).and_then(|r| r.strip_prefix("://")));
+    let ok = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or("");
+        !host.is_empty() && !host.contains(char::is_whitespace)
+    });
+    if !ok {
+        let expected: Vec<String> = schemes.iter().map(|s| format!("{s}://host:port")).collect();
+        issues.push(
+            file,
+            field,
+            format!(
+                "{url:?} is not a valid URL (expected {})",
+                expected.join(" or ")
+            ),
+        );
+    }
+}
+
+/// Discord's own rules: a bot token, snowflake ids, known intents.
+fn discord_rules(
+    raw: &RawTenant,
+    f: &dyn Fn(&str) -> String,
+    file: &Path,
+    opts: &LoadOptions,
+    issues: &mut Issues,
+) {
+    if raw.credentials.bot_token.is_none() {
+        issues.push(
+            file,
+            f("credentials.bot_token"),
+            "required for provider discord",
+        );
+    }
+    if let Some(app_id) = &raw.credentials.app_id
+        && !(is_snowflake(app_id) || (!opts.resolve_env && app_id.starts_with("${")))
+    {
+        issues.push(
+            file,
+            f("credentials.app_id"),
+            format!("{app_id:?} is not a snowflake id (1-20 digits)"),
+        );
+    }
+    for (list, name) in [
+        (&raw.allow.guilds, "allow.guilds"),
+        (&raw.allow.channels, "allow.channels"),
+    ] {
+        for (i, id) in list.iter().enumerate() {
+            if id != "*" && !is_snowflake(id) {
+                issues.push(
+                    file,
+                    format!("{}[{i}]", f(name)),
+                    format!("{id:?} is not a snowflake id or \"*\""),
+                );
+            }
+        }
+    }
+    for (i, intent) in raw.gateway.intents.iter().enumerate() {
+        if !DISCORD_INTENTS.contains(&intent.as_str()) {
+            issues.push(
+                file,
+                format!("{}[{i}]", f("gateway.intents")),
+                format!(
+                    "unknown intent {intent:?} (expected one of: {})",
+                    DISCORD_INTENTS.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// Checks one tenant and builds its final form.
+pub(crate) fn tenant(
+    raw: RawTenant,
+    file: &Path,
+    path: &str,
+    opts: &LoadOptions,
+    issues: &mut Issues,
+) -> Option<TenantConfig> {
+    let before = issues.list.len();
+    let f = |field: &str| {
+        if path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    let provider = ProviderName::new(&raw.provider)
+        .map_err(|e| issues.push(file, f("provider"), e.to_string()))
+        .ok();
+    if provider.is_some() && !SUPPORTED_PROVIDERS.contains(&raw.provider.as_str()) {
+        issues.push(
+            file,
+            f("provider"),
+            format!(
+                "unknown provider {:?} (supported: {})",
+                raw.provider,
+                SUPPORTED_PROVIDERS.join(", ")
+            ),
+        );
+    }
+    let tenant = TenantName::new(&raw.tenant)
+        .map_err(|e| issues.push(file, f("tenant"), e.to_string()))
+        .ok();
+    let discord = raw.provider == "discord";
+
+    if discord {
+        discord_rules(&raw, &f, file, opts, issues);
+    }
+    if let Some(ns) = &raw.storage.namespace
+        && let Err(e) = validate_segment(ns)
+    {
+        {
+            issues.push(file, f("storage.namespace"), format!("{ns:?} {e}"));
+        }
+    }
+    if let Some(api) = &raw.endpoints.api {
+        url_with_scheme(api, &["http", "https"], &f("endpoints.api"), file, issues);
+    }
+    if let Some(gw) = &raw.endpoints.gateway {
+        url_with_scheme(gw, &["ws", "wss"], &f("endpoints.gateway"), file, issues);
+    }
+    for (i, h) in raw.handlers.iter().flatten().enumerate() {
+        if let Err(e) = validate_segment(h) {
+            issues.push(
+                file,
+                format!("{}[{i}]", f("handlers")),
+                format!("handler name {h:?} {e}"),
+            );
+        }
+    }
+    for name in raw.secrets.keys() {
+        if let Err(e) = validate_segment(name) {
+            issues.push(
+                file,
+                f(&format!("secrets.{name}")),
+                format!("secret name {e}"),
+            );
+        }
+    }
+    let settings = raw.settings.unwrap_or(serde_json::Value::Null);
+    if !(settings.is_object() || settings.is_null()) {
+        issues.push(file, f("settings"), "expected a mapping");
+    }
+
+    if issues.list.len() != before {
+        return None;
+    }
+    Some(TenantConfig {
+        provider: provider?,
+        tenant: tenant?,
+        credentials: raw.credentials,
+        allow: raw.allow,
+        storage: raw.storage,
+        gateway: raw.gateway,
+        endpoints: raw.endpoints,
+        publish_raw: raw.publish_raw,
+        handlers: raw.handlers,
+        settings,
+        secrets: raw.secrets,
+        source: file.to_owned(),
+    })
+}

@@ -1,0 +1,320 @@
+//! The registry loader against real files.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use switchboard::config::{BackendKind, ConfigError, LoadOptions, Registry, Shards};
+
+fn opts(vars: &[(&str, &str)]) -> LoadOptions {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    LoadOptions {
+        env: Arc::new(move |name| map.get(name).cloned()),
+        ..LoadOptions::default()
+    }
+}
+
+fn load_str(yaml: &str, o: &LoadOptions) -> Result<Registry, ConfigError> {
+    Registry::from_yaml_str(yaml, "test.yml", o)
+}
+
+fn messages(err: &ConfigError) -> Vec<String> {
+    err.issues.iter().map(ToString::to_string).collect()
+}
+
+const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/providers.yml");
+
+#[test]
+fn shipped_example_loads_with_env() {
+    let o = opts(&[
+        ("DISCORD_TOKEN_DUCK", "fake-duck-token"),
+        ("DISCORD_TOKEN_GOOSE", "fake-goose-token"),
+        ("LLM_KEY_DUCK", "fake-llm-key"),
+    ]);
+    let reg = Registry::load_with(SHIPPED, &o).expect("shipped example is valid");
+    assert_eq!(reg.namespace, "promethean");
+    assert_eq!(reg.runtime.workers, 8);
+    assert_eq!(reg.runtime.handlers, ["ping", "echo"]);
+    assert_eq!(reg.tenants.len(), 2);
+    let duck = &reg.tenants[0];
+    assert_eq!(duck.id().to_string(), "discord/duck");
+    assert_eq!(
+        duck.credentials
+            .bot_token
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
+        Some("fake-duck-token".to_owned())
+    );
+    assert_eq!(duck.secrets["llm_api_key"].expose_secret(), "fake-llm-key");
+    assert_eq!(duck.settings["persona"], "a helpful duck");
+    assert_eq!(duck.handlers(&reg.runtime), ["ping"]);
+    assert_eq!(duck.gateway.shards, Shards::Auto);
+    let goose = &reg.tenants[1];
+    assert_eq!(goose.handlers(&reg.runtime), ["ping", "echo"]);
+    assert_eq!(goose.gateway.shards, Shards::Fixed(1));
+    assert_eq!(goose.storage_namespace(), "discord__goose");
+}
+
+#[test]
+fn debug_output_never_contains_secrets() {
+    let canary = "CANARY-7f3e9a-not-a-real-token";
+    let o = opts(&[
+        ("DISCORD_TOKEN_DUCK", canary),
+        ("DISCORD_TOKEN_GOOSE", canary),
+        ("LLM_KEY_DUCK", canary),
+    ]);
+    let reg = Registry::load_with(SHIPPED, &o).unwrap();
+    let debug = format!("{reg:?} {:#?}", reg.tenants);
+    assert!(!debug.contains(canary), "canary leaked into Debug output");
+    assert!(debug.contains("REDACTED"));
+}
+
+#[test]
+fn unknown_field_duplicate_tenant_and_unset_var_are_all_reported() {
+    let yaml = r"
+namespace: promethean
+runtime:
+  workerz: 3
+providers:
+  - provider: discord
+    tenant: duck
+    credentials:
+      bot_token: ${MISSING_TOKEN}
+  - provider: discord
+    tenant: duck
+    credentials:
+      bot_token: literal
+";
+    let err = load_str(yaml, &opts(&[])).unwrap_err();
+    let msgs = messages(&err);
+    assert_eq!(msgs.len(), 3, "{msgs:#?}");
+    assert!(
+        msgs.contains(&"test.yml: runtime.workerz: unknown field".to_owned()),
+        "{msgs:#?}"
+    );
+    assert!(msgs.contains(
+        &"test.yml: providers[0].credentials.bot_token: environment variable MISSING_TOKEN is not set"
+            .to_owned()
+    ));
+    assert!(msgs.contains(
+        &"test.yml: providers[1]: duplicate tenant discord/duck (first defined at test.yml: providers[0])"
+            .to_owned()
+    ));
+}
+
+#[test]
+fn every_unknown_field_is_listed_not_just_the_first() {
+    let yaml = r"
+runtime: { bogus_a: 1, bogus_b: 2, admin: { listen: '127.0.0.1:1', colour: red } }
+extra: true
+providers:
+  - { provider: discord, tenant: a, credentials: { bot_token: t, pin: 1 }, gatway: {} }
+";
+    let msgs = messages(&load_str(yaml, &opts(&[])).unwrap_err());
+    for expected in [
+        "test.yml: runtime.bogus_a: unknown field",
+        "test.yml: runtime.bogus_b: unknown field",
+        "test.yml: runtime.admin.colour: unknown field",
+        "test.yml: providers[0].credentials.pin: unknown field",
+        "test.yml: providers[0].gatway: unknown field",
+    ] {
+        assert!(
+            msgs.iter().any(|m| m == expected),
+            "missing {expected:?} in {msgs:#?}"
+        );
+    }
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("test.yml: extra: unknown field")),
+        "{msgs:#?}"
+    );
+}
+
+#[test]
+fn semantic_errors_name_field_and_expectation() {
+    let yaml = r#"
+namespace: Prom
+runtime:
+  workers: 0
+  vault: { backend: redis, url: "http://x" }
+  bus: { backend: memory, url: "redis://x" }
+providers:
+  - provider: discord
+    tenant: Duck
+    credentials: { bot_token: t, app_id: "12ab" }
+    allow: { guilds: ["1x"], channels: ["*"] }
+    gateway: { intents: [guilds, guild_mesages] }
+    endpoints: { api: "ftp://x", gateway: "http://127.0.0.1:1/gateway" }
+  - provider: matrix
+    tenant: m
+  - provider: discord
+    tenant: nocreds
+"#;
+    let o = opts(&[("SWITCHBOARD_VAULT_KEY", "k")]);
+    let msgs = messages(&load_str(yaml, &o).unwrap_err());
+    let has = |prefix: &str| msgs.iter().any(|m| m.starts_with(prefix));
+    for p in [
+        "test.yml: namespace: \"Prom\" contains 'P' at position 0",
+        "test.yml: runtime.workers: must be at least 1",
+        "test.yml: runtime.vault.url: \"http://x\" is not a Redis URL",
+        "test.yml: runtime.bus.url: only for backend redis",
+        "test.yml: providers[0].tenant: invalid tenant name \"Duck\"",
+        "test.yml: providers[0].credentials.app_id: \"12ab\" is not a snowflake id",
+        "test.yml: providers[0].allow.guilds[0]: \"1x\" is not a snowflake id",
+        "test.yml: providers[0].gateway.intents[1]: unknown intent \"guild_mesages\"",
+        "test.yml: providers[0].endpoints.api: \"ftp://x\" is not a valid URL (expected http://host:port or https://host:port)",
+        "test.yml: providers[0].endpoints.gateway: \"http://127.0.0.1:1/gateway\" is not a valid URL",
+        "test.yml: providers[1].provider: unknown provider \"matrix\" (supported: discord)",
+        "test.yml: providers[2].credentials.bot_token: required for provider discord",
+    ] {
+        assert!(has(p), "missing {p:?} in {msgs:#?}");
+    }
+}
+
+#[test]
+fn unknown_backend_and_bad_types_are_named() {
+    let yaml = "runtime:\n  vault: { backend: etcd }\n  bus: { backend: kafka }\nproviders:\n  - { provider: discord, tenant: a, credentials: { bot_token: t }, gateway: { shards: 0 } }\n";
+    let msgs = messages(&load_str(yaml, &opts(&[])).unwrap_err());
+    assert!(
+        msgs.iter().any(|m| m.starts_with(
+            "test.yml: runtime.vault.backend: unknown variant `etcd`, expected `memory` or `redis`"
+        )),
+        "{msgs:#?}"
+    );
+    assert!(
+        msgs.iter().any(|m| m
+            .starts_with("test.yml: providers[0].gateway.shards: shard count must be at least 1")),
+        "{msgs:#?}"
+    );
+}
+
+#[test]
+fn strict_mode_rejects_plaintext_secrets() {
+    let yaml = r"
+providers:
+  - provider: discord
+    tenant: duck
+    credentials: { bot_token: plain-token-value }
+    secrets: { llm: also-plain, ok: '${LLM}' }
+";
+    let mut o = opts(&[("LLM", "v")]);
+    assert!(
+        load_str(yaml, &o).is_ok(),
+        "plaintext is allowed outside strict mode"
+    );
+    o.strict = true;
+    let msgs = messages(&load_str(yaml, &o).unwrap_err());
+    assert_eq!(
+        msgs,
+        [
+            "test.yml: providers[0].credentials.bot_token: plaintext secret; strict mode requires a ${VAR} reference",
+            "test.yml: providers[0].secrets.llm: plaintext secret; strict mode requires a ${VAR} reference",
+        ]
+    );
+    // `runtime.strict: true` in the file has the same effect.
+    let in_file = format!("runtime: {{ strict: true }}\n{yaml}");
+    assert_eq!(
+        messages(&load_str(&in_file, &opts(&[("LLM", "v")])).unwrap_err()).len(),
+        2
+    );
+}
+
+#[test]
+fn no_env_leaves_references_unresolved() {
+    let o = LoadOptions {
+        resolve_env: false,
+        ..opts(&[])
+    };
+    let reg = Registry::load_with(SHIPPED, &o).unwrap();
+    assert_eq!(
+        reg.tenants[0]
+            .credentials
+            .bot_token
+            .as_ref()
+            .unwrap()
+            .expose_secret(),
+        "${DISCORD_TOKEN_DUCK}"
+    );
+}
+
+#[test]
+fn tenants_dir_is_merged_and_duplicates_across_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("main.yml");
+    std::fs::create_dir(dir.path().join("tenants.d")).unwrap();
+    std::fs::write(
+        &main,
+        "runtime: { tenants_dir: tenants.d, vault: { backend: memory } }\nproviders:\n  - { provider: discord, tenant: duck, credentials: { bot_token: a } }\n",
+    )
+    .unwrap();
+    let write = |name: &str, body: &str| {
+        std::fs::write(dir.path().join("tenants.d").join(name), body).unwrap();
+    };
+    write(
+        "crow.yml",
+        "provider: discord\ntenant: crow\ncredentials: { bot_token: '${CROW}' }\n",
+    );
+    write("notes.txt", "ignored: not yaml by extension");
+    let reg = Registry::load_with(&main, &opts(&[("CROW", "c")])).unwrap();
+    let ids: Vec<String> = reg.tenants.iter().map(|t| t.id().to_string()).collect();
+    assert_eq!(ids, ["discord/duck", "discord/crow"]);
+    assert!(reg.tenants[1].source.ends_with("tenants.d/crow.yml"));
+    assert_eq!(
+        reg.runtime.tenants_dir.as_deref(),
+        Some(dir.path().join("tenants.d").as_path())
+    );
+
+    write(
+        "duck.yml",
+        "provider: discord\ntenant: duck\ncredentials: { bot_token: b }\n",
+    );
+    let msgs = messages(&Registry::load_with(&main, &opts(&[("CROW", "c")])).unwrap_err());
+    assert_eq!(msgs.len(), 1, "{msgs:#?}");
+    assert!(
+        msgs[0].contains("tenants.d/duck.yml: duplicate tenant discord/duck (first defined at "),
+        "{msgs:#?}"
+    );
+    assert!(msgs[0].contains("main.yml: providers[0])"), "{msgs:#?}");
+}
+
+#[test]
+fn yaml_syntax_errors_and_missing_files_are_reported() {
+    let err = load_str("providers: [\n  - {", &opts(&[])).unwrap_err();
+    assert!(err.issues[0].path.starts_with("line "), "{err}");
+    assert!(err.issues[0].message.starts_with("not valid YAML"), "{err}");
+    let err = Registry::load_with(Path::new("/nonexistent/registry.yml"), &opts(&[])).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/nonexistent/registry.yml: cannot read file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn defaults_apply_when_sections_are_missing() {
+    let reg = load_str("providers: []", &opts(&[])).unwrap();
+    assert_eq!(reg.namespace, "promethean");
+    assert_eq!(reg.runtime.workers, 8);
+    assert_eq!(reg.runtime.vault.backend, BackendKind::Memory);
+    assert_eq!(reg.runtime.max_deliveries, 5);
+    assert_eq!(reg.runtime.admin.listen.to_string(), "127.0.0.1:7878");
+    assert!(reg.tenants.is_empty());
+}
+
+#[test]
+fn allow_lists_filter_guilds_and_channels() {
+    let yaml = "providers:\n  - { provider: discord, tenant: a, credentials: { bot_token: t }, allow: { guilds: ['111'], channels: ['222', '333'] } }\n";
+    let reg = load_str(yaml, &opts(&[])).unwrap();
+    let allow = &reg.tenants[0].allow;
+    assert!(allow.allows(Some("111"), Some("222")));
+    assert!(!allow.allows(Some("111"), Some("444")));
+    assert!(!allow.allows(Some("999"), Some("222")));
+    assert!(
+        !allow.allows(None, Some("222")),
+        "a DM passes only a '*' guild list"
+    );
+}
