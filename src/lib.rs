@@ -34,7 +34,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod actors;
+pub mod bus;
 pub mod config;
+pub mod handler;
 pub mod model;
 pub mod sim;
 pub mod vault;

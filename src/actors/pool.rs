@@ -1,0 +1,305 @@
+//! `WorkerPool`: supervises `runtime.workers` generic [`WorkerActor`]s.
+//!
+//! A worker that fails (a handler panicked) is restarted after a backoff, within a
+//! restart budget; past the budget the pool itself fails, escalating to its
+//! supervisor. Statistics are read from shared counters, without an actor round trip.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::latency::LatencyHistogram;
+use super::restart::{RestartBudget, RestartPolicy};
+use super::worker::WorkerActor;
+use crate::bus::Bus;
+use crate::handler::{CtxShared, HandlerSet, SecretSource};
+
+/// How the pool runs.
+#[derive(Clone)]
+pub struct WorkerPoolConfig {
+    /// How many workers.
+    pub workers: usize,
+    /// Longest a handler may run for one envelope before it counts as failed.
+    pub handler_timeout: Duration,
+    /// Longest a handler waits for the answer to one effect.
+    pub request_timeout: Duration,
+    /// Topic namespace for the commands handlers send.
+    pub namespace: String,
+    /// Worker restarts.
+    pub restart: RestartPolicy,
+    /// Where `Ctx::secret` leases app secrets.
+    pub secrets: Option<Arc<dyn SecretSource>>,
+}
+
+impl std::fmt::Debug for WorkerPoolConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPoolConfig")
+            .field("workers", &self.workers)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("namespace", &self.namespace)
+            .field("restart", &self.restart)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for WorkerPoolConfig {
+    fn default() -> Self {
+        Self {
+            workers: 8,
+            handler_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            namespace: crate::model::DEFAULT_NAMESPACE.to_owned(),
+            restart: RestartPolicy::default(),
+            secrets: None,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) busy: AtomicU64,
+    pub(crate) handled: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) unknown_tenant: AtomicU64,
+    pub(crate) restarts: AtomicU64,
+    pub(crate) latency: LatencyHistogram,
+}
+
+/// What every worker of a pool shares.
+pub(crate) struct PoolShared {
+    pub(crate) bus: Bus,
+    pub(crate) config: WorkerPoolConfig,
+    pub(crate) ctx: CtxShared,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) stats: Stats,
+    handlers: RwLock<HandlerSet>,
+}
+
+impl PoolShared {
+    pub(crate) fn handlers(&self) -> HandlerSet {
+        self.handlers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The pool's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Configured workers.
+    pub workers: usize,
+    /// Workers handling a delivery now.
+    pub busy: u64,
+    /// Deliveries whose handlers all succeeded.
+    pub handled: u64,
+    /// Deliveries with a failed handler (retried or dead-lettered).
+    pub failed: u64,
+    /// Deliveries for tenants with no handlers (dead-lettered).
+    pub unknown_tenant: u64,
+    /// Worker restarts.
+    pub restarts: u64,
+    /// 99th percentile handler run time (factor-of-two accuracy).
+    pub p99: Option<Duration>,
+}
+
+/// The pool actor.
+pub(crate) struct WorkerPool;
+
+/// The pool actor's messages.
+#[derive(Debug)]
+pub(crate) enum PoolMsg {
+    /// Start (or restart) worker `index`.
+    Spawn(usize),
+}
+
+pub(crate) struct PoolState {
+    shared: Arc<PoolShared>,
+    workers: Vec<Option<ActorCell>>,
+    budget: RestartBudget,
+}
+
+impl Actor for WorkerPool {
+    type Msg = PoolMsg;
+    type State = PoolState;
+    type Arguments = Arc<PoolShared>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        shared: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let n = shared.config.workers.max(1);
+        for i in 0..n {
+            let _ = myself.cast(PoolMsg::Spawn(i));
+        }
+        Ok(PoolState {
+            budget: RestartBudget::new(shared.config.restart),
+            workers: vec![None; n],
+            shared,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        PoolMsg::Spawn(i): Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.shared.cancel.is_cancelled() {
+            return Ok(());
+        }
+        let (worker, _) =
+            Actor::spawn_linked(None, WorkerActor, state.shared.clone(), myself.get_cell()).await?;
+        if let Some(slot) = state.workers.get_mut(i) {
+            *slot = Some(worker.get_cell());
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason),
+            _ => return Ok(()),
+        };
+        let Some(index) = state
+            .workers
+            .iter()
+            .position(|w| w.as_ref().is_some_and(|w| w.get_id() == cell.get_id()))
+        else {
+            return Ok(());
+        };
+        state.workers[index] = None;
+        if state.shared.cancel.is_cancelled() {
+            if state.workers.iter().all(Option::is_none) {
+                myself.stop(Some("all workers stopped".to_owned()));
+            }
+            return Ok(());
+        }
+        let Some(delay) = state.budget.on_failure() else {
+            tracing::error!(
+                worker = index,
+                "worker restart budget spent; the pool fails"
+            );
+            return Err(format!(
+                "worker {index} exceeded its restart budget: {}",
+                reason.unwrap_or_default()
+            )
+            .into());
+        };
+        state.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switchboard_worker_restarts_total").increment(1);
+        tracing::warn!(
+            worker = index,
+            reason = reason.as_deref().unwrap_or("stopped"),
+            delay_ms = delay.as_millis() as u64,
+            "restarting worker"
+        );
+        myself.send_after(delay, move || PoolMsg::Spawn(index));
+        Ok(())
+    }
+}
+
+/// A handle on a running pool.
+#[derive(Clone)]
+pub struct WorkerPoolHandle {
+    actor: ActorRef<PoolMsg>,
+    shared: Arc<PoolShared>,
+}
+
+impl std::fmt::Debug for WorkerPoolHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPoolHandle")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl WorkerPoolHandle {
+    /// Starts a pool of workers taking deliveries from `bus` and running `handlers`.
+    /// With `supervisor`, the pool is linked to it.
+    ///
+    /// # Errors
+    /// [`SpawnErr`] if the pool actor cannot start.
+    pub async fn start(
+        config: WorkerPoolConfig,
+        bus: Bus,
+        handlers: HandlerSet,
+        supervisor: Option<ActorCell>,
+    ) -> Result<(Self, JoinHandle<()>), SpawnErr> {
+        let ctx = CtxShared {
+            bus: bus.clone(),
+            namespace: Arc::from(config.namespace.as_str()),
+            secrets: config.secrets.clone(),
+            request_timeout: config.request_timeout,
+        };
+        let shared = Arc::new(PoolShared {
+            bus,
+            config,
+            ctx,
+            cancel: CancellationToken::new(),
+            stats: Stats::default(),
+            handlers: RwLock::new(handlers),
+        });
+        let (actor, join) = match supervisor {
+            Some(sup) => Actor::spawn_linked(None, WorkerPool, shared.clone(), sup).await?,
+            None => Actor::spawn(None, WorkerPool, shared.clone()).await?,
+        };
+        Ok((Self { actor, shared }, join))
+    }
+
+    /// Replaces the handler table (on reload). Deliveries being handled finish with
+    /// the old one.
+    pub fn set_handlers(&self, handlers: HandlerSet) {
+        *self
+            .shared
+            .handlers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = handlers;
+    }
+
+    /// The pool's counters.
+    #[must_use]
+    pub fn stats(&self) -> PoolStats {
+        let s = &self.shared.stats;
+        PoolStats {
+            workers: self.shared.config.workers.max(1),
+            busy: s.busy.load(Ordering::Relaxed),
+            handled: s.handled.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            unknown_tenant: s.unknown_tenant.load(Ordering::Relaxed),
+            restarts: s.restarts.load(Ordering::Relaxed),
+            p99: s.latency.quantile(0.99),
+        }
+    }
+
+    /// The pool actor's cell, for supervision.
+    #[must_use]
+    pub fn actor(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+
+    /// Stops taking deliveries, lets handlers finish their current delivery, and stops
+    /// the pool. Handlers see their `Ctx::cancellation` fire.
+    pub async fn shutdown(&self) {
+        self.shared.cancel.cancel();
+        let _ = self
+            .actor
+            .stop_and_wait(
+                Some("shutdown".to_owned()),
+                Some(self.shared.config.handler_timeout + Duration::from_secs(1)),
+            )
+            .await;
+    }
+}

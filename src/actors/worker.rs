@@ -1,0 +1,170 @@
+//! `WorkerActor`: takes deliveries from the bus, runs the tenant's handlers, acks.
+//!
+//! A worker holds no token and serves any tenant: it reads the tenant from the
+//! envelope and builds a [`Ctx`](crate::handler::Ctx) scoped to it. A handler that
+//! fails or times out fails the delivery (it is retried, then dead-lettered); a handler
+//! that panics fails the delivery *and* the worker, whose pool restarts it.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use futures_util::FutureExt as _;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use super::pool::PoolShared;
+use crate::bus::Delivery;
+use crate::handler::Ctx;
+use crate::model::{Event, Payload};
+
+/// The worker's only message: take the next delivery.
+#[derive(Debug)]
+pub(crate) enum WorkerMsg {
+    Next,
+}
+
+pub(crate) struct WorkerActor;
+
+/// Why a delivery's handling ended the worker.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct HandlerPanicked(String);
+
+impl Actor for WorkerActor {
+    type Msg = WorkerMsg;
+    type State = Arc<PoolShared>;
+    type Arguments = Arc<PoolShared>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        shared: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        // Infallible by design: a worker that cannot start would make its pool's
+        // restart fail; the only step here is queueing its first message.
+        let _ = myself.cast(WorkerMsg::Next);
+        Ok(shared)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        WorkerMsg::Next: Self::Msg,
+        shared: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let delivery = tokio::select! {
+            d = shared.bus.next() => d,
+            () = shared.cancel.cancelled() => None,
+        };
+        let Some(delivery) = delivery else {
+            myself.stop(Some("shutdown".to_owned()));
+            return Ok(());
+        };
+        shared.stats.busy.fetch_add(1, Ordering::Relaxed);
+        let outcome = process(shared, delivery).await;
+        shared.stats.busy.fetch_sub(1, Ordering::Relaxed);
+        outcome?;
+        let _ = myself.cast(WorkerMsg::Next);
+        Ok(())
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+/// Handles one delivery. Returns `Err` only when a handler panicked.
+async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerPanicked> {
+    let env = &delivery.envelope;
+    let tenant = env.tenant_id();
+    let Payload::Event(event) = &env.payload else {
+        // Raw payloads are for external consumers; workers have nothing to run.
+        if let Err(e) = shared.bus.ack(delivery).await {
+            tracing::warn!(error = %e, "ack failed");
+        }
+        return Ok(());
+    };
+    let table = shared.handlers();
+    let Some(th) = table.get(&tenant) else {
+        shared.stats.unknown_tenant.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switchboard_worker_unknown_tenant_total").increment(1);
+        tracing::error!(provider = %env.provider, tenant = %env.tenant, id = %env.id, "envelope for an unknown tenant; dead-lettering");
+        let error = format!("unknown tenant {tenant}: no handlers are configured for it");
+        if let Err(e) = shared.bus.reject(delivery, &error).await {
+            tracing::warn!(error = %e, "dead-lettering failed");
+        }
+        return Ok(());
+    };
+    let event: &Event = event;
+    let mut errors: Vec<String> = Vec::new();
+    let mut panicked = None;
+    for h in &th.handlers {
+        let name = h.name();
+        match shared.bus.is_done(&tenant, env.id, name).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            // Not knowing is no reason to skip: at-least-once, effects are idempotent.
+            Err(e) => tracing::warn!(error = %e, "idempotency lookup failed"),
+        }
+        let cancel = shared.cancel.child_token();
+        let ctx = Ctx::new(
+            shared.ctx.clone(),
+            env,
+            Arc::from(name),
+            th.settings.clone(),
+            cancel.clone(),
+        );
+        let started = Instant::now();
+        let run = AssertUnwindSafe(h.handle(&ctx, event)).catch_unwind();
+        let result = tokio::time::timeout(shared.config.handler_timeout, run).await;
+        let elapsed = started.elapsed();
+        shared.stats.latency.record(elapsed);
+        metrics::histogram!("switchboard_handler_seconds", "handler" => name.to_owned())
+            .record(elapsed.as_secs_f64());
+        match result {
+            Ok(Ok(Ok(()))) => {
+                if let Err(e) = shared.bus.mark_done(&tenant, env.id, name).await {
+                    tracing::warn!(error = %e, "recording handler completion failed");
+                }
+            }
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, handler = name, attempt = env.attempt, error = %e, "handler failed");
+                errors.push(format!("handler {name}: {e}"));
+            }
+            Ok(Err(payload)) => {
+                let msg = panic_message(payload.as_ref());
+                tracing::error!(provider = %env.provider, tenant = %env.tenant, id = %env.id, handler = name, panic = %msg, "handler panicked");
+                errors.push(format!("handler {name} panicked: {msg}"));
+                panicked = Some(format!("handler {name} panicked: {msg}"));
+                break;
+            }
+            Err(_) => {
+                cancel.cancel();
+                tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, handler = name, "handler timed out");
+                errors.push(format!(
+                    "handler {name} timed out after {} ms",
+                    shared.config.handler_timeout.as_millis()
+                ));
+            }
+        }
+    }
+    let result = if errors.is_empty() {
+        shared.stats.handled.fetch_add(1, Ordering::Relaxed);
+        shared.bus.ack(delivery).await
+    } else {
+        shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+        shared.bus.fail(delivery, &errors.join("; ")).await
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "settling the delivery failed; it will be redelivered");
+    }
+    match panicked {
+        Some(msg) => Err(HandlerPanicked(msg)),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,47 @@
+//! What the bus hands a consumer, and what it keeps of failures.
+
+use crate::model::Envelope;
+
+/// Where a delivery came from, so it can be acknowledged there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Receipt {
+    /// In-process: nothing to acknowledge outside this process.
+    Memory,
+    /// A Redis stream entry, pending in a consumer group until acknowledged.
+    Redis {
+        /// The stream key.
+        stream: String,
+        /// The consumer group holding it.
+        group: &'static str,
+        /// The entry id.
+        id: String,
+    },
+}
+
+/// One envelope taken from the bus for handling. Hand it back with
+/// [`Bus::ack`](super::Bus::ack) when done or [`Bus::fail`](super::Bus::fail) when
+/// handling failed; a delivery that is neither is redelivered (Redis: after the idle
+/// bound, to any node).
+#[derive(Debug)]
+pub struct Delivery {
+    /// The envelope.
+    pub envelope: Envelope,
+    pub(crate) receipt: Receipt,
+}
+
+/// An envelope (or undecodable bytes) that could not be handled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The dead-letter entry's id (Redis stream id, or a sequence number in memory).
+    pub id: String,
+    /// The envelope, when it could be decoded.
+    pub envelope: Option<Envelope>,
+    /// The raw bytes, when they could not be decoded.
+    pub raw: Option<Vec<u8>>,
+    /// The last error.
+    pub error: String,
+    /// Deliveries attempted.
+    pub attempts: u32,
+    /// When it was dead-lettered, Unix milliseconds.
+    pub ts: u64,
+}

@@ -1,0 +1,35 @@
+//! Bus errors.
+
+use crate::model::CodecError;
+
+/// Why a bus operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BusError {
+    /// The bus is shutting down.
+    #[error("the bus is closed")]
+    Closed,
+    /// No response arrived within the deadline.
+    #[error("no response to request {corr} within {timeout_ms} ms")]
+    Timeout {
+        /// The request's correlation id.
+        corr: String,
+        /// The deadline.
+        timeout_ms: u64,
+    },
+    /// The envelope cannot travel on the bus (wrong topic area, missing reply inbox).
+    #[error("cannot route envelope: {0}")]
+    Route(String),
+    /// Encoding or decoding failed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Redis failed or is unreachable.
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
+impl From<fred::error::Error> for BusError {
+    fn from(e: fred::error::Error) -> Self {
+        Self::Redis(e.to_string())
+    }
+}

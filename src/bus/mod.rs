@@ -1,0 +1,617 @@
+//! The bus: how envelopes travel between the access layer and the workers.
+//!
+//! Two backends behind one [`Bus`] type: **in-process** (the embedded default) and
+//! **Redis Streams** (several daemons sharing one Redis). Either way:
+//!
+//! - events and raw payloads go to the tenant's *inbox*, one queue per priority class;
+//!   workers take them through a fair [scheduler](SchedulerConfig) (priority first,
+//!   then deficit round-robin across tenants, with a per-tenant in-flight cap);
+//! - commands (`rest.request`) go to the tenant's request queue, served by that
+//!   tenant's `RestActor`, which answers with [`Bus::respond`] to the inbox the request
+//!   names (`reply_to`: the requesting node);
+//! - delivery is at-least-once: every delivery is acked, retried with backoff (a new
+//!   entry carrying `attempt + 1`), or dead-lettered after `max_deliveries` attempts
+//!   with its last error. Undecodable bytes are dead-lettered with the decode error.
+//!
+//! ARCHITECTURE.md documents the topic → queue (Redis key) mapping.
+
+mod delivery;
+mod error;
+mod memory;
+mod pending;
+mod redis;
+mod retry;
+mod scheduler;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use delivery::{DeadLetter, Delivery};
+pub use error::BusError;
+pub use redis::RedisBusConfig;
+pub use retry::backoff;
+pub use scheduler::{SchedulerConfig, SchedulerStats};
+
+use delivery::Receipt;
+use pending::Pending;
+use scheduler::Scheduler;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::model::{Envelope, EnvelopeId, RestResponse, TenantId, now_ms};
+
+/// How the bus behaves, whatever the backend.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// This node's name; responses to its requests are addressed to it.
+    pub node_id: String,
+    /// Deliveries of one envelope before it is dead-lettered.
+    pub max_deliveries: u32,
+    /// The fair scheduler's settings.
+    pub scheduler: SchedulerConfig,
+    /// First retry delay; doubles per attempt.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// How many requests per tenant may wait for its `RestActor`.
+    pub request_queue_bound: usize,
+    /// Dead letters kept in memory (in-process backend; the oldest is dropped, counted
+    /// and logged past this).
+    pub dead_letter_capacity: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            node_id: format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()),
+            max_deliveries: 5,
+            scheduler: SchedulerConfig::default(),
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+            request_queue_bound: 4096,
+            dead_letter_capacity: 10_000,
+        }
+    }
+}
+
+/// The bus's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BusStats {
+    /// Which backend (`memory` or `redis`).
+    pub backend: &'static str,
+    /// Envelopes published to inboxes.
+    pub published: u64,
+    /// Deliveries acknowledged after handling.
+    pub acked: u64,
+    /// Deliveries scheduled for a retry.
+    pub retried: u64,
+    /// Envelopes (or undecodable entries) dead-lettered.
+    pub dead_lettered: u64,
+    /// Entries that could not be decoded.
+    pub decode_errors: u64,
+    /// Requests published.
+    pub requests: u64,
+    /// Requests waiting for a response on this node.
+    pub pending_requests: usize,
+    /// The scheduler's view.
+    pub scheduler: SchedulerStats,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    acked: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    decode_errors: AtomicU64,
+    requests: AtomicU64,
+}
+
+enum Backend {
+    Memory(memory::MemoryBackend),
+    Redis(redis::RedisBackend),
+}
+
+struct Inner {
+    config: BusConfig,
+    scheduler: Scheduler<Delivery>,
+    pending: Pending,
+    counters: Counters,
+    backend: Backend,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// A handle on the bus; cheap to clone, shared by every actor of a node.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use switchboard::bus::{Bus, BusConfig};
+/// use switchboard::model::{Envelope, Event, MemberLeft, Payload, TenantId, UserRef};
+///
+/// let bus = Bus::memory(BusConfig::default());
+/// let duck = TenantId::parse("discord", "duck")?;
+/// let user = UserRef { id: "1".into(), name: "mallard".into(), display_name: None, bot: false };
+/// let event = Event::MemberLeft(MemberLeft { guild_id: "2".into(), user });
+/// bus.publish(Envelope::new("promethean", &duck, Payload::Event(event))?).await?;
+///
+/// let delivery = bus.next().await.expect("a delivery");
+/// assert_eq!(delivery.envelope.tenant_id(), duck);
+/// bus.ack(delivery).await?;
+/// bus.close().await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Runtime::new().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("backend", &self.backend_name())
+            .field("node_id", &self.inner.config.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bus {
+    /// An in-process bus.
+    #[must_use]
+    pub fn memory(config: BusConfig) -> Self {
+        let backend = Backend::Memory(memory::MemoryBackend::new(&config));
+        Self::with_backend(config, backend)
+    }
+
+    /// A bus on Redis Streams, shared with every node on the same Redis and prefix.
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] if Redis cannot be reached.
+    pub async fn redis(config: BusConfig, redis: RedisBusConfig) -> Result<Self, BusError> {
+        let backend = redis::RedisBackend::connect(&config, redis).await?;
+        let bus = Self::with_backend(config, Backend::Redis(backend));
+        redis::RedisBackend::start(&bus);
+        Ok(bus)
+    }
+
+    fn with_backend(config: BusConfig, backend: Backend) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                scheduler: Scheduler::new(config.scheduler),
+                config,
+                pending: Pending::default(),
+                counters: Counters::default(),
+                backend,
+                cancel: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn redis_backend(&self) -> Option<&redis::RedisBackend> {
+        match &self.inner.backend {
+            Backend::Redis(r) => Some(r),
+            Backend::Memory(_) => None,
+        }
+    }
+
+    fn backend_name(&self) -> &'static str {
+        match self.inner.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// This node's id (the `reply_to` of its requests).
+    #[must_use]
+    pub fn node_id(&self) -> &str {
+        &self.inner.config.node_id
+    }
+
+    /// The bus's settings.
+    #[must_use]
+    pub fn config(&self) -> &BusConfig {
+        &self.inner.config
+    }
+
+    /// Prepares a tenant's queues ahead of its first envelope (the runtime registers
+    /// every configured tenant at start), so fetchers read it from the first message.
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] when Redis fails.
+    pub async fn register_tenant(&self, tenant: &TenantId) -> Result<(), BusError> {
+        match &self.inner.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(r) => r.ensure_tenant(tenant).await,
+        }
+    }
+
+    /// Publishes an event or raw payload to its tenant's inbox, or a command to its
+    /// tenant's request queue. Waits while the tenant's queue is full (backpressure).
+    ///
+    /// # Errors
+    /// [`BusError::Route`] for a response (use [`Bus::respond`]), [`BusError::Closed`]
+    /// after shutdown, [`BusError::Redis`] when Redis fails.
+    pub async fn publish(&self, envelope: Envelope) -> Result<(), BusError> {
+        match (envelope.topic.area(), envelope.topic.name()) {
+            ("rest", "request") => self.publish_request(envelope).await,
+            ("rest", _) => Err(BusError::Route(format!(
+                "{} is answered with Bus::respond, not published",
+                envelope.topic
+            ))),
+            _ => {
+                self.inner
+                    .counters
+                    .published
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("switchboard_bus_published_total", "backend" => self.backend_name())
+                    .increment(1);
+                match &self.inner.backend {
+                    Backend::Memory(_) => self.enqueue(envelope, Receipt::Memory).await,
+                    Backend::Redis(r) => r.publish(self, envelope).await,
+                }
+            }
+        }
+    }
+
+    /// Publishes many inbox envelopes; on Redis they go out in pipelined batches.
+    ///
+    /// # Errors
+    /// As [`Bus::publish`].
+    pub async fn publish_batch(&self, envelopes: Vec<Envelope>) -> Result<(), BusError> {
+        match &self.inner.backend {
+            Backend::Redis(r) if envelopes.iter().all(|e| e.topic.area() != "rest") => {
+                let n = envelopes.len() as u64;
+                r.publish_batch(self, envelopes).await?;
+                self.inner
+                    .counters
+                    .published
+                    .fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => {
+                for e in envelopes {
+                    self.publish(e).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts a delivery into the local scheduler, waiting for room.
+    async fn enqueue(&self, envelope: Envelope, receipt: Receipt) -> Result<(), BusError> {
+        let tenant = envelope.tenant_id();
+        let class = envelope.priority();
+        self.inner
+            .scheduler
+            .push(tenant, class, Delivery { envelope, receipt })
+            .await
+            .map_err(|_| BusError::Closed)
+    }
+
+    /// Waits for the next delivery a worker should handle, chosen fairly. `None` once
+    /// the bus is closed and nothing is left.
+    pub async fn next(&self) -> Option<Delivery> {
+        tokio::select! {
+            d = self.inner.scheduler.pop() => d,
+            () = self.inner.cancel.cancelled() => self.inner.scheduler.try_pop(),
+        }
+    }
+
+    /// Acknowledges a handled delivery.
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] if the acknowledgement could not be written (the entry will
+    /// then be redelivered: handlers must be idempotent, see [`Bus::mark_done`]).
+    #[allow(clippy::unused_async)] // async like `fail`; Redis acks are batched in the background
+    pub async fn ack(&self, delivery: Delivery) -> Result<(), BusError> {
+        self.inner.scheduler.done(&delivery.envelope.tenant_id());
+        self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switchboard_bus_acked_total").increment(1);
+        if let Backend::Redis(r) = &self.inner.backend {
+            r.ack(&delivery.receipt);
+        }
+        Ok(())
+    }
+
+    /// Records a failed delivery: it is retried after a backoff as a new entry with
+    /// `attempt + 1`, or dead-lettered with `error` once `max_deliveries` attempts
+    /// have been made.
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] if the retry or dead letter could not be written (the
+    /// original entry then stays pending and is redelivered).
+    pub async fn fail(&self, delivery: Delivery, error: &str) -> Result<(), BusError> {
+        let Delivery {
+            mut envelope,
+            receipt,
+        } = delivery;
+        self.inner.scheduler.done(&envelope.tenant_id());
+        let attempts = envelope.attempt.saturating_add(1);
+        if attempts >= self.inner.config.max_deliveries {
+            tracing::warn!(
+                provider = %envelope.provider, tenant = %envelope.tenant, id = %envelope.id,
+                attempts, error, "dead-lettering envelope"
+            );
+            return self
+                .dead_letter(Some(envelope), None, error, attempts, &receipt)
+                .await;
+        }
+        envelope.attempt = attempts;
+        let delay = backoff(
+            attempts,
+            self.inner.config.retry_base,
+            self.inner.config.retry_max,
+        );
+        self.inner.counters.retried.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switchboard_bus_retried_total").increment(1);
+        tracing::debug!(
+            provider = %envelope.provider, tenant = %envelope.tenant, id = %envelope.id,
+            attempt = attempts, delay_ms = delay.as_millis() as u64, error, "retrying envelope"
+        );
+        match &self.inner.backend {
+            Backend::Memory(_) => {
+                let bus = self.clone();
+                self.inner.tasks.spawn(async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        // On shutdown the retry is due at once rather than lost.
+                        () = bus.inner.cancel.cancelled() => {}
+                    }
+                    let tenant = envelope.tenant_id();
+                    let class = envelope.priority();
+                    bus.inner.scheduler.push_now(
+                        tenant,
+                        class,
+                        Delivery {
+                            envelope,
+                            receipt: Receipt::Memory,
+                        },
+                    );
+                });
+                Ok(())
+            }
+            Backend::Redis(r) => r.retry(envelope, delay, &receipt).await,
+        }
+    }
+
+    /// Dead-letters a delivery at once, without retries (an envelope no retry can
+    /// fix, e.g. for an unknown tenant).
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] if the dead letter could not be written.
+    pub async fn reject(&self, delivery: Delivery, error: &str) -> Result<(), BusError> {
+        let Delivery { envelope, receipt } = delivery;
+        self.inner.scheduler.done(&envelope.tenant_id());
+        let attempts = envelope.attempt.saturating_add(1);
+        self.dead_letter(Some(envelope), None, error, attempts, &receipt)
+            .await
+    }
+
+    pub(crate) async fn dead_letter(
+        &self,
+        envelope: Option<Envelope>,
+        raw: Option<Vec<u8>>,
+        error: &str,
+        attempts: u32,
+        receipt: &Receipt,
+    ) -> Result<(), BusError> {
+        self.inner
+            .counters
+            .dead_lettered
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switchboard_bus_dead_lettered_total").increment(1);
+        let letter = DeadLetter {
+            id: String::new(),
+            envelope,
+            raw,
+            error: error.to_owned(),
+            attempts,
+            ts: now_ms(),
+        };
+        match &self.inner.backend {
+            Backend::Memory(m) => {
+                m.dead_letter(letter);
+                Ok(())
+            }
+            Backend::Redis(r) => r.dead_letter(letter, receipt).await,
+        }
+    }
+
+    /// The newest dead letters, at most `limit`.
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] if Redis cannot be read.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+        match &self.inner.backend {
+            Backend::Memory(m) => Ok(m.dead_letters(limit)),
+            Backend::Redis(r) => r.dead_letters(limit).await,
+        }
+    }
+
+    /// Publishes a dead letter's envelope again with a fresh attempt count and removes
+    /// it from the dead-letter queue. Returns false if no such dead letter (or it held
+    /// undecodable bytes, which cannot be replayed).
+    ///
+    /// # Errors
+    /// As [`Bus::publish`].
+    pub async fn replay_dead_letter(&self, id: &str) -> Result<bool, BusError> {
+        let letter = match &self.inner.backend {
+            Backend::Memory(m) => m.take_dead_letter(id),
+            Backend::Redis(r) => r.take_dead_letter(id).await?,
+        };
+        match letter.and_then(|l| l.envelope) {
+            Some(mut env) => {
+                env.attempt = 0;
+                self.publish(env).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Records that `handler` finished envelope `id`, so a redelivery skips it.
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] if the mark cannot be written.
+    pub async fn mark_done(
+        &self,
+        tenant: &TenantId,
+        id: EnvelopeId,
+        handler: &str,
+    ) -> Result<(), BusError> {
+        match &self.inner.backend {
+            Backend::Memory(m) => {
+                m.mark_done(id, handler);
+                Ok(())
+            }
+            Backend::Redis(r) => r.mark_done(tenant, id, handler).await,
+        }
+    }
+
+    /// Whether `handler` already finished envelope `id`.
+    ///
+    /// # Errors
+    /// [`BusError::Redis`] if the mark cannot be read.
+    pub async fn is_done(
+        &self,
+        tenant: &TenantId,
+        id: EnvelopeId,
+        handler: &str,
+    ) -> Result<bool, BusError> {
+        match &self.inner.backend {
+            Backend::Memory(m) => Ok(m.is_done(id, handler)),
+            Backend::Redis(r) => r.is_done(tenant, id, handler).await,
+        }
+    }
+
+    async fn publish_request(&self, mut envelope: Envelope) -> Result<(), BusError> {
+        if envelope.reply_to.is_none() {
+            envelope.reply_to = Some(self.inner.config.node_id.clone());
+        }
+        if envelope.corr.is_none() {
+            envelope.corr = Some(envelope.id);
+        }
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        match &self.inner.backend {
+            Backend::Memory(m) => m.push_request(envelope).await,
+            Backend::Redis(r) => r.publish_request(envelope).await,
+        }
+    }
+
+    /// Sends a command and waits for its response, at most `timeout`.
+    ///
+    /// # Errors
+    /// [`BusError::Timeout`] when no response arrives in time (the request may still be
+    /// served later; commands carry idempotency keys for that reason).
+    pub async fn request(
+        &self,
+        mut envelope: Envelope,
+        timeout: Duration,
+    ) -> Result<Envelope, BusError> {
+        let corr = *envelope.corr.get_or_insert(envelope.id);
+        envelope.reply_to = Some(self.inner.config.node_id.clone());
+        let rx = self.inner.pending.register(corr);
+        if let Err(e) = self.publish_request(envelope).await {
+            self.inner.pending.forget(&corr);
+            return Err(e);
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(_)) => Err(BusError::Closed),
+            Err(_) => {
+                self.inner.pending.forget(&corr);
+                Err(BusError::Timeout {
+                    corr: corr.to_string(),
+                    timeout_ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    /// Takes the next request for `tenant` (its `RestActor` calls this). `None` once
+    /// the bus is closed.
+    pub async fn next_request(&self, tenant: &TenantId) -> Option<Delivery> {
+        match &self.inner.backend {
+            Backend::Memory(m) => {
+                tokio::select! {
+                    d = m.next_request(tenant) => d,
+                    () = self.inner.cancel.cancelled() => None,
+                }
+            }
+            Backend::Redis(r) => r.next_request(self, tenant).await,
+        }
+    }
+
+    /// Answers a request taken with [`Bus::next_request`]: the response goes to the
+    /// node that asked, and the request is acknowledged.
+    ///
+    /// # Errors
+    /// [`BusError::Route`] if the request names no reply inbox; [`BusError::Redis`].
+    pub async fn respond(&self, request: Delivery, response: RestResponse) -> Result<(), BusError> {
+        let reply = request.envelope.reply(response);
+        let Some(reply_to) = request.envelope.reply_to.clone() else {
+            return Err(BusError::Route(format!(
+                "request {} names no reply inbox",
+                request.envelope.id
+            )));
+        };
+        match &self.inner.backend {
+            Backend::Redis(r) if reply_to != self.inner.config.node_id => {
+                r.respond(&reply_to, reply, &request.receipt).await
+            }
+            Backend::Redis(r) => {
+                // Asked from this node: hand it over directly, no round trip.
+                self.deliver_response(reply);
+                r.ack(&request.receipt);
+                Ok(())
+            }
+            Backend::Memory(_) => {
+                self.deliver_response(reply);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands a response that reached this node to its waiter.
+    pub(crate) fn deliver_response(&self, reply: Envelope) {
+        if !self.inner.pending.resolve(reply) {
+            metrics::counter!("switchboard_bus_orphan_responses_total").increment(1);
+            tracing::debug!("response arrived after its request gave up");
+        }
+    }
+
+    /// Counters and queue depths.
+    #[must_use]
+    pub fn stats(&self) -> BusStats {
+        let c = &self.inner.counters;
+        BusStats {
+            backend: self.backend_name(),
+            published: c.published.load(Ordering::Relaxed),
+            acked: c.acked.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            decode_errors: c.decode_errors.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            pending_requests: self.inner.pending.len(),
+            scheduler: self.inner.scheduler.stats(),
+        }
+    }
+
+    /// Stops the bus: no new deliveries are fetched, waiting ones are returned to their
+    /// store (Redis: left pending for redelivery), background tasks end.
+    pub async fn close(&self) {
+        self.inner.cancel.cancel();
+        self.inner.scheduler.close();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+        if let Backend::Redis(r) = &self.inner.backend {
+            r.close().await;
+        }
+    }
+}

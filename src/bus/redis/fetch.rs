@@ -1,0 +1,544 @@
+//! The Redis backend's background loops: inbox fetcher, request fetcher, reply
+//! reader, retry mover and ack batcher. Each runs until the bus is closed; a Redis
+//! error is logged and retried after a short pause, never fatal.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use fred::bytes::Bytes;
+use fred::prelude::*;
+use fred::types::streams::XReadResponse;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::scripts::MOVE_DUE;
+use super::{REST, RedisBackend, WORKERS};
+use crate::bus::Bus;
+use crate::bus::delivery::{Delivery, Receipt};
+use crate::model::{Priority, TenantId, decode, now_ms};
+
+/// Pause after a Redis error before trying again.
+const ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+type Fields = HashMap<String, Bytes>;
+
+/// What to do with one stream entry read from Redis.
+enum Admitted {
+    Delivery(Box<Delivery>),
+    Settled,
+}
+
+/// Decodes one entry; undecodable bytes (or an envelope of another tenant than the
+/// stream's) are dead-lettered at once with the reason.
+async fn admit(
+    bus: &Bus,
+    r: &RedisBackend,
+    tenant: &TenantId,
+    stream: &str,
+    group: &'static str,
+    id: String,
+    mut fields: Fields,
+) -> Admitted {
+    let key = (stream.to_owned(), id.clone());
+    if r.in_hand.contains_key(&key) {
+        // Already held here (a claim can return this node's own entries).
+        return Admitted::Settled;
+    }
+    let receipt = Receipt::Redis {
+        stream: stream.to_owned(),
+        group,
+        id,
+    };
+    let Some(bytes) = fields.remove("e") else {
+        // A deleted entry still listed as pending reads back with no fields.
+        if let Err(e) = r.ack_now(&receipt).await {
+            tracing::warn!(error = %e, "cannot settle an empty entry");
+        }
+        return Admitted::Settled;
+    };
+    let error = match decode(&bytes) {
+        Ok(env) if &env.tenant_id() == tenant => {
+            r.in_hand.insert(key, (Instant::now(), group));
+            return Admitted::Delivery(Box::new(Delivery {
+                envelope: env,
+                receipt,
+            }));
+        }
+        Ok(env) => format!(
+            "envelope of tenant {} found in stream {stream} of {tenant}",
+            env.tenant_id()
+        ),
+        Err(e) => format!("undecodable entry in {stream}: {e}"),
+    };
+    bus.inner
+        .counters
+        .decode_errors
+        .fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("switchboard_bus_decode_errors_total").increment(1);
+    tracing::error!(provider = %tenant.provider, tenant = %tenant.tenant, stream, error, "dead-lettering a bad entry");
+    if let Err(e) = bus
+        .dead_letter(None, Some(bytes.to_vec()), &error, 1, &receipt)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot dead-letter a bad entry");
+    }
+    Admitted::Settled
+}
+
+async fn refresh_tenants(r: &RedisBackend) -> Result<Vec<TenantId>, fred::error::Error> {
+    let names: Vec<String> = r.client.smembers(r.keys.tenants()).await?;
+    let mut out: Vec<TenantId> = names
+        .iter()
+        .filter_map(|n| {
+            n.split_once('/')
+                .and_then(|(p, t)| TenantId::parse(p, t).ok())
+        })
+        .collect();
+    out.sort();
+    for t in &out {
+        if let Err(e) = r.ensure_tenant(t).await {
+            tracing::warn!(tenant = %t, error = %e, "cannot prepare tenant streams");
+        }
+    }
+    Ok(out)
+}
+
+/// Re-reads this node's own pending entries of `stream` (delivered before a restart,
+/// never acknowledged) and hands each to `sink`.
+async fn own_pending(
+    bus: &Bus,
+    r: &RedisBackend,
+    t: &TenantId,
+    stream: &str,
+    group: &'static str,
+    sink: &mut (impl FnMut(Delivery) + Send),
+) {
+    let mut after = "0".to_owned();
+    loop {
+        let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
+            .inbox_reader
+            .xreadgroup_map(
+                group,
+                r.node.as_str(),
+                Some(100),
+                None,
+                false,
+                stream,
+                after.as_str(),
+            )
+            .await;
+        let entries = match res {
+            Ok(mut m) => m.remove(stream).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(stream, error = %e, "cannot read own pending entries");
+                return;
+            }
+        };
+        if entries.is_empty() {
+            return;
+        }
+        for (id, fields) in entries {
+            after.clone_from(&id);
+            if let Admitted::Delivery(d) = admit(bus, r, t, stream, group, id, fields).await {
+                sink(*d);
+            }
+        }
+    }
+}
+
+/// Claims entries idle on other consumers past the claim bound.
+async fn claim(
+    bus: &Bus,
+    r: &RedisBackend,
+    t: &TenantId,
+    stream: &str,
+    group: &'static str,
+    sink: &mut (impl FnMut(Delivery) + Send),
+) {
+    let idle = r.cfg.claim_idle.as_millis() as u64;
+    let res = r
+        .client
+        .xautoclaim_values::<String, String, Bytes, _, _, _, _>(
+            stream,
+            group,
+            r.node.as_str(),
+            idle,
+            "0-0",
+            Some(100),
+            false,
+        )
+        .await;
+    match res {
+        Ok((_, entries)) => {
+            if !entries.is_empty() {
+                tracing::info!(
+                    stream,
+                    count = entries.len(),
+                    "claimed entries left idle by another consumer"
+                );
+                metrics::counter!("switchboard_bus_claimed_total").increment(entries.len() as u64);
+            }
+            for (id, fields) in entries {
+                if let Admitted::Delivery(d) = admit(bus, r, t, stream, group, id, fields).await {
+                    sink(*d);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(stream, error = %e, "xautoclaim failed"),
+    }
+}
+
+fn push_into_scheduler(bus: &Bus) -> impl FnMut(Delivery) + Send + '_ {
+    move |d: Delivery| {
+        let t = d.envelope.tenant_id();
+        let class = d.envelope.priority();
+        bus.inner.scheduler.push_now(t, class, d);
+    }
+}
+
+/// Re-reads this node's pending entries of tenants seen for the first time, and now
+/// and then claims entries other nodes left idle.
+async fn recover_inboxes(
+    bus: &Bus,
+    r: &RedisBackend,
+    tenants: &[TenantId],
+    recovered: &mut HashSet<TenantId>,
+    last_claim: &mut Instant,
+    prefetch: usize,
+) {
+    for t in tenants {
+        if recovered.insert(t.clone()) {
+            for class in Priority::ALL {
+                let stream = r.keys.inbox(t, class);
+                own_pending(bus, r, t, &stream, WORKERS, &mut push_into_scheduler(bus)).await;
+            }
+        }
+    }
+    if last_claim.elapsed() >= r.cfg.claim_idle / 2 {
+        *last_claim = Instant::now();
+        for t in tenants {
+            for class in Priority::ALL {
+                if bus.inner.scheduler.queued(t, class) < prefetch {
+                    let stream = r.keys.inbox(t, class);
+                    claim(bus, r, t, &stream, WORKERS, &mut push_into_scheduler(bus)).await;
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn inbox_fetcher(bus: Bus) {
+    let Some(r) = bus.redis_backend() else { return };
+    let cancel = bus.inner.cancel.clone();
+    // Fetch ahead only a little: entries waiting here are invisible to other nodes.
+    let prefetch = (bus.config().scheduler.queue_bound_per_tenant / 2)
+        .clamp(1, 4 * r.cfg.fetch_count as usize);
+    let mut tenants: Vec<TenantId> = Vec::new();
+    let mut refreshed: Option<Instant> = None;
+    let mut last_claim = Instant::now();
+    let mut recovered: HashSet<TenantId> = HashSet::new();
+    while !cancel.is_cancelled() {
+        // Tenants this node published to are read at once; tenants other nodes
+        // created are found by the periodic refresh.
+        if refreshed.is_none_or(|t| t.elapsed() >= Duration::from_millis(500))
+            || r.known.len() > tenants.len()
+        {
+            match refresh_tenants(r).await {
+                Ok(t) => tenants = t,
+                Err(e) => tracing::warn!(error = %e, "cannot list tenants"),
+            }
+            refreshed = Some(Instant::now());
+        }
+        recover_inboxes(&bus, r, &tenants, &mut recovered, &mut last_claim, prefetch).await;
+        let mut streams: HashMap<String, TenantId> = HashMap::new();
+        for t in &tenants {
+            for class in Priority::ALL {
+                if bus.inner.scheduler.queued(t, class) < prefetch {
+                    streams.insert(r.keys.inbox(t, class), t.clone());
+                }
+            }
+        }
+        if streams.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                () = cancel.cancelled() => {}
+            }
+            continue;
+        }
+        let keys: Vec<String> = streams.keys().cloned().collect();
+        let ids: Vec<&str> = vec![">"; keys.len()];
+        // No select on cancel here: abandoning a read would leave its entries pending
+        // on this node until reclaimed; the read ends within `block` anyway.
+        let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
+            .inbox_reader
+            .xreadgroup_map(
+                WORKERS,
+                r.node.as_str(),
+                Some(r.cfg.fetch_count),
+                Some(r.cfg.block.as_millis() as u64),
+                false,
+                keys,
+                ids,
+            )
+            .await;
+        match res {
+            Ok(resp) => {
+                for (stream, entries) in resp {
+                    let Some(t) = streams.get(&stream) else {
+                        continue;
+                    };
+                    for (id, fields) in entries {
+                        if let Admitted::Delivery(d) =
+                            admit(&bus, r, t, &stream, WORKERS, id, fields).await
+                        {
+                            push_into_scheduler(&bus)(*d);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "inbox read failed");
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+pub(super) async fn request_fetcher(bus: Bus) {
+    let Some(r) = bus.redis_backend() else { return };
+    let cancel = bus.inner.cancel.clone();
+    let mut recovered: HashSet<TenantId> = HashSet::new();
+    let mut last_claim = Instant::now();
+    while !cancel.is_cancelled() {
+        let subs: Vec<(TenantId, mpsc::Sender<Delivery>)> = r
+            .request_subs
+            .iter()
+            .map(|e| (e.key().clone(), e.value().0.clone()))
+            .collect();
+        let mut streams: HashMap<String, (TenantId, mpsc::Sender<Delivery>)> = HashMap::new();
+        let claim_now = last_claim.elapsed() >= r.cfg.claim_idle / 2;
+        if claim_now {
+            last_claim = Instant::now();
+        }
+        for (t, tx) in subs {
+            let stream = r.keys.rest(&t);
+            let mut sink = |d: Delivery| {
+                if tx.try_send(d).is_err() {
+                    // Full: the entry stays pending here and is re-read on restart or
+                    // claimed by another node; never dropped from Redis.
+                    tracing::warn!(tenant = %t, "request queue full; leaving an entry pending");
+                }
+            };
+            if recovered.insert(t.clone()) {
+                own_pending(&bus, r, &t, &stream, REST, &mut sink).await;
+            }
+            if claim_now {
+                claim(&bus, r, &t, &stream, REST, &mut sink).await;
+            }
+            if tx.capacity() as u64 >= r.cfg.fetch_count {
+                streams.insert(stream, (t.clone(), tx.clone()));
+            }
+        }
+        if streams.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                () = cancel.cancelled() => {}
+            }
+            continue;
+        }
+        let keys: Vec<String> = streams.keys().cloned().collect();
+        let ids: Vec<&str> = vec![">"; keys.len()];
+        let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
+            .request_reader
+            .xreadgroup_map(
+                REST,
+                r.node.as_str(),
+                Some(r.cfg.fetch_count),
+                Some(r.cfg.block.as_millis() as u64),
+                false,
+                keys,
+                ids,
+            )
+            .await;
+        match res {
+            Ok(resp) => {
+                for (stream, entries) in resp {
+                    let Some((t, tx)) = streams.get(&stream) else {
+                        continue;
+                    };
+                    for (id, fields) in entries {
+                        if let Admitted::Delivery(d) =
+                            admit(&bus, r, t, &stream, REST, id, fields).await
+                        {
+                            // Capacity was checked before the read and nobody else
+                            // sends on this channel, so this does not wait long.
+                            if tx.send(*d).await.is_err() {
+                                tracing::warn!(tenant = %t, "request consumer gone; entry stays pending");
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "request read failed");
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+pub(super) async fn reply_reader(bus: Bus) {
+    let Some(r) = bus.redis_backend() else { return };
+    let cancel = bus.inner.cancel.clone();
+    let key = r.keys.replies(&r.node);
+    // Only replies to requests made from now on concern this node.
+    let mut last = format!("{}-0", now_ms());
+    while !cancel.is_cancelled() {
+        let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
+            .reply_reader
+            .xread_map(
+                Some(256),
+                Some(r.cfg.block.as_millis() as u64),
+                key.as_str(),
+                last.as_str(),
+            )
+            .await;
+        match res {
+            Ok(mut resp) => {
+                for (id, mut fields) in resp.remove(&key).unwrap_or_default() {
+                    last = id;
+                    match fields.remove("e").map(|b| decode(&b)) {
+                        Some(Ok(env)) => bus.deliver_response(env),
+                        Some(Err(e)) => {
+                            bus.inner
+                                .counters
+                                .decode_errors
+                                .fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(error = %e, "undecodable response dropped");
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reply read failed");
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+pub(super) async fn retry_mover(bus: Bus) {
+    let Some(r) = bus.redis_backend() else { return };
+    let cancel = bus.inner.cancel.clone();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = cancel.cancelled() => return,
+        }
+        let tenants: Vec<TenantId> = r.known.iter().map(|e| e.key().clone()).collect();
+        for t in tenants {
+            let mut keys = vec![r.keys.retry(&t), r.keys.retry_data(&t)];
+            keys.extend(Priority::ALL.iter().map(|c| r.keys.inbox(&t, *c)));
+            let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+            let args: Vec<Value> = vec![Value::from(now), Value::from(500)];
+            if let Err(e) = MOVE_DUE
+                .evalsha_with_reload::<i64, _, _>(&r.client, keys, args)
+                .await
+            {
+                tracing::warn!(tenant = %t, error = %e, "moving due retries failed");
+            }
+        }
+    }
+}
+
+pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super::AckItem>) {
+    let Some(r) = bus.redis_backend() else { return };
+    let cancel = bus.inner.cancel.clone();
+    loop {
+        let first = tokio::select! {
+            m = rx.recv() => m,
+            () = cancel.cancelled() => rx.try_recv().ok(),
+        };
+        let Some(first) = first else { return };
+        let mut batch = vec![first];
+        while batch.len() < 1000 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut by_stream: HashMap<(String, &'static str), Vec<String>> = HashMap::new();
+        for (stream, group, id) in batch {
+            by_stream.entry((stream, group)).or_default().push(id);
+        }
+        let p = r.client.pipeline();
+        let mut queued = true;
+        for ((stream, group), ids) in by_stream {
+            let a: Result<Value, _> = p.xack(stream.as_str(), group, ids.clone()).await;
+            let d: Result<Value, _> = p.xdel(stream.as_str(), ids).await;
+            queued &= a.is_ok() && d.is_ok();
+        }
+        if !queued {
+            tracing::warn!("could not queue acknowledgements");
+        }
+        if let Err(e) = p.all::<Vec<Value>>().await {
+            // Unacknowledged entries are redelivered after the claim bound.
+            tracing::warn!(error = %e, "acknowledging a batch failed");
+        }
+    }
+}
+
+/// Re-claims (resets the idle time of) entries this node has held for a while, so
+/// another node's `XAUTOCLAIM` never takes work this live node is about to do.
+pub(super) async fn toucher(bus: Bus) {
+    let Some(r) = bus.redis_backend() else { return };
+    let cancel = bus.inner.cancel.clone();
+    let every = (r.cfg.claim_idle / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cancel.cancelled() => return,
+        }
+        let now = Instant::now();
+        let mut old: HashMap<(String, &'static str), Vec<String>> = HashMap::new();
+        for e in &r.in_hand {
+            let (at, group) = *e.value();
+            if now.duration_since(at) >= every {
+                old.entry((e.key().0.clone(), group))
+                    .or_default()
+                    .push(e.key().1.clone());
+            }
+        }
+        for ((stream, group), ids) in old {
+            let res: Result<Value, _> = r
+                .client
+                .xclaim(
+                    stream.as_str(),
+                    group,
+                    r.node.as_str(),
+                    0,
+                    ids.clone(),
+                    None,
+                    None,
+                    None,
+                    false,
+                    true,
+                )
+                .await;
+            match res {
+                Ok(_) => {
+                    for id in ids {
+                        if let Some(mut e) = r.in_hand.get_mut(&(stream.clone(), id)) {
+                            e.0 = now;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(stream, error = %e, "re-claiming held entries failed"),
+            }
+        }
+    }
+}

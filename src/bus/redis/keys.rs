@@ -1,0 +1,87 @@
+//! The Redis key layout of the bus.
+//!
+//! Every per-tenant key is `<prefix>:{<provider>:<tenant>}:<rest>`: one `SCAN` of
+//! `<prefix>:{<provider>:<tenant>}:*` finds a tenant's data, and the braces are a Redis
+//! Cluster hash tag, so all of a tenant's keys share a slot and its Lua scripts and
+//! transactions stay single-slot.
+//!
+//! | key | type | what |
+//! | --- | --- | --- |
+//! | `P:{p:t}:inbox:<class>` | stream, group `workers` | the tenant's inbox, one per priority class |
+//! | `P:{p:t}:rest` | stream, group `rest` | commands for the tenant's `RestActor` |
+//! | `P:{p:t}:retry` | sorted set | retries by due time (member `<class>\|<id>\|<attempt>`) |
+//! | `P:{p:t}:retry:data` | hash | member → encoded envelope |
+//! | `P:{p:t}:done:<id>:<handler>` | string, PX 1 h | handler finished envelope (idempotency) |
+//! | `P:tenants` | set | tenants that ever published (what fetchers read) |
+//! | `P:node:<node>:replies` | stream | responses addressed to a node |
+//! | `P:dlq` | stream | dead letters of every tenant |
+
+use crate::model::{Priority, TenantId};
+
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn tenant_base(&self, t: &TenantId) -> String {
+        format!("{}:{{{}:{}}}", self.prefix, t.provider, t.tenant)
+    }
+
+    pub(crate) fn inbox(&self, t: &TenantId, class: Priority) -> String {
+        format!("{}:inbox:{}", self.tenant_base(t), class.as_str())
+    }
+
+    pub(crate) fn rest(&self, t: &TenantId) -> String {
+        format!("{}:rest", self.tenant_base(t))
+    }
+
+    pub(crate) fn retry(&self, t: &TenantId) -> String {
+        format!("{}:retry", self.tenant_base(t))
+    }
+
+    pub(crate) fn retry_data(&self, t: &TenantId) -> String {
+        format!("{}:retry:data", self.tenant_base(t))
+    }
+
+    pub(crate) fn done(&self, t: &TenantId, id: &str, handler: &str) -> String {
+        format!("{}:done:{id}:{handler}", self.tenant_base(t))
+    }
+
+    pub(crate) fn tenants(&self) -> String {
+        format!("{}:tenants", self.prefix)
+    }
+
+    pub(crate) fn replies(&self, node: &str) -> String {
+        format!("{}:node:{node}:replies", self.prefix)
+    }
+
+    pub(crate) fn dlq(&self) -> String {
+        format!("{}:dlq", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_keys_share_a_hash_tag() {
+        let k = Keys::new("sb");
+        let t = TenantId::parse("discord", "duck").unwrap();
+        assert_eq!(
+            k.inbox(&t, Priority::Message),
+            "sb:{discord:duck}:inbox:message"
+        );
+        assert_eq!(k.rest(&t), "sb:{discord:duck}:rest");
+        assert_eq!(k.retry(&t), "sb:{discord:duck}:retry");
+        assert_eq!(k.done(&t, "01J", "ping"), "sb:{discord:duck}:done:01J:ping");
+        assert_eq!(k.replies("node-a"), "sb:node:node-a:replies");
+    }
+}

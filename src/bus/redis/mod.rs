@@ -1,0 +1,476 @@
+//! The Redis Streams backend: several daemons share one Redis.
+//!
+//! Publishing is an `XADD` to the tenant's inbox stream for the envelope's priority
+//! class (`keys.rs` has the layout). Each node runs one fetcher that reads, through the
+//! consumer group `workers`, only the inbox streams whose local queue has room, and
+//! feeds the shared fair scheduler — so fairness and the per-tenant cap hold across
+//! Redis too. The fetcher first re-reads this node's own pending entries, and claims
+//! (`XAUTOCLAIM`) entries another node left idle past `claim_idle`.
+//!
+//! Acknowledgements are batched (`XACK` + `XDEL` in one pipeline), so an acked entry
+//! leaves the stream and nothing pending is ever trimmed. Retries wait in a per-tenant
+//! sorted set and are moved back into the stream by a Lua script when due; dead letters
+//! go to one `dlq` stream. Blocking reads use clients of their own: a blocking command
+//! stalls every other command on its connection.
+
+mod fetch;
+mod keys;
+mod scripts;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use fred::bytes::Bytes;
+use fred::prelude::*;
+use fred::types::streams::XCap;
+use tokio::sync::mpsc;
+
+use super::delivery::{DeadLetter, Delivery, Receipt};
+use super::error::BusError;
+use super::{Bus, BusConfig};
+use crate::model::{Envelope, EnvelopeId, Priority, TenantId, decode, encode, now_ms};
+pub(crate) use keys::Keys;
+
+/// The consumer group of workers on inbox streams.
+pub(crate) const WORKERS: &str = "workers";
+/// The consumer group of `RestActor`s on request streams.
+pub(crate) const REST: &str = "rest";
+
+/// Where the Redis bus lives and how it reads.
+#[derive(Debug, Clone)]
+pub struct RedisBusConfig {
+    /// Redis URL, e.g. `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// Key prefix (`runtime.redis_prefix`).
+    pub prefix: String,
+    /// Entries pending this long on another consumer are claimed (that node died).
+    pub claim_idle: Duration,
+    /// How long one blocking read waits.
+    pub block: Duration,
+    /// Entries read per stream per read.
+    pub fetch_count: u64,
+    /// Inbox length past which publishers wait (backpressure).
+    pub stream_soft_limit: u64,
+    /// How long an idempotency mark lives.
+    pub done_ttl: Duration,
+}
+
+impl RedisBusConfig {
+    /// Defaults for `url` and `prefix`.
+    #[must_use]
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+            claim_idle: Duration::from_secs(30),
+            block: Duration::from_millis(500),
+            fetch_count: 64,
+            stream_soft_limit: 200_000,
+            done_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A pending acknowledgement: stream, group, entry id.
+pub(crate) type AckItem = (String, &'static str, String);
+
+/// A request queue of a tenant served on this node.
+type RequestQueue = (
+    mpsc::Sender<Delivery>,
+    tokio::sync::Mutex<mpsc::Receiver<Delivery>>,
+);
+
+pub(crate) struct RedisBackend {
+    pub(crate) cfg: RedisBusConfig,
+    pub(crate) keys: Keys,
+    pub(crate) node: String,
+    pub(crate) client: Client,
+    pub(crate) inbox_reader: Client,
+    pub(crate) request_reader: Client,
+    pub(crate) reply_reader: Client,
+    /// Tenants whose streams and groups exist, as far as this node knows.
+    pub(crate) known: DashMap<TenantId, ()>,
+    /// Tenants whose `RestActor` runs on this node.
+    pub(crate) request_subs: DashMap<TenantId, Arc<RequestQueue>>,
+    /// Entries this node holds (fetched, not yet settled), with when they were last
+    /// claimed: the toucher re-claims old ones so no other node takes them while this
+    /// node is alive, and claims skip them so this node never takes one twice.
+    pub(crate) in_hand: DashMap<(String, String), (tokio::time::Instant, &'static str)>,
+    acks: mpsc::UnboundedSender<AckItem>,
+    ack_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<AckItem>>>,
+    publishes: AtomicU64,
+    request_bound: usize,
+}
+
+async fn connect_client(url: &str) -> Result<Client, BusError> {
+    let config = Config::from_url(url)?;
+    let client = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(5);
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+        .build()?;
+    client.init().await?;
+    Ok(client)
+}
+
+fn fields(bytes: Vec<u8>) -> Vec<(&'static str, Value)> {
+    vec![("e", Value::Bytes(Bytes::from(bytes)))]
+}
+
+impl RedisBackend {
+    pub(crate) async fn connect(
+        config: &BusConfig,
+        redis: RedisBusConfig,
+    ) -> Result<Self, BusError> {
+        let client = connect_client(&redis.url).await?;
+        let inbox_reader = connect_client(&redis.url).await?;
+        let request_reader = connect_client(&redis.url).await?;
+        let reply_reader = connect_client(&redis.url).await?;
+        let (acks, ack_rx) = mpsc::unbounded_channel();
+        Ok(Self {
+            keys: Keys::new(&redis.prefix),
+            cfg: redis,
+            node: config.node_id.clone(),
+            client,
+            inbox_reader,
+            request_reader,
+            reply_reader,
+            known: DashMap::new(),
+            request_subs: DashMap::new(),
+            in_hand: DashMap::new(),
+            acks,
+            ack_rx: std::sync::Mutex::new(Some(ack_rx)),
+            publishes: AtomicU64::new(0),
+            request_bound: config.request_queue_bound.max(1),
+        })
+    }
+
+    /// Starts the fetchers, the ack batcher, the retry mover and the reply reader.
+    pub(crate) fn start(bus: &Bus) {
+        let Some(r) = bus.redis_backend() else { return };
+        let rx = r
+            .ack_rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let tasks = &bus.inner.tasks;
+        if let Some(rx) = rx {
+            tasks.spawn(fetch::ack_batcher(bus.clone(), rx));
+        }
+        tasks.spawn(fetch::inbox_fetcher(bus.clone()));
+        tasks.spawn(fetch::request_fetcher(bus.clone()));
+        tasks.spawn(fetch::reply_reader(bus.clone()));
+        tasks.spawn(fetch::retry_mover(bus.clone()));
+        tasks.spawn(fetch::toucher(bus.clone()));
+    }
+
+    /// Creates the tenant's streams and groups once, and records the tenant.
+    pub(crate) async fn ensure_tenant(&self, t: &TenantId) -> Result<(), BusError> {
+        if self.known.contains_key(t) {
+            return Ok(());
+        }
+        for class in Priority::ALL {
+            self.create_group(&self.keys.inbox(t, class), WORKERS)
+                .await?;
+        }
+        self.create_group(&self.keys.rest(t), REST).await?;
+        let _: Value = self.client.sadd(self.keys.tenants(), t.to_string()).await?;
+        self.known.insert(t.clone(), ());
+        Ok(())
+    }
+
+    async fn create_group(&self, key: &str, group: &str) -> Result<(), BusError> {
+        match self
+            .client
+            .xgroup_create::<Value, _, _, _>(key, group, "0", true)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.details().contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn publish(&self, bus: &Bus, env: Envelope) -> Result<(), BusError> {
+        let t = env.tenant_id();
+        self.ensure_tenant(&t).await?;
+        let key = self.keys.inbox(&t, env.priority());
+        self.backpressure(bus, &key).await?;
+        let bytes = encode(&env)?;
+        let _: Value = self
+            .client
+            .xadd(key, false, None::<()>, "*", fields(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Every so often, checks the inbox length and waits while it is over the limit.
+    async fn backpressure(&self, bus: &Bus, key: &str) -> Result<(), BusError> {
+        if !self
+            .publishes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(128)
+        {
+            return Ok(());
+        }
+        loop {
+            let len: u64 = self.client.xlen(key).await?;
+            if len < self.cfg.stream_soft_limit {
+                return Ok(());
+            }
+            if bus.inner.cancel.is_cancelled() {
+                return Err(BusError::Closed);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) async fn publish_batch(
+        &self,
+        bus: &Bus,
+        envs: Vec<Envelope>,
+    ) -> Result<(), BusError> {
+        for chunk in envs.chunks(500) {
+            let mut encoded = Vec::with_capacity(chunk.len());
+            for env in chunk {
+                let t = env.tenant_id();
+                self.ensure_tenant(&t).await?;
+                let key = self.keys.inbox(&t, env.priority());
+                self.backpressure(bus, &key).await?;
+                encoded.push((key, encode(env)?));
+            }
+            let p = self.client.pipeline();
+            for (key, bytes) in encoded {
+                let _: Value = p.xadd(key, false, None::<()>, "*", fields(bytes)).await?;
+            }
+            let _: Vec<Value> = p.all().await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets an entry this node held.
+    pub(crate) fn release(&self, receipt: &Receipt) {
+        if let Receipt::Redis { stream, id, .. } = receipt {
+            self.in_hand.remove(&(stream.clone(), id.clone()));
+        }
+    }
+
+    pub(crate) fn ack(&self, receipt: &Receipt) {
+        self.release(receipt);
+        if let Receipt::Redis { stream, group, id } = receipt {
+            // The batcher only stops at shutdown; an ack lost then is redelivered.
+            let _ = self.acks.send((stream.clone(), group, id.clone()));
+        }
+    }
+
+    /// Acknowledges and deletes one entry now (used where order matters).
+    async fn ack_now(&self, receipt: &Receipt) -> Result<(), BusError> {
+        self.release(receipt);
+        if let Receipt::Redis { stream, group, id } = receipt {
+            let p = self.client.pipeline();
+            let _: Value = p.xack(stream.as_str(), *group, id.as_str()).await?;
+            let _: Value = p.xdel(stream.as_str(), id.as_str()).await?;
+            let _: Vec<Value> = p.all().await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn retry(
+        &self,
+        env: Envelope,
+        delay: Duration,
+        receipt: &Receipt,
+    ) -> Result<(), BusError> {
+        let t = env.tenant_id();
+        let member = format!("{}|{}|{}", env.priority().index(), env.id, env.attempt);
+        let due = now_ms() + delay.as_millis() as u64;
+        let bytes = encode(&env)?;
+        let p = self.client.pipeline();
+        let _: Value = p
+            .hset(
+                self.keys.retry_data(&t),
+                (member.as_str(), Bytes::from(bytes)),
+            )
+            .await?;
+        let _: Value = p
+            .zadd(
+                self.keys.retry(&t),
+                None,
+                None,
+                false,
+                false,
+                (due as f64, member.as_str()),
+            )
+            .await?;
+        if let Receipt::Redis { stream, group, id } = receipt {
+            let _: Value = p.xack(stream.as_str(), *group, id.as_str()).await?;
+            let _: Value = p.xdel(stream.as_str(), id.as_str()).await?;
+        }
+        let _: Vec<Value> = p.all().await?;
+        self.release(receipt);
+        Ok(())
+    }
+
+    pub(crate) async fn dead_letter(
+        &self,
+        letter: DeadLetter,
+        receipt: &Receipt,
+    ) -> Result<(), BusError> {
+        let mut f: Vec<(&'static str, Value)> = Vec::with_capacity(6);
+        if let Some(env) = &letter.envelope {
+            f.push(("e", Value::Bytes(Bytes::from(encode(env)?))));
+            f.push(("tenant", Value::from(env.tenant_id().to_string())));
+        }
+        if let Some(raw) = &letter.raw {
+            f.push(("raw", Value::Bytes(Bytes::from(raw.clone()))));
+        }
+        f.push(("error", Value::from(letter.error.clone())));
+        f.push(("attempts", Value::from(i64::from(letter.attempts))));
+        f.push((
+            "ts",
+            Value::from(i64::try_from(letter.ts).unwrap_or(i64::MAX)),
+        ));
+        let _: Value = self
+            .client
+            .xadd(self.keys.dlq(), false, None::<()>, "*", f)
+            .await?;
+        self.ack_now(receipt).await
+    }
+
+    fn parse_dead_letter(id: String, mut fields: HashMap<String, Bytes>) -> DeadLetter {
+        let text = |b: Option<Bytes>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+        let envelope = fields.remove("e").and_then(|b| decode(&b).ok());
+        DeadLetter {
+            id,
+            envelope,
+            raw: fields.remove("raw").map(|b| b.to_vec()),
+            error: text(fields.remove("error")).unwrap_or_default(),
+            attempts: text(fields.remove("attempts"))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            ts: text(fields.remove("ts"))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+        }
+    }
+
+    pub(crate) async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, BusError> {
+        let entries: Vec<(String, HashMap<String, Bytes>)> = self
+            .client
+            .xrevrange(self.keys.dlq(), "+", "-", Some(limit as u64))
+            .await?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, f)| Self::parse_dead_letter(id, f))
+            .collect())
+    }
+
+    pub(crate) async fn take_dead_letter(&self, id: &str) -> Result<Option<DeadLetter>, BusError> {
+        let entries: Vec<(String, HashMap<String, Bytes>)> =
+            self.client.xrange(self.keys.dlq(), id, id, Some(1)).await?;
+        let Some((id, f)) = entries.into_iter().next() else {
+            return Ok(None);
+        };
+        let removed: u64 = self.client.xdel(self.keys.dlq(), id.as_str()).await?;
+        // Another node replaying the same letter at the same moment wins; this one
+        // backs off rather than publishing a duplicate.
+        Ok((removed == 1).then(|| Self::parse_dead_letter(id, f)))
+    }
+
+    pub(crate) async fn mark_done(
+        &self,
+        t: &TenantId,
+        id: EnvelopeId,
+        handler: &str,
+    ) -> Result<(), BusError> {
+        let key = self.keys.done(t, &id.to_string(), handler);
+        let _: Value = self
+            .client
+            .set(
+                key,
+                1,
+                Some(Expiration::PX(self.cfg.done_ttl.as_millis() as i64)),
+                None,
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn is_done(
+        &self,
+        t: &TenantId,
+        id: EnvelopeId,
+        handler: &str,
+    ) -> Result<bool, BusError> {
+        let n: u64 = self
+            .client
+            .exists(self.keys.done(t, &id.to_string(), handler))
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn publish_request(&self, env: Envelope) -> Result<(), BusError> {
+        let t = env.tenant_id();
+        self.ensure_tenant(&t).await?;
+        let bytes = encode(&env)?;
+        let _: Value = self
+            .client
+            .xadd(self.keys.rest(&t), false, None::<()>, "*", fields(bytes))
+            .await?;
+        Ok(())
+    }
+
+    fn request_queue(&self, t: &TenantId) -> Arc<RequestQueue> {
+        self.request_subs
+            .entry(t.clone())
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(self.request_bound);
+                Arc::new((tx, tokio::sync::Mutex::new(rx)))
+            })
+            .clone()
+    }
+
+    pub(crate) async fn next_request(&self, bus: &Bus, t: &TenantId) -> Option<Delivery> {
+        if let Err(e) = self.ensure_tenant(t).await {
+            tracing::warn!(tenant = %t, error = %e, "cannot prepare the request stream");
+        }
+        let q = self.request_queue(t);
+        let mut rx = q.1.lock().await;
+        tokio::select! {
+            d = rx.recv() => d,
+            () = bus.inner.cancel.cancelled() => None,
+        }
+    }
+
+    pub(crate) async fn respond(
+        &self,
+        reply_to: &str,
+        reply: Envelope,
+        receipt: &Receipt,
+    ) -> Result<(), BusError> {
+        let bytes = encode(&reply)?;
+        let cap = XCap::try_from(("MAXLEN", "~", 10_000))?;
+        let _: Value = self
+            .client
+            .xadd(self.keys.replies(reply_to), false, cap, "*", fields(bytes))
+            .await?;
+        self.ack(receipt);
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        for c in [
+            &self.inbox_reader,
+            &self.request_reader,
+            &self.reply_reader,
+            &self.client,
+        ] {
+            let _ = c.quit().await;
+        }
+    }
+}

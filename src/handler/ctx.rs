@@ -1,0 +1,413 @@
+//! [`Ctx`]: what a handler may know and do, scoped to one tenant and one envelope.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, BusError};
+use crate::model::{
+    Command, Envelope, EnvelopeId, FetchHistory, InteractionCreated, InteractionResponse, Payload,
+    PostMessage, RespondInteraction, RestErrorKind, RestResponse, RestResult, RoleChange,
+    SendDirectMessage, SocialMessageCreated, TenantId,
+};
+
+/// Where a handler's app secrets come from (the vault, leased as the worker principal
+/// serving the tenant). Provider credentials are never available through it.
+pub trait SecretSource: Send + Sync {
+    /// Leases app secret `name` of `tenant`.
+    fn app_secret<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<SecretString, String>>;
+}
+
+/// Why an effect failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CtxError {
+    /// The request could not be sent or no answer came in time.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The access layer answered with a failure.
+    #[error("{command} failed: {kind:?} (status {status}): {message}")]
+    Rejected {
+        /// Which command.
+        command: &'static str,
+        /// Why.
+        kind: RestErrorKind,
+        /// The provider's status, 0 if none was sent.
+        status: u16,
+        /// The access layer's message.
+        message: String,
+        /// When to retry, if rate-limited.
+        retry_after_ms: Option<u64>,
+    },
+    /// A secret could not be leased (denied by policy, unknown, or no vault).
+    #[error("secret {name:?}: {reason}")]
+    Secret {
+        /// The secret's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The envelope failed to build (an invalid namespace).
+    #[error("cannot build request: {0}")]
+    Build(String),
+}
+
+/// The shared parts of every `Ctx` a worker builds.
+#[derive(Clone)]
+pub(crate) struct CtxShared {
+    pub(crate) bus: Bus,
+    pub(crate) namespace: Arc<str>,
+    pub(crate) secrets: Option<Arc<dyn SecretSource>>,
+    pub(crate) request_timeout: Duration,
+}
+
+/// A handler's view of the world while it handles one envelope of one tenant.
+pub struct Ctx {
+    shared: CtxShared,
+    tenant: TenantId,
+    envelope_id: EnvelopeId,
+    attempt: u32,
+    ts: u64,
+    handler: Arc<str>,
+    settings: Arc<serde_json::Value>,
+    cancel: CancellationToken,
+    effects: AtomicU32,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("tenant", &self.tenant)
+            .field("envelope_id", &self.envelope_id)
+            .field("attempt", &self.attempt)
+            .field("handler", &self.handler)
+            .finish_non_exhaustive()
+    }
+}
+
+/// 64-bit FNV-1a: a small, stable hash (stable across builds, unlike std's hasher),
+/// used to derive idempotency keys.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Encodes a `u128` in base 36: at most 25 characters, Discord's nonce limit.
+fn base36(mut n: u128) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::with_capacity(25);
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+impl Ctx {
+    pub(crate) fn new(
+        shared: CtxShared,
+        envelope: &Envelope,
+        handler: Arc<str>,
+        settings: Arc<serde_json::Value>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            shared,
+            tenant: envelope.tenant_id(),
+            envelope_id: envelope.id,
+            attempt: envelope.attempt,
+            ts: envelope.ts,
+            handler,
+            settings,
+            cancel,
+            effects: AtomicU32::new(0),
+        }
+    }
+
+    /// The tenant this envelope belongs to.
+    #[must_use]
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The provider's name.
+    #[must_use]
+    pub fn provider(&self) -> &str {
+        self.tenant.provider.as_str()
+    }
+
+    /// The envelope being handled.
+    #[must_use]
+    pub fn envelope_id(&self) -> EnvelopeId {
+        self.envelope_id
+    }
+
+    /// Earlier delivery attempts of this envelope (0 on the first).
+    #[must_use]
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// When the envelope was created, Unix milliseconds.
+    #[must_use]
+    pub fn envelope_ts(&self) -> u64 {
+        self.ts
+    }
+
+    /// The tenant's free-form `settings` from the registry (`Null` if none).
+    #[must_use]
+    pub fn settings(&self) -> &serde_json::Value {
+        &self.settings
+    }
+
+    /// Cancelled when the handler should stop (shutdown, or its time is up).
+    #[must_use]
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Leases one of this tenant's app secrets (e.g. an LLM API key).
+    ///
+    /// # Errors
+    /// [`CtxError::Secret`] when the vault refuses (provider tokens always are) or has
+    /// no such secret.
+    pub async fn secret(&self, name: &str) -> Result<SecretString, CtxError> {
+        let Some(source) = &self.shared.secrets else {
+            return Err(CtxError::Secret {
+                name: name.to_owned(),
+                reason: "no vault is configured for workers".to_owned(),
+            });
+        };
+        source
+            .app_secret(&self.tenant, name)
+            .await
+            .map_err(|reason| CtxError::Secret {
+                name: name.to_owned(),
+                reason,
+            })
+    }
+
+    /// A stable idempotency key for this handler's next effect: the same on every
+    /// retry of this envelope, different for each effect and handler.
+    fn next_nonce(&self) -> String {
+        let seq = self.effects.fetch_add(1, Ordering::Relaxed);
+        let salt = (u128::from(fnv1a(self.handler.as_bytes())) << 64) | u128::from(seq);
+        base36(self.envelope_id.0.0 ^ salt.rotate_left(17))
+    }
+
+    /// Sends any command and waits for its response.
+    ///
+    /// # Errors
+    /// [`CtxError::Bus`] on a timeout; [`CtxError::Rejected`] when the access layer
+    /// reports a failure.
+    pub async fn command(&self, command: Command) -> Result<RestResponse, CtxError> {
+        let name = command.name();
+        let mut env = Envelope::request(
+            &self.shared.namespace,
+            &self.tenant,
+            command,
+            self.shared.bus.node_id(),
+        )
+        .map_err(|e| CtxError::Build(e.to_string()))?;
+        env.causation = Some(self.envelope_id);
+        let reply = self
+            .shared
+            .bus
+            .request(env, self.shared.request_timeout)
+            .await?;
+        let Payload::Response(response) = reply.payload else {
+            return Err(CtxError::Build("the reply carried no response".to_owned()));
+        };
+        if response.ok {
+            Ok(response)
+        } else {
+            Err(CtxError::Rejected {
+                command: name,
+                kind: response.error_kind.unwrap_or(RestErrorKind::Other),
+                status: response.status,
+                message: response.error.clone().unwrap_or_default(),
+                retry_after_ms: response.retry_after_ms,
+            })
+        }
+    }
+
+    /// Posts a message in a channel.
+    ///
+    /// # Errors
+    /// As [`Ctx::command`].
+    pub async fn post_message(
+        &self,
+        channel_id: impl Into<String>,
+        content: impl Into<String>,
+    ) -> Result<RestResponse, CtxError> {
+        self.send(PostMessage {
+            channel_id: channel_id.into(),
+            content: content.into(),
+            reply_to: None,
+            embeds: Vec::new(),
+            allowed_mentions: None,
+            nonce: None,
+        })
+        .await
+    }
+
+    /// Posts a fully specified message; a missing nonce is filled with this effect's
+    /// idempotency key.
+    ///
+    /// # Errors
+    /// As [`Ctx::command`].
+    pub async fn send(&self, mut message: PostMessage) -> Result<RestResponse, CtxError> {
+        if message.nonce.is_none() {
+            message.nonce = Some(self.next_nonce());
+        }
+        self.command(Command::PostMessage(message)).await
+    }
+
+    /// Replies to a message in its channel.
+    ///
+    /// # Errors
+    /// As [`Ctx::command`].
+    pub async fn reply(
+        &self,
+        to: &SocialMessageCreated,
+        content: impl Into<String>,
+    ) -> Result<RestResponse, CtxError> {
+        self.send(PostMessage {
+            channel_id: to.channel_id.clone(),
+            content: content.into(),
+            reply_to: Some(to.message_id.clone()),
+            embeds: Vec::new(),
+            allowed_mentions: None,
+            nonce: None,
+        })
+        .await
+    }
+
+    /// Answers an interaction: a message, a deferral, an update, autocomplete choices,
+    /// a modal, a followup or an edit of the original response.
+    ///
+    /// # Errors
+    /// As [`Ctx::command`]; an expired interaction is
+    /// [`RestErrorKind::InteractionExpired`].
+    pub async fn respond_interaction(
+        &self,
+        interaction: &InteractionCreated,
+        response: InteractionResponse,
+    ) -> Result<RestResponse, CtxError> {
+        self.command(Command::RespondInteraction(RespondInteraction {
+            interaction_id: interaction.interaction_id.clone(),
+            response,
+        }))
+        .await
+    }
+
+    /// Gives a member a role.
+    ///
+    /// # Errors
+    /// As [`Ctx::command`].
+    pub async fn assign_role(
+        &self,
+        guild_id: &str,
+        user_id: &str,
+        role_id: &str,
+    ) -> Result<RestResponse, CtxError> {
+        self.command(Command::AssignRole(role_change(guild_id, user_id, role_id)))
+            .await
+    }
+
+    /// Takes a role from a member.
+    ///
+    /// # Errors
+    /// As [`Ctx::command`].
+    pub async fn remove_role(
+        &self,
+        guild_id: &str,
+        user_id: &str,
+        role_id: &str,
+    ) -> Result<RestResponse, CtxError> {
+        self.command(Command::RemoveRole(role_change(guild_id, user_id, role_id)))
+            .await
+    }
+
+    /// Sends a direct message to a user.
+    ///
+    /// # Errors
+    /// As [`Ctx::command`].
+    pub async fn send_dm(
+        &self,
+        user_id: &str,
+        content: impl Into<String>,
+    ) -> Result<RestResponse, CtxError> {
+        self.command(Command::SendDirectMessage(SendDirectMessage {
+            user_id: user_id.to_owned(),
+            content: content.into(),
+            embeds: Vec::new(),
+        }))
+        .await
+    }
+
+    /// Fetches one page (at most 100, newest first) of a channel's history before
+    /// message `before` (or the newest, if `None`).
+    ///
+    /// # Errors
+    /// As [`Ctx::command`].
+    pub async fn fetch_history(
+        &self,
+        channel_id: &str,
+        before: Option<&str>,
+        limit: u16,
+    ) -> Result<Vec<SocialMessageCreated>, CtxError> {
+        let response = self
+            .command(Command::FetchHistory(FetchHistory {
+                channel_id: channel_id.to_owned(),
+                before: before.map(str::to_owned),
+                after: None,
+                limit: limit.clamp(1, 100),
+            }))
+            .await?;
+        Ok(match response.result {
+            Some(RestResult::History(messages)) => messages,
+            _ => Vec::new(),
+        })
+    }
+}
+
+fn role_change(guild_id: &str, user_id: &str, role_id: &str) -> RoleChange {
+    RoleChange {
+        guild_id: guild_id.to_owned(),
+        user_id: user_id.to_owned(),
+        role_id: role_id.to_owned(),
+        reason: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base36_fits_discord_nonce_limit() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert!(base36(u128::MAX).len() <= 25);
+    }
+
+    #[test]
+    fn fnv_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

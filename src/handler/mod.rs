@@ -1,0 +1,126 @@
+//! The API library users program against: the [`Handler`] trait and its [`Ctx`].
+//!
+//! A handler reacts to a tenant's events. It never sees a provider SDK or a token:
+//! everything it may do goes through [`Ctx`], which is scoped to the tenant of the
+//! envelope being handled and turns each effect into a [`Command`](crate::model::Command)
+//! answered by that tenant's access layer. The same handler value serves every tenant.
+//!
+//! ```
+//! use switchboard::handler::{Ctx, Handler, HandlerResult};
+//! use switchboard::model::SocialMessageCreated;
+//!
+//! struct Greeter;
+//!
+//! impl Handler for Greeter {
+//!     fn name(&self) -> &str {
+//!         "greeter"
+//!     }
+//!
+//!     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
+//!         if msg.author.bot || msg.content != "!hello" {
+//!             return Ok(());
+//!         }
+//!         ctx.reply(msg, format!("hello, {}", msg.author.name)).await?;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+mod builtin;
+mod ctx;
+mod dispatch;
+
+use std::future::{Future, ready};
+
+pub(crate) use builtin::builtin;
+pub use builtin::{BUILTIN_HANDLERS, Echo, Ping};
+pub(crate) use ctx::CtxShared;
+pub use ctx::{Ctx, CtxError, SecretSource};
+pub use dispatch::{HandlerSet, UnknownHandler};
+
+use crate::model::{
+    InteractionCreated, MemberJoined, MemberLeft, MemberUpdated, SocialMessageCreated,
+    SocialMessageDeleted, SocialMessageUpdated,
+};
+
+/// Any error a handler returns; it is recorded with the delivery and the envelope is
+/// retried, then dead-lettered.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a handler method returns.
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// Reacts to a tenant's events. Every method has a default that does nothing, so a
+/// handler implements only what it cares about. Methods may be written as `async fn`.
+///
+/// A handler is retried when it fails (returns an error, panics or times out) and must
+/// therefore tolerate running more than once for the same event; effects made through
+/// [`Ctx`] carry idempotency keys, so a retried post does not post twice.
+pub trait Handler: Send + Sync + 'static {
+    /// A stable name: it keys the idempotency record of (envelope, handler), so
+    /// renaming a handler re-runs it for envelopes being retried.
+    fn name(&self) -> &str;
+
+    /// A new message.
+    fn on_message(
+        &self,
+        _ctx: &Ctx,
+        _msg: &SocialMessageCreated,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+
+    /// An edited message.
+    fn on_message_updated(
+        &self,
+        _ctx: &Ctx,
+        _msg: &SocialMessageUpdated,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+
+    /// A deleted message.
+    fn on_message_deleted(
+        &self,
+        _ctx: &Ctx,
+        _msg: &SocialMessageDeleted,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+
+    /// A command, component click, modal submit or autocomplete request.
+    fn on_interaction(
+        &self,
+        _ctx: &Ctx,
+        _interaction: &InteractionCreated,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+
+    /// A member joined.
+    fn on_member_joined(
+        &self,
+        _ctx: &Ctx,
+        _member: &MemberJoined,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+
+    /// A member left.
+    fn on_member_left(
+        &self,
+        _ctx: &Ctx,
+        _member: &MemberLeft,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+
+    /// A member changed.
+    fn on_member_updated(
+        &self,
+        _ctx: &Ctx,
+        _member: &MemberUpdated,
+    ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+}

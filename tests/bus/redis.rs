@@ -1,0 +1,262 @@
+//! Every scenario on the Redis Streams backend, plus what only Redis can do: claim
+//! entries of a dead consumer, dead-letter undecodable bytes, route responses between
+//! nodes.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use fred::prelude::*;
+use switchboard::bus::{Bus, BusConfig, RedisBusConfig};
+use switchboard::handler::HandlerSet;
+use switchboard::model::{Command, Envelope, PostMessage, RestResponse, RestResult};
+
+use crate::redis_server::TestRedis;
+use crate::scenarios;
+use crate::support::{Guard, bus_config, eventually, message, start_pool, tenant};
+
+fn redis_config(server: &TestRedis) -> RedisBusConfig {
+    RedisBusConfig {
+        claim_idle: Duration::from_millis(1500),
+        block: Duration::from_millis(100),
+        ..RedisBusConfig::new(server.url(), server.prefix())
+    }
+}
+
+async fn make(config: BusConfig) -> (Bus, Guard) {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(config, redis_config(&server))
+        .await
+        .expect("redis bus");
+    (bus, Box::new(server))
+}
+
+scenarios::all!(make);
+
+async fn raw_client(server: &TestRedis) -> Client {
+    let client = Client::new(Config::from_url(&server.url()).unwrap(), None, None, None);
+    client.init().await.unwrap();
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_consumers_entries_are_claimed_and_handled() {
+    let server = TestRedis::start().await;
+    // A cap above five, so node a can hold all five at once.
+    let mut cfg_a = bus_config(3, 10, 1000);
+    cfg_a.node_id = "node-a".into();
+    let a = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
+    for _ in 0..5 {
+        a.publish(message(&tenant(0), "orphan")).await.unwrap();
+    }
+    // Node a takes the entries and "dies" without acking any.
+    let mut taken = Vec::new();
+    while taken.len() < 5 {
+        taken.push(
+            tokio::time::timeout(Duration::from_secs(10), a.next())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    drop(taken);
+    a.close().await;
+
+    let mut cfg_b = bus_config(3, 4, 1000);
+    cfg_b.node_id = "node-b".into();
+    let b = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
+    let handled = Arc::new(DashMap::new());
+    let mut set = HandlerSet::new();
+    set.add(
+        &tenant(0),
+        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
+    );
+    let pool = start_pool(&b, set, 2).await;
+    eventually(
+        Duration::from_secs(30),
+        "node b claimed and handled all five",
+        || {
+            let n = handled.len();
+            async move { n == 5 }
+        },
+    )
+    .await;
+    pool.shutdown().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_rereads_its_own_pending_entries() {
+    let server = TestRedis::start().await;
+    let mut cfg = bus_config(3, 4, 1000);
+    cfg.node_id = "node-same".into();
+    let slow_claim = RedisBusConfig {
+        claim_idle: Duration::from_secs(3600),
+        ..redis_config(&server)
+    };
+    let a = Bus::redis(cfg.clone(), slow_claim.clone()).await.unwrap();
+    a.publish(message(&tenant(0), "pending")).await.unwrap();
+    let taken = tokio::time::timeout(Duration::from_secs(10), a.next())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(taken);
+    a.close().await;
+
+    let again = Bus::redis(cfg, slow_claim).await.unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(10), again.next())
+        .await
+        .expect("the pending entry is re-read at start, long before any claim")
+        .unwrap();
+    assert_eq!(d.envelope.tenant_id(), tenant(0));
+    again.ack(d).await.unwrap();
+    again.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_entries_are_dead_lettered_and_workers_keep_going() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(3, 4, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    let handled = Arc::new(DashMap::new());
+    let mut set = HandlerSet::new();
+    set.add(
+        &tenant(0),
+        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
+    );
+    let pool = start_pool(&bus, set, 2).await;
+    // Create the tenant's streams, then write garbage straight into its inbox.
+    let good = message(&tenant(0), "good");
+    let good_id = good.id;
+    bus.publish(good).await.unwrap();
+    let client = raw_client(&server).await;
+    let key = format!("{}:{{discord:t0}}:inbox:message", server.prefix());
+    let _: String = client
+        .xadd(
+            &key,
+            false,
+            None::<()>,
+            "*",
+            vec![("e", Value::Bytes(vec![0xc1, 0xff, 0x00].into()))],
+        )
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "garbage dead-lettered, good handled",
+        || {
+            let dead = bus.stats().dead_lettered;
+            let ok = handled.contains_key(&good_id);
+            async move { dead == 1 && ok }
+        },
+    )
+    .await;
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert!(
+        dead[0].error.contains("undecodable entry"),
+        "{}",
+        dead[0].error
+    );
+    assert_eq!(dead[0].raw.as_deref(), Some(&[0xc1_u8, 0xff, 0x00][..]));
+    assert_eq!(bus.stats().decode_errors, 1);
+    // And a later envelope is still handled.
+    let later = message(&tenant(0), "later");
+    let later_id = later.id;
+    bus.publish(later).await.unwrap();
+    eventually(Duration::from_secs(30), "later handled", || {
+        let ok = handled.contains_key(&later_id);
+        async move { ok }
+    })
+    .await;
+    pool.shutdown().await;
+    bus.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_reach_the_node_that_asked() {
+    let server = TestRedis::start().await;
+    let mut cfg_a = bus_config(3, 4, 1000);
+    cfg_a.node_id = "asker".into();
+    let mut cfg_b = bus_config(3, 4, 1000);
+    cfg_b.node_id = "server".into();
+    let asker = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
+    let serving = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let responder = {
+        let serving = serving.clone();
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            while let Some(req) = serving.next_request(&tenant(3)).await {
+                seen.lock()
+                    .unwrap()
+                    .insert(req.envelope.reply_to.clone().unwrap_or_default());
+                let answer = RestResponse::success(200, RestResult::Empty);
+                serving.respond(req, answer).await.unwrap();
+            }
+        })
+    };
+    let counter = Arc::new(AtomicU64::new(0));
+    for i in 0..20 {
+        let cmd = Command::PostMessage(PostMessage {
+            channel_id: "1".into(),
+            content: format!("n{i}"),
+            reply_to: None,
+            embeds: vec![],
+            allowed_mentions: None,
+            nonce: None,
+        });
+        let req = Envelope::request("promethean", &tenant(3), cmd, "ignored").unwrap();
+        let corr = req.id;
+        let reply = asker.request(req, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(reply.corr, Some(corr));
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    assert_eq!(counter.load(Ordering::Relaxed), 20);
+    assert_eq!(*seen.lock().unwrap(), HashSet::from(["asker".to_owned()]));
+    responder.abort();
+    asker.close().await;
+    serving.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_is_namespaced_by_prefix_and_tenant() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(1, 4, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    let pool = start_pool(&bus, HandlerSet::new(), 1).await;
+    bus.publish(message(&tenant(5), "x")).await.unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "dead-lettered (no handlers)",
+        || {
+            let n = bus.stats().dead_lettered;
+            async move { n == 1 }
+        },
+    )
+    .await;
+    let client = raw_client(&server).await;
+    let keys: Vec<String> = client.custom(fred::cmd!("KEYS"), vec!["*"]).await.unwrap();
+    let prefix = server.prefix();
+    for k in &keys {
+        assert!(k.starts_with(&format!("{prefix}:")), "{k}");
+        let rest = &k[prefix.len() + 1..];
+        assert!(
+            rest.starts_with("{discord:t5}:")
+                || rest == "tenants"
+                || rest == "dlq"
+                || rest.starts_with("node:"),
+            "unexpected key {k}"
+        );
+    }
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with("{discord:t5}:inbox:message")),
+        "{keys:?}"
+    );
+    pool.shutdown().await;
+    bus.close().await;
+}
