@@ -200,6 +200,7 @@ impl<T> Scheduler<T> {
                     continue;
                 };
                 q.deficit -= 1;
+                // Tenant ids are reference-counted: these clones are cheap.
                 if q.items.is_empty() {
                     q.deficit = 0;
                     class.queues.remove(&tenant);
@@ -209,7 +210,12 @@ impl<T> Scheduler<T> {
                 } else {
                     class.ring.push_back(tenant.clone());
                 }
-                *in_flight.entry(tenant.clone()).or_insert(0) += 1;
+                match in_flight.get_mut(&tenant) {
+                    Some(n) => *n += 1,
+                    None => {
+                        in_flight.insert(tenant, 1);
+                    }
+                }
                 *waiting -= 1;
                 drop(st);
                 self.room.notify_waiters();
