@@ -94,6 +94,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
 async fn canary_never_leaks_into_redis_logs_or_debug() {
     let (logs, _guard) = capture_logs();
     let redis = TestRedis::start().await;
@@ -111,35 +112,7 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
     .await
     .expect("vault");
 
-    vault
-        .publish_tenant(
-            "discord",
-            "duck",
-            [
-                (
-                    "bot_token",
-                    SecretString::from(CANARY),
-                    SecretKind::ProviderCredential,
-                ),
-                (
-                    "llm_key",
-                    SecretString::from(format!("{CANARY}-llm")),
-                    SecretKind::AppSecret,
-                ),
-            ],
-        )
-        .await
-        .expect("publish");
-    // Rotate once so the previous version is stored too.
-    vault
-        .rotate(
-            &Principal::Admin,
-            path("discord/duck/bot_token"),
-            SecretKind::ProviderCredential,
-            SecretString::from(format!("{CANARY}-v2")),
-        )
-        .await
-        .expect("rotate");
+    publish_canary(&vault).await;
 
     let rest = Principal::rest("discord", "duck").expect("valid");
     let gw = Principal::gateway("discord", "duck").expect("valid");
@@ -270,6 +243,54 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
     })
     .await;
 
+    assert_redis_clean(&redis).await;
+
+    let captured = logs.contents();
+    assert!(
+        captured.contains("vault audit"),
+        "the capture works: {captured}"
+    );
+    assert!(!captured.contains(CANARY), "canary in logs:\n{captured}");
+    assert!(!captured.contains("7f3e9a1b"), "canary fragment in logs");
+    vault.stop();
+}
+
+/// Publishes the canary (credential and app secret) and rotates it once, so the
+/// previous version is stored too.
+async fn publish_canary(vault: &VaultHandle) {
+    vault
+        .publish_tenant(
+            "discord",
+            "duck",
+            [
+                (
+                    "bot_token",
+                    SecretString::from(CANARY),
+                    SecretKind::ProviderCredential,
+                ),
+                (
+                    "llm_key",
+                    SecretString::from(format!("{CANARY}-llm")),
+                    SecretKind::AppSecret,
+                ),
+            ],
+        )
+        .await
+        .expect("publish");
+    // Rotate once so the previous version is stored too.
+    vault
+        .rotate(
+            &Principal::Admin,
+            path("discord/duck/bot_token"),
+            SecretKind::ProviderCredential,
+            SecretString::from(format!("{CANARY}-v2")),
+        )
+        .await
+        .expect("rotate");
+}
+
+/// Scans every key of the store: no canary anywhere, HMAC'd ids in the audit stream.
+async fn assert_redis_clean(redis: &TestRedis) {
     let client = Builder::from_config(Config::from_url(&redis.url()).expect("url"))
         .build()
         .expect("client");
@@ -308,13 +329,4 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
         !audit_bytes.iter().any(|b| contains(b, b"bot_token/01")),
         "raw lease ids in the audit stream"
     );
-
-    let captured = logs.contents();
-    assert!(
-        captured.contains("vault audit"),
-        "the capture works: {captured}"
-    );
-    assert!(!captured.contains(CANARY), "canary in logs:\n{captured}");
-    assert!(!captured.contains("7f3e9a1b"), "canary fragment in logs");
-    vault.stop();
 }

@@ -9,24 +9,25 @@ use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
 use crate::support::{config, path, redis_vault, seed};
 
-async fn contend(a: &VaultHandle, b: &VaultHandle, ttl: Duration) {
+async fn contend(first: &VaultHandle, second: &VaultHandle, ttl: Duration) {
     let gw = Principal::gateway("discord", "duck").expect("valid");
-    let p = path("discord/duck/bot_token");
+    let cred = path("discord/duck/bot_token");
     let grab = |v: &VaultHandle| {
-        let v = v.clone();
+        let vault = v.clone();
         let gw = gw.clone();
-        let p = p.clone();
+        let cred = cred.clone();
         async move {
-            v.lease(&gw, p, Capability::ProviderGateway, Some(ttl))
+            vault
+                .lease(&gw, cred, Capability::ProviderGateway, Some(ttl))
                 .await
         }
     };
 
     // Both ask at once: exactly one wins.
-    let (ra, rb) = tokio::join!(grab(a), grab(b));
+    let (ra, rb) = tokio::join!(grab(first), grab(second));
     let (winner, loser_vault, loser_err) = match (ra, rb) {
-        (Ok(l), Err(e)) => (l, b, e),
-        (Err(e), Ok(l)) => (l, a, e),
+        (Ok(l), Err(e)) => (l, second, e),
+        (Err(e), Ok(l)) => (l, first, e),
         (ra, rb) => panic!("exactly one must win: {ra:?} / {rb:?}"),
     };
     assert!(
@@ -68,7 +69,7 @@ async fn contend(a: &VaultHandle, b: &VaultHandle, ttl: Duration) {
 
     // Releasing hands over at once, with a still higher fence.
     next.release().await.expect("release");
-    let third = grab(a).await.expect("free after release");
+    let third = grab(first).await.expect("free after release");
     assert!(third.fence().expect("fence") > next_fence);
 }
 

@@ -148,7 +148,7 @@ async fn expiry(vault: &VaultHandle, unit: Duration) {
     .await;
 }
 
-/// revoke, revoke_prefix, revoke_principal.
+/// `revoke`, `revoke_prefix`, `revoke_principal`.
 async fn revocations(vault: &VaultHandle) {
     let lease = |p: Principal, s: &'static str, cap| {
         let vault = vault.clone();

@@ -29,21 +29,7 @@ async fn redis_restart_mid_test() {
         )
         .await
         .expect("lease");
-    let mut fences = Vec::new();
-    for _ in 0..5 {
-        let l = vault
-            .lease(
-                &gw,
-                path("discord/goose/bot_token"),
-                Capability::ProviderGateway,
-                None,
-            )
-            .await
-            .expect("gateway");
-        fences.push(l.fence().expect("fence"));
-        l.release().await.expect("release");
-    }
-    let before = *fences.iter().max().expect("fences");
+    let before = highest_fence(&vault, &gw, 5).await;
 
     redis.kill();
     // Cached leases keep working.
@@ -126,4 +112,23 @@ async fn redis_restart_mid_test() {
         Err(VaultError::LeaseRevoked { .. } | VaultError::LeaseExpired { .. })
     ));
     assert!(vault.stats().await.expect("stats").backend_available);
+}
+
+/// Takes and releases the gateway lease `n` times; returns the highest fence seen.
+async fn highest_fence(vault: &switchboard::vault::VaultHandle, gw: &Principal, n: usize) -> u64 {
+    let mut highest = 0;
+    for _ in 0..n {
+        let l = vault
+            .lease(
+                gw,
+                path("discord/goose/bot_token"),
+                Capability::ProviderGateway,
+                None,
+            )
+            .await
+            .expect("gateway");
+        highest = highest.max(l.fence().expect("fence"));
+        l.release().await.expect("release");
+    }
+    highest
 }
