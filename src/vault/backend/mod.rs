@@ -19,6 +19,7 @@ use super::principal::Capability;
 
 mod memory;
 mod redis;
+mod redis_codec;
 mod redis_lua;
 
 pub use memory::MemoryBackend;

@@ -14,13 +14,13 @@ use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::redis_codec::{self as codec, corrupt, flag, number, text, unavailable};
 use super::redis_lua::{self as lua, Keys};
 use super::{Backend, GrantRequest, Granted, LeaseRecord, PutOutcome, RenewOutcome, same_secret};
-use crate::vault::audit::{AuditEvent, AuditRecord};
+use crate::vault::audit::AuditRecord;
 use crate::vault::crypto::{Cipher, VaultKey};
 use crate::vault::error::VaultError;
 use crate::vault::path::{SecretKind, SecretPath};
-use crate::vault::principal::Capability;
 
 /// Lease records outlive their maximum TTL by this much in Redis, in case every vault
 /// was down when they should have been swept.
@@ -77,44 +77,6 @@ impl std::fmt::Debug for RedisBackend {
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
-}
-
-fn unavailable(e: &Error) -> VaultError {
-    match e.kind() {
-        ErrorKind::IO
-        | ErrorKind::Timeout
-        | ErrorKind::Canceled
-        | ErrorKind::Backpressure
-        | ErrorKind::Routing
-        | ErrorKind::Cluster
-        | ErrorKind::Sentinel => VaultError::Unavailable {
-            backend: "redis",
-            reason: e.to_string(),
-        },
-        _ => VaultError::Backend {
-            reason: e.to_string(),
-        },
-    }
-}
-
-fn corrupt(what: &str) -> VaultError {
-    VaultError::Backend {
-        reason: format!("unexpected reply from Redis: {what}"),
-    }
-}
-
-fn text(v: Option<&Value>) -> String {
-    v.and_then(Value::as_str)
-        .map(std::borrow::Cow::into_owned)
-        .unwrap_or_default()
-}
-
-fn number(v: Option<&Value>) -> Option<u64> {
-    v.and_then(Value::as_u64)
-}
-
-fn flag(b: bool) -> &'static str {
-    if b { "1" } else { "0" }
 }
 
 impl RedisBackend {
@@ -203,41 +165,6 @@ impl RedisBackend {
             .evalsha_with_reload(&self.client, keys, args)
             .await
             .map_err(|e| unavailable(&e))
-    }
-
-    fn lease_from_fields(
-        id: &str,
-        path: SecretPath,
-        fields: &[Value],
-    ) -> Result<LeaseRecord, VaultError> {
-        let mut get = std::collections::HashMap::new();
-        for pair in fields.chunks(2) {
-            if let [k, v] = pair {
-                get.insert(text(Some(k)), v);
-            }
-        }
-        let num = |f: &str| number(get.get(f).copied()).ok_or_else(|| corrupt(f));
-        let capability: Capability = text(get.get("capability").copied())
-            .parse()
-            .map_err(|_| corrupt("capability"))?;
-        let fence = text(get.get("fence").copied());
-        Ok(LeaseRecord {
-            id: id.to_owned(),
-            path,
-            principal_key: text(get.get("pkey").copied()),
-            principal: text(get.get("principal").copied()),
-            capability,
-            version: num("version")?,
-            issued_ms: num("issued")?,
-            expires_ms: num("expires")?,
-            max_expires_ms: num("max")?,
-            renewable: text(get.get("renewable").copied()) == "1",
-            fence: if fence.is_empty() {
-                None
-            } else {
-                Some(fence.parse().map_err(|_| corrupt("fence"))?)
-            },
-        })
     }
 }
 
@@ -442,7 +369,7 @@ impl Backend for RedisBackend {
         if fields.is_empty() {
             return Ok(None);
         }
-        Self::lease_from_fields(id, path, &fields).map(Some)
+        codec::lease_from_fields(id, path, &fields).map(Some)
     }
 
     async fn lease_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, VaultError> {
@@ -518,33 +445,16 @@ impl Backend for RedisBackend {
             return;
         }
         let client = self.client.clone();
-        let key = self.keys.audit();
-        let max_len = self.audit_max_len;
+        let mut args: Vec<Value> = vec![
+            Value::from(self.keys.audit()),
+            Value::from("MAXLEN"),
+            Value::from("~"),
+            Value::from(self.audit_max_len.to_string()),
+            Value::from("*"),
+        ];
+        args.extend(codec::audit_fields(record));
+        // Sent without waiting, so auditing never adds a round trip to a grant.
         tokio::spawn(async move {
-            let args: Vec<Value> = [
-                key,
-                "MAXLEN".to_owned(),
-                "~".to_owned(),
-                max_len.to_string(),
-                "*".to_owned(),
-                "at".to_owned(),
-                record.at_ms.to_string(),
-                "event".to_owned(),
-                record.event.as_str().to_owned(),
-                "principal".to_owned(),
-                record.principal,
-                "capability".to_owned(),
-                record.capability.unwrap_or_default(),
-                "path".to_owned(),
-                record.path,
-                "lease".to_owned(),
-                record.lease.unwrap_or_default(),
-                "detail".to_owned(),
-                record.detail.unwrap_or_default(),
-            ]
-            .into_iter()
-            .map(Value::from)
-            .collect();
             let cmd = CustomCommand::new_static("XADD", ClusterHash::FirstKey, false);
             if let Err(e) = client.custom::<Value, Value>(cmd, args).await {
                 tracing::debug!(target: "switchboard::vault", error = %e, "audit record not stored");
@@ -568,32 +478,10 @@ impl Backend for RedisBackend {
             )
             .await
             .map_err(|e| unavailable(&e))?;
-        let mut out = Vec::with_capacity(reply.len());
-        for entry in reply.into_iter().rev() {
-            let entry = entry.into_array();
-            let fields = entry
-                .get(1)
-                .cloned()
-                .map(Value::into_array)
-                .unwrap_or_default();
-            let mut get = std::collections::HashMap::new();
-            for pair in fields.chunks(2) {
-                get.insert(text(pair.first()), text(pair.get(1)));
-            }
-            let opt = |f: &str| get.get(f).filter(|s| !s.is_empty()).cloned();
-            let Some(event) = get.get("event").and_then(|e| AuditEvent::from_name(e)) else {
-                continue;
-            };
-            out.push(AuditRecord {
-                at_ms: get.get("at").and_then(|s| s.parse().ok()).unwrap_or(0),
-                event,
-                principal: opt("principal").unwrap_or_default(),
-                capability: opt("capability"),
-                path: opt("path").unwrap_or_default(),
-                lease: opt("lease"),
-                detail: opt("detail"),
-            });
-        }
-        Ok(out)
+        Ok(reply
+            .into_iter()
+            .rev()
+            .filter_map(codec::audit_record)
+            .collect())
     }
 }
