@@ -218,6 +218,24 @@ mod tests {
         assert!(SecretPath::new("discord", &long, "x").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics_and_round_trips(s in "\\PC{0,80}") {
+            if let Ok(p) = s.parse::<SecretPath>() {
+                proptest::prop_assert_eq!(p.to_string(), s.clone());
+            }
+            let _ = parse_lease_id(&s);
+            let _ = crate::vault::PathPattern::parse(&s);
+            let _ = s.parse::<crate::vault::Rule>();
+        }
+
+        #[test]
+        fn valid_paths_round_trip(p in "[a-z0-9_-]{1,64}", t in "[a-z0-9_-]{1,64}", n in "[a-z0-9_-]{1,64}") {
+            let path = SecretPath::new(&p, &t, &n).expect("valid");
+            proptest::prop_assert_eq!(path.to_string().parse::<SecretPath>().expect("parses"), path);
+        }
+    }
+
     #[test]
     fn lease_ids_round_trip() {
         let p: SecretPath = "discord/duck/bot_token".parse().expect("valid");

@@ -203,3 +203,32 @@ pub(crate) fn renewed_expiry(now_ms: u64, increment_ms: u64, max_expires_ms: u64
 pub(crate) fn next_fence(counter: u64, now_us: u64) -> u64 {
     (counter + 1).max(now_us)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_never_go_backwards() {
+        // Counter ahead of the clock: +1.
+        assert_eq!(next_fence(5_000, 10), 5_001);
+        // Store restarted empty (counter 0): the clock floor keeps it above the past.
+        let before = next_fence(1_700_000_000_000_000, 1_700_000_000_000_000);
+        let after = next_fence(0, 1_700_000_000_000_500);
+        assert!(after > before);
+    }
+
+    #[test]
+    fn renewals_are_capped_by_the_maximum() {
+        assert_eq!(renewed_expiry(1_000, 500, 10_000), 1_500);
+        assert_eq!(renewed_expiry(1_000, 50_000, 10_000), 10_000);
+        assert_eq!(renewed_expiry(u64::MAX - 1, 10, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn compares_secrets() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+}
