@@ -79,16 +79,31 @@ impl Write for LogCapture {
     }
 }
 
-/// Captures every tracing event (all levels, with fields) on this thread while the
-/// guard lives. Use it in a current-thread runtime so spawned tasks log here too.
+/// Captures every tracing event (all levels, with fields) of the whole test process
+/// from now on, and returns the capture.
+///
+/// The subscriber is installed globally, once per process: a thread-scoped one
+/// (`set_default`) misses events from other runtime threads and can be defeated by
+/// tracing's per-callsite interest cache when other tests run in the same process.
+/// Under nextest every test is its own process; under `cargo test` the capture also
+/// holds other tests' logs, which must not carry secrets either.
+///
+/// # Panics
+/// If another global subscriber was installed first.
 #[must_use]
-pub fn capture_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
-    let capture = LogCapture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (capture, tracing::subscriber::set_default(subscriber))
+pub fn capture_logs() -> LogCapture {
+    static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = LogCapture::default();
+            let writer = capture.clone();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .try_init()
+                .expect("no other global tracing subscriber in tests");
+            capture
+        })
+        .clone()
 }

@@ -96,7 +96,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[tokio::test]
 #[allow(clippy::too_many_lines)] // one scenario, read top to bottom
 async fn canary_never_leaks_into_redis_logs_or_debug() {
-    let (logs, _guard) = capture_logs();
+    let logs = capture_logs();
     let redis = TestRedis::start().await;
     let key = test_key();
     let backend = redis_backend(&redis, &key).await;
