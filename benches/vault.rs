@@ -111,6 +111,20 @@ fn bench_memory_grant(c: &mut Criterion, rt: &Runtime) {
             async move { timed_grants(&vault, iters).await }
         });
     });
+    let samples = rt.block_on(async {
+        let who = principal();
+        let mut samples = Vec::with_capacity(SAMPLES);
+        let mut held = Vec::with_capacity(SAMPLES);
+        for _ in 0..SAMPLES {
+            let start = Instant::now();
+            held.push(grant(&vault, &who).await);
+            samples.push(start.elapsed());
+        }
+        drop(held);
+        let _ = vault.stats().await;
+        samples
+    });
+    report("vault/memory_grant", samples);
     vault.stop();
 }
 

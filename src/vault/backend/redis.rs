@@ -104,8 +104,12 @@ impl RedisBackend {
             .build()
             .map_err(|e| unavailable(&e))?;
         client.init().await.map_err(|e| unavailable(&e))?;
+        // Audit appends get their own connection, so a batch of XADDs never sits in
+        // front of a grant on the wire.
+        let audit_client = client.clone_new();
+        audit_client.init().await.map_err(|e| unavailable(&e))?;
         let backend = Self {
-            audit_tx: spawn_audit_writer(&client, &keys, options.audit_max_len),
+            audit_tx: spawn_audit_writer(audit_client, &keys, options.audit_max_len),
             client,
             keys,
             cipher: std::sync::Arc::new(Cipher::new(key)),
@@ -480,12 +484,11 @@ const AUDIT_BATCH: usize = 256;
 /// Spawns the task that appends audit records to the stream, in pipelined batches.
 /// It ends when every clone of the backend is gone.
 fn spawn_audit_writer(
-    client: &Client,
+    client: Client,
     keys: &Keys,
     max_len: u64,
 ) -> tokio::sync::mpsc::Sender<AuditRecord> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<AuditRecord>(AUDIT_QUEUE);
-    let client = client.clone();
     let key = keys.audit();
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(AUDIT_BATCH);
@@ -514,6 +517,7 @@ fn spawn_audit_writer(
                 tracing::debug!(target: "switchboard::vault", error = %e, "audit records not stored");
             }
         }
+        let _ = client.quit().await;
     });
     tx
 }
