@@ -1,1 +1,51 @@
 //! Secrets vault: leases with a TTL, a capability policy, memory and Redis backends.
+//!
+//! The vault is what keeps workers token-less and tenants apart. Secrets live at
+//! `<provider>/<tenant>/<name>` as [`SecretString`](secrecy::SecretString)s; callers
+//! get them only through a [`Lease`], which caches the value in the handle (reads
+//! cost no actor round trip), renews itself at about 2/3 of its TTL and reports
+//! [`LeaseEvent`]s. Every lease is checked against a [`Policy`] (deny wins, default
+//! deny) and audited.
+//!
+//! # Layout
+//! - `handle.rs`: [`VaultHandle`] (the typed actor handle) and [`ScopedVault`].
+//! - `actor.rs`: the actor: policy checks, grants, renewals, revocations, the sweep.
+//! - `lease.rs`: [`Lease`], [`LeaseInfo`], [`LeaseEvent`] and the renewer.
+//! - `policy.rs`: [`Policy`], [`Rule`], [`PathPattern`].
+//! - `principal.rs`: [`Principal`], [`Capability`], [`TenantRef`].
+//! - `path.rs`: [`SecretPath`], [`SecretKind`].
+//! - `crypto.rs`: [`VaultKey`], encryption at rest, the audit HMAC.
+//! - `audit.rs`: [`AuditRecord`], [`AuditEvent`].
+//! - `backend/`: the [`Backend`](backend::Backend) trait, [`MemoryBackend`] and
+//!   [`RedisBackend`].
+//!
+//! # Invariants
+//! - Only this module reads secret values; they never reach `Debug`, `Display`, logs,
+//!   metrics, audit records or error messages.
+//! - `provider.*` capabilities lease only provider credentials, `secret.read` only
+//!   app secrets: a worker never holds a token.
+//! - Fencing tokens of exclusive leases only go up, even across a store restart.
+
+mod actor;
+mod audit;
+pub mod backend;
+mod clock;
+mod config;
+mod crypto;
+mod error;
+mod handle;
+mod lease;
+mod path;
+mod policy;
+mod principal;
+
+pub use audit::{AuditEvent, AuditRecord};
+pub use backend::{MemoryBackend, RedisBackend, RedisOptions};
+pub use config::VaultConfig;
+pub use crypto::{VAULT_KEY_ENV, VaultKey};
+pub use error::VaultError;
+pub use handle::{PublishReport, ScopedVault, VaultHandle, VaultStats};
+pub use lease::{Lease, LeaseEvent, LeaseInfo};
+pub use path::{MAX_SEGMENT_LEN, SecretKind, SecretPath};
+pub use policy::{Effect, PathPattern, Policy, PrincipalMatch, Rule};
+pub use principal::{Capability, Principal, TenantRef};

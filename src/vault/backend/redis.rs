@@ -1,0 +1,523 @@
+//! The Redis backend (fred): secrets as XChaCha20-Poly1305 ciphertext, leases as
+//! hashes with a swept expiry set and a per-principal index, exclusive leases as
+//! `SET NX PX` locks with a fencing counter, audit records in a capped stream.
+//! The key layout and the scripts are in `redis_lua.rs`.
+//!
+//! When Redis is unreachable every call fails fast with [`VaultError::Unavailable`]
+//! (the client reconnects in the background with exponential backoff); leases already
+//! handed out keep serving their cached value until they expire.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use fred::types::{ClusterHash, CustomCommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::redis_codec::{self as codec, corrupt, flag, number, text, unavailable};
+use super::redis_lua::{self as lua, Keys};
+use super::{Backend, GrantRequest, Granted, LeaseRecord, PutOutcome, RenewOutcome, same_secret};
+use crate::vault::audit::AuditRecord;
+use crate::vault::crypto::{Cipher, VaultKey};
+use crate::vault::error::VaultError;
+use crate::vault::path::{SecretKind, SecretPath};
+
+/// Lease records outlive their maximum TTL by this much in Redis, in case every vault
+/// was down when they should have been swept.
+const RECORD_GRACE_MS: u64 = 24 * 3600 * 1000;
+const KEYCHECK_PLAIN: &[u8] = b"switchboard-vault keycheck v1";
+const KEYCHECK_AAD: &[u8] = b"switchboard-vault/v1\0keycheck";
+
+/// How to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Key prefix (`[A-Za-z0-9_.:-]{1,64}`), e.g. `sb:vault`.
+    pub prefix: String,
+    /// Every command fails with [`VaultError::Unavailable`] after this long.
+    pub command_timeout: Duration,
+    /// The audit stream is trimmed to about this many records.
+    pub audit_max_len: u64,
+}
+
+impl RedisOptions {
+    /// Options with a 1 s command timeout and a 10,000-record audit stream.
+    #[must_use]
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+            command_timeout: Duration::from_secs(1),
+            audit_max_len: 10_000,
+        }
+    }
+}
+
+struct Scripts {
+    grant: Script,
+    renew: Script,
+    revoke: Script,
+    put: Script,
+}
+
+/// The Redis store. Cheap to clone (clones share the connection).
+#[derive(Clone)]
+pub struct RedisBackend {
+    client: Client,
+    keys: Keys,
+    cipher: std::sync::Arc<Cipher>,
+    scripts: std::sync::Arc<Scripts>,
+    audit_tx: tokio::sync::mpsc::Sender<AuditRecord>,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// Connects, and checks the key against the store's key-check value (writing one
+    /// into an empty store).
+    ///
+    /// # Errors
+    /// [`VaultError::Unavailable`] if Redis cannot be reached, [`VaultError::WrongKey`]
+    /// if the store was written with another key, [`VaultError::InvalidPolicy`] for a
+    /// bad prefix, [`VaultError::Backend`] for a bad URL.
+    pub async fn connect(options: &RedisOptions, key: &VaultKey) -> Result<Self, VaultError> {
+        let keys = Keys::new(&options.prefix)?;
+        let config = Config::from_url(&options.url).map_err(|e| VaultError::Backend {
+            reason: format!("bad Redis URL: {e}"),
+        })?;
+        let timeout = options.command_timeout;
+        let client = Builder::from_config(config)
+            .with_performance_config(|p| p.default_command_timeout = timeout)
+            .with_connection_config(|c| {
+                c.connection_timeout = timeout;
+                c.internal_command_timeout = timeout;
+                c.max_command_attempts = 1;
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build()
+            .map_err(|e| unavailable(&e))?;
+        client.init().await.map_err(|e| unavailable(&e))?;
+        // Audit appends get their own connection, so a batch of XADDs never sits in
+        // front of a grant on the wire.
+        let audit_client = client.clone_new();
+        audit_client.init().await.map_err(|e| unavailable(&e))?;
+        let backend = Self {
+            audit_tx: spawn_audit_writer(audit_client, &keys, options.audit_max_len),
+            client,
+            keys,
+            cipher: std::sync::Arc::new(Cipher::new(key)),
+            scripts: std::sync::Arc::new(Scripts {
+                grant: Script::from_lua(lua::GRANT),
+                renew: Script::from_lua(lua::RENEW),
+                revoke: Script::from_lua(lua::REVOKE),
+                put: Script::from_lua(lua::PUT),
+            }),
+        };
+        backend.check_key().await?;
+        Ok(backend)
+    }
+
+    async fn check_key(&self) -> Result<(), VaultError> {
+        let key = self.keys.keycheck();
+        let sealed = self.cipher.seal(KEYCHECK_PLAIN, KEYCHECK_AAD)?;
+        let _: Value = self
+            .client
+            .set(&key, sealed.as_slice(), None, Some(SetOptions::NX), false)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let stored: Option<Vec<u8>> = self.client.get(&key).await.map_err(|e| unavailable(&e))?;
+        match stored.and_then(|s| self.cipher.open(&s, KEYCHECK_AAD)) {
+            Some(plain) if plain == KEYCHECK_PLAIN => Ok(()),
+            _ => Err(VaultError::WrongKey {
+                detail: format!("the key-check value under {key} does not decrypt"),
+            }),
+        }
+    }
+
+    /// The underlying client (for tests and the admin API's health check).
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn ready(&self) -> Result<(), VaultError> {
+        if self.client.is_connected() {
+            Ok(())
+        } else {
+            Err(VaultError::Unavailable {
+                backend: "redis",
+                reason: "not connected (reconnecting)".to_owned(),
+            })
+        }
+    }
+
+    async fn eval(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<Value>,
+    ) -> Result<Value, VaultError> {
+        self.ready()?;
+        script
+            .evalsha_with_reload(&self.client, keys, args)
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+}
+
+impl Backend for RedisBackend {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn put_secret(
+        &self,
+        path: &SecretPath,
+        kind: SecretKind,
+        value: &SecretString,
+        only_if_changed: bool,
+    ) -> Result<PutOutcome, VaultError> {
+        let key = self.keys.secret(path);
+        let path_s = path.to_string();
+        // Compare-and-set, retried if another vault wrote in between.
+        for _ in 0..8 {
+            self.ready()?;
+            let cur: Vec<Value> = self
+                .client
+                .hmget(&key, vec!["version", "kind", "cur"])
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let version = number(cur.first()).unwrap_or(0);
+            if only_if_changed && version > 0 {
+                let stored_kind = text(cur.get(1));
+                let sealed = cur.get(2).and_then(Value::as_bytes).unwrap_or_default();
+                let old = self
+                    .cipher
+                    .open_secret(sealed, &path_s, version, &stored_kind)?;
+                if stored_kind == kind.as_str()
+                    && same_secret(old.expose_secret(), value.expose_secret())
+                {
+                    return Ok(PutOutcome {
+                        version,
+                        changed: false,
+                    });
+                }
+            }
+            let next = version + 1;
+            let sealed = self
+                .cipher
+                .seal_secret(value, &path_s, next, kind.as_str())?;
+            let args = vec![
+                Value::from(version.to_string()),
+                Value::from(next.to_string()),
+                Value::from(kind.as_str()),
+                Value::Bytes(sealed.into()),
+            ];
+            let done = self
+                .eval(&self.scripts.put, vec![key.clone()], args)
+                .await?;
+            if done.as_u64() == Some(1) {
+                return Ok(PutOutcome {
+                    version: next,
+                    changed: true,
+                });
+            }
+        }
+        Err(VaultError::Backend {
+            reason: format!("too many concurrent writes to {path}"),
+        })
+    }
+
+    async fn delete_secret(&self, path: &SecretPath) -> Result<bool, VaultError> {
+        self.ready()?;
+        let n: u64 = self
+            .client
+            .del(self.keys.secret(path))
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(n > 0)
+    }
+
+    async fn grant(&self, req: &GrantRequest, _now_ms: u64) -> Result<Granted, VaultError> {
+        let rec = &req.record;
+        let path_s = rec.path.to_string();
+        let (_, lease_key) = self.keys.lease(&rec.id)?;
+        let keys = vec![
+            self.keys.secret(&rec.path),
+            lease_key,
+            self.keys.expiry(),
+            self.keys.principal(&rec.principal_key),
+            self.keys.exclusive(&rec.path),
+            self.keys.fence(&rec.path),
+        ];
+        let ttl_ms = rec.expires_ms.saturating_sub(rec.issued_ms).max(1);
+        let args: Vec<Value> = [
+            rec.id.clone(),
+            req.kind.as_str().to_owned(),
+            req.quota.to_string(),
+            flag(req.exclusive).to_owned(),
+            ttl_ms.to_string(),
+            rec.expires_ms.to_string(),
+            rec.max_expires_ms.to_string(),
+            (rec.max_expires_ms + RECORD_GRACE_MS).to_string(),
+            path_s.clone(),
+            rec.principal_key.clone(),
+            rec.principal.clone(),
+            rec.capability.as_str().to_owned(),
+            rec.issued_ms.to_string(),
+            flag(rec.renewable).to_owned(),
+        ]
+        .into_iter()
+        .map(Value::from)
+        .collect();
+        let reply = self
+            .eval(&self.scripts.grant, keys, args)
+            .await?
+            .into_array();
+        match text(reply.first()).as_str() {
+            "ok" => {
+                let version = number(reply.get(1)).ok_or_else(|| corrupt("version"))?;
+                let sealed = reply
+                    .get(2)
+                    .and_then(Value::as_bytes)
+                    .ok_or_else(|| corrupt("ciphertext"))?;
+                let secret =
+                    self.cipher
+                        .open_secret(sealed, &path_s, version, req.kind.as_str())?;
+                let fence = text(reply.get(3));
+                let fence = if fence.is_empty() {
+                    None
+                } else {
+                    Some(fence.parse().map_err(|_| corrupt("fence"))?)
+                };
+                Ok(Granted {
+                    version,
+                    secret,
+                    fence,
+                })
+            }
+            "notfound" => Err(VaultError::NotFound { path: path_s }),
+            "kind" => {
+                let actual =
+                    SecretKind::from_name(&text(reply.get(1))).ok_or_else(|| corrupt("kind"))?;
+                Err(super::memory::kind_denied(rec, actual))
+            }
+            "quota" => Err(VaultError::QuotaExceeded {
+                principal: rec.principal.clone(),
+                limit: req.quota,
+            }),
+            "held" => Err(VaultError::AlreadyHeld { path: path_s }),
+            other => Err(corrupt(other)),
+        }
+    }
+
+    async fn renew(
+        &self,
+        id: &str,
+        now_ms: u64,
+        increment_ms: u64,
+    ) -> Result<RenewOutcome, VaultError> {
+        let (path, lease_key) = self.keys.lease(id)?;
+        let keys = vec![
+            lease_key,
+            self.keys.expiry(),
+            self.keys.exclusive(&path),
+            self.keys.secret(&path),
+        ];
+        let args = vec![
+            Value::from(id),
+            Value::from(now_ms.to_string()),
+            Value::from(increment_ms.to_string()),
+            Value::from(RECORD_GRACE_MS.to_string()),
+        ];
+        let reply = self
+            .eval(&self.scripts.renew, keys, args)
+            .await?
+            .into_array();
+        let path = path.to_string();
+        match text(reply.first()).as_str() {
+            "ok" => Ok(RenewOutcome {
+                expires_ms: number(reply.get(1)).ok_or_else(|| corrupt("expires"))?,
+                current_version: number(reply.get(2)),
+            }),
+            "notfound" => Err(VaultError::LeaseNotFound { path }),
+            "expired" => Err(VaultError::LeaseExpired { path }),
+            "notrenewable" => Err(VaultError::NotRenewable { path }),
+            "lost" => Err(VaultError::LeaseRevoked { path }),
+            other => Err(corrupt(other)),
+        }
+    }
+
+    async fn revoke(
+        &self,
+        id: &str,
+        expired_at: Option<u64>,
+    ) -> Result<Option<LeaseRecord>, VaultError> {
+        let (path, lease_key) = self.keys.lease(id)?;
+        let keys = vec![lease_key, self.keys.expiry(), self.keys.exclusive(&path)];
+        let args = vec![
+            Value::from(id),
+            Value::from(expired_at.map(|t| t.to_string()).unwrap_or_default()),
+        ];
+        let fields = self
+            .eval(&self.scripts.revoke, keys, args)
+            .await?
+            .into_array();
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        codec::lease_from_fields(id, path, &fields).map(Some)
+    }
+
+    async fn lease_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, VaultError> {
+        self.ready()?;
+        // Lease ids never contain glob characters, but escape anyway.
+        let pattern: String = prefix
+            .chars()
+            .flat_map(|c| {
+                let esc = matches!(c, '*' | '?' | '[' | ']' | '\\');
+                esc.then_some('\\').into_iter().chain(std::iter::once(c))
+            })
+            .chain(std::iter::once('*'))
+            .collect();
+        let mut ids = Vec::new();
+        let mut cursor = "0".to_owned();
+        loop {
+            let reply: Vec<Value> = self
+                .client
+                .custom(
+                    CustomCommand::new_static("ZSCAN", ClusterHash::FirstKey, false),
+                    vec![
+                        Value::from(self.keys.expiry()),
+                        Value::from(cursor.as_str()),
+                        Value::from("MATCH"),
+                        Value::from(pattern.as_str()),
+                        Value::from("COUNT"),
+                        Value::from(500),
+                    ],
+                )
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let [next, items] = <[Value; 2]>::try_from(reply).map_err(|_| corrupt("ZSCAN"))?;
+            ids.extend(items.into_array().chunks(2).map(|p| text(p.first())));
+            cursor = text(Some(&next));
+            if cursor == "0" || cursor.is_empty() {
+                break;
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    async fn lease_ids_of(&self, principal_key: &str) -> Result<Vec<String>, VaultError> {
+        self.ready()?;
+        self.client
+            .smembers(self.keys.principal(principal_key))
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    async fn expired_lease_ids(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, VaultError> {
+        self.ready()?;
+        self.client
+            .zrangebyscore(
+                self.keys.expiry(),
+                "-inf",
+                now_ms as f64,
+                false,
+                Some((0, i64::try_from(limit).unwrap_or(i64::MAX))),
+            )
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    fn record_audit(&self, record: AuditRecord) {
+        // Queued for the batching writer, so auditing never adds a round trip (or a
+        // command per grant) to the hot path. A full queue drops the record and counts
+        // it; the tracing event and the counter have already been emitted.
+        if self.audit_tx.try_send(record).is_err() {
+            metrics::counter!("switchboard_vault_audit_dropped_total").increment(1);
+        }
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditRecord>, VaultError> {
+        self.ready()?;
+        let reply: Vec<Value> = self
+            .client
+            .custom(
+                CustomCommand::new_static("XREVRANGE", ClusterHash::FirstKey, false),
+                vec![
+                    Value::from(self.keys.audit()),
+                    Value::from("+"),
+                    Value::from("-"),
+                    Value::from("COUNT"),
+                    Value::from(i64::try_from(limit).unwrap_or(i64::MAX)),
+                ],
+            )
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(reply
+            .into_iter()
+            .rev()
+            .filter_map(codec::audit_record)
+            .collect())
+    }
+}
+
+/// How many audit records may wait for the writer.
+const AUDIT_QUEUE: usize = 10_000;
+/// Most records written in one pipeline.
+const AUDIT_BATCH: usize = 256;
+
+/// Spawns the task that appends audit records to the stream, in pipelined batches.
+/// It ends when every clone of the backend is gone.
+fn spawn_audit_writer(
+    client: Client,
+    keys: &Keys,
+    max_len: u64,
+) -> tokio::sync::mpsc::Sender<AuditRecord> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<AuditRecord>(AUDIT_QUEUE);
+    let key = keys.audit();
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(AUDIT_BATCH);
+        while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+            if !client.is_connected() {
+                tracing::debug!(target: "switchboard::vault", dropped = batch.len(), "audit records not stored: Redis unavailable");
+                metrics::counter!("switchboard_vault_audit_dropped_total")
+                    .increment(batch.len() as u64);
+                batch.clear();
+                continue;
+            }
+            let pipe = client.pipeline();
+            for record in batch.drain(..) {
+                let mut args: Vec<Value> = vec![
+                    Value::from(key.as_str()),
+                    Value::from("MAXLEN"),
+                    Value::from("~"),
+                    Value::from(max_len.to_string()),
+                    Value::from("*"),
+                ];
+                args.extend(codec::audit_fields(record));
+                let cmd = CustomCommand::new_static("XADD", ClusterHash::FirstKey, false);
+                let _: Result<Value, _> = pipe.custom(cmd, args).await;
+            }
+            if let Err(e) = pipe.all::<Value>().await {
+                tracing::debug!(target: "switchboard::vault", error = %e, "audit records not stored");
+            }
+        }
+        let _ = client.quit().await;
+    });
+    tx
+}

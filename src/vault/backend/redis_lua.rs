@@ -1,0 +1,181 @@
+//! The Redis backend's key layout and Lua scripts.
+//!
+//! # Keys
+//! Everything of one tenant shares the hash tag `{provider:tenant}`, so it lands in
+//! one Cluster slot and `SCAN <prefix>:{discord:duck}:*` finds it:
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `<prefix>:{p:t}:secret:<name>` | hash | `kind`, `version`, `cur` (ciphertext), `pver`, `pkind`, `prev` |
+//! | `<prefix>:{p:t}:lease:<name>:<ulid>` | hash | one lease record (no secret); expires a day after its max TTL |
+//! | `<prefix>:{p:t}:excl:<name>` | string, PX | the exclusive holder's lease id |
+//! | `<prefix>:{p:t}:fence:<name>` | string | the fencing counter |
+//! | `<prefix>:{vault}:expiry` | zset | lease id → expiry (Unix ms), swept by every vault |
+//! | `<prefix>:{vault}:principal:<key>` | set | lease ids per principal (index and quota) |
+//! | `<prefix>:{vault}:audit` | stream | audit records (capped) |
+//! | `<prefix>:{vault}:keycheck` | string | a ciphertext proving which key wrote the store |
+//!
+//! The grant, renew and revoke scripts touch a tenant's keys *and* the global
+//! `{vault}` indexes, so they need a single Redis node (or a primary with replicas),
+//! not a Cluster. Expiry never relies on keyspace notifications: every vault sweeps
+//! the expiry set.
+
+use crate::vault::error::VaultError;
+use crate::vault::path::{SecretPath, parse_lease_id};
+
+/// Builds key names under one prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Result<Self, VaultError> {
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+        {
+            return Err(VaultError::InvalidPolicy {
+                reason: format!(
+                    "Redis key prefix {prefix:?} must be 1-64 characters of [A-Za-z0-9_.:-]"
+                ),
+            });
+        }
+        Ok(Self {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn tenant(&self, path: &SecretPath) -> String {
+        format!("{}:{{{}:{}}}", self.prefix, path.provider(), path.tenant())
+    }
+
+    pub(super) fn secret(&self, path: &SecretPath) -> String {
+        format!("{}:secret:{}", self.tenant(path), path.name())
+    }
+
+    pub(super) fn lease(&self, id: &str) -> Result<(SecretPath, String), VaultError> {
+        let (path, suffix) = parse_lease_id(id)?;
+        let key = format!("{}:lease:{}:{suffix}", self.tenant(&path), path.name());
+        Ok((path, key))
+    }
+
+    pub(super) fn exclusive(&self, path: &SecretPath) -> String {
+        format!("{}:excl:{}", self.tenant(path), path.name())
+    }
+
+    pub(super) fn fence(&self, path: &SecretPath) -> String {
+        format!("{}:fence:{}", self.tenant(path), path.name())
+    }
+
+    pub(super) fn expiry(&self) -> String {
+        format!("{}:{{vault}}:expiry", self.prefix)
+    }
+
+    pub(super) fn principal(&self, principal_key: &str) -> String {
+        format!("{}:{{vault}}:principal:{principal_key}", self.prefix)
+    }
+
+    pub(super) fn audit(&self) -> String {
+        format!("{}:{{vault}}:audit", self.prefix)
+    }
+
+    pub(super) fn keycheck(&self) -> String {
+        format!("{}:{{vault}}:keycheck", self.prefix)
+    }
+}
+
+/// KEYS: secret, lease, expiry, principal set, exclusive, fence.
+/// ARGV: id, kind, quota, exclusive (1/0), ttl ms, expires ms, max expires ms,
+/// record expire-at ms, path, principal key, principal, capability, issued ms,
+/// renewable (1/0).
+/// Returns `{'ok', version, ciphertext, fence}` or `{'notfound'}`, `{'kind', actual}`,
+/// `{'quota'}`, `{'held'}`.
+///
+/// The fence is `max(INCR counter, server time in µs)`: strictly increasing, and still
+/// above every earlier fence after the server restarted empty.
+pub(super) const GRANT: &str = r"
+local s = redis.call('HMGET', KEYS[1], 'kind', 'version', 'cur')
+if not s[1] then return {'notfound'} end
+if s[1] ~= ARGV[2] then return {'kind', s[1]} end
+if redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[3]) then return {'quota'} end
+local fence = ''
+if ARGV[4] == '1' then
+  if not redis.call('SET', KEYS[5], ARGV[1], 'NX', 'PX', ARGV[5]) then return {'held'} end
+  local f = redis.call('INCR', KEYS[6])
+  local t = redis.call('TIME')
+  local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if f < floor then
+    f = floor
+    redis.call('SET', KEYS[6], string.format('%.0f', f))
+  end
+  fence = string.format('%.0f', f)
+end
+redis.call('HSET', KEYS[2], 'path', ARGV[9], 'pkey', ARGV[10], 'principal', ARGV[11],
+  'capability', ARGV[12], 'version', s[2], 'issued', ARGV[13], 'expires', ARGV[6],
+  'max', ARGV[7], 'renewable', ARGV[14], 'fence', fence, 'pidx', KEYS[4])
+redis.call('PEXPIREAT', KEYS[2], ARGV[8])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+return {'ok', s[2], s[3], fence}
+";
+
+/// KEYS: lease, expiry, exclusive, secret. ARGV: id, now ms, increment ms, record
+/// expire-at grace ms.
+/// Returns `{'ok', expires, current version or ''}` or `{'notfound'}`, `{'expired'}`,
+/// `{'notrenewable'}`, `{'lost'}` (compare-and-extend of the exclusive lock failed).
+pub(super) const RENEW: &str = r"
+local r = redis.call('HMGET', KEYS[1], 'expires', 'max', 'renewable', 'fence')
+if not r[1] then return {'notfound'} end
+local now = tonumber(ARGV[2])
+if tonumber(r[1]) <= now then return {'expired'} end
+if r[3] ~= '1' then return {'notrenewable'} end
+local new = math.min(now + tonumber(ARGV[3]), tonumber(r[2]))
+if r[4] ~= '' then
+  if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lost'} end
+  redis.call('PEXPIRE', KEYS[3], string.format('%.0f', math.max(1, new - now)))
+end
+local ns = string.format('%.0f', new)
+redis.call('HSET', KEYS[1], 'expires', ns)
+redis.call('ZADD', KEYS[2], ns, ARGV[1])
+local v = redis.call('HGET', KEYS[4], 'version')
+return {'ok', ns, v or ''}
+";
+
+/// KEYS: lease, expiry, exclusive. ARGV: id, expired-at ms or ''.
+/// Removes the lease (only if expired by then, when given), its indexes and, if it
+/// still holds it, the exclusive lock (compare-and-delete). Returns the removed
+/// record's fields, or `{}`.
+pub(super) const REVOKE: &str = r"
+local r = redis.call('HGETALL', KEYS[1])
+if #r == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return {}
+end
+local h = {}
+for i = 1, #r, 2 do h[r[i]] = r[i + 1] end
+if ARGV[2] ~= '' and tonumber(h['expires']) > tonumber(ARGV[2]) then return {} end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if h['pidx'] then redis.call('SREM', h['pidx'], ARGV[1]) end
+if h['fence'] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('DEL', KEYS[3])
+end
+return r
+";
+
+/// KEYS: secret. ARGV: expected version ('0' for none), new version, kind, ciphertext.
+/// Compare-and-set of a new current version; the old one moves to `prev`.
+/// Returns 1, or 0 if someone else wrote first.
+pub(super) const PUT: &str = r"
+local v = redis.call('HGET', KEYS[1], 'version') or '0'
+if v ~= ARGV[1] then return 0 end
+if v ~= '0' then
+  local c = redis.call('HMGET', KEYS[1], 'cur', 'kind')
+  redis.call('HSET', KEYS[1], 'prev', c[1], 'pkind', c[2], 'pver', v)
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'kind', ARGV[3], 'cur', ARGV[4])
+return 1
+";

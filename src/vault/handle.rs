@@ -1,0 +1,415 @@
+//! [`VaultHandle`], the typed front of the vault actor, and [`ScopedVault`], a handle
+//! bound to one principal (what the runtime hands to each actor).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::actor::{VaultActor, VaultMsg};
+use super::audit::{AuditRecord, Auditor};
+use super::backend::{Backend, MemoryBackend};
+use super::clock::Clock;
+use super::config::VaultConfig;
+use super::crypto::{AuditHasher, VaultKey};
+use super::error::VaultError;
+use super::lease::{Lease, LeaseShared};
+use super::path::{SecretKind, SecretPath};
+use super::principal::{Capability, Principal, TenantRef};
+
+/// What [`VaultHandle::publish_tenant`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PublishReport {
+    /// Secrets written (new, or a new version).
+    pub written: usize,
+    /// Secrets already stored with the same value.
+    pub unchanged: usize,
+}
+
+/// A snapshot of the vault for status pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VaultStats {
+    /// `memory` or `redis`.
+    pub backend: &'static str,
+    /// Live leases this vault handed out.
+    pub local_leases: usize,
+    /// Whether the backend answered the last call.
+    pub backend_available: bool,
+}
+
+/// The vault: a cloneable handle to the vault actor.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), switchboard::vault::VaultError> {
+/// use secrecy::{ExposeSecret, SecretString};
+/// use switchboard::vault::{Capability, Principal, SecretKind, VaultConfig, VaultHandle};
+///
+/// let vault = VaultHandle::memory(VaultConfig::default()).await?;
+/// vault
+///     .publish_tenant(
+///         "discord",
+///         "duck",
+///         [("bot_token", SecretString::from("xyz"), SecretKind::ProviderCredential)],
+///     )
+///     .await?;
+///
+/// let rest = Principal::rest("discord", "duck")?;
+/// let lease = vault
+///     .lease(&rest, "discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
+///     .await?;
+/// assert_eq!(lease.secret()?.expose_secret(), "xyz");
+///
+/// // A worker may not lease a provider credential, whoever it serves.
+/// let worker = Principal::worker_serving("discord", "duck")?;
+/// let denied = vault
+///     .lease(&worker, "discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
+///     .await;
+/// assert!(matches!(denied, Err(switchboard::vault::VaultError::PolicyDenied { .. })));
+/// # vault.stop();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct VaultHandle {
+    actor: ActorRef<VaultMsg>,
+}
+
+impl std::fmt::Debug for VaultHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultHandle")
+            .field("actor", &self.actor.get_id())
+            .finish()
+    }
+}
+
+fn stopped<E>(_: E) -> VaultError {
+    VaultError::Stopped
+}
+
+impl VaultHandle {
+    /// Spawns a vault actor over `backend`. `key` derives the audit HMAC key: give
+    /// every vault sharing a store the same key so their records correlate.
+    ///
+    /// # Errors
+    /// [`VaultError::Stopped`] if the actor fails to start.
+    pub async fn spawn<B: Backend>(
+        config: VaultConfig,
+        key: &VaultKey,
+        backend: B,
+    ) -> Result<Self, VaultError> {
+        let actor = VaultActor::<B> {
+            config,
+            auditor: Auditor::new(AuditHasher::new(key)),
+            clock: Clock::new(),
+            _backend: PhantomData,
+        };
+        let (actor, _join) = Actor::spawn(None, actor, backend).await.map_err(stopped)?;
+        Ok(Self { actor })
+    }
+
+    /// Spawns the embedded vault: a fresh [`MemoryBackend`] and a random key.
+    ///
+    /// # Errors
+    /// [`VaultError::Stopped`] if the actor fails to start.
+    pub async fn memory(config: VaultConfig) -> Result<Self, VaultError> {
+        Self::spawn(config, &VaultKey::generate(), MemoryBackend::default()).await
+    }
+
+    /// Stops the actor (it finishes the current message). Outstanding leases keep
+    /// serving their cached values until they expire.
+    pub fn stop(&self) {
+        self.actor.stop(None);
+    }
+
+    /// A handle bound to `principal`, for handing to one actor.
+    #[must_use]
+    pub fn scoped(&self, principal: Principal) -> ScopedVault {
+        ScopedVault {
+            vault: self.clone(),
+            principal,
+        }
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(RpcReplyPort<Result<T, VaultError>>) -> VaultMsg,
+    ) -> Result<T, VaultError> {
+        let (tx, rx) = ractor::concurrency::oneshot();
+        self.actor.send_message(make(tx.into())).map_err(stopped)?;
+        rx.await.map_err(stopped)?
+    }
+
+    /// Leases the secret at `path` for `capability`, for `ttl` (the configured default
+    /// if `None`; capped by the maximum). The returned [`Lease`] holds the value,
+    /// renews itself at about 2/3 of its TTL and reports events.
+    ///
+    /// # Errors
+    /// [`VaultError::PolicyDenied`] (audited), [`VaultError::NotFound`],
+    /// [`VaultError::QuotaExceeded`], [`VaultError::AlreadyHeld`] (exclusive
+    /// `provider.gateway`), [`VaultError::Unavailable`], [`VaultError::Decrypt`].
+    pub async fn lease(
+        &self,
+        principal: &Principal,
+        path: SecretPath,
+        capability: Capability,
+        ttl: Option<Duration>,
+    ) -> Result<Lease, VaultError> {
+        let principal = principal.clone();
+        let shared: Arc<LeaseShared> = self
+            .call(|reply| VaultMsg::Lease {
+                principal,
+                path,
+                capability,
+                ttl,
+                reply,
+            })
+            .await?;
+        Ok(Lease::start(shared, self.clone()))
+    }
+
+    /// Renews a lease by `increment` from now; returns the TTL granted, capped by the
+    /// lease's maximum.
+    ///
+    /// # Errors
+    /// [`VaultError::LeaseNotFound`], [`VaultError::LeaseExpired`],
+    /// [`VaultError::LeaseRevoked`] (an exclusive lock was lost),
+    /// [`VaultError::NotRenewable`], [`VaultError::Unavailable`].
+    pub async fn renew(&self, lease_id: &str, increment: Duration) -> Result<Duration, VaultError> {
+        let id = lease_id.to_owned();
+        self.call(|reply| VaultMsg::Renew {
+            id,
+            increment,
+            reply,
+        })
+        .await
+    }
+
+    /// Revokes one lease; `false` if there was no such lease.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidLeaseId`], [`VaultError::Unavailable`] (the local holder
+    /// is cut off anyway).
+    pub async fn revoke(&self, lease_id: &str) -> Result<bool, VaultError> {
+        let id = lease_id.to_owned();
+        self.call(|reply| VaultMsg::Revoke {
+            id,
+            by: "operator".to_owned(),
+            check: None,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Releases a lease without waiting (used when a [`Lease`] is dropped).
+    pub(crate) fn release_quietly(&self, lease_id: &str) {
+        let _ = self.actor.send_message(VaultMsg::Revoke {
+            id: lease_id.to_owned(),
+            by: "holder".to_owned(),
+            check: None,
+            reply: None,
+        });
+    }
+
+    /// Revokes every lease whose id starts with `prefix` (e.g. `discord/duck/` when a
+    /// tenant is removed); returns how many.
+    ///
+    /// # Errors
+    /// [`VaultError::Unavailable`].
+    pub async fn revoke_prefix(&self, prefix: &str) -> Result<usize, VaultError> {
+        let prefix = prefix.to_owned();
+        self.call(|reply| VaultMsg::RevokePrefix { prefix, reply })
+            .await
+    }
+
+    /// Revokes every lease held by `principal` (when the actor holding them dies).
+    ///
+    /// # Errors
+    /// [`VaultError::Unavailable`].
+    pub async fn revoke_principal(&self, principal: &Principal) -> Result<usize, VaultError> {
+        let principal = principal.clone();
+        self.call(|reply| VaultMsg::RevokePrincipal { principal, reply })
+            .await
+    }
+
+    /// Writes a secret (a new current version; the old one becomes the previous
+    /// version and its holders get [`LeaseEvent::Rotated`](super::LeaseEvent::Rotated)).
+    /// Returns the new version.
+    ///
+    /// # Errors
+    /// [`VaultError::PolicyDenied`] without `secret.write`, [`VaultError::Unavailable`].
+    pub async fn put(
+        &self,
+        principal: &Principal,
+        path: SecretPath,
+        kind: SecretKind,
+        value: SecretString,
+    ) -> Result<u64, VaultError> {
+        let principal = principal.clone();
+        self.call(|reply| VaultMsg::Put {
+            principal,
+            path,
+            kind,
+            value,
+            reply,
+        })
+        .await
+    }
+
+    /// Rotates a secret: [`VaultHandle::put`] of a new value.
+    ///
+    /// # Errors
+    /// As [`VaultHandle::put`].
+    pub async fn rotate(
+        &self,
+        principal: &Principal,
+        path: SecretPath,
+        kind: SecretKind,
+        value: SecretString,
+    ) -> Result<u64, VaultError> {
+        self.put(principal, path, kind, value).await
+    }
+
+    /// Deletes a secret and revokes its leases; `false` if there was none.
+    ///
+    /// # Errors
+    /// [`VaultError::PolicyDenied`] without `secret.write`, [`VaultError::Unavailable`].
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        path: SecretPath,
+    ) -> Result<bool, VaultError> {
+        let principal = principal.clone();
+        self.call(|reply| VaultMsg::Delete {
+            principal,
+            path,
+            reply,
+        })
+        .await
+    }
+
+    /// Publishes a tenant's credentials and app secrets as the admin: new or changed
+    /// values are written (holders of old versions are told), identical ones left
+    /// alone. Call it at startup, periodically (to refill a store that lost its data)
+    /// and on reload.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidPath`] for a bad provider, tenant or name (nothing after it
+    /// is written), [`VaultError::Unavailable`].
+    pub async fn publish_tenant<N, I>(
+        &self,
+        provider: &str,
+        tenant: &str,
+        secrets: I,
+    ) -> Result<PublishReport, VaultError>
+    where
+        N: Into<String>,
+        I: IntoIterator<Item = (N, SecretString, SecretKind)>,
+    {
+        let tenant = TenantRef::new(provider, tenant)?;
+        let items: Vec<(String, SecretString, SecretKind)> = secrets
+            .into_iter()
+            .map(|(n, v, k)| (n.into(), v, k))
+            .collect();
+        self.call(|reply| VaultMsg::Publish {
+            tenant,
+            items,
+            reply,
+        })
+        .await
+    }
+
+    /// The latest `limit` audit records, oldest first (from the Redis stream, shared by
+    /// every vault on the store, or the memory ring).
+    ///
+    /// # Errors
+    /// [`VaultError::Unavailable`].
+    pub async fn audit(&self, limit: usize) -> Result<Vec<AuditRecord>, VaultError> {
+        self.call(|reply| VaultMsg::Audit { limit, reply }).await
+    }
+
+    /// Status counters.
+    ///
+    /// # Errors
+    /// [`VaultError::Stopped`].
+    pub async fn stats(&self) -> Result<VaultStats, VaultError> {
+        let (tx, rx) = ractor::concurrency::oneshot();
+        self.actor
+            .send_message(VaultMsg::Stats { reply: tx.into() })
+            .map_err(stopped)?;
+        rx.await.map_err(stopped)
+    }
+}
+
+/// A vault handle bound to one principal: the principal cannot be chosen by the code
+/// holding it.
+#[derive(Debug, Clone)]
+pub struct ScopedVault {
+    vault: VaultHandle,
+    principal: Principal,
+}
+
+impl ScopedVault {
+    /// The bound principal.
+    #[must_use]
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// [`VaultHandle::lease`] as this principal.
+    ///
+    /// # Errors
+    /// As [`VaultHandle::lease`].
+    pub async fn lease(
+        &self,
+        path: SecretPath,
+        capability: Capability,
+        ttl: Option<Duration>,
+    ) -> Result<Lease, VaultError> {
+        self.vault
+            .lease(&self.principal, path, capability, ttl)
+            .await
+    }
+
+    /// [`VaultHandle::put`] as this principal.
+    ///
+    /// # Errors
+    /// As [`VaultHandle::put`].
+    pub async fn put(
+        &self,
+        path: SecretPath,
+        kind: SecretKind,
+        value: SecretString,
+    ) -> Result<u64, VaultError> {
+        self.vault.put(&self.principal, path, kind, value).await
+    }
+
+    /// [`VaultHandle::delete`] as this principal.
+    ///
+    /// # Errors
+    /// As [`VaultHandle::delete`].
+    pub async fn delete(&self, path: SecretPath) -> Result<bool, VaultError> {
+        self.vault.delete(&self.principal, path).await
+    }
+
+    /// Revokes a lease, if this principal has `lease.revoke` on its path (a denial is
+    /// audited).
+    ///
+    /// # Errors
+    /// [`VaultError::PolicyDenied`], or as [`VaultHandle::revoke`].
+    pub async fn revoke(&self, lease_id: &str) -> Result<bool, VaultError> {
+        let id = lease_id.to_owned();
+        let principal = self.principal.clone();
+        self.vault
+            .call(|reply| VaultMsg::Revoke {
+                id,
+                by: principal.to_string(),
+                check: Some(principal),
+                reply: Some(reply),
+            })
+            .await
+    }
+}

@@ -1,0 +1,341 @@
+//! Lease handles: the secret cached in the handle, its state, events and auto-renewal.
+//!
+//! A [`Lease`] reads its secret without any actor round trip: two atomic loads and a
+//! clock read. A background task renews it at about 2/3 of its TTL; the vault actor
+//! updates the shared state and broadcasts [`LeaseEvent`]s (renewed, rotated,
+//! revoked, expired). Dropping the handle stops the renewer and releases the lease.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
+
+use super::clock::Clock;
+use super::error::VaultError;
+use super::handle::VaultHandle;
+use super::path::SecretPath;
+use super::principal::Capability;
+
+/// Something that happened to a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeaseEvent {
+    /// The lease was renewed; it now lives for `ttl`.
+    Renewed {
+        /// The TTL granted.
+        ttl: Duration,
+    },
+    /// The secret was rotated to `version`: re-lease to get the new value. The old
+    /// value stays readable from this lease until it ends, so nothing breaks
+    /// mid-request.
+    Rotated {
+        /// The new current version.
+        version: u64,
+    },
+    /// The lease was revoked; its secret is no longer readable.
+    Revoked,
+    /// The lease expired; its secret is no longer readable.
+    Expired,
+}
+
+/// A plain description of a lease (safe to log and serialize: no secret, and the id
+/// is the only handle to it, so do not publish it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseInfo {
+    /// `<path>/<ulid>`.
+    pub lease_id: String,
+    /// The leased path.
+    pub path: SecretPath,
+    /// What the lease is for.
+    pub capability: Capability,
+    /// Time left.
+    pub ttl: Duration,
+    /// The most time left it can ever have (renewals stop there).
+    pub max_ttl: Duration,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+    /// The secret version leased.
+    pub version: u64,
+    /// Fencing token of an exclusive lease: strictly increasing per credential; pass
+    /// it with every action that must not overlap another holder's.
+    pub fence: Option<u64>,
+}
+
+const ACTIVE: u8 = 0;
+const REVOKED: u8 = 1;
+const EXPIRED: u8 = 2;
+
+/// State shared by the lease handle, its renewer and the vault actor.
+pub(crate) struct LeaseShared {
+    pub(crate) id: String,
+    pub(crate) path: SecretPath,
+    pub(crate) principal_key: String,
+    pub(crate) principal: String,
+    pub(crate) capability: Capability,
+    pub(crate) version: u64,
+    pub(crate) fence: Option<u64>,
+    pub(crate) renewable: bool,
+    pub(crate) ttl_ms: u64,
+    pub(crate) max_expires_ms: u64,
+    expires_ms: AtomicU64,
+    state: AtomicU8,
+    rotated: AtomicBool,
+    events: broadcast::Sender<LeaseEvent>,
+    clock: Clock,
+    secret: SecretString,
+}
+
+/// Fields of a newly granted lease.
+pub(crate) struct NewLease {
+    pub(crate) id: String,
+    pub(crate) path: SecretPath,
+    pub(crate) principal_key: String,
+    pub(crate) principal: String,
+    pub(crate) capability: Capability,
+    pub(crate) version: u64,
+    pub(crate) fence: Option<u64>,
+    pub(crate) renewable: bool,
+    pub(crate) ttl_ms: u64,
+    pub(crate) expires_ms: u64,
+    pub(crate) max_expires_ms: u64,
+    pub(crate) secret: SecretString,
+}
+
+impl LeaseShared {
+    pub(crate) fn new(n: NewLease, clock: Clock) -> Self {
+        let (events, _) = broadcast::channel(16);
+        Self {
+            id: n.id,
+            path: n.path,
+            principal_key: n.principal_key,
+            principal: n.principal,
+            capability: n.capability,
+            version: n.version,
+            fence: n.fence,
+            renewable: n.renewable,
+            ttl_ms: n.ttl_ms,
+            max_expires_ms: n.max_expires_ms,
+            expires_ms: AtomicU64::new(n.expires_ms),
+            state: AtomicU8::new(ACTIVE),
+            rotated: AtomicBool::new(false),
+            events,
+            clock,
+            secret: n.secret,
+        }
+    }
+
+    pub(crate) fn expires_ms(&self) -> u64 {
+        self.expires_ms.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_active(&self) -> bool {
+        self.state.load(Ordering::Acquire) == ACTIVE
+    }
+
+    /// Records a renewal and tells subscribers.
+    pub(crate) fn renewed(&self, expires_ms: u64) {
+        self.expires_ms.store(expires_ms, Ordering::Release);
+        let ttl = Duration::from_millis(expires_ms.saturating_sub(self.clock.now_ms()));
+        let _ = self.events.send(LeaseEvent::Renewed { ttl });
+    }
+
+    /// Tells subscribers (once per lease) that a newer version exists.
+    pub(crate) fn rotated(&self, version: u64) {
+        if version != self.version && !self.rotated.swap(true, Ordering::AcqRel) {
+            let _ = self.events.send(LeaseEvent::Rotated { version });
+        }
+    }
+
+    /// Ends the lease (revoked or expired) and tells subscribers; idempotent.
+    pub(crate) fn end(&self, expired: bool) {
+        let to = if expired { EXPIRED } else { REVOKED };
+        if self
+            .state
+            .compare_exchange(ACTIVE, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            let _ = self.events.send(if expired {
+                LeaseEvent::Expired
+            } else {
+                LeaseEvent::Revoked
+            });
+        }
+    }
+
+    fn check(&self) -> Result<(), VaultError> {
+        match self.state.load(Ordering::Acquire) {
+            ACTIVE if self.clock.now_ms() < self.expires_ms() => Ok(()),
+            REVOKED => Err(VaultError::LeaseRevoked {
+                path: self.path.to_string(),
+            }),
+            _ => Err(VaultError::LeaseExpired {
+                path: self.path.to_string(),
+            }),
+        }
+    }
+}
+
+/// A granted lease. Holds the secret; reads it locally while the lease is alive.
+///
+/// Dropping it stops the renewal and releases the lease (an exclusive lease is then
+/// free for the next holder at once).
+pub struct Lease {
+    shared: Arc<LeaseShared>,
+    vault: VaultHandle,
+    renewer: AbortHandle,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("path", &self.shared.path)
+            .field("capability", &self.shared.capability)
+            .field("version", &self.shared.version)
+            .field("fence", &self.shared.fence)
+            .field("secret", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lease {
+    pub(crate) fn start(shared: Arc<LeaseShared>, vault: VaultHandle) -> Self {
+        let task = tokio::spawn(renew_loop(Arc::clone(&shared), vault.clone()));
+        Self {
+            shared,
+            vault,
+            renewer: task.abort_handle(),
+        }
+    }
+
+    /// The secret, while the lease is alive. No actor round trip.
+    ///
+    /// # Errors
+    /// [`VaultError::LeaseExpired`] or [`VaultError::LeaseRevoked`] once it has ended:
+    /// the handle fails closed.
+    pub fn secret(&self) -> Result<&SecretString, VaultError> {
+        self.shared.check()?;
+        Ok(&self.shared.secret)
+    }
+
+    /// Whether the lease is still alive.
+    #[must_use]
+    pub fn is_valid(&self) -> bool {
+        self.shared.check().is_ok()
+    }
+
+    /// `<path>/<ulid>`: renews and revokes the lease, so keep it to yourself.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// The leased path.
+    #[must_use]
+    pub fn path(&self) -> &SecretPath {
+        &self.shared.path
+    }
+
+    /// The secret version this lease holds.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.shared.version
+    }
+
+    /// The fencing token, for exclusive leases.
+    #[must_use]
+    pub fn fence(&self) -> Option<u64> {
+        self.shared.fence
+    }
+
+    /// A description of the lease (time left, maximum, version, fence).
+    #[must_use]
+    pub fn info(&self) -> LeaseInfo {
+        let now = self.shared.clock.now_ms();
+        LeaseInfo {
+            lease_id: self.shared.id.clone(),
+            path: self.shared.path.clone(),
+            capability: self.shared.capability,
+            ttl: Duration::from_millis(self.shared.expires_ms().saturating_sub(now)),
+            max_ttl: Duration::from_millis(self.shared.max_expires_ms.saturating_sub(now)),
+            renewable: self.shared.renewable,
+            version: self.shared.version,
+            fence: self.shared.fence,
+        }
+    }
+
+    /// Subscribes to this lease's events.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<LeaseEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Renews now by `increment`; returns the TTL granted (capped by the maximum).
+    ///
+    /// # Errors
+    /// As [`VaultHandle::renew`].
+    pub async fn renew(&self, increment: Duration) -> Result<Duration, VaultError> {
+        self.vault.renew(&self.shared.id, increment).await
+    }
+
+    /// Stops the automatic renewal; the lease then lapses at its expiry (as it would
+    /// if this process hung).
+    pub fn stop_renewal(&self) {
+        self.renewer.abort();
+    }
+
+    /// Revokes the lease now and waits for the store to confirm.
+    ///
+    /// # Errors
+    /// As [`VaultHandle::revoke`]; the handle stops serving the secret either way.
+    pub async fn release(self) -> Result<(), VaultError> {
+        self.renewer.abort();
+        self.shared.end(false);
+        self.vault.revoke(&self.shared.id).await.map(|_| ())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewer.abort();
+        if self.shared.is_active() {
+            self.shared.end(false);
+            self.vault.release_quietly(&self.shared.id);
+        }
+    }
+}
+
+/// Renews at about 2/3 of the TTL; retries while the store is unavailable; stops
+/// when the lease ends or can no longer be extended.
+async fn renew_loop(shared: Arc<LeaseShared>, vault: VaultHandle) {
+    if !shared.renewable {
+        return;
+    }
+    let clock = shared.clock;
+    let ttl_ms = shared.ttl_ms.max(3);
+    loop {
+        let expires = shared.expires_ms();
+        if !shared.is_active() || expires >= shared.max_expires_ms {
+            return;
+        }
+        // Renew when a third of the TTL is left; after a failure, retry at a sixth.
+        let due = expires.saturating_sub(ttl_ms / 3);
+        tokio::time::sleep_until(clock.instant_at(due)).await;
+        match vault.renew(&shared.id, Duration::from_millis(ttl_ms)).await {
+            Ok(_) => {}
+            Err(e) if e.is_unavailable() => {
+                let now = clock.now_ms();
+                if now >= shared.expires_ms() {
+                    shared.end(true);
+                    return;
+                }
+                let retry = (ttl_ms / 6).clamp(10, 2_000);
+                tokio::time::sleep(Duration::from_millis(retry)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Who asks ([`Principal`]) and what for ([`Capability`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::VaultError;
+use super::path::check_segment;
+
+/// A tenant reference `(provider, tenant)`, both validated segments.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TenantRef {
+    provider: Box<str>,
+    tenant: Box<str>,
+}
+
+impl TenantRef {
+    /// Validates and builds a tenant reference.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidPath`] when a segment breaks the `[a-z0-9_-]{1,64}` rule.
+    pub fn new(provider: &str, tenant: &str) -> Result<Self, VaultError> {
+        for s in [provider, tenant] {
+            check_segment(s).map_err(|reason| VaultError::InvalidPath {
+                path: format!("{provider}/{tenant}"),
+                reason,
+            })?;
+        }
+        Ok(Self {
+            provider: provider.into(),
+            tenant: tenant.into(),
+        })
+    }
+
+    /// The provider (`discord`).
+    #[must_use]
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The tenant (`duck`).
+    #[must_use]
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+impl fmt::Display for TenantRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.provider, self.tenant)
+    }
+}
+
+impl fmt::Debug for TenantRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TenantRef({self})")
+    }
+}
+
+/// Who is asking the vault for something.
+///
+/// The vault trusts the principal its caller names: the runtime hands each actor a
+/// [`ScopedVault`](super::ScopedVault) bound to that actor's principal, so a worker's
+/// code never gets to choose who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Principal {
+    /// A tenant's gateway actor (access layer).
+    Gateway(TenantRef),
+    /// A tenant's REST actor (access layer).
+    Rest(TenantRef),
+    /// A generic worker (domain layer), carrying the tenant whose envelope it is
+    /// handling, if any. Policy templates (`{provider}`, `{tenant}`) bind to it.
+    Worker {
+        /// The tenant being served.
+        serving: Option<TenantRef>,
+    },
+    /// The operator / the daemon publishing credentials.
+    Admin,
+    /// A principal of an embedding application; it gets nothing unless a rule names it.
+    Named(
+        /// A validated name (`[a-z0-9_-]{1,64}`).
+        Box<str>,
+    ),
+}
+
+impl Principal {
+    /// `gateway(provider, tenant)`.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidPath`] for an invalid provider or tenant name.
+    pub fn gateway(provider: &str, tenant: &str) -> Result<Self, VaultError> {
+        Ok(Self::Gateway(TenantRef::new(provider, tenant)?))
+    }
+
+    /// `rest(provider, tenant)`.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidPath`] for an invalid provider or tenant name.
+    pub fn rest(provider: &str, tenant: &str) -> Result<Self, VaultError> {
+        Ok(Self::Rest(TenantRef::new(provider, tenant)?))
+    }
+
+    /// A worker serving `provider/tenant`.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidPath`] for an invalid provider or tenant name.
+    pub fn worker_serving(provider: &str, tenant: &str) -> Result<Self, VaultError> {
+        Ok(Self::Worker {
+            serving: Some(TenantRef::new(provider, tenant)?),
+        })
+    }
+
+    /// A worker serving no tenant.
+    #[must_use]
+    pub fn worker() -> Self {
+        Self::Worker { serving: None }
+    }
+
+    /// A named principal.
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidPath`] for a name outside `[a-z0-9_-]{1,64}`.
+    pub fn named(name: &str) -> Result<Self, VaultError> {
+        check_segment(name).map_err(|reason| VaultError::InvalidPath {
+            path: name.chars().take(80).collect(),
+            reason,
+        })?;
+        Ok(Self::Named(name.into()))
+    }
+
+    /// The tenant that `{provider}` / `{tenant}` templates bind to, if any.
+    #[must_use]
+    pub fn bound_tenant(&self) -> Option<&TenantRef> {
+        match self {
+            Self::Gateway(t) | Self::Rest(t) => Some(t),
+            Self::Worker { serving } => serving.as_ref(),
+            Self::Admin | Self::Named(_) => None,
+        }
+    }
+
+    /// A stable key naming this principal in indexes and quotas
+    /// (`gateway:discord:duck`, `worker:discord:duck`, `worker`, `admin`, `named:x`).
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Self::Gateway(t) => format!("gateway:{}:{}", t.provider, t.tenant),
+            Self::Rest(t) => format!("rest:{}:{}", t.provider, t.tenant),
+            Self::Worker { serving: Some(t) } => format!("worker:{}:{}", t.provider, t.tenant),
+            Self::Worker { serving: None } => "worker".to_owned(),
+            Self::Admin => "admin".to_owned(),
+            Self::Named(n) => format!("named:{n}"),
+        }
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Gateway(t) => write!(f, "gateway({t})"),
+            Self::Rest(t) => write!(f, "rest({t})"),
+            Self::Worker { serving: Some(t) } => write!(f, "worker({t})"),
+            Self::Worker { serving: None } => f.write_str("worker"),
+            Self::Admin => f.write_str("admin"),
+            Self::Named(n) => write!(f, "named({n})"),
+        }
+    }
+}
+
+/// What a principal wants to do with a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Capability {
+    /// Lease a provider credential exclusively, to run the tenant's gateway
+    /// (`provider.gateway`).
+    #[serde(rename = "provider.gateway")]
+    ProviderGateway,
+    /// Lease a provider credential to call the provider's REST API (`provider.rest`).
+    #[serde(rename = "provider.rest")]
+    ProviderRest,
+    /// Lease an app secret (`secret.read`).
+    #[serde(rename = "secret.read")]
+    SecretRead,
+    /// Put, rotate or delete a secret (`secret.write`).
+    #[serde(rename = "secret.write")]
+    SecretWrite,
+    /// Revoke other principals' leases (`lease.revoke`).
+    #[serde(rename = "lease.revoke")]
+    LeaseRevoke,
+}
+
+impl Capability {
+    /// Every capability, for matrices and docs.
+    pub const ALL: [Self; 5] = [
+        Self::ProviderGateway,
+        Self::ProviderRest,
+        Self::SecretRead,
+        Self::SecretWrite,
+        Self::LeaseRevoke,
+    ];
+
+    /// The dotted name (`provider.gateway`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProviderGateway => "provider.gateway",
+            Self::ProviderRest => "provider.rest",
+            Self::SecretRead => "secret.read",
+            Self::SecretWrite => "secret.write",
+            Self::LeaseRevoke => "lease.revoke",
+        }
+    }
+
+    /// The kind of secret this capability leases, or `None` if it is not a lease
+    /// capability.
+    #[must_use]
+    pub fn leases(self) -> Option<super::SecretKind> {
+        match self {
+            Self::ProviderGateway | Self::ProviderRest => {
+                Some(super::SecretKind::ProviderCredential)
+            }
+            Self::SecretRead => Some(super::SecretKind::AppSecret),
+            Self::SecretWrite | Self::LeaseRevoke => None,
+        }
+    }
+
+    /// Whether a lease with this capability is exclusive (one holder per credential
+    /// across every vault sharing the store, with a fencing token).
+    #[must_use]
+    pub fn is_exclusive(self) -> bool {
+        self == Self::ProviderGateway
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Capability {
+    type Err = VaultError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| VaultError::InvalidPolicy {
+                reason: format!("unknown capability {s:?}"),
+            })
+    }
+}
