@@ -369,10 +369,10 @@ mod tests {
 
     #[test]
     fn snowflake_time_round_trips() {
-        // The docs' example message id was created at the docs' example timestamp.
+        let ms = 1_499_794_027_299;
         assert_eq!(
-            snowflake_unix_ms(334_385_199_974_967_042),
-            1_499_794_027_299
+            snowflake_unix_ms(((ms - DISCORD_EPOCH_MS) << 22) | 0x3F_FFFF),
+            ms
         );
     }
 
