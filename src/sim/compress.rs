@@ -44,7 +44,7 @@ mod tests {
             let frame = enc.compress(msg).expect("compress");
             let mut out = vec![0u8; 16 * 1024];
             let mut input = InBuffer::around(&frame);
-            let mut output = OutBuffer::around(&mut out);
+            let mut output = OutBuffer::around(&mut out[..]);
             while input.pos() < frame.len() {
                 dec.run(&mut input, &mut output).expect("decompress");
             }

@@ -63,13 +63,17 @@ pub(crate) async fn upgrade(
 }
 
 /// Sends a close frame, then waits briefly for the client's close so unread client
-/// data does not turn the close into a TCP reset.
+/// data does not turn the close into a TCP reset (not when shutting down).
 async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    close_with(&mut socket, code, reason, true).await;
+}
+
+async fn close_with(socket: &mut WebSocket, code: u16, reason: &str, wait: bool) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    if socket.send(Message::Close(Some(frame))).await.is_err() {
+    if socket.send(Message::Close(Some(frame))).await.is_err() || !wait {
         return;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
@@ -129,7 +133,13 @@ impl Conn {
         }
         conn.state.changed.notify_waiters();
         match end {
-            End::Close(code, reason) => close(socket, code, &reason).await,
+            End::Close(code, reason) => {
+                let wait = !app.cancel.is_cancelled();
+                tokio::select! {
+                    () = close_with(&mut socket, code, &reason, wait) => {}
+                    () = app.cancel.cancelled(), if wait => {}
+                }
+            }
             End::Drop => drop(socket),
         }
     }
