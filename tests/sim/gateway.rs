@@ -20,11 +20,17 @@ async fn twilight_shard_identifies_and_receives_an_injected_message() {
     assert_eq!(ready["d"]["resume_gateway_url"], sim.gateway_url());
     let guild = next_dispatch(&mut shard, "GUILD_CREATE").await;
     assert!(
-        [GUILD_A.to_string(), GUILD_B.to_string()].contains(&guild["d"]["id"].as_str().unwrap_or_default().to_owned())
+        [GUILD_A.to_string(), GUILD_B.to_string()]
+            .contains(&guild["d"]["id"].as_str().unwrap_or_default().to_owned())
     );
 
     let id = sim
-        .inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), "hello duck"))
+        .inject_message(InjectMessage::guild(
+            GUILD_A,
+            CHAN_A,
+            user(42, "alice"),
+            "hello duck",
+        ))
         .expect("inject");
     let event = within(LONG, async {
         loop {
@@ -41,7 +47,10 @@ async fn twilight_shard_identifies_and_receives_an_injected_message() {
     assert_eq!(event.author.id.get(), 42);
     assert_eq!(event.author.name, "alice");
     assert_eq!(event.guild_id.map(|g| g.get()), Some(GUILD_A));
-    assert!(event.member.is_some(), "guild messages carry the author's member");
+    assert!(
+        event.member.is_some(),
+        "guild messages carry the author's member"
+    );
     let stats = sim.stats().tenant("duck");
     assert_eq!((stats.identifies, stats.resumes), (1, 0));
     sim.shutdown().await;
@@ -59,8 +68,13 @@ async fn bad_token_closes_4004_and_other_tenant_is_unaffected() {
     };
     assert_eq!(code, Some(4004));
     next_dispatch(&mut good, "GUILD_CREATE").await;
-    sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), "hi"))
-        .expect("inject");
+    sim.inject_message(InjectMessage::guild(
+        GUILD_A,
+        CHAN_A,
+        user(42, "alice"),
+        "hi",
+    ))
+    .expect("inject");
     let m = next_dispatch(&mut good, "MESSAGE_CREATE").await;
     assert_eq!(m["d"]["author"]["id"], "42");
     assert_eq!(sim.stats().tenant("goose").identifies, 1);
@@ -75,27 +89,61 @@ async fn two_shards_each_receive_only_their_guilds() {
     let mut s1 = shard(&sim, DUCK_TOKEN, message_intents(), 1, 2);
     let r0 = next_dispatch(&mut s0, "READY").await;
     let r1 = next_dispatch(&mut s1, "READY").await;
-    assert_eq!(r0["d"]["guilds"], json!([{"id": GUILD_A.to_string(), "unavailable": true}]));
-    assert_eq!(r1["d"]["guilds"], json!([{"id": GUILD_B.to_string(), "unavailable": true}]));
+    assert_eq!(
+        r0["d"]["guilds"],
+        json!([{"id": GUILD_A.to_string(), "unavailable": true}])
+    );
+    assert_eq!(
+        r1["d"]["guilds"],
+        json!([{"id": GUILD_B.to_string(), "unavailable": true}])
+    );
     assert_eq!(r1["d"]["shard"], json!([1, 2]));
-    assert_eq!(next_dispatch(&mut s0, "GUILD_CREATE").await["d"]["id"], GUILD_A.to_string());
-    assert_eq!(next_dispatch(&mut s1, "GUILD_CREATE").await["d"]["id"], GUILD_B.to_string());
+    assert_eq!(
+        next_dispatch(&mut s0, "GUILD_CREATE").await["d"]["id"],
+        GUILD_A.to_string()
+    );
+    assert_eq!(
+        next_dispatch(&mut s1, "GUILD_CREATE").await["d"]["id"],
+        GUILD_B.to_string()
+    );
 
     // B's message first, then A's: shard 0 must see A's without B's before it.
     let author = user(42, "alice");
-    sim.inject_message(InjectMessage::guild(GUILD_B, CHAN_B, author.clone(), "to-b"))
-        .expect("inject b");
-    sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, author.clone(), "to-a"))
-        .expect("inject a");
-    assert_eq!(next_dispatch(&mut s0, "MESSAGE_CREATE").await["d"]["content"], "to-a");
-    assert_eq!(next_dispatch(&mut s1, "MESSAGE_CREATE").await["d"]["content"], "to-b");
+    sim.inject_message(InjectMessage::guild(
+        GUILD_B,
+        CHAN_B,
+        author.clone(),
+        "to-b",
+    ))
+    .expect("inject b");
+    sim.inject_message(InjectMessage::guild(
+        GUILD_A,
+        CHAN_A,
+        author.clone(),
+        "to-a",
+    ))
+    .expect("inject a");
+    assert_eq!(
+        next_dispatch(&mut s0, "MESSAGE_CREATE").await["d"]["content"],
+        "to-a"
+    );
+    assert_eq!(
+        next_dispatch(&mut s1, "MESSAGE_CREATE").await["d"]["content"],
+        "to-b"
+    );
     // And the other way round for shard 1.
     sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, author.clone(), "a-2"))
         .expect("inject");
     sim.inject_message(InjectMessage::guild(GUILD_B, CHAN_B, author, "b-2"))
         .expect("inject");
-    assert_eq!(next_dispatch(&mut s1, "MESSAGE_CREATE").await["d"]["content"], "b-2");
-    assert_eq!(next_dispatch(&mut s0, "MESSAGE_CREATE").await["d"]["content"], "a-2");
+    assert_eq!(
+        next_dispatch(&mut s1, "MESSAGE_CREATE").await["d"]["content"],
+        "b-2"
+    );
+    assert_eq!(
+        next_dispatch(&mut s0, "MESSAGE_CREATE").await["d"]["content"],
+        "a-2"
+    );
     sim.shutdown().await;
 }
 
@@ -105,8 +153,12 @@ async fn message_content_intent_is_honoured() {
     // goose has no privileged intents: asking for MESSAGE_CONTENT is refused.
     let mut raw = RawWs::connect(&sim, false).await;
     raw.json().await; // HELLO
-    raw.identify(GOOSE_TOKEN, intents::GUILD_MESSAGES | intents::MESSAGE_CONTENT, None)
-        .await;
+    raw.identify(
+        GOOSE_TOKEN,
+        intents::GUILD_MESSAGES | intents::MESSAGE_CONTENT,
+        None,
+    )
+    .await;
     assert_eq!(raw.close_code().await, Some(4014));
 
     let wanted = intents::GUILDS | intents::GUILD_MESSAGES | intents::DIRECT_MESSAGES;
@@ -130,8 +182,13 @@ async fn message_content_intent_is_honoured() {
         }
     }
     let alice = user(42, "alice");
-    sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, alice.clone(), "secret"))
-        .expect("inject");
+    sim.inject_message(InjectMessage::guild(
+        GUILD_A,
+        CHAN_A,
+        alice.clone(),
+        "secret",
+    ))
+    .expect("inject");
     let g = next_create(&mut goose).await;
     assert_eq!(g["content"], "", "no content without the intent");
     assert_eq!(next_create(&mut duck).await["content"], "");
@@ -139,10 +196,19 @@ async fn message_content_intent_is_honoured() {
     let mut mention = InjectMessage::guild(GUILD_A, CHAN_A, alice.clone(), "hey goose");
     mention.mentions = vec![GOOSE_BOT];
     sim.inject_message(mention).expect("inject");
-    assert_eq!(next_create(&mut goose).await["content"], "hey goose", "mentioned bot sees it");
-    assert_eq!(next_create(&mut duck).await["content"], "", "others still do not");
+    assert_eq!(
+        next_create(&mut goose).await["content"],
+        "hey goose",
+        "mentioned bot sees it"
+    );
+    assert_eq!(
+        next_create(&mut duck).await["content"],
+        "",
+        "others still do not"
+    );
 
-    sim.inject_message(InjectMessage::dm("goose", alice, "psst")).expect("dm");
+    sim.inject_message(InjectMessage::dm("goose", alice, "psst"))
+        .expect("dm");
     let dm = next_create(&mut goose).await;
     assert_eq!(dm["content"], "psst", "DMs keep their content");
     assert!(dm.get("guild_id").is_none());
@@ -169,10 +235,17 @@ async fn plain_json_and_zstd_stream_both_work() {
         let hello = ws.json().await;
         assert_eq!(hello["op"], 10);
         assert_eq!(hello["d"]["heartbeat_interval"], 5000);
-        ws.identify(DUCK_TOKEN, intents::GUILD_MESSAGES | intents::MESSAGE_CONTENT, None)
-            .await;
+        ws.identify(
+            DUCK_TOKEN,
+            intents::GUILD_MESSAGES | intents::MESSAGE_CONTENT,
+            None,
+        )
+        .await;
         let ready = ws.json().await;
-        assert_eq!((ready["t"].as_str(), ready["s"].as_u64()), (Some("READY"), Some(1)));
+        assert_eq!(
+            (ready["t"].as_str(), ready["s"].as_u64()),
+            (Some("READY"), Some(1))
+        );
         ws.send(&json!({"op": 1, "d": 1})).await;
         loop {
             let p = ws.json().await;
@@ -201,10 +274,16 @@ async fn protocol_errors_close_with_documented_codes() {
         (json!({"op": 3, "d": {}}), 4003),
         (json!({"op": 99, "d": null}), 4001),
         (json!({"op": 2, "d": {"token": DUCK_TOKEN}}), 4002),
-        (json!({"op": 2, "d": {"token": DUCK_TOKEN, "intents": 1u64 << 40,
-            "properties": {}}}), 4013),
-        (json!({"op": 2, "d": {"token": DUCK_TOKEN, "intents": 1,
-            "properties": {}, "shard": [2, 2]}}), 4010),
+        (
+            json!({"op": 2, "d": {"token": DUCK_TOKEN, "intents": 1u64 << 40,
+            "properties": {}}}),
+            4013,
+        ),
+        (
+            json!({"op": 2, "d": {"token": DUCK_TOKEN, "intents": 1,
+            "properties": {}, "shard": [2, 2]}}),
+            4010,
+        ),
     ];
     for (payload, code) in cases {
         let mut ws = RawWs::connect(&sim, false).await;
@@ -217,7 +296,9 @@ async fn protocol_errors_close_with_documented_codes() {
     ws.json().await;
     use futures_util::SinkExt;
     ws.ws
-        .send(tokio_tungstenite::tungstenite::Message::Text("{oops".into()))
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            "{oops".into(),
+        ))
         .await
         .expect("send");
     assert_eq!(ws.close_code().await, Some(4002));

@@ -13,27 +13,27 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use twilight_gateway::{ConfigBuilder, EventTypeFlags, Intents, Shard, ShardId};
 
 /// Guild on shard 0 of 2 (`(id >> 22) % 2 == 0`).
-pub const GUILD_A: u64 = 2 << 22;
+pub(crate) const GUILD_A: u64 = 2 << 22;
 /// Guild on shard 1 of 2.
-pub const GUILD_B: u64 = 3 << 22;
+pub(crate) const GUILD_B: u64 = 3 << 22;
 /// Channel in `GUILD_A`.
-pub const CHAN_A: u64 = 900_000_000_000_000_001;
+pub(crate) const CHAN_A: u64 = 900_000_000_000_000_001;
 /// Channel in `GUILD_B`.
-pub const CHAN_B: u64 = 900_000_000_000_000_002;
+pub(crate) const CHAN_B: u64 = 900_000_000_000_000_002;
 
-pub const DUCK_TOKEN: &str = "duck-token.secret";
-pub const GOOSE_TOKEN: &str = "goose-token.secret";
-pub const DUCK_APP: u64 = 500_000_000_000_000_001;
-pub const DUCK_BOT: u64 = 600_000_000_000_000_001;
-pub const GOOSE_APP: u64 = 500_000_000_000_000_002;
-pub const GOOSE_BOT: u64 = 600_000_000_000_000_002;
+pub(crate) const DUCK_TOKEN: &str = "duck-token.secret";
+pub(crate) const GOOSE_TOKEN: &str = "goose-token.secret";
+pub(crate) const DUCK_APP: u64 = 500_000_000_000_000_001;
+pub(crate) const DUCK_BOT: u64 = 600_000_000_000_000_001;
+pub(crate) const GOOSE_APP: u64 = 500_000_000_000_000_002;
+pub(crate) const GOOSE_BOT: u64 = 600_000_000_000_000_002;
 
 /// Generous bound for anything on two loaded cores.
-pub const LONG: Duration = Duration::from_secs(30);
+pub(crate) const LONG: Duration = Duration::from_secs(30);
 
 /// Two tenants: `duck` (every privileged intent, guilds A and B) and `goose` (no
 /// privileged intent, guild A only). Small windows so tests run fast.
-pub fn config() -> SimConfig {
+pub(crate) fn config() -> SimConfig {
     let mut c = SimConfig::default()
         .tenant(
             TenantConfig::new("duck", DUCK_TOKEN, DUCK_APP, DUCK_BOT)
@@ -51,12 +51,14 @@ pub fn config() -> SimConfig {
 }
 
 /// Starts an emulator on an ephemeral port.
-pub async fn start(config: SimConfig) -> SimHandle {
-    Sim::start(config, "127.0.0.1:0").await.expect("emulator starts")
+pub(crate) async fn start(config: SimConfig) -> SimHandle {
+    Sim::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator starts")
 }
 
 /// A user for injected messages.
-pub fn user(id: u64, name: &str) -> SimUser {
+pub(crate) fn user(id: u64, name: &str) -> SimUser {
     SimUser {
         id,
         username: name.to_owned(),
@@ -65,12 +67,12 @@ pub fn user(id: u64, name: &str) -> SimUser {
 }
 
 /// twilight 0.18 needs a process-wide rustls provider before the first shard.
-pub fn install_crypto() {
+pub(crate) fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A twilight shard pointed at the emulator.
-pub fn shard(sim: &SimHandle, token: &str, intents: Intents, id: u32, total: u32) -> Shard {
+pub(crate) fn shard(sim: &SimHandle, token: &str, intents: Intents, id: u32, total: u32) -> Shard {
     install_crypto();
     let config = ConfigBuilder::new(token.to_owned(), intents)
         .proxy_url(sim.gateway_url())
@@ -79,12 +81,12 @@ pub fn shard(sim: &SimHandle, token: &str, intents: Intents, id: u32, total: u32
 }
 
 /// The intents most tests use.
-pub fn message_intents() -> Intents {
+pub(crate) fn message_intents() -> Intents {
     Intents::GUILDS | Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES | Intents::MESSAGE_CONTENT
 }
 
 /// Polls `check` until it returns `true`, at most `timeout`.
-pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) {
+pub(crate) async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     while !check() {
         assert!(
@@ -96,7 +98,7 @@ pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) {
 }
 
 /// Awaits `fut` at most `timeout`, failing the test otherwise.
-pub async fn within<T>(timeout: Duration, fut: impl Future<Output = T>) -> T {
+pub(crate) async fn within<T>(timeout: Duration, fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(timeout, fut)
         .await
         .unwrap_or_else(|_| panic!("timed out after {timeout:?}"))
@@ -104,7 +106,7 @@ pub async fn within<T>(timeout: Duration, fut: impl Future<Output = T>) -> T {
 
 /// One gateway payload as JSON with its `t` and `s`, read from a twilight shard
 /// (already decompressed). `None` on a close frame (its code in `Err`).
-pub async fn next_payload(shard: &mut Shard) -> Result<Value, Option<u16>> {
+pub(crate) async fn next_payload(shard: &mut Shard) -> Result<Value, Option<u16>> {
     loop {
         match within(LONG, shard.next()).await {
             Some(Ok(twilight_gateway::Message::Text(t))) => {
@@ -114,19 +116,22 @@ pub async fn next_payload(shard: &mut Shard) -> Result<Value, Option<u16>> {
                 return Err(frame.map(|f| f.code));
             }
             Some(Err(_)) => {}
-            None => return Err(None),
+            None => panic!("the shard stopped for good"),
         }
     }
 }
 
 /// Reads dispatches until one of type `t` arrives; returns it.
-pub async fn next_dispatch(shard: &mut Shard, t: &str) -> Value {
+pub(crate) async fn next_dispatch(shard: &mut Shard, t: &str) -> Value {
     loop {
         if let Ok(p) = next_payload(shard).await {
             if p["op"] == 0 && p["t"] == t {
                 // Also check that twilight-model accepts it.
                 let parsed = twilight_gateway::parse(p.to_string(), EventTypeFlags::all());
-                assert!(matches!(parsed, Ok(Some(_))), "twilight rejects {t}: {parsed:?}");
+                assert!(
+                    matches!(parsed, Ok(Some(_))),
+                    "twilight rejects {t}: {parsed:?}"
+                );
                 return p;
             }
         }
@@ -134,21 +139,23 @@ pub async fn next_dispatch(shard: &mut Shard, t: &str) -> Value {
 }
 
 /// A raw WebSocket client (no twilight).
-pub struct RawWs {
-    pub ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    pub zstd: Option<zstd::stream::raw::Decoder<'static>>,
+pub(crate) struct RawWs {
+    pub(crate) ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    pub(crate) zstd: Option<zstd::stream::raw::Decoder<'static>>,
 }
 
 /// What a raw client read.
 #[derive(Debug)]
-pub enum Frame {
+pub(crate) enum Frame {
     Json(Value),
     Close(Option<u16>),
 }
 
 impl RawWs {
     /// Connects; `zstd` asks for `compress=zstd-stream`.
-    pub async fn connect(sim: &SimHandle, zstd: bool) -> Self {
+    pub(crate) async fn connect(sim: &SimHandle, zstd: bool) -> Self {
         let mut url = format!("{}/?v=10&encoding=json", sim.gateway_url());
         if zstd {
             url.push_str("&compress=zstd-stream");
@@ -161,7 +168,7 @@ impl RawWs {
     }
 
     /// Sends a JSON payload.
-    pub async fn send(&mut self, v: &Value) {
+    pub(crate) async fn send(&mut self, v: &Value) {
         self.ws
             .send(WsMessage::Text(v.to_string().into()))
             .await
@@ -169,7 +176,7 @@ impl RawWs {
     }
 
     /// Sends IDENTIFY.
-    pub async fn identify(&mut self, token: &str, intents: u64, shard: Option<[u32; 2]>) {
+    pub(crate) async fn identify(&mut self, token: &str, intents: u64, shard: Option<[u32; 2]>) {
         let mut d = json!({"token": token, "intents": intents,
             "properties": {"os": "linux", "browser": "raw", "device": "raw"}});
         if let Some(s) = shard {
@@ -179,15 +186,21 @@ impl RawWs {
     }
 
     /// The next frame (text or decompressed binary), or the close code.
-    pub async fn next(&mut self) -> Frame {
+    pub(crate) async fn next(&mut self) -> Frame {
         loop {
             match within(LONG, self.ws.next()).await {
                 Some(Ok(WsMessage::Text(t))) => {
-                    assert!(self.zstd.is_none(), "text frame on a zstd-stream connection");
+                    assert!(
+                        self.zstd.is_none(),
+                        "text frame on a zstd-stream connection"
+                    );
                     return Frame::Json(serde_json::from_str(t.as_str()).expect("JSON"));
                 }
                 Some(Ok(WsMessage::Binary(b))) => {
-                    let dec = self.zstd.as_mut().expect("binary frame without compression");
+                    let dec = self
+                        .zstd
+                        .as_mut()
+                        .expect("binary frame without compression");
                     return Frame::Json(serde_json::from_slice(&inflate(dec, &b)).expect("JSON"));
                 }
                 Some(Ok(WsMessage::Close(f))) => return Frame::Close(f.map(|f| u16::from(f.code))),
@@ -198,7 +211,7 @@ impl RawWs {
     }
 
     /// The next JSON payload (panics on close).
-    pub async fn json(&mut self) -> Value {
+    pub(crate) async fn json(&mut self) -> Value {
         match self.next().await {
             Frame::Json(v) => v,
             Frame::Close(c) => panic!("connection closed ({c:?})"),
@@ -206,7 +219,7 @@ impl RawWs {
     }
 
     /// Reads until the connection closes; returns the close code.
-    pub async fn close_code(&mut self) -> Option<u16> {
+    pub(crate) async fn close_code(&mut self) -> Option<u16> {
         loop {
             if let Frame::Close(c) = self.next().await {
                 return c;
@@ -232,12 +245,12 @@ fn inflate(dec: &mut zstd::stream::raw::Decoder<'static>, data: &[u8]) -> Vec<u8
 }
 
 /// A plain-HTTP client for the REST and control APIs.
-pub fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
 /// A twilight-http client pointed at the emulator.
-pub fn twilight_http(sim: &SimHandle, token: &str) -> twilight_http::Client {
+pub(crate) fn twilight_http(sim: &SimHandle, token: &str) -> twilight_http::Client {
     install_crypto();
     twilight_http::Client::builder()
         .token(token.to_owned())
