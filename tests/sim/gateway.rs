@@ -1,6 +1,7 @@
-//! Gateway: identify, dispatch shapes, sharding, MESSAGE_CONTENT, compression and
+//! Gateway: identify, dispatch shapes, sharding, `MESSAGE_CONTENT`, compression and
 //! the documented close codes.
 
+use futures_util::SinkExt;
 use serde_json::json;
 use switchboard::sim::{InjectMessage, intents};
 use twilight_gateway::{EventTypeFlags, Intents, StreamExt as _};
@@ -46,7 +47,10 @@ async fn twilight_shard_identifies_and_receives_an_injected_message() {
     assert_eq!(event.content, "hello duck");
     assert_eq!(event.author.id.get(), 42);
     assert_eq!(event.author.name, "alice");
-    assert_eq!(event.guild_id.map(|g| g.get()), Some(GUILD_A));
+    assert_eq!(
+        event.guild_id.map(twilight_model::id::Id::get),
+        Some(GUILD_A)
+    );
     assert!(
         event.member.is_some(),
         "guild messages carry the author's member"
@@ -147,6 +151,15 @@ async fn two_shards_each_receive_only_their_guilds() {
     sim.shutdown().await;
 }
 
+async fn next_create(ws: &mut RawWs) -> serde_json::Value {
+    loop {
+        let p = ws.json().await;
+        if p["t"] == "MESSAGE_CREATE" {
+            return p["d"].clone();
+        }
+    }
+}
+
 #[tokio::test]
 async fn message_content_intent_is_honoured() {
     let sim = start(config()).await;
@@ -173,14 +186,6 @@ async fn message_content_intent_is_honoured() {
         while ws.json().await["t"] != "GUILD_CREATE" {}
     }
 
-    async fn next_create(ws: &mut RawWs) -> serde_json::Value {
-        loop {
-            let p = ws.json().await;
-            if p["t"] == "MESSAGE_CREATE" {
-                return p["d"].clone();
-            }
-        }
-    }
     let alice = user(42, "alice");
     sim.inject_message(InjectMessage::guild(
         GUILD_A,
@@ -294,7 +299,6 @@ async fn protocol_errors_close_with_documented_codes() {
     // Garbage text → 4002.
     let mut ws = RawWs::connect(&sim, false).await;
     ws.json().await;
-    use futures_util::SinkExt;
     ws.ws
         .send(tokio_tungstenite::tungstenite::Message::Text(
             "{oops".into(),

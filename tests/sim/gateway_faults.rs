@@ -1,4 +1,4 @@
-//! Gateway faults: forced closes, RECONNECT, INVALID_SESSION, silent clients and
+//! Gateway faults: forced closes, RECONNECT, `INVALID_SESSION`, silent clients and
 //! dropped connections, with the real twilight shard recovering from each.
 
 use std::time::Duration;
@@ -12,7 +12,7 @@ use crate::util::{
     shard, start, user, within,
 };
 
-/// Reads dispatches until `n` MESSAGE_CREATEs arrived; returns every dispatch's
+/// Reads dispatches until `n` `MESSAGE_CREATE`s arrived; returns every dispatch's
 /// `(s, t, content)` seen on the way (checking `s` continuity from `last_seq`).
 async fn collect_messages(
     shard: &mut Shard,
@@ -62,7 +62,7 @@ fn inject(sim: &SimHandle, text: &str) {
     .expect("inject");
 }
 
-/// Connects a twilight shard and reads until its first GUILD_CREATE; returns the seq.
+/// Connects a twilight shard and reads until its first `GUILD_CREATE`; returns the seq.
 async fn ready_shard(sim: &SimHandle) -> (Shard, u64) {
     let mut shard = shard(sim, DUCK_TOKEN, message_intents(), 0, 1);
     let mut last = 0;
@@ -106,12 +106,12 @@ async fn missed_messages_are_replayed(fault: Fault) -> SimHandle {
     assert_eq!(got, texts.iter().map(String::as_str).collect::<Vec<_>>());
     // RESUMED follows the replay, continuing the sequence.
     loop {
-        if let Ok(p) = next_payload(&mut shard).await {
-            if p["op"] == 0 {
-                assert_eq!(p["s"].as_u64(), Some(last + 1));
-                assert_eq!(p["t"], "RESUMED", "resumed, not re-identified");
-                break;
-            }
+        if let Ok(p) = next_payload(&mut shard).await
+            && p["op"] == 0
+        {
+            assert_eq!(p["s"].as_u64(), Some(last + 1));
+            assert_eq!(p["t"], "RESUMED", "resumed, not re-identified");
+            break;
         }
     }
     let stats = sim.stats().tenant("duck");
@@ -155,12 +155,12 @@ async fn invalid_session_not_resumable_forces_a_fresh_identify() {
     while !saw_ready {
         polled += 1;
         assert!(polled < 1000, "no new READY");
-        if let Ok(p) = next_payload(&mut shard).await {
-            if p["t"] == "READY" {
-                assert_eq!(p["s"], 1);
-                saw_ready = true;
-                last = 1;
-            }
+        if let Ok(p) = next_payload(&mut shard).await
+            && p["t"] == "READY"
+        {
+            assert_eq!(p["s"], 1);
+            saw_ready = true;
+            last = 1;
         }
     }
     inject(&sim, "after");
@@ -238,15 +238,15 @@ async fn twilight_survives_missing_heartbeat_acks() {
     {
         // Sequence numbers continue from before the resume; start counting anew.
         let p = next_payload(&mut shard).await;
-        if let Ok(p) = p {
-            if p["t"] == "MESSAGE_CREATE" {
-                last = p["s"].as_u64().unwrap_or_default();
-                seen.push((
-                    last,
-                    "MESSAGE_CREATE".into(),
-                    p["d"]["content"].as_str().unwrap_or_default().into(),
-                ));
-            }
+        if let Ok(p) = p
+            && p["t"] == "MESSAGE_CREATE"
+        {
+            last = p["s"].as_u64().unwrap_or_default();
+            seen.push((
+                last,
+                "MESSAGE_CREATE".into(),
+                p["d"]["content"].as_str().unwrap_or_default().into(),
+            ));
         }
     }
     assert!(last > 0);

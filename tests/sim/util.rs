@@ -124,16 +124,17 @@ pub(crate) async fn next_payload(shard: &mut Shard) -> Result<Value, Option<u16>
 /// Reads dispatches until one of type `t` arrives; returns it.
 pub(crate) async fn next_dispatch(shard: &mut Shard, t: &str) -> Value {
     loop {
-        if let Ok(p) = next_payload(shard).await {
-            if p["op"] == 0 && p["t"] == t {
-                // Also check that twilight-model accepts it.
-                let parsed = twilight_gateway::parse(p.to_string(), EventTypeFlags::all());
-                assert!(
-                    matches!(parsed, Ok(Some(_))),
-                    "twilight rejects {t}: {parsed:?}"
-                );
-                return p;
-            }
+        if let Ok(p) = next_payload(shard).await
+            && p["op"] == 0
+            && p["t"] == t
+        {
+            // Also check that twilight-model accepts it.
+            let parsed = twilight_gateway::parse(p.to_string(), EventTypeFlags::all());
+            assert!(
+                matches!(parsed, Ok(Some(_))),
+                "twilight rejects {t}: {parsed:?}"
+            );
+            return p;
         }
     }
 }
