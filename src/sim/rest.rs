@@ -195,7 +195,16 @@ async fn limit_layer(
         bump(&state.anonymous.requests);
         return ApiError::unauthorized().into_response();
     };
-    bump(&state.counters(tenant).requests);
+    // Path-authorised requests are counted for the tenant owning the interaction.
+    let counted = if path_auth {
+        params
+            .iter()
+            .find(|(k, _)| *k == "interaction_token")
+            .and_then(|(_, token)| state.tenant_by_interaction_token(token))
+    } else {
+        tenant
+    };
+    bump(&state.counters(counted).requests);
     let major = major_param(&params);
     let now = Instant::now();
     let verdict = state
@@ -208,14 +217,14 @@ async fn limit_layer(
             retry_after,
             bucket,
         } => {
-            let c = state.counters(tenant);
+            let c = state.counters(counted);
             bump(match scope {
                 Scope::User => &c.ratelimited_bucket,
                 Scope::Global => &c.ratelimited_global,
                 Scope::Shared => &c.ratelimited_shared,
             });
             let mut resp = limited_response(scope, retry_after, bucket.as_ref());
-            resp.extensions_mut().insert(Caller(tenant));
+            resp.extensions_mut().insert(Caller(counted));
             return resp;
         }
     };
@@ -228,7 +237,7 @@ async fn limit_layer(
             set(resp.headers_mut(), "x-ratelimit-scope", scope);
         }
     }
-    resp.extensions_mut().insert(Caller(tenant));
+    resp.extensions_mut().insert(Caller(counted));
     state.changed.notify_waiters();
     resp
 }

@@ -212,6 +212,15 @@ impl State {
         self.tenants.iter().position(|t| t.name == name)
     }
 
+    /// The tenant owning the interaction with this token.
+    pub(crate) fn tenant_by_interaction_token(&self, token: &str) -> Option<usize> {
+        self.world()
+            .interactions
+            .values()
+            .find(|i| i.token == token)
+            .map(|i| i.tenant)
+    }
+
     /// A new snowflake, strictly greater than every earlier one.
     pub(crate) fn snowflake(&self) -> u64 {
         let ms = payloads::now_unix_ms().saturating_sub(payloads::DISCORD_EPOCH_MS);

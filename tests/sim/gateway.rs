@@ -323,3 +323,17 @@ async fn protocol_errors_close_with_documented_codes() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn too_many_gateway_commands_close_4008() {
+    let mut cfg = config();
+    cfg.gateway_commands_per_minute = 3;
+    let sim = start(cfg).await;
+    let mut ws = RawWs::connect(&sim, false).await;
+    ws.json().await;
+    for i in 0..4 {
+        ws.send(&json!({"op": 1, "d": i})).await;
+    }
+    assert_eq!(ws.close_code().await, Some(4008));
+    sim.shutdown().await;
+}

@@ -282,6 +282,8 @@ async fn interactions_are_answered_through_their_token() {
         ["pong", "more"]
     );
     assert!(posted.iter().all(|m| m.interaction_id == Some(inter.id)));
+    // Token-authorised requests count for the interaction's tenant.
+    assert!(sim.stats().tenant("duck").requests >= 5);
     assert_eq!(posted[0].message["flags"], 0, "LOADING cleared by the edit");
 
     // An unknown token is 401 with code 50027, not a bad bot token.
