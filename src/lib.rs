@@ -39,5 +39,6 @@ pub mod bus;
 pub mod config;
 pub mod handler;
 pub mod model;
+pub mod providers;
 pub mod sim;
 pub mod vault;

@@ -1,0 +1,1 @@
+//! `GatewayActor`: one per tenant; runs the twilight shards and publishes normalized events.

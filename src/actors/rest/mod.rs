@@ -1,0 +1,1 @@
+//! `RestActor`: one per tenant; the only caller of the provider REST API.

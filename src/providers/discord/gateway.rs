@@ -1,0 +1,1 @@
+//! Discord gateway side: intents and normalization of dispatches into model events.

@@ -1,0 +1,1 @@
+//! Discord REST side: model commands mapped onto Discord routes, rate-limit bookkeeping.
