@@ -9,5 +9,7 @@ mod redis;
 mod redis_server;
 #[path = "bus/scenarios.rs"]
 mod scenarios;
+#[path = "bus/secrets.rs"]
+mod secrets;
 #[path = "bus/support.rs"]
 mod support;

@@ -4,6 +4,8 @@
 //!
 //! One test binary (submodules in `tests/sim/`) keeps link time down.
 
+#[path = "sim/cli.rs"]
+mod cli;
 #[path = "sim/control.rs"]
 mod control;
 #[path = "sim/gateway.rs"]

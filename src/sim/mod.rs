@@ -41,6 +41,7 @@ mod interactions;
 mod messages;
 mod payloads;
 mod ratelimit;
+mod registry;
 mod rest;
 mod rest_channels;
 mod rest_misc;
@@ -59,4 +60,5 @@ pub use inject::{
     Fault, FaultRequest, InjectInteraction, InjectMessage, InjectedInteraction, InteractionKind,
     MemberEvent, MessageDeletion, MessageEdit, PostedMessage, SimUser,
 };
+pub use registry::{DEMO_CHANNELS, DEMO_GUILD, FromRegistryError};
 pub use stats::{SimStats, TenantStats};

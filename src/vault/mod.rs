@@ -38,6 +38,7 @@ mod lease;
 mod path;
 mod policy;
 mod principal;
+mod worker_secrets;
 
 pub use audit::{AuditEvent, AuditRecord};
 pub use backend::{MemoryBackend, RedisBackend, RedisOptions};
