@@ -15,8 +15,11 @@ use switchboard::vault::{
 
 use crate::support::{bus_config, eventually, message, tenant};
 
+/// What the handler saw: secret name → value or error text.
+type Seen = Arc<Mutex<Vec<(String, Result<String, String>)>>>;
+
 struct AsksForSecrets {
-    seen: Arc<Mutex<Vec<(String, Result<String, String>)>>>,
+    seen: Seen,
 }
 
 impl Handler for AsksForSecrets {
