@@ -35,10 +35,13 @@
 #![warn(missing_docs)]
 
 pub mod actors;
+pub mod admin;
 pub mod bus;
 pub mod config;
+pub mod demo;
 pub mod handler;
 pub mod model;
 pub mod providers;
+pub mod runtime;
 pub mod sim;
 pub mod vault;

@@ -1,11 +1,16 @@
 //! The switchboard daemon.
 //!
+//! - `switchboard run --config FILE [--role all|access|worker]` runs the daemon;
+//!   `switchboard run --demo` runs the offline demo (emulator, memory vault,
+//!   in-process bus, traffic generator) and prints a summary line every few seconds.
+//!   SIGINT/SIGTERM shut down gracefully (exit 0); SIGHUP reloads the registry.
 //! - `switchboard check-config FILE...` validates registry files.
 //! - `switchboard sim --listen ADDR --config FILE` runs the local Discord emulator for
 //!   the tenants of a registry.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use switchboard::config::{LoadOptions, Registry};
@@ -21,8 +26,46 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    All,
+    Access,
+    Worker,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon.
+    Run {
+        /// The registry file.
+        #[arg(long, required_unless_present = "demo")]
+        config: Option<PathBuf>,
+        /// Run the offline demo (uses `--config` if given, else the built-in
+        /// `config/demo.yml`).
+        #[arg(long)]
+        demo: bool,
+        /// What this node runs.
+        #[arg(long, value_enum, default_value = "all")]
+        role: RoleArg,
+        /// This node's id (default: generated).
+        #[arg(long)]
+        node_id: Option<String>,
+        /// Admin API address instead of `runtime.admin.listen`.
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        /// Log format on stderr.
+        #[arg(long, value_enum, default_value = "pretty")]
+        log_format: LogFormat,
+        /// Demo only: seconds between summary lines.
+        #[arg(long, default_value_t = 3)]
+        summary_every: u64,
+    },
     /// Validate registry files; exit 0 when every file is valid, 1 otherwise, with
     /// every problem listed.
     CheckConfig {
@@ -56,6 +99,35 @@ fn main() -> ExitCode {
             strict,
             files,
         } => check_config(&files, no_env, strict),
+        Command::Run {
+            config,
+            demo,
+            role,
+            node_id,
+            admin,
+            log_format,
+            summary_every,
+        } => {
+            init_logs(log_format);
+            let opts = RunOptions {
+                config,
+                demo,
+                role,
+                node_id,
+                admin,
+                summary_every: Duration::from_secs(summary_every.max(1)),
+            };
+            match tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(run(opts)))
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("switchboard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Sim { listen, config } => match run_sim(&listen, &config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -66,18 +138,133 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logs() {
+fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+struct RunOptions {
+    config: Option<PathBuf>,
+    demo: bool,
+    role: RoleArg,
+    node_id: Option<String>,
+    admin: Option<std::net::SocketAddr>,
+    summary_every: Duration,
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Reloads the registry on every SIGHUP.
+fn reload_on_hup(runtime: switchboard::runtime::Runtime) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match runtime.reload().await {
+                Ok(report) => tracing::info!(?report, "reloaded on SIGHUP"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload rejected; the running configuration stays")
+                }
+            }
+        }
+    });
+}
+
+async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    use switchboard::runtime::{Role, Runtime};
+    let role = match opts.role {
+        RoleArg::All => Role::All,
+        RoleArg::Access => Role::Access,
+        RoleArg::Worker => Role::Worker,
+    };
+    // A worker node holds no provider credential: it leaves `${VAR}`s unresolved.
+    let load = LoadOptions {
+        resolve_env: role != Role::Worker,
+        ..LoadOptions::default()
+    };
+    let registry = match (&opts.config, opts.demo) {
+        (Some(file), _) => Registry::load_with(file, &load).map_err(|e| anyhow::anyhow!("{e}"))?,
+        (None, true) => switchboard::demo::demo_registry()?,
+        (None, false) => anyhow::bail!("--config FILE is required (or --demo)"),
+    };
+    if opts.demo {
+        let admin = opts.admin.or(Some(([127, 0, 0, 1], 7878).into()));
+        let demo =
+            switchboard::demo::Demo::start(registry, admin, Duration::from_millis(400)).await?;
+        if let Some(addr) = demo.runtime.admin_addr().await {
+            println!(
+                "switchboard demo running · admin http://{addr} · emulator http://{} · Ctrl-C to stop",
+                demo.sim.api_host()
+            );
+        }
+        reload_on_hup(demo.runtime.clone());
+        let mut tick = tokio::time::interval(opts.summary_every);
+        tick.tick().await;
+        let stop = terminate();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => println!("{}", demo.summary()),
+                () = &mut stop => break,
+            }
+        }
+        println!("{}", demo.summary());
+        demo.shutdown().await;
+        return Ok(());
+    }
+    let mut builder = Runtime::builder().config(registry).role(role);
+    if let Some(id) = opts.node_id {
+        builder = builder.node_id(id);
+    }
+    if let Some(addr) = opts.admin {
+        builder = builder.admin_listen(Some(addr));
+    }
+    let runtime = builder.build().await?;
+    if let Some(addr) = runtime.admin_addr().await {
+        println!(
+            "switchboard running · role {} · admin http://{addr}",
+            role.as_str()
+        );
+    }
+    reload_on_hup(runtime.clone());
+    runtime.wait_for_shutdown(terminate()).await;
+    Ok(())
 }
 
 fn run_sim(listen: &str, config: &Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    init_logs();
+    init_logs(LogFormat::Pretty);
     let registry = Registry::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sim_config = switchboard::sim::SimConfig::from_registry(&registry)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;

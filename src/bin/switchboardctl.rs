@@ -1,9 +1,19 @@
-//! `switchboardctl`: the status CLI that talks to a running daemon's admin API.
+//! `switchboardctl`: inspect and steer a running switchboard daemon through its admin
+//! API.
 //!
-//! The admin API arrives with the supervision tree; until then this binary only
-//! reports its version.
+//! The daemon is found from `--admin URL`, `SWITCHBOARD_ADMIN`, or the
+//! `runtime.admin.listen` of `--config FILE`. A daemon that is not running is a
+//! one-line error and exit code 2.
 
-use clap::Parser;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use clap::{Parser, Subcommand};
+use switchboard::admin::{RuntimeStatus, TenantState, TenantStatus};
+use switchboard::config::{LoadOptions, Registry};
 
 #[derive(Parser)]
 #[command(
@@ -11,10 +21,412 @@ use clap::Parser;
     version,
     about = "Inspect and steer a running switchboard daemon"
 )]
-struct Cli {}
+struct Cli {
+    /// The daemon's admin URL, e.g. `http://127.0.0.1:7878`.
+    #[arg(long, env = "SWITCHBOARD_ADMIN", global = true)]
+    admin: Option<String>,
+    /// A registry file to read `runtime.admin.listen` from.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Bearer token for mutating commands.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    eprintln!("switchboardctl: no daemon commands yet (the admin API is not built)");
-    std::process::exit(2);
+#[derive(Subcommand)]
+enum Cmd {
+    /// The supervision tree: tenants, actors, shards, REST, bus, workers.
+    Status {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        /// Refresh every `--interval` seconds until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between refreshes with `--watch`.
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+    },
+    /// Manage tenants (files in `runtime.tenants_dir`).
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCmd,
+    },
+    /// Re-read the registry and apply the changes.
+    Reload,
+    /// The dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCmd,
+    },
+    /// Vault lease counts.
+    Leases,
+}
+
+#[derive(Subcommand)]
+enum TenantsCmd {
+    /// List tenants.
+    List,
+    /// Add a tenant from a YAML file holding one tenant entry.
+    Add {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Remove a tenant (`provider/tenant`).
+    Remove {
+        /// `provider/tenant`.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCmd {
+    /// The newest dead letters.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Publish a dead letter again.
+    Replay {
+        /// Its id.
+        id: String,
+    },
+}
+
+/// An error that means "no daemon answered": exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unreachable(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switchboardctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
+            eprintln!("switchboardctl: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("switchboardctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn admin_url(cli: &Cli) -> anyhow::Result<String> {
+    if let Some(a) = &cli.admin {
+        return Ok(a.trim_end_matches('/').to_owned());
+    }
+    if let Some(file) = &cli.config {
+        let opts = LoadOptions {
+            resolve_env: false,
+            ..LoadOptions::default()
+        };
+        let reg = Registry::load_with(file, &opts).map_err(|e| anyhow!("{e}"))?;
+        return Ok(format!("http://{}", reg.runtime.admin.listen));
+    }
+    Ok("http://127.0.0.1:7878".to_owned())
+}
+
+struct Api {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<serde_json::Value> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req.send().await.map_err(|e| {
+            anyhow::Error::new(Unreachable(format!(
+                "no switchboard daemon at {} ({})",
+                self.base,
+                if e.is_connect() {
+                    "connection refused".to_owned()
+                } else {
+                    e.to_string()
+                }
+            )))
+        })?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            let mut msg = body["error"]
+                .as_str()
+                .unwrap_or("request failed")
+                .to_owned();
+            if let Some(problems) = body["problems"].as_array() {
+                for p in problems {
+                    msg.push_str("\n  - ");
+                    msg.push_str(p.as_str().unwrap_or_default());
+                }
+            }
+            Err(anyhow!("{} {msg}", status.as_u16()))
+        }
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Option<String>) -> anyhow::Result<serde_json::Value> {
+        let req = self.http.post(format!("{}{path}", self.base));
+        self.send(match body {
+            Some(b) => req.body(b),
+            None => req,
+        })
+        .await
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let api = Api {
+        base: admin_url(&cli)?,
+        token: cli.token.clone(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?,
+    };
+    match cli.command {
+        Cmd::Status {
+            json,
+            watch,
+            interval,
+        } => loop {
+            let value = api.get("/v1/status").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                let status: RuntimeStatus =
+                    serde_json::from_value(value).context("unexpected status shape")?;
+                if watch {
+                    print!("\x1b[2J\x1b[H");
+                }
+                print!("{}", render(&status, std::io::stdout().is_terminal()));
+            }
+            if !watch {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
+        },
+        Cmd::Tenants { command } => match command {
+            TenantsCmd::List => {
+                let list = api.get("/v1/tenants").await?;
+                for t in list.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<28} {}{}",
+                        t["id"].as_str().unwrap_or_default(),
+                        t["source"].as_str().unwrap_or_default(),
+                        if t["managed"].as_bool() == Some(true) {
+                            ""
+                        } else {
+                            "  (not managed by the API)"
+                        }
+                    );
+                }
+                Ok(())
+            }
+            TenantsCmd::Add { file } => {
+                let body = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                print_report(&api.post("/v1/tenants", Some(body)).await?);
+                Ok(())
+            }
+            TenantsCmd::Remove { id } => {
+                let (p, t) = id
+                    .split_once('/')
+                    .ok_or_else(|| anyhow!("expected provider/tenant, got {id:?}"))?;
+                let req = api.http.delete(format!("{}/v1/tenants/{p}/{t}", api.base));
+                print_report(&api.send(req).await?);
+                Ok(())
+            }
+        },
+        Cmd::Reload => {
+            print_report(&api.post("/v1/reload", None).await?);
+            Ok(())
+        }
+        Cmd::Dlq { command } => match command {
+            DlqCmd::List { limit } => {
+                let list = api.get(&format!("/v1/dlq?limit={limit}")).await?;
+                for d in list.as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {}  attempts {}  {}",
+                        d["id"].as_str().unwrap_or_default(),
+                        d["tenant"].as_str().unwrap_or("(undecodable)"),
+                        d["attempts"],
+                        d["error"].as_str().unwrap_or_default()
+                    );
+                }
+                Ok(())
+            }
+            DlqCmd::Replay { id } => {
+                let body = serde_json::json!({ "id": id }).to_string();
+                let req = api
+                    .http
+                    .post(format!("{}/v1/dlq/replay", api.base))
+                    .header("content-type", "application/json")
+                    .body(body);
+                api.send(req).await?;
+                println!("replayed {id}");
+                Ok(())
+            }
+        },
+        Cmd::Leases => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&api.get("/v1/leases").await?)?
+            );
+            Ok(())
+        }
+    }
+}
+
+fn print_report(report: &serde_json::Value) {
+    for key in ["added", "removed", "changed", "unchanged"] {
+        let items: Vec<&str> = report[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        if !items.is_empty() {
+            println!("{key:<9} {}", items.join(", "));
+        }
+    }
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+fn human_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        n if n >= 10_000 => format!("{:.1}k", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn tenant_line(t: &TenantStatus, color: bool) -> String {
+    let (dot, code) = match t.state {
+        TenantState::Running => ("●", "32"),
+        TenantState::Starting | TenantState::Restarting => ("◌", "33"),
+        TenantState::Failed => ("✖", "31"),
+        TenantState::Stopped => ("○", "90"),
+    };
+    let mut line = format!("{} {:<22}", paint(color, code, dot), t.id);
+    match (t.state, &t.reason) {
+        (TenantState::Failed, Some(r)) => {
+            line.push_str(&paint(color, "31", &format!("failed: {r}")));
+            line.push_str(&format!("  restarts {}", t.restarts));
+            return line;
+        }
+        (s, _) => line.push_str(&format!("{:<10}", format!("{s:?}").to_lowercase())),
+    }
+    for s in &t.shards {
+        line.push_str(&format!(
+            " shard {}/{} {} seq {} {}",
+            s.id,
+            s.total,
+            s.state,
+            s.seq,
+            s.latency_ms
+                .map_or_else(|| "-".to_owned(), |l| format!("{l}ms"))
+        ));
+    }
+    if let Some(r) = &t.rest {
+        line.push_str(&format!(
+            " · rest {} buckets {}×429",
+            r.buckets.len(),
+            r.rate_limited
+        ));
+    }
+    line.push_str(&format!(" · inbox {} · restarts {}", t.inbox, t.restarts));
+    line
+}
+
+fn render(s: &RuntimeStatus, color: bool) -> String {
+    let mut out = format!(
+        "{} {} · node {} · role {} · up {}\n",
+        paint(color, "1", "switchboard"),
+        s.version,
+        s.node,
+        s.role,
+        human_duration(s.uptime_secs)
+    );
+    out.push_str(&format!(
+        "├─ bus {} · published {} · acked {} · waiting {} · retried {} · dead {}\n",
+        s.bus.backend,
+        human_count(s.bus.published),
+        human_count(s.bus.acked),
+        s.bus.waiting,
+        s.bus.retried,
+        s.bus.dead_lettered
+    ));
+    out.push_str(&format!(
+        "├─ vault {} · {} leases\n",
+        s.vault.backend, s.vault.leases
+    ));
+    out.push_str(&format!("├─ tenants ({})\n", s.tenants.len()));
+    for (i, t) in s.tenants.iter().enumerate() {
+        let branch = if i + 1 == s.tenants.len() {
+            "└─"
+        } else {
+            "├─"
+        };
+        out.push_str(&format!("│  {branch} {}\n", tenant_line(t, color)));
+    }
+    match &s.workers {
+        Some(w) => out.push_str(&format!(
+            "└─ workers {} · busy {} · handled {} · failed {} · restarts {} · p99 {}\n",
+            w.workers,
+            w.busy,
+            human_count(w.handled),
+            w.failed,
+            w.restarts,
+            w.p99_us.map_or_else(
+                || "-".to_owned(),
+                |us| format!("{:.1}ms", us as f64 / 1000.0)
+            )
+        )),
+        None => out.push_str("└─ workers (none on this node)\n"),
+    }
+    out
 }

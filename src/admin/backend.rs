@@ -1,0 +1,114 @@
+//! What the admin API asks of the runtime it serves. The runtime implements
+//! [`AdminBackend`]; the HTTP layer stays free of runtime internals.
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use super::status::RuntimeStatus;
+
+/// Why an admin operation failed; mapped onto an HTTP status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such thing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The resulting configuration is invalid; nothing changed (422).
+    #[error("invalid configuration")]
+    InvalidConfig(Vec<String>),
+    /// The node cannot do this in its role or state (409).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Something broke (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// Whether this node can do its job.
+    pub ready: bool,
+    /// Why not, when not.
+    pub reasons: Vec<String>,
+}
+
+/// The outcome of a reload (or of a tenant change, which reloads).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// Tenants started.
+    pub added: Vec<String>,
+    /// Tenants stopped and their leases revoked.
+    pub removed: Vec<String>,
+    /// Tenants restarted because their settings or token changed.
+    pub changed: Vec<String>,
+    /// Tenants left as they were.
+    pub unchanged: Vec<String>,
+}
+
+/// A tenant as the admin API lists it (never its credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantView {
+    /// `provider/tenant`.
+    pub id: String,
+    /// The file that defines it.
+    pub source: String,
+    /// Whether the admin API manages it (it lives in `tenants_dir`).
+    pub managed: bool,
+}
+
+/// A dead letter as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    /// Its id, for replay.
+    pub id: String,
+    /// `provider/tenant`, when the envelope could be decoded.
+    pub tenant: Option<String>,
+    /// The envelope, when it could be decoded.
+    pub envelope: Option<serde_json::Value>,
+    /// Size of undecodable bytes.
+    pub raw_bytes: Option<usize>,
+    /// The last error.
+    pub error: String,
+    /// Deliveries attempted.
+    pub attempts: u32,
+    /// When, Unix ms.
+    pub ts: u64,
+}
+
+/// Implemented by the runtime for the admin API.
+pub trait AdminBackend: Send + Sync + 'static {
+    /// The whole tree.
+    fn status(&self) -> BoxFuture<'_, RuntimeStatus>;
+    /// Whether this node can do its job.
+    fn readiness(&self) -> BoxFuture<'_, Readiness>;
+    /// Re-reads the registry and applies the difference.
+    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, AdminError>>;
+    /// Every configured tenant.
+    fn tenants(&self) -> BoxFuture<'_, Vec<TenantView>>;
+    /// Writes (creates or replaces) one tenant's file in `tenants_dir` from a YAML or
+    /// JSON tenant entry, then reloads. `create` refuses to replace.
+    fn put_tenant(
+        &self,
+        body: String,
+        create: bool,
+    ) -> BoxFuture<'_, Result<ReloadReport, AdminError>>;
+    /// Removes one tenant's file from `tenants_dir`, then reloads.
+    fn delete_tenant(
+        &self,
+        provider: String,
+        tenant: String,
+    ) -> BoxFuture<'_, Result<ReloadReport, AdminError>>;
+    /// The newest dead letters.
+    fn dead_letters(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadLetterView>, AdminError>>;
+    /// Publishes a dead letter again.
+    fn replay(&self, id: String) -> BoxFuture<'_, Result<bool, AdminError>>;
+    /// Vault lease counts (never values).
+    fn leases(&self) -> BoxFuture<'_, Result<serde_json::Value, AdminError>>;
+}

@@ -1,0 +1,152 @@
+//! The status model: what `/v1/status` returns and `switchboardctl status` shows.
+//! Plain serde types, so the CLI parses exactly what the daemon writes.
+
+use serde::{Deserialize, Serialize};
+
+/// A tenant's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantState {
+    /// Its actors are starting.
+    Starting,
+    /// Its actors run.
+    Running,
+    /// Its actors are restarting after a failure.
+    Restarting,
+    /// It failed for good (bad token, restart budget spent); see `reason`.
+    Failed,
+    /// It was stopped (removed, or shutting down).
+    Stopped,
+}
+
+/// One gateway shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ShardStatus {
+    /// Shard id.
+    pub id: u32,
+    /// Shard count.
+    pub total: u32,
+    /// Connection state (`ready`, `resuming`, ...).
+    pub state: String,
+    /// Last dispatch sequence.
+    pub seq: u64,
+    /// Heartbeat latency, ms.
+    pub latency_ms: Option<u64>,
+    /// Resumes so far.
+    pub resumes: u64,
+    /// Reconnects so far.
+    pub reconnects: u64,
+    /// Dispatches received.
+    pub events: u64,
+}
+
+/// A REST rate-limit bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BucketStatus {
+    /// Bucket id.
+    pub id: String,
+    /// Requests per window.
+    pub limit: u64,
+    /// Left in this window.
+    pub remaining: u64,
+    /// Until reset, ms.
+    pub reset_after_ms: u64,
+}
+
+/// A tenant's REST side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RestStatus {
+    /// Requests sent.
+    pub requests: u64,
+    /// 429s seen (including retries twilight hid).
+    pub rate_limited: u64,
+    /// Circuit breaker state (`closed`, `open`, `half_open`).
+    pub circuit: String,
+    /// Known buckets.
+    pub buckets: Vec<BucketStatus>,
+}
+
+/// One tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantStatus {
+    /// `provider/tenant`.
+    pub id: String,
+    /// Lifecycle state.
+    pub state: TenantState,
+    /// Why it failed or restarts.
+    pub reason: Option<String>,
+    /// Actor restarts.
+    pub restarts: u64,
+    /// Gateway shards (absent on worker-only nodes).
+    pub shards: Vec<ShardStatus>,
+    /// REST side (absent on worker-only nodes).
+    pub rest: Option<RestStatus>,
+    /// Envelopes waiting for a worker on this node.
+    pub inbox: u64,
+}
+
+/// The worker pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WorkersStatus {
+    /// Workers configured.
+    pub workers: u64,
+    /// Busy now.
+    pub busy: u64,
+    /// Deliveries handled.
+    pub handled: u64,
+    /// Deliveries failed (retried or dead-lettered).
+    pub failed: u64,
+    /// Worker restarts.
+    pub restarts: u64,
+    /// Handler p99, µs.
+    pub p99_us: Option<u64>,
+}
+
+/// The bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BusStatus {
+    /// `memory` or `redis`.
+    pub backend: String,
+    /// Published to inboxes.
+    pub published: u64,
+    /// Acked.
+    pub acked: u64,
+    /// Retried.
+    pub retried: u64,
+    /// Dead-lettered.
+    pub dead_lettered: u64,
+    /// Waiting on this node.
+    pub waiting: u64,
+    /// Being handled on this node.
+    pub in_flight: u64,
+}
+
+/// The vault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct VaultStatus {
+    /// `memory` or `redis`.
+    pub backend: String,
+    /// Live leases.
+    pub leases: u64,
+}
+
+/// The whole node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeStatus {
+    /// switchboard's version.
+    pub version: String,
+    /// This node's id.
+    pub node: String,
+    /// `all`, `access` or `worker`.
+    pub role: String,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Every tenant, failed ones included.
+    pub tenants: Vec<TenantStatus>,
+    /// Worker pool (absent on access-only nodes).
+    pub workers: Option<WorkersStatus>,
+    /// Bus.
+    pub bus: BusStatus,
+    /// Vault.
+    pub vault: VaultStatus,
+}

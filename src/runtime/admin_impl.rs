@@ -1,0 +1,288 @@
+//! The runtime as the admin API's backend.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use super::RuntimeInner;
+use super::reload::write_atomically;
+use crate::admin::{
+    AdminBackend, AdminError, BusStatus, DeadLetterView, Readiness, ReloadReport, RuntimeStatus,
+    TenantState, TenantView, VaultStatus, WorkersStatus,
+};
+use crate::model::validate_segment;
+
+impl RuntimeInner {
+    pub(crate) async fn status(&self) -> RuntimeStatus {
+        let bus = self.bus.stats();
+        let waiting: std::collections::HashMap<String, usize> =
+            bus.scheduler.waiting_by_tenant.iter().cloned().collect();
+        let mut tenants = Vec::new();
+        for (id, entry) in self.tenants.lock().await.iter() {
+            let inbox = waiting.get(&id.to_string()).copied().unwrap_or(0) as u64;
+            tenants.push(entry.status(inbox).await);
+        }
+        if !self.role.runs_access() {
+            // Worker nodes run no tenant actors; list the tenants they serve.
+            for t in &self.registry.lock().await.tenants {
+                let id = t.id().to_string();
+                tenants.push(crate::admin::TenantStatus {
+                    inbox: waiting.get(&id).copied().unwrap_or(0) as u64,
+                    id,
+                    state: TenantState::Running,
+                    reason: None,
+                    restarts: 0,
+                    shards: Vec::new(),
+                    rest: None,
+                });
+            }
+        }
+        let vault = self.vault.stats().await.ok();
+        RuntimeStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            node: self.node_id.clone(),
+            role: self.role.as_str().to_owned(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            tenants,
+            workers: self.pool.as_ref().map(|p| {
+                let s = p.stats();
+                WorkersStatus {
+                    workers: s.workers as u64,
+                    busy: s.busy,
+                    handled: s.handled,
+                    failed: s.failed,
+                    restarts: s.restarts,
+                    p99_us: s.p99.map(|d| d.as_micros() as u64),
+                }
+            }),
+            bus: BusStatus {
+                backend: bus.backend.to_owned(),
+                published: bus.published,
+                acked: bus.acked,
+                retried: bus.retried,
+                dead_lettered: bus.dead_lettered,
+                waiting: bus.scheduler.waiting as u64,
+                in_flight: bus.scheduler.in_flight as u64,
+            },
+            vault: VaultStatus {
+                backend: vault
+                    .as_ref()
+                    .map_or("unreachable", |v| v.backend)
+                    .to_owned(),
+                leases: vault.map_or(0, |v| v.local_leases as u64),
+            },
+        }
+    }
+}
+
+/// The admin API's view of a runtime.
+pub(crate) struct AdminFacade(pub(crate) Arc<RuntimeInner>);
+
+fn tenant_file_name(provider: &str, tenant: &str) -> Result<String, AdminError> {
+    for (what, v) in [("provider", provider), ("tenant", tenant)] {
+        validate_segment(v).map_err(|e| AdminError::BadRequest(format!("{what} {v:?} {e}")))?;
+    }
+    Ok(format!("{provider}__{tenant}.yml"))
+}
+
+impl AdminFacade {
+    async fn put(&self, body: String, create: bool) -> Result<ReloadReport, AdminError> {
+        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&body)
+            .map_err(|e| AdminError::BadRequest(format!("not a YAML or JSON tenant entry: {e}")))?;
+        let field = |k: &str| {
+            value
+                .get(k)
+                .and_then(serde_yaml_ng::Value::as_str)
+                .map(str::to_owned)
+        };
+        let (Some(provider), Some(tenant)) = (field("provider"), field("tenant")) else {
+            return Err(AdminError::BadRequest(
+                "the tenant entry needs provider and tenant".to_owned(),
+            ));
+        };
+        let dir = self.0.tenants_dir().await?;
+        let path = dir.join(tenant_file_name(&provider, &tenant)?);
+        let exists_in_registry = self
+            .0
+            .registry
+            .lock()
+            .await
+            .tenants
+            .iter()
+            .any(|t| t.provider.as_str() == provider && t.tenant.as_str() == tenant);
+        if create && exists_in_registry {
+            return Err(AdminError::Conflict(format!(
+                "tenant {provider}/{tenant} exists"
+            )));
+        }
+        let previous = std::fs::read_to_string(&path).ok();
+        if !create && previous.is_none() {
+            return Err(AdminError::NotFound(format!(
+                "tenant {provider}/{tenant} has no file in {}",
+                dir.display()
+            )));
+        }
+        write_atomically(&path, &body)
+            .map_err(|e| AdminError::Internal(format!("writing {}: {e}", path.display())))?;
+        match self.0.reload_from_file().await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                // Put the files back as they were: an invalid change leaves nothing behind.
+                let restored = match &previous {
+                    Some(old) => write_atomically(&path, old),
+                    None => std::fs::remove_file(&path),
+                };
+                if let Err(re) = restored {
+                    tracing::error!(path = %path.display(), error = %re, "restoring a tenant file failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn delete(&self, provider: String, tenant: String) -> Result<ReloadReport, AdminError> {
+        let dir = self.0.tenants_dir().await?;
+        let path = dir.join(tenant_file_name(&provider, &tenant)?);
+        let Ok(previous) = std::fs::read_to_string(&path) else {
+            return Err(AdminError::NotFound(format!(
+                "tenant {provider}/{tenant} has no file in {} (tenants of the main registry file are edited there)",
+                dir.display()
+            )));
+        };
+        std::fs::remove_file(&path)
+            .map_err(|e| AdminError::Internal(format!("removing {}: {e}", path.display())))?;
+        match self.0.reload_from_file().await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                if let Err(re) = write_atomically(&path, &previous) {
+                    tracing::error!(path = %path.display(), error = %re, "restoring a tenant file failed");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl AdminBackend for AdminFacade {
+    fn status(&self) -> BoxFuture<'_, RuntimeStatus> {
+        Box::pin(self.0.status())
+    }
+
+    fn readiness(&self) -> BoxFuture<'_, Readiness> {
+        Box::pin(async move {
+            let mut reasons = Vec::new();
+            if let Err(e) = self.0.bus.dead_letters(1).await {
+                reasons.push(format!("bus unreachable: {e}"));
+            }
+            match self.0.vault.stats().await {
+                Ok(s) if !s.backend_available => {
+                    reasons.push("vault backend unreachable".to_owned())
+                }
+                Ok(_) => {}
+                Err(e) => reasons.push(format!("vault: {e}")),
+            }
+            if self.0.role.runs_access() {
+                let status = self.0.status().await;
+                if !status.tenants.is_empty()
+                    && !status
+                        .tenants
+                        .iter()
+                        .any(|t| t.state == TenantState::Running)
+                {
+                    reasons.push("no tenant is connected".to_owned());
+                }
+            }
+            Readiness {
+                ready: reasons.is_empty(),
+                reasons,
+            }
+        })
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<ReloadReport, AdminError>> {
+        Box::pin(self.0.reload_from_file())
+    }
+
+    fn tenants(&self) -> BoxFuture<'_, Vec<TenantView>> {
+        Box::pin(async move {
+            let reg = self.0.registry.lock().await;
+            let dir = reg.runtime.tenants_dir.clone();
+            reg.tenants
+                .iter()
+                .map(|t| TenantView {
+                    id: t.id().to_string(),
+                    source: t.source.display().to_string(),
+                    managed: dir.as_ref().is_some_and(|d| t.source.starts_with(d)),
+                })
+                .collect()
+        })
+    }
+
+    fn put_tenant(
+        &self,
+        body: String,
+        create: bool,
+    ) -> BoxFuture<'_, Result<ReloadReport, AdminError>> {
+        Box::pin(self.put(body, create))
+    }
+
+    fn delete_tenant(
+        &self,
+        provider: String,
+        tenant: String,
+    ) -> BoxFuture<'_, Result<ReloadReport, AdminError>> {
+        Box::pin(self.delete(provider, tenant))
+    }
+
+    fn dead_letters(&self, limit: usize) -> BoxFuture<'_, Result<Vec<DeadLetterView>, AdminError>> {
+        Box::pin(async move {
+            let letters = self
+                .0
+                .bus
+                .dead_letters(limit)
+                .await
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            Ok(letters
+                .into_iter()
+                .map(|d| DeadLetterView {
+                    tenant: d.envelope.as_ref().map(|e| e.tenant_id().to_string()),
+                    envelope: d
+                        .envelope
+                        .as_ref()
+                        .and_then(|e| serde_json::to_value(e).ok()),
+                    raw_bytes: d.raw.as_ref().map(Vec::len),
+                    id: d.id,
+                    error: d.error,
+                    attempts: d.attempts,
+                    ts: d.ts,
+                })
+                .collect())
+        })
+    }
+
+    fn replay(&self, id: String) -> BoxFuture<'_, Result<bool, AdminError>> {
+        Box::pin(async move {
+            self.0
+                .bus
+                .replay_dead_letter(&id)
+                .await
+                .map_err(|e| AdminError::Internal(e.to_string()))
+        })
+    }
+
+    fn leases(&self) -> BoxFuture<'_, Result<serde_json::Value, AdminError>> {
+        Box::pin(async move {
+            let s = self
+                .0
+                .vault
+                .stats()
+                .await
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            Ok(serde_json::json!({
+                "backend": s.backend,
+                "local_leases": s.local_leases,
+                "backend_available": s.backend_available,
+            }))
+        })
+    }
+}

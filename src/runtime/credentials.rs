@@ -1,0 +1,61 @@
+//! Publishing the registry's credentials and app secrets into the vault: at start,
+//! periodically (so a Redis that lost its data is refilled) and on reload.
+
+use secrecy::SecretString;
+
+use crate::config::{Registry, TenantConfig};
+use crate::vault::{SecretKind, VaultHandle};
+
+fn items(t: &TenantConfig) -> Vec<(String, SecretString, SecretKind)> {
+    let mut out = Vec::new();
+    if let Some(token) = &t.credentials.bot_token {
+        out.push((
+            "bot_token".to_owned(),
+            token.clone(),
+            SecretKind::ProviderCredential,
+        ));
+    }
+    if let Some(secret) = &t.credentials.client_secret {
+        out.push((
+            "client_secret".to_owned(),
+            secret.clone(),
+            SecretKind::ProviderCredential,
+        ));
+    }
+    for (name, value) in &t.secrets {
+        out.push((name.clone(), value.clone(), SecretKind::AppSecret));
+    }
+    out
+}
+
+/// Publishes every tenant's secrets. Errors are per tenant: logged, counted, and the
+/// rest go on.
+pub(crate) async fn publish_all(vault: &VaultHandle, registry: &Registry) -> usize {
+    let mut failed = 0;
+    for t in &registry.tenants {
+        if let Err(e) = vault
+            .publish_tenant(t.provider.as_str(), t.tenant.as_str(), items(t))
+            .await
+        {
+            failed += 1;
+            metrics::counter!("switchboard_vault_publish_errors_total").increment(1);
+            tracing::error!(provider = %t.provider, tenant = %t.tenant, error = %e, "publishing credentials failed");
+        }
+    }
+    failed
+}
+
+/// A fingerprint of a tenant's secrets (SHA-256 over names and values), so a reload
+/// can tell a changed token without keeping a second copy of it.
+pub(crate) fn fingerprint(t: &TenantConfig) -> [u8; 32] {
+    use secrecy::ExposeSecret;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, value, _) in items(t) {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(value.expose_secret().as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
+}

@@ -1,0 +1,504 @@
+//! The library entry point: [`Runtime`] runs the whole tree — vault, bus, per-tenant
+//! access layer, worker pool, admin API — inside any Rust service, and the daemon is a
+//! thin shell around it.
+//!
+//! ```no_run
+//! use switchboard::config::Registry;
+//! use switchboard::handler::{Ctx, Handler, HandlerResult};
+//! use switchboard::model::SocialMessageCreated;
+//! use switchboard::runtime::Runtime;
+//!
+//! struct Greeter;
+//!
+//! impl Handler for Greeter {
+//!     fn name(&self) -> &'static str {
+//!         "greeter"
+//!     }
+//!     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
+//!         if !msg.author.bot && msg.content == "!hello" {
+//!             ctx.reply(msg, format!("hello, {}", msg.author.name)).await?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::builder()
+//!     .config(Registry::load("config/providers.yml")?)
+//!     .handler(Greeter)
+//!     .build()
+//!     .await?;
+//! runtime.wait_for_shutdown(tokio::signal::ctrl_c()).await;
+//! # Ok(()) }
+//! ```
+
+mod admin_impl;
+mod credentials;
+mod handlers;
+mod reload;
+mod tenants;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::actors::{RestartPolicy, WorkerPoolConfig, WorkerPoolHandle};
+use crate::admin::AdminServer;
+use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
+use crate::config::{BackendKind, Registry};
+use crate::handler::{Handler, HandlerSet};
+use crate::model::TenantId;
+use crate::vault::{RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey};
+
+use handlers::AppHandler;
+use tenants::TenantEntry;
+
+/// What a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Everything: access layer and workers.
+    #[default]
+    All,
+    /// Gateway and REST actors only (needs the Redis bus for workers elsewhere).
+    Access,
+    /// Workers only: no provider credential on this node (needs the Redis bus).
+    Worker,
+}
+
+impl Role {
+    /// `all`, `access` or `worker`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Access => "access",
+            Self::Worker => "worker",
+        }
+    }
+
+    fn runs_access(self) -> bool {
+        matches!(self, Self::All | Self::Access)
+    }
+
+    fn runs_workers(self) -> bool {
+        matches!(self, Self::All | Self::Worker)
+    }
+}
+
+/// Why the runtime could not start or change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// No registry was given.
+    #[error("no configuration: call RuntimeBuilder::config")]
+    NoConfig,
+    /// The configuration cannot run (every problem listed).
+    #[error("configuration cannot run:\n  - {}", .0.join("\n  - "))]
+    Config(Vec<String>),
+    /// The vault failed to start.
+    #[error("vault: {0}")]
+    Vault(String),
+    /// The bus failed to start.
+    #[error("bus: {0}")]
+    Bus(String),
+    /// An actor failed to start.
+    #[error("actor: {0}")]
+    Spawn(String),
+    /// The admin API could not bind.
+    #[error("admin API on {addr}: {error}")]
+    Admin {
+        /// The address.
+        addr: SocketAddr,
+        /// The bind error.
+        error: String,
+    },
+}
+
+/// Builds a [`Runtime`].
+#[derive(Default)]
+pub struct RuntimeBuilder {
+    registry: Option<Registry>,
+    handlers: Vec<AppHandler>,
+    role: Role,
+    node_id: Option<String>,
+    admin_listen: Option<Option<SocketAddr>>,
+    handler_timeout: Option<Duration>,
+    republish_every: Option<Duration>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("role", &self.role)
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeBuilder {
+    /// The tenant registry to run.
+    #[must_use]
+    pub fn config(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Adds a handler that serves every tenant (after the tenant's configured built-ins).
+    #[must_use]
+    pub fn handler<H: Handler>(mut self, handler: H) -> Self {
+        let handler = Arc::new(handler);
+        self.handlers
+            .push(Arc::new(move |set: &mut HandlerSet, t: &TenantId| {
+                set.add(t, handler.clone());
+            }));
+        self
+    }
+
+    /// What this node runs (default: everything).
+    #[must_use]
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// This node's id (default: generated).
+    #[must_use]
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.node_id = Some(id.into());
+        self
+    }
+
+    /// Where the admin API listens instead of `runtime.admin.listen`; `None` runs
+    /// without it.
+    #[must_use]
+    pub fn admin_listen(mut self, addr: Option<SocketAddr>) -> Self {
+        self.admin_listen = Some(addr);
+        self
+    }
+
+    /// Longest a handler may run for one envelope (default 30 s).
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = Some(timeout);
+        self
+    }
+
+    /// How often credentials are published to the vault again (default 60 s).
+    #[must_use]
+    pub fn republish_every(mut self, every: Duration) -> Self {
+        self.republish_every = Some(every);
+        self
+    }
+
+    /// Starts everything.
+    ///
+    /// # Errors
+    /// A [`RuntimeError`] naming what could not start.
+    pub async fn build(self) -> Result<Runtime, RuntimeError> {
+        let registry = self.registry.ok_or(RuntimeError::NoConfig)?;
+        // Install the metrics recorder before anything records.
+        let _ = crate::admin::prometheus();
+        let role = self.role;
+        let rt = &registry.runtime;
+        if role != Role::All && rt.bus.backend != BackendKind::Redis {
+            return Err(RuntimeError::Config(vec![format!(
+                "role {} needs runtime.bus.backend: redis (nodes share work through Redis)",
+                role.as_str()
+            )]));
+        }
+        let node_id = self
+            .node_id
+            .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
+        let handler_set = handlers::handler_set(&registry, &self.handlers)?;
+
+        let vault = start_vault(&registry).await?;
+        let bus = start_bus(&registry, &node_id).await?;
+        for t in &registry.tenants {
+            bus.register_tenant(&t.id())
+                .await
+                .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+        }
+        if role.runs_access() {
+            credentials::publish_all(&vault, &registry).await;
+        }
+
+        let pool = if role.runs_workers() {
+            let config = WorkerPoolConfig {
+                workers: rt.workers,
+                handler_timeout: self.handler_timeout.unwrap_or(Duration::from_secs(30)),
+                namespace: registry.namespace.clone(),
+                restart: RestartPolicy {
+                    max_restarts: rt.restart.max_restarts.max(1) * 4,
+                    period: Duration::from_secs(rt.restart.period_secs),
+                    ..RestartPolicy::default()
+                },
+                secrets: Some(Arc::new(vault.clone())),
+                ..WorkerPoolConfig::default()
+            };
+            let (pool, _join) = WorkerPoolHandle::start(config, bus.clone(), handler_set, None)
+                .await
+                .map_err(|e| RuntimeError::Spawn(e.to_string()))?;
+            Some(pool)
+        } else {
+            None
+        };
+
+        let admin_token = rt
+            .admin
+            .token_env
+            .as_deref()
+            .and_then(|v| std::env::var(v).ok())
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from);
+        let admin_addr = self.admin_listen.unwrap_or(Some(rt.admin.listen));
+
+        let inner = Arc::new(RuntimeInner {
+            started: Instant::now(),
+            node_id,
+            role,
+            registry: Mutex::new(registry),
+            bus,
+            vault,
+            pool,
+            tenants: Mutex::new(BTreeMap::new()),
+            app_handlers: self.handlers,
+            admin: Mutex::new(None),
+            access: tenants::AccessShared::new(),
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        let runtime = Runtime { inner };
+        if role.runs_access() {
+            let registry = runtime.inner.registry.lock().await.clone();
+            for t in &registry.tenants {
+                let entry =
+                    TenantEntry::start(&runtime.inner, Arc::new(t.clone()), &registry).await;
+                runtime.inner.tenants.lock().await.insert(t.id(), entry);
+            }
+            runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
+        }
+        if let Some(addr) = admin_addr {
+            let backend: Arc<dyn crate::admin::AdminBackend> =
+                Arc::new(admin_impl::AdminFacade(runtime.inner.clone()));
+            let server = AdminServer::start(addr, backend, admin_token)
+                .await
+                .map_err(|e| RuntimeError::Admin {
+                    addr,
+                    error: e.to_string(),
+                })?;
+            *runtime.inner.admin.lock().await = Some(server);
+        }
+        tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
+        Ok(runtime)
+    }
+}
+
+async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
+    let rt = &registry.runtime;
+    let config = VaultConfig {
+        default_ttl: Duration::from_secs(rt.lease_ttl_secs),
+        ..VaultConfig::default()
+    };
+    match rt.vault.backend {
+        BackendKind::Memory => VaultHandle::memory(config)
+            .await
+            .map_err(|e| RuntimeError::Vault(e.to_string())),
+        BackendKind::Redis => {
+            let key_env = rt
+                .vault
+                .key_env
+                .as_deref()
+                .unwrap_or(crate::vault::VAULT_KEY_ENV);
+            let text = std::env::var(key_env).map_err(|_| {
+                RuntimeError::Vault(format!(
+                    "environment variable {key_env} (the vault key) is not set"
+                ))
+            })?;
+            let key = VaultKey::parse(&text).map_err(|e| RuntimeError::Vault(e.to_string()))?;
+            let url = rt.vault.url.clone().unwrap_or_default();
+            let options = RedisOptions::new(url, format!("{}:vault", rt.redis_prefix));
+            let backend = VaultRedis::connect(&options, &key)
+                .await
+                .map_err(|e| RuntimeError::Vault(e.to_string()))?;
+            VaultHandle::spawn(config, &key, backend)
+                .await
+                .map_err(|e| RuntimeError::Vault(e.to_string()))
+        }
+    }
+}
+
+async fn start_bus(registry: &Registry, node_id: &str) -> Result<Bus, RuntimeError> {
+    let rt = &registry.runtime;
+    let config = BusConfig {
+        node_id: node_id.to_owned(),
+        max_deliveries: rt.max_deliveries,
+        scheduler: SchedulerConfig {
+            max_in_flight_per_tenant: rt.max_in_flight_per_tenant,
+            ..SchedulerConfig::default()
+        },
+        ..BusConfig::default()
+    };
+    match rt.bus.backend {
+        BackendKind::Memory => Ok(Bus::memory(config)),
+        BackendKind::Redis => {
+            let url = rt.bus.url.clone().unwrap_or_default();
+            Bus::redis(config, RedisBusConfig::new(url, rt.redis_prefix.clone()))
+                .await
+                .map_err(|e| RuntimeError::Bus(e.to_string()))
+        }
+    }
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) started: Instant,
+    pub(crate) node_id: String,
+    pub(crate) role: Role,
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) bus: Bus,
+    pub(crate) vault: VaultHandle,
+    pub(crate) pool: Option<WorkerPoolHandle>,
+    pub(crate) tenants: Mutex<BTreeMap<TenantId, TenantEntry>>,
+    pub(crate) app_handlers: Vec<AppHandler>,
+    pub(crate) admin: Mutex<Option<AdminServer>>,
+    pub(crate) access: tenants::AccessShared,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+/// A running switchboard: cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("node", &self.inner.node_id)
+            .field("role", &self.inner.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Starts building a runtime.
+    #[must_use]
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The bus (to publish or inspect).
+    #[must_use]
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
+    /// The vault.
+    #[must_use]
+    pub fn vault(&self) -> &VaultHandle {
+        &self.inner.vault
+    }
+
+    /// The admin API's address, when it runs.
+    pub async fn admin_addr(&self) -> Option<SocketAddr> {
+        self.inner
+            .admin
+            .lock()
+            .await
+            .as_ref()
+            .map(AdminServer::addr)
+    }
+
+    /// The status tree, as `/v1/status` shows it.
+    pub async fn status(&self) -> crate::admin::RuntimeStatus {
+        self.inner.status().await
+    }
+
+    /// Re-reads the registry file and applies the difference.
+    ///
+    /// # Errors
+    /// [`crate::admin::AdminError::InvalidConfig`] when the new registry is invalid
+    /// (the old one keeps running).
+    pub async fn reload(&self) -> Result<crate::admin::ReloadReport, crate::admin::AdminError> {
+        self.inner.reload_from_file().await
+    }
+
+    /// Applies a new registry (as a reload does).
+    ///
+    /// # Errors
+    /// As [`Runtime::reload`].
+    pub async fn apply(
+        &self,
+        registry: Registry,
+    ) -> Result<crate::admin::ReloadReport, crate::admin::AdminError> {
+        self.inner.apply(registry).await
+    }
+
+    fn spawn_republisher(&self, every: Duration) {
+        let inner = self.inner.clone();
+        self.inner.tasks.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = inner.cancel.cancelled() => return,
+                }
+                let registry = inner.registry.lock().await.clone();
+                credentials::publish_all(&inner.vault, &registry).await;
+            }
+        });
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn wait_for_shutdown<F: Future>(&self, signal: F) {
+        signal.await;
+        self.shutdown(Duration::from_secs(30)).await;
+    }
+
+    /// Graceful shutdown: stop accepting (gateways close with a resumable code and save
+    /// their sessions), let handlers finish within `timeout`, settle in-flight
+    /// deliveries, release leases, stop the admin API.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let inner = &self.inner;
+        inner.cancel.cancel();
+        let tenants: Vec<TenantEntry> = std::mem::take(&mut *inner.tenants.lock().await)
+            .into_values()
+            .collect();
+        for t in tenants {
+            t.stop().await;
+        }
+        if let Some(pool) = &inner.pool {
+            // Let the workers drain what is queued here, within the timeout.
+            let drained = tokio::time::timeout(timeout, async {
+                while inner.bus.stats().scheduler.waiting > 0
+                    || inner.bus.stats().scheduler.in_flight > 0
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!(
+                    "shutdown timeout: some deliveries stay queued (Redis: they are redelivered)"
+                );
+            }
+            pool.shutdown().await;
+        }
+        inner.tasks.close();
+        inner.tasks.wait().await;
+        inner.bus.close().await;
+        if let Some(admin) = inner.admin.lock().await.take() {
+            admin.shutdown().await;
+        }
+        inner.vault.stop();
+        tracing::info!(node = %inner.node_id, "switchboard runtime stopped");
+    }
+}
