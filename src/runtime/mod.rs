@@ -499,6 +499,14 @@ impl Runtime {
             admin.shutdown().await;
         }
         inner.vault.stop();
-        tracing::info!(node = %inner.node_id, "switchboard runtime stopped");
+        let stats = inner.bus.stats();
+        tracing::info!(
+            node = %inner.node_id,
+            published = stats.published,
+            acked = stats.acked,
+            dead_lettered = stats.dead_lettered,
+            waiting = stats.scheduler.waiting,
+            "switchboard runtime stopped"
+        );
     }
 }

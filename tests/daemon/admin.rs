@@ -1,0 +1,172 @@
+//! The admin API and `switchboardctl` against a running daemon.
+
+use std::time::Duration;
+
+use crate::support::{Daemon, ctl, eventually, registry, replies, say, sim};
+
+const CANARY: &str = "CANARY-tok-4c1f-never-shown";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_is_answered_and_ctl_lists_running_tenants() {
+    let sim = sim(&[("duck", CANARY), ("goose", "fake-goose")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(
+        dir.path(),
+        &sim,
+        &[("duck", "TOK_DUCK"), ("goose", "TOK_GOOSE")],
+        "",
+    );
+    let daemon = Daemon::start(
+        &["--config", reg.to_str().unwrap()],
+        &[("TOK_DUCK", CANARY), ("TOK_GOOSE", "fake-goose")],
+    );
+    say(&sim, "!ping");
+    eventually(Duration::from_secs(60), "both bots answered pong", || {
+        let mut r = replies(&sim, "pong");
+        r.sort();
+        r == ["duck", "goose"]
+    })
+    .await;
+    let pong = sim
+        .channel_messages(switchboard::sim::DEMO_CHANNELS[0])
+        .into_iter()
+        .find(|m| m.content == "pong")
+        .unwrap();
+    assert!(pong.message_reference.is_some(), "pong is a reply");
+    let (code, out, err) = ctl(&["--admin", &daemon.admin, "status", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let states: Vec<(String, String)> = status["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_owned(),
+                t["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("discord/duck".into(), "running".into()),
+            ("discord/goose".into(), "running".into())
+        ]
+    );
+    let (code, table, _) = ctl(&["--admin", &daemon.admin, "status"], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("discord/duck") && table.contains("workers"),
+        "{table}"
+    );
+    assert!(
+        !daemon.output().contains(CANARY),
+        "the token reached the logs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
+    let sim = sim(&[("duck", CANARY)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path(), &sim, &[("duck", "TOK_DUCK")], "");
+    let daemon = Daemon::start(
+        &["--config", reg.to_str().unwrap()],
+        &[("TOK_DUCK", CANARY), ("TEST_ADMIN_TOKEN", "admin-secret")],
+    );
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", daemon.admin);
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(
+        status(http.post(url("/v1/reload")).send().await.unwrap()),
+        401
+    );
+    assert_eq!(
+        status(
+            http.post(url("/v1/reload"))
+                .bearer_auth("wrong")
+                .send()
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            http.delete(url("/v1/tenants/discord/duck"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(http.post(url("/v1/dlq/replay")).send().await.unwrap()),
+        401
+    );
+    assert_eq!(
+        status(
+            http.post(url("/v1/reload"))
+                .bearer_auth("admin-secret")
+                .send()
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    say(&sim, "!ping");
+    eventually(Duration::from_secs(60), "pong", || {
+        !replies(&sim, "pong").is_empty()
+    })
+    .await;
+    let mut bodies = String::new();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/status",
+        "/v1/tenants",
+        "/v1/dlq",
+        "/v1/leases",
+    ] {
+        let r = http.get(url(path)).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    assert!(!bodies.contains(CANARY), "a response carried the token");
+    let metrics = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut samples = 0;
+    for line in metrics
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(
+            value.parse::<f64>().is_ok(),
+            "not a Prometheus sample: {line}"
+        );
+        let name = line.split(['{', ' ']).next().unwrap();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        samples += 1;
+    }
+    assert!(samples > 0, "no samples in {metrics}");
+    assert!(
+        metrics.contains("switchboard_bus_published_total"),
+        "{metrics}"
+    );
+    let (code, _, err) = ctl(&["--admin", "http://127.0.0.1:1", "status"], &[]);
+    assert_eq!(code, 2, "an absent daemon is exit code 2");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}

@@ -1,0 +1,34 @@
+//! The README's main command: `switchboard run --demo`.
+
+use std::time::Duration;
+
+use crate::support::{Daemon, ctl, eventually};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_replies_with_zero_429s_and_three_running_tenants() {
+    let mut daemon = Daemon::start(&["--demo", "--summary-every", "1"], &[]);
+    let last_summary = |out: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("demo · "))
+            .last()
+            .map(str::to_owned)
+    };
+    eventually(Duration::from_secs(20), "the demo posted replies", || {
+        last_summary(&daemon.output()).is_some_and(|l| !l.contains("replies posted 0 "))
+    })
+    .await;
+    let (code, out, err) = ctl(&["--admin", &daemon.admin, "status", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let running = status["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "running")
+        .count();
+    assert_eq!(running, 3, "{out}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(60)).await, Some(0));
+    let line = last_summary(&daemon.output()).unwrap();
+    assert!(line.ends_with("429s 0"), "{line}");
+}

@@ -1,0 +1,94 @@
+//! The library entry point: a runtime embedded in a test, a custom handler, the
+//! emulator over sockets.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use switchboard::config::{LoadOptions, Registry};
+use switchboard::handler::{Ctx, Handler, HandlerResult};
+use switchboard::model::SocialMessageCreated;
+use switchboard::runtime::Runtime;
+use switchboard::sim::{DEMO_CHANNELS, DEMO_GUILD, InjectMessage, Sim, SimConfig, SimUser};
+
+/// Panics the first time it sees `!boom`, then replies `survived`.
+struct PanicsOnce {
+    seen: Arc<AtomicU32>,
+}
+
+impl Handler for PanicsOnce {
+    fn name(&self) -> &'static str {
+        "panics-once"
+    }
+    async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
+        if msg.author.bot || msg.content != "!boom" {
+            return Ok(());
+        }
+        assert!(
+            self.seen.fetch_add(1, Ordering::SeqCst) > 0,
+            "deliberate first-attempt panic"
+        );
+        ctx.reply(msg, "survived").await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_restarts_its_worker_and_the_envelope_is_retried() {
+    let yaml = "providers:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
+    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
+    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
+    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
+    let seen = Arc::new(AtomicU32::new(0));
+    let runtime = Runtime::builder()
+        .config(reg)
+        .handler(PanicsOnce { seen: seen.clone() })
+        .admin_listen(None)
+        .build()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sim.connected_sessions("duck") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "duck never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    sim.inject_message(InjectMessage {
+        guild_id: Some(DEMO_GUILD),
+        channel_id: Some(DEMO_CHANNELS[0]),
+        tenant: None,
+        author: SimUser {
+            id: 900_000_000_000_000_001,
+            username: "alice".into(),
+            bot: false,
+        },
+        content: "!boom".into(),
+        mentions: vec![],
+    })
+    .unwrap();
+    while !sim
+        .channel_messages(DEMO_CHANNELS[0])
+        .iter()
+        .any(|m| m.content == "survived")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retry never replied"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let status = runtime.status().await;
+    let workers = status.workers.unwrap();
+    assert!(
+        workers.restarts >= 1,
+        "the restart shows in status: {workers:?}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "one panic, one retry");
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
