@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::core::{Core, Shared};
 use super::exec::{Failure, unavailable};
-use super::health::{TenantState, bump};
+use super::health::{BackfillGuard, TenantState, bump};
 use super::serve::serve;
 use super::start::RestArgs;
 use crate::bus::Delivery;
@@ -309,6 +309,7 @@ async fn handle_delivery(
                 } else {
                     None
                 };
+                let _running = backfill.then(|| BackfillGuard::new(&core.shared.counters));
                 serve(&core, &delivery.envelope, cmd).await
             };
             tokio::select! {

@@ -64,6 +64,7 @@ impl Shared {
             ratelimited: c.ratelimited.load(Relaxed),
             retries: c.retries.load(Relaxed),
             rotations: c.rotations.load(Relaxed),
+            backfill_peak: c.backfill_peak.load(Relaxed),
             buckets: self.buckets.snapshot(),
             circuit,
             circuit_opens,

@@ -53,6 +53,8 @@ pub struct RestHealth {
     pub retries: u64,
     /// Token rotations applied.
     pub rotations: u64,
+    /// Most `FetchHistory` commands that ran at once (bounded by the backfill cap).
+    pub backfill_peak: u64,
     /// Buckets the gate knows.
     pub buckets: Vec<BucketInfo>,
     /// The circuit breaker.
@@ -78,6 +80,8 @@ pub(crate) struct Counters {
     pub(crate) ratelimited: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) rotations: AtomicU64,
+    pub(crate) backfill_active: AtomicU64,
+    pub(crate) backfill_peak: AtomicU64,
 }
 
 impl Default for Counters {
@@ -93,12 +97,31 @@ impl Default for Counters {
             ratelimited: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             rotations: AtomicU64::new(0),
+            backfill_active: AtomicU64::new(0),
+            backfill_peak: AtomicU64::new(0),
         }
     }
 }
 
 pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts one running backfill while alive.
+pub(crate) struct BackfillGuard<'a>(&'a Counters);
+
+impl<'a> BackfillGuard<'a> {
+    pub(crate) fn new(c: &'a Counters) -> Self {
+        let now = c.backfill_active.fetch_add(1, Ordering::AcqRel) + 1;
+        c.backfill_peak.fetch_max(now, Ordering::AcqRel);
+        Self(c)
+    }
+}
+
+impl Drop for BackfillGuard<'_> {
+    fn drop(&mut self) {
+        self.0.backfill_active.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Counters {
