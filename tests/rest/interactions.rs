@@ -46,6 +46,7 @@ fn respond(id: &str, response: InteractionResponse) -> Command {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)] // one scenario, top to bottom
 async fn every_kind_of_answer() {
     let mut w = World::new(
         Some(sim_config(false)),
@@ -59,24 +60,51 @@ async fn every_kind_of_answer() {
     // Message (4), then a followup.
     let id = inject(&w, slash());
     let r = w
-        .request("duck", respond(&id, InteractionResponse::Message(MessageBody::text("pong"))))
+        .request(
+            "duck",
+            respond(&id, InteractionResponse::Message(MessageBody::text("pong"))),
+        )
         .await;
     assert!(r.ok, "{r:?}");
     let f = w
-        .request("duck", respond(&id, InteractionResponse::Followup(MessageBody::text("more"))))
+        .request(
+            "duck",
+            respond(
+                &id,
+                InteractionResponse::Followup(MessageBody::text("more")),
+            ),
+        )
         .await;
-    assert!(matches!(f.result, Some(RestResult::Message { .. })), "{f:?}");
+    assert!(
+        matches!(f.result, Some(RestResult::Message { .. })),
+        "{f:?}"
+    );
 
     // Deferred (5), then an edit of the original.
     let id = inject(&w, slash());
     let d = w
-        .request("duck", respond(&id, InteractionResponse::DeferredMessage { ephemeral: false }))
+        .request(
+            "duck",
+            respond(
+                &id,
+                InteractionResponse::DeferredMessage { ephemeral: false },
+            ),
+        )
         .await;
     assert!(d.ok, "{d:?}");
     let e = w
-        .request("duck", respond(&id, InteractionResponse::EditOriginal(MessageBody::text("done"))))
+        .request(
+            "duck",
+            respond(
+                &id,
+                InteractionResponse::EditOriginal(MessageBody::text("done")),
+            ),
+        )
         .await;
-    assert!(matches!(e.result, Some(RestResult::Message { .. })), "{e:?}");
+    assert!(
+        matches!(e.result, Some(RestResult::Message { .. })),
+        "{e:?}"
+    );
 
     // Autocomplete (8).
     let id = inject(
@@ -91,7 +119,10 @@ async fn every_kind_of_answer() {
         value: ChoiceValue::String("duck".into()),
     }];
     let a = w
-        .request("duck", respond(&id, InteractionResponse::Autocomplete(choices)))
+        .request(
+            "duck",
+            respond(&id, InteractionResponse::Autocomplete(choices)),
+        )
         .await;
     assert!(a.ok, "{a:?}");
 
@@ -125,17 +156,29 @@ async fn every_kind_of_answer() {
         message_id: Some(msg),
     };
     let id = inject(&w, click("a"));
-    let du = w.request("duck", respond(&id, InteractionResponse::DeferredUpdate)).await;
+    let du = w
+        .request("duck", respond(&id, InteractionResponse::DeferredUpdate))
+        .await;
     assert!(du.ok, "{du:?}");
     let id = inject(&w, click("b"));
     let um = w
-        .request("duck", respond(&id, InteractionResponse::UpdateMessage(MessageBody::text("upd"))))
+        .request(
+            "duck",
+            respond(
+                &id,
+                InteractionResponse::UpdateMessage(MessageBody::text("upd")),
+            ),
+        )
         .await;
     assert!(um.ok, "{um:?}");
 
     let posted = w.sim().channel_messages(channel(0));
     // "pong" answered the first interaction; the button click then updated it.
-    assert!(posted.iter().any(|p| p.content == "upd" && p.interaction_id.is_some()));
+    assert!(
+        posted
+            .iter()
+            .any(|p| p.content == "upd" && p.interaction_id.is_some())
+    );
     assert!(posted.iter().any(|p| p.content == "more"));
     assert!(posted.iter().any(|p| p.content == "done"));
     assert_eq!(w.sim().stats().tenant("duck").ratelimited(), 0);
@@ -156,9 +199,16 @@ async fn unknown_or_expired_tokens_fail_only_that_command() {
     // Unknown to the access layer: no request at all.
     let before = w.sim().stats().anonymous.requests;
     let r = w
-        .request("duck", respond("123456", InteractionResponse::DeferredUpdate))
+        .request(
+            "duck",
+            respond("123456", InteractionResponse::DeferredUpdate),
+        )
         .await;
-    assert_eq!(r.error_kind, Some(RestErrorKind::InteractionExpired), "{r:?}");
+    assert_eq!(
+        r.error_kind,
+        Some(RestErrorKind::InteractionExpired),
+        "{r:?}"
+    );
     assert_eq!(r.status, 0);
     assert_eq!(w.sim().stats().anonymous.requests, before);
 
@@ -174,11 +224,22 @@ async fn unknown_or_expired_tokens_fail_only_that_command() {
         })
         .expect("injected");
     let id = i.id.to_string();
-    w.tokens["duck"].insert(&id, &DUCK_APP.to_string(), SecretString::from("stale-token"));
+    w.tokens["duck"].insert(
+        &id,
+        &DUCK_APP.to_string(),
+        SecretString::from("stale-token"),
+    );
     let r = w
-        .request("duck", respond(&id, InteractionResponse::Message(MessageBody::text("x"))))
+        .request(
+            "duck",
+            respond(&id, InteractionResponse::Message(MessageBody::text("x"))),
+        )
         .await;
-    assert_eq!(r.error_kind, Some(RestErrorKind::InteractionExpired), "{r:?}");
+    assert_eq!(
+        r.error_kind,
+        Some(RestErrorKind::InteractionExpired),
+        "{r:?}"
+    );
     assert_eq!(r.status, 401);
     assert_eq!(r.code, Some(50027));
 

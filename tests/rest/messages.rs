@@ -8,9 +8,7 @@ use futures_util::future::join_all;
 use switchboard::actors::rest::{BudgetConfig, RestConfig};
 use switchboard::model::{Command, PostMessage, RestResult};
 
-use crate::support::{
-    CHANNELS, DUCK_APP, DUCK_TOKEN, World, channel, limit, post, sim_config,
-};
+use crate::support::{CHANNELS, DUCK_APP, DUCK_TOKEN, World, channel, limit, post, sim_config};
 
 const ROUTE: &str = "POST /channels/{channel_id}/messages";
 const PER_WINDOW: u32 = 5;
@@ -34,13 +32,20 @@ async fn thousand_messages(scope_on_2xx: bool) {
     let started = Instant::now();
     let answers = join_all((0..TOTAL).map(|i| {
         let w = &w;
-        async move { w.request("duck", post(channel(i % CHANNELS), &format!("m{i}"))).await }
+        async move {
+            w.request("duck", post(channel(i % CHANNELS), &format!("m{i}")))
+                .await
+        }
     }))
     .await;
     let elapsed = started.elapsed();
 
     let failed: Vec<_> = answers.iter().filter(|r| !r.ok).collect();
-    assert!(failed.is_empty(), "failures: {:?}", &failed[..failed.len().min(3)]);
+    assert!(
+        failed.is_empty(),
+        "failures: {:?}",
+        &failed[..failed.len().min(3)]
+    );
     let mut nonces = HashSet::new();
     for i in 0..CHANNELS {
         let msgs = w.sim().channel_messages(channel(i));
@@ -68,7 +73,11 @@ async fn thousand_messages(scope_on_2xx: bool) {
     assert_eq!(stats.ratelimited(), 0, "429s at the emulator");
     assert_eq!(health.ratelimited, 0, "429s seen by twilight");
     assert_eq!(stats.requests, TOTAL, "one request per message");
-    assert!(ratio >= 0.8, "throughput {:.1}% of theoretical", ratio * 100.0);
+    assert!(
+        ratio >= 0.8,
+        "throughput {:.1}% of theoretical",
+        ratio * 100.0
+    );
     assert!(health.buckets.iter().any(|b| b.limit == PER_WINDOW));
     w.shutdown().await;
 }
@@ -84,6 +93,7 @@ async fn thousand_messages_with_scope_on_2xx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::many_single_char_names)] // answers a..f, in order
 async fn retries_never_duplicate() {
     let mut w = World::new(
         Some(sim_config(false)),

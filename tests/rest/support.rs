@@ -174,6 +174,18 @@ impl World {
 
     /// Starts the REST actor of `name` against `api`.
     pub(crate) async fn start(&mut self, name: &str, app: u64, api: &str, config: RestConfig) {
+        self.start_supervised(name, app, api, config, None).await;
+    }
+
+    /// Starts the REST actor of `name` linked to `supervisor`.
+    pub(crate) async fn start_supervised(
+        &mut self,
+        name: &str,
+        app: u64,
+        api: &str,
+        config: RestConfig,
+        supervisor: Option<ractor::ActorCell>,
+    ) {
         let tokens = InteractionTokens::new();
         let args = RestArgs {
             tenant: Arc::new(tenant(name, app, api)),
@@ -183,7 +195,9 @@ impl World {
             budget: Arc::clone(&self.budget),
             config,
         };
-        let started = RestHandle::start(args, None).await.expect("REST actor starts");
+        let started = RestHandle::start(args, supervisor)
+            .await
+            .expect("REST actor starts");
         self.rest.insert(name.to_owned(), started);
         self.tokens.insert(name.to_owned(), tokens);
     }
