@@ -356,7 +356,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn probes_then_spends_then_waits_for_the_window() {
         let gate = BucketGate::default();
-        let t0 = Instant::now();
         let p = gate.acquire(R, "1").await;
         // A second request on the unknown route waits for the probe.
         let second = tokio::time::timeout(Duration::from_millis(5), gate.acquire(R, "1")).await;
@@ -364,6 +363,7 @@ mod tests {
         p.complete(Some(&headers(1, 100.0, 1.0)), true);
         let p = gate.acquire(R, "1").await;
         assert_eq!(p.bucket(), Some("b1"));
+        let t0 = Instant::now();
         p.complete(Some(&headers(0, 100.0, 1.0)), true);
         assert_eq!(gate.snapshot()[0].remaining, 0);
         let p = gate.acquire(R, "1").await;

@@ -73,7 +73,7 @@ mod tests {
                        "global_name": "Mason", "avatar": null},
             "content": "hi <@1>", "timestamp": "2017-07-11T17:27:07.299000+00:00",
             "edited_timestamp": null, "tts": false, "mention_everyone": false,
-            "mentions": [{"id": "1", "username": "duck", "discriminator": "0", "avatar": null, "bot": true}],
+            "mentions": [{"id": "1", "username": "duck", "discriminator": "0", "avatar": null, "bot": true, "public_flags": 0}],
             "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 0,
             "message_reference": {"type": 0, "message_id": "7", "channel_id": "290926798999357250"}
         }"#;
