@@ -1,1 +1,51 @@
-//! `RestActor`: one per tenant; the only caller of the provider REST API.
+//! `RestActor`: one per tenant; the only caller of the provider's REST API.
+//!
+//! It leases the tenant's bot token (`provider.rest`, as `Principal::Rest`), builds a
+//! twilight-http client (twilight's rate limiter on), takes commands from the tenant's
+//! `rest.request` queue, maps them to Discord routes and answers each with a
+//! `RestResponse`. Around every send:
+//!
+//! - its own **bucket gate** from the `X-RateLimit-*` headers of every response, so it
+//!   waits *before* sending whether or not Discord sends `X-RateLimit-Scope` (twilight
+//!   learns buckets only from responses that carry it), and a global per-token gate;
+//! - the process-wide **invalid-request budget**, refusing sends before Discord's IP
+//!   ban; twilight's hidden 429 retries are counted (and cut off) in its pre-flight hook;
+//! - a **circuit breaker**, retries of 5xx and timeouts with backoff and jitter, and an
+//!   outer timeout per attempt and per command.
+//!
+//! A 401 on a bot-token request fails the tenant: health says why, pending commands are
+//! answered `TenantUnavailable`, and the actor stops with a reason starting `fatal:`.
+//!
+//! # Layout
+//! - `start.rs`: [`RestHandle`], [`RestArgs`]; `config.rs`: [`RestConfig`].
+//! - `actor.rs`: the actor, the lease and rotation, the request pump.
+//! - `serve.rs`: one command end to end; `exec.rs`: one call through the gates.
+//! - `buckets.rs`, `global.rs`, `budget.rs`, `breaker.rs`: the gates.
+//! - `core.rs`: what tasks share; `health.rs`: [`RestHealth`].
+//!
+//! # Invariants
+//! - The token is read from the lease only to build the client; it is never logged,
+//!   and interaction tokens never leave the request path (rate-limit keys use ids).
+//! - Every command taken off the bus is answered exactly once.
+
+mod actor;
+mod breaker;
+mod buckets;
+mod budget;
+mod config;
+mod core;
+mod exec;
+mod global;
+mod health;
+mod serve;
+mod start;
+
+pub use actor::RestError;
+pub use breaker::CircuitState;
+pub use buckets::BucketInfo;
+pub use budget::{
+    BudgetConfig, BudgetExhausted, BudgetSnapshot, BudgetTicket, InvalidRequestBudget,
+};
+pub use config::RestConfig;
+pub use health::{RestHealth, StatusCounts, TenantState};
+pub use start::{RestArgs, RestHandle};

@@ -1,1 +1,0 @@
-//! Discord REST side: model commands mapped onto Discord routes, rate-limit bookkeeping.

@@ -1,0 +1,27 @@
+//! Discord REST side: model commands mapped onto Discord routes and bodies, the
+//! twilight-http client, rate-limit headers, and REST messages normalized for
+//! backfill.
+//!
+//! # Layout
+//! - `calls.rs`: [`Call`]s (twilight requests plus their rate-limit [`RouteKey`]).
+//! - `body.rs`: JSON bodies (messages, embeds, interaction callbacks 4–9, modals).
+//! - `nonce.rs`: deterministic create-message nonces ([`derive_nonce`]).
+//! - `headers.rs`: [`RateLimitHeaders`].
+//! - `history.rs`: [`message_to_event`] (REST message → `SocialMessageCreated`).
+//! - `client.rs`: [`build_client`] (proxy host, twilight's rate limiter, timeout).
+
+mod body;
+mod calls;
+mod client;
+mod headers;
+mod history;
+mod nonce;
+
+pub use calls::{
+    Auth, BuildError, Call, RouteKey, create_dm, current_user, dm_message, history, interaction,
+    post_message, role, snowflake,
+};
+pub use client::{ClientError, build_client, install_crypto_provider, proxy_host};
+pub use headers::RateLimitHeaders;
+pub use history::message_to_event;
+pub use nonce::{MAX_NONCE_LEN, derive_nonce, nonce_for};
