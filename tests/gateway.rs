@@ -1,0 +1,8 @@
+//! Integration tests of the Discord gateway half of the access layer: golden
+//! normalization snapshots, and the `GatewayActor` against the emulator with the real
+//! twilight shards (bus, vault, session store, faults, fatal closes).
+//!
+//! One test binary (submodules in `tests/gateway/`) keeps link time down.
+
+#[path = "gateway/golden.rs"]
+mod golden;
