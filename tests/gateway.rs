@@ -6,3 +6,9 @@
 
 #[path = "gateway/golden.rs"]
 mod golden;
+#[path = "common/mod.rs"]
+mod common;
+#[path = "gateway/support.rs"]
+mod support;
+#[path = "gateway/actor.rs"]
+mod actor;
