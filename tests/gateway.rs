@@ -12,3 +12,5 @@ mod common;
 mod support;
 #[path = "gateway/actor.rs"]
 mod actor;
+#[path = "gateway/faults.rs"]
+mod faults;

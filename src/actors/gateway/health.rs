@@ -77,8 +77,8 @@ pub struct ShardHealth {
     pub last_sequence: Option<u64>,
     /// Last heartbeat round trip.
     pub latency: Option<Duration>,
-    /// Connections lost or closed (by the gateway, by a RECONNECT or an invalid
-    /// session, or by a transport error) after which it reconnected.
+    /// Connections opened after the first (the gateway closed the connection, sent
+    /// RECONNECT or an invalid session, or the transport failed).
     pub reconnects: u64,
     /// Sessions resumed (RESUMED received).
     pub resumes: u64,
@@ -132,7 +132,7 @@ pub(crate) struct ShardCounters {
     status: AtomicU8,
     last_sequence: AtomicU64,
     latency_us: AtomicU64,
-    pub(crate) reconnects: AtomicU64,
+    pub(crate) connections: AtomicU64,
     pub(crate) resumes: AtomicU64,
     pub(crate) identifies: AtomicU64,
     pub(crate) events_in: AtomicU64,
@@ -154,7 +154,7 @@ impl ShardCounters {
             status: AtomicU8::new(ShardStatus::Connecting.index()),
             last_sequence: AtomicU64::new(NONE),
             latency_us: AtomicU64::new(NONE),
-            reconnects: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
             identifies: AtomicU64::new(0),
             events_in: AtomicU64::new(0),
@@ -182,7 +182,6 @@ impl ShardCounters {
     }
 
     pub(crate) fn closed(&self, code: Option<u16>) {
-        bump(&self.reconnects);
         self.last_close
             .store(code.map_or(u32::MAX, u32::from), Ordering::Relaxed);
     }
@@ -196,7 +195,7 @@ impl ShardCounters {
             status: ShardStatus::from_u8(self.status.load(Ordering::Relaxed)),
             last_sequence: opt(get(&self.last_sequence)),
             latency: opt(get(&self.latency_us)).map(Duration::from_micros),
-            reconnects: get(&self.reconnects),
+            reconnects: get(&self.connections).saturating_sub(1),
             resumes: get(&self.resumes),
             identifies: get(&self.identifies),
             events_in: get(&self.events_in),

@@ -14,7 +14,7 @@ use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::queue::InMemoryQueue;
-use twilight_gateway::{CloseFrame, Message, Shard, ShardState};
+use twilight_gateway::{CloseFrame, EventTypeFlags, Message, Shard, ShardState};
 use twilight_model::gateway::CloseCode;
 use twilight_model::gateway::event::{DispatchEvent, GatewayEvent};
 use twilight_model::id::Id;
@@ -113,7 +113,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
             }
             Some(Ok(Message::Text(json))) => {
                 // Store the session as soon as it starts or resumes.
-                if handle_text(sequence(&shard), json, &ctx, &mut last_seq).await {
+                if handle_text(sequence(&shard), json, &ctx, &mut last_seq).await == Frame::Session {
                     save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
                 }
             }
@@ -122,25 +122,40 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
     }
 }
 
-/// Processes one text frame; returns whether the session just started or resumed.
+/// What a text frame meant for the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// Anything else.
+    Other,
+    /// HELLO: a new connection (the first, or a reconnect).
+    Hello,
+    /// READY or RESUMED: the session started or resumed.
+    Session,
+}
+
+/// Processes one text frame.
 async fn handle_text(
     seq: Option<u64>,
     json: String,
     ctx: &ShardCtx,
     last_seq: &mut Option<u64>,
-) -> bool {
+) -> Frame {
     if seq.is_some() && seq != *last_seq {
         bump(&ctx.counters.events_in);
         *last_seq = seq;
     }
     let raw = ctx.publish_raw.then(|| json.clone());
-    let event = match twilight_gateway::parse(json, WANTED_EVENTS) {
+    let event = match twilight_gateway::parse(json, WANTED_EVENTS | EventTypeFlags::GATEWAY_HELLO) {
         Ok(Some(GatewayEvent::Dispatch(_, event))) => event,
-        Ok(_) => return false,
+        Ok(Some(GatewayEvent::Hello(_))) => {
+            bump(&ctx.counters.connections);
+            return Frame::Hello;
+        }
+        Ok(_) => return Frame::Other,
         Err(_) => {
             bump(&ctx.counters.parse_errors);
             tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, seq, "dispatch rejected by twilight-model");
-            return false;
+            return Frame::Other;
         }
     };
     match event {
@@ -148,12 +163,12 @@ async fn handle_text(
             ctx.self_id.store(ready.user.id.get(), Ordering::Relaxed);
             bump(&ctx.counters.identifies);
             tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "session started (READY)");
-            true
+            Frame::Session
         }
         DispatchEvent::Resumed => {
             bump(&ctx.counters.resumes);
             tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "session resumed");
-            true
+            Frame::Session
         }
         event => {
             // Raw payloads are published for everything but interactions, whose
@@ -167,7 +182,7 @@ async fn handle_text(
                 let raw = raw.zip(raw_kind).map(|(json, kind)| RawPayload { kind, json });
                 deliver(n, raw, ctx).await;
             }
-            false
+            Frame::Other
         }
     }
 }
@@ -198,6 +213,10 @@ async fn deliver(n: Normalized, raw: Option<RawPayload>, ctx: &ShardCtx) {
 }
 
 /// Closes resumably and reads what is left until the close handshake ends.
+///
+/// A server that drops the connection without answering the close frame makes
+/// twilight reconnect at once; its HELLO is the sign to stop: the shard has not sent
+/// RESUME yet (it would on the next poll), so the session stays where it was.
 async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut Option<u64>) {
     // Disconnected (between connections) or closed for good: polling would open a new
     // connection only to close it.
@@ -211,7 +230,9 @@ async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut 
                 Ok(Message::Close(_)) => break,
                 Ok(Message::Text(json)) => {
                     let seq = sequence(shard);
-                    handle_text(seq, json, ctx, last_seq).await;
+                    if handle_text(seq, json, ctx, last_seq).await == Frame::Hello {
+                        break;
+                    }
                 }
                 Err(_) => {}
             }
