@@ -14,3 +14,5 @@ mod support;
 mod actor;
 #[path = "gateway/faults.rs"]
 mod faults;
+#[path = "gateway/lifecycle.rs"]
+mod lifecycle;
