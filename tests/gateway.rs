@@ -16,3 +16,7 @@ mod actor;
 mod faults;
 #[path = "gateway/lifecycle.rs"]
 mod lifecycle;
+#[path = "gateway/interactions.rs"]
+mod interactions;
+#[path = "gateway/redis.rs"]
+mod redis;
