@@ -232,3 +232,39 @@ async fn workers_and_other_tenants_cannot_lease_a_bot_token() {
     }
     vault.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_rolls_over_before_the_vaults_maximum_lifetime() {
+    use std::time::Duration;
+    use switchboard::vault::{AuditEvent, VaultConfig};
+
+    let sim = start_sim().await;
+    let bus = Collector::new();
+    let config = VaultConfig {
+        max_ttl: Duration::from_millis(1_500),
+        sweep_interval: Duration::from_millis(50),
+        ..VaultConfig::default()
+    };
+    let vault = crate::support::vault_with(config, &[("duck", DUCK_TOKEN)]).await;
+    let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
+    let mut a = args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory());
+    a.lease_ttl = Some(Duration::from_millis(600));
+    let gw = start_ready(a).await;
+    // Three grants: the gateway outlived two maximum lifetimes of a lease.
+    eventually(LONG, || async {
+        let audit = vault.audit(1_000).await.expect("audit");
+        audit
+            .iter()
+            .filter(|r| r.event == AuditEvent::Grant && r.principal == "gateway(discord/duck)")
+            .count()
+            >= 3
+    })
+    .await;
+    assert_eq!(gw.state(), TenantState::Running);
+    assert_eq!(gw.health().shards[0].reconnects, 0, "the shard never noticed");
+    let id = inject(&sim, "still here");
+    assert_eq!(bus.wait_messages("duck", 1).await[0].0, id);
+    gw.stop().await;
+    bus.close().await;
+    sim.shutdown().await;
+}
