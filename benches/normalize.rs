@@ -1,6 +1,6 @@
-//! Normalization throughput of a Discord MESSAGE_CREATE frame, next to its baselines.
+//! Normalization throughput of a Discord `MESSAGE_CREATE` frame, next to its baselines.
 //!
-//! Input: Discord's documented guild MESSAGE_CREATE gateway frame
+//! Input: Discord's documented guild `MESSAGE_CREATE` gateway frame
 //! (`tests/fixtures/discord/gateway_message_create_guild.json`, ~1.3 KB). Each
 //! iteration gets its own copy of the text, made in criterion's setup outside the timed
 //! part (the shard hands the gateway an owned `String`). Timed, in one group:

@@ -4,19 +4,19 @@
 //!
 //! One test binary (submodules in `tests/gateway/`) keeps link time down.
 
-#[path = "gateway/golden.rs"]
-mod golden;
-#[path = "common/mod.rs"]
-mod common;
-#[path = "gateway/support.rs"]
-mod support;
 #[path = "gateway/actor.rs"]
 mod actor;
+#[path = "common/mod.rs"]
+mod common;
 #[path = "gateway/faults.rs"]
 mod faults;
-#[path = "gateway/lifecycle.rs"]
-mod lifecycle;
+#[path = "gateway/golden.rs"]
+mod golden;
 #[path = "gateway/interactions.rs"]
 mod interactions;
+#[path = "gateway/lifecycle.rs"]
+mod lifecycle;
 #[path = "gateway/redis.rs"]
 mod redis;
+#[path = "gateway/support.rs"]
+mod support;

@@ -23,13 +23,26 @@ async fn messages_reach_the_bus_on_the_tenant_topic_with_authors_tagged() {
     let gw = start_ready(args(t, &bus.bus, &vault, &tokens, &SessionStore::memory())).await;
 
     let human = sim
-        .inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), "!ping"))
+        .inject_message(InjectMessage::guild(
+            GUILD_A,
+            CHAN_A,
+            user(42, "alice"),
+            "!ping",
+        ))
         .expect("inject");
-    let me = SimUser { id: DUCK_BOT, username: "duck-bot".into(), bot: true };
+    let me = SimUser {
+        id: DUCK_BOT,
+        username: "duck-bot".into(),
+        bot: true,
+    };
     let own = sim
         .inject_message(InjectMessage::guild(GUILD_A, CHAN_A, me, "pong"))
         .expect("inject");
-    let other_bot = SimUser { id: 77, username: "robot".into(), bot: true };
+    let other_bot = SimUser {
+        id: 77,
+        username: "robot".into(),
+        bot: true,
+    };
     let robot = sim
         .inject_message(InjectMessage::guild(GUILD_A, CHAN_A, other_bot, "beep"))
         .expect("inject");
@@ -86,7 +99,14 @@ async fn allow_lists_filter_channels_guilds_and_direct_messages() {
     let mut t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(2));
     t.allow.guilds = vec![GUILD_A.to_string(), GUILD_B.to_string()];
     t.allow.channels = vec![CHAN_A.to_string(), CHAN_B.to_string()];
-    let gw = start_ready(args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory())).await;
+    let gw = start_ready(args(
+        t,
+        &bus.bus,
+        &vault,
+        &InteractionTokens::new(),
+        &SessionStore::memory(),
+    ))
+    .await;
 
     let inject = |g, c, text: &str| {
         sim.inject_message(InjectMessage::guild(g, c, user(42, "alice"), text))
@@ -98,7 +118,12 @@ async fn allow_lists_filter_channels_guilds_and_direct_messages() {
     let a = inject(GUILD_A, CHAN_A, "allowed on shard 0");
     let b = inject(GUILD_B, CHAN_B, "allowed on shard 1");
 
-    let mut got: Vec<_> = bus.wait_messages("duck", 2).await.into_iter().map(|m| m.0).collect();
+    let mut got: Vec<_> = bus
+        .wait_messages("duck", 2)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
     got.sort();
     let mut want = vec![a.to_string(), b.to_string()];
     want.sort();
@@ -112,7 +137,10 @@ async fn allow_lists_filter_channels_guilds_and_direct_messages() {
     assert!(bus.all().iter().all(|e| !matches!(&e.payload,
         Payload::Event(Event::SocialMessageCreated(m)) if m.channel_id == CHAN_A2.to_string())));
     let h = gw.health();
-    assert_eq!(h.shards.iter().map(|s| (s.id, s.total)).collect::<Vec<_>>(), [(0, 2), (1, 2)]);
+    assert_eq!(
+        h.shards.iter().map(|s| (s.id, s.total)).collect::<Vec<_>>(),
+        [(0, 2), (1, 2)]
+    );
 
     gw.stop().await;
     bus.close().await;

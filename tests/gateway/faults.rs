@@ -1,5 +1,5 @@
 //! Gateway faults with the real twilight shard inside the actor: forced close 4000,
-//! RECONNECT, INVALID_SESSION and dropped connections lose and duplicate nothing, and
+//! RECONNECT, `INVALID_SESSION` and dropped connections lose and duplicate nothing, and
 //! are counted in health.
 
 use switchboard::actors::gateway::{GatewayHandle, SessionStore};
@@ -8,14 +8,19 @@ use switchboard::providers::discord::interactions::InteractionTokens;
 use switchboard::sim::{Fault, InjectMessage, SimHandle};
 
 use crate::support::{
-    CHAN_A, Collector, DUCK_TOKEN, GUILD_A, LONG, MESSAGE_INTENTS, args, eventually,
-    start_ready, start_sim, tenant, user, vault,
+    CHAN_A, Collector, DUCK_TOKEN, GUILD_A, LONG, MESSAGE_INTENTS, args, eventually, start_ready,
+    start_sim, tenant, user, vault,
 };
 
 fn inject(sim: &SimHandle, text: &str) -> String {
-    sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), text))
-        .expect("inject")
-        .to_string()
+    sim.inject_message(InjectMessage::guild(
+        GUILD_A,
+        CHAN_A,
+        user(42, "alice"),
+        text,
+    ))
+    .expect("inject")
+    .to_string()
 }
 
 /// Injects messages before and right after `fault` (while the shard reconnects), then
@@ -25,9 +30,18 @@ async fn survives(fault: Fault, resumes: bool) {
     let bus = Collector::new();
     let vault = vault(&[("duck", DUCK_TOKEN)]).await;
     let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
-    let gw = start_ready(args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory())).await;
+    let gw = start_ready(args(
+        t,
+        &bus.bus,
+        &vault,
+        &InteractionTokens::new(),
+        &SessionStore::memory(),
+    ))
+    .await;
 
-    let mut want: Vec<String> = (0..5).map(|i| inject(&sim, &format!("before {i}"))).collect();
+    let mut want: Vec<String> = (0..5)
+        .map(|i| inject(&sim, &format!("before {i}")))
+        .collect();
     bus.wait_messages("duck", 5).await;
     assert_eq!(sim.fault("duck", fault, None).expect("fault"), 1);
     want.extend((0..5).map(|i| inject(&sim, &format!("during {i}"))));
@@ -35,12 +49,24 @@ async fn survives(fault: Fault, resumes: bool) {
     crate::support::wait_ready(&gw).await;
     want.extend((0..5).map(|i| inject(&sim, &format!("after {i}"))));
 
-    let got: Vec<String> = bus.wait_messages("duck", 15).await.into_iter().map(|m| m.0).collect();
-    assert_eq!(got, want, "lost, duplicated or reordered dispatches after {fault:?}");
+    let got: Vec<String> = bus
+        .wait_messages("duck", 15)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(
+        got, want,
+        "lost, duplicated or reordered dispatches after {fault:?}"
+    );
     check_health(&gw, &sim, resumes).await;
 
     gw.stop().await;
-    assert_eq!(bus.messages("duck").len(), 15, "nothing more after the stop");
+    assert_eq!(
+        bus.messages("duck").len(),
+        15,
+        "nothing more after the stop"
+    );
     bus.close().await;
     sim.shutdown().await;
 }
@@ -60,7 +86,9 @@ async fn check_health(gw: &GatewayHandle, sim: &SimHandle, resumes: bool) {
     // The shard's sequence is the emulator's: no dispatch skipped.
     eventually(LONG, || async {
         let seqs = sim.session_seqs("duck");
-        gw.health().shards[0].last_sequence.is_some_and(|s| seqs.contains(&s))
+        gw.health().shards[0]
+            .last_sequence
+            .is_some_and(|s| seqs.contains(&s))
     })
     .await;
 }
@@ -93,14 +121,29 @@ async fn non_resumable_invalid_session_identifies_again() {
     let bus = Collector::new();
     let vault = vault(&[("duck", DUCK_TOKEN)]).await;
     let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
-    let gw = start_ready(args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory())).await;
-    let mut want: Vec<String> = (0..3).map(|i| inject(&sim, &format!("before {i}"))).collect();
+    let gw = start_ready(args(
+        t,
+        &bus.bus,
+        &vault,
+        &InteractionTokens::new(),
+        &SessionStore::memory(),
+    ))
+    .await;
+    let mut want: Vec<String> = (0..3)
+        .map(|i| inject(&sim, &format!("before {i}")))
+        .collect();
     bus.wait_messages("duck", 3).await;
-    sim.fault("duck", Fault::InvalidSession { resumable: false }, None).expect("fault");
+    sim.fault("duck", Fault::InvalidSession { resumable: false }, None)
+        .expect("fault");
     eventually(LONG, || async { gw.health().shards[0].identifies == 2 }).await;
     crate::support::wait_ready(&gw).await;
     want.extend((0..3).map(|i| inject(&sim, &format!("after {i}"))));
-    let got: Vec<String> = bus.wait_messages("duck", 6).await.into_iter().map(|m| m.0).collect();
+    let got: Vec<String> = bus
+        .wait_messages("duck", 6)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
     assert_eq!(got, want);
     check_health(&gw, &sim, false).await;
     gw.stop().await;

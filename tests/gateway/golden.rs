@@ -8,14 +8,18 @@ use twilight_model::gateway::event::GatewayEvent;
 use twilight_model::id::Id;
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/discord/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/discord/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).expect("fixture JSON")
 }
 
 /// Parses a gateway frame with twilight's own `parse` and normalizes the dispatch.
 fn normalized(frame: &Value, self_id: Option<u64>) -> Normalized {
-    let parsed = twilight_gateway::parse(frame.to_string(), WANTED_EVENTS).expect("twilight parses");
+    let parsed =
+        twilight_gateway::parse(frame.to_string(), WANTED_EVENTS).expect("twilight parses");
     let Some(GatewayEvent::Dispatch(_, event)) = parsed else {
         panic!("not a dispatch: {frame}");
     };
@@ -26,12 +30,17 @@ fn normalized(frame: &Value, self_id: Option<u64>) -> Normalized {
 /// serialized event does not contain it.
 fn interaction(frame: &Value) -> Event {
     let n = normalized(frame, None);
-    let token = n.interaction.expect("interaction token returned separately");
+    let token = n
+        .interaction
+        .expect("interaction token returned separately");
     let expected = frame["d"]["token"].as_str().expect("fixture has a token");
     assert_eq!(secrecy::ExposeSecret::expose_secret(&token.token), expected);
     assert_eq!(token.interaction_id, frame["d"]["id"].as_str().expect("id"));
     let json = serde_json::to_string(&n.event).expect("serialize");
-    assert!(!json.contains(expected), "token leaked into the event: {json}");
+    assert!(
+        !json.contains(expected),
+        "token leaked into the event: {json}"
+    );
     assert!(!format!("{token:?}").contains(expected), "token in Debug");
     n.event
 }

@@ -23,7 +23,12 @@ async fn interaction_tokens_stay_in_the_access_layer() {
     let bus = Collector::new();
     let vault = vault(&[("duck", DUCK_TOKEN)]).await;
     let tokens = InteractionTokens::new();
-    let mut t = tenant(&sim, "duck", &["guilds", "guild_messages", "guild_members"], Shards::Fixed(1));
+    let mut t = tenant(
+        &sim,
+        "duck",
+        &["guilds", "guild_messages", "guild_members"],
+        Shards::Fixed(1),
+    );
     t.publish_raw = true;
     let gw = start_ready(args(t, &bus.bus, &vault, &tokens, &SessionStore::memory())).await;
 
@@ -32,7 +37,10 @@ async fn interaction_tokens_stay_in_the_access_layer() {
             name: "roll".into(),
             options: vec![json!({"type": 4, "name": "sides", "value": 20})],
         },
-        sim::InteractionKind::Button { custom_id: "ok".into(), message_id: None },
+        sim::InteractionKind::Button {
+            custom_id: "ok".into(),
+            message_id: None,
+        },
         sim::InteractionKind::Select {
             custom_id: "pick".into(),
             values: vec!["a".into(), "b".into()],
@@ -65,7 +73,11 @@ async fn interaction_tokens_stay_in_the_access_layer() {
     let got = interactions();
     assert_eq!(
         got.iter().map(|i| i.kind).collect::<Vec<_>>(),
-        [InteractionKind::Command, InteractionKind::Component, InteractionKind::Component]
+        [
+            InteractionKind::Command,
+            InteractionKind::Component,
+            InteractionKind::Component
+        ]
     );
     assert_eq!(got[0].command_name.as_deref(), Some("roll"));
     assert_eq!(got[2].values, ["a", "b"]);
@@ -77,18 +89,31 @@ async fn interaction_tokens_stay_in_the_access_layer() {
         assert_eq!(app, DUCK_APP.to_string());
     }
     // Nothing on the bus carries a token, in any encoding (raw publishing is on).
-    sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), "hi"))
-        .expect("inject");
+    sim.inject_message(InjectMessage::guild(
+        GUILD_A,
+        CHAN_A,
+        user(42, "alice"),
+        "hi",
+    ))
+    .expect("inject");
     bus.wait_messages("duck", 1).await;
     for env in bus.all() {
         let bytes = encode(&env).expect("encode");
         let debug = format!("{env:?}");
         for inj in &injected {
             let needle = inj.token.as_bytes();
-            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "token in {}", env.topic);
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "token in {}",
+                env.topic
+            );
             assert!(!debug.contains(&inj.token));
         }
-        assert_ne!(env.topic.name(), "interaction_create", "no raw interactions");
+        assert_ne!(
+            env.topic.name(),
+            "interaction_create",
+            "no raw interactions"
+        );
     }
     gw.stop().await;
     bus.close().await;
@@ -103,17 +128,46 @@ async fn member_edit_and_delete_events_arrive_on_their_topics() {
     let t = tenant(
         &sim,
         "duck",
-        &["guilds", "guild_messages", "message_content", "guild_members"],
+        &[
+            "guilds",
+            "guild_messages",
+            "message_content",
+            "guild_members",
+        ],
         Shards::Fixed(1),
     );
-    let gw = start_ready(args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory())).await;
+    let gw = start_ready(args(
+        t,
+        &bus.bus,
+        &vault,
+        &InteractionTokens::new(),
+        &SessionStore::memory(),
+    ))
+    .await;
     let id = sim
-        .inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), "typo"))
+        .inject_message(InjectMessage::guild(
+            GUILD_A,
+            CHAN_A,
+            user(42, "alice"),
+            "typo",
+        ))
         .expect("inject");
-    sim.edit_message(&MessageEdit { channel_id: CHAN_A, message_id: id, content: "fixed".into() })
-        .expect("edit");
-    sim.delete_message(&MessageDeletion { channel_id: CHAN_A, message_id: id }).expect("delete");
-    sim.member_event(MemberEvent::Add { guild_id: GUILD_A, user: user(43, "bob") }).expect("add");
+    sim.edit_message(&MessageEdit {
+        channel_id: CHAN_A,
+        message_id: id,
+        content: "fixed".into(),
+    })
+    .expect("edit");
+    sim.delete_message(&MessageDeletion {
+        channel_id: CHAN_A,
+        message_id: id,
+    })
+    .expect("delete");
+    sim.member_event(MemberEvent::Add {
+        guild_id: GUILD_A,
+        user: user(43, "bob"),
+    })
+    .expect("add");
     sim.member_event(MemberEvent::Update {
         guild_id: GUILD_A,
         user_id: 43,
@@ -121,7 +175,11 @@ async fn member_edit_and_delete_events_arrive_on_their_topics() {
         nick: Some("bobby".into()),
     })
     .expect("update");
-    sim.member_event(MemberEvent::Remove { guild_id: GUILD_A, user_id: 43 }).expect("remove");
+    sim.member_event(MemberEvent::Remove {
+        guild_id: GUILD_A,
+        user_id: 43,
+    })
+    .expect("remove");
 
     // The bus serves member events before messages (priority classes); within a
     // class the order is the gateway's.
@@ -133,19 +191,35 @@ async fn member_edit_and_delete_events_arrive_on_their_topics() {
     };
     eventually(LONG, || async { bus.all().len() == 6 }).await;
     let names = |v: &[switchboard::model::Envelope]| {
-        v.iter().map(|e| e.topic.name().to_owned()).collect::<Vec<_>>()
+        v.iter()
+            .map(|e| e.topic.name().to_owned())
+            .collect::<Vec<_>>()
     };
     let messages = class("social_");
     let members = class("member_");
     assert_eq!(
         names(&messages),
-        ["social_message_created", "social_message_updated", "social_message_deleted"]
+        [
+            "social_message_created",
+            "social_message_updated",
+            "social_message_deleted"
+        ]
     );
-    assert_eq!(names(&members), ["member_joined", "member_updated", "member_left"]);
-    let Payload::Event(Event::SocialMessageUpdated(u)) = &messages[1].payload else { panic!() };
+    assert_eq!(
+        names(&members),
+        ["member_joined", "member_updated", "member_left"]
+    );
+    let Payload::Event(Event::SocialMessageUpdated(u)) = &messages[1].payload else {
+        panic!()
+    };
     assert_eq!(u.content.as_deref(), Some("fixed"));
-    let Payload::Event(Event::MemberUpdated(m)) = &members[1].payload else { panic!() };
-    assert_eq!((m.user.id.as_str(), m.nick.as_deref()), ("43", Some("bobby")));
+    let Payload::Event(Event::MemberUpdated(m)) = &members[1].payload else {
+        panic!()
+    };
+    assert_eq!(
+        (m.user.id.as_str(), m.nick.as_deref()),
+        ("43", Some("bobby"))
+    );
     gw.stop().await;
     bus.close().await;
     sim.shutdown().await;

@@ -19,9 +19,14 @@ use crate::support::{
 };
 
 fn inject(sim: &SimHandle, text: &str) -> String {
-    sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), text))
-        .expect("inject")
-        .to_string()
+    sim.inject_message(InjectMessage::guild(
+        GUILD_A,
+        CHAN_A,
+        user(42, "alice"),
+        text,
+    ))
+    .expect("inject")
+    .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +42,11 @@ async fn a_restarted_gateway_resumes_its_stored_session() {
     bus.wait_messages("duck", 1).await;
     first.stop().await;
     let id = TenantId::parse("discord", "duck").expect("id");
-    let stored = sessions.load(&id, 0).await.expect("load").expect("session stored on stop");
+    let stored = sessions
+        .load(&id, 0)
+        .await
+        .expect("load")
+        .expect("session stored on stop");
     assert_eq!(stored.shard_total, 1);
     assert_eq!(stored.user_id, Some(DUCK_BOT));
     assert!(stored.resume_url.is_some());
@@ -45,7 +54,11 @@ async fn a_restarted_gateway_resumes_its_stored_session() {
     // Missed while no gateway ran: replayed on RESUME.
     want.push(inject(&sim, "while down"));
     let second = start_ready(args(t, &bus.bus, &vault, &tokens, &sessions)).await;
-    let me = SimUser { id: DUCK_BOT, username: "duck-bot".into(), bot: true };
+    let me = SimUser {
+        id: DUCK_BOT,
+        username: "duck-bot".into(),
+        bot: true,
+    };
     want.push(
         sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, me, "mine"))
             .expect("inject")
@@ -56,7 +69,11 @@ async fn a_restarted_gateway_resumes_its_stored_session() {
     assert!(got[2].2, "the bot's own id survives a resume (no READY)");
 
     let stats = sim.stats().tenant("duck");
-    assert_eq!((stats.identifies, stats.resumes), (1, 1), "RESUME, not IDENTIFY");
+    assert_eq!(
+        (stats.identifies, stats.resumes),
+        (1, 1),
+        "RESUME, not IDENTIFY"
+    );
     let s = &second.health().shards[0];
     assert_eq!((s.identifies, s.resumes), (0, 1));
     second.stop().await;
@@ -83,7 +100,10 @@ impl Actor for Recorder {
         (): &mut (),
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorTerminated(_, _, reason) = evt {
-            self.0.lock().unwrap_or_else(PoisonError::into_inner).push(reason);
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(reason);
         }
         Ok(())
     }
@@ -95,10 +115,17 @@ async fn bad_token_fails_its_tenant_with_4004_and_no_other() {
     let bus = Collector::new();
     let vault = vault(&[("duck", "not-the-duck-token"), ("goose", GOOSE_TOKEN)]).await;
     let exits = Arc::new(Mutex::new(Vec::new()));
-    let (sup, sup_join) = Actor::spawn(None, Recorder(Arc::clone(&exits)), ()).await.expect("sup");
+    let (sup, sup_join) = Actor::spawn(None, Recorder(Arc::clone(&exits)), ())
+        .await
+        .expect("sup");
 
     let goose = start_ready(args(
-        tenant(&sim, "goose", &["guilds", "guild_messages"], Shards::Fixed(1)),
+        tenant(
+            &sim,
+            "goose",
+            &["guilds", "guild_messages"],
+            Shards::Fixed(1),
+        ),
         &bus.bus,
         &vault,
         &InteractionTokens::new(),
@@ -120,13 +147,23 @@ async fn bad_token_fails_its_tenant_with_4004_and_no_other() {
 
     let reason = wait_failed(&duck).await;
     assert_eq!(reason, "4004 authentication failed (token rejected)");
-    tokio::time::timeout(LONG, duck_join).await.expect("stops").expect("joins");
+    tokio::time::timeout(LONG, duck_join)
+        .await
+        .expect("stops")
+        .expect("joins");
     assert_eq!(duck.health().shards[0].status, ShardStatus::Failed);
     assert_eq!(duck.health().shards[0].last_close_code, Some(4004));
-    eventually(LONG, || async { !exits.lock().unwrap_or_else(PoisonError::into_inner).is_empty() }).await;
+    eventually(LONG, || async {
+        !exits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    })
+    .await;
     let exit = exits.lock().unwrap_or_else(PoisonError::into_inner)[0].clone();
     assert!(
-        exit.as_deref().is_some_and(|r| r.starts_with(FATAL_PREFIX) && r.contains("4004")),
+        exit.as_deref()
+            .is_some_and(|r| r.starts_with(FATAL_PREFIX) && r.contains("4004")),
         "{exit:?}"
     );
     // No retry loop: one IDENTIFY attempt, refused.
@@ -151,17 +188,34 @@ async fn disallowed_intents_fail_with_the_privileged_intents_listed() {
     let bus = Collector::new();
     let vault = vault(&[("goose", GOOSE_TOKEN)]).await;
     // goose has no privileged intent enabled at the emulator.
-    let t = tenant(&sim, "goose", &["guilds", "guild_members", "message_content"], Shards::Fixed(1));
+    let t = tenant(
+        &sim,
+        "goose",
+        &["guilds", "guild_members", "message_content"],
+        Shards::Fixed(1),
+    );
     let (gw, join) = GatewayHandle::start(
-        args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory()),
+        args(
+            t,
+            &bus.bus,
+            &vault,
+            &InteractionTokens::new(),
+            &SessionStore::memory(),
+        ),
         None,
     )
     .await
     .expect("starts");
     let reason = wait_failed(&gw).await;
     assert!(reason.starts_with("4014"), "{reason}");
-    assert!(reason.contains("[guild_members, message_content]"), "{reason}");
-    tokio::time::timeout(LONG, join).await.expect("stops").expect("joins");
+    assert!(
+        reason.contains("[guild_members, message_content]"),
+        "{reason}"
+    );
+    tokio::time::timeout(LONG, join)
+        .await
+        .expect("stops")
+        .expect("joins");
     bus.close().await;
     sim.shutdown().await;
 }
@@ -175,9 +229,13 @@ async fn only_one_gateway_holds_a_tenant_lease() {
     let tokens = InteractionTokens::new();
     let sessions = SessionStore::memory();
     let first = start_ready(args(t.clone(), &bus.bus, &vault, &tokens, &sessions)).await;
-    let second = GatewayHandle::start(args(t.clone(), &bus.bus, &vault, &tokens, &sessions), None).await;
+    let second =
+        GatewayHandle::start(args(t.clone(), &bus.bus, &vault, &tokens, &sessions), None).await;
     assert!(
-        matches!(second, Err(GatewayError::Lease(VaultError::AlreadyHeld { .. }))),
+        matches!(
+            second,
+            Err(GatewayError::Lease(VaultError::AlreadyHeld { .. }))
+        ),
         "{second:?}"
     );
     assert_eq!(sim.connected_sessions("duck"), 1);
@@ -197,7 +255,13 @@ async fn a_revoked_lease_closes_the_shards() {
     let vault = vault(&[("duck", DUCK_TOKEN)]).await;
     let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
     let (gw, join) = GatewayHandle::start(
-        args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory()),
+        args(
+            t,
+            &bus.bus,
+            &vault,
+            &InteractionTokens::new(),
+            &SessionStore::memory(),
+        ),
         None,
     )
     .await
@@ -206,8 +270,13 @@ async fn a_revoked_lease_closes_the_shards() {
     let principal = Principal::gateway("discord", "duck").expect("principal");
     assert_eq!(vault.revoke_principal(&principal).await.expect("revoke"), 1);
     assert_eq!(wait_failed(&gw).await, "lease lost: revoked");
-    tokio::time::timeout(LONG, join).await.expect("stops").expect("joins");
-    sim.wait_until(LONG, |s| s.connected_sessions("duck") == 0).await.expect("closed");
+    tokio::time::timeout(LONG, join)
+        .await
+        .expect("stops")
+        .expect("joins");
+    sim.wait_until(LONG, |s| s.connected_sessions("duck") == 0)
+        .await
+        .expect("closed");
     assert_eq!(gw.health().shards[0].status, ShardStatus::Stopped);
     bus.close().await;
     sim.shutdown().await;
@@ -247,7 +316,13 @@ async fn the_lease_rolls_over_before_the_vaults_maximum_lifetime() {
     };
     let vault = crate::support::vault_with(config, &[("duck", DUCK_TOKEN)]).await;
     let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
-    let mut a = args(t, &bus.bus, &vault, &InteractionTokens::new(), &SessionStore::memory());
+    let mut a = args(
+        t,
+        &bus.bus,
+        &vault,
+        &InteractionTokens::new(),
+        &SessionStore::memory(),
+    );
     a.lease_ttl = Some(Duration::from_millis(600));
     let gw = start_ready(a).await;
     // Three grants: the gateway outlived two maximum lifetimes of a lease.
@@ -261,7 +336,11 @@ async fn the_lease_rolls_over_before_the_vaults_maximum_lifetime() {
     })
     .await;
     assert_eq!(gw.state(), TenantState::Running);
-    assert_eq!(gw.health().shards[0].reconnects, 0, "the shard never noticed");
+    assert_eq!(
+        gw.health().shards[0].reconnects,
+        0,
+        "the shard never noticed"
+    );
     let id = inject(&sim, "still here");
     assert_eq!(bus.wait_messages("duck", 1).await[0].0, id);
     gw.stop().await;

@@ -22,24 +22,42 @@ async fn another_daemon_resumes_a_session_stored_in_redis() {
     let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
     let tokens = InteractionTokens::new();
 
-    let store_a = SessionStore::redis(&redis.url(), redis.prefix()).await.expect("redis");
+    let store_a = SessionStore::redis(&redis.url(), redis.prefix())
+        .await
+        .expect("redis");
     let a = start_ready(args(t.clone(), &bus.bus, &vault, &tokens, &store_a)).await;
     let first = sim
-        .inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), "one"))
+        .inject_message(InjectMessage::guild(
+            GUILD_A,
+            CHAN_A,
+            user(42, "alice"),
+            "one",
+        ))
         .expect("inject");
     bus.wait_messages("duck", 1).await;
     a.stop().await;
 
-    let store_b = SessionStore::redis(&redis.url(), redis.prefix()).await.expect("redis");
+    let store_b = SessionStore::redis(&redis.url(), redis.prefix())
+        .await
+        .expect("redis");
     let id = TenantId::parse("discord", "duck").expect("id");
-    let stored = store_b.load(&id, 0).await.expect("load").expect("stored in redis");
+    let stored = store_b
+        .load(&id, 0)
+        .await
+        .expect("load")
+        .expect("stored in redis");
     assert!(stored.sequence > 0);
     assert_eq!(
         SessionStore::redis_key(redis.prefix(), &id, 0),
         format!("{}:{{discord:duck}}:gateway:session:0", redis.prefix())
     );
     let missed = sim
-        .inject_message(InjectMessage::guild(GUILD_A, CHAN_A, user(42, "alice"), "two"))
+        .inject_message(InjectMessage::guild(
+            GUILD_A,
+            CHAN_A,
+            user(42, "alice"),
+            "two",
+        ))
         .expect("inject");
     let b = start_ready(args(t, &bus.bus, &vault, &tokens, &store_b)).await;
     let got = bus.wait_messages("duck", 2).await;

@@ -88,7 +88,12 @@ pub(crate) fn user(id: u64, name: &str) -> SimUser {
 }
 
 /// A tenant pointed at the emulator.
-pub(crate) fn tenant(sim: &SimHandle, name: &str, intents: &[&str], shards: Shards) -> TenantConfig {
+pub(crate) fn tenant(
+    sim: &SimHandle,
+    name: &str,
+    intents: &[&str],
+    shards: Shards,
+) -> TenantConfig {
     TenantConfig {
         provider: ProviderName::new("discord").expect("name"),
         tenant: TenantName::new(name).expect("name"),
@@ -112,8 +117,12 @@ pub(crate) fn tenant(sim: &SimHandle, name: &str, intents: &[&str], shards: Shar
 }
 
 /// The intents most tests use.
-pub(crate) const MESSAGE_INTENTS: &[&str] =
-    &["guilds", "guild_messages", "direct_messages", "message_content"];
+pub(crate) const MESSAGE_INTENTS: &[&str] = &[
+    "guilds",
+    "guild_messages",
+    "direct_messages",
+    "message_content",
+];
 
 /// A memory vault holding `tokens` as `discord/<tenant>/bot_token`.
 pub(crate) async fn vault(tokens: &[(&str, &str)]) -> VaultHandle {
@@ -127,7 +136,11 @@ pub(crate) async fn vault_with(config: VaultConfig, tokens: &[(&str, &str)]) -> 
         v.publish_tenant(
             "discord",
             tenant,
-            [("bot_token", SecretString::from(*token), SecretKind::ProviderCredential)],
+            [(
+                "bot_token",
+                SecretString::from(*token),
+                SecretKind::ProviderCredential,
+            )],
         )
         .await
         .expect("publish token");
@@ -149,7 +162,9 @@ impl Collector {
         let (b, s) = (bus.clone(), Arc::clone(&seen));
         let task = tokio::spawn(async move {
             while let Some(d) = b.next().await {
-                s.lock().unwrap_or_else(PoisonError::into_inner).push(d.envelope.clone());
+                s.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(d.envelope.clone());
                 let _ = b.ack(d).await;
             }
         });
@@ -158,7 +173,10 @@ impl Collector {
 
     /// Every envelope so far.
     pub(crate) fn all(&self) -> Vec<Envelope> {
-        self.seen.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Messages created so far for `tenant`: `(message_id, content, from_self, bot)`.
@@ -176,7 +194,11 @@ impl Collector {
     }
 
     /// Waits until `tenant` has `n` created messages; returns them.
-    pub(crate) async fn wait_messages(&self, tenant: &str, n: usize) -> Vec<(String, String, bool, bool)> {
+    pub(crate) async fn wait_messages(
+        &self,
+        tenant: &str,
+        n: usize,
+    ) -> Vec<(String, String, bool, bool)> {
         eventually(LONG, || async { self.messages(tenant).len() >= n }).await;
         self.messages(tenant)
     }
@@ -209,7 +231,9 @@ pub(crate) fn args(
 
 /// Starts a gateway and waits until every shard is ready.
 pub(crate) async fn start_ready(args: GatewayArgs) -> GatewayHandle {
-    let (gw, _join) = GatewayHandle::start(args, None).await.expect("gateway starts");
+    let (gw, _join) = GatewayHandle::start(args, None)
+        .await
+        .expect("gateway starts");
     wait_ready(&gw).await;
     gw
 }

@@ -129,9 +129,14 @@ async fn prepare(args: GatewayArgs, health: Arc<HealthCell>) -> Result<GatewaySt
 
 impl GatewayState {
     fn start_shards(&mut self, myself: &ActorRef<GatewayMsg>) -> Result<(), GatewayError> {
-        let lease = self.lease.as_ref().ok_or(GatewayError::Spawn("no lease".to_owned()))?;
+        let lease = self
+            .lease
+            .as_ref()
+            .ok_or(GatewayError::Spawn("no lease".to_owned()))?;
         let token = lease.secret()?;
-        for ((shard_id, stored), counters) in self.plan.ids.iter().zip(&self.stored).zip(&self.counters) {
+        for ((shard_id, stored), counters) in
+            self.plan.ids.iter().zip(&self.stored).zip(&self.counters)
+        {
             let config = setup::shard_config(
                 token,
                 self.intents,
@@ -164,8 +169,11 @@ impl GatewayState {
     fn watch_lease(&mut self, myself: &ActorRef<GatewayMsg>) {
         self.lease_watch = self.cancel.child_token();
         if let Some(lease) = &self.lease {
-            self.tracker
-                .spawn(lease::watch(lease, myself.clone(), self.lease_watch.clone()));
+            self.tracker.spawn(lease::watch(
+                lease,
+                myself.clone(),
+                self.lease_watch.clone(),
+            ));
         }
     }
 
@@ -237,7 +245,10 @@ impl Actor for GatewayActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            GatewayMsg::ShardEnded { shard, end: ShardEnd::Fatal(code) } => {
+            GatewayMsg::ShardEnded {
+                shard,
+                end: ShardEnd::Fatal(code),
+            } => {
                 let reason = fatal_reason(code, state.intents);
                 tracing::error!(provider = %state.id.provider, tenant = %state.id.tenant, shard, %reason, "gateway closed for good; tenant failed");
                 state.health.fail(reason.clone());
@@ -268,7 +279,10 @@ impl Actor for GatewayActor {
         state.cancel.cancel();
         state.tracker.close();
         let bound = state.args.close_timeout + std::time::Duration::from_secs(2);
-        if tokio::time::timeout(bound, state.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(bound, state.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(provider = %state.id.provider, tenant = %state.id.tenant, "shards did not stop in time");
         }
         if let Some(lease) = state.lease.take()
@@ -276,7 +290,10 @@ impl Actor for GatewayActor {
         {
             tracing::warn!(provider = %state.id.provider, tenant = %state.id.tenant, error = %e, "could not release the gateway lease");
         }
-        if matches!(state.health.state(), TenantState::Running | TenantState::Starting) {
+        if matches!(
+            state.health.state(),
+            TenantState::Running | TenantState::Starting
+        ) {
             state.health.set_state(TenantState::Stopped);
         }
         tracing::info!(provider = %state.id.provider, tenant = %state.id.tenant, "gateway stopped");

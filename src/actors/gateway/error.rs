@@ -48,6 +48,9 @@ impl GatewayError {
         matches!(
             self,
             Self::Intents(_) | Self::Namespace(_) | Self::Endpoint { .. } | Self::Unauthorized
-        ) || matches!(self, Self::Lease(VaultError::PolicyDenied { .. } | VaultError::NotFound { .. }))
+        ) || matches!(
+            self,
+            Self::Lease(VaultError::PolicyDenied { .. } | VaultError::NotFound { .. })
+        )
     }
 }

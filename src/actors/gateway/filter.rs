@@ -50,7 +50,12 @@ mod tests {
         assert!(!allowed(&allow, &msg(None, "20")), "DMs need guilds: *");
         let left = Event::MemberLeft(MemberLeft {
             guild_id: "10".into(),
-            user: UserRef { id: "1".into(), name: "a".into(), display_name: None, bot: false },
+            user: UserRef {
+                id: "1".into(),
+                name: "a".into(),
+                display_name: None,
+                bot: false,
+            },
         });
         assert!(allowed(&allow, &left), "member events have no channel");
         assert!(allowed(&AllowConfig::default(), &msg(None, "5")));

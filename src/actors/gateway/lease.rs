@@ -31,16 +31,19 @@ pub(super) async fn acquire(args: &GatewayArgs) -> Result<Lease, GatewayError> {
     let principal = Principal::gateway(args.tenant.provider.as_str(), args.tenant.tenant.as_str())?;
     Ok(args
         .vault
-        .lease(&principal, token_path(args)?, Capability::ProviderGateway, args.lease_ttl)
+        .lease(
+            &principal,
+            token_path(args)?,
+            Capability::ProviderGateway,
+            args.lease_ttl,
+        )
         .await?)
 }
 
 /// When to roll over: a TTL before the maximum, and never before half of it.
 fn rollover_after(lease: &Lease) -> Duration {
     let info = lease.info();
-    info.max_ttl
-        .saturating_sub(info.ttl)
-        .max(info.max_ttl / 2)
+    info.max_ttl.saturating_sub(info.ttl).max(info.max_ttl / 2)
 }
 
 /// Reports a revoked or expired lease, and asks for a rollover when it is due.

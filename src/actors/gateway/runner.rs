@@ -85,7 +85,10 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
         match item {
             None => {
                 ctx.counters.set_status(ShardStatus::Failed);
-                let _ = ctx.actor.cast(GatewayMsg::ShardEnded { shard: id, end: ShardEnd::Fatal(None) });
+                let _ = ctx.actor.cast(GatewayMsg::ShardEnded {
+                    shard: id,
+                    end: ShardEnd::Fatal(None),
+                });
                 return;
             }
             Some(Err(e)) => {
@@ -106,14 +109,18 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
                     if let Err(e) = ctx.sessions.clear(&ctx.tenant, id).await {
                         tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, error = %e, "could not clear the stored session");
                     }
-                    let _ = ctx.actor.cast(GatewayMsg::ShardEnded { shard: id, end: ShardEnd::Fatal(code) });
+                    let _ = ctx.actor.cast(GatewayMsg::ShardEnded {
+                        shard: id,
+                        end: ShardEnd::Fatal(code),
+                    });
                     return;
                 }
                 tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, code, "gateway connection closed; reconnecting");
             }
             Some(Ok(Message::Text(json))) => {
                 // Store the session as soon as it starts or resumes.
-                if handle_text(sequence(&shard), json, &ctx, &mut last_seq).await == Frame::Session {
+                if handle_text(sequence(&shard), json, &ctx, &mut last_seq).await == Frame::Session
+                {
                     save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
                 }
             }
@@ -179,7 +186,9 @@ async fn handle_text(
             };
             let self_id = Id::new_checked(ctx.self_id.load(Ordering::Relaxed));
             if let Some(n) = normalize(event, self_id) {
-                let raw = raw.zip(raw_kind).map(|(json, kind)| RawPayload { kind, json });
+                let raw = raw
+                    .zip(raw_kind)
+                    .map(|(json, kind)| RawPayload { kind, json });
                 deliver(n, raw, ctx).await;
             }
             Frame::Other
@@ -194,7 +203,8 @@ async fn deliver(n: Normalized, raw: Option<RawPayload>, ctx: &ShardCtx) {
         return;
     }
     if let Some(t) = n.interaction {
-        ctx.tokens.insert(&t.interaction_id, &t.application_id, t.token);
+        ctx.tokens
+            .insert(&t.interaction_id, &t.application_id, t.token);
     }
     let mut payloads = vec![Payload::Event(n.event)];
     payloads.extend(raw.map(Payload::Raw));
@@ -220,7 +230,10 @@ async fn deliver(n: Normalized, raw: Option<RawPayload>, ctx: &ShardCtx) {
 async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut Option<u64>) {
     // Disconnected (between connections) or closed for good: polling would open a new
     // connection only to close it.
-    if matches!(shard.state(), ShardState::Disconnected { .. } | ShardState::FatallyClosed) {
+    if matches!(
+        shard.state(),
+        ShardState::Disconnected { .. } | ShardState::FatallyClosed
+    ) {
         return;
     }
     shard.close(CloseFrame::RESUME);
@@ -238,7 +251,10 @@ async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut 
             }
         }
     };
-    if tokio::time::timeout(ctx.close_timeout, drain).await.is_err() {
+    if tokio::time::timeout(ctx.close_timeout, drain)
+        .await
+        .is_err()
+    {
         tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "close handshake timed out");
     }
     ctx.counters.observe(shard);
@@ -271,7 +287,11 @@ async fn save(stored: Option<StoredSession>, ctx: &ShardCtx, last: &mut Option<(
     if last.as_ref() == Some(&key) {
         return;
     }
-    match ctx.sessions.save(&ctx.tenant, ctx.counters.id, &stored).await {
+    match ctx
+        .sessions
+        .save(&ctx.tenant, ctx.counters.id, &stored)
+        .await
+    {
         Ok(()) => *last = Some(key),
         Err(e) => {
             tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, error = %e, "could not store the gateway session");

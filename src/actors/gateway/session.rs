@@ -1,6 +1,6 @@
 //! [`SessionStore`]: where a tenant's gateway sessions survive the actor, so a
 //! restarted actor (or another daemon taking the tenant over) RESUMEs instead of
-//! IDENTIFYing — Discord caps session starts per day, and a resume replays what was
+//! `IDENTIFY`ing — Discord caps session starts per day, and a resume replays what was
 //! missed in between.
 //!
 //! In memory (one process), or in Redis under

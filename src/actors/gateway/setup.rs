@@ -59,7 +59,10 @@ pub(super) fn gateway_url(tenant: &TenantConfig) -> Result<Option<String>, Gatew
     Ok(Some(url.trim_end_matches('/').to_owned()))
 }
 
-fn http_client(tenant: &TenantConfig, token: &SecretString) -> Result<twilight_http::Client, GatewayError> {
+fn http_client(
+    tenant: &TenantConfig,
+    token: &SecretString,
+) -> Result<twilight_http::Client, GatewayError> {
     let mut builder = twilight_http::Client::builder().token(token.expose_secret().to_owned());
     if let Some(api) = tenant.endpoints.api.as_deref() {
         let (host, use_http) = api_proxy(api)?;
@@ -75,11 +78,17 @@ async fn gateway_info(
 ) -> Result<twilight_model::gateway::connection_info::BotConnectionInfo, GatewayError> {
     let client = http_client(tenant, token)?;
     let fetch = async {
-        let response = client.gateway().authed().await.map_err(|e| match e.kind() {
-            ErrorType::Unauthorized => GatewayError::Unauthorized,
-            ErrorType::Response { status, .. } if status.get() == 401 => GatewayError::Unauthorized,
-            _ => GatewayError::GatewayInfo(e.to_string()),
-        })?;
+        let response = client
+            .gateway()
+            .authed()
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorType::Unauthorized => GatewayError::Unauthorized,
+                ErrorType::Response { status, .. } if status.get() == 401 => {
+                    GatewayError::Unauthorized
+                }
+                _ => GatewayError::GatewayInfo(e.to_string()),
+            })?;
         response
             .model()
             .await
@@ -87,13 +96,18 @@ async fn gateway_info(
     };
     tokio::time::timeout(GATEWAY_INFO_TIMEOUT, fetch)
         .await
-        .map_err(|_| GatewayError::GatewayInfo(format!("timed out after {GATEWAY_INFO_TIMEOUT:?}")))?
+        .map_err(|_| {
+            GatewayError::GatewayInfo(format!("timed out after {GATEWAY_INFO_TIMEOUT:?}"))
+        })?
 }
 
 /// Plans the shards. With `shards: auto` a failing `GET /gateway/bot` is an error
 /// (401: the token is rejected); with a fixed count it only costs the identify
 /// concurrency (1 is always safe), and the gateway itself judges the token.
-pub(super) async fn plan(tenant: &TenantConfig, token: &SecretString) -> Result<ShardPlan, GatewayError> {
+pub(super) async fn plan(
+    tenant: &TenantConfig,
+    token: &SecretString,
+) -> Result<ShardPlan, GatewayError> {
     let info = gateway_info(tenant, token).await;
     let (total, limit) = match (tenant.gateway.shards, info) {
         (Shards::Auto, Err(e)) => return Err(e),
@@ -134,8 +148,8 @@ pub(super) fn shard_config(
     stored: Option<&StoredSession>,
     total: u32,
 ) -> Config<InMemoryQueue> {
-    let mut builder = ConfigBuilder::new(token.expose_secret().to_owned(), intents)
-        .queue(queue.clone());
+    let mut builder =
+        ConfigBuilder::new(token.expose_secret().to_owned(), intents).queue(queue.clone());
     if let Some(url) = gateway_url {
         builder = builder.proxy_url(url.to_owned());
     }

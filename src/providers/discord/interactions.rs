@@ -1,7 +1,7 @@
 //! Interaction tokens, kept in the access layer.
 //!
 //! Discord authorises the answer to an interaction with a token that comes in the
-//! INTERACTION_CREATE payload and stays valid for 15 minutes. Workers must never see
+//! `INTERACTION_CREATE` payload and stays valid for 15 minutes. Workers must never see
 //! it: the tenant's gateway puts it here under the interaction id, and the tenant's
 //! REST actor takes it by id when a worker's `RespondInteraction` command arrives.
 

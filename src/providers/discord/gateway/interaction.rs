@@ -1,4 +1,4 @@
-//! INTERACTION_CREATE → [`InteractionCreated`]: slash and context-menu commands (with
+//! `INTERACTION_CREATE` → [`InteractionCreated`]: slash and context-menu commands (with
 //! options and subcommands), autocomplete (with the focused option), components
 //! (buttons, selects with their values) and modal submissions (every input, however
 //! deeply nested in rows and labels). The token goes beside the event, never in it.

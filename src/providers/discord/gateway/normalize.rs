@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use twilight_gateway::EventTypeFlags;
 use twilight_model::channel::Message;
-use twilight_model::channel::message::{MessageType, Mention};
+use twilight_model::channel::message::{Mention, MessageType};
 use twilight_model::gateway::event::DispatchEvent as Dispatch;
 use twilight_model::guild::PartialMember;
 use twilight_model::id::Id;
