@@ -224,3 +224,79 @@ async fn member_edit_and_delete_events_arrive_on_their_topics() {
     bus.close().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_reaches_the_logs() {
+    let logs = crate::common::capture_logs();
+    let sim = start_sim().await;
+    let bus = Collector::new();
+    let vault = vault(&[("duck", DUCK_TOKEN), ("goose", "wrong-goose-token")]).await;
+    let tokens = InteractionTokens::new();
+    let duck = start_ready(args(
+        tenant(
+            &sim,
+            "duck",
+            &["guilds", "guild_messages"],
+            Shards::Fixed(1),
+        ),
+        &bus.bus,
+        &vault,
+        &tokens,
+        &SessionStore::memory(),
+    ))
+    .await;
+    let goose = switchboard::actors::gateway::GatewayHandle::start(
+        args(
+            tenant(&sim, "goose", &["guilds"], Shards::Auto),
+            &bus.bus,
+            &vault,
+            &InteractionTokens::new(),
+            &SessionStore::memory(),
+        ),
+        None,
+    )
+    .await;
+    // `shards: auto` asks GET /gateway/bot first, which refuses the token (401).
+    assert!(
+        matches!(
+            goose,
+            Err(switchboard::actors::gateway::GatewayError::Unauthorized)
+        ),
+        "{goose:?}"
+    );
+    let inj = sim
+        .inject_interaction(&InjectInteraction {
+            tenant: "duck".into(),
+            guild_id: Some(GUILD_A),
+            channel_id: Some(CHAN_A),
+            user: user(42, "alice"),
+            kind: sim::InteractionKind::Button {
+                custom_id: "ok".into(),
+                message_id: None,
+            },
+        })
+        .expect("inject");
+    eventually(LONG, || async { tokens.get(&inj.id.to_string()).is_some() }).await;
+    sim.fault("duck", sim::Fault::Close { code: 4000 }, None)
+        .expect("fault");
+    eventually(LONG, || async { duck.health().shards[0].resumes == 1 }).await;
+    duck.stop().await;
+    // The emulator's own WebSocket library (tungstenite, server side) traces every
+    // frame it receives, IDENTIFY included: that is the emulator's side of the wire,
+    // not ours. Everything else — switchboard, twilight, tokio-websockets — counts.
+    let text: String = logs
+        .contents()
+        .lines()
+        .filter(|l| !l.contains(" tungstenite::"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(text.contains("tenant"), "logs were captured");
+    for secret in [DUCK_TOKEN, "wrong-goose-token", inj.token.as_str()] {
+        if let Some(line) = text.lines().find(|l| l.contains(secret)) {
+            let redacted = line.replace(secret, "<SECRET>");
+            panic!("a token reached the logs: {redacted}");
+        }
+    }
+    bus.close().await;
+    sim.shutdown().await;
+}
