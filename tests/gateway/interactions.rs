@@ -284,12 +284,12 @@ async fn no_token_reaches_the_logs() {
     // The emulator's own WebSocket library (tungstenite, server side) traces every
     // frame it receives, IDENTIFY included: that is the emulator's side of the wire,
     // not ours. Everything else — switchboard, twilight, tokio-websockets — counts.
-    let text: String = logs
+    let text = logs
         .contents()
         .lines()
         .filter(|l| !l.contains(" tungstenite::"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(text.contains("tenant"), "logs were captured");
     for secret in [DUCK_TOKEN, "wrong-goose-token", inj.token.as_str()] {
         if let Some(line) = text.lines().find(|l| l.contains(secret)) {
