@@ -9,7 +9,7 @@
 //! [`InteractionTokens`](super::interactions::InteractionTokens).
 //!
 //! # Layout
-//! - `intents.rs`: config intent names (`guild_messages`) → twilight [`Intents`].
+//! - `intents.rs`: config intent names (`guild_messages`) → twilight [`Intents`](twilight_model::gateway::Intents).
 //! - `normalize.rs`: the dispatch entry point, messages, members, users, timestamps.
 //! - `interaction.rs`: commands (options, subcommands), components, modals,
 //!   autocomplete, context menus.
