@@ -1,1 +1,193 @@
-//! `GatewayActor`: one per tenant; runs the twilight shards and publishes normalized events.
+//! `GatewayActor`: one per tenant; runs the tenant's twilight shards and publishes
+//! normalized events on the bus.
+//!
+//! # What it does
+//! - Takes an **exclusive** `provider.gateway` lease on `<provider>/<tenant>/bot_token`
+//!   as `Principal::Gateway`, so one gateway runs per token even across daemons; if
+//!   the lease is revoked or expires it closes its shards and stops.
+//! - Runs the shards (`gateway.shards`; `auto` asks `GET /gateway/bot`) with the
+//!   tenant's intents, identifying `max_concurrency` at a time, each polled by its own
+//!   task under a cancellation token.
+//! - Normalizes dispatches, applies `allow`, keeps interaction tokens in
+//!   [`InteractionTokens`] (never on the bus), and publishes envelopes (plus raw
+//!   payloads when `publish_raw` is on; never for interactions).
+//! - Keeps each shard's session in a [`SessionStore`], so a restarted actor resumes.
+//! - A fatal close (4004 bad token, 4014 disallowed intents, ...) marks the tenant
+//!   [`TenantState::Failed`] and stops the actor with a reason starting with
+//!   [`FATAL_PREFIX`]: a supervisor must not restart it.
+//!
+//! # Layout
+//! - `actor.rs`: the actor, its messages and state; `lease.rs`: the lease.
+//! - `setup.rs`: shard plan and twilight configs; `runner.rs`: one shard's task.
+//! - `filter.rs`: `allow`; `health.rs`: [`GatewayHealth`]; `session.rs`:
+//!   [`SessionStore`]; `error.rs`: [`GatewayError`].
+//!
+//! ```no_run
+//! # async fn demo(
+//! #     tenant: std::sync::Arc<switchboard::config::TenantConfig>,
+//! #     bus: switchboard::bus::Bus,
+//! #     vault: switchboard::vault::VaultHandle,
+//! # ) -> Result<(), switchboard::actors::gateway::GatewayError> {
+//! use switchboard::actors::gateway::{GatewayArgs, GatewayHandle, SessionStore, TenantState};
+//! use switchboard::providers::discord::interactions::InteractionTokens;
+//!
+//! let args = GatewayArgs::new(tenant, "promethean", bus, vault, InteractionTokens::new(), SessionStore::memory());
+//! let (gateway, _join) = GatewayHandle::start(args, None).await?;
+//! if let TenantState::Failed(reason) = gateway.health().state {
+//!     eprintln!("gateway failed: {reason}");
+//! }
+//! gateway.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod actor;
+mod error;
+mod filter;
+mod health;
+mod lease;
+mod runner;
+mod session;
+mod setup;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorRef};
+use tokio::task::JoinHandle;
+
+pub use error::GatewayError;
+pub use health::{GatewayHealth, ShardHealth, ShardStatus, TenantState};
+pub use session::{SESSION_TTL, SessionStore, StoredSession};
+
+use actor::{GatewayActor, GatewayMsg, Start};
+use health::HealthCell;
+
+use crate::bus::Bus;
+use crate::config::TenantConfig;
+use crate::providers::discord::interactions::InteractionTokens;
+use crate::vault::VaultHandle;
+
+/// Stop reasons of a gateway that must not be restarted start with this.
+pub const FATAL_PREFIX: &str = "fatal: ";
+
+/// What a gateway actor needs. [`GatewayArgs::new`] fills the tunables with defaults.
+#[derive(Debug, Clone)]
+pub struct GatewayArgs {
+    /// The tenant (intents, shards, endpoints, allow, `publish_raw`).
+    pub tenant: Arc<TenantConfig>,
+    /// The topic namespace, e.g. `promethean`.
+    pub namespace: String,
+    /// Where events go.
+    pub bus: Bus,
+    /// Where the token comes from.
+    pub vault: VaultHandle,
+    /// Where interaction tokens go (shared with the tenant's REST actor).
+    pub tokens: InteractionTokens,
+    /// Where sessions are kept between runs.
+    pub sessions: SessionStore,
+    /// TTL of the gateway lease (`None`: the vault's default).
+    pub lease_ttl: Option<Duration>,
+    /// How often a shard stores its session when it changed (also on READY, RESUMED
+    /// and shutdown).
+    pub save_interval: Duration,
+    /// How long a shard's close handshake may take on shutdown.
+    pub close_timeout: Duration,
+}
+
+impl GatewayArgs {
+    /// Arguments with a 5-second session save interval and close timeout.
+    #[must_use]
+    pub fn new(
+        tenant: Arc<TenantConfig>,
+        namespace: impl Into<String>,
+        bus: Bus,
+        vault: VaultHandle,
+        tokens: InteractionTokens,
+        sessions: SessionStore,
+    ) -> Self {
+        Self {
+            tenant,
+            namespace: namespace.into(),
+            bus,
+            vault,
+            tokens,
+            sessions,
+            lease_ttl: None,
+            save_interval: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A running tenant gateway. Cheap to clone; health reads need no actor round trip.
+#[derive(Clone)]
+pub struct GatewayHandle {
+    actor: ActorRef<GatewayMsg>,
+    health: Arc<HealthCell>,
+}
+
+impl std::fmt::Debug for GatewayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHandle")
+            .field("actor", &self.actor.get_id())
+            .field("state", &self.health.state())
+            .finish()
+    }
+}
+
+impl GatewayHandle {
+    /// Spawns the tenant's gateway (linked to `supervisor` if given): leases the
+    /// token, plans the shards and starts them.
+    ///
+    /// # Errors
+    /// The [`GatewayError`] that kept it from starting: [`GatewayError::Lease`] (e.g.
+    /// `AlreadyHeld`, `PolicyDenied`), bad intents or endpoints,
+    /// [`GatewayError::Unauthorized`] from `GET /gateway/bot`, the session store.
+    pub async fn start(
+        args: GatewayArgs,
+        supervisor: Option<ActorCell>,
+    ) -> Result<(Self, JoinHandle<()>), GatewayError> {
+        let health = Arc::new(HealthCell::new(args.tenant.id()));
+        let start = Start {
+            args,
+            health: Arc::clone(&health),
+        };
+        let spawned = match supervisor {
+            Some(sup) => Actor::spawn_linked(None, GatewayActor, start, sup).await,
+            None => Actor::spawn(None, GatewayActor, start).await,
+        };
+        let (actor, join) = spawned.map_err(|e| match e {
+            ractor::SpawnErr::StartupFailed(inner) => match inner.downcast::<GatewayError>() {
+                Ok(e) => *e,
+                Err(other) => GatewayError::Spawn(other.to_string()),
+            },
+            other => GatewayError::Spawn(other.to_string()),
+        })?;
+        Ok((Self { actor, health }, join))
+    }
+
+    /// The tenant's gateway health now.
+    #[must_use]
+    pub fn health(&self) -> GatewayHealth {
+        self.health.snapshot()
+    }
+
+    /// The tenant's state now.
+    #[must_use]
+    pub fn state(&self) -> TenantState {
+        self.health.state()
+    }
+
+    /// The actor, for supervision.
+    #[must_use]
+    pub fn actor(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+
+    /// Stops gracefully: closes the shards resumably, stores their sessions, releases
+    /// the lease, and waits for all of it.
+    pub async fn stop(&self) {
+        let _ = self.actor.stop_and_wait(None, None).await;
+    }
+}

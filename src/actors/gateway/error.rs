@@ -1,0 +1,56 @@
+//! The gateway actor's error type. No variant carries a token.
+
+use crate::model::TopicError;
+use crate::providers::discord::gateway::UnknownIntent;
+use crate::vault::VaultError;
+
+/// Everything that can keep a tenant's gateway from starting or running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The vault refused or lost the exclusive `provider.gateway` lease (e.g.
+    /// [`VaultError::AlreadyHeld`]: another gateway runs this tenant).
+    #[error("gateway lease: {0}")]
+    Lease(#[from] VaultError),
+    /// A configured intent name is unknown.
+    #[error(transparent)]
+    Intents(#[from] UnknownIntent),
+    /// The namespace cannot form topics.
+    #[error("invalid namespace: {0}")]
+    Namespace(#[from] TopicError),
+    /// An `endpoints` URL is not usable.
+    #[error("invalid endpoint {url:?}: {reason}")]
+    Endpoint {
+        /// The configured URL.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The provider rejected the token on `GET /gateway/bot` (HTTP 401).
+    #[error("401 authentication failed (token rejected by GET /gateway/bot)")]
+    Unauthorized,
+    /// `GET /gateway/bot` failed otherwise.
+    #[error("GET /gateway/bot failed: {0}")]
+    GatewayInfo(String),
+    /// The session store failed.
+    #[error("session store: {0}")]
+    Store(String),
+    /// The actor could not be spawned.
+    #[error("the gateway actor could not start: {0}")]
+    Spawn(String),
+}
+
+impl GatewayError {
+    /// Whether retrying cannot help (bad configuration or a rejected token), so a
+    /// supervisor should leave the tenant failed.
+    #[must_use]
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Intents(_) | Self::Namespace(_) | Self::Endpoint { .. } | Self::Unauthorized
+        ) || matches!(
+            self,
+            Self::Lease(VaultError::PolicyDenied { .. } | VaultError::NotFound { .. })
+        )
+    }
+}

@@ -1,0 +1,300 @@
+//! One shard's task: polls the twilight shard, normalizes and publishes dispatches,
+//! keeps health and the stored session current, and closes resumably on shutdown.
+//!
+//! The task publishes straight to the bus (the actor's mailbox is for control only),
+//! so events of one shard stay in order and the bus's backpressure reaches the socket.
+//! It never polls a shard again after its close handshake: a polled shard reconnects.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ractor::ActorRef;
+use tokio_util::sync::CancellationToken;
+use twilight_gateway::error::ReceiveMessageErrorType;
+use twilight_gateway::queue::InMemoryQueue;
+use twilight_gateway::{CloseFrame, EventTypeFlags, Message, Shard, ShardState};
+use twilight_model::gateway::CloseCode;
+use twilight_model::gateway::event::{DispatchEvent, GatewayEvent};
+use twilight_model::id::Id;
+
+use super::actor::GatewayMsg;
+use super::filter::allowed;
+use super::health::{ShardCounters, ShardStatus, bump};
+use super::session::{SessionStore, StoredSession};
+use crate::bus::Bus;
+use crate::config::AllowConfig;
+use crate::model::{Envelope, Payload, RawPayload, TenantId, now_ms};
+use crate::providers::discord::gateway::{Normalized, WANTED_EVENTS, normalize};
+use crate::providers::discord::interactions::InteractionTokens;
+
+/// Everything a shard task needs.
+pub(super) struct ShardCtx {
+    pub(super) tenant: TenantId,
+    pub(super) namespace: Arc<str>,
+    pub(super) bus: Bus,
+    pub(super) tokens: InteractionTokens,
+    pub(super) allow: AllowConfig,
+    pub(super) publish_raw: bool,
+    pub(super) sessions: SessionStore,
+    pub(super) counters: Arc<ShardCounters>,
+    /// The bot's user id, shared by the tenant's shards (0: not known yet).
+    pub(super) self_id: Arc<AtomicU64>,
+    pub(super) actor: ActorRef<GatewayMsg>,
+    pub(super) cancel: CancellationToken,
+    pub(super) save_interval: Duration,
+    pub(super) close_timeout: Duration,
+}
+
+/// How a shard task ended, as reported to the actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShardEnd {
+    /// The gateway closed the shard for good with this code (or the stream ended).
+    Fatal(Option<u16>),
+}
+
+/// Whether a close code ends the shard for good (twilight stops reconnecting).
+pub(super) fn is_fatal(code: u16) -> bool {
+    CloseCode::try_from(code).is_ok_and(|c| !c.can_reconnect())
+}
+
+/// Polls `shard` until cancelled or fatally closed.
+pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
+    let id = ctx.counters.id;
+    let mut last_saved: Option<(String, u64)> = None;
+    let mut last_seq: Option<u64> = None;
+    let mut tick = tokio::time::interval(ctx.save_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => {
+                close(&mut shard, &ctx, &mut last_seq).await;
+                save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
+                ctx.counters.set_status(ShardStatus::Stopped);
+                return;
+            }
+            _ = tick.tick() => {
+                save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
+                continue;
+            }
+            item = shard.next() => item,
+        };
+        match item {
+            None => {
+                ctx.counters.set_status(ShardStatus::Failed);
+                let _ = ctx.actor.cast(GatewayMsg::ShardEnded {
+                    shard: id,
+                    end: ShardEnd::Fatal(None),
+                });
+                return;
+            }
+            Some(Err(e)) => {
+                // Never log the error itself: a parse error carries the payload, and
+                // an INTERACTION_CREATE payload carries its token.
+                let kind = match e.kind() {
+                    ReceiveMessageErrorType::Deserializing { .. } => "deserializing",
+                    ReceiveMessageErrorType::Reconnect => "reconnect",
+                    _ => "other",
+                };
+                tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, kind, "gateway receive error");
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.map(|f| f.code);
+                ctx.counters.closed(code);
+                if code.is_some_and(is_fatal) {
+                    ctx.counters.set_status(ShardStatus::Failed);
+                    if let Err(e) = ctx.sessions.clear(&ctx.tenant, id).await {
+                        tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, error = %e, "could not clear the stored session");
+                    }
+                    let _ = ctx.actor.cast(GatewayMsg::ShardEnded {
+                        shard: id,
+                        end: ShardEnd::Fatal(code),
+                    });
+                    return;
+                }
+                tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, code, "gateway connection closed; reconnecting");
+            }
+            Some(Ok(Message::Text(json))) => {
+                // Store the session as soon as it starts or resumes.
+                if handle_text(sequence(&shard), json, &ctx, &mut last_seq).await == Frame::Session
+                {
+                    save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
+                }
+            }
+        }
+        ctx.counters.observe(&shard);
+    }
+}
+
+/// What a text frame meant for the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// Anything else.
+    Other,
+    /// HELLO: a new connection (the first, or a reconnect).
+    Hello,
+    /// READY or RESUMED: the session started or resumed.
+    Session,
+}
+
+/// Processes one text frame.
+async fn handle_text(
+    seq: Option<u64>,
+    json: String,
+    ctx: &ShardCtx,
+    last_seq: &mut Option<u64>,
+) -> Frame {
+    if seq.is_some() && seq != *last_seq {
+        bump(&ctx.counters.events_in);
+        *last_seq = seq;
+    }
+    let raw = ctx.publish_raw.then(|| json.clone());
+    let event = match twilight_gateway::parse(json, WANTED_EVENTS | EventTypeFlags::GATEWAY_HELLO) {
+        Ok(Some(GatewayEvent::Dispatch(_, event))) => event,
+        Ok(Some(GatewayEvent::Hello(_))) => {
+            bump(&ctx.counters.connections);
+            return Frame::Hello;
+        }
+        Ok(_) => return Frame::Other,
+        Err(_) => {
+            bump(&ctx.counters.parse_errors);
+            tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, seq, "dispatch rejected by twilight-model");
+            return Frame::Other;
+        }
+    };
+    match event {
+        DispatchEvent::Ready(ready) => {
+            ctx.self_id.store(ready.user.id.get(), Ordering::Relaxed);
+            bump(&ctx.counters.identifies);
+            tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "session started (READY)");
+            Frame::Session
+        }
+        DispatchEvent::Resumed => {
+            bump(&ctx.counters.resumes);
+            tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "session resumed");
+            Frame::Session
+        }
+        event => {
+            // Raw payloads are published for everything but interactions, whose
+            // payload carries the interaction token.
+            let raw_kind = match &event {
+                DispatchEvent::InteractionCreate(_) => None,
+                e => e.kind().name().map(str::to_ascii_lowercase),
+            };
+            let self_id = Id::new_checked(ctx.self_id.load(Ordering::Relaxed));
+            if let Some(n) = normalize(event, self_id) {
+                let raw = raw
+                    .zip(raw_kind)
+                    .map(|(json, kind)| RawPayload { kind, json });
+                deliver(n, raw, ctx).await;
+            }
+            Frame::Other
+        }
+    }
+}
+
+/// Applies `allow`, keeps the interaction token, publishes the event (and raw).
+async fn deliver(n: Normalized, raw: Option<RawPayload>, ctx: &ShardCtx) {
+    if !allowed(&ctx.allow, &n.event) {
+        bump(&ctx.counters.filtered);
+        return;
+    }
+    if let Some(t) = n.interaction {
+        ctx.tokens
+            .insert(&t.interaction_id, &t.application_id, t.token);
+    }
+    let mut payloads = vec![Payload::Event(n.event)];
+    payloads.extend(raw.map(Payload::Raw));
+    for payload in payloads {
+        let published = match Envelope::new(&ctx.namespace, &ctx.tenant, payload) {
+            Ok(env) => ctx.bus.publish(env).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match published {
+            Ok(()) => bump(&ctx.counters.published),
+            Err(error) => {
+                tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, %error, "could not publish an event");
+            }
+        }
+    }
+}
+
+/// Closes resumably and reads what is left until the close handshake ends.
+///
+/// A server that drops the connection without answering the close frame makes
+/// twilight reconnect at once; its HELLO is the sign to stop: the shard has not sent
+/// RESUME yet (it would on the next poll), so the session stays where it was.
+async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut Option<u64>) {
+    // Disconnected (between connections) or closed for good: polling would open a new
+    // connection only to close it.
+    if matches!(
+        shard.state(),
+        ShardState::Disconnected { .. } | ShardState::FatallyClosed
+    ) {
+        return;
+    }
+    shard.close(CloseFrame::RESUME);
+    let drain = async {
+        while let Some(item) = shard.next().await {
+            match item {
+                Ok(Message::Close(_)) => break,
+                Ok(Message::Text(json)) => {
+                    let seq = sequence(shard);
+                    if handle_text(seq, json, ctx, last_seq).await == Frame::Hello {
+                        break;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    };
+    if tokio::time::timeout(ctx.close_timeout, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "close handshake timed out");
+    }
+    ctx.counters.observe(shard);
+}
+
+fn sequence(shard: &Shard<InMemoryQueue>) -> Option<u64> {
+    shard.session().map(twilight_gateway::Session::sequence)
+}
+
+/// The shard's session as it would be stored (`Shard` is not `Sync`: take what is
+/// needed before awaiting).
+fn snapshot(shard: &Shard<InMemoryQueue>, ctx: &ShardCtx) -> Option<StoredSession> {
+    let s = shard.session()?;
+    Some(StoredSession {
+        session_id: s.id().to_owned(),
+        sequence: s.sequence(),
+        resume_url: shard.resume_url().map(str::to_owned),
+        shard_total: ctx.counters.total,
+        user_id: Some(ctx.self_id.load(Ordering::Relaxed)).filter(|id| *id != 0),
+        saved_ms: now_ms(),
+    })
+}
+
+/// Stores the shard's session if it changed since the last save.
+async fn save(stored: Option<StoredSession>, ctx: &ShardCtx, last: &mut Option<(String, u64)>) {
+    let Some(stored) = stored else {
+        return;
+    };
+    let key = (stored.session_id.clone(), stored.sequence);
+    if last.as_ref() == Some(&key) {
+        return;
+    }
+    match ctx
+        .sessions
+        .save(&ctx.tenant, ctx.counters.id, &stored)
+        .await
+    {
+        Ok(()) => *last = Some(key),
+        Err(e) => {
+            tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, error = %e, "could not store the gateway session");
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Discord gateway side: intents and normalization of dispatches into model events.
