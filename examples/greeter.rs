@@ -26,7 +26,11 @@ impl Handler for Greeter {
         if msg.author.bot || msg.content != "!hello" {
             return Ok(());
         }
-        ctx.reply(msg, format!("hello, {} (from {})", msg.author.name, ctx.tenant())).await?;
+        ctx.reply(
+            msg,
+            format!("hello, {} (from {})", msg.author.name, ctx.tenant()),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -39,7 +43,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.endpoints.api = Some(format!("http://{}", sim.api_host()));
         t.endpoints.gateway = Some(sim.gateway_url());
     }
-    let runtime = Runtime::builder().config(registry).handler(Greeter).admin_listen(None).build().await?;
+    let runtime = Runtime::builder()
+        .config(registry)
+        .handler(Greeter)
+        .admin_listen(None)
+        .build()
+        .await?;
     while sim.connected_sessions("duck") == 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -47,7 +56,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         guild_id: Some(DEMO_GUILD),
         channel_id: Some(DEMO_CHANNELS[0]),
         tenant: None,
-        author: SimUser { id: 900_000_000_000_000_001, username: "alice".into(), bot: false },
+        author: SimUser {
+            id: 900_000_000_000_000_001,
+            username: "alice".into(),
+            bot: false,
+        },
         content: "!hello".into(),
         mentions: vec![],
     })?;

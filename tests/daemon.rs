@@ -1,5 +1,12 @@
 //! The daemon and the CLI as processes, against the emulator over real sockets.
 
+// Scenario tests read best as one function each, building YAML as they go.
+#![allow(
+    clippy::too_many_lines,
+    clippy::similar_names,
+    clippy::format_push_string
+)]
+
 #[path = "daemon/admin.rs"]
 mod admin;
 #[path = "daemon/demo.rs"]

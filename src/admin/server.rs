@@ -69,11 +69,11 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let Some(expected) = &state.token else {
-        return Err(unauthorized(
+        return Err(Box::new(unauthorized(
             "mutations are disabled: no admin token is configured (runtime.admin.token_env)",
-        ));
+        )));
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -81,8 +81,10 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(t) if same(t.as_bytes(), expected.expose_secret().as_bytes()) => Ok(()),
-        Some(_) => Err(unauthorized("wrong bearer token")),
-        None => Err(unauthorized("missing Authorization: Bearer <token>")),
+        Some(_) => Err(Box::new(unauthorized("wrong bearer token"))),
+        None => Err(Box::new(unauthorized(
+            "missing Authorization: Bearer <token>",
+        ))),
     }
 }
 
@@ -143,7 +145,7 @@ async fn tenants(State(s): State<AppState>) -> Response {
 
 async fn create_tenant(State(s): State<AppState>, headers: HeaderMap, body: String) -> Response {
     if let Err(r) = authorize(&s, &headers) {
-        return r;
+        return *r;
     }
     match s.backend.put_tenant(body, true).await {
         Ok(report) => (StatusCode::CREATED, Json(report)).into_response(),
@@ -158,7 +160,7 @@ async fn replace_tenant(
     body: String,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers) {
-        return r;
+        return *r;
     }
     // The body must describe the tenant the path names.
     let probe: Result<serde_yaml_ng::Value, _> = serde_yaml_ng::from_str(&body);
@@ -186,7 +188,7 @@ async fn delete_tenant(
     Path((provider, tenant)): Path<(String, String)>,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers) {
-        return r;
+        return *r;
     }
     match s.backend.delete_tenant(provider, tenant).await {
         Ok(report) => Json(report).into_response(),
@@ -196,7 +198,7 @@ async fn delete_tenant(
 
 async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorize(&s, &headers) {
-        return r;
+        return *r;
     }
     match s.backend.reload().await {
         Ok(report) => Json(report).into_response(),
@@ -231,7 +233,7 @@ async fn replay(
     body: Option<Json<ReplayBody>>,
 ) -> Response {
     if let Err(r) = authorize(&s, &headers) {
-        return r;
+        return *r;
     }
     let Some(Json(body)) = body else {
         return AdminError::BadRequest("expected a JSON body {\"id\": \"...\"}".to_owned())

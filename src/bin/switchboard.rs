@@ -194,7 +194,7 @@ fn reload_on_hup(runtime: switchboard::runtime::Runtime) {
             match runtime.reload().await {
                 Ok(report) => tracing::info!(?report, "reloaded on SIGHUP"),
                 Err(e) => {
-                    tracing::error!(error = %e, "reload rejected; the running configuration stays")
+                    tracing::error!(error = %e, "reload rejected; the running configuration stays");
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! `runtime.admin.listen` of `--config FILE`. A daemon that is not running is a
 //! one-line error and exit code 2.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -233,73 +234,81 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_secs(interval.max(1))).await;
         },
-        Cmd::Tenants { command } => match command {
-            TenantsCmd::List => {
-                let list = api.get("/v1/tenants").await?;
-                for t in list.as_array().into_iter().flatten() {
-                    println!(
-                        "{:<28} {}{}",
-                        t["id"].as_str().unwrap_or_default(),
-                        t["source"].as_str().unwrap_or_default(),
-                        if t["managed"].as_bool() == Some(true) {
-                            ""
-                        } else {
-                            "  (not managed by the API)"
-                        }
-                    );
-                }
-                Ok(())
-            }
-            TenantsCmd::Add { file } => {
-                let body = std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                print_report(&api.post("/v1/tenants", Some(body)).await?);
-                Ok(())
-            }
-            TenantsCmd::Remove { id } => {
-                let (p, t) = id
-                    .split_once('/')
-                    .ok_or_else(|| anyhow!("expected provider/tenant, got {id:?}"))?;
-                let req = api.http.delete(format!("{}/v1/tenants/{p}/{t}", api.base));
-                print_report(&api.send(req).await?);
-                Ok(())
-            }
-        },
+        Cmd::Tenants { command } => tenants(&api, command).await,
         Cmd::Reload => {
             print_report(&api.post("/v1/reload", None).await?);
             Ok(())
         }
-        Cmd::Dlq { command } => match command {
-            DlqCmd::List { limit } => {
-                let list = api.get(&format!("/v1/dlq?limit={limit}")).await?;
-                for d in list.as_array().into_iter().flatten() {
-                    println!(
-                        "{}  {}  attempts {}  {}",
-                        d["id"].as_str().unwrap_or_default(),
-                        d["tenant"].as_str().unwrap_or("(undecodable)"),
-                        d["attempts"],
-                        d["error"].as_str().unwrap_or_default()
-                    );
-                }
-                Ok(())
-            }
-            DlqCmd::Replay { id } => {
-                let body = serde_json::json!({ "id": id }).to_string();
-                let req = api
-                    .http
-                    .post(format!("{}/v1/dlq/replay", api.base))
-                    .header("content-type", "application/json")
-                    .body(body);
-                api.send(req).await?;
-                println!("replayed {id}");
-                Ok(())
-            }
-        },
+        Cmd::Dlq { command } => dlq(&api, command).await,
         Cmd::Leases => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&api.get("/v1/leases").await?)?
             );
+            Ok(())
+        }
+    }
+}
+
+async fn tenants(api: &Api, command: TenantsCmd) -> anyhow::Result<()> {
+    match command {
+        TenantsCmd::List => {
+            let list = api.get("/v1/tenants").await?;
+            for t in list.as_array().into_iter().flatten() {
+                println!(
+                    "{:<28} {}{}",
+                    t["id"].as_str().unwrap_or_default(),
+                    t["source"].as_str().unwrap_or_default(),
+                    if t["managed"].as_bool() == Some(true) {
+                        ""
+                    } else {
+                        "  (not managed by the API)"
+                    }
+                );
+            }
+            Ok(())
+        }
+        TenantsCmd::Add { file } => {
+            let body = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            print_report(&api.post("/v1/tenants", Some(body)).await?);
+            Ok(())
+        }
+        TenantsCmd::Remove { id } => {
+            let (p, t) = id
+                .split_once('/')
+                .ok_or_else(|| anyhow!("expected provider/tenant, got {id:?}"))?;
+            let req = api.http.delete(format!("{}/v1/tenants/{p}/{t}", api.base));
+            print_report(&api.send(req).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn dlq(api: &Api, command: DlqCmd) -> anyhow::Result<()> {
+    match command {
+        DlqCmd::List { limit } => {
+            let list = api.get(&format!("/v1/dlq?limit={limit}")).await?;
+            for d in list.as_array().into_iter().flatten() {
+                println!(
+                    "{}  {}  attempts {}  {}",
+                    d["id"].as_str().unwrap_or_default(),
+                    d["tenant"].as_str().unwrap_or("(undecodable)"),
+                    d["attempts"],
+                    d["error"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        DlqCmd::Replay { id } => {
+            let body = serde_json::json!({ "id": id }).to_string();
+            let req = api
+                .http
+                .post(format!("{}/v1/dlq/replay", api.base))
+                .header("content-type", "application/json")
+                .body(body);
+            api.send(req).await?;
+            println!("replayed {id}");
             Ok(())
         }
     }
@@ -355,13 +364,16 @@ fn tenant_line(t: &TenantStatus, color: bool) -> String {
     match (t.state, &t.reason) {
         (TenantState::Failed, Some(r)) => {
             line.push_str(&paint(color, "31", &format!("failed: {r}")));
-            line.push_str(&format!("  restarts {}", t.restarts));
+            let _ = write!(line, "  restarts {}", t.restarts);
             return line;
         }
-        (s, _) => line.push_str(&format!("{:<10}", format!("{s:?}").to_lowercase())),
+        (s, _) => {
+            let _ = write!(line, "{:<10}", format!("{s:?}").to_lowercase());
+        }
     }
     for s in &t.shards {
-        line.push_str(&format!(
+        let _ = write!(
+            line,
             " shard {}/{} {} seq {} {}",
             s.id,
             s.total,
@@ -369,16 +381,17 @@ fn tenant_line(t: &TenantStatus, color: bool) -> String {
             s.seq,
             s.latency_ms
                 .map_or_else(|| "-".to_owned(), |l| format!("{l}ms"))
-        ));
+        );
     }
     if let Some(r) = &t.rest {
-        line.push_str(&format!(
+        let _ = write!(
+            line,
             " · rest {} buckets {}×429",
             r.buckets.len(),
             r.rate_limited
-        ));
+        );
     }
-    line.push_str(&format!(" · inbox {} · restarts {}", t.inbox, t.restarts));
+    let _ = write!(line, " · inbox {} · restarts {}", t.inbox, t.restarts);
     line
 }
 
@@ -391,41 +404,46 @@ fn render(s: &RuntimeStatus, color: bool) -> String {
         s.role,
         human_duration(s.uptime_secs)
     );
-    out.push_str(&format!(
-        "├─ bus {} · published {} · acked {} · waiting {} · retried {} · dead {}\n",
+    let _ = writeln!(
+        out,
+        "├─ bus {} · published {} · acked {} · waiting {} · retried {} · dead {}",
         s.bus.backend,
         human_count(s.bus.published),
         human_count(s.bus.acked),
         s.bus.waiting,
         s.bus.retried,
         s.bus.dead_lettered
-    ));
-    out.push_str(&format!(
-        "├─ vault {} · {} leases\n",
+    );
+    let _ = writeln!(
+        out,
+        "├─ vault {} · {} leases",
         s.vault.backend, s.vault.leases
-    ));
-    out.push_str(&format!("├─ tenants ({})\n", s.tenants.len()));
+    );
+    let _ = writeln!(out, "├─ tenants ({})", s.tenants.len());
     for (i, t) in s.tenants.iter().enumerate() {
         let branch = if i + 1 == s.tenants.len() {
             "└─"
         } else {
             "├─"
         };
-        out.push_str(&format!("│  {branch} {}\n", tenant_line(t, color)));
+        let _ = writeln!(out, "│  {branch} {}", tenant_line(t, color));
     }
     match &s.workers {
-        Some(w) => out.push_str(&format!(
-            "└─ workers {} · busy {} · handled {} · failed {} · restarts {} · p99 {}\n",
-            w.workers,
-            w.busy,
-            human_count(w.handled),
-            w.failed,
-            w.restarts,
-            w.p99_us.map_or_else(
-                || "-".to_owned(),
-                |us| format!("{:.1}ms", us as f64 / 1000.0)
-            )
-        )),
+        Some(w) => {
+            let _ = writeln!(
+                out,
+                "└─ workers {} · busy {} · handled {} · failed {} · restarts {} · p99 {}",
+                w.workers,
+                w.busy,
+                human_count(w.handled),
+                w.failed,
+                w.restarts,
+                w.p99_us.map_or_else(
+                    || "-".to_owned(),
+                    |us| format!("{:.1}ms", us as f64 / 1000.0)
+                )
+            );
+        }
         None => out.push_str("└─ workers (none on this node)\n"),
     }
     out

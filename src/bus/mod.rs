@@ -59,6 +59,10 @@ pub struct BusConfig {
     /// Dead letters kept in memory (in-process backend; the oldest is dropped, counted
     /// and logged past this).
     pub dead_letter_capacity: usize,
+    /// Whether this node takes inbox work (Redis: runs the inbox fetcher). An
+    /// access-only node sets it off: it runs no workers, so anything it fetched would
+    /// wait in vain until another node claimed it.
+    pub consume_inbox: bool,
 }
 
 impl Default for BusConfig {
@@ -71,6 +75,7 @@ impl Default for BusConfig {
             retry_max: Duration::from_secs(30),
             request_queue_bound: 4096,
             dead_letter_capacity: 10_000,
+            consume_inbox: true,
         }
     }
 }

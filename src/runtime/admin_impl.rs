@@ -20,7 +20,7 @@ impl RuntimeInner {
         let mut tenants = Vec::new();
         for (id, entry) in self.tenants.lock().await.iter() {
             let inbox = waiting.get(&id.to_string()).copied().unwrap_or(0) as u64;
-            tenants.push(entry.status(inbox).await);
+            tenants.push(entry.status(inbox));
         }
         if !self.role.runs_access() {
             // Worker nodes run no tenant actors; list the tenants they serve.
@@ -176,7 +176,7 @@ impl AdminBackend for AdminFacade {
             }
             match self.0.vault.stats().await {
                 Ok(s) if !s.backend_available => {
-                    reasons.push("vault backend unreachable".to_owned())
+                    reasons.push("vault backend unreachable".to_owned());
                 }
                 Ok(_) => {}
                 Err(e) => reasons.push(format!("vault: {e}")),

@@ -121,6 +121,18 @@ pub enum RuntimeError {
     },
 }
 
+/// Where the admin API listens.
+#[derive(Debug, Clone, Copy, Default)]
+enum AdminListen {
+    /// `runtime.admin.listen`.
+    #[default]
+    FromConfig,
+    /// This address.
+    At(SocketAddr),
+    /// No admin API.
+    Off,
+}
+
 /// Builds a [`Runtime`].
 #[derive(Default)]
 pub struct RuntimeBuilder {
@@ -128,7 +140,7 @@ pub struct RuntimeBuilder {
     handlers: Vec<AppHandler>,
     role: Role,
     node_id: Option<String>,
-    admin_listen: Option<Option<SocketAddr>>,
+    admin_listen: AdminListen,
     handler_timeout: Option<Duration>,
     republish_every: Option<Duration>,
 }
@@ -179,7 +191,10 @@ impl RuntimeBuilder {
     /// without it.
     #[must_use]
     pub fn admin_listen(mut self, addr: Option<SocketAddr>) -> Self {
-        self.admin_listen = Some(addr);
+        self.admin_listen = match addr {
+            Some(a) => AdminListen::At(a),
+            None => AdminListen::Off,
+        };
         self
     }
 
@@ -219,7 +234,7 @@ impl RuntimeBuilder {
         let handler_set = handlers::handler_set(&registry, &self.handlers)?;
 
         let vault = start_vault(&registry).await?;
-        let bus = start_bus(&registry, &node_id).await?;
+        let bus = start_bus(&registry, &node_id, role).await?;
         for t in &registry.tenants {
             bus.register_tenant(&t.id())
                 .await
@@ -257,7 +272,11 @@ impl RuntimeBuilder {
             .and_then(|v| std::env::var(v).ok())
             .filter(|t| !t.is_empty())
             .map(SecretString::from);
-        let admin_addr = self.admin_listen.unwrap_or(Some(rt.admin.listen));
+        let admin_addr = match self.admin_listen {
+            AdminListen::FromConfig => Some(rt.admin.listen),
+            AdminListen::At(a) => Some(a),
+            AdminListen::Off => None,
+        };
 
         let inner = Arc::new(RuntimeInner {
             started: Instant::now(),
@@ -334,7 +353,7 @@ async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
     }
 }
 
-async fn start_bus(registry: &Registry, node_id: &str) -> Result<Bus, RuntimeError> {
+async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus, RuntimeError> {
     let rt = &registry.runtime;
     let config = BusConfig {
         node_id: node_id.to_owned(),
@@ -343,6 +362,7 @@ async fn start_bus(registry: &Registry, node_id: &str) -> Result<Bus, RuntimeErr
             max_in_flight_per_tenant: rt.max_in_flight_per_tenant,
             ..SchedulerConfig::default()
         },
+        consume_inbox: role.runs_workers(),
         ..BusConfig::default()
     };
     match rt.bus.backend {
@@ -472,9 +492,11 @@ impl Runtime {
         let tenants: Vec<TenantEntry> = std::mem::take(&mut *inner.tenants.lock().await)
             .into_values()
             .collect();
-        for t in tenants {
-            t.stop().await;
+        // 1. No new events: gateways close resumably and save their sessions.
+        for t in &tenants {
+            t.stop_gateway().await;
         }
+        // 2. Workers finish what is queued here; REST actors still serve their effects.
         if let Some(pool) = &inner.pool {
             // Let the workers drain what is queued here, within the timeout.
             let drained = tokio::time::timeout(timeout, async {
@@ -491,6 +513,10 @@ impl Runtime {
                 );
             }
             pool.shutdown().await;
+        }
+        // 3. REST actors answer what they hold; every lease is released.
+        for t in tenants {
+            t.stop().await;
         }
         inner.tasks.close();
         inner.tasks.wait().await;

@@ -1,69 +1,443 @@
-//! One tenant's access layer under supervision: its `GatewayActor` and `RestActor`,
-//! restarted one-for-one with backoff within the restart budget; a fatal failure
-//! (rejected token) or a spent budget marks the tenant failed and leaves it stopped,
-//! while every other tenant keeps running.
+//! One tenant's access layer under supervision: `TenantSupervisor` owns its
+//! `GatewayActor` and `RestActor` (spawned linked) and restarts a failed one
+//! one-for-one, with exponential backoff, within the restart budget. A fatal failure
+//! (a rejected token: gateway close 4004, REST 401; disallowed intents 4014) or a spent
+//! budget marks the tenant failed and leaves it stopped; every other tenant keeps
+//! running. ractor's default (stop the parent when a child exits) is overridden.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
-use tokio::sync::RwLock;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::RuntimeInner;
-use crate::admin::{TenantState, TenantStatus};
-use crate::config::{Registry, TenantConfig};
+use crate::actors::gateway::{self, GatewayArgs, GatewayHandle, SessionStore};
+use crate::actors::rest::{BudgetConfig, InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
+use crate::actors::{RestartBudget, RestartPolicy};
+use crate::admin::{BucketStatus, RestStatus, ShardStatus, TenantState, TenantStatus};
+use crate::bus::Bus;
+use crate::config::{BackendKind, Registry, TenantConfig};
+use crate::providers::discord::interactions::InteractionTokens;
+use crate::vault::VaultHandle;
 
-/// What every tenant's access layer shares (filled in with the access layer).
-pub(crate) struct AccessShared {}
+/// What every tenant's access layer shares on a node.
+pub(crate) struct AccessShared {
+    /// Gateway sessions, so a restarted gateway resumes.
+    sessions: tokio::sync::OnceCell<SessionStore>,
+    /// Discord's invalid-request budget is per IP: one for the whole process.
+    budget: Arc<InvalidRequestBudget>,
+}
 
 impl AccessShared {
     pub(crate) fn new() -> Self {
-        Self {}
+        Self {
+            sessions: tokio::sync::OnceCell::new(),
+            budget: Arc::new(InvalidRequestBudget::new(BudgetConfig::default())),
+        }
     }
+
+    async fn sessions(&self, registry: &Registry) -> SessionStore {
+        self.sessions
+            .get_or_init(|| async {
+                let rt = &registry.runtime;
+                // Sessions live next to the bus when it is shared, so another node
+                // taking the tenant over can resume.
+                let url = match (rt.bus.backend, &rt.bus.url) {
+                    (BackendKind::Redis, Some(url)) => Some(url.clone()),
+                    _ => None,
+                };
+                match url {
+                    Some(url) => match SessionStore::redis(&url, &rt.redis_prefix).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "session store on Redis unavailable; keeping sessions in memory");
+                            SessionStore::memory()
+                        }
+                    },
+                    None => SessionStore::memory(),
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+/// Which child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Child {
+    Gateway,
+    Rest,
 }
 
 /// State readable without an actor round trip.
 pub(crate) struct TenantShared {
-    pub(crate) state: RwLock<(TenantState, Option<String>)>,
-    pub(crate) restarts: AtomicU64,
+    state: RwLock<(TenantState, Option<String>)>,
+    restarts: AtomicU64,
+    stopping: AtomicBool,
+    gateway: RwLock<Option<GatewayHandle>>,
+    rest: RwLock<Option<RestHandle>>,
+}
+
+impl TenantShared {
+    fn set(&self, state: TenantState, reason: Option<String>) {
+        *self.state.write().unwrap_or_else(PoisonError::into_inner) = (state, reason);
+    }
+
+    fn get(&self) -> (TenantState, Option<String>) {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn gateway(&self) -> Option<GatewayHandle> {
+        self.gateway
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn rest(&self) -> Option<RestHandle> {
+        self.rest
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+struct Ctx {
+    config: Arc<TenantConfig>,
+    namespace: String,
+    bus: Bus,
+    vault: VaultHandle,
+    tokens: InteractionTokens,
+    sessions: SessionStore,
+    budget: Arc<InvalidRequestBudget>,
+    lease_ttl: Duration,
+    shared: Arc<TenantShared>,
+}
+
+struct TenantSupervisor;
+
+pub(crate) enum SupMsg {
+    Start(Child),
+}
+
+struct SupState {
+    ctx: Ctx,
+    budget: RestartBudget,
+}
+
+impl TenantSupervisor {
+    fn fail(state: &SupState, reason: String) {
+        let t = state.ctx.config.id();
+        tracing::error!(provider = %t.provider, tenant = %t.tenant, reason, "tenant failed; left stopped");
+        metrics::counter!("switchboard_tenant_failures_total").increment(1);
+        state.ctx.shared.set(TenantState::Failed, Some(reason));
+        state.ctx.shared.stopping.store(true, Ordering::SeqCst);
+        for cell in [
+            state.ctx.shared.gateway().map(|g| g.actor()),
+            state.ctx.shared.rest().map(|r| r.cell()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cell.stop(Some("tenant failed".to_owned()));
+        }
+    }
+
+    fn retry(state: &mut SupState, myself: &ActorRef<SupMsg>, child: Child, reason: &str) {
+        match state.budget.on_failure() {
+            Some(delay) => {
+                state.ctx.shared.restarts.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("switchboard_actor_restarts_total").increment(1);
+                let t = state.ctx.config.id();
+                tracing::warn!(provider = %t.provider, tenant = %t.tenant, ?child, reason, delay_ms = delay.as_millis() as u64, "restarting");
+                state
+                    .ctx
+                    .shared
+                    .set(TenantState::Restarting, Some(reason.to_owned()));
+                myself.send_after(delay, move || SupMsg::Start(child));
+            }
+            None => Self::fail(state, format!("restart budget spent ({reason})")),
+        }
+    }
+}
+
+fn strip_fatal(reason: &str) -> Option<&str> {
+    reason
+        .strip_prefix(gateway::FATAL_PREFIX)
+        .or_else(|| reason.strip_prefix("fatal:"))
+        .map(str::trim)
+}
+
+impl Actor for TenantSupervisor {
+    type Msg = SupMsg;
+    type State = SupState;
+    type Arguments = (Ctx, RestartPolicy);
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupMsg>,
+        (ctx, policy): Self::Arguments,
+    ) -> Result<SupState, ActorProcessingErr> {
+        let _ = myself.cast(SupMsg::Start(Child::Rest));
+        let _ = myself.cast(SupMsg::Start(Child::Gateway));
+        Ok(SupState {
+            ctx,
+            budget: RestartBudget::new(policy),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupMsg>,
+        SupMsg::Start(child): SupMsg,
+        state: &mut SupState,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.ctx.shared.stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let c = &state.ctx;
+        match child {
+            Child::Gateway => {
+                let mut args = GatewayArgs::new(
+                    c.config.clone(),
+                    c.namespace.clone(),
+                    c.bus.clone(),
+                    c.vault.clone(),
+                    c.tokens.clone(),
+                    c.sessions.clone(),
+                );
+                args.lease_ttl = Some(c.lease_ttl);
+                match GatewayHandle::start(args, Some(myself.get_cell())).await {
+                    Ok((g, _)) => {
+                        *c.shared
+                            .gateway
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner) = Some(g);
+                        c.shared.set(TenantState::Running, None);
+                    }
+                    Err(e) if e.is_fatal() => Self::fail(state, e.to_string()),
+                    Err(e) => Self::retry(state, &myself, child, &e.to_string()),
+                }
+            }
+            Child::Rest => {
+                let args = RestArgs {
+                    tenant: c.config.clone(),
+                    bus: c.bus.clone(),
+                    vault: c.vault.clone(),
+                    tokens: c.tokens.clone(),
+                    budget: c.budget.clone(),
+                    config: RestConfig {
+                        lease_ttl: Some(c.lease_ttl),
+                        ..RestConfig::default()
+                    },
+                };
+                match RestHandle::start(args, Some(myself.get_cell())).await {
+                    Ok((r, _)) => {
+                        *c.shared
+                            .rest
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner) = Some(r);
+                    }
+                    Err(e) => Self::retry(state, &myself, child, &e.to_string()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupMsg>,
+        event: SupervisionEvent,
+        state: &mut SupState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".to_owned()))
+            }
+            _ => return Ok(()),
+        };
+        let shared = &state.ctx.shared;
+        let child = if shared
+            .gateway()
+            .is_some_and(|g| g.actor().get_id() == cell.get_id())
+        {
+            *shared
+                .gateway
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            Child::Gateway
+        } else if shared
+            .rest()
+            .is_some_and(|r| r.cell().get_id() == cell.get_id())
+        {
+            *shared.rest.write().unwrap_or_else(PoisonError::into_inner) = None;
+            Child::Rest
+        } else {
+            return Ok(());
+        };
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        match strip_fatal(&reason) {
+            Some(why) => Self::fail(state, why.to_owned()),
+            None => Self::retry(state, &myself, child, &reason),
+        }
+        Ok(())
+    }
 }
 
 /// A supervised tenant.
 pub(crate) struct TenantEntry {
     pub(crate) config: Arc<TenantConfig>,
     pub(crate) fingerprint: [u8; 32],
-    pub(crate) shared: Arc<TenantShared>,
+    shared: Arc<TenantShared>,
+    actor: Option<ActorRef<SupMsg>>,
 }
 
 impl TenantEntry {
     pub(crate) async fn start(
-        _rt: &Arc<RuntimeInner>,
+        rt: &Arc<RuntimeInner>,
         config: Arc<TenantConfig>,
-        _registry: &Registry,
+        registry: &Registry,
     ) -> Self {
         let shared = Arc::new(TenantShared {
             state: RwLock::new((TenantState::Starting, None)),
             restarts: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            gateway: RwLock::new(None),
+            rest: RwLock::new(None),
         });
+        let ctx = Ctx {
+            config: config.clone(),
+            namespace: registry.namespace.clone(),
+            bus: rt.bus.clone(),
+            vault: rt.vault.clone(),
+            tokens: InteractionTokens::new(),
+            sessions: rt.access.sessions(registry).await,
+            budget: rt.access.budget.clone(),
+            lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
+            shared: shared.clone(),
+        };
+        let policy = RestartPolicy {
+            max_restarts: registry.runtime.restart.max_restarts,
+            period: Duration::from_secs(registry.runtime.restart.period_secs),
+            ..RestartPolicy::default()
+        };
+        let actor = match Actor::spawn(None, TenantSupervisor, (ctx, policy)).await {
+            Ok((a, _)) => Some(a),
+            Err(e) => {
+                shared.set(
+                    TenantState::Failed,
+                    Some(format!("supervisor did not start: {e}")),
+                );
+                None
+            }
+        };
         Self {
             fingerprint: super::credentials::fingerprint(&config),
             config,
             shared,
+            actor,
         }
     }
 
-    pub(crate) async fn stop(self) {
-        *self.shared.state.write().await = (TenantState::Stopped, None);
+    /// Stops taking events in (the gateway closes resumably and saves its session)
+    /// while the REST actor keeps serving the handlers still running.
+    pub(crate) async fn stop_gateway(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(g) = self.shared.gateway() {
+            g.stop().await;
+        }
     }
 
-    pub(crate) async fn status(&self, inbox: u64) -> TenantStatus {
-        let (state, reason) = self.shared.state.read().await.clone();
+    /// Stops the tenant: gateways close resumably and save their sessions, the REST
+    /// actor answers what it holds, leases are released.
+    pub(crate) async fn stop(self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(g) = self.shared.gateway() {
+            g.stop().await;
+        }
+        if let Some(r) = self.shared.rest() {
+            r.stop().await;
+        }
+        if let Some(a) = &self.actor {
+            let _ = a.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+        }
+        if self.shared.get().0 != TenantState::Failed {
+            self.shared.set(TenantState::Stopped, None);
+        }
+    }
+
+    pub(crate) fn status(&self, inbox: u64) -> TenantStatus {
+        let (mut state, mut reason) = self.shared.get();
+        let mut shards = Vec::new();
+        if let Some(g) = self.shared.gateway() {
+            let h = g.health();
+            match h.state {
+                gateway::TenantState::Failed(r) => {
+                    state = TenantState::Failed;
+                    reason = Some(r);
+                }
+                gateway::TenantState::Starting if state == TenantState::Running => {
+                    state = TenantState::Starting;
+                }
+                _ => {}
+            }
+            shards = h
+                .shards
+                .iter()
+                .map(|s| ShardStatus {
+                    id: s.id,
+                    total: s.total,
+                    state: serde_json::to_value(s.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    seq: s.last_sequence.unwrap_or(0),
+                    latency_ms: s.latency.map(|l| l.as_millis() as u64),
+                    resumes: s.resumes,
+                    reconnects: s.reconnects,
+                    events: s.events_in,
+                })
+                .collect();
+        }
+        let rest = self.shared.rest().map(|r| {
+            let h = r.health();
+            RestStatus {
+                requests: h.requests.success
+                    + h.requests.client_error
+                    + h.requests.server_error
+                    + h.requests.transport_error,
+                rate_limited: h.ratelimited,
+                circuit: serde_json::to_value(h.circuit)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                buckets: h
+                    .buckets
+                    .iter()
+                    .map(|b| BucketStatus {
+                        id: format!("{}:{}", b.id, b.major),
+                        limit: u64::from(b.limit),
+                        remaining: u64::from(b.remaining),
+                        reset_after_ms: b.reset_after_ms.unwrap_or(0),
+                    })
+                    .collect(),
+            }
+        });
         TenantStatus {
             id: self.config.id().to_string(),
             state,
             reason,
             restarts: self.shared.restarts.load(Ordering::Relaxed),
-            shards: Vec::new(),
-            rest: None,
+            shards,
+            rest,
             inbox,
         }
     }

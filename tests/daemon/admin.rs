@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Daemon, ctl, eventually, registry, replies, say, sim};
+use crate::support::{Daemon, ctl, eventually, registry, replies, say, sim, wait};
 
 const CANARY: &str = "CANARY-tok-4c1f-never-shown";
 
@@ -19,6 +19,15 @@ async fn ping_is_answered_and_ctl_lists_running_tenants() {
     let daemon = Daemon::start(
         &["--config", reg.to_str().unwrap()],
         &[("TOK_DUCK", CANARY), ("TOK_GOOSE", "fake-goose")],
+    );
+    let connected = wait(Duration::from_secs(60), || {
+        sim.connected_sessions("duck") == 1 && sim.connected_sessions("goose") == 1
+    })
+    .await;
+    assert!(
+        connected,
+        "not connected; daemon output:\n{}",
+        daemon.output()
     );
     say(&sim, "!ping");
     eventually(Duration::from_secs(60), "both bots answered pong", || {
@@ -115,11 +124,21 @@ async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
         ),
         200
     );
+    let connected = wait(Duration::from_secs(60), || {
+        sim.connected_sessions("duck") == 1
+    })
+    .await;
+    assert!(
+        connected,
+        "not connected; daemon output:\n{}",
+        daemon.output()
+    );
     say(&sim, "!ping");
-    eventually(Duration::from_secs(60), "pong", || {
+    let answered = wait(Duration::from_secs(60), || {
         !replies(&sim, "pong").is_empty()
     })
     .await;
+    assert!(answered, "no pong; daemon output:\n{}", daemon.output());
     let mut bodies = String::new();
     for path in [
         "/healthz",

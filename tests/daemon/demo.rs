@@ -9,8 +9,8 @@ async fn demo_replies_with_zero_429s_and_three_running_tenants() {
     let mut daemon = Daemon::start(&["--demo", "--summary-every", "1"], &[]);
     let last_summary = |out: &str| {
         out.lines()
-            .filter(|l| l.starts_with("demo · "))
-            .last()
+            .rev()
+            .find(|l| l.starts_with("demo · "))
             .map(str::to_owned)
     };
     eventually(Duration::from_secs(20), "the demo posted replies", || {

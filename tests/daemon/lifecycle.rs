@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Daemon, ctl, eventually, registry, replies, say, sim, tenant_entry};
+use crate::support::{Daemon, ctl, eventually, registry, replies, say, sim, tenant_file};
 
 fn stats_line(output: &str) -> Option<serde_json::Value> {
     output
@@ -34,12 +34,11 @@ async fn reload_adds_and_removes_tenants_and_rejects_a_bad_config() {
     .await;
 
     // Add goose as a file in tenants_dir and send SIGHUP.
-    let entry = tenant_entry(&sim, "goose", "TOK_GOOSE");
-    let body: String = entry
-        .lines()
-        .map(|l| l.strip_prefix("  ").unwrap_or(l).replacen("- ", "", 1) + "\n")
-        .collect();
-    std::fs::write(dir.path().join("tenants.d/goose.yml"), &body).unwrap();
+    std::fs::write(
+        dir.path().join("tenants.d/goose.yml"),
+        tenant_file(&sim, "goose", "TOK_GOOSE"),
+    )
+    .unwrap();
     daemon.signal("HUP");
     eventually(Duration::from_secs(60), "goose connected", || {
         sim.connected_sessions("goose") == 1
@@ -94,13 +93,8 @@ async fn a_tenant_added_through_the_api_survives_a_restart() {
         ("TEST_ADMIN_TOKEN", "t0k"),
     ];
     let mut daemon = Daemon::start(&["--config", reg.to_str().unwrap()], &env);
-    let entry = tenant_entry(&sim, "crow", "TOK_CROW");
-    let body: String = entry
-        .lines()
-        .map(|l| l.strip_prefix("  ").unwrap_or(l).replacen("- ", "", 1) + "\n")
-        .collect();
     let file = dir.path().join("crow.yml");
-    std::fs::write(&file, body).unwrap();
+    std::fs::write(&file, tenant_file(&sim, "crow", "TOK_CROW")).unwrap();
     let (code, out, err) = ctl(
         &[
             "--admin",

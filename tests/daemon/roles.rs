@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::redis_server::TestRedis;
-use crate::support::{Daemon, eventually, registry, replies, say, sim};
+use crate::support::{Daemon, eventually, registry, replies, say, sim, wait};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_and_worker_nodes_answer_together() {
@@ -46,10 +46,20 @@ async fn access_and_worker_nodes_answer_together() {
     })
     .await;
     say(&sim, "!ping");
-    eventually(Duration::from_secs(60), "pong through two nodes", || {
+    let answered = wait(Duration::from_secs(60), || {
         replies(&sim, "pong") == ["duck"]
     })
     .await;
+    assert!(
+        answered,
+        "no pong
+--- access:
+{}
+--- worker:
+{}",
+        access.output(),
+        worker.output()
+    );
     let status: serde_json::Value = reqwest::get(format!("{}/v1/status", worker.admin))
         .await
         .unwrap()

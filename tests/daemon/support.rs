@@ -25,6 +25,18 @@ pub(crate) async fn eventually<F: FnMut() -> bool>(timeout: Duration, what: &str
     }
 }
 
+/// Polls `check` every 25 ms; whether it became true within `timeout`.
+pub(crate) async fn wait<F: FnMut() -> bool>(timeout: Duration, mut check: F) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    true
+}
+
 /// A daemon process, killed when dropped (pass or fail).
 pub(crate) struct Daemon {
     child: Option<Child>,
@@ -94,7 +106,10 @@ impl Daemon {
         };
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(admin) => daemon.admin = admin,
-            Err(_) => panic!(
+            Err(
+                std::sync::mpsc::RecvTimeoutError::Timeout
+                | std::sync::mpsc::RecvTimeoutError::Disconnected,
+            ) => panic!(
                 "the daemon did not start:\n{}",
                 daemon.output.lock().unwrap()
             ),
@@ -168,13 +183,24 @@ pub(crate) fn registry(
     path
 }
 
-/// One tenant entry (a YAML list item) pointing at `sim`.
-pub(crate) fn tenant_entry(sim: &SimHandle, name: &str, var: &str) -> String {
+/// One tenant as a YAML mapping (the content of a file in `tenants_dir`).
+pub(crate) fn tenant_file(sim: &SimHandle, name: &str, var: &str) -> String {
     format!(
-        "  - provider: discord\n    tenant: {name}\n    credentials:\n      bot_token: ${{{var}}}\n    gateway:\n      intents: [guilds, guild_messages, message_content]\n      shards: 1\n    endpoints:\n      api: http://{}\n      gateway: {}\n",
+        "provider: discord\ntenant: {name}\ncredentials:\n  bot_token: ${{{var}}}\ngateway:\n  intents: [guilds, guild_messages, message_content]\n  shards: 1\nendpoints:\n  api: http://{}\n  gateway: {}\n",
         sim.api_host(),
         sim.gateway_url()
     )
+}
+
+/// One tenant entry (a YAML list item) pointing at `sim`.
+pub(crate) fn tenant_entry(sim: &SimHandle, name: &str, var: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in tenant_file(sim, name, var).lines().enumerate() {
+        out.push_str(if i == 0 { "  - " } else { "    " });
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// An emulator serving bots `name` with token `token`, all in the demo guild.
@@ -185,7 +211,7 @@ pub(crate) async fn sim(bots: &[(&str, &str)]) -> SimHandle {
             "  - provider: discord\n    tenant: {name}\n    credentials:\n      bot_token: {token}\n    gateway: {{ intents: [guilds, guild_messages, message_content] }}\n"
         ));
     }
-    let reg = switchboard::config::Registry::from_yaml_str(&yaml, "sim.yml", &Default::default())
+    let reg = switchboard::config::Registry::from_yaml_str(&yaml, "sim.yml", &switchboard::config::LoadOptions::default())
         .unwrap();
     Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
         .await

@@ -18,6 +18,18 @@ use crate::bus::Bus;
 use crate::bus::delivery::{Delivery, Receipt};
 use crate::model::{Priority, TenantId, decode, now_ms};
 
+/// Converts an `XREAD`/`XREADGROUP` reply. A nil reply means the `BLOCK` timed out
+/// with nothing to read: that is an empty result, not an error.
+fn stream_reply(
+    v: Value,
+) -> Result<XReadResponse<String, String, String, Bytes>, fred::error::Error> {
+    if v.is_null() {
+        Ok(HashMap::new())
+    } else {
+        v.into_xread_response()
+    }
+}
+
 /// Pause after a Redis error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -118,7 +130,7 @@ async fn own_pending(
     loop {
         let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
             .inbox_reader
-            .xreadgroup_map(
+            .xreadgroup::<Value, _, _, _, _>(
                 group,
                 r.node.as_str(),
                 Some(100),
@@ -127,7 +139,8 @@ async fn own_pending(
                 stream,
                 after.as_str(),
             )
-            .await;
+            .await
+            .and_then(stream_reply);
         let entries = match res {
             Ok(mut m) => m.remove(stream).unwrap_or_default(),
             Err(e) => {
@@ -272,7 +285,7 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
         // on this node until reclaimed; the read ends within `block` anyway.
         let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
             .inbox_reader
-            .xreadgroup_map(
+            .xreadgroup::<Value, _, _, _, _>(
                 WORKERS,
                 r.node.as_str(),
                 Some(r.cfg.fetch_count),
@@ -281,7 +294,8 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
                 keys,
                 ids,
             )
-            .await;
+            .await
+            .and_then(stream_reply);
         match res {
             Ok(resp) => {
                 for (stream, entries) in resp {
@@ -351,7 +365,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
         let ids: Vec<&str> = vec![">"; keys.len()];
         let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
             .request_reader
-            .xreadgroup_map(
+            .xreadgroup::<Value, _, _, _, _>(
                 REST,
                 r.node.as_str(),
                 Some(r.cfg.fetch_count),
@@ -360,7 +374,8 @@ pub(super) async fn request_fetcher(bus: Bus) {
                 keys,
                 ids,
             )
-            .await;
+            .await
+            .and_then(stream_reply);
         match res {
             Ok(resp) => {
                 for (stream, entries) in resp {
@@ -397,13 +412,14 @@ pub(super) async fn reply_reader(bus: Bus) {
     while !cancel.is_cancelled() {
         let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
             .reply_reader
-            .xread_map(
+            .xread::<Value, _, _>(
                 Some(256),
                 Some(r.cfg.block.as_millis() as u64),
                 key.as_str(),
                 last.as_str(),
             )
-            .await;
+            .await
+            .and_then(stream_reply);
         match res {
             Ok(mut resp) => {
                 for (id, mut fields) in resp.remove(&key).unwrap_or_default() {

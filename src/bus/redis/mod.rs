@@ -161,7 +161,9 @@ impl RedisBackend {
         if let Some(rx) = rx {
             tasks.spawn(fetch::ack_batcher(bus.clone(), rx));
         }
-        tasks.spawn(fetch::inbox_fetcher(bus.clone()));
+        if bus.config().consume_inbox {
+            tasks.spawn(fetch::inbox_fetcher(bus.clone()));
+        }
         tasks.spawn(fetch::request_fetcher(bus.clone()));
         tasks.spawn(fetch::reply_reader(bus.clone()));
         tasks.spawn(fetch::retry_mover(bus.clone()));
