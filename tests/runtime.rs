@@ -92,3 +92,78 @@ async fn a_panicking_handler_restarts_its_worker_and_the_envelope_is_retried() {
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtins_echo_and_ignore_bots_end_to_end() {
+    let yaml = "runtime:\n  handlers: [ping, echo]\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
+    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
+    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
+    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
+    let runtime = Runtime::builder()
+        .config(reg)
+        .admin_listen(None)
+        .build()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sim.connected_sessions("duck") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "duck never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let say = |content: &str, bot: bool| {
+        sim.inject_message(InjectMessage {
+            guild_id: Some(DEMO_GUILD),
+            channel_id: Some(DEMO_CHANNELS[0]),
+            tenant: None,
+            author: SimUser {
+                id: 900_000_000_000_000_002,
+                username: if bot { "otherbot" } else { "bob" }.into(),
+                bot,
+            },
+            content: content.into(),
+            mentions: vec![],
+        })
+        .unwrap()
+    };
+    // A bot's `!ping` first, then a human's `!echo hi`: once `hi` is posted, the
+    // earlier bot message has certainly been handled, and it produced nothing.
+    say("!ping", true);
+    let echo_id = say("!echo hi", false);
+    while !sim
+        .channel_messages(DEMO_CHANNELS[0])
+        .iter()
+        .any(|m| m.content == "hi")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no echo");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let posted = sim.channel_messages(DEMO_CHANNELS[0]);
+    let hi = posted.iter().find(|m| m.content == "hi").unwrap();
+    assert_eq!(
+        hi.message_reference
+            .as_ref()
+            .and_then(|r| r["message_id"].as_str()),
+        Some(echo_id.to_string().as_str())
+    );
+    // Everything published (the bot's ping, the echo, the bot's own `hi`) is settled
+    // before we look for a pong.
+    while {
+        let s = runtime.bus().stats();
+        s.published < 3 || s.acked + s.dead_lettered < s.published
+    } {
+        assert!(tokio::time::Instant::now() < deadline, "not handled");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        !posted.iter().any(|m| m.content == "pong"),
+        "a bot-authored !ping was answered"
+    );
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}

@@ -120,7 +120,46 @@ async fn readyz(State(s): State<AppState>) -> Response {
     (code, Json(body)).into_response()
 }
 
-async fn metrics_text() -> Response {
+/// Sets the gauges that mirror the status tree, so one scrape sees current depths,
+/// leases and per-tenant REST figures next to the counters recorded as things happen.
+fn export_status(st: &super::status::RuntimeStatus) {
+    use metrics::gauge;
+    gauge!("switchboard_bus_waiting").set(st.bus.waiting as f64);
+    gauge!("switchboard_bus_in_flight").set(st.bus.in_flight as f64);
+    gauge!("switchboard_bus_dead_letters").set(st.bus.dead_lettered as f64);
+    gauge!("switchboard_vault_leases").set(st.vault.leases as f64);
+    if let Some(w) = &st.workers {
+        gauge!("switchboard_workers_busy").set(w.busy as f64);
+        gauge!("switchboard_worker_restarts").set(w.restarts as f64);
+    }
+    for t in &st.tenants {
+        let tenant = t.id.clone();
+        gauge!("switchboard_tenant_up", "tenant" => tenant.clone()).set(
+            if t.state == super::status::TenantState::Running {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        gauge!("switchboard_tenant_restarts", "tenant" => tenant.clone()).set(t.restarts as f64);
+        gauge!("switchboard_tenant_inbox", "tenant" => tenant.clone()).set(t.inbox as f64);
+        if let Some(r) = &t.rest {
+            gauge!("switchboard_rest_requests", "tenant" => tenant.clone()).set(r.requests as f64);
+            gauge!("switchboard_rest_429s", "tenant" => tenant.clone()).set(r.rate_limited as f64);
+        }
+        for sh in &t.shards {
+            let shard = sh.id.to_string();
+            gauge!("switchboard_gateway_events", "tenant" => tenant.clone(), "shard" => shard.clone()).set(sh.events as f64);
+            gauge!("switchboard_gateway_resumes", "tenant" => tenant.clone(), "shard" => shard.clone()).set(sh.resumes as f64);
+            if let Some(l) = sh.latency_ms {
+                gauge!("switchboard_gateway_latency_ms", "tenant" => tenant.clone(), "shard" => shard).set(l as f64);
+            }
+        }
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    export_status(&s.backend.status().await);
     match prometheus() {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -211,8 +211,12 @@ pub(crate) async fn sim(bots: &[(&str, &str)]) -> SimHandle {
             "  - provider: discord\n    tenant: {name}\n    credentials:\n      bot_token: {token}\n    gateway: {{ intents: [guilds, guild_messages, message_content] }}\n"
         ));
     }
-    let reg = switchboard::config::Registry::from_yaml_str(&yaml, "sim.yml", &switchboard::config::LoadOptions::default())
-        .unwrap();
+    let reg = switchboard::config::Registry::from_yaml_str(
+        &yaml,
+        "sim.yml",
+        &switchboard::config::LoadOptions::default(),
+    )
+    .unwrap();
     Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
         .await
         .unwrap()
