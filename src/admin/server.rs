@@ -146,6 +146,15 @@ fn export_status(st: &super::status::RuntimeStatus) {
         if let Some(r) = &t.rest {
             gauge!("switchboard_rest_requests", "tenant" => tenant.clone()).set(r.requests as f64);
             gauge!("switchboard_rest_429s", "tenant" => tenant.clone()).set(r.rate_limited as f64);
+            for (class, n) in &r.by_status {
+                gauge!("switchboard_rest_responses", "tenant" => tenant.clone(), "status" => class.clone())
+                    .set(*n as f64);
+            }
+            if let Some((used, threshold)) = r.invalid_budget {
+                // One budget per process: every tenant reports the same figures.
+                gauge!("switchboard_invalid_request_budget_used").set(used as f64);
+                gauge!("switchboard_invalid_request_budget_threshold").set(threshold as f64);
+            }
         }
         for sh in &t.shards {
             let shard = sh.id.to_string();

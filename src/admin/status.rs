@@ -58,6 +58,13 @@ pub struct BucketStatus {
 pub struct RestStatus {
     /// Requests sent.
     pub requests: u64,
+    /// Responses by class: `2xx`, `4xx`, `5xx`, `transport` (no response).
+    #[serde(default)]
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// Invalid requests (401/403/429) in the process-wide budget's window, and its
+    /// refusal threshold.
+    #[serde(default)]
+    pub invalid_budget: Option<(u64, u64)>,
     /// 429s seen (including retries twilight hid).
     pub rate_limited: u64,
     /// Circuit breaker state (`closed`, `open`, `half_open`).

@@ -414,6 +414,16 @@ impl TenantEntry {
                     + h.requests.client_error
                     + h.requests.server_error
                     + h.requests.transport_error,
+                by_status: [
+                    ("2xx", h.requests.success),
+                    ("4xx", h.requests.client_error),
+                    ("5xx", h.requests.server_error),
+                    ("transport", h.requests.transport_error),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+                invalid_budget: Some((u64::from(h.budget.used), u64::from(h.budget.threshold))),
                 rate_limited: h.ratelimited,
                 circuit: serde_json::to_value(h.circuit)
                     .ok()

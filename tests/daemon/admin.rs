@@ -181,10 +181,16 @@ async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
         samples += 1;
     }
     assert!(samples > 0, "no samples in {metrics}");
-    assert!(
-        metrics.contains("switchboard_bus_published_total"),
-        "{metrics}"
-    );
+    for name in [
+        "switchboard_bus_published_total",
+        "switchboard_handler_seconds",
+        "switchboard_tenant_up",
+        "switchboard_rest_responses",
+        "switchboard_invalid_request_budget_used",
+        "switchboard_bus_dead_letters",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from {metrics}");
+    }
     let (code, _, err) = ctl(&["--admin", "http://127.0.0.1:1", "status"], &[]);
     assert_eq!(code, 2, "an absent daemon is exit code 2");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
