@@ -30,6 +30,40 @@ fn stream_reply(
     }
 }
 
+/// Waits a moment when there is nothing to read (or the bus is closing).
+async fn idle(cancel: &tokio_util::sync::CancellationToken) {
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        () = cancel.cancelled() => {}
+    }
+}
+
+/// One blocking `XREADGROUP ... >` of new entries for this node's consumer over
+/// `keys`, on the dedicated blocking client `reader`.
+///
+/// No select on cancel around it: abandoning a read would leave its entries pending
+/// on this node until reclaimed; the read ends within `block` anyway.
+async fn read_new(
+    r: &RedisBackend,
+    reader: &Client,
+    group: &'static str,
+    keys: Vec<String>,
+) -> Result<XReadResponse<String, String, String, Bytes>, fred::error::Error> {
+    let ids: Vec<&str> = vec![">"; keys.len()];
+    reader
+        .xreadgroup::<Value, _, _, _, _>(
+            group,
+            r.node.as_str(),
+            Some(r.cfg.fetch_count),
+            Some(r.cfg.block.as_millis() as u64),
+            false,
+            keys,
+            ids,
+        )
+        .await
+        .and_then(stream_reply)
+}
+
 /// Pause after a Redis error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -273,29 +307,16 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
             }
         }
         if streams.is_empty() {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(20)) => {}
-                () = cancel.cancelled() => {}
-            }
+            idle(&cancel).await;
             continue;
         }
-        let keys: Vec<String> = streams.keys().cloned().collect();
-        let ids: Vec<&str> = vec![">"; keys.len()];
-        // No select on cancel here: abandoning a read would leave its entries pending
-        // on this node until reclaimed; the read ends within `block` anyway.
-        let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
-            .inbox_reader
-            .xreadgroup::<Value, _, _, _, _>(
-                WORKERS,
-                r.node.as_str(),
-                Some(r.cfg.fetch_count),
-                Some(r.cfg.block.as_millis() as u64),
-                false,
-                keys,
-                ids,
-            )
-            .await
-            .and_then(stream_reply);
+        let res = read_new(
+            r,
+            &r.inbox_reader,
+            WORKERS,
+            streams.keys().cloned().collect(),
+        )
+        .await;
         match res {
             Ok(resp) => {
                 for (stream, entries) in resp {
@@ -355,27 +376,16 @@ pub(super) async fn request_fetcher(bus: Bus) {
             }
         }
         if streams.is_empty() {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(20)) => {}
-                () = cancel.cancelled() => {}
-            }
+            idle(&cancel).await;
             continue;
         }
-        let keys: Vec<String> = streams.keys().cloned().collect();
-        let ids: Vec<&str> = vec![">"; keys.len()];
-        let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
-            .request_reader
-            .xreadgroup::<Value, _, _, _, _>(
-                REST,
-                r.node.as_str(),
-                Some(r.cfg.fetch_count),
-                Some(r.cfg.block.as_millis() as u64),
-                false,
-                keys,
-                ids,
-            )
-            .await
-            .and_then(stream_reply);
+        let res = read_new(
+            r,
+            &r.request_reader,
+            REST,
+            streams.keys().cloned().collect(),
+        )
+        .await;
         match res {
             Ok(resp) => {
                 for (stream, entries) in resp {
