@@ -17,16 +17,24 @@ async fn demo_replies_with_zero_429s_and_three_running_tenants() {
         last_summary(&daemon.output()).is_some_and(|l| !l.contains("replies posted 0 "))
     })
     .await;
-    let (code, out, err) = ctl(&["--admin", &daemon.admin, "status", "--json"], &[]);
-    assert_eq!(code, 0, "{err}");
-    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let running = status["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["state"] == "running")
-        .count();
-    assert_eq!(running, 3, "{out}");
+    // One bot may answer before the others have connected: poll the status.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, out, err) = ctl(&["--admin", &daemon.admin, "status", "--json"], &[]);
+        assert_eq!(code, 0, "{err}");
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let running = status["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["state"] == "running")
+            .count();
+        if running == 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(60)).await, Some(0));
     let line = last_summary(&daemon.output()).unwrap();

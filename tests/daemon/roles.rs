@@ -60,16 +60,21 @@ async fn access_and_worker_nodes_answer_together() {
         access.output(),
         worker.output()
     );
-    let status: serde_json::Value = reqwest::get(format!("{}/v1/status", worker.admin))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        status["workers"]["handled"].as_u64().unwrap() >= 1,
-        "{status}"
-    );
+    // The pong reaches the emulator before the worker has acked its delivery: poll.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: serde_json::Value = reqwest::get(format!("{}/v1/status", worker.admin))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["workers"]["handled"].as_u64().unwrap() >= 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let access_status: serde_json::Value = reqwest::get(format!("{}/v1/status", access.admin))
         .await
         .unwrap()
