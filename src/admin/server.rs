@@ -124,6 +124,10 @@ async fn readyz(State(s): State<AppState>) -> Response {
 /// leases and per-tenant REST figures next to the counters recorded as things happen.
 fn export_status(st: &super::status::RuntimeStatus) {
     use metrics::gauge;
+    let backend = st.bus.backend.clone();
+    metrics::counter!("switchboard_bus_published_total", "backend" => backend.clone())
+        .absolute(st.bus.published);
+    metrics::counter!("switchboard_bus_acked_total", "backend" => backend).absolute(st.bus.acked);
     gauge!("switchboard_bus_waiting").set(st.bus.waiting as f64);
     gauge!("switchboard_bus_in_flight").set(st.bus.in_flight as f64);
     gauge!("switchboard_bus_dead_letters").set(st.bus.dead_lettered as f64);

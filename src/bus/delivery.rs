@@ -1,5 +1,6 @@
 //! What the bus hands a consumer, and what it keeps of failures.
 
+use super::scheduler::Ticket;
 use crate::model::Envelope;
 
 /// Where a delivery came from, so it can be acknowledged there.
@@ -27,6 +28,19 @@ pub struct Delivery {
     /// The envelope.
     pub envelope: Envelope,
     pub(crate) receipt: Receipt,
+    /// The tenant's in-flight slot while a worker holds this delivery (inbox
+    /// deliveries only); released when the delivery is acked, failed or dropped.
+    pub(crate) ticket: Option<Ticket>,
+}
+
+impl Delivery {
+    pub(crate) fn new(envelope: Envelope, receipt: Receipt) -> Self {
+        Self {
+            envelope,
+            receipt,
+            ticket: None,
+        }
+    }
 }
 
 /// An envelope (or undecodable bytes) that could not be handled.

@@ -63,10 +63,9 @@ impl MemoryBackend {
     pub(crate) async fn next_request(&self, tenant: &TenantId) -> Option<Delivery> {
         let q = self.queue(tenant);
         let mut rx = q.1.lock().await;
-        rx.recv().await.map(|envelope| Delivery {
-            envelope,
-            receipt: Receipt::Memory,
-        })
+        rx.recv()
+            .await
+            .map(|envelope| Delivery::new(envelope, Receipt::Memory))
     }
 
     pub(crate) fn dead_letter(&self, mut letter: DeadLetter) {

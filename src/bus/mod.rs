@@ -250,12 +250,12 @@ impl Bus {
                 envelope.topic
             ))),
             _ => {
+                // Exported as `switchboard_bus_published_total` at scrape time: a
+                // metrics-registry lookup per envelope would cost more than the queue.
                 self.inner
                     .counters
                     .published
                     .fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("switchboard_bus_published_total", "backend" => self.backend_name())
-                    .increment(1);
                 match &self.inner.backend {
                     Backend::Memory(_) => self.enqueue(envelope, Receipt::Memory).await,
                     Backend::Redis(r) => r.publish(self, envelope).await,
@@ -264,7 +264,9 @@ impl Bus {
         }
     }
 
-    /// Publishes many inbox envelopes; on Redis they go out in pipelined batches.
+    /// Publishes many inbox envelopes: on Redis in pipelined batches, in process a
+    /// chunk at a time under one lock. A batch holding a `rest.request` is published
+    /// one envelope at a time.
     ///
     /// # Errors
     /// As [`Bus::publish`].
@@ -278,6 +280,25 @@ impl Bus {
                     .published
                     .fetch_add(n, Ordering::Relaxed);
                 Ok(())
+            }
+            Backend::Memory(_) if envelopes.iter().all(|e| e.topic.area() != "rest") => {
+                let n = envelopes.len() as u64;
+                self.inner
+                    .counters
+                    .published
+                    .fetch_add(n, Ordering::Relaxed);
+                // One lock per chunk instead of one per envelope.
+                self.inner
+                    .scheduler
+                    .push_all(envelopes.into_iter().map(|envelope| {
+                        (
+                            envelope.tenant_id(),
+                            envelope.priority(),
+                            Delivery::new(envelope, Receipt::Memory),
+                        )
+                    }))
+                    .await
+                    .map_err(|_| BusError::Closed)
             }
             _ => {
                 for e in envelopes {
@@ -294,7 +315,7 @@ impl Bus {
         let class = envelope.priority();
         self.inner
             .scheduler
-            .push(tenant, class, Delivery { envelope, receipt })
+            .push(tenant, class, Delivery::new(envelope, receipt))
             .await
             .map_err(|_| BusError::Closed)
     }
@@ -302,10 +323,19 @@ impl Bus {
     /// Waits for the next delivery a worker should handle, chosen fairly. `None` once
     /// the bus is closed and nothing is left.
     pub async fn next(&self) -> Option<Delivery> {
-        tokio::select! {
-            d = self.inner.scheduler.pop() => d,
-            () = self.inner.cancel.cancelled() => self.inner.scheduler.try_pop(),
-        }
+        // Fast path: something is eligible now (no waiter registered anywhere).
+        let popped = if let Some(p) = self.inner.scheduler.try_pop() {
+            Some(p)
+        } else {
+            tokio::select! {
+                p = self.inner.scheduler.pop() => p,
+                () = self.inner.cancel.cancelled() => self.inner.scheduler.try_pop(),
+            }
+        };
+        popped.map(|(mut delivery, ticket)| {
+            delivery.ticket = Some(ticket);
+            delivery
+        })
     }
 
     /// Acknowledges a handled delivery.
@@ -315,9 +345,8 @@ impl Bus {
     /// then be redelivered: handlers must be idempotent, see [`Bus::mark_done`]).
     #[allow(clippy::unused_async)] // async like `fail`; Redis acks are batched in the background
     pub async fn ack(&self, delivery: Delivery) -> Result<(), BusError> {
-        self.inner.scheduler.done(&delivery.envelope.tenant_id());
+        // Exported as `switchboard_bus_acked_total` at scrape time.
         self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("switchboard_bus_acked_total").increment(1);
         if let Backend::Redis(r) = &self.inner.backend {
             r.ack(&delivery.receipt);
         }
@@ -335,8 +364,10 @@ impl Bus {
         let Delivery {
             mut envelope,
             receipt,
+            ticket,
         } = delivery;
-        self.inner.scheduler.done(&envelope.tenant_id());
+        // The tenant's in-flight slot is free as soon as the outcome is decided.
+        drop(ticket);
         let attempts = envelope.attempt.saturating_add(1);
         if attempts >= self.inner.config.max_deliveries {
             tracing::warn!(
@@ -371,12 +402,9 @@ impl Bus {
                     let tenant = envelope.tenant_id();
                     let class = envelope.priority();
                     bus.inner.scheduler.push_now(
-                        tenant,
+                        &tenant,
                         class,
-                        Delivery {
-                            envelope,
-                            receipt: Receipt::Memory,
-                        },
+                        Delivery::new(envelope, Receipt::Memory),
                     );
                 });
                 Ok(())
@@ -391,8 +419,12 @@ impl Bus {
     /// # Errors
     /// [`BusError::Redis`] if the dead letter could not be written.
     pub async fn reject(&self, delivery: Delivery, error: &str) -> Result<(), BusError> {
-        let Delivery { envelope, receipt } = delivery;
-        self.inner.scheduler.done(&envelope.tenant_id());
+        let Delivery {
+            envelope,
+            receipt,
+            ticket,
+        } = delivery;
+        drop(ticket);
         let attempts = envelope.attempt.saturating_add(1);
         self.dead_letter(Some(envelope), None, error, attempts, &receipt)
             .await

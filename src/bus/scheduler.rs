@@ -9,9 +9,17 @@
 //!
 //! Each tenant's queue is bounded; [`Scheduler::push`] waits for room, which is how
 //! backpressure reaches a tenant's publisher without slowing anyone else.
+//!
+//! The hot path is one lock per push (per chunk, for a batch) and one per pop; the
+//! in-flight slot a pop hands out is a [`Ticket`] released without the lock when it
+//! is dropped, so a delivery that is lost or unwinds can never leak its tenant's
+//! capacity. Tenants are interned into slots on first sight, so taking the next
+//! delivery hashes nothing. Wake-ups go only to whoever can act on them: a pusher only
+//! when a full queue gets room, a worker on release only when the tenant was capped.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -39,40 +47,108 @@ impl Default for SchedulerConfig {
     }
 }
 
-struct TenantQueue<T> {
-    items: VecDeque<T>,
-    deficit: u32,
+const CLASSES: usize = 5;
+
+/// Most items a batched push enqueues per lock, so workers are never kept waiting
+/// behind a long batch.
+const PUSH_CHUNK: usize = 64;
+
+/// What a released [`Ticket`] needs: the scheduler-wide half of the in-flight count
+/// and the workers' wake-up.
+struct Release {
+    cap: usize,
+    in_flight: AtomicUsize,
+    work: Notify,
 }
 
-struct Class<T> {
-    queues: HashMap<TenantId, TenantQueue<T>>,
-    /// Tenants with waiting items, in service order.
-    ring: VecDeque<TenantId>,
+/// One tenant's in-flight count, shared with the tickets it handed out.
+struct InFlight {
+    count: AtomicUsize,
+    release: Arc<Release>,
 }
 
-impl<T> Default for Class<T> {
-    fn default() -> Self {
-        Self {
-            queues: HashMap::new(),
-            ring: VecDeque::new(),
+/// A tenant's in-flight slot, held by one delivery from pop until it is acked,
+/// failed or dropped. Dropping it releases the slot (and wakes a worker if the tenant
+/// was at its cap).
+pub(crate) struct Ticket(Arc<InFlight>);
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Ticket")
+            .field(&self.0.count.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let release = &self.0.release;
+        let before = self.0.count.fetch_sub(1, Ordering::AcqRel);
+        release.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if before >= release.cap {
+            // The tenant is eligible again: wake a worker for its waiting items.
+            release.work.notify_one();
         }
     }
 }
 
+/// One tenant's queues and counters. Slots are never freed: their number is bounded
+/// by the tenants this node serves (unknown tenants are dead-lettered upstream of any
+/// flood, and an idle slot costs a few empty deques).
+struct Slot<T> {
+    id: TenantId,
+    queues: [VecDeque<T>; CLASSES],
+    deficit: [u32; CLASSES],
+    in_flight: Arc<InFlight>,
+}
+
 struct State<T> {
-    classes: [Class<T>; 5],
-    in_flight: HashMap<TenantId, usize>,
+    index: HashMap<TenantId, usize>,
+    slots: Vec<Slot<T>>,
+    /// Per class, the slots with waiting items, in service order.
+    rings: [VecDeque<usize>; CLASSES],
     waiting: usize,
     closed: bool,
+    release: Arc<Release>,
+}
+
+impl<T> State<T> {
+    fn slot(&mut self, tenant: &TenantId) -> usize {
+        if let Some(&i) = self.index.get(tenant) {
+            return i;
+        }
+        let i = self.slots.len();
+        self.slots.push(Slot {
+            id: tenant.clone(),
+            queues: Default::default(),
+            deficit: [0; CLASSES],
+            in_flight: Arc::new(InFlight {
+                count: AtomicUsize::new(0),
+                release: self.release.clone(),
+            }),
+        });
+        self.index.insert(tenant.clone(), i);
+        i
+    }
+
+    fn enqueue(&mut self, slot: usize, class: usize, item: T) {
+        let q = &mut self.slots[slot].queues[class];
+        if q.is_empty() {
+            self.rings[class].push_back(slot);
+        }
+        q.push_back(item);
+        self.waiting += 1;
+    }
 }
 
 /// A fair, bounded, priority-aware queue of `T` keyed by tenant.
 pub(crate) struct Scheduler<T> {
     config: SchedulerConfig,
     state: Mutex<State<T>>,
-    /// Signalled when work arrives or a tenant's in-flight count drops.
-    work: Notify,
-    /// Signalled when a tenant's queue has room again.
+    /// In-flight counts and the workers' wake-up (signalled when work arrives or a
+    /// capped tenant's in-flight count drops).
+    release: Arc<Release>,
+    /// Signalled when a full tenant queue has room again.
     room: Notify,
 }
 
@@ -89,17 +165,28 @@ pub struct SchedulerStats {
 
 impl<T> Scheduler<T> {
     pub(crate) fn new(config: SchedulerConfig) -> Self {
+        let release = Arc::new(Release {
+            cap: config.max_in_flight_per_tenant,
+            in_flight: AtomicUsize::new(0),
+            work: Notify::new(),
+        });
         Self {
             config,
             state: Mutex::new(State {
-                classes: Default::default(),
-                in_flight: HashMap::new(),
+                index: HashMap::new(),
+                slots: Vec::new(),
+                rings: Default::default(),
                 waiting: 0,
                 closed: false,
+                release: release.clone(),
             }),
-            work: Notify::new(),
+            release,
             room: Notify::new(),
         }
+    }
+
+    fn work(&self) -> &Notify {
+        &self.release.work
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
@@ -112,53 +199,58 @@ impl<T> Scheduler<T> {
 
     /// How many items `tenant` has waiting in `class`.
     pub(crate) fn queued(&self, tenant: &TenantId, class: Priority) -> usize {
-        self.lock().classes[class.index()]
-            .queues
+        let st = self.lock();
+        st.index
             .get(tenant)
-            .map_or(0, |q| q.items.len())
+            .map_or(0, |&i| st.slots[i].queues[class.index()].len())
     }
 
     /// Adds an item without waiting for room (used for retries and redeliveries,
     /// which must never be dropped and were already admitted once).
-    pub(crate) fn push_now(&self, tenant: TenantId, class: Priority, item: T) {
+    pub(crate) fn push_now(&self, tenant: &TenantId, class: Priority, item: T) {
         {
             let mut st = self.lock();
-            let c = &mut st.classes[class.index()];
-            let q = c
-                .queues
-                .entry(tenant.clone())
-                .or_insert_with(|| TenantQueue {
-                    items: VecDeque::new(),
-                    deficit: 0,
-                });
-            if q.items.is_empty() {
-                c.ring.push_back(tenant);
-            }
-            q.items.push_back(item);
-            st.waiting += 1;
+            let slot = st.slot(tenant);
+            st.enqueue(slot, class.index(), item);
         }
-        self.work.notify_one();
+        self.work().notify_one();
     }
 
     /// Adds an item, waiting while the tenant's queue for this class is full.
     /// Returns the item back if the scheduler closed meanwhile.
     pub(crate) async fn push(&self, tenant: TenantId, class: Priority, item: T) -> Result<(), T> {
+        let class = class.index();
+        let bound = self.config.queue_bound_per_tenant;
+        // Fast path: room now, no waiter registered.
+        {
+            let mut st = self.lock();
+            if st.closed {
+                return Err(item);
+            }
+            let slot = st.slot(&tenant);
+            if st.slots[slot].queues[class].len() < bound {
+                st.enqueue(slot, class, item);
+                drop(st);
+                self.work().notify_one();
+                return Ok(());
+            }
+        }
         loop {
+            // Register for the wake-up before looking again, so a pop in between
+            // cannot be missed.
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
             {
-                let st = self.lock();
+                let mut st = self.lock();
                 if st.closed {
                     return Err(item);
                 }
-                let len = st.classes[class.index()]
-                    .queues
-                    .get(&tenant)
-                    .map_or(0, |q| q.items.len());
-                if len < self.config.queue_bound_per_tenant {
+                let slot = st.slot(&tenant);
+                if st.slots[slot].queues[class].len() < bound {
+                    st.enqueue(slot, class, item);
                     drop(st);
-                    self.push_now(tenant, class, item);
+                    self.work().notify_one();
                     return Ok(());
                 }
             }
@@ -167,68 +259,114 @@ impl<T> Scheduler<T> {
         }
     }
 
+    /// Adds many items, taking the lock once per chunk rather than once per item;
+    /// waits for room like [`Scheduler::push`] when a tenant's queue is full. Returns
+    /// the first item not added if the scheduler closed meanwhile.
+    pub(crate) async fn push_all(
+        &self,
+        items: impl IntoIterator<Item = (TenantId, Priority, T)>,
+    ) -> Result<(), T> {
+        let bound = self.config.queue_bound_per_tenant;
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let mut added = 0;
+            let mut blocked = None;
+            {
+                let mut st = self.lock();
+                for (tenant, class, item) in items.by_ref() {
+                    if st.closed {
+                        return Err(item);
+                    }
+                    let slot = st.slot(&tenant);
+                    if st.slots[slot].queues[class.index()].len() < bound {
+                        st.enqueue(slot, class.index(), item);
+                        added += 1;
+                        if added == PUSH_CHUNK {
+                            break;
+                        }
+                    } else {
+                        blocked = Some((tenant, class, item));
+                        break;
+                    }
+                }
+            }
+            match added {
+                0 => {}
+                1 => self.work().notify_one(),
+                _ => self.work().notify_waiters(),
+            }
+            if let Some((tenant, class, item)) = blocked {
+                self.push(tenant, class, item).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the next item fairly, or `None` if nothing is eligible now.
-    /// The caller holds the tenant's in-flight slot until [`Scheduler::done`].
-    pub(crate) fn try_pop(&self) -> Option<T> {
-        let mut st = self.lock();
+    /// The item's tenant holds one in-flight slot until the [`Ticket`] is dropped.
+    pub(crate) fn try_pop(&self) -> Option<(T, Ticket)> {
         let cap = self.config.max_in_flight_per_tenant;
         let quantum = self.config.quantum.max(1);
+        let bound = self.config.queue_bound_per_tenant;
+        let mut st = self.lock();
         let State {
-            classes,
-            in_flight,
+            slots,
+            rings,
             waiting,
             ..
         } = &mut *st;
-        for class in classes.iter_mut() {
-            for _ in 0..class.ring.len() {
-                let Some(tenant) = class.ring.pop_front() else {
+        for (class, ring) in rings.iter_mut().enumerate() {
+            for _ in 0..ring.len() {
+                let Some(i) = ring.pop_front() else {
                     break;
                 };
-                if in_flight.get(&tenant).copied().unwrap_or(0) >= cap {
+                let slot = &mut slots[i];
+                // Releases only lower the count, so a stale read is conservative.
+                if slot.in_flight.count.load(Ordering::Acquire) >= cap {
                     // Capped: keep its place for the next round, serve the next tenant.
-                    class.ring.push_back(tenant);
+                    ring.push_back(i);
                     continue;
                 }
-                let Some(q) = class.queues.get_mut(&tenant) else {
+                let queue = &mut slot.queues[class];
+                let was_full = queue.len() >= bound;
+                let Some(item) = queue.pop_front() else {
+                    slot.deficit[class] = 0;
                     continue;
                 };
-                if q.deficit == 0 {
-                    q.deficit = quantum;
+                let deficit = &mut slot.deficit[class];
+                if *deficit == 0 {
+                    *deficit = quantum;
                 }
-                let Some(item) = q.items.pop_front() else {
-                    q.deficit = 0;
-                    continue;
-                };
-                q.deficit -= 1;
-                // Tenant ids are reference-counted: these clones are cheap.
-                if q.items.is_empty() {
-                    q.deficit = 0;
-                    class.queues.remove(&tenant);
-                } else if q.deficit > 0 {
+                *deficit -= 1;
+                if queue.is_empty() {
+                    *deficit = 0;
+                } else if *deficit > 0 {
                     // Still within its quantum: it stays at the head.
-                    class.ring.push_front(tenant.clone());
+                    ring.push_front(i);
                 } else {
-                    class.ring.push_back(tenant.clone());
+                    ring.push_back(i);
                 }
-                match in_flight.get_mut(&tenant) {
-                    Some(n) => *n += 1,
-                    None => {
-                        in_flight.insert(tenant, 1);
-                    }
-                }
+                slot.in_flight.count.fetch_add(1, Ordering::AcqRel);
+                self.release.in_flight.fetch_add(1, Ordering::Relaxed);
+                let ticket = Ticket(slot.in_flight.clone());
                 *waiting -= 1;
                 drop(st);
-                self.room.notify_waiters();
-                return Some(item);
+                if was_full {
+                    self.room.notify_waiters();
+                }
+                return Some((item, ticket));
             }
         }
         None
     }
 
     /// Waits for the next item; `None` once closed and drained.
-    pub(crate) async fn pop(&self) -> Option<T> {
+    pub(crate) async fn pop(&self) -> Option<(T, Ticket)> {
+        if let Some(item) = self.try_pop() {
+            return Some(item);
+        }
         loop {
-            let work = self.work.notified();
+            let work = self.work().notified();
             tokio::pin!(work);
             work.as_mut().enable();
             if let Some(item) = self.try_pop() {
@@ -245,42 +383,27 @@ impl<T> Scheduler<T> {
         }
     }
 
-    /// Releases the in-flight slot `tenant` held for one item.
-    pub(crate) fn done(&self, tenant: &TenantId) {
-        {
-            let mut st = self.lock();
-            if let Some(n) = st.in_flight.get_mut(tenant) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    st.in_flight.remove(tenant);
-                }
-            }
-        }
-        // A capped tenant may be eligible again: wake a worker.
-        self.work.notify_one();
-    }
-
     /// Stops accepting pushes and wakes everyone; waiting items can still be popped.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
-        self.work.notify_waiters();
+        self.work().notify_waiters();
         self.room.notify_waiters();
     }
 
     pub(crate) fn stats(&self) -> SchedulerStats {
         let st = self.lock();
-        let mut by: HashMap<&TenantId, usize> = HashMap::new();
-        for class in &st.classes {
-            for (t, q) in &class.queues {
-                *by.entry(t).or_insert(0) += q.items.len();
-            }
-        }
-        let mut waiting_by_tenant: Vec<(String, usize)> =
-            by.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+        let mut waiting_by_tenant: Vec<(String, usize)> = st
+            .slots
+            .iter()
+            .filter_map(|s| {
+                let n: usize = s.queues.iter().map(VecDeque::len).sum();
+                (n > 0).then(|| (s.id.to_string(), n))
+            })
+            .collect();
         waiting_by_tenant.sort();
         SchedulerStats {
             waiting: st.waiting,
-            in_flight: st.in_flight.values().sum(),
+            in_flight: self.release.in_flight.load(Ordering::Relaxed),
             waiting_by_tenant,
         }
     }
@@ -304,7 +427,12 @@ mod tests {
     }
 
     fn push(s: &Scheduler<(&'static str, u32)>, who: &'static str, class: Priority, n: u32) {
-        s.push_now(t(who), class, (who, n));
+        s.push_now(&t(who), class, (who, n));
+    }
+
+    /// Pops and releases at once (for tests where in-flight counts do not matter).
+    fn take<T>(s: &Scheduler<T>) -> Option<T> {
+        s.try_pop().map(|(item, _ticket)| item)
     }
 
     #[test]
@@ -313,7 +441,7 @@ mod tests {
         push(&s, "a", Priority::Backfill, 1);
         push(&s, "a", Priority::Message, 2);
         push(&s, "a", Priority::Interaction, 3);
-        let order: Vec<u32> = std::iter::from_fn(|| s.try_pop().map(|x| x.1)).collect();
+        let order: Vec<u32> = std::iter::from_fn(|| take(&s).map(|x| x.1)).collect();
         assert_eq!(order, [3, 2, 1]);
     }
 
@@ -324,7 +452,7 @@ mod tests {
             push(&s, "a", Priority::Message, i);
         }
         push(&s, "b", Priority::Message, 999_999);
-        let first_two: Vec<&str> = (0..2).map(|_| s.try_pop().unwrap().0).collect();
+        let first_two: Vec<&str> = (0..2).map(|_| take(&s).unwrap().0).collect();
         assert!(first_two.contains(&"b"), "{first_two:?}");
     }
 
@@ -335,13 +463,15 @@ mod tests {
             push(&s, "a", Priority::Message, i);
         }
         push(&s, "b", Priority::Message, 100);
-        let served: Vec<&str> = (0..3).map(|_| s.try_pop().unwrap().0).collect();
+        let mut held: Vec<((&str, u32), Ticket)> = (0..3).map(|_| s.try_pop().unwrap()).collect();
+        let served: Vec<&str> = held.iter().map(|(x, _)| x.0).collect();
         assert_eq!(served[0], "a");
         assert!(served.contains(&"b"));
-        // a now has 2 in flight: nothing more of a until one is done.
+        // a now has 2 in flight: nothing more of a until one is released.
         assert!(s.try_pop().is_none());
-        s.done(&t("a"));
-        assert_eq!(s.try_pop().unwrap().0, "a");
+        let first_a = held.iter().position(|(x, _)| x.0 == "a").unwrap();
+        drop(held.remove(first_a));
+        assert_eq!(take(&s).unwrap().0, "a");
     }
 
     #[test]
@@ -352,10 +482,10 @@ mod tests {
             quantum: 3,
         });
         for i in 0..6 {
-            s.push_now(t("a"), Priority::Message, i);
-            s.push_now(t("b"), Priority::Message, 100 + i);
+            s.push_now(&t("a"), Priority::Message, i);
+            s.push_now(&t("b"), Priority::Message, 100 + i);
         }
-        let order: Vec<u32> = std::iter::from_fn(|| s.try_pop()).collect();
+        let order: Vec<u32> = std::iter::from_fn(|| take(&s)).collect();
         assert_eq!(order, [0, 1, 2, 100, 101, 102, 3, 4, 5, 103, 104, 105]);
     }
 
@@ -371,11 +501,85 @@ mod tests {
         assert!(!blocked.is_finished());
         // Another tenant is not blocked by a's full queue.
         s.push(t("b"), Priority::Message, ("b", 9)).await.unwrap();
-        let _ = s.try_pop().unwrap();
+        let _ = take(&*s).unwrap();
         tokio::time::timeout(Duration::from_secs(5), blocked)
             .await
             .expect("push resumes once there is room")
             .unwrap()
             .unwrap();
+    }
+
+    /// With the clock paused, the only timers are the test's 100 ms and the
+    /// scheduler's 250 ms fallback: the waiter finishes first only if it was woken.
+    #[tokio::test(start_paused = true)]
+    async fn releasing_a_capped_tenant_wakes_a_waiting_worker() {
+        let s = std::sync::Arc::new(sched(1, 10));
+        push(&s, "a", Priority::Message, 1);
+        push(&s, "a", Priority::Message, 2);
+        let (first, ticket) = s.try_pop().unwrap();
+        assert_eq!(first.1, 1);
+        let s2 = s.clone();
+        let waiter = tokio::spawn(async move { s2.pop().await.map(|(item, _)| item) });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "a is capped: nothing to take yet");
+        drop(ticket);
+        let got = tokio::time::timeout(Duration::from_millis(100), waiter)
+            .await
+            .expect("woken by the release, not by the fallback timer")
+            .unwrap();
+        assert_eq!(got.map(|x| x.1), Some(2));
+    }
+
+    /// As above: a pusher blocked on a full queue is woken by the pop that makes room.
+    #[tokio::test(start_paused = true)]
+    async fn a_pop_from_a_full_queue_wakes_the_blocked_pusher() {
+        let s = std::sync::Arc::new(sched(10, 1));
+        s.push(t("a"), Priority::Message, ("a", 1)).await.unwrap();
+        let s2 = s.clone();
+        let blocked =
+            tokio::spawn(async move { s2.push(t("a"), Priority::Message, ("a", 2)).await });
+        tokio::task::yield_now().await;
+        assert!(!blocked.is_finished());
+        assert_eq!(take(&*s).unwrap().1, 1);
+        tokio::time::timeout(Duration::from_millis(100), blocked)
+            .await
+            .expect("woken by the pop, not by the fallback timer")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.stats().waiting, 1);
+    }
+
+    #[test]
+    fn stats_count_waiting_and_in_flight_per_tenant() {
+        let s = sched(10, 10);
+        push(&s, "a", Priority::Message, 1);
+        push(&s, "a", Priority::Backfill, 2);
+        push(&s, "b", Priority::Message, 3);
+        let held = s.try_pop().unwrap();
+        let st = s.stats();
+        assert_eq!((st.waiting, st.in_flight), (2, 1));
+        assert_eq!(st.waiting_by_tenant.len(), 2);
+        drop(held);
+        assert_eq!(s.stats().in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn push_all_keeps_order_and_waits_for_room() {
+        let s = std::sync::Arc::new(sched(1000, 100));
+        let items: Vec<_> = (0..250)
+            .map(|i| (t("a"), Priority::Message, ("a", i)))
+            .collect();
+        let s2 = s.clone();
+        let pusher = tokio::spawn(async move { s2.push_all(items).await });
+        let mut got = Vec::new();
+        while got.len() < 250 {
+            let (item, _) = tokio::time::timeout(Duration::from_secs(5), s.pop())
+                .await
+                .expect("the batch keeps coming")
+                .unwrap();
+            got.push(item.1);
+        }
+        pusher.await.unwrap().unwrap();
+        assert_eq!(got, (0..250).collect::<Vec<_>>());
     }
 }

@@ -106,10 +106,7 @@ async fn admit(
     let error = match decode(&bytes) {
         Ok(env) if &env.tenant_id() == tenant => {
             r.in_hand.insert(key, (Instant::now(), group));
-            return Admitted::Delivery(Box::new(Delivery {
-                envelope: env,
-                receipt,
-            }));
+            return Admitted::Delivery(Box::new(Delivery::new(env, receipt)));
         }
         Ok(env) => format!(
             "envelope of tenant {} found in stream {stream} of {tenant}",
@@ -240,7 +237,7 @@ fn push_into_scheduler(bus: &Bus) -> impl FnMut(Delivery) + Send + '_ {
     move |d: Delivery| {
         let t = d.envelope.tenant_id();
         let class = d.envelope.priority();
-        bus.inner.scheduler.push_now(t, class, d);
+        bus.inner.scheduler.push_now(&t, class, d);
     }
 }
 
