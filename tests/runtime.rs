@@ -173,3 +173,122 @@ async fn builtins_echo_and_ignore_bots_end_to_end() {
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
+
+/// Panics on every `!boom`.
+struct AlwaysPanics;
+
+impl Handler for AlwaysPanics {
+    fn name(&self) -> &'static str {
+        "always-panics"
+    }
+    async fn on_message(&self, _ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
+        assert!(msg.content != "!boom", "deliberate panic on every attempt");
+        Ok(())
+    }
+}
+
+async fn readyz(addr: std::net::SocketAddr) -> (u16, serde_json::Value) {
+    let resp = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.json().await.unwrap())
+}
+
+/// The root supervisor restarts a worker pool that spent its own budget, within the
+/// root's budget (`runtime.restart`); past it the pool is left stopped, the node says
+/// it is not ready and why, and the tenant's gateway keeps running and publishing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_run() {
+    let yaml = "runtime:\n  workers: 1\n  max_deliveries: 20\n  restart: { max_restarts: 1, period_secs: 3600 }\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
+    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
+    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
+    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
+    let runtime = Runtime::builder()
+        .config(reg)
+        .handler(AlwaysPanics)
+        .admin_listen(Some("127.0.0.1:0".parse().unwrap()))
+        .build()
+        .await
+        .unwrap();
+    let admin = runtime.admin_addr().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while sim.connected_sessions("duck") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "duck never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let inject = |content: &str| {
+        sim.inject_message(InjectMessage {
+            guild_id: Some(DEMO_GUILD),
+            channel_id: Some(DEMO_CHANNELS[0]),
+            tenant: None,
+            author: SimUser {
+                id: 900_000_000_000_000_001,
+                username: "alice".into(),
+                bot: false,
+            },
+            content: content.into(),
+            mentions: vec![],
+        })
+        .unwrap();
+    };
+    // Pool budget: 4 worker restarts, so the 5th failure fails the pool; the root
+    // restarts it once; 5 more failures and the root gives up. 12 poison envelopes
+    // (retried up to 20 times each) are more than enough.
+    for _ in 0..12 {
+        inject("!boom");
+    }
+    let workers = loop {
+        let w = runtime.status().await.workers.unwrap();
+        if w.state == "failed" {
+            break w;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pool never failed for good: {w:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        workers.pool_restarts, 1,
+        "restarted once, then left: {workers:?}"
+    );
+    assert!(
+        workers.reason.as_deref().unwrap_or("").contains("budget"),
+        "{workers:?}"
+    );
+    let (code, body) = readyz(admin).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.to_string().contains("worker pool failed"), "{body}");
+
+    // The rest of the tree keeps running: the tenant is connected and still
+    // publishes what it receives (nobody handles it on this node any more).
+    let status = runtime.status().await;
+    assert_eq!(
+        status.tenants[0].state,
+        switchboard::admin::TenantState::Running,
+        "{status:?}"
+    );
+    let published = status.bus.published;
+    inject("still here");
+    loop {
+        let now = runtime.status().await.bus.published;
+        if now > published {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gateway stopped publishing"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // And it stays failed: no restart loop.
+    let later = runtime.status().await.workers.unwrap();
+    assert_eq!((later.state.as_str(), later.pool_restarts), ("failed", 1));
+    runtime.shutdown(Duration::from_secs(5)).await;
+    sim.shutdown().await;
+}

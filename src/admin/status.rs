@@ -107,6 +107,19 @@ pub struct WorkersStatus {
     pub restarts: u64,
     /// Handler p99, µs.
     pub p99_us: Option<u64>,
+    /// The pool as its supervisor sees it: `running`, `restarting` or `failed`.
+    #[serde(default = "running")]
+    pub state: String,
+    /// Why it is restarting or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Times the root supervisor restarted the whole pool.
+    #[serde(default)]
+    pub pool_restarts: u64,
+}
+
+fn running() -> String {
+    "running".to_owned()
 }
 
 /// The bus.

@@ -430,14 +430,20 @@ fn render(s: &RuntimeStatus, color: bool) -> String {
     }
     match &s.workers {
         Some(w) => {
+            let state = match (w.state.as_str(), &w.reason) {
+                ("running", _) => paint(color, "32", "running"),
+                (other, Some(r)) => paint(color, "31", &format!("{other}: {r}")),
+                (other, None) => paint(color, "33", other),
+            };
             let _ = writeln!(
                 out,
-                "└─ workers {} · busy {} · handled {} · failed {} · restarts {} · p99 {}",
+                "└─ workers {state} · {} · busy {} · handled {} · failed {} · restarts {} (pool {}) · p99 {}",
                 w.workers,
                 w.busy,
                 human_count(w.handled),
                 w.failed,
                 w.restarts,
+                w.pool_restarts,
                 w.p99_us.map_or_else(
                     || "-".to_owned(),
                     |us| format!("{:.1}ms", us as f64 / 1000.0)

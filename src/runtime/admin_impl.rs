@@ -44,15 +44,19 @@ impl RuntimeInner {
             role: self.role.as_str().to_owned(),
             uptime_secs: self.started.elapsed().as_secs(),
             tenants,
-            workers: self.pool.as_ref().map(|p| {
-                let s = p.stats();
+            workers: self.pool.as_ref().map(|slot| {
+                let (state, reason) = slot.state();
+                let s = slot.handle().map(|p| p.stats());
                 WorkersStatus {
-                    workers: s.workers as u64,
-                    busy: s.busy,
-                    handled: s.handled,
-                    failed: s.failed,
-                    restarts: s.restarts,
-                    p99_us: s.p99.map(|d| d.as_micros() as u64),
+                    workers: s.as_ref().map_or(0, |s| s.workers as u64),
+                    busy: s.as_ref().map_or(0, |s| s.busy),
+                    handled: s.as_ref().map_or(0, |s| s.handled),
+                    failed: s.as_ref().map_or(0, |s| s.failed),
+                    restarts: s.as_ref().map_or(0, |s| s.restarts),
+                    p99_us: s.as_ref().and_then(|s| s.p99).map(|d| d.as_micros() as u64),
+                    state: state.as_str().to_owned(),
+                    reason,
+                    pool_restarts: slot.restarts(),
                 }
             }),
             bus: BusStatus {
@@ -180,6 +184,15 @@ impl AdminBackend for AdminFacade {
                 }
                 Ok(_) => {}
                 Err(e) => reasons.push(format!("vault: {e}")),
+            }
+            if let Some(slot) = &self.0.pool {
+                let (state, reason) = slot.state();
+                if state == super::root::ChildState::Failed {
+                    reasons.push(format!(
+                        "worker pool failed: {}",
+                        reason.unwrap_or_default()
+                    ));
+                }
             }
             if self.0.role.runs_access() {
                 let status = self.0.status().await;

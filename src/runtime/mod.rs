@@ -36,6 +36,7 @@ mod admin_impl;
 mod credentials;
 mod handlers;
 mod reload;
+mod root;
 mod tenants;
 
 use std::collections::BTreeMap;
@@ -49,7 +50,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::actors::{RestartPolicy, WorkerPoolConfig, WorkerPoolHandle};
+use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::admin::AdminServer;
 use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
 use crate::config::{BackendKind, Registry};
@@ -58,6 +59,7 @@ use crate::model::TenantId;
 use crate::vault::{RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey};
 
 use handlers::AppHandler;
+use root::{PoolSlot, RootMsg, RootSupervisor};
 use tenants::TenantEntry;
 
 /// What a node runs.
@@ -231,7 +233,8 @@ impl RuntimeBuilder {
         let node_id = self
             .node_id
             .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
-        let handler_set = handlers::handler_set(&registry, &self.handlers)?;
+        // Fail fast on handler configuration (the pool builds its set when it starts).
+        handlers::handler_set(&registry, &self.handlers)?;
 
         let vault = start_vault(&registry).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
@@ -244,25 +247,13 @@ impl RuntimeBuilder {
             credentials::publish_all(&vault, &registry).await;
         }
 
-        let pool = if role.runs_workers() {
-            let config = WorkerPoolConfig {
-                workers: rt.workers,
-                handler_timeout: self.handler_timeout.unwrap_or(Duration::from_secs(30)),
-                namespace: registry.namespace.clone(),
-                restart: RestartPolicy {
-                    max_restarts: rt.restart.max_restarts.max(1) * 4,
-                    period: Duration::from_secs(rt.restart.period_secs),
-                    ..RestartPolicy::default()
-                },
-                secrets: Some(Arc::new(vault.clone())),
-                ..WorkerPoolConfig::default()
-            };
-            let (pool, _join) = WorkerPoolHandle::start(config, bus.clone(), handler_set, None)
-                .await
-                .map_err(|e| RuntimeError::Spawn(e.to_string()))?;
-            Some(pool)
-        } else {
-            None
+        let pool = role
+            .runs_workers()
+            .then(|| PoolSlot::new(pool_config(&registry, self.handler_timeout, &vault)));
+        let root_policy = RestartPolicy {
+            max_restarts: rt.restart.max_restarts,
+            period: Duration::from_secs(rt.restart.period_secs),
+            ..RestartPolicy::default()
         };
 
         let admin_token = rt
@@ -286,6 +277,7 @@ impl RuntimeBuilder {
             bus,
             vault,
             pool,
+            root: std::sync::OnceLock::new(),
             tenants: Mutex::new(BTreeMap::new()),
             app_handlers: self.handlers,
             admin: Mutex::new(None),
@@ -294,6 +286,16 @@ impl RuntimeBuilder {
             tasks: TaskTracker::new(),
         });
         let runtime = Runtime { inner };
+        let root = RootSupervisor::spawn(&runtime.inner, root_policy)
+            .await
+            .map_err(|e| RuntimeError::Spawn(format!("root supervisor: {e}")))?;
+        let root_cell = root.get_cell();
+        let _ = runtime.inner.root.set(root);
+        if let Some(pool) = &runtime.inner.pool {
+            pool.start(&runtime.inner, root_cell)
+                .await
+                .map_err(|e| RuntimeError::Spawn(format!("worker pool: {e}")))?;
+        }
         if role.runs_access() {
             let registry = runtime.inner.registry.lock().await.clone();
             for t in &registry.tenants {
@@ -306,16 +308,43 @@ impl RuntimeBuilder {
         if let Some(addr) = admin_addr {
             let backend: Arc<dyn crate::admin::AdminBackend> =
                 Arc::new(admin_impl::AdminFacade(runtime.inner.clone()));
-            let server = AdminServer::start(addr, backend, admin_token)
-                .await
-                .map_err(|e| RuntimeError::Admin {
-                    addr,
-                    error: e.to_string(),
-                })?;
+            let server = match AdminServer::start(addr, backend, admin_token).await {
+                Ok(server) => server,
+                Err(e) => {
+                    // Leave nothing running behind the error.
+                    runtime.shutdown(Duration::from_secs(5)).await;
+                    return Err(RuntimeError::Admin {
+                        addr,
+                        error: e.to_string(),
+                    });
+                }
+            };
             *runtime.inner.admin.lock().await = Some(server);
         }
         tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
         Ok(runtime)
+    }
+}
+
+fn pool_config(
+    registry: &Registry,
+    handler_timeout: Option<Duration>,
+    vault: &VaultHandle,
+) -> WorkerPoolConfig {
+    let rt = &registry.runtime;
+    WorkerPoolConfig {
+        workers: rt.workers,
+        handler_timeout: handler_timeout.unwrap_or(Duration::from_secs(30)),
+        namespace: registry.namespace.clone(),
+        // Workers restart often and cheaply; the pool fails only when they keep
+        // failing, and the root then restarts the pool.
+        restart: RestartPolicy {
+            max_restarts: rt.restart.max_restarts.max(1) * 4,
+            period: Duration::from_secs(rt.restart.period_secs),
+            ..RestartPolicy::default()
+        },
+        secrets: Some(Arc::new(vault.clone())),
+        ..WorkerPoolConfig::default()
     }
 }
 
@@ -383,7 +412,10 @@ pub(crate) struct RuntimeInner {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) bus: Bus,
     pub(crate) vault: VaultHandle,
-    pub(crate) pool: Option<WorkerPoolHandle>,
+    /// The worker pool's slot in the tree (worker and all-in-one nodes).
+    pub(crate) pool: Option<PoolSlot>,
+    /// The root supervisor, set once at start.
+    pub(crate) root: std::sync::OnceLock<ractor::ActorRef<RootMsg>>,
     pub(crate) tenants: Mutex<BTreeMap<TenantId, TenantEntry>>,
     pub(crate) app_handlers: Vec<AppHandler>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
@@ -497,7 +529,7 @@ impl Runtime {
             t.stop_gateway().await;
         }
         // 2. Workers finish what is queued here; REST actors still serve their effects.
-        if let Some(pool) = &inner.pool {
+        if let Some(pool) = inner.pool.as_ref().and_then(PoolSlot::handle) {
             // Let the workers drain what is queued here, within the timeout.
             let drained = tokio::time::timeout(timeout, async {
                 while inner.bus.stats().scheduler.waiting > 0
@@ -525,6 +557,9 @@ impl Runtime {
             admin.shutdown().await;
         }
         inner.vault.stop();
+        if let Some(root) = inner.root.get() {
+            root.stop(Some("shutdown".to_owned()));
+        }
         let stats = inner.bus.stats();
         tracing::info!(
             node = %inner.node_id,

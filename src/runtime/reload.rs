@@ -98,7 +98,7 @@ impl RuntimeInner {
             }
         }
         drop(tenants);
-        if let Some(pool) = &self.pool {
+        if let Some(pool) = self.pool.as_ref().and_then(super::root::PoolSlot::handle) {
             pool.set_handlers(handlers);
         }
         *self.registry.lock().await = registry;

@@ -329,7 +329,13 @@ impl TenantEntry {
             period: Duration::from_secs(registry.runtime.restart.period_secs),
             ..RestartPolicy::default()
         };
-        let actor = match Actor::spawn(None, TenantSupervisor, (ctx, policy)).await {
+        let spawned = match rt.root.get() {
+            Some(root) => {
+                Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root.get_cell()).await
+            }
+            None => Actor::spawn(None, TenantSupervisor, (ctx, policy)).await,
+        };
+        let actor = match spawned {
             Ok((a, _)) => Some(a),
             Err(e) => {
                 shared.set(
@@ -344,6 +350,58 @@ impl TenantEntry {
             config,
             shared,
             actor,
+        }
+    }
+
+    /// The supervisor actor's id (how the root recognises this tenant's exit).
+    pub(crate) fn supervisor_id(&self) -> Option<ractor::ActorId> {
+        self.actor.as_ref().map(|a| a.get_id())
+    }
+
+    /// Whether a stop was asked for (reload, shutdown) or the tenant failed for good.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Restarts of this tenant's actors so far.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.shared.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Carries the restart count over to a replacement entry.
+    pub(crate) fn set_restarts(&self, n: u64) {
+        self.shared.restarts.store(n, Ordering::Relaxed);
+    }
+
+    /// The supervisor died and the root will start the tenant again: stop what is
+    /// left of its children so the replacement does not run beside them.
+    pub(crate) fn mark_restarting(&self, why: &str) {
+        self.shared.set(
+            TenantState::Restarting,
+            Some(format!("supervisor died: {why}")),
+        );
+        self.stop_children("supervisor died");
+    }
+
+    /// The supervisor died past the root's budget: the tenant stays stopped.
+    pub(crate) fn mark_failed(&self, reason: String) {
+        let t = self.config.id();
+        tracing::error!(provider = %t.provider, tenant = %t.tenant, reason, "tenant failed; left stopped");
+        metrics::counter!("switchboard_tenant_failures_total").increment(1);
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.set(TenantState::Failed, Some(reason));
+        self.stop_children("tenant failed");
+    }
+
+    fn stop_children(&self, why: &str) {
+        for cell in [
+            self.shared.gateway().map(|g| g.actor()),
+            self.shared.rest().map(|r| r.cell()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cell.stop(Some(why.to_owned()));
         }
     }
 

@@ -125,6 +125,12 @@ impl VaultHandle {
         self.actor.stop(None);
     }
 
+    /// The vault actor's cell, so a supervisor can link to it.
+    #[must_use]
+    pub fn actor_cell(&self) -> ractor::ActorCell {
+        self.actor.get_cell()
+    }
+
     /// A handle bound to `principal`, for handing to one actor.
     #[must_use]
     pub fn scoped(&self, principal: Principal) -> ScopedVault {
