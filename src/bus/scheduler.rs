@@ -216,6 +216,23 @@ impl<T> Scheduler<T> {
         self.work().notify_one();
     }
 
+    /// [`Scheduler::push_now`] for many items under one lock (a fetcher's read).
+    pub(crate) fn push_now_all(&self, items: Vec<(TenantId, Priority, T)>) {
+        let n = items.len();
+        {
+            let mut st = self.lock();
+            for (tenant, class, item) in items {
+                let slot = st.slot(&tenant);
+                st.enqueue(slot, class.index(), item);
+            }
+        }
+        match n {
+            0 => {}
+            1 => self.work().notify_one(),
+            _ => self.work().notify_waiters(),
+        }
+    }
+
     /// Adds an item, waiting while the tenant's queue for this class is full.
     /// Returns the item back if the scheduler closed meanwhile.
     pub(crate) async fn push(&self, tenant: TenantId, class: Priority, item: T) -> Result<(), T> {

@@ -260,3 +260,55 @@ async fn every_key_is_namespaced_by_prefix_and_tenant() {
     pool.shutdown().await;
     bus.close().await;
 }
+
+/// A batch publisher waits while a stream it writes is past `stream_soft_limit`, and
+/// goes on once consumers have drained it (acked entries are deleted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_publishers_wait_while_a_stream_is_past_its_soft_limit() {
+    let server = TestRedis::start().await;
+    let mut cfg_a = bus_config(3, 1000, 10_000);
+    cfg_a.node_id = "publisher".into();
+    cfg_a.consume_inbox = false;
+    let limited = RedisBusConfig {
+        stream_soft_limit: 100,
+        ..redis_config(&server)
+    };
+    let a = Bus::redis(cfg_a, limited).await.unwrap();
+    let t = tenant(0);
+    let batch = |n: usize| {
+        (0..n)
+            .map(|i| message(&t, &format!("m{i}")))
+            .collect::<Vec<_>>()
+    };
+    a.publish_batch(batch(150)).await.unwrap();
+
+    let mut blocked = tokio::spawn({
+        let a = a.clone();
+        let more = batch(10);
+        async move { a.publish_batch(more).await }
+    });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut blocked)
+            .await
+            .is_err(),
+        "150 entries are past the limit of 100: the publisher must wait"
+    );
+
+    let mut cfg_b = bus_config(3, 1000, 10_000);
+    cfg_b.node_id = "consumer".into();
+    let b = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
+    for _ in 0..160 {
+        let d = tokio::time::timeout(Duration::from_secs(20), b.next())
+            .await
+            .expect("the consumer drains the stream")
+            .unwrap();
+        b.ack(d).await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(20), blocked)
+        .await
+        .expect("the publisher resumes once the stream is drained")
+        .unwrap()
+        .unwrap();
+    a.close().await;
+    b.close().await;
+}

@@ -316,6 +316,7 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
         .await;
         match res {
             Ok(resp) => {
+                let mut admitted = Vec::new();
                 for (stream, entries) in resp {
                     let Some(t) = streams.get(&stream) else {
                         continue;
@@ -324,10 +325,12 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
                         if let Admitted::Delivery(d) =
                             admit(&bus, r, t, &stream, WORKERS, id, fields).await
                         {
-                            push_into_scheduler(&bus)(*d);
+                            admitted.push((d.envelope.tenant_id(), d.envelope.priority(), *d));
                         }
                     }
                 }
+                // One lock for the whole read.
+                bus.inner.scheduler.push_now_all(admitted);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "inbox read failed");

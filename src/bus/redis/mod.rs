@@ -231,6 +231,31 @@ impl RedisBackend {
         }
     }
 
+    /// [`Self::backpressure`] for a batch: the lengths of every stream it writes, in
+    /// one pipelined round trip; waits while any is past the soft limit.
+    async fn backpressure_many(
+        &self,
+        bus: &Bus,
+        batch: &[(String, Vec<u8>)],
+    ) -> Result<(), BusError> {
+        let keys: std::collections::BTreeSet<&str> =
+            batch.iter().map(|(k, _)| k.as_str()).collect();
+        loop {
+            let p = self.client.pipeline();
+            for key in &keys {
+                let _: Value = p.xlen(*key).await?;
+            }
+            let lens: Vec<u64> = p.all().await?;
+            if lens.iter().all(|&n| n < self.cfg.stream_soft_limit) {
+                return Ok(());
+            }
+            if bus.inner.cancel.is_cancelled() {
+                return Err(BusError::Closed);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub(crate) async fn publish_batch(
         &self,
         bus: &Bus,
@@ -242,9 +267,9 @@ impl RedisBackend {
                 let t = env.tenant_id();
                 self.ensure_tenant(&t).await?;
                 let key = self.keys.inbox(&t, env.priority());
-                self.backpressure(bus, &key).await?;
                 encoded.push((key, encode(env)?));
             }
+            self.backpressure_many(bus, &encoded).await?;
             let p = self.client.pipeline();
             for (key, bytes) in encoded {
                 let _: Value = p.xadd(key, false, None::<()>, "*", fields(bytes)).await?;
