@@ -8,7 +8,9 @@
 //! than `gateway_commands_per_minute`), 4009 session timed out (no heartbeat within
 //! `heartbeat_timeout`; the session is dropped, so the client must IDENTIFY again),
 //! 4010 invalid shard, 4012 invalid API version, 4013 invalid intents, 4014
-//! disallowed intents.
+//! disallowed intents. A client's close frame is echoed; a client closing with 1000 or
+//! 1001 ends its session (a later RESUME gets op 9), any other code leaves it
+//! resumable.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +90,11 @@ async fn close_with(socket: &mut WebSocket, code: u16, reason: &str, wait: bool)
 
 /// How a connection ends.
 enum End {
+    /// We close, with this code and reason.
     Close(u16, String),
+    /// The client closed: answer its close frame (RFC 6455 §5.5.1), then drop.
+    Echo,
+    /// The connection is gone.
     Drop,
 }
 
@@ -140,6 +146,12 @@ impl Conn {
                     () = app.cancel.cancelled(), if wait => {}
                 }
             }
+            End::Echo => {
+                // The WebSocket layer queued the echo of the client's close frame
+                // when it read it; flushing sends it.
+                use futures_util::SinkExt;
+                let _ = tokio::time::timeout(Duration::from_secs(1), socket.flush()).await;
+            }
             End::Drop => drop(socket),
         }
     }
@@ -183,7 +195,16 @@ impl Conn {
                     Some(Ok(Message::Binary(_))) => {
                         return End::Close(4002, "binary frames are not JSON".into());
                     }
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return End::Drop,
+                    Some(Ok(Message::Close(frame))) => {
+                        // Discord: closing with 1000 or 1001 ends the session; any
+                        // other code leaves it resumable.
+                        let code = frame.as_ref().map_or(1005, |f| f.code);
+                        if matches!(code, 1000 | 1001) {
+                            self.invalidate();
+                        }
+                        return End::Echo;
+                    }
+                    Some(Err(_)) | None => return End::Drop,
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
                 cmd = rx.recv() => {

@@ -337,3 +337,53 @@ async fn too_many_gateway_commands_close_4008() {
     assert_eq!(ws.close_code().await, Some(4008));
     sim.shutdown().await;
 }
+
+/// RFC 6455: a client's close frame is answered with a close frame. Discord: closing
+/// with 1000 or 1001 ends the session; any other code (4000 here) keeps it resumable.
+#[tokio::test]
+async fn a_client_close_is_echoed_and_only_1000_or_1001_end_the_session() {
+    let sim = start(config()).await;
+    for (code, resumable) in [(4000u16, true), (1000, false), (1001, false)] {
+        let mut ws = RawWs::connect(&sim, false).await;
+        ws.json().await;
+        ws.identify(DUCK_TOKEN, message_intents().bits(), None)
+            .await;
+        let ready = loop {
+            let p = ws.json().await;
+            if p["t"] == "READY" {
+                break p;
+            }
+        };
+        let session = ready["d"]["session_id"]
+            .as_str()
+            .expect("session id")
+            .to_owned();
+        ws.ws
+            .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: code.into(),
+                reason: "bye".into(),
+            }))
+            .await
+            .expect("close");
+        assert_eq!(ws.close_code().await, Some(code), "the close is echoed");
+
+        let mut ws = RawWs::connect(&sim, false).await;
+        ws.json().await;
+        ws.send(
+            &json!({"op": 6, "d": {"token": DUCK_TOKEN, "session_id": session,
+            "seq": ready["s"]}}),
+        )
+        .await;
+        let resumed = loop {
+            let p = ws.json().await;
+            if p["op"] == 9 {
+                break false;
+            }
+            if p["t"] == "RESUMED" {
+                break true;
+            }
+        };
+        assert_eq!(resumed, resumable, "after a client close with {code}");
+    }
+    sim.shutdown().await;
+}
