@@ -292,3 +292,86 @@ async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_
     runtime.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
 }
+
+/// The root supervisor restarts a dead vault actor over the same store: every clone of
+/// the handle follows, secrets survive, and the tenant keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_vault_actor_is_restarted_over_the_same_store() {
+    use secrecy::ExposeSecret;
+    use switchboard::vault::{Capability, Principal};
+
+    let yaml = "runtime:\n  handlers: [ping]\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck-vault\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
+    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
+    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
+    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
+    let runtime = Runtime::builder()
+        .config(reg)
+        .admin_listen(None)
+        .build()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sim.connected_sessions("duck") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "duck never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let vault = runtime.vault().clone();
+    let dead = vault.actor_cell();
+    dead.kill();
+    loop {
+        if vault.actor_cell().get_id() != dead.get_id() && vault.stats().await.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the vault was not restarted"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The store survived the actor.
+    let rest = Principal::rest("discord", "duck").unwrap();
+    let lease = vault
+        .lease(
+            &rest,
+            "discord/duck/bot_token".parse().unwrap(),
+            Capability::ProviderRest,
+            None,
+        )
+        .await
+        .expect("the restarted vault still holds the token");
+    assert_eq!(lease.secret().unwrap().expose_secret(), "fake-duck-vault");
+    drop(lease);
+    // And the tenant still answers.
+    sim.inject_message(InjectMessage {
+        guild_id: Some(DEMO_GUILD),
+        channel_id: Some(DEMO_CHANNELS[0]),
+        tenant: None,
+        author: SimUser {
+            id: 900_000_000_000_000_003,
+            username: "carol".into(),
+            bot: false,
+        },
+        content: "!ping".into(),
+        mentions: vec![],
+    })
+    .unwrap();
+    while !sim
+        .channel_messages(DEMO_CHANNELS[0])
+        .iter()
+        .any(|m| m.content == "pong")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pong after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}

@@ -13,8 +13,10 @@
 //! - **Tenant supervisor**: it only dies on a bug (its children's failures are its
 //!   own business). The root starts that tenant again; past the budget the tenant is
 //!   marked failed.
-//! - **Vault**: its memory store and leases die with it, so it is not restarted; the
-//!   root logs it and `/readyz` reports the vault unreachable.
+//! - **Vault**: a fresh actor over the same store (secrets and exclusive holds are
+//!   shared, so they survive; holders whose renewals fail lease again). Every clone of
+//!   the `VaultHandle` follows. Past the budget the vault stays down and `/readyz`
+//!   reports it.
 //!
 //! Exits during shutdown, and of tenants a reload removed, are expected and ignored.
 
@@ -35,6 +37,8 @@ pub(crate) enum RootMsg {
     StartPool,
     /// Start a tenant's supervisor again.
     RestartTenant(TenantId),
+    /// Start the vault actor again.
+    RestartVault,
 }
 
 /// A child's state as the root sees it.
@@ -135,6 +139,7 @@ pub(crate) struct RootState {
     rt: Weak<RuntimeInner>,
     policy: RestartPolicy,
     pool_budget: RestartBudget,
+    vault_budget: RestartBudget,
     tenant_budgets: HashMap<TenantId, RestartBudget>,
 }
 
@@ -166,6 +171,24 @@ impl RootSupervisor {
             let reason = format!("restart budget spent ({why})");
             tracing::error!(reason, "worker pool failed; left stopped");
             slot.set_state(ChildState::Failed, Some(reason));
+        }
+    }
+
+    fn vault_down(state: &mut RootState, myself: &ActorRef<RootMsg>, why: &str) {
+        metrics::counter!("switchboard_vault_failures_total").increment(1);
+        if let Some(delay) = state.vault_budget.on_failure() {
+            metrics::counter!("switchboard_actor_restarts_total").increment(1);
+            tracing::warn!(
+                reason = why,
+                delay_ms = delay.as_millis() as u64,
+                "vault actor stopped; restarting it"
+            );
+            myself.send_after(delay, || RootMsg::RestartVault);
+        } else {
+            tracing::error!(
+                reason = why,
+                "vault actor stopped past its restart budget; left stopped"
+            );
         }
     }
 
@@ -219,6 +242,7 @@ impl Actor for RootSupervisor {
             rt,
             policy,
             pool_budget: RestartBudget::new(policy),
+            vault_budget: RestartBudget::new(policy),
             tenant_budgets: HashMap::new(),
         })
     }
@@ -244,6 +268,10 @@ impl Actor for RootSupervisor {
                     Self::pool_down(state, &rt, &myself, &format!("pool did not start: {e}"));
                 }
             }
+            RootMsg::RestartVault => match rt.vault.restart(Some(myself.get_cell())).await {
+                Ok(()) => tracing::info!("vault actor restarted"),
+                Err(e) => Self::vault_down(state, &myself, &format!("did not start: {e}")),
+            },
             RootMsg::RestartTenant(id) => {
                 let mut tenants = rt.tenants.lock().await;
                 let Some(old) = tenants.get(&id) else {
@@ -286,11 +314,7 @@ impl Actor for RootSupervisor {
         if rt.pool.as_ref().is_some_and(|s| s.is(&cell)) {
             Self::pool_down(state, &rt, &myself, &reason);
         } else if rt.vault.actor_cell().get_id() == cell.get_id() {
-            tracing::error!(
-                reason,
-                "vault actor stopped; leases can no longer be granted"
-            );
-            metrics::counter!("switchboard_vault_failures_total").increment(1);
+            Self::vault_down(state, &myself, &reason);
         } else {
             Self::tenant_down(state, &rt, &myself, &cell, &reason).await;
         }

@@ -2,10 +2,11 @@
 //! bound to one principal (what the runtime hands to each actor).
 
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use ractor::{Actor, ActorRef, RpcReplyPort};
+use futures_util::future::BoxFuture;
+use ractor::{Actor, ActorCell, ActorRef, RpcReplyPort, SpawnErr};
 use secrecy::SecretString;
 use serde::Serialize;
 
@@ -75,13 +76,26 @@ pub struct VaultStats {
 /// ```
 #[derive(Clone)]
 pub struct VaultHandle {
-    actor: ActorRef<VaultMsg>,
+    inner: Arc<HandleInner>,
+}
+
+type Respawn = Box<
+    dyn Fn(Option<ActorCell>) -> BoxFuture<'static, Result<ActorRef<VaultMsg>, SpawnErr>>
+        + Send
+        + Sync,
+>;
+
+struct HandleInner {
+    /// The running actor; replaced when a supervisor restarts the vault.
+    actor: RwLock<ActorRef<VaultMsg>>,
+    /// Spawns a fresh actor over the same (shared) store, key and clock.
+    respawn: Respawn,
 }
 
 impl std::fmt::Debug for VaultHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VaultHandle")
-            .field("actor", &self.actor.get_id())
+            .field("actor", &self.actor().get_id())
             .finish()
     }
 }
@@ -96,19 +110,66 @@ impl VaultHandle {
     ///
     /// # Errors
     /// [`VaultError::Stopped`] if the actor fails to start.
-    pub async fn spawn<B: Backend>(
+    pub async fn spawn<B: Backend + Clone>(
         config: VaultConfig,
         key: &VaultKey,
         backend: B,
     ) -> Result<Self, VaultError> {
-        let actor = VaultActor::<B> {
-            config,
-            auditor: Auditor::new(AuditHasher::new(key)),
-            clock: Clock::new(),
-            _backend: PhantomData,
-        };
-        let (actor, _join) = Actor::spawn(None, actor, backend).await.map_err(stopped)?;
-        Ok(Self { actor })
+        let auditor = Auditor::new(AuditHasher::new(key));
+        // One clock for every incarnation, so fencing tokens never go backwards.
+        let clock = Clock::new();
+        let respawn: Respawn = Box::new(move |supervisor: Option<ActorCell>| {
+            let actor = VaultActor::<B> {
+                config: config.clone(),
+                auditor: auditor.clone(),
+                clock,
+                _backend: PhantomData,
+            };
+            let backend = backend.clone();
+            Box::pin(async move {
+                let (actor, _join) = match supervisor {
+                    Some(sup) => Actor::spawn_linked(None, actor, backend, sup).await?,
+                    None => Actor::spawn(None, actor, backend).await?,
+                };
+                Ok(actor)
+            })
+        });
+        let actor = respawn(None).await.map_err(stopped)?;
+        Ok(Self {
+            inner: Arc::new(HandleInner {
+                actor: RwLock::new(actor),
+                respawn,
+            }),
+        })
+    }
+
+    fn actor(&self) -> ActorRef<VaultMsg> {
+        self.inner
+            .actor
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Starts a fresh vault actor (linked to `supervisor`) in place of a dead one.
+    /// The store is shared, so secrets and exclusive holds survive; leases the old
+    /// actor was renewing are unknown to the new one, and their holders lease again
+    /// when renewal fails. Every clone of this handle talks to the new actor.
+    ///
+    /// # Errors
+    /// [`VaultError::Stopped`] if the new actor fails to start.
+    pub async fn restart(&self, supervisor: Option<ActorCell>) -> Result<(), VaultError> {
+        let actor = (self.inner.respawn)(supervisor).await.map_err(stopped)?;
+        let old = std::mem::replace(
+            &mut *self
+                .inner
+                .actor
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            actor,
+        );
+        old.stop(Some("replaced".to_owned()));
+        Ok(())
     }
 
     /// Spawns the embedded vault: a fresh [`MemoryBackend`] and a random key.
@@ -122,13 +183,13 @@ impl VaultHandle {
     /// Stops the actor (it finishes the current message). Outstanding leases keep
     /// serving their cached values until they expire.
     pub fn stop(&self) {
-        self.actor.stop(None);
+        self.actor().stop(None);
     }
 
     /// The vault actor's cell, so a supervisor can link to it.
     #[must_use]
     pub fn actor_cell(&self) -> ractor::ActorCell {
-        self.actor.get_cell()
+        self.actor().get_cell()
     }
 
     /// A handle bound to `principal`, for handing to one actor.
@@ -145,7 +206,9 @@ impl VaultHandle {
         make: impl FnOnce(RpcReplyPort<Result<T, VaultError>>) -> VaultMsg,
     ) -> Result<T, VaultError> {
         let (tx, rx) = ractor::concurrency::oneshot();
-        self.actor.send_message(make(tx.into())).map_err(stopped)?;
+        self.actor()
+            .send_message(make(tx.into()))
+            .map_err(stopped)?;
         rx.await.map_err(stopped)?
     }
 
@@ -212,7 +275,7 @@ impl VaultHandle {
 
     /// Releases a lease without waiting (used when a [`Lease`] is dropped).
     pub(crate) fn release_quietly(&self, lease_id: &str) {
-        let _ = self.actor.send_message(VaultMsg::Revoke {
+        let _ = self.actor().send_message(VaultMsg::Revoke {
             id: lease_id.to_owned(),
             by: "holder".to_owned(),
             check: None,
@@ -343,7 +406,7 @@ impl VaultHandle {
     /// [`VaultError::Stopped`].
     pub async fn stats(&self) -> Result<VaultStats, VaultError> {
         let (tx, rx) = ractor::concurrency::oneshot();
-        self.actor
+        self.actor()
             .send_message(VaultMsg::Stats { reply: tx.into() })
             .map_err(stopped)?;
         rx.await.map_err(stopped)
