@@ -91,6 +91,14 @@ impl MemoryBackend {
         dead.iter().rev().take(limit).cloned().collect()
     }
 
+    /// How many dead letters are kept.
+    pub(crate) fn dead_len(&self) -> usize {
+        self.dead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
     pub(crate) fn take_dead_letter(&self, id: &str) -> Option<DeadLetter> {
         let mut dead = self
             .dead

@@ -15,6 +15,7 @@
 //!
 //! ARCHITECTURE.md documents the topic → queue (Redis key) mapping.
 
+mod backlog;
 mod delivery;
 mod error;
 mod memory;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use backlog::{BusBacklog, TenantBacklog};
 pub use delivery::{DeadLetter, Delivery};
 pub use error::BusError;
 pub use redis::RedisBusConfig;

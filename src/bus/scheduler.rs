@@ -424,6 +424,25 @@ impl<T> Scheduler<T> {
             waiting_by_tenant,
         }
     }
+
+    /// Per tenant ever seen: (tenant, waiting, in flight), in tenant order.
+    pub(crate) fn per_tenant(&self) -> Vec<(TenantId, usize, usize)> {
+        let st = self.lock();
+        let mut out: Vec<(TenantId, usize, usize)> = st
+            .slots
+            .iter()
+            .map(|s| {
+                let waiting = s.queues.iter().map(VecDeque::len).sum();
+                (
+                    s.id.clone(),
+                    waiting,
+                    s.in_flight.count.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
 }
 
 #[cfg(test)]

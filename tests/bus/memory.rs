@@ -60,3 +60,46 @@ async fn a_tenant_arriving_mid_flood_is_served_within_two_rounds() {
     pool.shutdown().await;
     bus.close().await;
 }
+
+/// In process, lag is what waits in the scheduler and pending what workers hold.
+#[tokio::test]
+async fn backlog_counts_waiting_held_and_dead_letters() {
+    use crate::support::{bus_config, message, tenant};
+
+    let bus = Bus::memory(bus_config(3, 4, 100));
+    for _ in 0..4 {
+        bus.publish(message(&tenant(0), "x")).await.unwrap();
+    }
+    bus.publish(message(&tenant(1), "y")).await.unwrap();
+    let b = bus.backlog().await.unwrap();
+    assert_eq!(
+        (
+            b.tenant(&tenant(0)).unwrap().lag,
+            b.tenant(&tenant(1)).unwrap().lag
+        ),
+        (4, 1)
+    );
+    let mut held = Vec::new();
+    while held.len() < 3 {
+        held.push(bus.next().await.unwrap());
+    }
+    let per = |b: &switchboard::bus::BusBacklog, i| {
+        let t = b.tenant(&tenant(i)).unwrap();
+        t.lag + t.pending
+    };
+    let b = bus.backlog().await.unwrap();
+    assert_eq!((per(&b, 0), per(&b, 1)), (4, 1), "{b:?}");
+    assert_eq!(b.tenants.iter().map(|t| t.pending).sum::<u64>(), 3);
+    let d = held.pop().unwrap();
+    let who = d.envelope.tenant_id();
+    bus.reject(d, "test").await.unwrap();
+    let b = bus.backlog().await.unwrap();
+    assert_eq!(b.dead_letters, 1);
+    assert_eq!(b.tenants.iter().map(|t| t.pending).sum::<u64>(), 2);
+    assert_eq!(
+        b.tenant(&who).unwrap().lag + b.tenant(&who).unwrap().pending,
+        if who == tenant(0) { 3 } else { 0 }
+    );
+    drop(held);
+    bus.close().await;
+}

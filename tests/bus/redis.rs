@@ -312,3 +312,100 @@ async fn batch_publishers_wait_while_a_stream_is_past_its_soft_limit() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_reports_lag_pending_and_dead_letters_per_tenant() {
+    let server = TestRedis::start().await;
+    // A publisher that consumes nothing, so entries stay undelivered until the
+    // consumer node starts.
+    let mut cfg = bus_config(3, 4, 1000);
+    cfg.node_id = "publisher".into();
+    cfg.consume_inbox = false;
+    let publisher = Bus::redis(cfg, redis_config(&server)).await.unwrap();
+    let per_tenant = [(tenant(0), 6_u64), (tenant(1), 3_u64)];
+    for (t, n) in &per_tenant {
+        for i in 0..*n {
+            publisher
+                .publish(message(t, &format!("m{i}")))
+                .await
+                .unwrap();
+        }
+    }
+    let figures = |b: &switchboard::bus::BusBacklog| -> Vec<(u64, u64)> {
+        per_tenant
+            .iter()
+            .map(|(t, _)| {
+                let tb = b.tenant(t).expect("tenant in the backlog");
+                (tb.lag, tb.pending)
+            })
+            .collect()
+    };
+    let before = publisher.backlog().await.unwrap();
+    assert_eq!(figures(&before), vec![(6, 0), (3, 0)], "{before:?}");
+    assert_eq!(before.dead_letters, 0);
+
+    // A consumer node fetches everything (its queues have room): lag becomes pending.
+    let mut cfg = bus_config(3, 4, 1000);
+    cfg.node_id = "consumer".into();
+    let consumer = Bus::redis(cfg, redis_config(&server)).await.unwrap();
+    eventually(Duration::from_secs(30), "all entries delivered", || {
+        let publisher = publisher.clone();
+        async move {
+            publisher
+                .backlog()
+                .await
+                .is_ok_and(|b| figures(&b) == vec![(0, 6), (0, 3)])
+        }
+    })
+    .await;
+
+    // Ack three of t0's, ack one of t1's and dead-letter another; hold the rest.
+    let (mut acked0, mut settled1) = (0, 0);
+    let mut held = Vec::new();
+    while acked0 < 3 || settled1 < 2 {
+        let d = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+            .await
+            .expect("a delivery")
+            .expect("bus open");
+        if d.envelope.tenant_id() == tenant(0) && acked0 < 3 {
+            acked0 += 1;
+            consumer.ack(d).await.unwrap();
+        } else if d.envelope.tenant_id() == tenant(1) && settled1 == 0 {
+            settled1 += 1;
+            consumer.ack(d).await.unwrap();
+        } else if d.envelope.tenant_id() == tenant(1) && settled1 == 1 {
+            settled1 += 1;
+            consumer
+                .reject(d, "test: no retry fixes this")
+                .await
+                .unwrap();
+        } else {
+            held.push(d);
+        }
+    }
+    eventually(
+        Duration::from_secs(30),
+        "acks and the dead letter reflected",
+        || {
+            let publisher = publisher.clone();
+            async move {
+                publisher
+                    .backlog()
+                    .await
+                    .is_ok_and(|b| figures(&b) == vec![(0, 3), (0, 1)] && b.dead_letters == 1)
+            }
+        },
+    )
+    .await;
+    // The consumer node sees the same figures once it knows the tenants.
+    for (t, _) in &per_tenant {
+        consumer.register_tenant(t).await.unwrap();
+    }
+    assert_eq!(
+        figures(&consumer.backlog().await.unwrap()),
+        vec![(0, 3), (0, 1)]
+    );
+    drop(held);
+    consumer.close().await;
+    publisher.close().await;
+}
