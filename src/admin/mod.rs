@@ -11,6 +11,6 @@ pub use backend::{AdminBackend, AdminError, DeadLetterView, Readiness, ReloadRep
 pub use metrics::prometheus;
 pub use server::AdminServer;
 pub use status::{
-    BucketStatus, BusStatus, RestStatus, RuntimeStatus, ShardStatus, TenantState, TenantStatus,
-    VaultStatus, WorkersStatus,
+    BacklogStatus, BucketStatus, BusStatus, RestStatus, RuntimeStatus, ShardStatus, TenantState,
+    TenantStatus, VaultStatus, WorkersStatus,
 };

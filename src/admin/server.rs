@@ -131,6 +131,13 @@ fn export_status(st: &super::status::RuntimeStatus) {
     gauge!("switchboard_bus_waiting").set(st.bus.waiting as f64);
     gauge!("switchboard_bus_in_flight").set(st.bus.in_flight as f64);
     gauge!("switchboard_bus_dead_letters").set(st.bus.dead_lettered as f64);
+    for b in &st.bus.backlog {
+        gauge!("switchboard_bus_lag", "tenant" => b.tenant.clone()).set(b.lag as f64);
+        gauge!("switchboard_bus_pending", "tenant" => b.tenant.clone()).set(b.pending as f64);
+    }
+    if let Some(depth) = st.bus.dead_letter_depth {
+        gauge!("switchboard_bus_dead_letter_depth").set(depth as f64);
+    }
     gauge!("switchboard_vault_leases").set(st.vault.leases as f64);
     if let Some(w) = &st.workers {
         gauge!("switchboard_workers_busy").set(w.busy as f64);

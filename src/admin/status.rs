@@ -139,6 +139,24 @@ pub struct BusStatus {
     pub waiting: u64,
     /// Being handled on this node.
     pub in_flight: u64,
+    /// Per tenant, how far behind the workers are (on Redis: across every node).
+    /// Empty when the bus could not be read.
+    #[serde(default)]
+    pub backlog: Vec<BacklogStatus>,
+    /// Dead letters kept; `None` when the bus could not be read.
+    #[serde(default)]
+    pub dead_letter_depth: Option<u64>,
+}
+
+/// One tenant's backlog on the bus, summed over its priority classes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BacklogStatus {
+    /// `provider/tenant`.
+    pub tenant: String,
+    /// Envelopes not yet delivered to a worker (Redis: to the consumer group).
+    pub lag: u64,
+    /// Envelopes delivered and not yet acked.
+    pub pending: u64,
 }
 
 /// The vault.

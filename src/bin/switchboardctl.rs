@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
-use switchboard::admin::{RuntimeStatus, TenantState, TenantStatus};
+use switchboard::admin::{BacklogStatus, RuntimeStatus, TenantState, TenantStatus};
 use switchboard::config::{LoadOptions, Registry};
 
 #[derive(Parser)]
@@ -353,7 +353,7 @@ fn paint(color: bool, code: &str, s: &str) -> String {
     }
 }
 
-fn tenant_line(t: &TenantStatus, color: bool) -> String {
+fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -> String {
     let (dot, code) = match t.state {
         TenantState::Running => ("●", "32"),
         TenantState::Starting | TenantState::Restarting => ("◌", "33"),
@@ -391,7 +391,11 @@ fn tenant_line(t: &TenantStatus, color: bool) -> String {
             r.rate_limited
         );
     }
-    let _ = write!(line, " · inbox {} · restarts {}", t.inbox, t.restarts);
+    let _ = write!(line, " · inbox {}", t.inbox);
+    if let Some(b) = backlog {
+        let _ = write!(line, " · lag {} · pending {}", b.lag, b.pending);
+    }
+    let _ = write!(line, " · restarts {}", t.restarts);
     line
 }
 
@@ -414,6 +418,14 @@ fn render(s: &RuntimeStatus, color: bool) -> String {
         s.bus.retried,
         s.bus.dead_lettered
     );
+    if let Some(depth) = s.bus.dead_letter_depth {
+        let lag: u64 = s.bus.backlog.iter().map(|b| b.lag).sum();
+        let pending: u64 = s.bus.backlog.iter().map(|b| b.pending).sum();
+        let _ = writeln!(
+            out,
+            "│  └─ backlog · lag {lag} · pending {pending} · dead-letter queue {depth}"
+        );
+    }
     let _ = writeln!(
         out,
         "├─ vault {} · {} leases",
@@ -426,7 +438,8 @@ fn render(s: &RuntimeStatus, color: bool) -> String {
         } else {
             "├─"
         };
-        let _ = writeln!(out, "│  {branch} {}", tenant_line(t, color));
+        let backlog = s.bus.backlog.iter().find(|b| b.tenant == t.id);
+        let _ = writeln!(out, "│  {branch} {}", tenant_line(t, backlog, color));
     }
     match &s.workers {
         Some(w) => {

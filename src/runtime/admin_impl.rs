@@ -7,8 +7,8 @@ use futures_util::future::BoxFuture;
 use super::RuntimeInner;
 use super::reload::write_atomically;
 use crate::admin::{
-    AdminBackend, AdminError, BusStatus, DeadLetterView, Readiness, ReloadReport, RuntimeStatus,
-    TenantState, TenantView, VaultStatus, WorkersStatus,
+    AdminBackend, AdminError, BacklogStatus, BusStatus, DeadLetterView, Readiness, ReloadReport,
+    RuntimeStatus, TenantState, TenantView, VaultStatus, WorkersStatus,
 };
 use crate::model::validate_segment;
 
@@ -38,6 +38,14 @@ impl RuntimeInner {
             }
         }
         let vault = self.vault.stats().await.ok();
+        // One round trip on Redis; if it fails the backlog is left out (readiness
+        // reports an unreachable bus).
+        let backlog = self
+            .bus
+            .backlog()
+            .await
+            .inspect_err(|e| tracing::debug!(error = %e, "reading the bus backlog failed"))
+            .ok();
         RuntimeStatus {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             node: self.node_id.clone(),
@@ -67,6 +75,17 @@ impl RuntimeInner {
                 dead_lettered: bus.dead_lettered,
                 waiting: bus.scheduler.waiting as u64,
                 in_flight: bus.scheduler.in_flight as u64,
+                dead_letter_depth: backlog.as_ref().map(|b| b.dead_letters),
+                backlog: backlog.map_or_else(Vec::new, |b| {
+                    b.tenants
+                        .into_iter()
+                        .map(|t| BacklogStatus {
+                            tenant: t.tenant.to_string(),
+                            lag: t.lag,
+                            pending: t.pending,
+                        })
+                        .collect()
+                }),
             },
             vault: VaultStatus {
                 backend: vault

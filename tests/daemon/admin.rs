@@ -188,9 +188,16 @@ async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
         "switchboard_rest_responses",
         "switchboard_invalid_request_budget_used",
         "switchboard_bus_dead_letters",
+        "switchboard_bus_lag{tenant=\"discord/duck\"}",
+        "switchboard_bus_pending{tenant=\"discord/duck\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from {metrics}");
     }
+    let depth = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_bus_dead_letter_depth "))
+        .unwrap_or_else(|| panic!("no dead-letter depth gauge in {metrics}"));
+    assert_eq!(depth.trim(), "0", "nothing dead-lettered");
     let (code, _, err) = ctl(&["--admin", "http://127.0.0.1:1", "status"], &[]);
     assert_eq!(code, 2, "an absent daemon is exit code 2");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
