@@ -161,6 +161,17 @@ impl SimHandle {
         self.state.fault(tenant, fault, shard)
     }
 
+    /// Gives a tenant's bot a new token, as Discord's "Reset Token" does: from now
+    /// on an IDENTIFY or RESUME with the old token closes with 4004 and REST answers
+    /// 401. Connections already authenticated are left open.
+    ///
+    /// # Errors
+    /// Unknown tenant; an empty token, or one another bot has.
+    pub fn reset_token(&self, tenant: &str, token: &str) -> Result<(), SimError> {
+        self.state
+            .reset_token(tenant, secrecy::SecretString::from(token.to_owned()))
+    }
+
     /// Every counter.
     #[must_use]
     pub fn stats(&self) -> SimStats {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use dashmap::DashMap;
@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::config::{GuildConfig, PrivilegedIntents, SimConfig, intents};
+use super::error::SimError;
 use super::messages::MessageStore;
 use super::payloads::{self, SimUser};
 use super::ratelimit::RateLimiter;
@@ -24,7 +25,8 @@ use super::stats::{Counters, SimStats, bump};
 #[derive(Debug)]
 pub(crate) struct TenantInfo {
     pub(crate) name: String,
-    token: SecretString,
+    /// Replaced by [`State::reset_token`], as Discord's "Reset Token" does.
+    token: RwLock<SecretString>,
     pub(crate) application_id: u64,
     pub(crate) bot: SimUser,
     pub(crate) privileged: PrivilegedIntents,
@@ -157,7 +159,7 @@ impl State {
             }
             tenants.push(TenantInfo {
                 name: t.name.clone(),
-                token: t.token.clone(),
+                token: RwLock::new(t.token.clone()),
                 application_id: t.application_id,
                 bot,
                 privileged: t.privileged,
@@ -202,9 +204,39 @@ impl State {
         if token.is_empty() {
             return None;
         }
-        self.tenants
-            .iter()
-            .position(|t| t.token.expose_secret() == token)
+        self.tenants.iter().position(|t| {
+            t.token
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .expose_secret()
+                == token
+        })
+    }
+
+    /// Gives a tenant's bot a new token; the old one is refused from now on (new
+    /// IDENTIFYs and RESUMEs close with 4004, REST answers 401). Connections already
+    /// authenticated stay open.
+    pub(crate) fn reset_token(&self, tenant: &str, token: SecretString) -> Result<(), SimError> {
+        let idx = self
+            .tenant_by_name(tenant)
+            .ok_or_else(|| SimError::UnknownTenant(tenant.to_owned()))?;
+        let new = token.expose_secret();
+        if new.is_empty() || new.starts_with("Bot ") {
+            return Err(SimError::Invalid(
+                "a token is non-empty and has no `Bot ` prefix".to_owned(),
+            ));
+        }
+        if self.tenant_by_token(new).is_some_and(|other| other != idx) {
+            return Err(SimError::Invalid(
+                "another bot already has this token".to_owned(),
+            ));
+        }
+        *self.tenants[idx]
+            .token
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = token;
+        self.changed.notify_waiters();
+        Ok(())
     }
 
     /// The tenant with this name.

@@ -87,6 +87,30 @@ async fn bad_token_closes_4004_and_other_tenant_is_unaffected() {
 }
 
 #[tokio::test]
+async fn a_reset_token_refuses_the_old_one_and_accepts_the_new() {
+    let sim = start(config()).await;
+    assert!(
+        sim.reset_token("duck", GOOSE_TOKEN).is_err(),
+        "goose's token"
+    );
+    assert!(sim.reset_token("nobody", "x").is_err());
+    sim.reset_token("duck", "duck-token.rotated").unwrap();
+    let mut old = shard(&sim, DUCK_TOKEN, message_intents(), 0, 1);
+    let code = loop {
+        if let Err(code) = next_payload(&mut old).await {
+            break code;
+        }
+    };
+    assert_eq!(code, Some(4004), "the old token is refused");
+    let mut new = shard(&sim, "duck-token.rotated", message_intents(), 0, 1);
+    let ready = next_dispatch(&mut new, "READY").await;
+    assert_eq!(ready["d"]["user"]["id"], DUCK_BOT.to_string());
+    assert_eq!(sim.stats().tenant("duck").identifies, 1);
+    drop(old);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn two_shards_each_receive_only_their_guilds() {
     let sim = start(config()).await;
     let mut s0 = shard(&sim, DUCK_TOKEN, message_intents(), 0, 2);
