@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Daemon, ctl, eventually, registry, replies, say, sim, tenant_file};
+use crate::support::{Daemon, ctl, eventually, registry, replies, say, sim, tenant_file, wait};
 
 fn stats_line(output: &str) -> Option<serde_json::Value> {
     output
@@ -161,5 +161,148 @@ async fn sigterm_exits_zero_and_loses_nothing() {
         f["acked"].as_u64().unwrap() + f["dead_lettered"].as_u64().unwrap(),
         published,
         "handled + dead-lettered == published: {f}"
+    );
+}
+
+/// `switchboardctl status --json`, parsed.
+fn status_json(admin: &str) -> serde_json::Value {
+    let (code, out, err) = ctl(&["--admin", admin, "status", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// One tenant's entry of a status document.
+fn tenant_status(status: &serde_json::Value, id: &str) -> serde_json::Value {
+    status["tenants"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not in {status}"))
+}
+
+/// Resumes and reconnects of a tenant's shards, as the daemon counts them.
+fn shard_counters(status: &serde_json::Value, id: &str) -> Vec<(u64, u64)> {
+    tenant_status(status, id)["shards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["resumes"].as_u64().unwrap_or_default(),
+                s["reconnects"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_token_on_reload_reconnects_that_tenant_only() {
+    const ROTATED: &str = "fake-duck-rotated";
+    let sim = sim(&[("duck", "fake-duck"), ("goose", "fake-goose")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = [("duck", "TOK_DUCK"), ("goose", "TOK_GOOSE")];
+    let reg = registry(dir.path(), &sim, &tenants, "");
+    let env = [
+        ("TOK_DUCK", "fake-duck"),
+        ("TOK_DUCK_NEW", ROTATED),
+        ("TOK_GOOSE", "fake-goose"),
+        ("TEST_ADMIN_TOKEN", "t0k"),
+    ];
+    let daemon = Daemon::start(&["--config", reg.to_str().unwrap()], &env);
+    eventually(Duration::from_secs(60), "both connected", || {
+        sim.connected_sessions("duck") == 1 && sim.connected_sessions("goose") == 1
+    })
+    .await;
+    eventually(Duration::from_secs(60), "both shards ready", || {
+        let st = status_json(&daemon.admin);
+        ["discord/duck", "discord/goose"].iter().all(|id| {
+            tenant_status(&st, id)["shards"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s["state"] == "ready"))
+        })
+    })
+    .await;
+    let duck_before = sim.stats().tenant("duck");
+    let goose_before = sim.stats().tenant("goose");
+    let goose_shards_before = shard_counters(&status_json(&daemon.admin), "discord/goose");
+
+    // Rotate duck's token at "Discord" (the old one is refused from now on), point
+    // the registry at the variable holding the new one, and reload.
+    sim.reset_token("duck", ROTATED).unwrap();
+    registry(
+        dir.path(),
+        &sim,
+        &[("duck", "TOK_DUCK_NEW"), ("goose", "TOK_GOOSE")],
+        "",
+    );
+    let (code, out, err) = ctl(&["--admin", &daemon.admin, "--token", "t0k", "reload"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(line("changed").contains("discord/duck"), "{out}");
+    assert!(line("unchanged").contains("discord/goose"), "{out}");
+
+    // duck's gateway opens a new connection (the restarted gateway resumes its saved
+    // session or identifies) — the emulator now refuses the old token, so it can only
+    // be with the new one — and its REST side posts with the new token too.
+    let reconnected = wait(Duration::from_secs(60), || {
+        let now = sim.stats().tenant("duck");
+        now.connections > duck_before.connections
+            && now.identifies + now.resumes > duck_before.identifies + duck_before.resumes
+            && sim.connected_sessions("duck") == 1
+    })
+    .await;
+    assert!(
+        reconnected,
+        "duck did not reconnect: before {duck_before:?}, now {:?}, {} connected; status {}; daemon output:\n{}",
+        sim.stats().tenant("duck"),
+        sim.connected_sessions("duck"),
+        status_json(&daemon.admin),
+        daemon.output()
+    );
+    say(&sim, "!ping");
+    eventually(Duration::from_secs(60), "duck and goose answer", || {
+        let r = replies(&sim, "pong");
+        r.contains(&"duck".to_owned()) && r.contains(&"goose".to_owned())
+    })
+    .await;
+
+    // goose's gateway was never touched: same session, no identify, resume or reconnect.
+    let goose_after = sim.stats().tenant("goose");
+    assert_eq!(
+        (
+            goose_after.identifies,
+            goose_after.resumes,
+            goose_after.connections
+        ),
+        (
+            goose_before.identifies,
+            goose_before.resumes,
+            goose_before.connections
+        ),
+        "goose reconnected"
+    );
+    assert_eq!(sim.connected_sessions("goose"), 1);
+    let st = status_json(&daemon.admin);
+    assert_eq!(
+        shard_counters(&st, "discord/goose"),
+        goose_shards_before,
+        "goose's shard resumed or reconnected"
+    );
+    assert_eq!(tenant_status(&st, "discord/goose")["restarts"], 0);
+    assert_eq!(tenant_status(&st, "discord/duck")["state"], "running");
+    assert_eq!(
+        sim.stats().tenant("duck").connections,
+        duck_before.connections + 1,
+        "duck reconnected exactly once"
+    );
+    let output = daemon.output();
+    assert!(
+        !output.contains(ROTATED) && !output.contains("fake-goose"),
+        "a token reached the logs"
     );
 }
