@@ -11,6 +11,8 @@
 mod admin;
 #[path = "daemon/demo.rs"]
 mod demo;
+#[path = "daemon/failures.rs"]
+mod failures;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
 #[path = "common/redis.rs"]
