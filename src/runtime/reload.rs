@@ -84,7 +84,19 @@ impl RuntimeInner {
                     continue;
                 }
                 if let Some(old) = tenants.remove(&id) {
+                    let new_identity = old.fingerprint != credentials::fingerprint(t);
+                    let shards = old.shard_ids();
                     old.stop().await;
+                    if new_identity {
+                        // A session belongs to the credentials that opened it: with a
+                        // new token the gateway identifies afresh instead of resuming.
+                        let store = self.access.sessions(&registry).await;
+                        for shard in shards {
+                            if let Err(e) = store.clear(&id, shard).await {
+                                tracing::warn!(tenant = %id, shard, error = %e, "forgetting a gateway session failed");
+                            }
+                        }
+                    }
                     report.changed.push(id.to_string());
                 } else {
                     report.added.push(id.to_string());

@@ -37,7 +37,7 @@ impl AccessShared {
         }
     }
 
-    async fn sessions(&self, registry: &Registry) -> SessionStore {
+    pub(crate) async fn sessions(&self, registry: &Registry) -> SessionStore {
         self.sessions
             .get_or_init(|| async {
                 let rt = &registry.runtime;
@@ -351,6 +351,14 @@ impl TenantEntry {
             shared,
             actor,
         }
+    }
+
+    /// The shards its gateway runs (whose sessions it saves).
+    pub(crate) fn shard_ids(&self) -> Vec<u32> {
+        self.shared
+            .gateway()
+            .map(|g| g.health().shards.iter().map(|s| s.id).collect())
+            .unwrap_or_default()
     }
 
     /// The supervisor actor's id (how the root recognises this tenant's exit).

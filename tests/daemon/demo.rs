@@ -35,6 +35,21 @@ async fn demo_replies_with_zero_429s_and_three_running_tenants() {
         assert!(tokio::time::Instant::now() < deadline, "{out}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The acceptance run is 20 s of traffic: long enough for the rate limits to
+    // matter. Poll the daemon's own uptime rather than sleeping.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (code, out, err) = ctl(&["--admin", &daemon.admin, "status", "--json"], &[]);
+        assert_eq!(code, 0, "{err}");
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if status["uptime_secs"].as_u64().unwrap_or(0) >= 20 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{out}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let line = last_summary(&daemon.output()).unwrap();
+    assert!(line.ends_with("429s 0"), "after 20 s: {line}");
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(60)).await, Some(0));
     let line = last_summary(&daemon.output()).unwrap();

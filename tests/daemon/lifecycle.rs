@@ -246,13 +246,15 @@ async fn a_changed_token_on_reload_reconnects_that_tenant_only() {
     assert!(line("changed").contains("discord/duck"), "{out}");
     assert!(line("unchanged").contains("discord/goose"), "{out}");
 
-    // duck's gateway opens a new connection (the restarted gateway resumes its saved
-    // session or identifies) — the emulator now refuses the old token, so it can only
-    // be with the new one — and its REST side posts with the new token too.
+    // duck's gateway opens a new connection and identifies afresh (a session belongs
+    // to the credentials that opened it: the saved one is forgotten, not resumed) —
+    // the emulator now refuses the old token, so it can only be with the new one —
+    // and its REST side posts with the new token too.
     let reconnected = wait(Duration::from_secs(60), || {
         let now = sim.stats().tenant("duck");
         now.connections > duck_before.connections
-            && now.identifies + now.resumes > duck_before.identifies + duck_before.resumes
+            && now.identifies > duck_before.identifies
+            && now.resumes == duck_before.resumes
             && sim.connected_sessions("duck") == 1
     })
     .await;
