@@ -4,7 +4,10 @@
 
 use std::sync::OnceLock;
 
+use std::time::Duration;
+
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -12,7 +15,13 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// the embedding application (then `/metrics` says so).
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        .get_or_init(|| match PrometheusBuilder::new()
+            // Every gauge is set from the status tree at scrape time, so one not set
+            // for five minutes belongs to something gone (a removed tenant, a shard
+            // that no longer runs): drop it rather than report it forever.
+            .idle_timeout(MetricKindMask::GAUGE, Some(Duration::from_secs(300)))
+            .install_recorder()
+        {
             Ok(h) => Some(h),
             Err(e) => {
                 tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics is empty");

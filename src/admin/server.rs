@@ -139,6 +139,8 @@ fn export_status(st: &super::status::RuntimeStatus) {
         gauge!("switchboard_bus_dead_letter_depth").set(depth as f64);
     }
     gauge!("switchboard_vault_leases").set(st.vault.leases as f64);
+    gauge!("switchboard_vault_backend_up", "backend" => st.vault.backend.clone())
+        .set(if st.vault.available { 1.0 } else { 0.0 });
     if let Some(w) = &st.workers {
         gauge!("switchboard_workers_busy").set(w.busy as f64);
         gauge!("switchboard_worker_restarts").set(w.restarts as f64);

@@ -166,6 +166,9 @@ pub struct VaultStatus {
     pub backend: String,
     /// Live leases.
     pub leases: u64,
+    /// Whether the vault's store answered its last call.
+    #[serde(default)]
+    pub available: bool,
 }
 
 /// The whole node.

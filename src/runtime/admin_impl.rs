@@ -93,6 +93,7 @@ impl RuntimeInner {
                     .map_or("unreachable", |v| v.backend)
                     .to_owned(),
                 leases: vault.map_or(0, |v| v.local_leases as u64),
+                available: vault.is_some_and(|v| v.backend_available),
             },
         }
     }

@@ -246,8 +246,7 @@ impl<B: Backend> VaultActor<B> {
         let ok = !matches!(r, Err(e) if e.is_unavailable());
         if ok != st.backend_ok {
             st.backend_ok = ok;
-            metrics::gauge!("switchboard_vault_backend_up", "backend" => st.backend.name())
-                .set(if ok { 1.0 } else { 0.0 });
+            // `switchboard_vault_backend_up` is set from the status at scrape time.
             if ok {
                 tracing::info!(target: "switchboard::vault", backend = st.backend.name(), "vault backend is back");
             } else if let Err(e) = r {

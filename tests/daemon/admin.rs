@@ -190,6 +190,8 @@ async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
         "switchboard_bus_dead_letters",
         "switchboard_bus_lag{tenant=\"discord/duck\"}",
         "switchboard_bus_pending{tenant=\"discord/duck\"}",
+        "switchboard_bus_acked_total",
+        "switchboard_vault_backend_up{backend=\"memory\"} 1",
     ] {
         assert!(metrics.contains(name), "{name} missing from {metrics}");
     }
