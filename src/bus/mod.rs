@@ -122,7 +122,9 @@ enum Backend {
 
 struct Inner {
     config: BusConfig,
-    scheduler: Scheduler<Delivery>,
+    /// Deliveries wait boxed: an envelope is several hundred bytes, and a box moves
+    /// through the queue's futures and slots as one pointer.
+    scheduler: Scheduler<Box<Delivery>>,
     pending: Pending,
     counters: Counters,
     backend: Backend,
@@ -296,7 +298,7 @@ impl Bus {
                         (
                             envelope.tenant_id(),
                             envelope.priority(),
-                            Delivery::new(envelope, Receipt::Memory),
+                            Box::new(Delivery::new(envelope, Receipt::Memory)),
                         )
                     }))
                     .await
@@ -317,7 +319,7 @@ impl Bus {
         let class = envelope.priority();
         self.inner
             .scheduler
-            .push(tenant, class, Delivery::new(envelope, receipt))
+            .push(tenant, class, Box::new(Delivery::new(envelope, receipt)))
             .await
             .map_err(|_| BusError::Closed)
     }
@@ -336,7 +338,7 @@ impl Bus {
         };
         popped.map(|(mut delivery, ticket)| {
             delivery.ticket = Some(ticket);
-            delivery
+            *delivery
         })
     }
 
@@ -406,7 +408,7 @@ impl Bus {
                     bus.inner.scheduler.push_now(
                         &tenant,
                         class,
-                        Delivery::new(envelope, Receipt::Memory),
+                        Box::new(Delivery::new(envelope, Receipt::Memory)),
                     );
                 });
                 Ok(())

@@ -103,7 +103,9 @@ struct Slot<T> {
 }
 
 struct State<T> {
-    index: HashMap<TenantId, usize>,
+    /// Tenant → slot. `foldhash` rather than `SipHash`: the key is ours (never
+    /// attacker-chosen beyond configured tenant names) and this lookup is on every push.
+    index: HashMap<TenantId, usize, foldhash::fast::RandomState>,
     slots: Vec<Slot<T>>,
     /// Per class, the slots with waiting items, in service order.
     rings: [VecDeque<usize>; CLASSES],
@@ -173,7 +175,7 @@ impl<T> Scheduler<T> {
         Self {
             config,
             state: Mutex::new(State {
-                index: HashMap::new(),
+                index: HashMap::default(),
                 slots: Vec::new(),
                 rings: Default::default(),
                 waiting: 0,

@@ -237,7 +237,7 @@ fn push_into_scheduler(bus: &Bus) -> impl FnMut(Delivery) + Send + '_ {
     move |d: Delivery| {
         let t = d.envelope.tenant_id();
         let class = d.envelope.priority();
-        bus.inner.scheduler.push_now(&t, class, d);
+        bus.inner.scheduler.push_now(&t, class, Box::new(d));
     }
 }
 
@@ -325,7 +325,7 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
                         if let Admitted::Delivery(d) =
                             admit(&bus, r, t, &stream, WORKERS, id, fields).await
                         {
-                            admitted.push((d.envelope.tenant_id(), d.envelope.priority(), *d));
+                            admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
                         }
                     }
                 }
