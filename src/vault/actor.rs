@@ -36,6 +36,10 @@ pub(crate) enum VaultMsg {
     Renew {
         id: String,
         increment: Duration,
+        /// The holder's side of the lease, when its own handle renews: a vault actor
+        /// that does not know it (it was restarted) adopts it, so renewals, rotations
+        /// and revocations reach the holder again.
+        holder: Option<Arc<LeaseShared>>,
         reply: Reply<Duration>,
     },
     Revoke {
@@ -146,8 +150,12 @@ impl<B: Backend> Actor for VaultActor<B> {
             VaultMsg::Renew {
                 id,
                 increment,
+                holder,
                 reply,
             } => {
+                if let Some(h) = holder {
+                    st.local.entry(id.clone()).or_insert(h);
+                }
                 let r = self.renew(st, &id, increment).await;
                 let _ = reply.send(r);
             }

@@ -252,6 +252,25 @@ impl VaultHandle {
         self.call(|reply| VaultMsg::Renew {
             id,
             increment,
+            holder: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Renews a lease this process holds, handing the vault the holder's side so a
+    /// restarted vault actor adopts it.
+    pub(crate) async fn renew_held(
+        &self,
+        holder: &Arc<LeaseShared>,
+        increment: Duration,
+    ) -> Result<Duration, VaultError> {
+        let id = holder.id.clone();
+        let holder = Some(holder.clone());
+        self.call(|reply| VaultMsg::Renew {
+            id,
+            increment,
+            holder,
             reply,
         })
         .await

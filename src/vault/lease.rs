@@ -278,7 +278,7 @@ impl Lease {
     /// # Errors
     /// As [`VaultHandle::renew`].
     pub async fn renew(&self, increment: Duration) -> Result<Duration, VaultError> {
-        self.vault.renew(&self.shared.id, increment).await
+        self.vault.renew_held(&self.shared, increment).await
     }
 
     /// Stops the automatic renewal; the lease then lapses at its expiry (as it would
@@ -324,8 +324,17 @@ async fn renew_loop(shared: Arc<LeaseShared>, vault: VaultHandle) {
         // Renew when a third of the TTL is left; after a failure, retry at a sixth.
         let due = expires.saturating_sub(ttl_ms / 3);
         tokio::time::sleep_until(clock.instant_at(due)).await;
-        match vault.renew(&shared.id, Duration::from_millis(ttl_ms)).await {
-            Ok(_) => {}
+        match vault
+            .renew_held(&shared, Duration::from_millis(ttl_ms))
+            .await
+        {
+            Ok(ttl) => {
+                // The vault records the new expiry on the holder; should it not have,
+                // record it here so this loop never spins on a stale expiry.
+                if shared.expires_ms() <= expires {
+                    shared.renewed(clock.now_ms() + ttl.as_millis() as u64);
+                }
+            }
             Err(e) if e.is_unavailable() => {
                 let now = clock.now_ms();
                 if now >= shared.expires_ms() {

@@ -338,3 +338,38 @@ async fn quota(vault: &VaultHandle) {
     a.release().await.expect("release");
     get().await.expect("room again after a release");
 }
+
+/// A vault actor restarted over the same store adopts the leases its holders renew:
+/// renewals reach the holder again, and a revocation after the restart cuts it off at
+/// once rather than at its next renewal.
+#[tokio::test(start_paused = true)]
+async fn memory_a_restarted_vault_adopts_held_leases() {
+    let unit = Duration::from_secs(1);
+    let vault = memory_vault(cfg(unit)).await;
+    seed(&vault, "v").await;
+    let lease = vault
+        .lease(
+            &rest("duck"),
+            path("discord/duck/bot_token"),
+            Capability::ProviderRest,
+            Some(unit * 3),
+        )
+        .await
+        .expect("granted");
+    let mut rx = lease.subscribe();
+    let before = vault.actor_cell().get_id();
+    vault.restart(None).await.expect("restarts");
+    assert_ne!(vault.actor_cell().get_id(), before, "a new actor");
+    wait_event(&mut rx, unit * 3, |e| {
+        matches!(e, LeaseEvent::Renewed { .. })
+    })
+    .await;
+    tokio::time::sleep(unit * 4).await;
+    assert!(lease.is_valid(), "still renewed through the new actor");
+    let revoked = vault.revoke_prefix("discord/duck/").await.expect("revokes");
+    assert!(revoked >= 1, "{revoked}");
+    assert!(matches!(
+        lease.secret(),
+        Err(VaultError::LeaseRevoked { .. })
+    ));
+}
