@@ -321,3 +321,67 @@ impl Actor for RootSupervisor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::admin::TenantState;
+    use crate::config::{LoadOptions, Registry};
+    use crate::runtime::Runtime;
+    use crate::sim::{Sim, SimConfig};
+
+    /// A tenant supervisor only dies on a bug, so the test kills it: the root starts
+    /// the tenant again (a new supervisor, counted as a restart) and it reconnects.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dead_tenant_supervisor_is_started_again() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let yaml = "providers:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck-root\n    gateway: { intents: [guilds, guild_messages] }\n";
+        let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
+        let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
+            .await
+            .unwrap();
+        reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
+        reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
+        let runtime = Runtime::builder()
+            .config(reg)
+            .admin_listen(None)
+            .build()
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let running = |rt: Runtime| async move {
+            let st = rt.status().await;
+            st.tenants[0].state == TenantState::Running
+        };
+        while !(sim.connected_sessions("duck") == 1 && running(runtime.clone()).await) {
+            assert!(tokio::time::Instant::now() < deadline, "duck never ran");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let id = crate::model::TenantId::parse("discord", "duck").unwrap();
+        let first = {
+            let tenants = runtime.inner.tenants.lock().await;
+            let entry = tenants.get(&id).unwrap();
+            entry.kill_supervisor();
+            entry.supervisor_id().unwrap()
+        };
+        loop {
+            let replaced = {
+                let tenants = runtime.inner.tenants.lock().await;
+                let e = tenants.get(&id).unwrap();
+                e.supervisor_id().is_some_and(|s| s != first) && e.restarts() == 1
+            };
+            if replaced && sim.connected_sessions("duck") == 1 && running(runtime.clone()).await {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "duck was not started again: {:?}",
+                runtime.status().await.tenants
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        runtime.shutdown(Duration::from_secs(10)).await;
+        sim.shutdown().await;
+    }
+}

@@ -371,6 +371,14 @@ impl TenantEntry {
         self.shared.stopping.load(Ordering::SeqCst)
     }
 
+    /// Kills the supervisor as a bug would (tests of the root's restart).
+    #[cfg(test)]
+    pub(crate) fn kill_supervisor(&self) {
+        if let Some(a) = &self.actor {
+            a.kill();
+        }
+    }
+
     /// Restarts of this tenant's actors so far.
     pub(crate) fn restarts(&self) -> u64 {
         self.shared.restarts.load(Ordering::Relaxed)
