@@ -53,23 +53,16 @@ fn config() -> BusConfig {
     }
 }
 
-async fn through_bus(bus: &Bus, envs: Vec<Envelope>) {
-    let n = envs.len();
-    let consumer = {
-        let bus = bus.clone();
-        tokio::spawn(async move {
-            for _ in 0..n {
-                let d = bus.next().await.expect("delivery");
-                bus.ack(d).await.expect("ack");
-            }
-        })
-    };
-    bus.publish_batch(envs).await.expect("publish");
-    consumer.await.expect("consumer");
+/// How the benchmark publishes.
+#[derive(Clone, Copy)]
+enum Publish {
+    /// One `publish_batch` call.
+    Batch,
+    /// One `publish` call per envelope.
+    OneByOne,
 }
 
-/// As [`through_bus`], but publishing one envelope per call (no batching).
-async fn through_bus_one_by_one(bus: &Bus, envs: Vec<Envelope>) {
+async fn through_bus(bus: &Bus, envs: Vec<Envelope>, how: Publish) {
     let n = envs.len();
     let consumer = {
         let bus = bus.clone();
@@ -80,8 +73,13 @@ async fn through_bus_one_by_one(bus: &Bus, envs: Vec<Envelope>) {
             }
         })
     };
-    for e in envs {
-        bus.publish(e).await.expect("publish");
+    match how {
+        Publish::Batch => bus.publish_batch(envs).await.expect("publish"),
+        Publish::OneByOne => {
+            for e in envs {
+                bus.publish(e).await.expect("publish");
+            }
+        }
     }
     consumer.await.expect("consumer");
 }
@@ -106,38 +104,25 @@ fn memory(c: &mut Criterion) {
     for tenants in [1usize, 20] {
         let n = 10_000;
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("bus", tenants), &tenants, |b, &tenants| {
-            b.to_async(&rt).iter_custom(|iters| async move {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let bus = Bus::memory(config());
-                    let envs = envelopes(n, tenants);
-                    let start = Instant::now();
-                    through_bus(&bus, envs).await;
-                    total += start.elapsed();
-                    bus.close().await;
-                }
-                total
-            });
-        });
-        g.bench_with_input(
-            BenchmarkId::new("bus_one_by_one", tenants),
-            &tenants,
-            |b, &tenants| {
+        for (name, how) in [
+            ("bus", Publish::Batch),
+            ("bus_one_by_one", Publish::OneByOne),
+        ] {
+            g.bench_with_input(BenchmarkId::new(name, tenants), &tenants, |b, &tenants| {
                 b.to_async(&rt).iter_custom(|iters| async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         let bus = Bus::memory(config());
                         let envs = envelopes(n, tenants);
                         let start = Instant::now();
-                        through_bus_one_by_one(&bus, envs).await;
+                        through_bus(&bus, envs, how).await;
                         total += start.elapsed();
                         bus.close().await;
                     }
                     total
                 });
-            },
-        );
+            });
+        }
         g.bench_with_input(
             BenchmarkId::new("baseline_mpsc", tenants),
             &tenants,
@@ -238,7 +223,7 @@ fn redis(c: &mut Criterion) {
                         .expect("bus");
                     let envs = envelopes(n, 20);
                     let start = Instant::now();
-                    through_bus(&bus, envs).await;
+                    through_bus(&bus, envs, Publish::Batch).await;
                     total += start.elapsed();
                     bus.close().await;
                 }

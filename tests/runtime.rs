@@ -8,8 +8,58 @@ use std::time::Duration;
 use switchboard::config::{LoadOptions, Registry};
 use switchboard::handler::{Ctx, Handler, HandlerResult};
 use switchboard::model::SocialMessageCreated;
-use switchboard::runtime::Runtime;
-use switchboard::sim::{DEMO_CHANNELS, DEMO_GUILD, InjectMessage, Sim, SimConfig, SimUser};
+use switchboard::runtime::{Runtime, RuntimeBuilder};
+use switchboard::sim::{
+    DEMO_CHANNELS, DEMO_GUILD, InjectMessage, Sim, SimConfig, SimHandle, SimUser,
+};
+
+/// A runtime serving one tenant, `duck` (with `token`), against a fresh emulator,
+/// returned once duck's gateway is connected. `runtime_yaml` is the registry's
+/// `runtime:` section (or empty); `build` adds handlers and options.
+async fn start(
+    runtime_yaml: &str,
+    token: &str,
+    build: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
+) -> (SimHandle, Runtime) {
+    let yaml = format!(
+        "{runtime_yaml}providers:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: {token}\n    gateway: {{ intents: [guilds, guild_messages, message_content] }}\n"
+    );
+    let mut reg = Registry::from_yaml_str(&yaml, "t.yml", &LoadOptions::default()).unwrap();
+    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
+    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
+    let runtime = build(Runtime::builder().config(reg)).build().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while sim.connected_sessions("duck") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "duck never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    (sim, runtime)
+}
+
+/// `username` posts `content` in the demo guild's first channel; returns the
+/// message id. Each name is its own user.
+fn say(sim: &SimHandle, username: &str, bot: bool, content: &str) -> u64 {
+    let id = 900_000_000_000_000_000 + username.bytes().map(u64::from).sum::<u64>();
+    sim.inject_message(InjectMessage {
+        guild_id: Some(DEMO_GUILD),
+        channel_id: Some(DEMO_CHANNELS[0]),
+        tenant: None,
+        author: SimUser {
+            id,
+            username: username.into(),
+            bot,
+        },
+        content: content.into(),
+        mentions: vec![],
+    })
+    .unwrap()
+}
 
 /// Panics the first time it sees `!boom`, then replies `survived`.
 struct PanicsOnce {
@@ -35,42 +85,14 @@ impl Handler for PanicsOnce {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_restarts_its_worker_and_the_envelope_is_retried() {
-    let yaml = "providers:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
-    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
-    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
-        .await
-        .unwrap();
-    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
-    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
     let seen = Arc::new(AtomicU32::new(0));
-    let runtime = Runtime::builder()
-        .config(reg)
-        .handler(PanicsOnce { seen: seen.clone() })
-        .admin_listen(None)
-        .build()
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while sim.connected_sessions("duck") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "duck never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    sim.inject_message(InjectMessage {
-        guild_id: Some(DEMO_GUILD),
-        channel_id: Some(DEMO_CHANNELS[0]),
-        tenant: None,
-        author: SimUser {
-            id: 900_000_000_000_000_001,
-            username: "alice".into(),
-            bot: false,
-        },
-        content: "!boom".into(),
-        mentions: vec![],
+    let (sim, runtime) = start("", "fake-duck", |b| {
+        b.handler(PanicsOnce { seen: seen.clone() })
+            .admin_listen(None)
     })
-    .unwrap();
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    say(&sim, "alice", false, "!boom");
     while !sim
         .channel_messages(DEMO_CHANNELS[0])
         .iter()
@@ -101,42 +123,13 @@ async fn a_panicking_handler_restarts_its_worker_and_the_envelope_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtins_echo_and_ignore_bots_end_to_end() {
-    let yaml = "runtime:\n  handlers: [ping, echo]\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
-    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
-    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
-        .await
-        .unwrap();
-    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
-    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
-    let runtime = Runtime::builder()
-        .config(reg)
-        .admin_listen(None)
-        .build()
-        .await
-        .unwrap();
+    let (sim, runtime) = start("runtime:\n  handlers: [ping, echo]\n", "fake-duck", |b| {
+        b.admin_listen(None)
+    })
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while sim.connected_sessions("duck") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "duck never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let say = |content: &str, bot: bool| {
-        sim.inject_message(InjectMessage {
-            guild_id: Some(DEMO_GUILD),
-            channel_id: Some(DEMO_CHANNELS[0]),
-            tenant: None,
-            author: SimUser {
-                id: 900_000_000_000_000_002,
-                username: if bot { "otherbot" } else { "bob" }.into(),
-                bot,
-            },
-            content: content.into(),
-            mentions: vec![],
-        })
-        .unwrap()
-    };
+    let say =
+        |content: &str, bot: bool| say(&sim, if bot { "otherbot" } else { "bob" }, bot, content);
     // A bot's `!ping` first, then a human's `!echo hi`: once `hi` is posted, the
     // earlier bot message has certainly been handled, and it produced nothing.
     say("!ping", true);
@@ -198,43 +191,16 @@ async fn readyz(addr: std::net::SocketAddr) -> (u16, serde_json::Value) {
 /// it is not ready and why, and the tenant's gateway keeps running and publishing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_run() {
-    let yaml = "runtime:\n  workers: 1\n  max_deliveries: 20\n  restart: { max_restarts: 1, period_secs: 3600 }\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
-    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
-    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
-        .await
-        .unwrap();
-    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
-    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
-    let runtime = Runtime::builder()
-        .config(reg)
-        .handler(AlwaysPanics)
-        .admin_listen(Some("127.0.0.1:0".parse().unwrap()))
-        .build()
-        .await
-        .unwrap();
+    let (sim, runtime) = start(
+        "runtime:\n  workers: 1\n  max_deliveries: 20\n  restart: { max_restarts: 1, period_secs: 3600 }\n",
+        "fake-duck",
+        |b| b.handler(AlwaysPanics).admin_listen(Some("127.0.0.1:0".parse().unwrap())),
+    )
+    .await;
     let admin = runtime.admin_addr().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while sim.connected_sessions("duck") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "duck never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     let inject = |content: &str| {
-        sim.inject_message(InjectMessage {
-            guild_id: Some(DEMO_GUILD),
-            channel_id: Some(DEMO_CHANNELS[0]),
-            tenant: None,
-            author: SimUser {
-                id: 900_000_000_000_000_001,
-                username: "alice".into(),
-                bot: false,
-            },
-            content: content.into(),
-            mentions: vec![],
-        })
-        .unwrap();
+        say(&sim, "alice", false, content);
     };
     // Pool budget: 4 worker restarts, so the 5th failure fails the pool; the root
     // restarts it once; 5 more failures and the root gives up. 12 poison envelopes
@@ -300,27 +266,11 @@ async fn a_dead_vault_actor_is_restarted_over_the_same_store() {
     use secrecy::ExposeSecret;
     use switchboard::vault::{Capability, Principal};
 
-    let yaml = "runtime:\n  handlers: [ping]\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck-vault\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
-    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
-    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
-        .await
-        .unwrap();
-    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
-    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
-    let runtime = Runtime::builder()
-        .config(reg)
-        .admin_listen(None)
-        .build()
-        .await
-        .unwrap();
+    let (sim, runtime) = start("runtime:\n  handlers: [ping]\n", "fake-duck-vault", |b| {
+        b.admin_listen(None)
+    })
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while sim.connected_sessions("duck") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "duck never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     let vault = runtime.vault().clone();
     let dead = vault.actor_cell();
     dead.kill();
@@ -348,19 +298,7 @@ async fn a_dead_vault_actor_is_restarted_over_the_same_store() {
     assert_eq!(lease.secret().unwrap().expose_secret(), "fake-duck-vault");
     drop(lease);
     // And the tenant still answers.
-    sim.inject_message(InjectMessage {
-        guild_id: Some(DEMO_GUILD),
-        channel_id: Some(DEMO_CHANNELS[0]),
-        tenant: None,
-        author: SimUser {
-            id: 900_000_000_000_000_003,
-            username: "carol".into(),
-            bot: false,
-        },
-        content: "!ping".into(),
-        mentions: vec![],
-    })
-    .unwrap();
+    say(&sim, "carol", false, "!ping");
     while !sim
         .channel_messages(DEMO_CHANNELS[0])
         .iter()

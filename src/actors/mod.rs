@@ -1,5 +1,6 @@
-//! The actors: supervision helpers, the generic worker pool, and (to come) the
-//! per-tenant access layer and the root supervisor.
+//! The actors: supervision helpers (restart budgets), the generic worker pool, and
+//! the per-tenant access layer (gateway, REST). The root and tenant supervisors,
+//! which wire these together, live in `runtime/`.
 
 pub mod gateway;
 mod latency;
@@ -10,4 +11,5 @@ mod worker;
 
 pub use latency::LatencyHistogram;
 pub use pool::{PoolStats, WorkerPoolConfig, WorkerPoolHandle};
+pub(crate) use restart::child_exit;
 pub use restart::{RestartBudget, RestartPolicy};

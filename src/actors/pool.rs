@@ -168,10 +168,8 @@ impl Actor for WorkerPool {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason),
-            _ => return Ok(()),
+        let Some((cell, reason)) = super::child_exit(event) else {
+            return Ok(());
         };
         let Some(index) = state
             .workers
@@ -192,17 +190,13 @@ impl Actor for WorkerPool {
                 worker = index,
                 "worker restart budget spent; the pool fails"
             );
-            return Err(format!(
-                "worker {index} exceeded its restart budget: {}",
-                reason.unwrap_or_default()
-            )
-            .into());
+            return Err(format!("worker {index} exceeded its restart budget: {reason}").into());
         };
         state.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("switchboard_worker_restarts_total").increment(1);
         tracing::warn!(
             worker = index,
-            reason = reason.as_deref().unwrap_or("stopped"),
+            reason,
             delay_ms = delay.as_millis() as u64,
             "restarting worker"
         );

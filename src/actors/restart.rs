@@ -4,7 +4,20 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use ractor::{ActorCell, SupervisionEvent};
 use tokio::time::Instant;
+
+/// A child's exit as its supervisor sees it: the child, and why (`stopped` when it
+/// gave no reason). `None` for supervision events that are not exits.
+pub(crate) fn child_exit(event: SupervisionEvent) -> Option<(ActorCell, String)> {
+    match event {
+        SupervisionEvent::ActorFailed(cell, err) => Some((cell, err.to_string())),
+        SupervisionEvent::ActorTerminated(cell, _, reason) => {
+            Some((cell, reason.unwrap_or_else(|| "stopped".to_owned())))
+        }
+        _ => None,
+    }
+}
 
 /// How a supervisor restarts a failed child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -143,6 +143,13 @@ impl<T> State<T> {
     }
 }
 
+/// What one attempt to enqueue did.
+enum Push<T> {
+    Added,
+    Full(T),
+    Closed(T),
+}
+
 /// A fair, bounded, priority-aware queue of `T` keyed by tenant.
 pub(crate) struct Scheduler<T> {
     config: SchedulerConfig,
@@ -235,44 +242,43 @@ impl<T> Scheduler<T> {
         }
     }
 
+    /// Enqueues `item` if its queue has room.
+    fn try_push(&self, tenant: &TenantId, class: usize, item: T) -> Push<T> {
+        let mut st = self.lock();
+        if st.closed {
+            return Push::Closed(item);
+        }
+        let slot = st.slot(tenant);
+        if st.slots[slot].queues[class].len() >= self.config.queue_bound_per_tenant {
+            return Push::Full(item);
+        }
+        st.enqueue(slot, class, item);
+        drop(st);
+        self.work().notify_one();
+        Push::Added
+    }
+
     /// Adds an item, waiting while the tenant's queue for this class is full.
     /// Returns the item back if the scheduler closed meanwhile.
     pub(crate) async fn push(&self, tenant: TenantId, class: Priority, item: T) -> Result<(), T> {
         let class = class.index();
-        let bound = self.config.queue_bound_per_tenant;
         // Fast path: room now, no waiter registered.
-        {
-            let mut st = self.lock();
-            if st.closed {
-                return Err(item);
-            }
-            let slot = st.slot(&tenant);
-            if st.slots[slot].queues[class].len() < bound {
-                st.enqueue(slot, class, item);
-                drop(st);
-                self.work().notify_one();
-                return Ok(());
-            }
-        }
+        let mut item = match self.try_push(&tenant, class, item) {
+            Push::Added => return Ok(()),
+            Push::Closed(item) => return Err(item),
+            Push::Full(item) => item,
+        };
         loop {
             // Register for the wake-up before looking again, so a pop in between
             // cannot be missed.
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.closed {
-                    return Err(item);
-                }
-                let slot = st.slot(&tenant);
-                if st.slots[slot].queues[class].len() < bound {
-                    st.enqueue(slot, class, item);
-                    drop(st);
-                    self.work().notify_one();
-                    return Ok(());
-                }
-            }
+            item = match self.try_push(&tenant, class, item) {
+                Push::Added => return Ok(()),
+                Push::Closed(item) => return Err(item),
+                Push::Full(item) => item,
+            };
             // Bounded wait: a missed wake-up costs at most this long.
             let _ = tokio::time::timeout(Duration::from_millis(250), room).await;
         }

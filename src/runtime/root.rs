@@ -297,12 +297,8 @@ impl Actor for RootSupervisor {
         event: SupervisionEvent,
         state: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, reason.unwrap_or_else(|| "stopped".to_owned()))
-            }
-            _ => return Ok(()),
+        let Some((cell, reason)) = crate::actors::child_exit(event) else {
+            return Ok(());
         };
         let Some(rt) = state.rt.upgrade() else {
             return Ok(());

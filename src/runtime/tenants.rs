@@ -255,12 +255,8 @@ impl Actor for TenantSupervisor {
         event: SupervisionEvent,
         state: &mut SupState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, reason.unwrap_or_else(|| "stopped".to_owned()))
-            }
-            _ => return Ok(()),
+        let Some((cell, reason)) = crate::actors::child_exit(event) else {
+            return Ok(());
         };
         let shared = &state.ctx.shared;
         let child = if shared
