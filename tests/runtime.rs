@@ -167,15 +167,20 @@ async fn builtins_echo_and_ignore_bots_end_to_end() {
     sim.shutdown().await;
 }
 
-/// Panics on every `!boom`.
+/// Panics on every `!boom`; holds `!slow` until cancelled.
 struct AlwaysPanics;
 
 impl Handler for AlwaysPanics {
     fn name(&self) -> &'static str {
         "always-panics"
     }
-    async fn on_message(&self, _ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
+    async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
         assert!(msg.content != "!boom", "deliberate panic on every attempt");
+        if msg.content == "!slow" {
+            // Holds its worker until the pool winds down, then fails (and is retried).
+            ctx.cancellation().cancelled().await;
+            return Err("cancelled".into());
+        }
         Ok(())
     }
 }
@@ -189,10 +194,11 @@ async fn readyz(addr: std::net::SocketAddr) -> (u16, serde_json::Value) {
 /// The root supervisor restarts a worker pool that spent its own budget, within the
 /// root's budget (`runtime.restart`); past it the pool is left stopped, the node says
 /// it is not ready and why, and the tenant's gateway keeps running and publishing.
+/// A pool winding down lets its other workers settle what they hold: nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_run() {
     let (sim, runtime) = start(
-        "runtime:\n  workers: 1\n  max_deliveries: 20\n  restart: { max_restarts: 1, period_secs: 3600 }\n",
+        "runtime:\n  workers: 2\n  max_deliveries: 20\n  restart: { max_restarts: 1, period_secs: 3600 }\n",
         "fake-duck",
         |b| b.handler(AlwaysPanics).admin_listen(Some("127.0.0.1:0".parse().unwrap())),
     )
@@ -202,6 +208,19 @@ async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_
     let inject = |content: &str| {
         say(&sim, "alice", false, content);
     };
+    // One worker is busy with `!slow` when the other one's failures spend the budget.
+    inject("!slow");
+    loop {
+        let w = runtime.status().await.workers.unwrap();
+        if w.busy >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "!slow never started"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     // Pool budget: 4 worker restarts, so the 5th failure fails the pool; the root
     // restarts it once; 5 more failures and the root gives up. 12 poison envelopes
     // (retried up to 20 times each) are more than enough.
@@ -255,6 +274,21 @@ async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_
     // And it stays failed: no restart loop.
     let later = runtime.status().await.workers.unwrap();
     assert_eq!((later.state.as_str(), later.pool_restarts), ("failed", 1));
+    // Nothing was lost: every envelope was acked, dead-lettered or waits for a
+    // worker (once the retries already scheduled have come due).
+    loop {
+        let b = runtime.bus().stats();
+        if b.published == b.acked + b.dead_lettered + b.scheduler.waiting as u64
+            && b.scheduler.in_flight == 0
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "envelopes unaccounted for: {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     runtime.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
 }

@@ -1,8 +1,11 @@
 //! `WorkerPool`: supervises `runtime.workers` generic [`WorkerActor`]s.
 //!
 //! A worker that fails (a handler panicked) is restarted after a backoff, within a
-//! restart budget; past the budget the pool itself fails, escalating to its
-//! supervisor. Statistics are read from shared counters, without an actor round trip.
+//! restart budget; past the budget the pool winds down — every other worker finishes
+//! the delivery in its hands (so nothing is dropped mid-handler), then the pool stops
+//! with the reason, and its supervisor decides what comes next (the root starts a
+//! fresh pool). Statistics are read from shared counters, without an actor round
+//! trip.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -122,6 +125,8 @@ pub(crate) struct PoolState {
     shared: Arc<PoolShared>,
     workers: Vec<Option<ActorCell>>,
     budget: RestartBudget,
+    /// Why the pool is winding down, once its restart budget is spent.
+    failure: Option<String>,
 }
 
 impl Actor for WorkerPool {
@@ -140,6 +145,7 @@ impl Actor for WorkerPool {
         }
         Ok(PoolState {
             budget: RestartBudget::new(shared.config.restart),
+            failure: None,
             workers: vec![None; n],
             shared,
         })
@@ -179,28 +185,38 @@ impl Actor for WorkerPool {
             return Ok(());
         };
         state.workers[index] = None;
-        if state.shared.cancel.is_cancelled() {
-            if state.workers.iter().all(Option::is_none) {
-                myself.stop(Some("all workers stopped".to_owned()));
+        if !state.shared.cancel.is_cancelled() {
+            if let Some(delay) = state.budget.on_failure() {
+                state.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("switchboard_worker_restarts_total").increment(1);
+                tracing::warn!(
+                    worker = index,
+                    reason,
+                    delay_ms = delay.as_millis() as u64,
+                    "restarting worker"
+                );
+                myself.send_after(delay, move || PoolMsg::Spawn(index));
+                return Ok(());
             }
-            return Ok(());
-        }
-        let Some(delay) = state.budget.on_failure() else {
             tracing::error!(
                 worker = index,
-                "worker restart budget spent; the pool fails"
+                "worker restart budget spent; the pool winds down"
             );
-            return Err(format!("worker {index} exceeded its restart budget: {reason}").into());
-        };
-        state.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("switchboard_worker_restarts_total").increment(1);
-        tracing::warn!(
-            worker = index,
-            reason,
-            delay_ms = delay.as_millis() as u64,
-            "restarting worker"
-        );
-        myself.send_after(delay, move || PoolMsg::Spawn(index));
+            // Not `Err`: ractor would then kill the other workers mid-delivery.
+            // Cancelled, they finish (and settle) what they hold, then stop.
+            state.failure = Some(format!(
+                "worker {index} exceeded its restart budget: {reason}"
+            ));
+            state.shared.cancel.cancel();
+        }
+        // Shutting down or winding down: stop once the last worker is gone.
+        if state.workers.iter().all(Option::is_none) {
+            let why = state
+                .failure
+                .clone()
+                .unwrap_or_else(|| "all workers stopped".to_owned());
+            myself.stop(Some(why));
+        }
         Ok(())
     }
 }
