@@ -222,7 +222,7 @@ impl<T> Scheduler<T> {
             let slot = st.slot(tenant);
             st.enqueue(slot, class.index(), item);
         }
-        self.work().notify_one();
+        self.added(1);
     }
 
     /// [`Scheduler::push_now`] for many items under one lock (a fetcher's read).
@@ -235,6 +235,12 @@ impl<T> Scheduler<T> {
                 st.enqueue(slot, class.index(), item);
             }
         }
+        self.added(n);
+    }
+
+    /// Wakes workers for `n` newly queued items: one for one item, every waiting
+    /// worker for more.
+    fn added(&self, n: usize) {
         match n {
             0 => {}
             1 => self.work().notify_one(),
@@ -254,7 +260,7 @@ impl<T> Scheduler<T> {
         }
         st.enqueue(slot, class, item);
         drop(st);
-        self.work().notify_one();
+        self.added(1);
         Push::Added
     }
 
@@ -315,11 +321,7 @@ impl<T> Scheduler<T> {
                     }
                 }
             }
-            match added {
-                0 => {}
-                1 => self.work().notify_one(),
-                _ => self.work().notify_waiters(),
-            }
+            self.added(added);
             if let Some((tenant, class, item)) = blocked {
                 self.push(tenant, class, item).await?;
             }

@@ -250,11 +250,7 @@ impl RuntimeBuilder {
         let pool = role
             .runs_workers()
             .then(|| PoolSlot::new(pool_config(&registry, self.handler_timeout, &vault)));
-        let root_policy = RestartPolicy {
-            max_restarts: rt.restart.max_restarts,
-            period: Duration::from_secs(rt.restart.period_secs),
-            ..RestartPolicy::default()
-        };
+        let root_policy = restart_policy(&registry);
 
         let admin_token = rt
             .admin
@@ -326,6 +322,15 @@ impl RuntimeBuilder {
     }
 }
 
+/// `runtime.restart` as a restart policy (the root's and each tenant supervisor's).
+fn restart_policy(registry: &Registry) -> RestartPolicy {
+    RestartPolicy {
+        max_restarts: registry.runtime.restart.max_restarts,
+        period: Duration::from_secs(registry.runtime.restart.period_secs),
+        ..RestartPolicy::default()
+    }
+}
+
 fn pool_config(
     registry: &Registry,
     handler_timeout: Option<Duration>,
@@ -336,12 +341,11 @@ fn pool_config(
         workers: rt.workers,
         handler_timeout: handler_timeout.unwrap_or(Duration::from_secs(30)),
         namespace: registry.namespace.clone(),
-        // Workers restart often and cheaply; the pool fails only when they keep
-        // failing, and the root then restarts the pool.
+        // Workers restart often and cheaply; the pool winds down only when they
+        // keep failing, and the root then restarts the pool.
         restart: RestartPolicy {
             max_restarts: rt.restart.max_restarts.max(1) * 4,
-            period: Duration::from_secs(rt.restart.period_secs),
-            ..RestartPolicy::default()
+            ..restart_policy(registry)
         },
         secrets: Some(Arc::new(vault.clone())),
         ..WorkerPoolConfig::default()

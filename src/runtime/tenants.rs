@@ -18,6 +18,7 @@ use crate::actors::{RestartBudget, RestartPolicy};
 use crate::admin::{BucketStatus, RestStatus, ShardStatus, TenantState, TenantStatus};
 use crate::bus::Bus;
 use crate::config::{BackendKind, Registry, TenantConfig};
+use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
 use crate::vault::VaultHandle;
 
@@ -104,6 +105,28 @@ impl TenantShared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+
+    fn stop_children(&self, why: &str) {
+        for cell in [
+            self.gateway().map(|g| g.actor()),
+            self.rest().map(|r| r.cell()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cell.stop(Some(why.to_owned()));
+        }
+    }
+
+    /// Marks the tenant failed for good and stops its actors; every other tenant
+    /// keeps running.
+    fn fail(&self, tenant: &TenantId, reason: String) {
+        tracing::error!(provider = %tenant.provider, tenant = %tenant.tenant, reason, "tenant failed; left stopped");
+        metrics::counter!("switchboard_tenant_failures_total").increment(1);
+        self.set(TenantState::Failed, Some(reason));
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop_children("tenant failed");
+    }
 }
 
 struct Ctx {
@@ -131,20 +154,7 @@ struct SupState {
 
 impl TenantSupervisor {
     fn fail(state: &SupState, reason: String) {
-        let t = state.ctx.config.id();
-        tracing::error!(provider = %t.provider, tenant = %t.tenant, reason, "tenant failed; left stopped");
-        metrics::counter!("switchboard_tenant_failures_total").increment(1);
-        state.ctx.shared.set(TenantState::Failed, Some(reason));
-        state.ctx.shared.stopping.store(true, Ordering::SeqCst);
-        for cell in [
-            state.ctx.shared.gateway().map(|g| g.actor()),
-            state.ctx.shared.rest().map(|r| r.cell()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            cell.stop(Some("tenant failed".to_owned()));
-        }
+        state.ctx.shared.fail(&state.ctx.config.id(), reason);
     }
 
     fn retry(state: &mut SupState, myself: &ActorRef<SupMsg>, child: Child, reason: &str) {
@@ -320,11 +330,7 @@ impl TenantEntry {
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
             shared: shared.clone(),
         };
-        let policy = RestartPolicy {
-            max_restarts: registry.runtime.restart.max_restarts,
-            period: Duration::from_secs(registry.runtime.restart.period_secs),
-            ..RestartPolicy::default()
-        };
+        let policy = super::restart_policy(registry);
         let spawned = match rt.root.get() {
             Some(root) => {
                 Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root.get_cell()).await
@@ -392,29 +398,12 @@ impl TenantEntry {
             TenantState::Restarting,
             Some(format!("supervisor died: {why}")),
         );
-        self.stop_children("supervisor died");
+        self.shared.stop_children("supervisor died");
     }
 
     /// The supervisor died past the root's budget: the tenant stays stopped.
     pub(crate) fn mark_failed(&self, reason: String) {
-        let t = self.config.id();
-        tracing::error!(provider = %t.provider, tenant = %t.tenant, reason, "tenant failed; left stopped");
-        metrics::counter!("switchboard_tenant_failures_total").increment(1);
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.set(TenantState::Failed, Some(reason));
-        self.stop_children("tenant failed");
-    }
-
-    fn stop_children(&self, why: &str) {
-        for cell in [
-            self.shared.gateway().map(|g| g.actor()),
-            self.shared.rest().map(|r| r.cell()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            cell.stop(Some(why.to_owned()));
-        }
+        self.shared.fail(&self.config.id(), reason);
     }
 
     /// Stops taking events in (the gateway closes resumably and saves its session)

@@ -219,30 +219,29 @@ impl RedisBackend {
         {
             return Ok(());
         }
-        loop {
-            let len: u64 = self.client.xlen(key).await?;
-            if len < self.cfg.stream_soft_limit {
-                return Ok(());
-            }
-            if bus.inner.cancel.is_cancelled() {
-                return Err(BusError::Closed);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.wait_for_room(bus, &[key].into()).await
     }
 
-    /// [`Self::backpressure`] for a batch: the lengths of every stream it writes, in
-    /// one pipelined round trip; waits while any is past the soft limit.
+    /// [`Self::backpressure`] for a batch: every stream it writes, checked at once.
     async fn backpressure_many(
         &self,
         bus: &Bus,
         batch: &[(String, Vec<u8>)],
     ) -> Result<(), BusError> {
-        let keys: std::collections::BTreeSet<&str> =
-            batch.iter().map(|(k, _)| k.as_str()).collect();
+        let keys = batch.iter().map(|(k, _)| k.as_str()).collect();
+        self.wait_for_room(bus, &keys).await
+    }
+
+    /// Waits while any of `keys` is past the soft limit; their lengths are read in
+    /// one pipelined round trip.
+    async fn wait_for_room(
+        &self,
+        bus: &Bus,
+        keys: &std::collections::BTreeSet<&str>,
+    ) -> Result<(), BusError> {
         loop {
             let p = self.client.pipeline();
-            for key in &keys {
+            for key in keys {
                 let _: Value = p.xlen(*key).await?;
             }
             let lens: Vec<u64> = p.all().await?;
