@@ -4,6 +4,12 @@
 //! worker can scope a handler's context to the tenant without looking at the payload.
 //! `id` is a ULID (unique and sortable by creation time); `corr` ties a response to
 //! its request; `causation` names the envelope that caused this one.
+//!
+//! An event from a provider gets an id *derived* from the provider's own ids
+//! ([`EnvelopeId::derived`]): the first delivery, a redelivery and a replay of the
+//! same event after a gateway RESUME (on this node or on the node that took the
+//! tenant over) are then one envelope, so idempotency marks and reply nonces, which
+//! are keyed by the envelope id, match.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,6 +37,23 @@ impl EnvelopeId {
     #[must_use]
     pub fn new() -> Self {
         Self(Ulid::new())
+    }
+}
+
+impl EnvelopeId {
+    /// An id derived from a stable identity: the same `(ts_ms, key)` gives the same
+    /// id on every node and in every process, different keys differ (80 bits of
+    /// SHA-256). `ts_ms` becomes the ULID's time part, so derived ids still sort by
+    /// the provider's event time.
+    #[must_use]
+    pub fn derived(ts_ms: u64, key: &[u8]) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(key);
+        let mut random = [0_u8; 16];
+        random[6..].copy_from_slice(&digest[..10]);
+        // ULID time is 48 bits: a clock beyond year 10889 would not fit; clamp.
+        let ts = ts_ms.min((1 << 48) - 1);
+        Self(Ulid::from_parts(ts, u128::from_be_bytes(random)))
     }
 }
 
@@ -115,7 +138,8 @@ impl Payload {
 pub struct Envelope {
     /// Contract version, [`CONTRACT_VERSION`] when written by this build.
     pub v: u16,
-    /// Unique, time-ordered id.
+    /// Unique, time-ordered id; derived from the provider's ids for events, so a
+    /// replayed event keeps it.
     pub id: EnvelopeId,
     /// The provider, e.g. `discord`.
     pub provider: ProviderName,
@@ -170,6 +194,13 @@ impl Envelope {
             attempt: 0,
             payload,
         })
+    }
+
+    /// The same envelope with id `id` (see [`EnvelopeId::derived`]).
+    #[must_use]
+    pub fn with_id(mut self, id: EnvelopeId) -> Self {
+        self.id = id;
+        self
     }
 
     /// A request that expects an answer at `reply_to`; its correlation id is its own id.

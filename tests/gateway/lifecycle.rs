@@ -109,6 +109,53 @@ impl Actor for Recorder {
     }
 }
 
+/// A dispatch replayed by RESUME (the stored session was older than what the bus
+/// already had, as after a `kill -9` between two saves) is the same envelope: same id,
+/// so idempotency marks and reply nonces match the first delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatch_replayed_by_resume_keeps_its_envelope_id() {
+    let sim = start_sim().await;
+    let bus = Collector::new();
+    let vault = vault(&[("duck", DUCK_TOKEN)]).await;
+    let sessions = SessionStore::memory();
+    let tokens = InteractionTokens::new();
+    let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
+    let first = start_ready(args(t.clone(), &bus.bus, &vault, &tokens, &sessions)).await;
+    let one = inject(&sim, "one");
+    let two = inject(&sim, "two");
+    bus.wait_messages("duck", 2).await;
+    first.stop().await;
+    let ids = |message: &str| -> Vec<String> {
+        bus.all()
+            .into_iter()
+            .filter(|e| match &e.payload {
+                switchboard::model::Payload::Event(
+                    switchboard::model::Event::SocialMessageCreated(m),
+                ) => m.message_id == message,
+                _ => false,
+            })
+            .map(|e| e.id.to_string())
+            .collect()
+    };
+    let (id_one, id_two) = (ids(&one), ids(&two));
+    assert_eq!((id_one.len(), id_two.len()), (1, 1));
+    assert_ne!(id_one, id_two);
+
+    // Pretend the last save happened before both messages: RESUME replays them.
+    let id = TenantId::parse("discord", "duck").expect("id");
+    let mut stored = sessions.load(&id, 0).await.expect("load").expect("stored");
+    stored.sequence -= 2;
+    sessions.save(&id, 0, &stored).await.expect("save");
+    let second = start_ready(args(t, &bus.bus, &vault, &tokens, &sessions)).await;
+    eventually(LONG, || async { ids(&two).len() == 2 }).await;
+    let (again_one, again_two) = (ids(&one), ids(&two));
+    assert_eq!(again_one, vec![id_one[0].clone(), id_one[0].clone()]);
+    assert_eq!(again_two, vec![id_two[0].clone(), id_two[0].clone()]);
+    assert_eq!(sim.stats().tenant("duck").resumes, 1, "replayed by RESUME");
+    second.stop().await;
+    bus.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_token_fails_its_tenant_with_4004_and_no_other() {
     let sim = start_sim().await;

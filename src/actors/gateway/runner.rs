@@ -26,7 +26,9 @@ use super::session::{SessionStore, StoredSession};
 use crate::bus::Bus;
 use crate::config::AllowConfig;
 use crate::model::{Envelope, Payload, RawPayload, TenantId, now_ms};
-use crate::providers::discord::gateway::{Normalized, WANTED_EVENTS, normalize};
+use crate::providers::discord::gateway::{
+    GatewayOrigin, Normalized, WANTED_EVENTS, event_id, normalize,
+};
 use crate::providers::discord::interactions::InteractionTokens;
 
 /// Everything a shard task needs.
@@ -119,8 +121,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
             }
             Some(Ok(Message::Text(json))) => {
                 // Store the session as soon as it starts or resumes.
-                if handle_text(sequence(&shard), json, &ctx, &mut last_seq).await == Frame::Session
-                {
+                if handle_text(origin(&shard), json, &ctx, &mut last_seq).await == Frame::Session {
                     save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
                 }
             }
@@ -140,13 +141,15 @@ enum Frame {
     Session,
 }
 
-/// Processes one text frame.
+/// Processes one text frame; `origin` is the shard's session id and sequence after
+/// it (a dispatch's own sequence number).
 async fn handle_text(
-    seq: Option<u64>,
+    origin: Option<(String, u64)>,
     json: String,
     ctx: &ShardCtx,
     last_seq: &mut Option<u64>,
 ) -> Frame {
+    let seq = origin.as_ref().map(|(_, s)| *s);
     if seq.is_some() && seq != *last_seq {
         bump(&ctx.counters.events_in);
         *last_seq = seq;
@@ -189,15 +192,25 @@ async fn handle_text(
                 let raw = raw
                     .zip(raw_kind)
                     .map(|(json, kind)| RawPayload { kind, json });
-                deliver(n, raw, ctx).await;
+                let origin = origin.as_ref().map(|(id, seq)| GatewayOrigin {
+                    session_id: id,
+                    sequence: *seq,
+                });
+                deliver(n, raw, origin, ctx).await;
             }
             Frame::Other
         }
     }
 }
 
-/// Applies `allow`, keeps the interaction token, publishes the event (and raw).
-async fn deliver(n: Normalized, raw: Option<RawPayload>, ctx: &ShardCtx) {
+/// Applies `allow`, keeps the interaction token, publishes the event (and raw) under
+/// ids derived from Discord's ids, so a replayed dispatch is the same envelope.
+async fn deliver(
+    n: Normalized,
+    raw: Option<RawPayload>,
+    origin: Option<GatewayOrigin<'_>>,
+    ctx: &ShardCtx,
+) {
     if !allowed(&ctx.allow, &n.event) {
         bump(&ctx.counters.filtered);
         return;
@@ -206,11 +219,21 @@ async fn deliver(n: Normalized, raw: Option<RawPayload>, ctx: &ShardCtx) {
         ctx.tokens
             .insert(&t.interaction_id, &t.application_id, t.token);
     }
-    let mut payloads = vec![Payload::Event(n.event)];
-    payloads.extend(raw.map(Payload::Raw));
-    for payload in payloads {
+    let id = event_id(&ctx.tenant, &n.event, false, origin);
+    let raw_id = raw
+        .as_ref()
+        .and_then(|_| event_id(&ctx.tenant, &n.event, true, origin));
+    let mut payloads = vec![(Payload::Event(n.event), id)];
+    payloads.extend(raw.map(|r| (Payload::Raw(r), raw_id)));
+    for (payload, id) in payloads {
         let published = match Envelope::new(&ctx.namespace, &ctx.tenant, payload) {
-            Ok(env) => ctx.bus.publish(env).await.map_err(|e| e.to_string()),
+            Ok(env) => {
+                let env = match id {
+                    Some(id) => env.with_id(id),
+                    None => env,
+                };
+                ctx.bus.publish(env).await.map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         match published {
@@ -242,8 +265,7 @@ async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut 
             match item {
                 Ok(Message::Close(_)) => break,
                 Ok(Message::Text(json)) => {
-                    let seq = sequence(shard);
-                    if handle_text(seq, json, ctx, last_seq).await == Frame::Hello {
+                    if handle_text(origin(shard), json, ctx, last_seq).await == Frame::Hello {
                         break;
                     }
                 }
@@ -260,8 +282,9 @@ async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut 
     ctx.counters.observe(shard);
 }
 
-fn sequence(shard: &Shard<InMemoryQueue>) -> Option<u64> {
-    shard.session().map(twilight_gateway::Session::sequence)
+/// The shard's session id and last sequence number, owned (`Shard` is not `Sync`).
+fn origin(shard: &Shard<InMemoryQueue>) -> Option<(String, u64)> {
+    shard.session().map(|s| (s.id().to_owned(), s.sequence()))
 }
 
 /// The shard's session as it would be stored (`Shard` is not `Sync`: take what is

@@ -11,6 +11,7 @@
 //! # Layout
 //! - `intents.rs`: config intent names (`guild_messages`) → twilight [`Intents`](twilight_model::gateway::Intents).
 //! - `normalize.rs`: the dispatch entry point, messages, members, users, timestamps.
+//! - `identity.rs`: stable envelope ids from Discord's ids (replays dedupe).
 //! - `interaction.rs`: commands (options, subcommands), components, modals,
 //!   autocomplete, context menus.
 //!
@@ -30,9 +31,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod identity;
 mod intents;
 mod interaction;
 mod normalize;
 
+pub use identity::{GatewayOrigin, event_id};
 pub use intents::{UnknownIntent, intent_names, parse_intents, privileged_intents};
 pub use normalize::{InteractionToken, Normalized, WANTED_EVENTS, normalize, unix_ms};
