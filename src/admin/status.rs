@@ -13,6 +13,8 @@ pub enum TenantState {
     Running,
     /// Its actors are restarting after a failure.
     Restarting,
+    /// Another node holds its gateway lease; this node takes over when it expires.
+    Standby,
     /// It failed for good (bad token, restart budget spent); see `reason`.
     Failed,
     /// It was stopped (removed, or shutting down).

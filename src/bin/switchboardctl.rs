@@ -357,6 +357,7 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
     let (dot, code) = match t.state {
         TenantState::Running => ("●", "32"),
         TenantState::Starting | TenantState::Restarting => ("◌", "33"),
+        TenantState::Standby => ("◇", "36"),
         TenantState::Failed => ("✖", "31"),
         TenantState::Stopped => ("○", "90"),
     };

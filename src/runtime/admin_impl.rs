@@ -220,7 +220,7 @@ impl AdminBackend for AdminFacade {
                     && !status
                         .tenants
                         .iter()
-                        .any(|t| t.state == TenantState::Running)
+                        .any(|t| matches!(t.state, TenantState::Running | TenantState::Standby))
                 {
                     reasons.push("no tenant is connected".to_owned());
                 }

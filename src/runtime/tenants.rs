@@ -4,6 +4,14 @@
 //! (a rejected token: gateway close 4004, REST 401; disallowed intents 4014) or a spent
 //! budget marks the tenant failed and leaves it stopped; every other tenant keeps
 //! running. ractor's default (stop the parent when a child exits) is overridden.
+//!
+//! A gateway whose exclusive lease another node holds is not a failure: the tenant
+//! is **standby** here. The supervisor asks the vault how long the lease is still
+//! held, sleeps that long (plus a little jitter, so standbys on several nodes do not
+//! all try at once) and tries again; the node that wins the lease RESUMEs the
+//! session the previous holder stored. Standby spends no restart budget and costs
+//! one read per lease lifetime. A lease lost while running (expired during a pause
+//! or an outage, or revoked) is taken back if it is free, else the tenant stands by.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -12,7 +20,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use super::RuntimeInner;
-use crate::actors::gateway::{self, GatewayArgs, GatewayHandle, SessionStore};
+use crate::actors::gateway::{self, GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
 use crate::actors::rest::{BudgetConfig, InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
 use crate::admin::{BucketStatus, RestStatus, ShardStatus, TenantState, TenantStatus};
@@ -20,7 +28,7 @@ use crate::bus::Bus;
 use crate::config::{BackendKind, Registry, TenantConfig};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
-use crate::vault::VaultHandle;
+use crate::vault::{SecretPath, VaultHandle};
 
 /// What every tenant's access layer shares on a node.
 pub(crate) struct AccessShared {
@@ -145,7 +153,12 @@ struct TenantSupervisor;
 
 pub(crate) enum SupMsg {
     Start(Child),
+    /// Standby: is the gateway lease free yet?
+    CheckLease,
 }
+
+/// How long a standby waits after a failed look at the lease (store unreachable).
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
 
 struct SupState {
     ctx: Ctx,
@@ -155,6 +168,55 @@ struct SupState {
 impl TenantSupervisor {
     fn fail(state: &SupState, reason: String) {
         state.ctx.shared.fail(&state.ctx.config.id(), reason);
+    }
+
+    /// Another node holds the gateway lease: stand by (no budget spent) and look at
+    /// the lease again in `after`.
+    fn standby(state: &SupState, myself: &ActorRef<SupMsg>, after: Duration) {
+        let shared = &state.ctx.shared;
+        if shared.get().0 != TenantState::Standby {
+            let t = state.ctx.config.id();
+            tracing::info!(provider = %t.provider, tenant = %t.tenant, "gateway lease held by another node; standing by");
+            metrics::counter!("switchboard_tenant_standby_total").increment(1);
+        }
+        shared.set(
+            TenantState::Standby,
+            Some("gateway lease held by another node; taking over when it expires".to_owned()),
+        );
+        myself.send_after(after, || SupMsg::CheckLease);
+    }
+
+    /// Standby: starts the gateway if its lease is free, else sleeps until it could be.
+    async fn check_lease(state: &SupState, myself: &ActorRef<SupMsg>) {
+        let c = &state.ctx;
+        let path = match SecretPath::new(
+            c.config.provider.as_str(),
+            c.config.tenant.as_str(),
+            "bot_token",
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                // Names were validated with the registry; this cannot fail in practice.
+                Self::fail(state, format!("invalid token path: {e}"));
+                return;
+            }
+        };
+        match c.vault.exclusive_remaining(path).await {
+            Ok(None) => {
+                let _ = myself.cast(SupMsg::Start(Child::Gateway));
+            }
+            Ok(Some(left)) => {
+                // Wake just after it would expire; the holder renews before that, so
+                // a live holder costs one look per lease lifetime.
+                let left = left.min(c.lease_ttl);
+                Self::standby(state, myself, left + standby_jitter(c.lease_ttl));
+            }
+            Err(e) => {
+                let t = c.config.id();
+                tracing::debug!(provider = %t.provider, tenant = %t.tenant, error = %e, "cannot read the gateway lease; standing by");
+                Self::standby(state, myself, STANDBY_RETRY);
+            }
+        }
     }
 
     fn retry(state: &mut SupState, myself: &ActorRef<SupMsg>, child: Child, reason: &str) {
@@ -173,6 +235,13 @@ impl TenantSupervisor {
             None => Self::fail(state, format!("restart budget spent ({reason})")),
         }
     }
+}
+
+/// 20 ms past expiry plus up to a twentieth of the TTL (at most 250 ms), random, so
+/// standbys on several nodes rarely race for the same lease.
+fn standby_jitter(ttl: Duration) -> Duration {
+    let spread = (ttl / 20).min(Duration::from_millis(250)).as_millis() as u64;
+    Duration::from_millis(20 + rand::random_range(0..=spread))
 }
 
 fn strip_fatal(reason: &str) -> Option<&str> {
@@ -203,12 +272,19 @@ impl Actor for TenantSupervisor {
     async fn handle(
         &self,
         myself: ActorRef<SupMsg>,
-        SupMsg::Start(child): SupMsg,
+        msg: SupMsg,
         state: &mut SupState,
     ) -> Result<(), ActorProcessingErr> {
         if state.ctx.shared.stopping.load(Ordering::SeqCst) {
             return Ok(());
         }
+        let child = match msg {
+            SupMsg::Start(child) => child,
+            SupMsg::CheckLease => {
+                Self::check_lease(state, &myself).await;
+                return Ok(());
+            }
+        };
         let c = &state.ctx;
         match child {
             Child::Gateway => {
@@ -229,8 +305,13 @@ impl Actor for TenantSupervisor {
                             .unwrap_or_else(PoisonError::into_inner) = Some(g);
                         c.shared.set(TenantState::Running, None);
                     }
-                    Err(e) if e.is_fatal() => Self::fail(state, e.to_string()),
-                    Err(e) => Self::retry(state, &myself, child, &e.to_string()),
+                    Err(e) => match e.exit() {
+                        Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
+                        Some(GatewayExit::HeldElsewhere) => {
+                            Self::check_lease(state, &myself).await;
+                        }
+                        _ => Self::retry(state, &myself, child, &e.to_string()),
+                    },
                 }
             }
             Child::Rest => {
@@ -269,10 +350,12 @@ impl Actor for TenantSupervisor {
             return Ok(());
         };
         let shared = &state.ctx.shared;
-        let child = if shared
+        let mut exit = None;
+        let child = if let Some(g) = shared
             .gateway()
-            .is_some_and(|g| g.actor().get_id() == cell.get_id())
+            .filter(|g| g.actor().get_id() == cell.get_id())
         {
+            exit = g.exit();
             *shared
                 .gateway
                 .write()
@@ -290,9 +373,19 @@ impl Actor for TenantSupervisor {
         if shared.stopping.load(Ordering::SeqCst) {
             return Ok(());
         }
-        match strip_fatal(&reason) {
-            Some(why) => Self::fail(state, why.to_owned()),
-            None => Self::retry(state, &myself, child, &reason),
+        match exit {
+            Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
+            Some(GatewayExit::HeldElsewhere) => Self::check_lease(state, &myself).await,
+            Some(GatewayExit::LeaseLost(why)) => {
+                let t = state.ctx.config.id();
+                tracing::warn!(provider = %t.provider, tenant = %t.tenant, reason = why, "gateway lost its lease; taking it back if it is free");
+                Self::check_lease(state, &myself).await;
+            }
+            // The REST actor still reports fatal failures in its stop reason.
+            _ => match strip_fatal(&reason) {
+                Some(why) => Self::fail(state, why.to_owned()),
+                None => Self::retry(state, &myself, child, &reason),
+            },
         }
         Ok(())
     }

@@ -134,8 +134,10 @@ impl Conn {
             zstd,
         };
         let end = conn.serve(&app, &mut socket, rx).await;
-        if let Some(s) = &conn.session {
-            s.detach(conn.id);
+        if let Some(s) = &conn.session
+            && s.detach(conn.id)
+        {
+            conn.state.tenants[s.tenant].counters.session_detached();
         }
         conn.state.changed.notify_waiters();
         match end {
@@ -408,6 +410,7 @@ impl Conn {
         }
         bump(&tenant.counters.identifies);
         bump(&tenant.counters.connections);
+        tenant.counters.session_attached();
         tracing::debug!(tenant = %tenant.name, ?shard, "gateway identified");
         state.sessions.insert(session_id, Arc::clone(&session));
         self.session = Some(session);
@@ -436,11 +439,14 @@ impl Conn {
             id: self.id,
             tx: self.tx.clone(),
         };
-        if session.resume(link, seq).is_err() {
+        let Ok((_, took_over)) = session.resume(link, seq) else {
             self.state.sessions.remove(id);
             return invalid;
-        }
+        };
         let counters = &self.state.tenants[session.tenant].counters;
+        if !took_over {
+            counters.session_attached();
+        }
         bump(&counters.resumes);
         bump(&counters.connections);
         tracing::debug!(tenant = %self.state.tenants[session.tenant].name, "gateway resumed");

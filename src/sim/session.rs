@@ -125,19 +125,24 @@ impl Session {
     }
 
     /// Attaches a resuming connection: replays every buffered dispatch after `seq`,
-    /// then RESUMED. Fails if the buffer no longer holds everything after `seq`.
-    pub(crate) fn resume(&self, conn: ConnLink, seq: u64) -> Result<usize, ResumeError> {
+    /// then RESUMED; returns how many were replayed and whether another connection
+    /// was attached (and is now closed). Fails if the buffer no longer holds
+    /// everything after `seq`.
+    pub(crate) fn resume(&self, conn: ConnLink, seq: u64) -> Result<(usize, bool), ResumeError> {
         let mut inner = self.lock();
         let oldest = inner.buffer.front().map_or(inner.seq + 1, |(s, _)| *s);
         if seq > inner.seq || seq + 1 < oldest {
             return Err(ResumeError::SeqOutOfRange);
         }
-        if let Some(old) = inner.conn.take() {
+        let took_over = if let Some(old) = inner.conn.take() {
             // Discord ends the previous connection of a resumed session.
             let _ = old
                 .tx
                 .send(ConnCmd::Close(4000, "session resumed elsewhere".into()));
-        }
+            true
+        } else {
+            false
+        };
         let mut replayed = 0;
         for (s, frame) in &inner.buffer {
             if *s > seq {
@@ -149,15 +154,18 @@ impl Session {
         inner.detached_at = None;
         drop(inner);
         self.push("RESUMED", "{}");
-        Ok(replayed)
+        Ok((replayed, took_over))
     }
 
-    /// Detaches connection `conn_id` if it is the attached one.
-    pub(crate) fn detach(&self, conn_id: u64) {
+    /// Detaches connection `conn_id` if it is the attached one; `true` if it was.
+    pub(crate) fn detach(&self, conn_id: u64) -> bool {
         let mut inner = self.lock();
         if inner.conn.as_ref().is_some_and(|c| c.id == conn_id) {
             inner.conn = None;
             inner.detached_at = Some(Instant::now());
+            true
+        } else {
+            false
         }
     }
 
@@ -208,11 +216,12 @@ mod tests {
         let s = Session::new("s".into(), 0, None, 0, 3, ConnLink { id: 1, tx });
         s.push("A", "{}");
         assert_eq!(frames(&mut rx).len(), 1);
-        s.detach(1);
+        assert!(s.detach(1));
+        assert!(!s.detach(1), "only the attached connection detaches");
         s.push("B", "{}");
         s.push("C", "{}");
         let (tx2, mut rx2) = unbounded_channel();
-        assert_eq!(s.resume(ConnLink { id: 2, tx: tx2 }, 1), Ok(2));
+        assert_eq!(s.resume(ConnLink { id: 2, tx: tx2 }, 1), Ok((2, false)));
         let got = frames(&mut rx2);
         assert_eq!(got.len(), 3);
         assert!(got[0].contains("\"t\":\"B\",\"s\":2"));
@@ -248,7 +257,8 @@ mod tests {
             ),
             Err(ResumeError::SeqOutOfRange)
         );
-        assert_eq!(s.resume(ConnLink { id: 2, tx: tx2 }, 3), Ok(2));
+        // Connection 1 is still attached: the resume takes the session over.
+        assert_eq!(s.resume(ConnLink { id: 2, tx: tx2 }, 3), Ok((2, true)));
     }
 
     #[test]

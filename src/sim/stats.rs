@@ -19,6 +19,25 @@ pub(crate) struct Counters {
     pub(crate) ratelimited_shared: AtomicU64,
     pub(crate) invalid_requests: AtomicU64,
     pub(crate) banned_requests: AtomicU64,
+    /// Sessions with a connection attached now.
+    pub(crate) live_sessions: AtomicU64,
+    /// The most `live_sessions` ever was.
+    pub(crate) max_live_sessions: AtomicU64,
+}
+
+impl Counters {
+    /// A session got a connection (IDENTIFY, or RESUME of a detached session).
+    pub(crate) fn session_attached(&self) {
+        let now = self.live_sessions.fetch_add(1, Ordering::AcqRel) + 1;
+        self.max_live_sessions.fetch_max(now, Ordering::AcqRel);
+    }
+
+    /// A session lost its connection.
+    pub(crate) fn session_detached(&self) {
+        let _ = self
+            .live_sessions
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
 }
 
 /// Increments a counter by one.
@@ -41,6 +60,8 @@ impl Counters {
             ratelimited_shared: get(&self.ratelimited_shared),
             invalid_requests: get(&self.invalid_requests),
             banned_requests: get(&self.banned_requests),
+            live_sessions: get(&self.live_sessions),
+            max_live_sessions: get(&self.max_live_sessions),
         }
     }
 }
@@ -68,6 +89,14 @@ pub struct TenantStats {
     pub invalid_requests: u64,
     /// Requests refused because the caller's IP was banned.
     pub banned_requests: u64,
+    /// Authenticated gateway sessions with a live connection now.
+    #[serde(default)]
+    pub live_sessions: u64,
+    /// The most authenticated gateway sessions this token ever had live at once (a
+    /// resume that takes a session over from another connection does not add one).
+    /// Above the shard count means two clients ran the same shard.
+    #[serde(default)]
+    pub max_live_sessions: u64,
 }
 
 impl TenantStats {

@@ -81,6 +81,10 @@ pub(crate) enum VaultMsg {
     Stats {
         reply: RpcReplyPort<VaultStats>,
     },
+    ExclusiveRemaining {
+        path: SecretPath,
+        reply: Reply<Option<Duration>>,
+    },
     Sweep,
 }
 
@@ -216,6 +220,14 @@ impl<B: Backend> Actor for VaultActor<B> {
                     local_leases: st.local.len(),
                     backend_available: st.backend_ok,
                 });
+            }
+            VaultMsg::ExclusiveRemaining { path, reply } => {
+                let r = st
+                    .backend
+                    .exclusive_remaining(&path, self.clock.now_ms())
+                    .await;
+                Self::note_backend(st, &r);
+                let _ = reply.send(r.map(|left| left.map(Duration::from_millis)));
             }
             VaultMsg::Sweep => self.sweep(st).await,
         }

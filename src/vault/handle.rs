@@ -419,6 +419,20 @@ impl VaultHandle {
         self.call(|reply| VaultMsg::Audit { limit, reply }).await
     }
 
+    /// How long the exclusive lease on `path` is still held, by anyone (`None`: it
+    /// is free). Not audited and grants nothing: a standby gateway sleeps this long
+    /// before it tries to take the lease over.
+    ///
+    /// # Errors
+    /// [`VaultError::Unavailable`], [`VaultError::Stopped`].
+    pub async fn exclusive_remaining(
+        &self,
+        path: SecretPath,
+    ) -> Result<Option<Duration>, VaultError> {
+        self.call(|reply| VaultMsg::ExclusiveRemaining { path, reply })
+            .await
+    }
+
     /// Status counters.
     ///
     /// # Errors

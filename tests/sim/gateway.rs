@@ -9,7 +9,8 @@ use twilight_model::gateway::event::Event;
 
 use crate::util::{
     CHAN_A, CHAN_B, DUCK_BOT, DUCK_TOKEN, Frame, GOOSE_BOT, GOOSE_TOKEN, GUILD_A, GUILD_B, LONG,
-    RawWs, config, message_intents, next_dispatch, next_payload, shard, start, user, within,
+    RawWs, config, eventually, message_intents, next_dispatch, next_payload, shard, start, user,
+    within,
 };
 
 #[tokio::test]
@@ -410,4 +411,59 @@ async fn a_client_close_is_echoed_and_only_1000_or_1001_end_the_session() {
         assert_eq!(resumed, resumable, "after a client close with {code}");
     }
     sim.shutdown().await;
+}
+
+/// `/__sim/stats` counts live authenticated sessions per token and their high-water
+/// mark: two clients identified at once count two; a resume that takes a session over
+/// from its connection, or one that follows a drop, does not add one.
+#[tokio::test]
+async fn live_sessions_per_token_have_a_high_water_mark() {
+    let sim = start(config()).await;
+    let mut a = RawWs::connect(&sim, false).await;
+    a.json().await;
+    a.identify(DUCK_TOKEN, message_intents().bits(), None).await;
+    let ready_a = ready(&mut a).await;
+    let stats = sim.stats().tenant("duck");
+    assert_eq!((stats.live_sessions, stats.max_live_sessions), (1, 1));
+
+    // A second client resumes the same session: it takes it over, still one.
+    let mut b = RawWs::connect(&sim, false).await;
+    b.json().await;
+    b.send(&json!({"op": 6, "d": {"token": DUCK_TOKEN,
+        "session_id": ready_a["d"]["session_id"], "seq": ready_a["s"]}}))
+        .await;
+    loop {
+        if b.json().await["t"] == "RESUMED" {
+            break;
+        }
+    }
+    assert_eq!(
+        a.close_code().await,
+        Some(4000),
+        "the old connection is closed"
+    );
+    let stats = sim.stats().tenant("duck");
+    assert_eq!((stats.live_sessions, stats.max_live_sessions), (1, 1));
+
+    // A second IDENTIFY beside it: two live sessions for one token.
+    let mut c = RawWs::connect(&sim, false).await;
+    c.json().await;
+    c.identify(DUCK_TOKEN, message_intents().bits(), None).await;
+    ready(&mut c).await;
+    let stats = sim.stats().tenant("duck");
+    assert_eq!((stats.live_sessions, stats.max_live_sessions), (2, 2));
+
+    drop(c);
+    eventually(LONG, || sim.stats().tenant("duck").live_sessions == 1).await;
+    assert_eq!(sim.stats().tenant("duck").max_live_sessions, 2);
+    sim.shutdown().await;
+}
+
+async fn ready(ws: &mut RawWs) -> serde_json::Value {
+    loop {
+        let p = ws.json().await;
+        if p["t"] == "READY" {
+            return p;
+        }
+    }
 }

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use twilight_gateway::{Intents, Shard};
 
 use super::error::GatewayError;
+use super::exit::GatewayExit;
 use super::health::{HealthCell, ShardCounters, TenantState};
 use super::runner::{self, ShardCtx, ShardEnd};
 use super::session::StoredSession;
@@ -209,9 +210,17 @@ impl Actor for GatewayActor {
         let id = args.tenant.id();
         match prepare(args, Arc::clone(&health)).await {
             Ok(state) => Ok(state),
+            Err(e) if e.exit() == Some(GatewayExit::HeldElsewhere) => {
+                tracing::debug!(provider = %id.provider, tenant = %id.tenant, "gateway lease held elsewhere");
+                health.set_exit(GatewayExit::HeldElsewhere);
+                Err(Box::new(e))
+            }
             Err(e) => {
                 tracing::error!(provider = %id.provider, tenant = %id.tenant, error = %e, "gateway cannot start");
                 health.fail(e.to_string());
+                if let Some(exit) = e.exit() {
+                    health.set_exit(exit);
+                }
                 Err(Box::new(e))
             }
         }
@@ -252,18 +261,28 @@ impl Actor for GatewayActor {
                 let reason = fatal_reason(code, state.intents);
                 tracing::error!(provider = %state.id.provider, tenant = %state.id.tenant, shard, %reason, "gateway closed for good; tenant failed");
                 state.health.fail(reason.clone());
+                state.health.set_exit(GatewayExit::Fatal(reason.clone()));
                 myself.stop(Some(format!("{FATAL_PREFIX}{reason}")));
             }
             GatewayMsg::LeaseLost { reason } => {
                 let reason = format!("lease lost: {reason}");
                 tracing::warn!(provider = %state.id.provider, tenant = %state.id.tenant, %reason, "closing the gateway");
                 state.health.fail(reason.clone());
+                state
+                    .health
+                    .set_exit(GatewayExit::LeaseLost(reason.clone()));
                 myself.stop(Some(reason));
             }
             GatewayMsg::RolloverLease => {
                 if let Err(e) = state.rollover(&myself).await {
                     let reason = format!("lease lost: {e}");
+                    // Another node took the token between release and re-lease.
+                    let exit = e
+                        .exit()
+                        .filter(|x| *x == GatewayExit::HeldElsewhere)
+                        .unwrap_or_else(|| GatewayExit::LeaseLost(reason.clone()));
                     state.health.fail(reason.clone());
+                    state.health.set_exit(exit);
                     myself.stop(Some(reason));
                 }
             }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use twilight_gateway::ShardState;
 
+use super::exit::GatewayExit;
 use crate::model::TenantId;
 
 /// What a shard is doing.
@@ -213,6 +214,8 @@ pub(crate) struct HealthCell {
     tenant: TenantId,
     state: RwLock<TenantState>,
     shards: RwLock<Vec<Arc<ShardCounters>>>,
+    /// Why the actor stopped on its own (set just before it stops).
+    exit: RwLock<Option<GatewayExit>>,
 }
 
 impl HealthCell {
@@ -221,7 +224,23 @@ impl HealthCell {
             tenant,
             state: RwLock::new(TenantState::Starting),
             shards: RwLock::new(Vec::new()),
+            exit: RwLock::new(None),
         }
+    }
+
+    /// Records why the actor stops (the first reason wins).
+    pub(crate) fn set_exit(&self, exit: GatewayExit) {
+        let mut e = self.exit.write().unwrap_or_else(PoisonError::into_inner);
+        if e.is_none() {
+            *e = Some(exit);
+        }
+    }
+
+    pub(crate) fn exit(&self) -> Option<GatewayExit> {
+        self.exit
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(crate) fn set_shards(&self, shards: Vec<Arc<ShardCounters>>) {

@@ -13,8 +13,10 @@
 //!   payloads when `publish_raw` is on; never for interactions).
 //! - Keeps each shard's session in a [`SessionStore`], so a restarted actor resumes.
 //! - A fatal close (4004 bad token, 4014 disallowed intents, ...) marks the tenant
-//!   [`TenantState::Failed`] and stops the actor with a reason starting with
-//!   [`FATAL_PREFIX`]: a supervisor must not restart it.
+//!   [`TenantState::Failed`] and stops the actor with [`GatewayExit::Fatal`] (and a
+//!   stop reason starting with [`FATAL_PREFIX`]): a supervisor must not restart it.
+//!   A lease held by another node is [`GatewayExit::HeldElsewhere`] (stand by), a
+//!   lost one [`GatewayExit::LeaseLost`].
 //!
 //! # Layout
 //! - `actor.rs`: the actor, its messages and state; `lease.rs`: the lease.
@@ -43,6 +45,7 @@
 
 mod actor;
 mod error;
+mod exit;
 mod filter;
 mod health;
 mod lease;
@@ -57,6 +60,7 @@ use ractor::{Actor, ActorCell, ActorRef};
 use tokio::task::JoinHandle;
 
 pub use error::GatewayError;
+pub use exit::GatewayExit;
 pub use health::{GatewayHealth, ShardHealth, ShardStatus, TenantState};
 pub use session::{SESSION_TTL, SessionStore, StoredSession};
 
@@ -177,6 +181,13 @@ impl GatewayHandle {
     #[must_use]
     pub fn state(&self) -> TenantState {
         self.health.state()
+    }
+
+    /// Why the actor stopped on its own, once it has (`None`: it did not, or for an
+    /// ordinary failure a supervisor restarts).
+    #[must_use]
+    pub fn exit(&self) -> Option<GatewayExit> {
+        self.health.exit()
     }
 
     /// The actor, for supervision.

@@ -316,6 +316,19 @@ impl Backend for MemoryBackend {
             .collect())
     }
 
+    async fn exclusive_remaining(
+        &self,
+        path: &SecretPath,
+        now_ms: u64,
+    ) -> Result<Option<u64>, VaultError> {
+        Ok(self
+            .lock()
+            .exclusive
+            .get(path)
+            .map(|e| e.expires_ms.saturating_sub(now_ms))
+            .filter(|left| *left > 0))
+    }
+
     fn record_audit(&self, record: AuditRecord) {
         self.lock().audit.push(record);
     }

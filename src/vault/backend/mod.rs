@@ -173,6 +173,15 @@ pub trait Backend: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<String>, VaultError>> + Send;
 
+    /// How many milliseconds the exclusive lock on `path` is still held for (`None`:
+    /// nobody holds it). Read-only and not audited, so a standby can sleep until it
+    /// could take the lock over instead of being denied again and again.
+    fn exclusive_remaining(
+        &self,
+        path: &SecretPath,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<Option<u64>, VaultError>> + Send;
+
     /// Stores an audit record. Must not block the actor for long: the Redis backend
     /// sends it without waiting for the reply.
     fn record_audit(&self, record: AuditRecord);

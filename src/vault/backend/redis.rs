@@ -443,6 +443,26 @@ impl Backend for RedisBackend {
             .map_err(|e| unavailable(&e))
     }
 
+    async fn exclusive_remaining(
+        &self,
+        path: &SecretPath,
+        _now_ms: u64,
+    ) -> Result<Option<u64>, VaultError> {
+        self.ready()?;
+        let ttl: i64 = self
+            .client
+            .pttl(self.keys.exclusive(path))
+            .await
+            .map_err(|e| unavailable(&e))?;
+        // -2: no lock. -1: a lock without expiry, which this code never writes; treat
+        // it as held for a while rather than as free (never two holders).
+        Ok(match ttl {
+            -2 => None,
+            -1 => Some(1_000),
+            n => Some(u64::try_from(n).unwrap_or(0)).filter(|left| *left > 0),
+        })
+    }
+
     fn record_audit(&self, record: AuditRecord) {
         // Queued for the batching writer, so auditing never adds a round trip (or a
         // command per grant) to the hot path. A full queue drops the record and counts
