@@ -9,6 +9,8 @@
 
 #[path = "daemon/admin.rs"]
 mod admin;
+#[path = "daemon/cluster.rs"]
+mod cluster;
 #[path = "daemon/demo.rs"]
 mod demo;
 #[path = "daemon/failures.rs"]

@@ -68,6 +68,11 @@ pub struct BusBackendConfig {
     /// Redis URL (`redis` only).
     #[serde(default)]
     pub url: Option<String>,
+    /// How long an entry another node took stays unacknowledged before this node
+    /// claims it (`redis` only; a dead node's work waits this long). Milliseconds;
+    /// `None`: 30 s.
+    #[serde(default)]
+    pub claim_idle_ms: Option<u64>,
 }
 
 /// `runtime.admin`.

@@ -153,6 +153,9 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
             if rt.bus.url.is_some() {
                 issues.push(file, "runtime.bus.url", "only for backend redis");
             }
+            if rt.bus.claim_idle_ms.is_some() {
+                issues.push(file, "runtime.bus.claim_idle_ms", "only for backend redis");
+            }
         }
         BackendKind::Redis => redis_url(rt.bus.url.as_ref(), "runtime.bus.url", file, issues),
     }

@@ -402,7 +402,11 @@ async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus
         BackendKind::Memory => Ok(Bus::memory(config)),
         BackendKind::Redis => {
             let url = rt.bus.url.clone().unwrap_or_default();
-            Bus::redis(config, RedisBusConfig::new(url, rt.redis_prefix.clone()))
+            let mut redis = RedisBusConfig::new(url, rt.redis_prefix.clone());
+            if let Some(ms) = rt.bus.claim_idle_ms {
+                redis.claim_idle = Duration::from_millis(ms.max(100));
+            }
+            Bus::redis(config, redis)
                 .await
                 .map_err(|e| RuntimeError::Bus(e.to_string()))
         }

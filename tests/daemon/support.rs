@@ -117,6 +117,14 @@ impl Daemon {
         daemon
     }
 
+    /// Kills the process with SIGKILL (`kill -9`) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Sends a signal (`TERM`, `HUP`) to the process.
     pub(crate) fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().map(Child::id).expect("running");

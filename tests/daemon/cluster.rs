@@ -1,0 +1,245 @@
+//! Several daemons on one Redis as one system: a tenant is held by one node and
+//! standby on the others; `kill -9` of the holder moves it to a survivor, which
+//! RESUMEs the stored session, so messages sent in the gap are answered — once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use switchboard::sim::SimHandle;
+
+use crate::redis_server::TestRedis;
+use crate::support::{Daemon, eventually, registry, say, sim, wait};
+
+/// Bots in the test: tenant name, token variable, token.
+const BOTS: [(&str, &str, &str); 2] = [
+    ("duck", "TOK_DUCK", "fake-duck"),
+    ("goose", "TOK_GOOSE", "fake-goose"),
+];
+const VAULT_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+/// The gateway lease TTL the nodes run with (seconds): a dead holder's tenants move
+/// within it.
+const LEASE_TTL: u64 = 3;
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    let mut env: Vec<_> = BOTS.iter().map(|(_, var, tok)| (*var, *tok)).collect();
+    env.push(("TEST_VAULT_KEY", VAULT_KEY));
+    env
+}
+
+/// A registry for both bots on Redis (bus, vault, sessions) with a short lease TTL
+/// and claim time, so a dead node's work moves within a few seconds.
+fn cluster_registry(dir: &Path, sim: &SimHandle, redis: &TestRedis) -> std::path::PathBuf {
+    let extra = format!(
+        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}', claim_idle_ms: 2000 }}\n  redis_prefix: {p}\n  lease_ttl_secs: {LEASE_TTL}\n",
+        url = redis.url(),
+        p = redis.prefix()
+    );
+    let tenants: Vec<_> = BOTS.iter().map(|(name, var, _)| (*name, *var)).collect();
+    registry(dir, sim, &tenants, &extra)
+}
+
+fn node(reg: &Path, id: &str) -> Daemon {
+    Daemon::start(
+        &["--config", reg.to_str().unwrap(), "--node-id", id],
+        &env(),
+    )
+}
+
+/// Each tenant's state on a node (`running`, `standby`, ...).
+async fn states(daemon: &Daemon) -> BTreeMap<String, String> {
+    let status: serde_json::Value = reqwest::get(format!("{}/v1/status", daemon.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap_or_default().to_owned(),
+                t["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// How many times each tenant posted `content` in the demo channel.
+fn answers(sim: &SimHandle, content: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for m in sim.channel_messages(switchboard::sim::DEMO_CHANNELS[0]) {
+        if m.content == content
+            && let Some(t) = m.tenant
+        {
+            *out.entry(t).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, at most `timeout`.
+async fn poll<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every tenant runs on exactly one of `nodes` and is standby on the
+/// others; returns, per tenant, the index of its holder.
+async fn placement(nodes: &[Daemon], timeout: Duration) -> BTreeMap<String, usize> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut all = Vec::new();
+        for n in nodes {
+            all.push(states(n).await);
+        }
+        let mut holders = BTreeMap::new();
+        for (name, _, _) in BOTS {
+            let id = format!("discord/{name}");
+            let on = |state: &str| {
+                (0..all.len())
+                    .filter(|i| all[*i].get(&id).is_some_and(|s| s == state))
+                    .collect::<Vec<_>>()
+            };
+            let (running, standby) = (on("running"), on("standby"));
+            if running.len() == 1 && standby.len() == all.len() - 1 {
+                holders.insert(id, running[0]);
+            }
+        }
+        if holders.len() == BOTS.len() {
+            return holders;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let logs: Vec<String> = nodes.iter().map(Daemon::output).collect();
+            panic!("no clean placement: {all:?}\n{}", logs.join("\n---\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_is_taken_over_by_resume_and_the_gap_is_answered_once() {
+    let redis = TestRedis::start().await;
+    let tokens: Vec<_> = BOTS.iter().map(|(n, _, t)| (*n, *t)).collect();
+    let sim = sim(&tokens).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = cluster_registry(dir.path(), &sim, &redis);
+    let mut nodes = vec![node(&reg, "node-a"), node(&reg, "node-b")];
+    let long = Duration::from_secs(60);
+
+    // Each tenant is held by exactly one node, standby on the other.
+    let holders = placement(&nodes, long).await;
+    for (name, _, _) in BOTS {
+        assert_eq!(sim.connected_sessions(name), 1, "{name}: one live session");
+    }
+    say(&sim, "!echo before");
+    eventually(long, "both bots answer before the kill", || {
+        answers(&sim, "before").len() == BOTS.len()
+    })
+    .await;
+
+    // Kill -9 the node that holds duck; its tenants move to the other.
+    let victim = holders["discord/duck"];
+    let moved: Vec<&str> = holders
+        .iter()
+        .filter(|(_, n)| **n == victim)
+        .map(|(t, _)| t.trim_start_matches("discord/"))
+        .collect();
+    let before: BTreeMap<&str, _> = BOTS
+        .iter()
+        .map(|(n, _, _)| (*n, sim.stats().tenant(n)))
+        .collect();
+    let mut dead = nodes.remove(victim);
+    dead.kill();
+    let survivor = &nodes[0];
+    let killed_at = tokio::time::Instant::now();
+    let gap: Vec<String> = (0..10).map(|i| format!("gap-{i}")).collect();
+    for text in &gap {
+        say(&sim, &format!("!echo {text}"));
+    }
+
+    let resumed = poll(long, || async {
+        moved
+            .iter()
+            .all(|name| sim.stats().tenant(name).resumes > before[name].resumes)
+            .then(|| killed_at.elapsed())
+    })
+    .await;
+    eprintln!("takeover: the moved tenants resumed {resumed:?} after the kill");
+    // The moved tenants answer again: takeover time (reported, not asserted).
+    let first = poll(long, || async {
+        moved
+            .iter()
+            .all(|name| answers(&sim, "gap-0").contains_key(*name))
+            .then(|| killed_at.elapsed())
+    })
+    .await;
+    eprintln!(
+        "takeover: the moved tenants answered {first:?} after the kill (lease TTL {LEASE_TTL} s)"
+    );
+
+    // Every message of the gap is answered by both bots (at the channel's rate limit).
+    let all_answered = wait(long, || {
+        gap.iter()
+            .all(|g| answers(&sim, g).values().sum::<usize>() >= BOTS.len())
+    })
+    .await;
+    let took = killed_at.elapsed();
+    assert!(
+        all_answered,
+        "gap answers {:?}\n--- survivor:\n{}",
+        gap.iter().map(|g| answers(&sim, g)).collect::<Vec<_>>(),
+        survivor.output()
+    );
+    let all_running = poll(long, || async {
+        states(survivor)
+            .await
+            .values()
+            .all(|s| s == "running")
+            .then_some(())
+    })
+    .await;
+    assert!(all_running.is_some(), "the survivor runs every tenant");
+
+    // Moved tenants resumed (no new IDENTIFY); no token ever had two live sessions.
+    for name in &moved {
+        let (now, then) = (sim.stats().tenant(name), &before[name]);
+        assert_eq!(now.identifies, then.identifies, "{name}: no fresh IDENTIFY");
+        assert!(now.resumes > then.resumes, "{name}: taken over by RESUME");
+    }
+    for (name, _, _) in BOTS {
+        assert_eq!(
+            sim.stats().tenant(name).max_live_sessions,
+            1,
+            "{name}: never two live sessions"
+        );
+    }
+    // Past the claim time (2 s) of anything the dead node had taken: still once.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for g in &gap {
+        let got = answers(&sim, g);
+        assert_eq!(
+            got.values().copied().collect::<Vec<_>>(),
+            vec![1; BOTS.len()],
+            "{g} answered once per bot: {got:?}"
+        );
+    }
+    eprintln!("takeover: every gap message answered {took:?} after the kill");
+    if std::env::var_os("CLUSTER_DEBUG").is_some() {
+        eprintln!("{}", survivor.output());
+    }
+}
