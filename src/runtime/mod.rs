@@ -53,6 +53,7 @@ use tokio_util::task::TaskTracker;
 use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::admin::AdminServer;
 use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
+use crate::cluster::{Cluster, ClusterConfig};
 use crate::config::{BackendKind, Registry};
 use crate::handler::{Handler, HandlerSet};
 use crate::model::TenantId;
@@ -238,6 +239,7 @@ impl RuntimeBuilder {
 
         let vault = start_vault(&registry).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
+        let cluster = join_cluster(&registry, &node_id, role).await;
         for t in &registry.tenants {
             bus.register_tenant(&t.id())
                 .await
@@ -277,7 +279,7 @@ impl RuntimeBuilder {
             tenants: Mutex::new(BTreeMap::new()),
             app_handlers: self.handlers,
             admin: Mutex::new(None),
-            access: tenants::AccessShared::new(),
+            access: tenants::AccessShared::new(cluster),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -315,6 +317,7 @@ impl RuntimeBuilder {
                     });
                 }
             };
+            runtime.advertise_admin(server.addr());
             *runtime.inner.admin.lock().await = Some(server);
         }
         tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
@@ -386,6 +389,33 @@ async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
     }
 }
 
+/// Joins the cluster when nodes share a Redis bus; a node that cannot join runs on
+/// its own (placement then takes every free lease at once).
+async fn join_cluster(registry: &Registry, node_id: &str, role: Role) -> Option<Cluster> {
+    let rt = &registry.runtime;
+    let (BackendKind::Redis, Some(url)) = (rt.bus.backend, &rt.bus.url) else {
+        return None;
+    };
+    match Cluster::join(
+        url,
+        &rt.redis_prefix,
+        node_id,
+        role.as_str(),
+        ClusterConfig::default(),
+    )
+    .await
+    {
+        Ok(c) => {
+            c.set_tenants(registry.tenants.len());
+            Some(c)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot join the cluster; placing tenants on this node alone");
+            None
+        }
+    }
+}
+
 async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus, RuntimeError> {
     let rt = &registry.runtime;
     let config = BusConfig {
@@ -452,6 +482,13 @@ impl Runtime {
     #[must_use]
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder::default()
+    }
+
+    /// Tells the cluster (if any) where this node's admin API listens.
+    fn advertise_admin(&self, addr: SocketAddr) {
+        if let Some(c) = self.inner.access.cluster() {
+            c.set_admin(format!("http://{addr}"));
+        }
     }
 
     /// The bus (to publish or inspect).
@@ -557,6 +594,9 @@ impl Runtime {
         // 3. REST actors answer what they hold; every lease is released.
         for t in tenants {
             t.stop().await;
+        }
+        if let Some(cluster) = inner.access.cluster() {
+            cluster.leave().await;
         }
         inner.tasks.close();
         inner.tasks.wait().await;

@@ -113,6 +113,9 @@ impl RuntimeInner {
         if let Some(pool) = self.pool.as_ref().and_then(super::root::PoolSlot::handle) {
             pool.set_handlers(handlers);
         }
+        if let Some(cluster) = self.access.cluster() {
+            cluster.set_tenants(registry.tenants.len());
+        }
         *self.registry.lock().await = registry;
         tracing::info!(?report, "registry reloaded");
         Ok(report)
