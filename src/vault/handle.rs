@@ -20,6 +20,7 @@ use super::error::VaultError;
 use super::lease::{Lease, LeaseShared};
 use super::path::{SecretKind, SecretPath};
 use super::principal::{Capability, Principal, TenantRef};
+use super::published::Published;
 
 /// What [`VaultHandle::publish_tenant`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -90,6 +91,8 @@ struct HandleInner {
     actor: RwLock<ActorRef<VaultMsg>>,
     /// Spawns a fresh actor over the same (shared) store, key and clock.
     respawn: Respawn,
+    /// What was published, to refill a store that lost its data.
+    published: Arc<Published>,
 }
 
 impl std::fmt::Debug for VaultHandle {
@@ -118,11 +121,14 @@ impl VaultHandle {
         let auditor = Auditor::new(AuditHasher::new(key));
         // One clock for every incarnation, so fencing tokens never go backwards.
         let clock = Clock::new();
+        let published = Arc::new(Published::default());
+        let shared = Arc::clone(&published);
         let respawn: Respawn = Box::new(move |supervisor: Option<ActorCell>| {
             let actor = VaultActor::<B> {
                 config: config.clone(),
                 auditor: auditor.clone(),
                 clock,
+                published: Arc::clone(&shared),
                 _backend: PhantomData,
             };
             let backend = backend.clone();
@@ -139,6 +145,7 @@ impl VaultHandle {
             inner: Arc::new(HandleInner {
                 actor: RwLock::new(actor),
                 respawn,
+                published,
             }),
         })
     }
@@ -384,6 +391,12 @@ impl VaultHandle {
     /// alone. Call it at startup, periodically (to refill a store that lost its data)
     /// and on reload.
     ///
+    /// The vault remembers what was published (as `SecretString`s, shared by every
+    /// incarnation of the actor): a lease on a published secret that the store has
+    /// lost (Redis restarted empty) republishes the tenant at once and is granted,
+    /// instead of failing with [`VaultError::NotFound`] until the next periodic
+    /// publish. [`VaultHandle::retain_published`] forgets removed tenants.
+    ///
     /// # Errors
     /// [`VaultError::InvalidPath`] for a bad provider, tenant or name (nothing after it
     /// is written), [`VaultError::Unavailable`].
@@ -408,6 +421,12 @@ impl VaultHandle {
             reply,
         })
         .await
+    }
+
+    /// Forgets what was published for the tenants `keep` rejects (removed from the
+    /// registry), so a store that lost its data is never refilled with them.
+    pub fn retain_published(&self, keep: impl FnMut(&TenantRef) -> bool) {
+        self.inner.published.retain(keep);
     }
 
     /// The latest `limit` audit records, oldest first (from the Redis stream, shared by

@@ -166,6 +166,14 @@ impl LeaseShared {
         }
     }
 
+    /// Whether this lease holds `value` (compared in constant time). The kind is
+    /// implied by the capability: a lease only ever holds the kind it was granted.
+    pub(crate) fn holds(&self, kind: crate::vault::path::SecretKind, value: &SecretString) -> bool {
+        use secrecy::ExposeSecret;
+        self.capability.leases() == Some(kind)
+            && super::backend::same_secret(self.secret.expose_secret(), value.expose_secret())
+    }
+
     fn check(&self) -> Result<(), VaultError> {
         match self.state.load(Ordering::Acquire) {
             ACTIVE if self.clock.now_ms() < self.expires_ms() => Ok(()),

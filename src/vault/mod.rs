@@ -16,6 +16,7 @@
 //! - `path.rs`: [`SecretPath`], [`SecretKind`].
 //! - `crypto.rs`: [`VaultKey`], encryption at rest, the audit HMAC.
 //! - `audit.rs`: [`AuditRecord`], [`AuditEvent`].
+//! - `published.rs`: what was published, kept to refill a store that lost its data.
 //! - `backend/`: the [`Backend`](backend::Backend) trait, [`MemoryBackend`] and
 //!   [`RedisBackend`].
 //!
@@ -25,6 +26,10 @@
 //! - `provider.*` capabilities lease only provider credentials, `secret.read` only
 //!   app secrets: a worker never holds a token.
 //! - Fencing tokens of exclusive leases only go up, even across a store restart.
+//! - A revoked lease stays revoked: revocations leave a tombstone in the store, so a
+//!   lease record lost with the store's data (restored from its holder on renewal)
+//!   is never confused with a revocation. An exclusive lease is restored only if its
+//!   lock is free: never two holders.
 
 mod actor;
 mod audit;
@@ -38,6 +43,7 @@ mod lease;
 mod path;
 mod policy;
 mod principal;
+mod published;
 mod worker_secrets;
 
 pub use audit::{AuditEvent, AuditRecord};
