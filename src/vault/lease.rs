@@ -317,7 +317,8 @@ impl Drop for Lease {
 }
 
 /// Renews at about 2/3 of the TTL; retries while the store is unavailable; stops
-/// when the lease ends or can no longer be extended.
+/// when the lease ends or can no longer be extended. A record the store lost (it
+/// restarted empty) is restored by the vault on renewal, so the holder never sees it.
 async fn renew_loop(shared: Arc<LeaseShared>, vault: VaultHandle) {
     if !shared.renewable {
         return;

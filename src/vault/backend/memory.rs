@@ -398,3 +398,109 @@ pub(crate) fn kind_denied(rec: &LeaseRecord, actual: SecretKind) -> VaultError {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::path::new_lease_id;
+    use crate::vault::principal::Capability;
+
+    const NOW: u64 = 1_000_000;
+
+    async fn store_with_token() -> (MemoryBackend, SecretPath) {
+        let store = MemoryBackend::default();
+        let path: SecretPath = "discord/duck/bot_token".parse().unwrap();
+        let token = SecretString::from("t");
+        store
+            .put_secret(&path, SecretKind::ProviderCredential, &token, true, 1)
+            .await
+            .unwrap();
+        (store, path)
+    }
+
+    async fn grant_gateway(
+        store: &MemoryBackend,
+        path: &SecretPath,
+    ) -> Result<LeaseRecord, VaultError> {
+        let record = LeaseRecord {
+            id: new_lease_id(path),
+            path: path.clone(),
+            principal_key: "gateway:discord/duck".to_owned(),
+            principal: "gateway(discord/duck)".to_owned(),
+            capability: Capability::ProviderGateway,
+            version: 0,
+            issued_ms: NOW,
+            expires_ms: NOW + 1_000,
+            max_expires_ms: NOW + 60_000,
+            renewable: true,
+            fence: None,
+        };
+        let req = GrantRequest {
+            record,
+            kind: SecretKind::ProviderCredential,
+            quota: 10,
+            exclusive: true,
+        };
+        let g = store.grant(&req, NOW).await?;
+        Ok(LeaseRecord {
+            version: g.version,
+            fence: g.fence,
+            ..req.record
+        })
+    }
+
+    /// Loses a lease record as an empty restart would (lock and record gone).
+    fn lose(store: &MemoryBackend, id: &str) {
+        store.lock().remove_lease(id).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lost_exclusive_lease_is_restored_with_its_lock() {
+        let (store, path) = store_with_token().await;
+        let held = grant_gateway(&store, &path).await.unwrap();
+        lose(&store, &held.id);
+        let out = store.restore(&held, NOW + 10, 1_000).await.unwrap();
+        assert_eq!(out.expires_ms, NOW + 1_010);
+        assert!(matches!(
+            grant_gateway(&store, &path).await,
+            Err(VaultError::AlreadyHeld { .. })
+        ));
+        assert!(store.lock().fences[&path] >= held.fence.unwrap());
+        // Restoring a record that is there is a plain renewal.
+        store.restore(&held, NOW + 20, 1_000).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_revoked_or_taken_over_lease_is_not_restored() {
+        let (store, path) = store_with_token().await;
+        let held = grant_gateway(&store, &path).await.unwrap();
+        let revoke = Removal::Revoked {
+            now_ms: NOW,
+            until_ms: NOW + 60_000,
+        };
+        store.revoke(&held.id, revoke).await.unwrap();
+        assert!(matches!(
+            store.restore(&held, NOW + 10, 1_000).await,
+            Err(VaultError::LeaseRevoked { .. })
+        ));
+
+        let held = grant_gateway(&store, &path).await.unwrap();
+        lose(&store, &held.id);
+        let taker = grant_gateway(&store, &path).await.unwrap();
+        assert!(matches!(
+            store.restore(&held, NOW + 10, 1_000).await,
+            Err(VaultError::LeaseRevoked { .. })
+        ));
+        assert!(store.renew(&taker.id, NOW + 10, 1_000).await.is_ok());
+
+        let expired = LeaseRecord {
+            expires_ms: NOW,
+            ..taker
+        };
+        lose(&store, &expired.id);
+        assert!(matches!(
+            store.restore(&expired, NOW + 10, 1_000).await,
+            Err(VaultError::LeaseExpired { .. })
+        ));
+    }
+}
