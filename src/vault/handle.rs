@@ -1,5 +1,5 @@
-//! [`VaultHandle`], the typed front of the vault actor, and [`ScopedVault`], a handle
-//! bound to one principal (what the runtime hands to each actor).
+//! [`VaultHandle`], the typed front of the vault actor (`scoped.rs` has
+//! [`ScopedVault`], a handle bound to one principal).
 
 use std::marker::PhantomData;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -21,6 +21,7 @@ use super::lease::{Lease, LeaseShared};
 use super::path::{SecretKind, SecretPath};
 use super::principal::{Capability, Principal, TenantRef};
 use super::published::Published;
+use super::scoped::ScopedVault;
 
 /// What [`VaultHandle::publish_tenant`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -202,13 +203,10 @@ impl VaultHandle {
     /// A handle bound to `principal`, for handing to one actor.
     #[must_use]
     pub fn scoped(&self, principal: Principal) -> ScopedVault {
-        ScopedVault {
-            vault: self.clone(),
-            principal,
-        }
+        ScopedVault::new(self.clone(), principal)
     }
 
-    async fn call<T: Send + 'static>(
+    pub(super) async fn call<T: Send + 'static>(
         &self,
         make: impl FnOnce(RpcReplyPort<Result<T, VaultError>>) -> VaultMsg,
     ) -> Result<T, VaultError> {
@@ -448,75 +446,5 @@ impl VaultHandle {
             .send_message(VaultMsg::Stats { reply: tx.into() })
             .map_err(stopped)?;
         rx.await.map_err(stopped)
-    }
-}
-
-/// A vault handle bound to one principal: the principal cannot be chosen by the code
-/// holding it.
-#[derive(Debug, Clone)]
-pub struct ScopedVault {
-    vault: VaultHandle,
-    principal: Principal,
-}
-
-impl ScopedVault {
-    /// The bound principal.
-    #[must_use]
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-
-    /// [`VaultHandle::lease`] as this principal.
-    ///
-    /// # Errors
-    /// As [`VaultHandle::lease`].
-    pub async fn lease(
-        &self,
-        path: SecretPath,
-        capability: Capability,
-        ttl: Option<Duration>,
-    ) -> Result<Lease, VaultError> {
-        self.vault
-            .lease(&self.principal, path, capability, ttl)
-            .await
-    }
-
-    /// [`VaultHandle::put`] as this principal.
-    ///
-    /// # Errors
-    /// As [`VaultHandle::put`].
-    pub async fn put(
-        &self,
-        path: SecretPath,
-        kind: SecretKind,
-        value: SecretString,
-    ) -> Result<u64, VaultError> {
-        self.vault.put(&self.principal, path, kind, value).await
-    }
-
-    /// [`VaultHandle::delete`] as this principal.
-    ///
-    /// # Errors
-    /// As [`VaultHandle::delete`].
-    pub async fn delete(&self, path: SecretPath) -> Result<bool, VaultError> {
-        self.vault.delete(&self.principal, path).await
-    }
-
-    /// Revokes a lease, if this principal has `lease.revoke` on its path (a denial is
-    /// audited).
-    ///
-    /// # Errors
-    /// [`VaultError::PolicyDenied`], or as [`VaultHandle::revoke`].
-    pub async fn revoke(&self, lease_id: &str) -> Result<bool, VaultError> {
-        let id = lease_id.to_owned();
-        let principal = self.principal.clone();
-        self.vault
-            .call(|reply| VaultMsg::Revoke {
-                id,
-                by: principal.to_string(),
-                check: Some(principal),
-                reply: Some(reply),
-            })
-            .await
     }
 }

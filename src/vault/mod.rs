@@ -8,7 +8,8 @@
 //! deny) and audited.
 //!
 //! # Layout
-//! - `handle.rs`: [`VaultHandle`] (the typed actor handle) and [`ScopedVault`].
+//! - `handle.rs`: [`VaultHandle`] (the typed actor handle); `scoped.rs`:
+//!   [`ScopedVault`] (a handle bound to one principal).
 //! - `actor.rs`: the actor: policy checks, grants, renewals, revocations, the sweep.
 //! - `lease.rs`: [`Lease`], [`LeaseInfo`], [`LeaseEvent`] and the renewer.
 //! - `policy.rs`: [`Policy`], [`Rule`], [`PathPattern`].
@@ -44,6 +45,7 @@ mod path;
 mod policy;
 mod principal;
 mod published;
+mod scoped;
 mod worker_secrets;
 
 pub use audit::{AuditEvent, AuditRecord};
@@ -51,8 +53,9 @@ pub use backend::{MemoryBackend, RedisBackend, RedisOptions};
 pub use config::VaultConfig;
 pub use crypto::{VAULT_KEY_ENV, VaultKey};
 pub use error::VaultError;
-pub use handle::{PublishReport, ScopedVault, VaultHandle, VaultStats};
+pub use handle::{PublishReport, VaultHandle, VaultStats};
 pub use lease::{Lease, LeaseEvent, LeaseInfo};
 pub use path::{MAX_SEGMENT_LEN, SecretKind, SecretPath};
 pub use policy::{Effect, PathPattern, Policy, PrincipalMatch, Rule};
 pub use principal::{Capability, Principal, TenantRef};
+pub use scoped::ScopedVault;

@@ -56,9 +56,7 @@ impl RedisOptions {
     }
 }
 
-mod restore;
-
-use restore::renew_outcome;
+mod leases;
 
 struct Scripts {
     grant: Script,
@@ -337,56 +335,12 @@ impl Backend for RedisBackend {
         now_ms: u64,
         increment_ms: u64,
     ) -> Result<RenewOutcome, VaultError> {
-        let (path, lease_key) = self.keys.lease(id)?;
-        let keys = vec![
-            lease_key,
-            self.keys.expiry(),
-            self.keys.exclusive(&path),
-            self.keys.secret(&path),
-        ];
-        let args = vec![
-            Value::from(id),
-            Value::from(now_ms.to_string()),
-            Value::from(increment_ms.to_string()),
-            Value::from(RECORD_GRACE_MS.to_string()),
-        ];
-        let reply = self
-            .eval(&self.scripts.renew, keys, args)
-            .await?
-            .into_array();
-        renew_outcome(&reply, &path)
+        self.renew_lease(id, now_ms, increment_ms).await
     }
 
     async fn revoke(&self, id: &str, how: Removal) -> Result<Option<LeaseRecord>, VaultError> {
-        let (path, lease_key) = self.keys.lease(id)?;
-        let keys = vec![
-            lease_key,
-            self.keys.expiry(),
-            self.keys.exclusive(&path),
-            self.keys.tombstone(id)?,
-        ];
-        let (expired_at, now, until) = match how {
-            Removal::Expired { at_ms } => (at_ms.to_string(), String::new(), String::new()),
-            Removal::Revoked { now_ms, until_ms } => {
-                (String::new(), now_ms.to_string(), until_ms.to_string())
-            }
-        };
-        let args = vec![
-            Value::from(id),
-            Value::from(expired_at),
-            Value::from(now),
-            Value::from(until),
-        ];
-        let fields = self
-            .eval(&self.scripts.revoke, keys, args)
-            .await?
-            .into_array();
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        codec::lease_from_fields(id, path, &fields).map(Some)
+        self.revoke_lease(id, how).await
     }
-
     async fn restore(
         &self,
         holder: &LeaseRecord,
