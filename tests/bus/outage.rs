@@ -81,6 +81,25 @@ async fn assert_workers_group(server: &TestRedis, tenants: &[TenantId]) {
     let _ = client.quit().await;
 }
 
+/// Waits until `id` is dead-lettered after more than one delivery.
+async fn assert_retried_then_dead_lettered(bus: &Bus, poison_id: EnvelopeId) {
+    eventually(
+        Duration::from_secs(30),
+        "a failing envelope is retried, then dead-lettered",
+        || {
+            let bus = bus.clone();
+            async move {
+                bus.dead_letters(100).await.is_ok_and(|letters| {
+                    letters.iter().any(|l| {
+                        l.attempts >= 2 && l.envelope.as_ref().is_some_and(|e| e.id == poison_id)
+                    })
+                })
+            }
+        },
+    )
+    .await;
+}
+
 fn post(i: usize) -> Command {
     Command::PostMessage(PostMessage {
         channel_id: "1".into(),
@@ -162,6 +181,13 @@ async fn an_empty_redis_restart_recreates_groups_and_delivery_resumes() {
         },
     )
     .await;
+
+    // Retries go through the retry set and the mover's Lua script (reloaded after
+    // NOSCRIPT on the fresh server) until the envelope is dead-lettered.
+    let poison = message(&tenant(1), "poison after the restart");
+    let poison_id = poison.id;
+    publish_until_taken(&bus, &poison).await;
+    assert_retried_then_dead_lettered(&bus, poison_id).await;
 
     // Requests go through the re-created `rest` group too.
     let answered = async {
