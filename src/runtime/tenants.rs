@@ -302,7 +302,7 @@ impl Actor for TenantSupervisor {
                     }
                     Err(e) => match e.exit() {
                         Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
-                        Some(GatewayExit::HeldElsewhere) => {
+                        Some(GatewayExit::HeldElsewhere | GatewayExit::StoreUnavailable(_)) => {
                             Self::check_lease(state, &myself, false).await;
                         }
                         _ => Self::retry(state, &myself, child, &e.to_string()),
@@ -328,7 +328,18 @@ impl Actor for TenantSupervisor {
                             .write()
                             .unwrap_or_else(PoisonError::into_inner) = Some(r);
                     }
-                    Err(e) => Self::retry(state, &myself, child, &e.to_string()),
+                    Err(e) => {
+                        // A store outage is waited out, not charged to the tenant.
+                        let store_up = c.vault.stats().await.is_ok_and(|s| s.backend_available);
+                        if store_up {
+                            Self::retry(state, &myself, child, &e.to_string());
+                        } else {
+                            let t = c.config.id();
+                            tracing::warn!(provider = %t.provider, tenant = %t.tenant, error = %e, "REST actor waits for the vault's store");
+                            myself
+                                .send_after(Duration::from_secs(1), || SupMsg::Start(Child::Rest));
+                        }
+                    }
                 }
             }
         }
@@ -378,7 +389,7 @@ impl Actor for TenantSupervisor {
         match exit {
             Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
             Some(GatewayExit::HeldElsewhere) => Self::check_lease(state, &myself, false).await,
-            Some(GatewayExit::LeaseLost(why)) => {
+            Some(GatewayExit::LeaseLost(why) | GatewayExit::StoreUnavailable(why)) => {
                 let t = state.ctx.config.id();
                 tracing::warn!(provider = %t.provider, tenant = %t.tenant, reason = why, "gateway lost its lease; taking it back if it is free");
                 Self::check_lease(state, &myself, false).await;
