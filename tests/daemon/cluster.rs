@@ -377,3 +377,86 @@ async fn three_nodes_share_nine_tenants() {
         assert_eq!(s.identifies, 1, "{name}: moved by RESUME only: {s:?}");
     }
 }
+
+/// A holder paused (SIGSTOP) past its lease: the other node takes the tenant over by
+/// RESUME; resumed (SIGCONT), the stale node's writes are refused by the fence and
+/// it stands down; every message is answered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_holder_is_replaced_and_stands_down_when_it_resumes() {
+    let redis = TestRedis::start().await;
+    let tokens: Vec<_> = BOTS.iter().map(|(n, _, t)| (*n, *t)).collect();
+    let sim = sim(&tokens).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = cluster_registry(dir.path(), &sim, &redis);
+    let nodes = vec![node(&reg, "node-a"), node(&reg, "node-b")];
+    let long = Duration::from_secs(60);
+    let names = ["duck", "goose"];
+    let holders = placement(&nodes, &names, long).await;
+    let paused = holders["discord/duck"];
+    let other = 1 - paused;
+
+    nodes[paused].signal("STOP");
+    let during: Vec<String> = (0..3).map(|i| format!("paused-{i}")).collect();
+    for t in &during {
+        say(&sim, &format!("!echo {t}"));
+    }
+    // The other node takes duck over.
+    let taken = poll(long, || async {
+        (states(&nodes[other])
+            .await
+            .get("discord/duck")
+            .map(String::as_str)
+            == Some("running"))
+        .then_some(())
+    })
+    .await;
+    assert!(taken.is_some(), "{}", nodes[other].output());
+    assert!(
+        wait(long, || during
+            .iter()
+            .all(|t| answers(&sim, t).contains_key("duck")))
+        .await,
+        "answered while the holder is paused: {:?}",
+        during.iter().map(|t| answers(&sim, t)).collect::<Vec<_>>()
+    );
+
+    nodes[paused].signal("CONT");
+    // The stale node notices (lease renewal or a refused write) and stands down.
+    let stood_down = poll(long, || async {
+        (states(&nodes[paused])
+            .await
+            .get("discord/duck")
+            .map(String::as_str)
+            == Some("standby"))
+        .then_some(())
+    })
+    .await;
+    assert!(stood_down.is_some(), "{}", nodes[paused].output());
+    let after: Vec<String> = (0..3).map(|i| format!("after-{i}")).collect();
+    for t in &after {
+        say(&sim, &format!("!echo {t}"));
+    }
+    assert!(
+        wait(long, || after
+            .iter()
+            .all(|t| answers(&sim, t).len() == BOTS.len()))
+        .await,
+        "{:?}",
+        after.iter().map(|t| answers(&sim, t)).collect::<Vec<_>>()
+    );
+    // Past the claim time: still once each.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for t in during.iter().chain(&after) {
+        let got = answers(&sim, t);
+        assert!(got.values().all(|n| *n == 1), "{t} answered twice: {got:?}");
+    }
+    assert_eq!(
+        states(&nodes[other])
+            .await
+            .get("discord/duck")
+            .map(String::as_str),
+        Some("running")
+    );
+    let refused = nodes[paused].output().matches("write refused").count();
+    eprintln!("stale node: {refused} writes refused after SIGCONT");
+}
