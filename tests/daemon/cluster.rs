@@ -460,3 +460,68 @@ async fn a_paused_holder_is_replaced_and_stands_down_when_it_resumes() {
     let refused = nodes[paused].output().matches("write refused").count();
     eprintln!("stale node: {refused} writes refused after SIGCONT");
 }
+
+/// The takeover-time benchmark behind `scripts/failover-bench` (ignored in the test
+/// run): `FAILOVER_ROUNDS` times (default 10), `kill -9` the node holding duck, time
+/// until duck RESUMEs on another node and until it answers a message sent right
+/// after the kill, then start a replacement node. Prints percentiles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/failover-bench"]
+async fn failover_rounds() {
+    let rounds: usize = std::env::var("FAILOVER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let redis = TestRedis::start().await;
+    let tokens: Vec<_> = BOTS.iter().map(|(n, _, t)| (*n, *t)).collect();
+    let sim = sim(&tokens).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = cluster_registry(dir.path(), &sim, &redis);
+    let mut nodes: Vec<Daemon> = (0..3).map(|i| node(&reg, &format!("n{i}"))).collect();
+    let mut next_id = 3;
+    let long = Duration::from_secs(60);
+    let names = ["duck", "goose"];
+    let (mut resumed, mut answered) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let holders = placement(&nodes, &names, long).await;
+        let victim = holders["discord/duck"];
+        let resumes = sim.stats().tenant("duck").resumes;
+        let mut dead = nodes.remove(victim);
+        dead.kill();
+        let at = tokio::time::Instant::now();
+        let probe = format!("probe-{round}");
+        say(&sim, &format!("!echo {probe}"));
+        let r = poll(long, || async {
+            (sim.stats().tenant("duck").resumes > resumes).then(|| at.elapsed())
+        })
+        .await
+        .expect("duck resumed");
+        let a = poll(long, || async {
+            answers(&sim, &probe)
+                .contains_key("duck")
+                .then(|| at.elapsed())
+        })
+        .await
+        .expect("duck answered");
+        resumed.push(r);
+        answered.push(a);
+        nodes.push(node(&reg, &format!("n{next_id}")));
+        next_id += 1;
+    }
+    let pct = |v: &mut Vec<Duration>, p: f64| {
+        v.sort();
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[i.min(v.len() - 1)]
+    };
+    for (what, v) in [("resumed", &mut resumed), ("answered", &mut answered)] {
+        println!(
+            "failover ({rounds} kills, lease TTL {LEASE_TTL} s): {what} p50 {:?} p90 {:?} max {:?}",
+            pct(v, 0.5),
+            pct(v, 0.9),
+            pct(v, 1.0)
+        );
+    }
+    for name in names {
+        assert_eq!(sim.stats().tenant(name).max_live_sessions, 1, "{name}");
+    }
+}
