@@ -57,6 +57,8 @@ use crate::cluster::{Cluster, ClusterConfig};
 use crate::config::{BackendKind, Registry};
 use crate::handler::{Handler, HandlerSet};
 use crate::model::TenantId;
+use crate::providers::discord::interactions::SharedTokenStore;
+use crate::vault::TokenSealer;
 use crate::vault::{RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey};
 
 use handlers::AppHandler;
@@ -240,6 +242,7 @@ impl RuntimeBuilder {
         let vault = start_vault(&registry).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
         let cluster = join_cluster(&registry, &node_id, role).await;
+        let tokens = shared_tokens(&registry, role).await;
         for t in &registry.tenants {
             bus.register_tenant(&t.id())
                 .await
@@ -279,7 +282,7 @@ impl RuntimeBuilder {
             tenants: Mutex::new(BTreeMap::new()),
             app_handlers: self.handlers,
             admin: Mutex::new(None),
-            access: tenants::AccessShared::new(cluster),
+            access: tenants::AccessShared::new(cluster, tokens),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
         });
@@ -355,6 +358,44 @@ fn pool_config(
     }
 }
 
+/// The vault key named by `runtime.vault.key_env`.
+fn vault_key(registry: &Registry) -> Result<VaultKey, RuntimeError> {
+    let key_env = registry
+        .runtime
+        .vault
+        .key_env
+        .as_deref()
+        .unwrap_or(crate::vault::VAULT_KEY_ENV);
+    let text = std::env::var(key_env).map_err(|_| {
+        RuntimeError::Vault(format!(
+            "environment variable {key_env} (the vault key) is not set"
+        ))
+    })?;
+    VaultKey::parse(&text).map_err(|e| RuntimeError::Vault(e.to_string()))
+}
+
+/// Interaction tokens shared by the access nodes (sealed in Redis), when the vault
+/// and the bus are on Redis; else each node keeps its own.
+async fn shared_tokens(registry: &Registry, role: Role) -> Option<SharedTokenStore> {
+    let rt = &registry.runtime;
+    let (BackendKind::Redis, BackendKind::Redis, Some(url)) =
+        (rt.vault.backend, rt.bus.backend, &rt.bus.url)
+    else {
+        return None;
+    };
+    if !role.runs_access() {
+        return None;
+    }
+    let sealer = TokenSealer::new(&vault_key(registry).ok()?);
+    match SharedTokenStore::redis(url, &rt.redis_prefix, sealer).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "interaction tokens stay on this node");
+            None
+        }
+    }
+}
+
 async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
     let rt = &registry.runtime;
     let config = VaultConfig {
@@ -366,17 +407,7 @@ async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
             .await
             .map_err(|e| RuntimeError::Vault(e.to_string())),
         BackendKind::Redis => {
-            let key_env = rt
-                .vault
-                .key_env
-                .as_deref()
-                .unwrap_or(crate::vault::VAULT_KEY_ENV);
-            let text = std::env::var(key_env).map_err(|_| {
-                RuntimeError::Vault(format!(
-                    "environment variable {key_env} (the vault key) is not set"
-                ))
-            })?;
-            let key = VaultKey::parse(&text).map_err(|e| RuntimeError::Vault(e.to_string()))?;
+            let key = vault_key(registry)?;
             let url = rt.vault.url.clone().unwrap_or_default();
             let options = RedisOptions::new(url, format!("{}:vault", rt.redis_prefix));
             let backend = VaultRedis::connect(&options, &key)

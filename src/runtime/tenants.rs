@@ -28,7 +28,7 @@ use crate::bus::Bus;
 use crate::cluster::{Cluster, Signal};
 use crate::config::{BackendKind, Registry, TenantConfig};
 use crate::model::TenantId;
-use crate::providers::discord::interactions::InteractionTokens;
+use crate::providers::discord::interactions::{InteractionTokens, SharedTokenStore};
 use crate::vault::VaultHandle;
 
 mod standby;
@@ -41,14 +41,25 @@ pub(crate) struct AccessShared {
     budget: Arc<InvalidRequestBudget>,
     /// The cluster this node joined (Redis mode).
     cluster: Option<Cluster>,
+    /// Interaction tokens shared by the cluster's access nodes (Redis mode).
+    tokens: Option<SharedTokenStore>,
 }
 
 impl AccessShared {
-    pub(crate) fn new(cluster: Option<Cluster>) -> Self {
+    pub(crate) fn new(cluster: Option<Cluster>, tokens: Option<SharedTokenStore>) -> Self {
         Self {
             sessions: tokio::sync::OnceCell::new(),
             budget: Arc::new(InvalidRequestBudget::new(BudgetConfig::default())),
             cluster,
+            tokens,
+        }
+    }
+
+    /// A tenant's interaction-token store: shared through Redis when configured.
+    pub(crate) fn interaction_tokens(&self, tenant: &TenantId) -> InteractionTokens {
+        match &self.tokens {
+            Some(store) => InteractionTokens::shared(store.clone(), tenant.clone()),
+            None => InteractionTokens::new(),
         }
     }
 
@@ -430,7 +441,7 @@ impl TenantEntry {
             namespace: registry.namespace.clone(),
             bus: rt.bus.clone(),
             vault: rt.vault.clone(),
-            tokens: InteractionTokens::new(),
+            tokens: rt.access.interaction_tokens(&config.id()),
             sessions: rt.access.sessions(registry).await,
             budget: rt.access.budget.clone(),
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),

@@ -138,7 +138,12 @@ pub(crate) struct Cipher {
 
 impl Cipher {
     pub(crate) fn new(key: &VaultKey) -> Self {
-        let mut k = key.derive(b"switchboard-vault/v1/encryption");
+        Self::with_label(key, b"switchboard-vault/v1/encryption")
+    }
+
+    /// A cipher whose key is derived from `key` under `label` (key separation).
+    pub(crate) fn with_label(key: &VaultKey, label: &[u8]) -> Self {
+        let mut k = key.derive(label);
         let aead = XChaCha20Poly1305::new((&k).into());
         zeroize_array(&mut k);
         Self { aead }

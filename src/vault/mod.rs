@@ -46,6 +46,7 @@ mod policy;
 mod principal;
 mod published;
 mod scoped;
+mod sealer;
 mod worker_secrets;
 
 pub use audit::{AuditEvent, AuditRecord};
@@ -59,3 +60,4 @@ pub use path::{MAX_SEGMENT_LEN, SecretKind, SecretPath};
 pub use policy::{Effect, PathPattern, Policy, PrincipalMatch, Rule};
 pub use principal::{Capability, Principal, TenantRef};
 pub use scoped::ScopedVault;
+pub use sealer::TokenSealer;

@@ -478,7 +478,6 @@ async fn failover_rounds() {
     let dir = tempfile::tempdir().unwrap();
     let reg = cluster_registry(dir.path(), &sim, &redis);
     let mut nodes: Vec<Daemon> = (0..3).map(|i| node(&reg, &format!("n{i}"))).collect();
-    let mut next_id = 3;
     let long = Duration::from_secs(60);
     let names = ["duck", "goose"];
     let (mut resumed, mut answered) = (Vec::new(), Vec::new());
@@ -505,8 +504,7 @@ async fn failover_rounds() {
         .expect("duck answered");
         resumed.push(r);
         answered.push(a);
-        nodes.push(node(&reg, &format!("n{next_id}")));
-        next_id += 1;
+        nodes.push(node(&reg, &format!("n{}", round + 3)));
     }
     let pct = |v: &mut Vec<Duration>, p: f64| {
         v.sort();

@@ -167,3 +167,55 @@ async fn a_stale_owners_writes_are_refused_and_it_stands_down() {
     bus.close().await;
     sim.shutdown().await;
 }
+
+/// Interaction tokens in a cluster: one node's gateway keeps a token, another node's
+/// REST side reads it; in Redis it is sealed (no plaintext, bound to its key), it
+/// expires with Discord's 15 minutes, and another vault key opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interaction_tokens_are_shared_sealed_and_expiring() {
+    use fred::prelude::{Client, ClientLike, Config, KeysInterface};
+    use secrecy::{ExposeSecret, SecretString};
+    use switchboard::providers::discord::interactions::{
+        INTERACTION_TOKEN_TTL, InteractionTokens, SharedTokenStore,
+    };
+    use switchboard::vault::{TokenSealer, VaultKey};
+
+    let redis = TestRedis::start().await;
+    let key = VaultKey::generate();
+    let url = redis.url();
+    let store = |k: &VaultKey| SharedTokenStore::redis(&url, redis.prefix(), TokenSealer::new(k));
+    let id = TenantId::parse("discord", "duck").expect("id");
+    let node_a = InteractionTokens::shared(store(&key).await.expect("a"), id.clone());
+    let node_b = InteractionTokens::shared(store(&key).await.expect("b"), id.clone());
+    let canary = "interaction-token-canary-7f3a";
+    node_a.put("1234", "5678", SecretString::from(canary)).await;
+    let got = node_b.fetch("1234").await.expect("node b reads it");
+    assert_eq!((got.0.expose_secret(), got.1.as_str()), (canary, "5678"));
+    assert!(node_b.fetch("9999").await.is_none());
+
+    let raw = Client::new(
+        Config::from_url(&redis.url()).expect("url"),
+        None,
+        None,
+        None,
+    );
+    raw.init().await.expect("connect");
+    let redis_key = store(&key).await.expect("c").key(&id, "1234");
+    let value: Vec<u8> = raw.get(&redis_key).await.expect("get");
+    assert!(
+        !value.windows(canary.len()).any(|w| w == canary.as_bytes()),
+        "no plaintext token in Redis"
+    );
+    let ttl: i64 = raw.pttl(&redis_key).await.expect("pttl");
+    let max = INTERACTION_TOKEN_TTL.as_millis() as i64;
+    assert!(
+        ttl > max - 60_000 && ttl <= max,
+        "expires with Discord's 15 minutes: {ttl}"
+    );
+
+    let other = InteractionTokens::shared(store(&VaultKey::generate()).await.expect("d"), id);
+    assert!(
+        other.fetch("1234").await.is_none(),
+        "another key opens nothing"
+    );
+}

@@ -221,7 +221,8 @@ async fn deliver(
     }
     if let Some(t) = n.interaction {
         ctx.tokens
-            .insert(&t.interaction_id, &t.application_id, t.token);
+            .put(&t.interaction_id, &t.application_id, t.token)
+            .await;
     }
     let id = event_id(&ctx.tenant, &n.event, false, origin);
     let raw_id = raw

@@ -74,7 +74,7 @@ async fn serve_inner(core: &Core, env: &Envelope, cmd: &Command) -> Result<RestR
             message_result(&send(core, &call).await?)
         }
         Command::RespondInteraction(r) => {
-            let Some((token, app)) = core.tokens.get(&r.interaction_id) else {
+            let Some((token, app)) = core.tokens.fetch(&r.interaction_id).await else {
                 return Err(Failure::new(
                     0,
                     RestErrorKind::InteractionExpired,
