@@ -39,7 +39,6 @@ mod reload;
 mod root;
 mod tenants;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,8 +58,7 @@ use crate::model::TenantId;
 use crate::vault::{RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey};
 
 use handlers::AppHandler;
-use root::{PoolSlot, RootMsg, RootSupervisor};
-use tenants::TenantEntry;
+use root::{RootArgs, RootHandle, RootSupervisor, RootView};
 
 /// What a node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -247,10 +245,18 @@ impl RuntimeBuilder {
             credentials::publish_all(&vault, &registry).await;
         }
 
+        let access = if role.runs_access() {
+            let access = tenants::AccessShared::new(bus.clone(), vault.clone());
+            // Open the session store now, so the root never waits for it.
+            access.sessions(&registry).await;
+            Some(Arc::new(access))
+        } else {
+            None
+        };
         let pool = role
             .runs_workers()
-            .then(|| PoolSlot::new(pool_config(&registry, self.handler_timeout, &vault)));
-        let root_policy = restart_policy(&registry);
+            .then(|| pool_config(&registry, self.handler_timeout, &vault));
+        let policy = restart_policy(&registry);
 
         let admin_token = rt
             .admin
@@ -265,57 +271,55 @@ impl RuntimeBuilder {
             AdminListen::Off => None,
         };
 
-        let inner = Arc::new(RuntimeInner {
-            started: Instant::now(),
-            node_id,
-            role,
-            registry: Mutex::new(registry),
-            bus,
-            vault,
-            pool,
-            root: std::sync::OnceLock::new(),
-            tenants: Mutex::new(BTreeMap::new()),
+        let registry = Arc::new(registry);
+        let (view_tx, view) = tokio::sync::watch::channel(Arc::new(RootView::empty(
+            registry.clone(),
+            pool.is_some(),
+        )));
+        let tasks = TaskTracker::new();
+        let root = RootSupervisor::spawn(RootArgs {
+            registry,
+            bus: bus.clone(),
+            vault: vault.clone(),
+            access,
             app_handlers: self.handlers,
-            admin: Mutex::new(None),
-            access: tenants::AccessShared::new(),
-            cancel: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-        });
-        let runtime = Runtime { inner };
-        let root = RootSupervisor::spawn(&runtime.inner, root_policy)
+            pool,
+            policy,
+            tasks: tasks.clone(),
+            view: view_tx,
+        })
+        .await
+        .map_err(|e| RuntimeError::Spawn(format!("root supervisor: {e}")))?;
+        let runtime = Runtime {
+            inner: Arc::new(RuntimeInner {
+                started: Instant::now(),
+                node_id,
+                role,
+                bus,
+                vault,
+                root,
+                view,
+                admin: Mutex::new(None),
+                cancel: CancellationToken::new(),
+                tasks,
+            }),
+        };
+        // The pool and every tenant start in the root, the one place children start.
+        if let Err(e) = runtime
+            .inner
+            .root
+            .start()
             .await
-            .map_err(|e| RuntimeError::Spawn(format!("root supervisor: {e}")))?;
-        let root_cell = root.get_cell();
-        let _ = runtime.inner.root.set(root);
-        if let Some(pool) = &runtime.inner.pool {
-            pool.start(&runtime.inner, root_cell)
-                .await
-                .map_err(|e| RuntimeError::Spawn(format!("worker pool: {e}")))?;
+            .unwrap_or_else(|e| Err(e.to_string()))
+        {
+            runtime.shutdown(Duration::from_secs(5)).await;
+            return Err(RuntimeError::Spawn(format!("worker pool: {e}")));
         }
         if role.runs_access() {
-            let registry = runtime.inner.registry.lock().await.clone();
-            for t in &registry.tenants {
-                let entry =
-                    TenantEntry::start(&runtime.inner, Arc::new(t.clone()), &registry).await;
-                runtime.inner.tenants.lock().await.insert(t.id(), entry);
-            }
             runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
         }
         if let Some(addr) = admin_addr {
-            let backend: Arc<dyn crate::admin::AdminBackend> =
-                Arc::new(admin_impl::AdminFacade(runtime.inner.clone()));
-            let server = match AdminServer::start(addr, backend, admin_token).await {
-                Ok(server) => server,
-                Err(e) => {
-                    // Leave nothing running behind the error.
-                    runtime.shutdown(Duration::from_secs(5)).await;
-                    return Err(RuntimeError::Admin {
-                        addr,
-                        error: e.to_string(),
-                    });
-                }
-            };
-            *runtime.inner.admin.lock().await = Some(server);
+            runtime.start_admin(addr, admin_token).await?;
         }
         tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
         Ok(runtime)
@@ -417,19 +421,22 @@ pub(crate) struct RuntimeInner {
     pub(crate) started: Instant,
     pub(crate) node_id: String,
     pub(crate) role: Role,
-    pub(crate) registry: Mutex<Registry>,
     pub(crate) bus: Bus,
     pub(crate) vault: VaultHandle,
-    /// The worker pool's slot in the tree (worker and all-in-one nodes).
-    pub(crate) pool: Option<PoolSlot>,
-    /// The root supervisor, set once at start.
-    pub(crate) root: std::sync::OnceLock<ractor::ActorRef<RootMsg>>,
-    pub(crate) tenants: Mutex<BTreeMap<TenantId, TenantEntry>>,
-    pub(crate) app_handlers: Vec<AppHandler>,
+    /// The root supervisor: it owns the tenants, the pool and the registry.
+    pub(crate) root: RootHandle,
+    /// The root's latest published view (health readers clone it).
+    view: tokio::sync::watch::Receiver<Arc<RootView>>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
-    pub(crate) access: tenants::AccessShared,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
+}
+
+impl RuntimeInner {
+    /// The root's latest published view, without a round trip.
+    pub(crate) fn view(&self) -> Arc<RootView> {
+        self.view.borrow().clone()
+    }
 }
 
 /// A running switchboard: cheap to clone.
@@ -476,9 +483,15 @@ impl Runtime {
             .map(AdminServer::addr)
     }
 
-    /// The status tree, as `/v1/status` shows it.
+    /// The status tree, as `/v1/status` shows it. Asked of the root supervisor, so
+    /// it reflects every change made before the call (a reload, a restart).
     pub async fn status(&self) -> crate::admin::RuntimeStatus {
-        self.inner.status().await
+        let view = match self.inner.root.view().await {
+            Ok(view) => view,
+            // Stopped: its last published view.
+            Err(_) => self.inner.view(),
+        };
+        self.inner.status_of(&view).await
     }
 
     /// Re-reads the registry file and applies the difference.
@@ -498,7 +511,30 @@ impl Runtime {
         &self,
         registry: Registry,
     ) -> Result<crate::admin::ReloadReport, crate::admin::AdminError> {
-        self.inner.apply(registry).await
+        self.inner.root.apply(registry).await
+    }
+
+    async fn start_admin(
+        &self,
+        addr: SocketAddr,
+        token: Option<SecretString>,
+    ) -> Result<(), RuntimeError> {
+        let backend: Arc<dyn crate::admin::AdminBackend> =
+            Arc::new(admin_impl::AdminFacade(self.inner.clone()));
+        match AdminServer::start(addr, backend, token).await {
+            Ok(server) => {
+                *self.inner.admin.lock().await = Some(server);
+                Ok(())
+            }
+            Err(e) => {
+                // Leave nothing running behind the error.
+                self.shutdown(Duration::from_secs(5)).await;
+                Err(RuntimeError::Admin {
+                    addr,
+                    error: e.to_string(),
+                })
+            }
+        }
     }
 
     fn spawn_republisher(&self, every: Duration) {
@@ -511,7 +547,7 @@ impl Runtime {
                     _ = tick.tick() => {}
                     () = inner.cancel.cancelled() => return,
                 }
-                let registry = inner.registry.lock().await.clone();
+                let registry = inner.view().registry.clone();
                 credentials::publish_all(&inner.vault, &registry).await;
             }
         });
@@ -529,15 +565,15 @@ impl Runtime {
     pub async fn shutdown(&self, timeout: Duration) {
         let inner = &self.inner;
         inner.cancel.cancel();
-        let tenants: Vec<TenantEntry> = std::mem::take(&mut *inner.tenants.lock().await)
-            .into_values()
-            .collect();
+        // The root stops restarting and hands its children over; it keeps handling
+        // supervision events while they stop here.
+        let plan = inner.root.shutdown().await;
         // 1. No new events: gateways close resumably and save their sessions.
-        for t in &tenants {
+        for t in &plan.tenants {
             t.stop_gateway().await;
         }
         // 2. Workers finish what is queued here; REST actors still serve their effects.
-        if let Some(pool) = inner.pool.as_ref().and_then(PoolSlot::handle) {
+        if let Some(pool) = &plan.pool {
             // Let the workers drain what is queued here, within the timeout.
             let drained = tokio::time::timeout(timeout, async {
                 while inner.bus.stats().scheduler.waiting > 0
@@ -555,7 +591,7 @@ impl Runtime {
             pool.shutdown().await;
         }
         // 3. REST actors answer what they hold; every lease is released.
-        for t in tenants {
+        for t in &plan.tenants {
             t.stop().await;
         }
         inner.tasks.close();
@@ -565,9 +601,7 @@ impl Runtime {
             admin.shutdown().await;
         }
         inner.vault.stop();
-        if let Some(root) = inner.root.get() {
-            root.stop(Some("shutdown".to_owned()));
-        }
+        inner.root.stop();
         let stats = inner.bus.stats();
         tracing::info!(
             node = %inner.node_id,

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use super::RuntimeInner;
 use crate::actors::gateway::{self, GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
 use crate::actors::rest::{BudgetConfig, InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
@@ -30,8 +29,11 @@ use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
 use crate::vault::{SecretPath, VaultHandle};
 
-/// What every tenant's access layer shares on a node.
+/// What every tenant's access layer shares on a node. The root supervisor owns it
+/// and hands it to each tenant it starts.
 pub(crate) struct AccessShared {
+    bus: Bus,
+    vault: VaultHandle,
     /// Gateway sessions, so a restarted gateway resumes.
     sessions: tokio::sync::OnceCell<SessionStore>,
     /// Discord's invalid-request budget is per IP: one for the whole process.
@@ -39,8 +41,10 @@ pub(crate) struct AccessShared {
 }
 
 impl AccessShared {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(bus: Bus, vault: VaultHandle) -> Self {
         Self {
+            bus,
+            vault,
             sessions: tokio::sync::OnceCell::new(),
             budget: Arc::new(InvalidRequestBudget::new(BudgetConfig::default())),
         }
@@ -400,10 +404,13 @@ pub(crate) struct TenantEntry {
 }
 
 impl TenantEntry {
+    /// Starts the tenant's supervisor, linked to `root` (the only place tenants are
+    /// started from is the root supervisor).
     pub(crate) async fn start(
-        rt: &Arc<RuntimeInner>,
+        access: &AccessShared,
         config: Arc<TenantConfig>,
         registry: &Registry,
+        root: ractor::ActorCell,
     ) -> Self {
         let shared = Arc::new(TenantShared {
             state: RwLock::new((TenantState::Starting, None)),
@@ -415,22 +422,16 @@ impl TenantEntry {
         let ctx = Ctx {
             config: config.clone(),
             namespace: registry.namespace.clone(),
-            bus: rt.bus.clone(),
-            vault: rt.vault.clone(),
+            bus: access.bus.clone(),
+            vault: access.vault.clone(),
             tokens: InteractionTokens::new(),
-            sessions: rt.access.sessions(registry).await,
-            budget: rt.access.budget.clone(),
+            sessions: access.sessions(registry).await,
+            budget: access.budget.clone(),
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
             shared: shared.clone(),
         };
         let policy = super::restart_policy(registry);
-        let spawned = match rt.root.get() {
-            Some(root) => {
-                Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root.get_cell()).await
-            }
-            None => Actor::spawn(None, TenantSupervisor, (ctx, policy)).await,
-        };
-        let actor = match spawned {
+        let actor = match Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root).await {
             Ok((a, _)) => Some(a),
             Err(e) => {
                 shared.set(
@@ -508,9 +509,15 @@ impl TenantEntry {
         }
     }
 
+    /// Marks the tenant as stopping, so its exits are expected (the root is about to
+    /// hand it to a task that stops it).
+    pub(crate) fn begin_stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// Stops the tenant: gateways close resumably and save their sessions, the REST
     /// actor answers what it holds, leases are released.
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         if let Some(g) = self.shared.gateway() {
             g.stop().await;
