@@ -397,6 +397,13 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
         let _ = write!(line, " · lag {} · pending {}", b.lag, b.pending);
     }
     let _ = write!(line, " · restarts {}", t.restarts);
+    // Handler panics are charged to the tenant; past its budget it is quarantined.
+    if t.handler_panics > 0 {
+        let _ = write!(line, " · panics {}", t.handler_panics);
+    }
+    if let Some(why) = &t.quarantined {
+        line.push_str(&paint(color, "31", &format!(" · quarantined: {why}")));
+    }
     line
 }
 

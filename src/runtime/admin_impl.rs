@@ -40,7 +40,24 @@ impl RuntimeInner {
                     restarts: 0,
                     shards: Vec::new(),
                     rest: None,
+                    handler_panics: 0,
+                    quarantined: None,
                 });
+            }
+        }
+        // Handler panics are charged per tenant by this node's pool.
+        if let Some(pool) = view.pool.as_ref().and_then(|p| p.handle.as_ref()) {
+            let mut faults: std::collections::HashMap<String, _> = pool
+                .tenant_faults()
+                .into_iter()
+                .map(|(id, f)| (id.to_string(), f))
+                .collect();
+            for t in &mut tenants {
+                let Some(f) = faults.remove(&t.id) else {
+                    continue;
+                };
+                t.handler_panics = f.panics;
+                t.quarantined = f.quarantined;
             }
         }
         let vault = self.vault.stats().await.ok();

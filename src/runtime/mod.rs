@@ -346,11 +346,13 @@ fn pool_config(
         handler_timeout: handler_timeout.unwrap_or(Duration::from_secs(30)),
         namespace: registry.namespace.clone(),
         // Workers restart often and cheaply; the pool winds down only when they
-        // keep failing, and the root then restarts the pool.
+        // keep failing for reasons no tenant caused, and the root then restarts it.
         restart: RestartPolicy {
             max_restarts: rt.restart.max_restarts.max(1) * 4,
             ..restart_policy(registry)
         },
+        // A tenant whose handlers keep panicking is quarantined, not the pool.
+        tenant_panics: restart_policy(registry),
         secrets: Some(Arc::new(vault.clone())),
         ..WorkerPoolConfig::default()
     }

@@ -608,6 +608,9 @@ impl TenantEntry {
             shards,
             rest,
             inbox,
+            // Filled in from the worker pool, which charges handler panics.
+            handler_panics: 0,
+            quarantined: None,
         }
     }
 }
