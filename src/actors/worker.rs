@@ -106,7 +106,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         }
         return Ok(());
     };
-    if let Some(why) = shared.quarantined(&tenant) {
+    if let Some(why) = shared.faults.quarantined(&tenant) {
         shared.stats.quarantined.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("switchboard_worker_quarantined_total").increment(1);
         tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, reason = %why, "tenant quarantined; dead-lettering");

@@ -6,7 +6,7 @@
 //! `max_restarts` in `period`). Past it the tenant is **quarantined** for `period`:
 //! workers dead-letter its deliveries with the reason (nothing is lost; they can be
 //! replayed) while every other tenant is served as before. The pool's state is the
-//! only writer of the quarantine table; workers read it (`PoolShared::faults`).
+//! only writer of the quarantine table; workers read it (`faults.rs`).
 //!
 //! A worker that fails for a reason no tenant caused is restarted after a backoff,
 //! within the pool's own budget (`restart`); past it the pool winds down — every
@@ -15,8 +15,10 @@
 //! what comes next (the root starts a fresh pool). Statistics are read from shared
 //! counters, without an actor round trip.
 
+mod faults;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ use super::worker::{HandlerPanicked, WorkerActor};
 use crate::bus::Bus;
 use crate::handler::{CtxShared, HandlerSet, SecretSource};
 use crate::model::TenantId;
+use faults::{FaultTable, TenantBudgets, TenantFaults};
 
 /// How the pool runs.
 #[derive(Clone)]
@@ -99,16 +102,7 @@ pub(crate) struct PoolShared {
     pub(crate) stats: Stats,
     handlers: RwLock<HandlerSet>,
     /// Per-tenant panics and quarantines; written only by the pool actor.
-    faults: RwLock<HashMap<TenantId, Faults>>,
-    /// Whether any tenant was ever quarantined: lets workers skip the lookup.
-    any_quarantine: AtomicBool,
-}
-
-/// One tenant's panics, as the pool charged them.
-#[derive(Default)]
-struct Faults {
-    panics: u64,
-    quarantine: Option<(String, tokio::time::Instant)>,
+    pub(crate) faults: FaultTable,
 }
 
 impl PoolShared {
@@ -118,25 +112,6 @@ impl PoolShared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
-
-    /// Why `tenant` is quarantined, while it is.
-    pub(crate) fn quarantined(&self, tenant: &TenantId) -> Option<String> {
-        if !self.any_quarantine.load(Ordering::Relaxed) {
-            return None;
-        }
-        let faults = self.faults.read().unwrap_or_else(PoisonError::into_inner);
-        let (reason, until) = faults.get(tenant)?.quarantine.as_ref()?;
-        (*until > tokio::time::Instant::now()).then(|| reason.clone())
-    }
-}
-
-/// A tenant's handler panics as the pool sees them (see [`WorkerPoolHandle::tenant_faults`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TenantFaults {
-    /// Handler panics charged to the tenant since the pool started.
-    pub(crate) panics: u64,
-    /// While its deliveries are dead-lettered: why, and for how much longer.
-    pub(crate) quarantined: Option<String>,
 }
 
 /// The pool's counters.
@@ -175,7 +150,7 @@ pub(crate) struct PoolState {
     workers: Vec<Option<ActorCell>>,
     budget: RestartBudget,
     /// Handler panics per tenant, against `tenant_panics`.
-    tenant_budgets: HashMap<TenantId, RestartBudget>,
+    tenant_budgets: TenantBudgets,
     /// Why the pool is winding down, once its restart budget is spent.
     failure: Option<String>,
 }
@@ -196,7 +171,7 @@ impl Actor for WorkerPool {
         }
         Ok(PoolState {
             budget: RestartBudget::new(shared.config.restart),
-            tenant_budgets: HashMap::new(),
+            tenant_budgets: TenantBudgets::new(shared.config.tenant_panics),
             failure: None,
             workers: vec![None; n],
             shared,
@@ -246,7 +221,9 @@ impl Actor for WorkerPool {
         state.workers[index] = None;
         if !state.shared.cancel.is_cancelled() {
             if let Some(tenant) = culprit {
-                charge_tenant(state, &tenant, &reason);
+                state
+                    .tenant_budgets
+                    .charge(&state.shared.faults, &tenant, &reason);
                 // The worker itself is fine: it is replaced at once, and the
                 // tenant's budget bounds how often that can happen.
                 state.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
@@ -286,40 +263,6 @@ impl Actor for WorkerPool {
             myself.stop(Some(why));
         }
         Ok(())
-    }
-}
-
-/// Counts a handler panic against `tenant`'s budget; past it, quarantines the
-/// tenant for the budget's period (its deliveries are dead-lettered meanwhile).
-fn charge_tenant(state: &mut PoolState, tenant: &TenantId, reason: &str) {
-    let policy = state.shared.config.tenant_panics;
-    let spent = state
-        .tenant_budgets
-        .entry(tenant.clone())
-        .or_insert_with(|| RestartBudget::new(policy))
-        .on_failure()
-        .is_none();
-    let now = tokio::time::Instant::now();
-    let mut faults = state
-        .shared
-        .faults
-        .write()
-        .unwrap_or_else(PoisonError::into_inner);
-    let f = faults.entry(tenant.clone()).or_default();
-    f.panics += 1;
-    metrics::counter!("switchboard_tenant_handler_panics_total").increment(1);
-    let active = f.quarantine.as_ref().is_some_and(|(_, until)| *until > now);
-    if spent && !active {
-        let why = format!(
-            "its handlers panicked more than {} times within {} s (last: {reason})",
-            policy.max_restarts,
-            policy.period.as_secs()
-        );
-        tracing::error!(provider = %tenant.provider, tenant = %tenant.tenant, reason = %why,
-            quarantine_secs = policy.period.as_secs(), "tenant quarantined: its deliveries are dead-lettered");
-        metrics::counter!("switchboard_tenant_quarantined_total").increment(1);
-        f.quarantine = Some((why, now + policy.period));
-        state.shared.any_quarantine.store(true, Ordering::Relaxed);
     }
 }
 
@@ -363,8 +306,7 @@ impl WorkerPoolHandle {
             cancel: CancellationToken::new(),
             stats: Stats::default(),
             handlers: RwLock::new(handlers),
-            faults: RwLock::new(HashMap::new()),
-            any_quarantine: AtomicBool::new(false),
+            faults: FaultTable::default(),
         });
         let (actor, join) = match supervisor {
             Some(sup) => Actor::spawn_linked(None, WorkerPool, shared.clone(), sup).await?,
@@ -387,32 +329,7 @@ impl WorkerPoolHandle {
     /// shared state, without an actor round trip).
     #[must_use]
     pub(crate) fn tenant_faults(&self) -> HashMap<TenantId, TenantFaults> {
-        let now = tokio::time::Instant::now();
-        self.shared
-            .faults
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(id, f)| {
-                let quarantined =
-                    f.quarantine
-                        .as_ref()
-                        .filter(|(_, until)| *until > now)
-                        .map(|(why, until)| {
-                            format!(
-                                "{why}; its deliveries are dead-lettered for another {} s",
-                                until.duration_since(now).as_secs() + 1
-                            )
-                        });
-                (
-                    id.clone(),
-                    TenantFaults {
-                        panics: f.panics,
-                        quarantined,
-                    },
-                )
-            })
-            .collect()
+        self.shared.faults.snapshot()
     }
 
     /// The pool's counters.
