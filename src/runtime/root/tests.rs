@@ -131,3 +131,42 @@ async fn a_pool_that_keeps_dying_is_restarted_then_left_stopped_while_tenants_ru
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
+
+/// Applies run one at a time in the root, and the root keeps supervising while a
+/// task stops what an apply retired: a reload that removes duck and one that brings
+/// it back, sent together, are both answered in order, duck's old supervisor exits
+/// (an expected exit: no restart is counted) and a new one runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reloads_are_applied_in_order_while_the_root_supervises() {
+    let (sim, runtime) = start_duck("", "fake-duck-reload").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let with_duck = (*runtime.inner.view().registry).clone();
+    let mut without = with_duck.clone();
+    without.tenants.clear();
+    let first = runtime.inner.root.view().await.unwrap().tenants[0]
+        .1
+        .supervisor_id()
+        .unwrap();
+    let (removed, added) = tokio::join!(runtime.apply(without), runtime.apply(with_duck));
+    assert_eq!(removed.unwrap().removed, vec!["discord/duck".to_owned()]);
+    assert_eq!(added.unwrap().added, vec!["discord/duck".to_owned()]);
+    loop {
+        let view = runtime.inner.root.view().await.unwrap();
+        let entry = &view.tenants[0].1;
+        if entry.supervisor_id().is_some_and(|s| s != first)
+            && entry.restarts() == 0
+            && sim.connected_sessions("duck") == 1
+            && running(&runtime).await
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "duck did not come back: {:?}",
+            runtime.status().await.tenants
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
