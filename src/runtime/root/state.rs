@@ -144,7 +144,8 @@ pub(crate) struct RootState {
     pub(crate) queued: VecDeque<(Box<Registry>, ApplyReply)>,
     /// Set by `Shutdown`: every exit is expected from then on.
     pub(crate) shutting_down: bool,
-    view: watch::Sender<Arc<RootView>>,
+    /// Where the view is published.
+    publisher: watch::Sender<Arc<RootView>>,
 }
 
 impl RootState {
@@ -172,7 +173,7 @@ impl RootState {
             applying: None,
             queued: VecDeque::new(),
             shutting_down: false,
-            view: args.view,
+            publisher: args.view,
         }
     }
 
@@ -191,7 +192,7 @@ impl RootState {
 
     /// Publishes the view; called after every change of children or registry.
     pub(crate) fn publish(&self) {
-        self.view.send_replace(self.view());
+        self.publisher.send_replace(self.view());
     }
 
     /// The tenant whose supervisor is `cell`.
