@@ -37,6 +37,7 @@
 pub mod actors;
 pub mod admin;
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod handler;

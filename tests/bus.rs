@@ -3,6 +3,8 @@
 
 #[path = "bus/memory.rs"]
 mod memory;
+#[path = "bus/outage.rs"]
+mod outage;
 #[path = "bus/redis.rs"]
 mod redis;
 #[path = "common/redis.rs"]

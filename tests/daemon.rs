@@ -17,6 +17,8 @@ mod demo;
 mod failures;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
+#[path = "daemon/redis_faults.rs"]
+mod redis_faults;
 #[path = "common/redis.rs"]
 mod redis_server;
 #[path = "daemon/roles.rs"]

@@ -4,6 +4,7 @@
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::cluster::ClusterStatus;
 use super::status::RuntimeStatus;
 
 /// Why an admin operation failed; mapped onto an HTTP status.
@@ -111,4 +112,10 @@ pub trait AdminBackend: Send + Sync + 'static {
     fn replay(&self, id: String) -> BoxFuture<'_, Result<bool, AdminError>>;
     /// Vault lease counts (never values).
     fn leases(&self) -> BoxFuture<'_, Result<serde_json::Value, AdminError>>;
+
+    /// The cluster as this node sees it; `None` when the node is not in one (an
+    /// in-process bus).
+    fn cluster(&self) -> BoxFuture<'_, Option<ClusterStatus>> {
+        Box::pin(async { None })
+    }
 }

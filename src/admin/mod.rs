@@ -3,11 +3,13 @@
 //! queue. The runtime plugs in through [`AdminBackend`].
 
 mod backend;
+mod cluster;
 mod metrics;
 mod server;
 mod status;
 
 pub use backend::{AdminBackend, AdminError, DeadLetterView, Readiness, ReloadReport, TenantView};
+pub use cluster::{ClusterStatus, NodeStatus, TenantPlacement};
 pub use metrics::prometheus;
 pub use server::AdminServer;
 pub use status::{

@@ -316,6 +316,16 @@ async fn leases(State(s): State<AppState>) -> Response {
     }
 }
 
+async fn cluster(State(s): State<AppState>) -> Response {
+    match s.backend.cluster().await {
+        Some(c) => Json(c).into_response(),
+        None => AdminError::NotFound(
+            "this node is not in a cluster (the in-process bus runs one node)".to_owned(),
+        )
+        .into_response(),
+    }
+}
+
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -331,6 +341,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/dlq", get(dlq))
         .route("/v1/dlq/replay", post(replay))
         .route("/v1/leases", get(leases))
+        .route("/v1/cluster", get(cluster))
         .with_state(state)
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
-use switchboard::admin::{BacklogStatus, RuntimeStatus, TenantState, TenantStatus};
+use switchboard::admin::{BacklogStatus, ClusterStatus, RuntimeStatus, TenantState, TenantStatus};
 use switchboard::config::{LoadOptions, Registry};
 
 #[derive(Parser)]
@@ -54,6 +54,10 @@ enum Cmd {
         /// Seconds between refreshes with `--watch`.
         #[arg(long, default_value_t = 2)]
         interval: u64,
+        /// The whole cluster: nodes (role, heartbeat age, tenants held, standby) and
+        /// the node holding each tenant.
+        #[arg(long)]
+        cluster: bool,
     },
     /// Manage tenants (files in `runtime.tenants_dir`).
     Tenants {
@@ -217,10 +221,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             watch,
             interval,
+            cluster,
         } => loop {
-            let value = api.get("/v1/status").await?;
+            let path = if cluster { "/v1/cluster" } else { "/v1/status" };
+            let value = api.get(path).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&value)?);
+            } else if cluster {
+                let status: ClusterStatus =
+                    serde_json::from_value(value).context("unexpected cluster shape")?;
+                if watch {
+                    print!("\x1b[2J\x1b[H");
+                }
+                print!("{}", render_cluster(&status));
             } else {
                 let status: RuntimeStatus =
                     serde_json::from_value(value).context("unexpected status shape")?;
@@ -405,6 +418,39 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
         line.push_str(&paint(color, "31", &format!(" · quarantined: {why}")));
     }
     line
+}
+
+/// `status --cluster`: one line per node, then one per tenant with its holder.
+fn render_cluster(c: &ClusterStatus) -> String {
+    let mut out = format!(
+        "cluster · {} nodes · {} tenants held · seen from {}\n",
+        c.nodes.len(),
+        c.tenants.len(),
+        c.node
+    );
+    let _ = writeln!(
+        out,
+        "{:<20} {:<7} {:>9} {:>5} {:>8}  ADMIN",
+        "NODE", "ROLE", "HEARTBEAT", "HELD", "STANDBY"
+    );
+    for n in &c.nodes {
+        let r = &n.record;
+        let _ = writeln!(
+            out,
+            "{:<20} {:<7} {:>7}ms {:>5} {:>8}  {}",
+            r.id,
+            r.role,
+            n.heartbeat_age_ms,
+            r.held.len(),
+            r.standby,
+            r.admin.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(out, "{:<28} HELD BY", "TENANT");
+    for t in &c.tenants {
+        let _ = writeln!(out, "{:<28} {}", t.id, t.holder);
+    }
+    out
 }
 
 fn render(s: &RuntimeStatus, color: bool) -> String {

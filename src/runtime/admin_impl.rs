@@ -341,4 +341,13 @@ impl AdminBackend for AdminFacade {
             }))
         })
     }
+
+    fn cluster(&self) -> BoxFuture<'_, Option<crate::admin::ClusterStatus>> {
+        Box::pin(async move {
+            self.0
+                .cluster
+                .as_ref()
+                .map(|c| crate::admin::ClusterStatus::new(c.node_id(), c.nodes()))
+        })
+    }
 }

@@ -16,6 +16,7 @@ use super::root::{RootArgs, RootSupervisor, RootView};
 use super::{Role, Runtime, RuntimeError, RuntimeInner, credentials, tenants};
 use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
+use crate::cluster::{Cluster, ClusterConfig};
 use crate::config::{BackendKind, Registry};
 use crate::handler::{Handler, HandlerSet};
 use crate::model::TenantId;
@@ -136,6 +137,7 @@ impl RuntimeBuilder {
 
         let vault = start_vault(&registry).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
+        let cluster = join_cluster(&registry, &node_id, role).await;
         for t in &registry.tenants {
             bus.register_tenant(&t.id())
                 .await
@@ -146,7 +148,7 @@ impl RuntimeBuilder {
         }
 
         let access = if role.runs_access() {
-            let access = tenants::AccessShared::new(bus.clone(), vault.clone());
+            let access = tenants::AccessShared::new(bus.clone(), vault.clone(), cluster.clone());
             // Open the session store now, so the root never waits for it.
             access.sessions(&registry).await;
             Some(Arc::new(access))
@@ -158,18 +160,7 @@ impl RuntimeBuilder {
             .then(|| pool_config(&registry, self.handler_timeout, &vault));
         let policy = restart_policy(&registry);
 
-        let admin_token = rt
-            .admin
-            .token_env
-            .as_deref()
-            .and_then(|v| std::env::var(v).ok())
-            .filter(|t| !t.is_empty())
-            .map(SecretString::from);
-        let admin_addr = match self.admin_listen {
-            AdminListen::FromConfig => Some(rt.admin.listen),
-            AdminListen::At(a) => Some(a),
-            AdminListen::Off => None,
-        };
+        let (admin_addr, admin_token) = admin_settings(self.admin_listen, &registry);
 
         let registry = Arc::new(registry);
         let (view_tx, view) = tokio::sync::watch::channel(Arc::new(RootView::empty(
@@ -182,6 +173,7 @@ impl RuntimeBuilder {
             bus: bus.clone(),
             vault: vault.clone(),
             access,
+            cluster: cluster.clone(),
             app_handlers: self.handlers,
             pool,
             policy,
@@ -199,6 +191,7 @@ impl RuntimeBuilder {
                 vault,
                 root,
                 view,
+                cluster,
                 admin: Mutex::new(None),
                 cancel: CancellationToken::new(),
                 tasks,
@@ -288,6 +281,53 @@ async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
             VaultHandle::spawn(config, &key, backend)
                 .await
                 .map_err(|e| RuntimeError::Vault(e.to_string()))
+        }
+    }
+}
+
+/// Where the admin API listens (if at all) and the token its mutations need.
+fn admin_settings(
+    listen: AdminListen,
+    registry: &Registry,
+) -> (Option<SocketAddr>, Option<SecretString>) {
+    let admin = &registry.runtime.admin;
+    let token = admin
+        .token_env
+        .as_deref()
+        .and_then(|v| std::env::var(v).ok())
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+    let addr = match listen {
+        AdminListen::FromConfig => Some(admin.listen),
+        AdminListen::At(a) => Some(a),
+        AdminListen::Off => None,
+    };
+    (addr, token)
+}
+
+/// Joins the cluster when nodes share a Redis bus; a node that cannot join runs on
+/// its own (placement then takes every free lease at once).
+async fn join_cluster(registry: &Registry, node_id: &str, role: Role) -> Option<Cluster> {
+    let rt = &registry.runtime;
+    let (BackendKind::Redis, Some(url)) = (rt.bus.backend, &rt.bus.url) else {
+        return None;
+    };
+    match Cluster::join(
+        url,
+        &rt.redis_prefix,
+        node_id,
+        role.as_str(),
+        ClusterConfig::default(),
+    )
+    .await
+    {
+        Ok(c) => {
+            c.set_tenants(registry.tenants.len());
+            Some(c)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot join the cluster; placing tenants on this node alone");
+            None
         }
     }
 }

@@ -1,5 +1,10 @@
 //! Publishing the registry's credentials and app secrets into the vault: at start,
 //! periodically (so a Redis that lost its data is refilled) and on reload.
+//!
+//! The vault remembers what was published, so between two periodic publishes a lease
+//! on a secret the store lost republishes its tenant at once (see
+//! `VaultHandle::publish_tenant`); each publish here also tells the vault to forget
+//! tenants no longer in the registry.
 
 use secrecy::SecretString;
 
@@ -28,9 +33,16 @@ fn items(t: &TenantConfig) -> Vec<(String, SecretString, SecretKind)> {
     out
 }
 
-/// Publishes every tenant's secrets. Errors are per tenant: logged, counted, and the
+/// Publishes every tenant's secrets, and has the vault forget what it remembers of
+/// tenants the registry no longer has. Errors are per tenant: logged, counted, and the
 /// rest go on.
 pub(crate) async fn publish_all(vault: &VaultHandle, registry: &Registry) -> usize {
+    let configured: std::collections::HashSet<(&str, &str)> = registry
+        .tenants
+        .iter()
+        .map(|t| (t.provider.as_str(), t.tenant.as_str()))
+        .collect();
+    vault.retain_published(|t| configured.contains(&(t.provider(), t.tenant())));
     let mut failed = 0;
     for t in &registry.tenants {
         if let Err(e) = vault

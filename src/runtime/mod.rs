@@ -130,6 +130,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) root: RootHandle,
     /// The root's latest published view (health readers clone it).
     view: tokio::sync::watch::Receiver<Arc<RootView>>,
+    /// The cluster this node joined (Redis mode).
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -162,6 +164,13 @@ impl Runtime {
     #[must_use]
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder::default()
+    }
+
+    /// Tells the cluster (if any) where this node's admin API listens.
+    fn advertise_admin(&self, addr: SocketAddr) {
+        if let Some(c) = &self.inner.cluster {
+            c.set_admin(format!("http://{addr}"));
+        }
     }
 
     /// The bus (to publish or inspect).
@@ -226,6 +235,7 @@ impl Runtime {
             Arc::new(admin_impl::AdminFacade(self.inner.clone()));
         match AdminServer::start(addr, backend, token).await {
             Ok(server) => {
+                self.advertise_admin(server.addr());
                 *self.inner.admin.lock().await = Some(server);
                 Ok(())
             }
@@ -296,6 +306,9 @@ impl Runtime {
         // 3. REST actors answer what they hold; every lease is released.
         for t in &plan.tenants {
             t.stop().await;
+        }
+        if let Some(cluster) = &inner.cluster {
+            cluster.leave().await;
         }
         inner.tasks.close();
         inner.tasks.wait().await;

@@ -24,10 +24,13 @@ use crate::actors::rest::{BudgetConfig, InvalidRequestBudget, RestArgs, RestConf
 use crate::actors::{RestartBudget, RestartPolicy};
 use crate::admin::{BucketStatus, RestStatus, ShardStatus, TenantState, TenantStatus};
 use crate::bus::Bus;
+use crate::cluster::{Cluster, Signal};
 use crate::config::{BackendKind, Registry, TenantConfig};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
-use crate::vault::{SecretPath, VaultHandle};
+use crate::vault::VaultHandle;
+
+mod standby;
 
 /// What every tenant's access layer shares on a node. The root supervisor owns it
 /// and hands it to each tenant it starts.
@@ -38,16 +41,24 @@ pub(crate) struct AccessShared {
     sessions: tokio::sync::OnceCell<SessionStore>,
     /// Discord's invalid-request budget is per IP: one for the whole process.
     budget: Arc<InvalidRequestBudget>,
+    /// The cluster this node joined (Redis mode).
+    cluster: Option<Cluster>,
 }
 
 impl AccessShared {
-    pub(crate) fn new(bus: Bus, vault: VaultHandle) -> Self {
+    pub(crate) fn new(bus: Bus, vault: VaultHandle, cluster: Option<Cluster>) -> Self {
         Self {
             bus,
             vault,
             sessions: tokio::sync::OnceCell::new(),
             budget: Arc::new(InvalidRequestBudget::new(BudgetConfig::default())),
+            cluster,
         }
+    }
+
+    /// The cluster this node joined, if any.
+    pub(crate) fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
     }
 
     pub(crate) async fn sessions(&self, registry: &Registry) -> SessionStore {
@@ -151,76 +162,35 @@ struct Ctx {
     budget: Arc<InvalidRequestBudget>,
     lease_ttl: Duration,
     shared: Arc<TenantShared>,
+    /// The cluster this node belongs to (Redis mode), for placement and hand-offs.
+    cluster: Option<Cluster>,
 }
 
 struct TenantSupervisor;
 
 pub(crate) enum SupMsg {
     Start(Child),
-    /// Standby: is the gateway lease free yet?
-    CheckLease,
+    /// Standby: is the gateway lease free yet? With `claim`, take it if it is (the
+    /// placement wait is over).
+    CheckLease {
+        claim: bool,
+    },
+    /// The cluster asks something of this tenant.
+    Cluster(Signal),
 }
-
-/// How long a standby waits after a failed look at the lease (store unreachable).
-const STANDBY_RETRY: Duration = Duration::from_secs(1);
 
 struct SupState {
     ctx: Ctx,
     budget: RestartBudget,
+    /// Set while the gateway is being handed off to another node.
+    handing_off: bool,
+    /// After a hand-off, this node does not take the lease back before then.
+    hold_until: Option<tokio::time::Instant>,
 }
 
 impl TenantSupervisor {
     fn fail(state: &SupState, reason: String) {
         state.ctx.shared.fail(&state.ctx.config.id(), reason);
-    }
-
-    /// Another node holds the gateway lease: stand by (no budget spent) and look at
-    /// the lease again in `after`.
-    fn standby(state: &SupState, myself: &ActorRef<SupMsg>, after: Duration) {
-        let shared = &state.ctx.shared;
-        if shared.get().0 != TenantState::Standby {
-            let t = state.ctx.config.id();
-            tracing::info!(provider = %t.provider, tenant = %t.tenant, "gateway lease held by another node; standing by");
-            metrics::counter!("switchboard_tenant_standby_total").increment(1);
-        }
-        shared.set(
-            TenantState::Standby,
-            Some("gateway lease held by another node; taking over when it expires".to_owned()),
-        );
-        myself.send_after(after, || SupMsg::CheckLease);
-    }
-
-    /// Standby: starts the gateway if its lease is free, else sleeps until it could be.
-    async fn check_lease(state: &SupState, myself: &ActorRef<SupMsg>) {
-        let c = &state.ctx;
-        let path = match SecretPath::new(
-            c.config.provider.as_str(),
-            c.config.tenant.as_str(),
-            "bot_token",
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                // Names were validated with the registry; this cannot fail in practice.
-                Self::fail(state, format!("invalid token path: {e}"));
-                return;
-            }
-        };
-        match c.vault.exclusive_remaining(path).await {
-            Ok(None) => {
-                let _ = myself.cast(SupMsg::Start(Child::Gateway));
-            }
-            Ok(Some(left)) => {
-                // Wake just after it would expire; the holder renews before that, so
-                // a live holder costs one look per lease lifetime.
-                let left = left.min(c.lease_ttl);
-                Self::standby(state, myself, left + standby_jitter(c.lease_ttl));
-            }
-            Err(e) => {
-                let t = c.config.id();
-                tracing::debug!(provider = %t.provider, tenant = %t.tenant, error = %e, "cannot read the gateway lease; standing by");
-                Self::standby(state, myself, STANDBY_RETRY);
-            }
-        }
     }
 
     fn retry(state: &mut SupState, myself: &ActorRef<SupMsg>, child: Child, reason: &str) {
@@ -241,13 +211,6 @@ impl TenantSupervisor {
     }
 }
 
-/// 20 ms past expiry plus up to a twentieth of the TTL (at most 250 ms), random, so
-/// standbys on several nodes rarely race for the same lease.
-fn standby_jitter(ttl: Duration) -> Duration {
-    let spread = (ttl / 20).min(Duration::from_millis(250)).as_millis() as u64;
-    Duration::from_millis(20 + rand::random_range(0..=spread))
-}
-
 fn strip_fatal(reason: &str) -> Option<&str> {
     reason
         .strip_prefix(gateway::FATAL_PREFIX)
@@ -266,11 +229,36 @@ impl Actor for TenantSupervisor {
         (ctx, policy): Self::Arguments,
     ) -> Result<SupState, ActorProcessingErr> {
         let _ = myself.cast(SupMsg::Start(Child::Rest));
-        let _ = myself.cast(SupMsg::Start(Child::Gateway));
+        if let Some(cluster) = &ctx.cluster {
+            let me = myself.clone();
+            cluster.add_tenant(
+                &ctx.config.id(),
+                Arc::new(move |signal| {
+                    let _ = me.cast(SupMsg::Cluster(signal));
+                }),
+            );
+            // Placement decides when this node takes the lease.
+            let _ = myself.cast(SupMsg::CheckLease { claim: false });
+        } else {
+            let _ = myself.cast(SupMsg::Start(Child::Gateway));
+        }
         Ok(SupState {
             ctx,
             budget: RestartBudget::new(policy),
+            handing_off: false,
+            hold_until: None,
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupMsg>,
+        state: &mut SupState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(cluster) = &state.ctx.cluster {
+            cluster.remove_tenant(&state.ctx.config.id());
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -284,8 +272,12 @@ impl Actor for TenantSupervisor {
         }
         let child = match msg {
             SupMsg::Start(child) => child,
-            SupMsg::CheckLease => {
-                Self::check_lease(state, &myself).await;
+            SupMsg::CheckLease { claim } => {
+                Self::check_lease(state, &myself, claim).await;
+                return Ok(());
+            }
+            SupMsg::Cluster(signal) => {
+                Self::on_cluster(state, &myself, signal).await;
                 return Ok(());
             }
         };
@@ -308,11 +300,14 @@ impl Actor for TenantSupervisor {
                             .write()
                             .unwrap_or_else(PoisonError::into_inner) = Some(g);
                         c.shared.set(TenantState::Running, None);
+                        if let Some(cluster) = &c.cluster {
+                            cluster.set_held(&c.config.id(), true);
+                        }
                     }
                     Err(e) => match e.exit() {
                         Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
-                        Some(GatewayExit::HeldElsewhere) => {
-                            Self::check_lease(state, &myself).await;
+                        Some(GatewayExit::HeldElsewhere | GatewayExit::StoreUnavailable(_)) => {
+                            Self::check_lease(state, &myself, false).await;
                         }
                         _ => Self::retry(state, &myself, child, &e.to_string()),
                     },
@@ -337,7 +332,18 @@ impl Actor for TenantSupervisor {
                             .write()
                             .unwrap_or_else(PoisonError::into_inner) = Some(r);
                     }
-                    Err(e) => Self::retry(state, &myself, child, &e.to_string()),
+                    Err(e) => {
+                        // A store outage is waited out, not charged to the tenant.
+                        let store_up = c.vault.stats().await.is_ok_and(|s| s.backend_available);
+                        if store_up {
+                            Self::retry(state, &myself, child, &e.to_string());
+                        } else {
+                            let t = c.config.id();
+                            tracing::warn!(provider = %t.provider, tenant = %t.tenant, error = %e, "REST actor waits for the vault's store");
+                            myself
+                                .send_after(Duration::from_secs(1), || SupMsg::Start(Child::Rest));
+                        }
+                    }
                 }
             }
         }
@@ -374,16 +380,23 @@ impl Actor for TenantSupervisor {
         } else {
             return Ok(());
         };
+        if child == Child::Gateway {
+            Self::gateway_gone(state, exit.as_ref()).await;
+        }
         if shared.stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if std::mem::take(&mut state.handing_off) {
+            Self::handed_off(state, &myself);
             return Ok(());
         }
         match exit {
             Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
-            Some(GatewayExit::HeldElsewhere) => Self::check_lease(state, &myself).await,
-            Some(GatewayExit::LeaseLost(why)) => {
+            Some(GatewayExit::HeldElsewhere) => Self::check_lease(state, &myself, false).await,
+            Some(GatewayExit::LeaseLost(why) | GatewayExit::StoreUnavailable(why)) => {
                 let t = state.ctx.config.id();
                 tracing::warn!(provider = %t.provider, tenant = %t.tenant, reason = why, "gateway lost its lease; taking it back if it is free");
-                Self::check_lease(state, &myself).await;
+                Self::check_lease(state, &myself, false).await;
             }
             // The REST actor still reports fatal failures in its stop reason.
             _ => match strip_fatal(&reason) {
@@ -429,6 +442,7 @@ impl TenantEntry {
             budget: access.budget.clone(),
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
             shared: shared.clone(),
+            cluster: access.cluster().cloned(),
         };
         let policy = super::restart_policy(registry);
         let actor = match Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root).await {

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 mod leases;
+mod restore;
 mod secrets;
 
 use super::audit::{AuditEvent, AuditRecord, Auditor, Entry};
@@ -21,6 +22,7 @@ use super::handle::{PublishReport, VaultStats};
 use super::lease::LeaseShared;
 use super::path::{SecretKind, SecretPath};
 use super::principal::{Capability, Principal, TenantRef};
+use super::published::Published;
 
 type Reply<T> = RpcReplyPort<Result<T, VaultError>>;
 
@@ -93,6 +95,9 @@ pub(crate) struct VaultActor<B> {
     pub(crate) config: VaultConfig,
     pub(crate) auditor: Auditor,
     pub(crate) clock: Clock,
+    /// What was published, shared by every incarnation (to refill a store that lost
+    /// its data).
+    pub(crate) published: Arc<Published>,
     pub(crate) _backend: std::marker::PhantomData<fn() -> B>,
 }
 
@@ -157,10 +162,10 @@ impl<B: Backend> Actor for VaultActor<B> {
                 holder,
                 reply,
             } => {
-                if let Some(h) = holder {
-                    st.local.entry(id.clone()).or_insert(h);
+                if let Some(h) = &holder {
+                    st.local.entry(id.clone()).or_insert_with(|| Arc::clone(h));
                 }
-                let r = self.renew(st, &id, increment).await;
+                let r = self.renew(st, &id, increment, holder.as_deref()).await;
                 let _ = reply.send(r);
             }
             VaultMsg::Revoke {
@@ -208,6 +213,7 @@ impl<B: Backend> Actor for VaultActor<B> {
                 items,
                 reply,
             } => {
+                self.published.remember(&tenant, &items);
                 let r = self.publish(st, &tenant, items).await;
                 let _ = reply.send(r);
             }

@@ -1,5 +1,5 @@
-//! [`VaultHandle`], the typed front of the vault actor, and [`ScopedVault`], a handle
-//! bound to one principal (what the runtime hands to each actor).
+//! [`VaultHandle`], the typed front of the vault actor (`scoped.rs` has
+//! [`ScopedVault`], a handle bound to one principal).
 
 use std::marker::PhantomData;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -20,6 +20,8 @@ use super::error::VaultError;
 use super::lease::{Lease, LeaseShared};
 use super::path::{SecretKind, SecretPath};
 use super::principal::{Capability, Principal, TenantRef};
+use super::published::Published;
+use super::scoped::ScopedVault;
 
 /// What [`VaultHandle::publish_tenant`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -90,6 +92,8 @@ struct HandleInner {
     actor: RwLock<ActorRef<VaultMsg>>,
     /// Spawns a fresh actor over the same (shared) store, key and clock.
     respawn: Respawn,
+    /// What was published, to refill a store that lost its data.
+    published: Arc<Published>,
 }
 
 impl std::fmt::Debug for VaultHandle {
@@ -118,11 +122,14 @@ impl VaultHandle {
         let auditor = Auditor::new(AuditHasher::new(key));
         // One clock for every incarnation, so fencing tokens never go backwards.
         let clock = Clock::new();
+        let published = Arc::new(Published::default());
+        let shared = Arc::clone(&published);
         let respawn: Respawn = Box::new(move |supervisor: Option<ActorCell>| {
             let actor = VaultActor::<B> {
                 config: config.clone(),
                 auditor: auditor.clone(),
                 clock,
+                published: Arc::clone(&shared),
                 _backend: PhantomData,
             };
             let backend = backend.clone();
@@ -139,6 +146,7 @@ impl VaultHandle {
             inner: Arc::new(HandleInner {
                 actor: RwLock::new(actor),
                 respawn,
+                published,
             }),
         })
     }
@@ -195,13 +203,10 @@ impl VaultHandle {
     /// A handle bound to `principal`, for handing to one actor.
     #[must_use]
     pub fn scoped(&self, principal: Principal) -> ScopedVault {
-        ScopedVault {
-            vault: self.clone(),
-            principal,
-        }
+        ScopedVault::new(self.clone(), principal)
     }
 
-    async fn call<T: Send + 'static>(
+    pub(super) async fn call<T: Send + 'static>(
         &self,
         make: impl FnOnce(RpcReplyPort<Result<T, VaultError>>) -> VaultMsg,
     ) -> Result<T, VaultError> {
@@ -384,6 +389,12 @@ impl VaultHandle {
     /// alone. Call it at startup, periodically (to refill a store that lost its data)
     /// and on reload.
     ///
+    /// The vault remembers what was published (as `SecretString`s, shared by every
+    /// incarnation of the actor): a lease on a published secret that the store has
+    /// lost (Redis restarted empty) republishes the tenant at once and is granted,
+    /// instead of failing with [`VaultError::NotFound`] until the next periodic
+    /// publish. [`VaultHandle::retain_published`] forgets removed tenants.
+    ///
     /// # Errors
     /// [`VaultError::InvalidPath`] for a bad provider, tenant or name (nothing after it
     /// is written), [`VaultError::Unavailable`].
@@ -408,6 +419,12 @@ impl VaultHandle {
             reply,
         })
         .await
+    }
+
+    /// Forgets what was published for the tenants `keep` rejects (removed from the
+    /// registry), so a store that lost its data is never refilled with them.
+    pub fn retain_published(&self, keep: impl FnMut(&TenantRef) -> bool) {
+        self.inner.published.retain(keep);
     }
 
     /// The latest `limit` audit records, oldest first (from the Redis stream, shared by
@@ -443,75 +460,5 @@ impl VaultHandle {
             .send_message(VaultMsg::Stats { reply: tx.into() })
             .map_err(stopped)?;
         rx.await.map_err(stopped)
-    }
-}
-
-/// A vault handle bound to one principal: the principal cannot be chosen by the code
-/// holding it.
-#[derive(Debug, Clone)]
-pub struct ScopedVault {
-    vault: VaultHandle,
-    principal: Principal,
-}
-
-impl ScopedVault {
-    /// The bound principal.
-    #[must_use]
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-
-    /// [`VaultHandle::lease`] as this principal.
-    ///
-    /// # Errors
-    /// As [`VaultHandle::lease`].
-    pub async fn lease(
-        &self,
-        path: SecretPath,
-        capability: Capability,
-        ttl: Option<Duration>,
-    ) -> Result<Lease, VaultError> {
-        self.vault
-            .lease(&self.principal, path, capability, ttl)
-            .await
-    }
-
-    /// [`VaultHandle::put`] as this principal.
-    ///
-    /// # Errors
-    /// As [`VaultHandle::put`].
-    pub async fn put(
-        &self,
-        path: SecretPath,
-        kind: SecretKind,
-        value: SecretString,
-    ) -> Result<u64, VaultError> {
-        self.vault.put(&self.principal, path, kind, value).await
-    }
-
-    /// [`VaultHandle::delete`] as this principal.
-    ///
-    /// # Errors
-    /// As [`VaultHandle::delete`].
-    pub async fn delete(&self, path: SecretPath) -> Result<bool, VaultError> {
-        self.vault.delete(&self.principal, path).await
-    }
-
-    /// Revokes a lease, if this principal has `lease.revoke` on its path (a denial is
-    /// audited).
-    ///
-    /// # Errors
-    /// [`VaultError::PolicyDenied`], or as [`VaultHandle::revoke`].
-    pub async fn revoke(&self, lease_id: &str) -> Result<bool, VaultError> {
-        let id = lease_id.to_owned();
-        let principal = self.principal.clone();
-        self.vault
-            .call(|reply| VaultMsg::Revoke {
-                id,
-                by: principal.to_string(),
-                check: Some(principal),
-                reply: Some(reply),
-            })
-            .await
     }
 }

@@ -166,6 +166,14 @@ impl LeaseShared {
         }
     }
 
+    /// Whether this lease holds `value` (compared in constant time). The kind is
+    /// implied by the capability: a lease only ever holds the kind it was granted.
+    pub(crate) fn holds(&self, kind: crate::vault::path::SecretKind, value: &SecretString) -> bool {
+        use secrecy::ExposeSecret;
+        self.capability.leases() == Some(kind)
+            && super::backend::same_secret(self.secret.expose_secret(), value.expose_secret())
+    }
+
     fn check(&self) -> Result<(), VaultError> {
         match self.state.load(Ordering::Acquire) {
             ACTIVE if self.clock.now_ms() < self.expires_ms() => Ok(()),
@@ -309,7 +317,8 @@ impl Drop for Lease {
 }
 
 /// Renews at about 2/3 of the TTL; retries while the store is unavailable; stops
-/// when the lease ends or can no longer be extended.
+/// when the lease ends or can no longer be extended. A record the store lost (it
+/// restarted empty) is restored by the vault on renewal, so the holder never sees it.
 async fn renew_loop(shared: Arc<LeaseShared>, vault: VaultHandle) {
     if !shared.renewable {
         return;

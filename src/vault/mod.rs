@@ -8,7 +8,8 @@
 //! deny) and audited.
 //!
 //! # Layout
-//! - `handle.rs`: [`VaultHandle`] (the typed actor handle) and [`ScopedVault`].
+//! - `handle.rs`: [`VaultHandle`] (the typed actor handle); `scoped.rs`:
+//!   [`ScopedVault`] (a handle bound to one principal).
 //! - `actor.rs`: the actor: policy checks, grants, renewals, revocations, the sweep.
 //! - `lease.rs`: [`Lease`], [`LeaseInfo`], [`LeaseEvent`] and the renewer.
 //! - `policy.rs`: [`Policy`], [`Rule`], [`PathPattern`].
@@ -16,6 +17,7 @@
 //! - `path.rs`: [`SecretPath`], [`SecretKind`].
 //! - `crypto.rs`: [`VaultKey`], encryption at rest, the audit HMAC.
 //! - `audit.rs`: [`AuditRecord`], [`AuditEvent`].
+//! - `published.rs`: what was published, kept to refill a store that lost its data.
 //! - `backend/`: the [`Backend`](backend::Backend) trait, [`MemoryBackend`] and
 //!   [`RedisBackend`].
 //!
@@ -25,6 +27,10 @@
 //! - `provider.*` capabilities lease only provider credentials, `secret.read` only
 //!   app secrets: a worker never holds a token.
 //! - Fencing tokens of exclusive leases only go up, even across a store restart.
+//! - A revoked lease stays revoked: revocations leave a tombstone in the store, so a
+//!   lease record lost with the store's data (restored from its holder on renewal)
+//!   is never confused with a revocation. An exclusive lease is restored only if its
+//!   lock is free: never two holders.
 
 mod actor;
 mod audit;
@@ -38,6 +44,8 @@ mod lease;
 mod path;
 mod policy;
 mod principal;
+mod published;
+mod scoped;
 mod worker_secrets;
 
 pub use audit::{AuditEvent, AuditRecord};
@@ -45,8 +53,9 @@ pub use backend::{MemoryBackend, RedisBackend, RedisOptions};
 pub use config::VaultConfig;
 pub use crypto::{VAULT_KEY_ENV, VaultKey};
 pub use error::VaultError;
-pub use handle::{PublishReport, ScopedVault, VaultHandle, VaultStats};
+pub use handle::{PublishReport, VaultHandle, VaultStats};
 pub use lease::{Lease, LeaseEvent, LeaseInfo};
 pub use path::{MAX_SEGMENT_LEN, SecretKind, SecretPath};
 pub use policy::{Effect, PathPattern, Policy, PrincipalMatch, Rule};
 pub use principal::{Capability, Principal, TenantRef};
+pub use scoped::ScopedVault;

@@ -100,7 +100,7 @@ where
 
 /// Waits until every tenant runs on exactly one of `nodes` and is standby on the
 /// others; returns, per tenant, the index of its holder.
-async fn placement(nodes: &[Daemon], timeout: Duration) -> BTreeMap<String, usize> {
+async fn placement(nodes: &[Daemon], names: &[&str], timeout: Duration) -> BTreeMap<String, usize> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut all = Vec::new();
@@ -108,7 +108,7 @@ async fn placement(nodes: &[Daemon], timeout: Duration) -> BTreeMap<String, usiz
             all.push(states(n).await);
         }
         let mut holders = BTreeMap::new();
-        for (name, _, _) in BOTS {
+        for name in names {
             let id = format!("discord/{name}");
             let on = |state: &str| {
                 (0..all.len())
@@ -120,7 +120,7 @@ async fn placement(nodes: &[Daemon], timeout: Duration) -> BTreeMap<String, usiz
                 holders.insert(id, running[0]);
             }
         }
-        if holders.len() == BOTS.len() {
+        if holders.len() == names.len() {
             return holders;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -142,7 +142,7 @@ async fn a_killed_holder_is_taken_over_by_resume_and_the_gap_is_answered_once() 
     let long = Duration::from_secs(60);
 
     // Each tenant is held by exactly one node, standby on the other.
-    let holders = placement(&nodes, long).await;
+    let holders = placement(&nodes, &["duck", "goose"], long).await;
     for (name, _, _) in BOTS {
         assert_eq!(sim.connected_sessions(name), 1, "{name}: one live session");
     }
@@ -184,7 +184,7 @@ async fn a_killed_holder_is_taken_over_by_resume_and_the_gap_is_answered_once() 
     let first = poll(long, || async {
         moved
             .iter()
-            .all(|name| answers(&sim, "gap-0").contains_key(*name))
+            .all(|name| gap.iter().any(|g| answers(&sim, g).contains_key(*name)))
             .then(|| killed_at.elapsed())
     })
     .await;
@@ -241,5 +241,139 @@ async fn a_killed_holder_is_taken_over_by_resume_and_the_gap_is_answered_once() 
     eprintln!("takeover: every gap message answered {took:?} after the kill");
     if std::env::var_os("CLUSTER_DEBUG").is_some() {
         eprintln!("{}", survivor.output());
+    }
+}
+
+/// Three daemons, nine tenants: placement spreads them (each held by exactly one
+/// node, at most four on any, converging to three each) through hand-offs that
+/// RESUME; every token keeps one live session throughout; `/v1/cluster` and
+/// `switchboardctl status --cluster` show the nodes and who holds what; every
+/// tenant answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_nine_tenants() {
+    let redis = TestRedis::start().await;
+    let names: Vec<String> = (1..=9).map(|i| format!("bot{i}")).collect();
+    let tokens: Vec<String> = names.iter().map(|n| format!("fake-{n}")).collect();
+    let vars: Vec<String> = names
+        .iter()
+        .map(|n| format!("TOK_{}", n.to_uppercase()))
+        .collect();
+    let bots: Vec<(&str, &str)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(tokens.iter().map(String::as_str))
+        .collect();
+    let sim = sim(&bots).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}', claim_idle_ms: 2000 }}\n  redis_prefix: {p}\n  lease_ttl_secs: {LEASE_TTL}\n",
+        url = redis.url(),
+        p = redis.prefix()
+    );
+    let tenants: Vec<(&str, &str)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(vars.iter().map(String::as_str))
+        .collect();
+    let reg = registry(dir.path(), &sim, &tenants, &extra);
+    let mut env: Vec<(&str, &str)> = vars
+        .iter()
+        .map(String::as_str)
+        .zip(tokens.iter().map(String::as_str))
+        .collect();
+    env.push(("TEST_VAULT_KEY", VAULT_KEY));
+    let nodes: Vec<Daemon> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|id| Daemon::start(&["--config", reg.to_str().unwrap(), "--node-id", id], &env))
+        .collect();
+
+    // Balanced: three each.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let per_node = loop {
+        let mut counts = vec![0_usize; nodes.len()];
+        let mut clean = true;
+        for (i, n) in nodes.iter().enumerate() {
+            let s = states(n).await;
+            counts[i] = s.values().filter(|v| *v == "running").count();
+            clean &= s.len() == names.len();
+        }
+        if clean && counts.iter().sum::<usize>() == names.len() && counts.iter().all(|c| *c == 3) {
+            break counts;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not balanced: {counts:?}\n{}",
+            nodes
+                .iter()
+                .map(Daemon::output)
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    let holders = placement(&nodes, &all, Duration::from_secs(10)).await;
+    assert_eq!(holders.len(), names.len());
+    assert_eq!(per_node, vec![3, 3, 3]);
+
+    // The cluster view (one heartbeat behind at most) names every node and the
+    // holder of every tenant.
+    let want: BTreeMap<String, String> = holders
+        .iter()
+        .map(|(t, i)| (t.clone(), format!("n{}", i + 1)))
+        .collect();
+    let mut view = serde_json::Value::Null;
+    let agreed = poll(Duration::from_secs(10), || {
+        let admin = nodes[0].admin.clone();
+        let want = want.clone();
+        async move {
+            let v: serde_json::Value = reqwest::get(format!("{admin}/v1/cluster"))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let got: BTreeMap<String, String> = v["tenants"]
+                .as_array()?
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t["id"].as_str()?.to_owned(),
+                        t["holder"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect();
+            (got == want).then_some(v)
+        }
+    })
+    .await;
+    if let Some(v) = agreed {
+        view = v;
+    }
+    let ids: Vec<&str> = view["nodes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        ids,
+        ["n1", "n2", "n3"],
+        "the view never matched {want:?}: {view}"
+    );
+    let (code, out, err) =
+        crate::support::ctl(&["--admin", &nodes[1].admin, "status", "--cluster"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 nodes") && out.contains("n3"), "{out}");
+
+    // Every tenant answers, once; no token ever had two live sessions.
+    say(&sim, "!ping");
+    eventually(Duration::from_secs(60), "every bot answers", || {
+        answers(&sim, "pong").len() == names.len()
+    })
+    .await;
+    assert!(answers(&sim, "pong").values().all(|n| *n == 1));
+    for name in &names {
+        let s = sim.stats().tenant(name);
+        assert_eq!(s.max_live_sessions, 1, "{name}: {s:?}");
+        assert_eq!(s.identifies, 1, "{name}: moved by RESUME only: {s:?}");
     }
 }

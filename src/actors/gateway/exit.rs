@@ -21,6 +21,9 @@ pub enum GatewayExit {
     /// This gateway lost its lease (expired while the store was unreachable or the
     /// process was paused, or revoked): take it back if it is free, else stand by.
     LeaseLost(String),
+    /// The vault's store could not be reached to take the lease: look again when it
+    /// is back (not a failure of the tenant; no restart budget is spent).
+    StoreUnavailable(String),
 }
 
 impl GatewayError {
@@ -31,6 +34,8 @@ impl GatewayError {
             Some(GatewayExit::Fatal(self.to_string()))
         } else if matches!(self, Self::Lease(VaultError::AlreadyHeld { .. })) {
             Some(GatewayExit::HeldElsewhere)
+        } else if matches!(self, Self::Lease(e) if e.is_unavailable()) {
+            Some(GatewayExit::StoreUnavailable(self.to_string()))
         } else {
             None
         }
@@ -55,6 +60,10 @@ mod tests {
             backend: "redis",
             reason: "down".into(),
         });
-        assert_eq!(down.exit(), None, "an outage is retried");
+        assert!(
+            matches!(down.exit(), Some(GatewayExit::StoreUnavailable(_))),
+            "an outage is waited out"
+        );
+        assert_eq!(GatewayError::Store("x".into()).exit(), None, "retried");
     }
 }

@@ -45,6 +45,9 @@ pub(crate) enum RestMsg {
     Fatal(String),
 }
 
+/// How long to wait before leasing the token again after the store failed.
+const RELET_RETRY: Duration = Duration::from_secs(1);
+
 /// The actor.
 pub(crate) struct RestActor;
 
@@ -183,6 +186,18 @@ impl Actor for RestActor {
                             tenant = %state.core.shared.tenant.tenant,
                             event = ?ev, "REST client rebuilt with a fresh token lease"
                         );
+                    }
+                    // The store is down (or lost its data and the secret is being
+                    // published again): not a revocation; lease again shortly.
+                    Err(RestError::Lease(e))
+                        if e.is_unavailable() || matches!(e, VaultError::NotFound { .. }) =>
+                    {
+                        tracing::warn!(
+                            provider = %state.core.shared.tenant.provider,
+                            tenant = %state.core.shared.tenant.tenant,
+                            error = %e, "cannot lease the token again yet; retrying"
+                        );
+                        myself.send_after(RELET_RETRY, move || RestMsg::Lease(ev));
                     }
                     Err(e) => state.core.fail(&format!("token lease lost: {e}")),
                 }

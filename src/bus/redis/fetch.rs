@@ -1,6 +1,7 @@
 //! The Redis backend's background loops: inbox fetcher, request fetcher, reply
 //! reader, retry mover and ack batcher. Each runs until the bus is closed; a Redis
-//! error is logged and retried after a short pause, never fatal.
+//! error is logged and retried after a pause that grows while Redis keeps failing,
+//! never fatal. A `NOGROUP` answer re-creates the tenant's groups (`recover.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -12,6 +13,7 @@ use fred::types::streams::XReadResponse;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::recover::{ErrorBackoff, is_nogroup};
 use super::scripts::MOVE_DUE;
 use super::{REST, RedisBackend, WORKERS};
 use crate::bus::Bus;
@@ -63,9 +65,6 @@ async fn read_new(
         .await
         .and_then(stream_reply)
 }
-
-/// Pause after a Redis error before trying again.
-const ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 type Fields = HashMap<String, Bytes>;
 
@@ -129,6 +128,9 @@ async fn admit(
     Admitted::Settled
 }
 
+/// The tenants to read: the shared set, plus those this node created. A tenant this
+/// node knows but the set lacks means Redis lost its data (the set is only ever added
+/// to): its groups are re-created at once rather than when a read fails.
 async fn refresh_tenants(r: &RedisBackend) -> Result<Vec<TenantId>, fred::error::Error> {
     let names: Vec<String> = r.client.smembers(r.keys.tenants()).await?;
     let mut out: Vec<TenantId> = names
@@ -138,6 +140,17 @@ async fn refresh_tenants(r: &RedisBackend) -> Result<Vec<TenantId>, fred::error:
                 .and_then(|(p, t)| TenantId::parse(p, t).ok())
         })
         .collect();
+    let listed: HashSet<TenantId> = out.iter().cloned().collect();
+    let lost: Vec<TenantId> = r
+        .known
+        .iter()
+        .map(|e| e.key().clone())
+        .filter(|t| !listed.contains(t))
+        .collect();
+    for t in lost {
+        r.recreate_groups(&t, "SMEMBERS").await;
+        out.push(t);
+    }
     out.sort();
     for t in &out {
         if let Err(e) = r.ensure_tenant(t).await {
@@ -174,6 +187,11 @@ async fn own_pending(
             .and_then(stream_reply);
         let entries = match res {
             Ok(mut m) => m.remove(stream).unwrap_or_default(),
+            Err(e) if is_nogroup(&e) => {
+                // The group is gone, and with it anything pending here.
+                r.recreate_groups(t, "XREADGROUP").await;
+                return;
+            }
             Err(e) => {
                 tracing::warn!(stream, error = %e, "cannot read own pending entries");
                 return;
@@ -229,6 +247,7 @@ async fn claim(
                 }
             }
         }
+        Err(e) if is_nogroup(&e) => r.recreate_groups(t, "XAUTOCLAIM").await,
         Err(e) => tracing::warn!(stream, error = %e, "xautoclaim failed"),
     }
 }
@@ -282,6 +301,7 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
     let mut refreshed: Option<Instant> = None;
     let mut last_claim = Instant::now();
     let mut recovered: HashSet<TenantId> = HashSet::new();
+    let mut backoff = ErrorBackoff::default();
     while !cancel.is_cancelled() {
         // Tenants this node published to are read at once; tenants other nodes
         // created are found by the periodic refresh.
@@ -316,6 +336,7 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
         .await;
         match res {
             Ok(resp) => {
+                backoff.reset();
                 let mut admitted = Vec::new();
                 for (stream, entries) in resp {
                     let Some(t) = streams.get(&stream) else {
@@ -332,9 +353,15 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
                 // One lock for the whole read.
                 bus.inner.scheduler.push_now_all(admitted);
             }
+            Err(e) if is_nogroup(&e) => {
+                // One of the streams lost its group; which one Redis does not say.
+                r.recreate_groups_of(streams.keys().map(String::as_str), "XREADGROUP")
+                    .await;
+                backoff.wait(&cancel).await;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "inbox read failed");
-                tokio::time::sleep(ERROR_PAUSE).await;
+                backoff.wait(&cancel).await;
             }
         }
     }
@@ -345,6 +372,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
     let cancel = bus.inner.cancel.clone();
     let mut recovered: HashSet<TenantId> = HashSet::new();
     let mut last_claim = Instant::now();
+    let mut backoff = ErrorBackoff::default();
     while !cancel.is_cancelled() {
         let subs: Vec<(TenantId, mpsc::Sender<Delivery>)> = r
             .request_subs
@@ -388,6 +416,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
         .await;
         match res {
             Ok(resp) => {
+                backoff.reset();
                 for (stream, entries) in resp {
                     let Some((t, tx)) = streams.get(&stream) else {
                         continue;
@@ -405,9 +434,14 @@ pub(super) async fn request_fetcher(bus: Bus) {
                     }
                 }
             }
+            Err(e) if is_nogroup(&e) => {
+                r.recreate_groups_of(streams.keys().map(String::as_str), "XREADGROUP")
+                    .await;
+                backoff.wait(&cancel).await;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "request read failed");
-                tokio::time::sleep(ERROR_PAUSE).await;
+                backoff.wait(&cancel).await;
             }
         }
     }
@@ -419,6 +453,7 @@ pub(super) async fn reply_reader(bus: Bus) {
     let key = r.keys.replies(&r.node);
     // Only replies to requests made from now on concern this node.
     let mut last = format!("{}-0", now_ms());
+    let mut backoff = ErrorBackoff::default();
     while !cancel.is_cancelled() {
         let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
             .reply_reader
@@ -432,6 +467,7 @@ pub(super) async fn reply_reader(bus: Bus) {
             .and_then(stream_reply);
         match res {
             Ok(mut resp) => {
+                backoff.reset();
                 for (id, mut fields) in resp.remove(&key).unwrap_or_default() {
                     last = id;
                     match fields.remove("e").map(|b| decode(&b)) {
@@ -449,7 +485,7 @@ pub(super) async fn reply_reader(bus: Bus) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "reply read failed");
-                tokio::time::sleep(ERROR_PAUSE).await;
+                backoff.wait(&cancel).await;
             }
         }
     }
@@ -460,12 +496,14 @@ pub(super) async fn retry_mover(bus: Bus) {
     let cancel = bus.inner.cancel.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backoff = ErrorBackoff::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = cancel.cancelled() => return,
         }
         let tenants: Vec<TenantId> = r.known.iter().map(|e| e.key().clone()).collect();
+        let mut failed = false;
         for t in tenants {
             let mut keys = vec![r.keys.retry(&t), r.keys.retry_data(&t)];
             keys.extend(Priority::ALL.iter().map(|c| r.keys.inbox(&t, *c)));
@@ -476,7 +514,15 @@ pub(super) async fn retry_mover(bus: Bus) {
                 .await
             {
                 tracing::warn!(tenant = %t, error = %e, "moving due retries failed");
+                failed = true;
+                // While Redis is down every tenant would fail alike.
+                break;
             }
+        }
+        if failed {
+            backoff.wait(&cancel).await;
+        } else {
+            backoff.reset();
         }
     }
 }
@@ -503,17 +549,24 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
         }
         let p = r.client.pipeline();
         let mut queued = true;
+        let mut streams = Vec::with_capacity(by_stream.len());
         for ((stream, group), ids) in by_stream {
             let a: Result<Value, _> = p.xack(stream.as_str(), group, ids.clone()).await;
             let d: Result<Value, _> = p.xdel(stream.as_str(), ids).await;
             queued &= a.is_ok() && d.is_ok();
+            streams.push(stream);
         }
         if !queued {
             tracing::warn!("could not queue acknowledgements");
         }
-        if let Err(e) = p.all::<Vec<Value>>().await {
-            // Unacknowledged entries are redelivered after the claim bound.
-            tracing::warn!(error = %e, "acknowledging a batch failed");
+        // Two replies per stream (XACK, XDEL), in order.
+        let mut replies = p.try_all::<Value>().await.into_iter();
+        for stream in &streams {
+            let mine: Vec<_> = replies.by_ref().take(2).collect();
+            if let Err(e) = r.settled(stream, mine).await {
+                // Unacknowledged entries are redelivered after the claim bound.
+                tracing::warn!(stream, error = %e, "acknowledging a batch failed");
+            }
         }
     }
 }
@@ -563,6 +616,7 @@ pub(super) async fn toucher(bus: Bus) {
                         }
                     }
                 }
+                Err(e) if is_nogroup(&e) => r.recreate_groups_of([stream.as_str()], "XCLAIM").await,
                 Err(e) => tracing::warn!(stream, error = %e, "re-claiming held entries failed"),
             }
         }

@@ -54,6 +54,14 @@ impl Keys {
         format!("{}:done:{id}:{handler}", self.tenant_base(t))
     }
 
+    /// The tenant a per-tenant key (`P:{p:t}:...`) belongs to.
+    pub(crate) fn tenant_of(&self, key: &str) -> Option<TenantId> {
+        let rest = key.strip_prefix(self.prefix.as_str())?.strip_prefix(":{")?;
+        let (tag, _) = rest.split_once('}')?;
+        let (provider, tenant) = tag.split_once(':')?;
+        TenantId::parse(provider, tenant).ok()
+    }
+
     pub(crate) fn tenants(&self) -> String {
         format!("{}:tenants", self.prefix)
     }
@@ -83,5 +91,12 @@ mod tests {
         assert_eq!(k.retry(&t), "sb:{discord:duck}:retry");
         assert_eq!(k.done(&t, "01J", "ping"), "sb:{discord:duck}:done:01J:ping");
         assert_eq!(k.replies("node-a"), "sb:node:node-a:replies");
+        assert_eq!(
+            k.tenant_of(&k.inbox(&t, Priority::Message)),
+            Some(t.clone())
+        );
+        assert_eq!(k.tenant_of(&k.rest(&t)), Some(t));
+        assert_eq!(k.tenant_of(&k.dlq()), None);
+        assert_eq!(k.tenant_of("other:{discord:duck}:rest"), None);
     }
 }

@@ -15,6 +15,7 @@
 
 mod fetch;
 mod keys;
+mod recover;
 mod scripts;
 
 use std::collections::HashMap;
@@ -175,24 +176,35 @@ impl RedisBackend {
         if self.known.contains_key(t) {
             return Ok(());
         }
-        for class in Priority::ALL {
-            self.create_group(&self.keys.inbox(t, class), WORKERS)
-                .await?;
-        }
-        self.create_group(&self.keys.rest(t), REST).await?;
-        let _: Value = self.client.sadd(self.keys.tenants(), t.to_string()).await?;
-        self.known.insert(t.clone(), ());
-        Ok(())
+        self.create_tenant_groups(t).await.map(|_| ())
     }
 
-    async fn create_group(&self, key: &str, group: &str) -> Result<(), BusError> {
+    /// Creates every stream and group of a tenant that does not exist (tolerating
+    /// those that do), adds it to the tenant set and records it as known. Returns how
+    /// many groups were missing.
+    async fn create_tenant_groups(&self, t: &TenantId) -> Result<usize, BusError> {
+        let mut created = 0;
+        for class in Priority::ALL {
+            created += usize::from(
+                self.create_group(&self.keys.inbox(t, class), WORKERS)
+                    .await?,
+            );
+        }
+        created += usize::from(self.create_group(&self.keys.rest(t), REST).await?);
+        let _: Value = self.client.sadd(self.keys.tenants(), t.to_string()).await?;
+        self.known.insert(t.clone(), ());
+        Ok(created)
+    }
+
+    /// `XGROUP CREATE ... MKSTREAM`; `false` if the group already existed.
+    async fn create_group(&self, key: &str, group: &str) -> Result<bool, BusError> {
         match self
             .client
             .xgroup_create::<Value, _, _, _>(key, group, "0", true)
             .await
         {
-            Ok(_) => Ok(()),
-            Err(e) if e.details().contains("BUSYGROUP") => Ok(()),
+            Ok(_) => Ok(true),
+            Err(e) if e.details().contains("BUSYGROUP") => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -300,7 +312,7 @@ impl RedisBackend {
             let p = self.client.pipeline();
             let _: Value = p.xack(stream.as_str(), *group, id.as_str()).await?;
             let _: Value = p.xdel(stream.as_str(), id.as_str()).await?;
-            let _: Vec<Value> = p.all().await?;
+            self.settled(stream, p.try_all().await).await?;
         }
         Ok(())
     }
@@ -332,11 +344,27 @@ impl RedisBackend {
                 (due as f64, member.as_str()),
             )
             .await?;
-        if let Receipt::Redis { stream, group, id } = receipt {
-            let _: Value = p.xack(stream.as_str(), *group, id.as_str()).await?;
-            let _: Value = p.xdel(stream.as_str(), id.as_str()).await?;
+        let mut stream = None;
+        if let Receipt::Redis {
+            stream: s,
+            group,
+            id,
+        } = receipt
+        {
+            let _: Value = p.xack(s.as_str(), *group, id.as_str()).await?;
+            let _: Value = p.xdel(s.as_str(), id.as_str()).await?;
+            stream = Some(s.as_str());
         }
-        let _: Vec<Value> = p.all().await?;
+        let replies = p.try_all().await;
+        match stream {
+            // The retry is stored even if the acknowledgement finds the group gone.
+            Some(s) => self.settled(s, replies).await?,
+            None => {
+                if let Some(e) = replies.into_iter().find_map(Result::err) {
+                    return Err(e.into());
+                }
+            }
+        }
         self.release(receipt);
         Ok(())
     }

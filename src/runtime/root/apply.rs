@@ -159,6 +159,9 @@ impl RootState {
         if let Some(pool) = self.pool.as_ref().and_then(|p| p.view.handle.as_ref()) {
             pool.set_handlers(applying.handlers);
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.set_tenants(applying.registry.tenants.len());
+        }
         self.registry = applying.registry;
         self.publish();
         tracing::info!(report = ?applying.report, "registry reloaded");

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::actors::{RestartBudget, RestartPolicy, WorkerPoolConfig, WorkerPoolHandle};
 use crate::admin::{AdminError, ReloadReport};
 use crate::bus::Bus;
+use crate::cluster::Cluster;
 use crate::config::{Registry, TenantConfig};
 use crate::handler::HandlerSet;
 use crate::model::TenantId;
@@ -85,6 +86,8 @@ pub(crate) struct RootArgs {
     pub(crate) vault: VaultHandle,
     /// Set when this node runs the access layer (tenant supervisors).
     pub(crate) access: Option<Arc<AccessShared>>,
+    /// The cluster this node joined (Redis mode): told the tenant count on reload.
+    pub(crate) cluster: Option<Cluster>,
     pub(crate) app_handlers: Vec<AppHandler>,
     /// Set when this node runs workers.
     pub(crate) pool: Option<WorkerPoolConfig>,
@@ -133,6 +136,7 @@ pub(crate) struct RootState {
     pub(crate) bus: Bus,
     pub(crate) vault: VaultHandle,
     pub(crate) access: Option<Arc<AccessShared>>,
+    pub(crate) cluster: Option<Cluster>,
     pub(crate) app_handlers: Vec<AppHandler>,
     pub(crate) policy: RestartPolicy,
     pub(crate) tasks: TaskTracker,
@@ -155,6 +159,7 @@ impl RootState {
             bus: args.bus,
             vault: args.vault,
             access: args.access,
+            cluster: args.cluster,
             app_handlers: args.app_handlers,
             tenants: BTreeMap::new(),
             pool: args.pool.map(|config| PoolSlot {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{VaultActor, VaultState};
 use crate::vault::audit::AuditEvent;
-use crate::vault::backend::{Backend, GrantRequest, LeaseRecord};
+use crate::vault::backend::{Backend, GrantRequest, LeaseRecord, Removal};
 use crate::vault::error::VaultError;
 use crate::vault::lease::{LeaseShared, NewLease};
 use crate::vault::path::{SecretPath, new_lease_id, parse_lease_id};
@@ -56,7 +56,7 @@ impl<B: Backend> VaultActor<B> {
             quota: self.config.quota_per_principal,
             exclusive: capability.is_exclusive(),
         };
-        let r = st.backend.grant(&req, now).await;
+        let r = self.grant_or_refill(st, &req, now).await;
         Self::note_backend(st, &r);
         let rec = req.record;
         let path_s = rec.path.to_string();
@@ -122,21 +122,37 @@ impl<B: Backend> VaultActor<B> {
         st: &mut VaultState<B>,
         id: &str,
         increment: Duration,
+        holder: Option<&LeaseShared>,
     ) -> Result<Duration, VaultError> {
         let (path, _) = parse_lease_id(id)?;
         let now = self.clock.now_ms();
-        let r = st
-            .backend
-            .renew(id, now, increment.as_millis() as u64)
-            .await;
+        let increment_ms = increment.as_millis() as u64;
+        let mut r = st.backend.renew(id, now, increment_ms).await;
+        let mut restored = false;
+        if matches!(r, Err(VaultError::LeaseNotFound { .. })) {
+            // A holder still has it and the store does not: lost with the store's
+            // data, or revoked (then a tombstone says so). The store decides.
+            let record = holder
+                .or_else(|| st.local.get(id).map(AsRef::as_ref))
+                .map(|h| Self::record_of(h, now));
+            if let Some(record) = record {
+                r = st.backend.restore(&record, now, increment_ms).await;
+                restored = r.is_ok();
+            }
+        }
         Self::note_backend(st, &r);
         match r {
             Ok(out) => {
+                if restored {
+                    self.restored(st, id, &path, out.current_version.is_none())
+                        .await;
+                }
                 let local = st.local.get(id).cloned();
                 let principal = local
                     .as_ref()
                     .map_or_else(|| "-".to_owned(), |l| l.principal.clone());
                 let ttl = Duration::from_millis(out.expires_ms.saturating_sub(now));
+                let restored = if restored { ", restored" } else { "" };
                 self.audit(
                     st,
                     AuditEvent::Renew,
@@ -144,7 +160,7 @@ impl<B: Backend> VaultActor<B> {
                     local.as_ref().map(|l| l.capability),
                     &path.to_string(),
                     Some(id),
-                    Some(format!("ttl {}ms", ttl.as_millis())),
+                    Some(format!("ttl {}ms{restored}", ttl.as_millis())),
                 );
                 if let Some(l) = local {
                     l.renewed(out.expires_ms);
@@ -184,7 +200,23 @@ impl<B: Backend> VaultActor<B> {
         if let Some(l) = &local {
             l.end(false);
         }
-        let r = st.backend.revoke(id, None).await;
+        let now = self.clock.now_ms();
+        // The tombstone outlives whatever the lease could still live; without a local
+        // holder or a record, the longest any lease lives.
+        let until_ms = local.as_ref().map_or_else(
+            || now + self.config.max_ttl.as_millis() as u64,
+            |l| l.max_expires_ms,
+        );
+        let r = st
+            .backend
+            .revoke(
+                id,
+                Removal::Revoked {
+                    now_ms: now,
+                    until_ms,
+                },
+            )
+            .await;
         Self::note_backend(st, &r);
         let removed = r?;
         if let Some(rec) = &removed {
@@ -307,7 +339,11 @@ impl<B: Backend> VaultActor<B> {
         Self::note_backend(st, &r);
         let Ok(ids) = r else { return };
         for id in ids {
-            match st.backend.revoke(&id, Some(now)).await {
+            match st
+                .backend
+                .revoke(&id, Removal::Expired { at_ms: now })
+                .await
+            {
                 Ok(Some(rec)) => {
                     self.audit(
                         st,

@@ -27,9 +27,17 @@ impl<B: Backend> VaultActor<B> {
         {
             return Err(self.deny(st, principal, Capability::SecretWrite, path, reason));
         }
+        // If the store lost this secret, write it back at the version its local holders
+        // know (the next one if the value changed), so a refill is not a rotation.
+        let first_version = st
+            .local
+            .values()
+            .filter(|l| &l.path == path)
+            .max_by_key(|l| l.version)
+            .map_or(1, |l| l.version + u64::from(!l.holds(kind, value)));
         let r = st
             .backend
-            .put_secret(path, kind, value, only_if_changed)
+            .put_secret(path, kind, value, only_if_changed, first_version)
             .await;
         Self::note_backend(st, &r);
         let out = r?;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    Backend, GrantRequest, Granted, LeaseRecord, PutOutcome, RenewOutcome, next_fence,
+    Backend, GrantRequest, Granted, LeaseRecord, PutOutcome, Removal, RenewOutcome, next_fence,
     renewed_expiry, same_secret,
 };
 use crate::vault::audit::{AuditRecord, AuditRing};
@@ -39,6 +39,8 @@ struct State {
     by_principal: HashMap<String, HashSet<String>>,
     exclusive: HashMap<SecretPath, Exclusive>,
     fences: HashMap<SecretPath, u64>,
+    /// Revoked lease ids → until when a holder must still be told so.
+    tombstones: HashMap<String, u64>,
     audit: AuditRing,
 }
 
@@ -93,6 +95,7 @@ impl MemoryBackend {
                 by_principal: HashMap::new(),
                 exclusive: HashMap::new(),
                 fences: HashMap::new(),
+                tombstones: HashMap::new(),
                 audit: AuditRing::new(audit_capacity),
             })),
         }
@@ -118,23 +121,25 @@ impl Backend for MemoryBackend {
         kind: SecretKind,
         value: &SecretString,
         only_if_changed: bool,
+        first_version: u64,
     ) -> Result<PutOutcome, VaultError> {
         let mut st = self.lock();
         let copy = || SecretString::from(value.expose_secret().to_owned());
         let Some(s) = st.secrets.get_mut(path) else {
+            let version = first_version.max(1);
             st.secrets.insert(
                 path.clone(),
                 Secret {
                     kind,
                     current: Version {
-                        version: 1,
+                        version,
                         value: copy(),
                     },
                     previous: None,
                 },
             );
             return Ok(PutOutcome {
-                version: 1,
+                version,
                 changed: true,
             });
         };
@@ -268,18 +273,74 @@ impl Backend for MemoryBackend {
         })
     }
 
-    async fn revoke(
-        &self,
-        id: &str,
-        expired_at: Option<u64>,
-    ) -> Result<Option<LeaseRecord>, VaultError> {
+    async fn revoke(&self, id: &str, how: Removal) -> Result<Option<LeaseRecord>, VaultError> {
         let mut st = self.lock();
-        if let Some(at) = expired_at
-            && st.leases.get(id).is_some_and(|r| r.expires_ms > at)
-        {
-            return Ok(None);
+        match how {
+            Removal::Expired { at_ms } => {
+                if st.leases.get(id).is_some_and(|r| r.expires_ms > at_ms) {
+                    return Ok(None);
+                }
+                Ok(st.remove_lease(id))
+            }
+            Removal::Revoked { now_ms, until_ms } => {
+                let removed = st.remove_lease(id);
+                let until = removed.as_ref().map_or(until_ms, |r| r.max_expires_ms);
+                st.tombstones.retain(|_, t| *t > now_ms);
+                if until > now_ms {
+                    st.tombstones.insert(id.to_owned(), until);
+                }
+                Ok(removed)
+            }
         }
-        Ok(st.remove_lease(id))
+    }
+
+    async fn restore(
+        &self,
+        holder: &LeaseRecord,
+        now_ms: u64,
+        increment_ms: u64,
+    ) -> Result<RenewOutcome, VaultError> {
+        {
+            let mut st = self.lock();
+            let path_s = || holder.path.to_string();
+            if st.tombstones.get(&holder.id).is_some_and(|t| *t > now_ms) {
+                return Err(VaultError::LeaseRevoked { path: path_s() });
+            }
+            if !st.leases.contains_key(&holder.id) {
+                if holder.expires_ms <= now_ms {
+                    return Err(VaultError::LeaseExpired { path: path_s() });
+                }
+                if !holder.renewable {
+                    return Err(VaultError::NotRenewable { path: path_s() });
+                }
+                if let Some(fence) = holder.fence {
+                    // Take the lock back only if it is free: never two holders.
+                    if st
+                        .exclusive
+                        .get(&holder.path)
+                        .is_some_and(|e| e.holder != holder.id && e.expires_ms > now_ms)
+                    {
+                        return Err(VaultError::LeaseRevoked { path: path_s() });
+                    }
+                    st.exclusive.insert(
+                        holder.path.clone(),
+                        Exclusive {
+                            holder: holder.id.clone(),
+                            expires_ms: holder.expires_ms,
+                        },
+                    );
+                    let counter = st.fences.entry(holder.path.clone()).or_insert(0);
+                    *counter = (*counter).max(fence);
+                }
+                st.expiries.insert((holder.expires_ms, holder.id.clone()));
+                st.by_principal
+                    .entry(holder.principal_key.clone())
+                    .or_default()
+                    .insert(holder.id.clone());
+                st.leases.insert(holder.id.clone(), holder.clone());
+            }
+        }
+        self.renew(&holder.id, now_ms, increment_ms).await
     }
 
     async fn lease_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, VaultError> {
@@ -348,5 +409,111 @@ pub(crate) fn kind_denied(rec: &LeaseRecord, actual: SecretKind) -> VaultError {
             "{} does not apply to a secret of kind {actual}",
             rec.capability
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::path::new_lease_id;
+    use crate::vault::principal::Capability;
+
+    const NOW: u64 = 1_000_000;
+
+    async fn store_with_token() -> (MemoryBackend, SecretPath) {
+        let store = MemoryBackend::default();
+        let path: SecretPath = "discord/duck/bot_token".parse().unwrap();
+        let token = SecretString::from("t");
+        store
+            .put_secret(&path, SecretKind::ProviderCredential, &token, true, 1)
+            .await
+            .unwrap();
+        (store, path)
+    }
+
+    async fn grant_gateway(
+        store: &MemoryBackend,
+        path: &SecretPath,
+    ) -> Result<LeaseRecord, VaultError> {
+        let record = LeaseRecord {
+            id: new_lease_id(path),
+            path: path.clone(),
+            principal_key: "gateway:discord/duck".to_owned(),
+            principal: "gateway(discord/duck)".to_owned(),
+            capability: Capability::ProviderGateway,
+            version: 0,
+            issued_ms: NOW,
+            expires_ms: NOW + 1_000,
+            max_expires_ms: NOW + 60_000,
+            renewable: true,
+            fence: None,
+        };
+        let req = GrantRequest {
+            record,
+            kind: SecretKind::ProviderCredential,
+            quota: 10,
+            exclusive: true,
+        };
+        let g = store.grant(&req, NOW).await?;
+        Ok(LeaseRecord {
+            version: g.version,
+            fence: g.fence,
+            ..req.record
+        })
+    }
+
+    /// Loses a lease record as an empty restart would (lock and record gone).
+    fn lose(store: &MemoryBackend, id: &str) {
+        store.lock().remove_lease(id).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lost_exclusive_lease_is_restored_with_its_lock() {
+        let (store, path) = store_with_token().await;
+        let held = grant_gateway(&store, &path).await.unwrap();
+        lose(&store, &held.id);
+        let out = store.restore(&held, NOW + 10, 1_000).await.unwrap();
+        assert_eq!(out.expires_ms, NOW + 1_010);
+        assert!(matches!(
+            grant_gateway(&store, &path).await,
+            Err(VaultError::AlreadyHeld { .. })
+        ));
+        assert!(store.lock().fences[&path] >= held.fence.unwrap());
+        // Restoring a record that is there is a plain renewal.
+        store.restore(&held, NOW + 20, 1_000).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_revoked_or_taken_over_lease_is_not_restored() {
+        let (store, path) = store_with_token().await;
+        let held = grant_gateway(&store, &path).await.unwrap();
+        let revoke = Removal::Revoked {
+            now_ms: NOW,
+            until_ms: NOW + 60_000,
+        };
+        store.revoke(&held.id, revoke).await.unwrap();
+        assert!(matches!(
+            store.restore(&held, NOW + 10, 1_000).await,
+            Err(VaultError::LeaseRevoked { .. })
+        ));
+
+        let held = grant_gateway(&store, &path).await.unwrap();
+        lose(&store, &held.id);
+        let taker = grant_gateway(&store, &path).await.unwrap();
+        assert!(matches!(
+            store.restore(&held, NOW + 10, 1_000).await,
+            Err(VaultError::LeaseRevoked { .. })
+        ));
+        assert!(store.renew(&taker.id, NOW + 10, 1_000).await.is_ok());
+
+        let expired = LeaseRecord {
+            expires_ms: NOW,
+            ..taker
+        };
+        lose(&store, &expired.id);
+        assert!(matches!(
+            store.restore(&expired, NOW + 10, 1_000).await,
+            Err(VaultError::LeaseExpired { .. })
+        ));
     }
 }

@@ -87,6 +87,27 @@ pub struct RenewOutcome {
     pub current_version: Option<u64>,
 }
 
+/// Why a lease is removed from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The sweep: remove it only if it expired at or before `at_ms`.
+    Expired {
+        /// The sweep's clock (Unix ms).
+        at_ms: u64,
+    },
+    /// A revocation (operator, rotation, removed tenant, its holder). The store keeps a
+    /// tombstone until the lease could no longer have lived (its maximum, or
+    /// `until_ms` if the record is already gone), so a holder renewing it later is
+    /// told "revoked", never handed the lease back by [`Backend::restore`].
+    Revoked {
+        /// Now (Unix ms).
+        now_ms: u64,
+        /// Keep the tombstone until then if the store has no record to read the
+        /// lease's maximum from.
+        until_ms: u64,
+    },
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PutOutcome {
@@ -104,13 +125,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Writes a new current version of a secret (the old current one becomes the
     /// previous version). With `only_if_changed`, an identical value and kind is left
-    /// alone.
+    /// alone. A secret the store does not have is written as version `first_version`
+    /// (at least 1): refilling a store that lost its data keeps the versions its
+    /// holders know, so a refill is not mistaken for a rotation.
     fn put_secret(
         &self,
         path: &SecretPath,
         kind: SecretKind,
         value: &SecretString,
         only_if_changed: bool,
+        first_version: u64,
     ) -> impl Future<Output = Result<PutOutcome, VaultError>> + Send;
 
     /// Deletes a secret and its versions; `false` if there was none.
@@ -146,13 +170,30 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<RenewOutcome, VaultError>> + Send;
 
     /// Atomically removes a lease, its indexes and (compare-and-delete) its exclusive
-    /// lock. With `expired_at`, only if it expired at or before that time (the sweep).
-    /// Returns the removed record, or `None` if nothing was removed.
+    /// lock; a revocation also leaves a tombstone (see [`Removal`]). Returns the
+    /// removed record, or `None` if nothing was removed.
     fn revoke(
         &self,
         id: &str,
-        expired_at: Option<u64>,
+        how: Removal,
     ) -> impl Future<Output = Result<Option<LeaseRecord>, VaultError>> + Send;
+
+    /// Re-creates the record of a lease its holder still has but the store lost (it
+    /// restarted empty), then renews it as [`Backend::renew`] does. `holder` is the
+    /// holder's view of the lease (`expires_ms` its current expiry). An exclusive lease
+    /// takes its lock again only if nobody else holds it (`NX`), and the fencing
+    /// counter is raised to at least the holder's fence, so fences stay monotonic.
+    /// A lease whose record is still there is simply renewed.
+    ///
+    /// Errors: [`VaultError::LeaseRevoked`] (a tombstone: it was revoked; or another
+    /// holder took the exclusive lock meanwhile), [`VaultError::LeaseExpired`],
+    /// [`VaultError::NotRenewable`].
+    fn restore(
+        &self,
+        holder: &LeaseRecord,
+        now_ms: u64,
+        increment_ms: u64,
+    ) -> impl Future<Output = Result<RenewOutcome, VaultError>> + Send;
 
     /// Ids of the stored leases whose id starts with `prefix`.
     fn lease_ids_with_prefix(

@@ -16,7 +16,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::redis_codec::{self as codec, corrupt, flag, number, text, unavailable};
 use super::redis_lua::{self as lua, Keys};
-use super::{Backend, GrantRequest, Granted, LeaseRecord, PutOutcome, RenewOutcome, same_secret};
+use super::{
+    Backend, GrantRequest, Granted, LeaseRecord, PutOutcome, Removal, RenewOutcome, same_secret,
+};
 use crate::vault::audit::AuditRecord;
 use crate::vault::crypto::{Cipher, VaultKey};
 use crate::vault::error::VaultError;
@@ -54,10 +56,13 @@ impl RedisOptions {
     }
 }
 
+mod leases;
+
 struct Scripts {
     grant: Script,
     renew: Script,
     revoke: Script,
+    restore: Script,
     put: Script,
 }
 
@@ -117,6 +122,7 @@ impl RedisBackend {
                 grant: Script::from_lua(lua::GRANT),
                 renew: Script::from_lua(lua::RENEW),
                 revoke: Script::from_lua(lua::REVOKE),
+                restore: Script::from_lua(lua::RESTORE),
                 put: Script::from_lua(lua::PUT),
             }),
         };
@@ -183,6 +189,7 @@ impl Backend for RedisBackend {
         kind: SecretKind,
         value: &SecretString,
         only_if_changed: bool,
+        first_version: u64,
     ) -> Result<PutOutcome, VaultError> {
         let key = self.keys.secret(path);
         let path_s = path.to_string();
@@ -210,7 +217,11 @@ impl Backend for RedisBackend {
                     });
                 }
             }
-            let next = version + 1;
+            let next = if version == 0 {
+                first_version.max(1)
+            } else {
+                version + 1
+            };
             let sealed = self
                 .cipher
                 .seal_secret(value, &path_s, next, kind.as_str())?;
@@ -324,56 +335,19 @@ impl Backend for RedisBackend {
         now_ms: u64,
         increment_ms: u64,
     ) -> Result<RenewOutcome, VaultError> {
-        let (path, lease_key) = self.keys.lease(id)?;
-        let keys = vec![
-            lease_key,
-            self.keys.expiry(),
-            self.keys.exclusive(&path),
-            self.keys.secret(&path),
-        ];
-        let args = vec![
-            Value::from(id),
-            Value::from(now_ms.to_string()),
-            Value::from(increment_ms.to_string()),
-            Value::from(RECORD_GRACE_MS.to_string()),
-        ];
-        let reply = self
-            .eval(&self.scripts.renew, keys, args)
-            .await?
-            .into_array();
-        let path = path.to_string();
-        match text(reply.first()).as_str() {
-            "ok" => Ok(RenewOutcome {
-                expires_ms: number(reply.get(1)).ok_or_else(|| corrupt("expires"))?,
-                current_version: number(reply.get(2)),
-            }),
-            "notfound" => Err(VaultError::LeaseNotFound { path }),
-            "expired" => Err(VaultError::LeaseExpired { path }),
-            "notrenewable" => Err(VaultError::NotRenewable { path }),
-            "lost" => Err(VaultError::LeaseRevoked { path }),
-            other => Err(corrupt(other)),
-        }
+        self.renew_lease(id, now_ms, increment_ms).await
     }
 
-    async fn revoke(
+    async fn revoke(&self, id: &str, how: Removal) -> Result<Option<LeaseRecord>, VaultError> {
+        self.revoke_lease(id, how).await
+    }
+    async fn restore(
         &self,
-        id: &str,
-        expired_at: Option<u64>,
-    ) -> Result<Option<LeaseRecord>, VaultError> {
-        let (path, lease_key) = self.keys.lease(id)?;
-        let keys = vec![lease_key, self.keys.expiry(), self.keys.exclusive(&path)];
-        let args = vec![
-            Value::from(id),
-            Value::from(expired_at.map(|t| t.to_string()).unwrap_or_default()),
-        ];
-        let fields = self
-            .eval(&self.scripts.revoke, keys, args)
-            .await?
-            .into_array();
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        codec::lease_from_fields(id, path, &fields).map(Some)
+        holder: &LeaseRecord,
+        now_ms: u64,
+        increment_ms: u64,
+    ) -> Result<RenewOutcome, VaultError> {
+        self.restore_lease(holder, now_ms, increment_ms).await
     }
 
     async fn lease_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, VaultError> {

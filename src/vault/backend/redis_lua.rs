@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | `<prefix>:{p:t}:secret:<name>` | hash | `kind`, `version`, `cur` (ciphertext), `pver`, `pkind`, `prev` |
 //! | `<prefix>:{p:t}:lease:<name>:<ulid>` | hash | one lease record (no secret); expires a day after its max TTL |
+//! | `<prefix>:{p:t}:revoked:<name>:<ulid>` | string, PX | tombstone of a revoked lease, until its maximum |
 //! | `<prefix>:{p:t}:excl:<name>` | string, PX | the exclusive holder's lease id |
 //! | `<prefix>:{p:t}:fence:<name>` | string | the fencing counter |
 //! | `<prefix>:{vault}:expiry` | zset | lease id → expiry (Unix ms), swept by every vault |
@@ -60,6 +61,16 @@ impl Keys {
         let (path, suffix) = parse_lease_id(id)?;
         let key = format!("{}:lease:{}:{suffix}", self.tenant(&path), path.name());
         Ok((path, key))
+    }
+
+    /// The tombstone of a revoked lease.
+    pub(super) fn tombstone(&self, id: &str) -> Result<String, VaultError> {
+        let (path, suffix) = parse_lease_id(id)?;
+        Ok(format!(
+            "{}:revoked:{}:{suffix}",
+            self.tenant(&path),
+            path.name()
+        ))
     }
 
     pub(super) fn exclusive(&self, path: &SecretPath) -> String {
@@ -144,18 +155,27 @@ local v = redis.call('HGET', KEYS[4], 'version')
 return {'ok', ns, v or ''}
 ";
 
-/// KEYS: lease, expiry, exclusive. ARGV: id, expired-at ms or ''.
+/// KEYS: lease, expiry, exclusive, tombstone. ARGV: id, expired-at ms or '' (a
+/// revocation), now ms, tombstone-until ms (used when the record is already gone).
 /// Removes the lease (only if expired by then, when given), its indexes and, if it
-/// still holds it, the exclusive lock (compare-and-delete). Returns the removed
-/// record's fields, or `{}`.
+/// still holds it, the exclusive lock (compare-and-delete). A revocation leaves a
+/// tombstone until the lease's maximum, so a holder that renews it later learns it
+/// was revoked rather than having its record restored. Returns the removed record's
+/// fields, or `{}`.
 pub(super) const REVOKE: &str = r"
 local r = redis.call('HGETALL', KEYS[1])
+local h = {}
+for i = 1, #r, 2 do h[r[i]] = r[i + 1] end
+if ARGV[2] == '' then
+  local ttl = tonumber(h['max'] or ARGV[4]) - tonumber(ARGV[3])
+  if ttl > 0 then
+    redis.call('SET', KEYS[4], '1', 'PX', string.format('%.0f', ttl))
+  end
+end
 if #r == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return {}
 end
-local h = {}
-for i = 1, #r, 2 do h[r[i]] = r[i + 1] end
 if ARGV[2] ~= '' and tonumber(h['expires']) > tonumber(ARGV[2]) then return {} end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -164,6 +184,41 @@ if h['fence'] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then
   redis.call('DEL', KEYS[3])
 end
 return r
+";
+
+/// KEYS: lease, expiry, exclusive, secret, tombstone, fence, principal set.
+/// ARGV: id, now ms, increment ms, record expire-at grace ms, path, principal key,
+/// principal, capability, version, issued ms, holder's expiry ms, max expires ms,
+/// renewable (1/0), fence or ''.
+/// Re-creates a lease record the store lost, from its holder's view, and renews it.
+/// Returns what RENEW returns, plus `{'revoked'}` (tombstone) and `{'exists'}` (the
+/// record is there: renew it normally). An exclusive lease takes its lock back only if
+/// it is free (checked and set inside the script, so atomically `NX`), and the
+/// fencing counter is raised to at least the holder's fence.
+pub(super) const RESTORE: &str = r"
+if redis.call('EXISTS', KEYS[5]) == 1 then return {'revoked'} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
+local now = tonumber(ARGV[2])
+if tonumber(ARGV[11]) <= now then return {'expired'} end
+if ARGV[13] ~= '1' then return {'notrenewable'} end
+local new = math.min(now + tonumber(ARGV[3]), tonumber(ARGV[12]))
+local ttl = string.format('%.0f', math.max(1, new - now))
+if ARGV[14] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder and holder ~= ARGV[1] then return {'lost'} end
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ttl)
+  local f = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if f < tonumber(ARGV[14]) then redis.call('SET', KEYS[6], ARGV[14]) end
+end
+local ns = string.format('%.0f', new)
+redis.call('HSET', KEYS[1], 'path', ARGV[5], 'pkey', ARGV[6], 'principal', ARGV[7],
+  'capability', ARGV[8], 'version', ARGV[9], 'issued', ARGV[10], 'expires', ns,
+  'max', ARGV[12], 'renewable', ARGV[13], 'fence', ARGV[14], 'pidx', KEYS[7])
+redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(ARGV[12]) + tonumber(ARGV[4])))
+redis.call('ZADD', KEYS[2], ns, ARGV[1])
+redis.call('SADD', KEYS[7], ARGV[1])
+local v = redis.call('HGET', KEYS[4], 'version')
+return {'ok', ns, v or ''}
 ";
 
 /// KEYS: secret. ARGV: expected version ('0' for none), new version, kind, ciphertext.

@@ -1,0 +1,101 @@
+//! A daemon on Redis (bus, vault, sessions, cluster) survives Redis being killed and
+//! restarted empty: nothing fails for good, and every message sent after Redis is
+//! back is answered, once.
+
+use std::time::Duration;
+
+use crate::redis_server::TestRedis;
+use crate::support::{Daemon, registry, replies, say, sim, wait};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_redis_restart_under_load_fails_no_tenant() {
+    let mut redis = TestRedis::start().await;
+    let sim = sim(&[("duck", "fake-duck"), ("goose", "fake-goose")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The default lease TTL (30 s): a short outage is ridden out on cached leases.
+    let extra = format!(
+        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}', claim_idle_ms: 2000 }}\n  redis_prefix: {p}\n",
+        url = redis.url(),
+        p = redis.prefix()
+    );
+    let reg = registry(
+        dir.path(),
+        &sim,
+        &[("duck", "TOK_DUCK"), ("goose", "TOK_GOOSE")],
+        &extra,
+    );
+    let key = "0000000000000000000000000000000000000000000000000000000000000001";
+    let daemon = Daemon::start(
+        &["--config", reg.to_str().unwrap()],
+        &[
+            ("TOK_DUCK", "fake-duck"),
+            ("TOK_GOOSE", "fake-goose"),
+            ("TEST_VAULT_KEY", key),
+        ],
+    );
+    let long = Duration::from_secs(60);
+    let connected = wait(long, || {
+        sim.connected_sessions("duck") == 1 && sim.connected_sessions("goose") == 1
+    })
+    .await;
+    assert!(connected, "{}", daemon.output());
+    say(&sim, "!ping");
+    let up = wait(long, || replies(&sim, "pong").len() == 2).await;
+    assert!(
+        up,
+        "both bots answer: {:?}\n{}",
+        replies(&sim, "pong"),
+        daemon.output()
+    );
+
+    // Under load: messages keep coming while Redis goes away for 3 s and comes back
+    // empty.
+    for i in 0..5 {
+        say(&sim, &format!("!echo before-{i}"));
+    }
+    redis.kill();
+    for i in 0..5 {
+        say(&sim, &format!("!echo during-{i}"));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.restart().await;
+
+    // Back: every message from now on is answered by both bots, once.
+    let status_ok = || async {
+        let s: serde_json::Value = reqwest::get(format!("{}/v1/status", daemon.admin))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(s)
+    };
+    let after: Vec<String> = (0..10).map(|i| format!("after-{i}")).collect();
+    for text in &after {
+        say(&sim, &format!("!echo {text}"));
+    }
+    let answered = wait(long, || after.iter().all(|t| replies(&sim, t).len() == 2)).await;
+    let status = status_ok().await;
+    assert!(
+        answered,
+        "answers {:?}\nstatus {status:?}\n{}",
+        after.iter().map(|t| replies(&sim, t)).collect::<Vec<_>>(),
+        daemon.output()
+    );
+    // Past the claim time of anything the outage left pending: still once each.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for t in &after {
+        let mut got = replies(&sim, t);
+        got.sort();
+        assert_eq!(got, ["duck", "goose"], "{t} answered once per bot");
+    }
+    let status = status_ok().await.expect("status");
+    for t in status["tenants"].as_array().expect("tenants") {
+        assert_eq!(t["state"], "running", "{t}");
+    }
+    assert_eq!(status["vault"]["available"], true, "{status}");
+    assert!(
+        !daemon.output().contains("fake-duck"),
+        "no token in the logs"
+    );
+}
