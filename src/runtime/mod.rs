@@ -57,7 +57,7 @@ use crate::vault::VaultHandle;
 
 pub use builder::RuntimeBuilder;
 use builder::restart_policy;
-use root::{RootHandle, RootView};
+use root::{RootHandle, RootView, ShutdownPlan};
 
 /// What a node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -280,7 +280,18 @@ impl Runtime {
         inner.cancel.cancel();
         // The root stops restarting and hands its children over; it keeps handling
         // supervision events while they stop here.
-        let plan = inner.root.shutdown().await;
+        let plan = inner.root.shutdown().await.unwrap_or_else(|e| {
+            // Stopped already (a second shutdown: its last view is empty), or died
+            // (a bug): stop what it last published.
+            let view = inner.view();
+            if !view.tenants.is_empty() {
+                tracing::error!(error = %e, "shutting down without the root supervisor");
+            }
+            ShutdownPlan {
+                tenants: view.tenants.iter().map(|(_, t)| t.clone()).collect(),
+                pool: view.pool.as_ref().and_then(|p| p.handle.clone()),
+            }
+        });
         // 1. No new events: gateways close resumably and save their sessions.
         for t in &plan.tenants {
             t.stop_gateway().await;

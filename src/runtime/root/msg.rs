@@ -44,7 +44,6 @@ pub(crate) enum RootMsg {
 }
 
 /// What the runtime stops, in order, on shutdown.
-#[derive(Default)]
 pub(crate) struct ShutdownPlan {
     pub(crate) tenants: Vec<Arc<TenantEntry>>,
     pub(crate) pool: Option<WorkerPoolHandle>,
@@ -82,9 +81,9 @@ impl RootHandle {
         ractor::call!(self.actor, RootMsg::View).map_err(|e| RootGone(e.to_string()))
     }
 
-    /// Takes the children over for shutdown (nothing when the root is gone).
-    pub(crate) async fn shutdown(&self) -> ShutdownPlan {
-        ractor::call!(self.actor, RootMsg::Shutdown).unwrap_or_default()
+    /// Takes the children over for shutdown.
+    pub(crate) async fn shutdown(&self) -> Result<ShutdownPlan, RootGone> {
+        ractor::call!(self.actor, RootMsg::Shutdown).map_err(|e| RootGone(e.to_string()))
     }
 
     /// Stops the root actor itself (the last step of shutdown).
