@@ -23,6 +23,15 @@ pub enum BusError {
     /// Encoding or decoding failed.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A fenced write was refused: a newer owner of the tenant's gateway lease has
+    /// written (the writer lost its lease and must stand down).
+    #[error("write refused for {tenant}: fence {fence} is older than the current owner's")]
+    Fenced {
+        /// `provider/tenant`.
+        tenant: String,
+        /// The refused writer's fence.
+        fence: u64,
+    },
     /// Redis failed or is unreachable.
     #[error("redis: {0}")]
     Redis(String),

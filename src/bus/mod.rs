@@ -31,7 +31,8 @@ use std::time::Duration;
 pub use backlog::{BusBacklog, TenantBacklog};
 pub use delivery::{DeadLetter, Delivery};
 pub use error::BusError;
-pub use redis::RedisBusConfig;
+pub(crate) use redis::FENCED_SET;
+pub use redis::{RedisBusConfig, fence_key};
 pub use retry::backoff;
 pub use scheduler::{SchedulerConfig, SchedulerStats};
 
@@ -265,6 +266,27 @@ impl Bus {
                     Backend::Redis(r) => r.publish(self, envelope).await,
                 }
             }
+        }
+    }
+
+    /// Publishes an event written by the owner of the tenant's gateway lease, with the
+    /// lease's fencing token: on Redis the write is refused (atomically, in Lua) once
+    /// a newer owner has written, so a stale owner that lost its lease without
+    /// noticing (paused, partitioned) cannot publish. In process there is one owner.
+    ///
+    /// # Errors
+    /// As [`Bus::publish`], and [`BusError::Fenced`] for a stale owner.
+    pub async fn publish_fenced(&self, envelope: Envelope, fence: u64) -> Result<(), BusError> {
+        match &self.inner.backend {
+            Backend::Redis(r) if envelope.topic.area() != "rest" => {
+                r.publish_fenced(self, envelope, fence).await?;
+                self.inner
+                    .counters
+                    .published
+                    .fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => self.publish(envelope).await,
         }
     }
 

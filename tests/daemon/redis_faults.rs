@@ -99,3 +99,92 @@ async fn an_empty_redis_restart_under_load_fails_no_tenant() {
         "no token in the logs"
     );
 }
+
+/// One daemon, `kill -9`, restarted with the default configuration (a 30 s gateway
+/// lease): the new process finds its dead predecessor's lease held, stands by
+/// (spending no restart budget) until it expires, takes the tenant over by RESUME,
+/// and every message sent while it was down or waiting is answered — once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_and_restarted_answers_every_message_once() {
+    let redis = TestRedis::start().await;
+    let sim = sim(&[("duck", "fake-duck")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}' }}\n  redis_prefix: {p}\n",
+        url = redis.url(),
+        p = redis.prefix()
+    );
+    let reg = registry(dir.path(), &sim, &[("duck", "TOK_DUCK")], &extra);
+    let env = [
+        ("TOK_DUCK", "fake-duck"),
+        (
+            "TEST_VAULT_KEY",
+            "0000000000000000000000000000000000000000000000000000000000000001",
+        ),
+    ];
+    let args = ["--config", reg.to_str().unwrap(), "--node-id", "solo"];
+    let mut first = Daemon::start(&args, &env);
+    let long = Duration::from_secs(60);
+    assert!(wait(long, || sim.connected_sessions("duck") == 1).await);
+    let texts: Vec<String> = (0..12).map(|i| format!("m-{i}")).collect();
+    for t in &texts[..4] {
+        say(&sim, &format!("!echo {t}"));
+    }
+    assert!(
+        wait(long, || texts[..4]
+            .iter()
+            .all(|t| replies(&sim, t).len() == 1))
+        .await
+    );
+    for t in &texts[4..6] {
+        say(&sim, &format!("!echo {t}"));
+    }
+    first.kill();
+    // While it is down.
+    for t in &texts[6..9] {
+        say(&sim, &format!("!echo {t}"));
+    }
+    let second = Daemon::start(&args, &env);
+    // While the new process waits for the old lease to expire.
+    for t in &texts[9..] {
+        say(&sim, &format!("!echo {t}"));
+    }
+    let answered = wait(Duration::from_secs(90), || {
+        texts.iter().all(|t| !replies(&sim, t).is_empty())
+    })
+    .await;
+    assert!(
+        answered,
+        "answers {:?}\n{}",
+        texts.iter().map(|t| replies(&sim, t)).collect::<Vec<_>>(),
+        second.output()
+    );
+    let stats = sim.stats().tenant("duck");
+    assert_eq!(stats.identifies, 1, "taken over by RESUME: {stats:?}");
+    assert_eq!(stats.max_live_sessions, 1, "{stats:?}");
+    // Anything the dead process had taken is claimed after 30 s; poll that long for
+    // a second answer that must never come.
+    let twice = wait(Duration::from_secs(35), || {
+        texts.iter().any(|t| replies(&sim, t).len() > 1)
+    })
+    .await;
+    assert!(
+        !twice,
+        "answered twice: {:?}",
+        texts
+            .iter()
+            .map(|t| (t, replies(&sim, t)))
+            .collect::<Vec<_>>()
+    );
+    let status: serde_json::Value = reqwest::get(format!("{}/v1/status", second.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["tenants"][0]["state"], "running", "{status}");
+    assert_eq!(
+        status["tenants"][0]["restarts"], 0,
+        "standby spends no budget"
+    );
+}

@@ -73,3 +73,97 @@ async fn another_daemon_resumes_a_session_stored_in_redis() {
     bus.close().await;
     sim.shutdown().await;
 }
+
+/// Fenced ownership: once a newer owner's fence is on record, a gateway that still
+/// believes it holds the tenant (paused past its lease, partitioned) has its
+/// publishes and session saves refused in Redis, and stands down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_owners_writes_are_refused_and_it_stands_down() {
+    use std::time::Duration;
+    use switchboard::actors::gateway::GatewayExit;
+    use switchboard::bus::{Bus, BusConfig, RedisBusConfig, fence_key};
+    use switchboard::model::{Event, Payload};
+
+    let redis = TestRedis::start().await;
+    let sim = start_sim().await;
+    let bus = Bus::redis(
+        BusConfig::default(),
+        RedisBusConfig::new(redis.url(), redis.prefix()),
+    )
+    .await
+    .expect("redis bus");
+    let vault = vault(&[("duck", DUCK_TOKEN)]).await;
+    let t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
+    let id = TenantId::parse("discord", "duck").expect("id");
+    let store = SessionStore::redis(&redis.url(), redis.prefix())
+        .await
+        .expect("redis");
+    let gw = start_ready(args(t, &bus, &vault, &InteractionTokens::new(), &store)).await;
+    let say = |text: &str| {
+        sim.inject_message(InjectMessage::guild(
+            GUILD_A,
+            CHAN_A,
+            user(42, "alice"),
+            text,
+        ))
+        .expect("inject")
+    };
+    let next_text = || async {
+        loop {
+            let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
+                .await
+                .expect("a delivery")
+                .expect("bus open");
+            let text = match &d.envelope.payload {
+                Payload::Event(Event::SocialMessageCreated(m)) => Some(m.content.clone()),
+                _ => None,
+            };
+            bus.ack(d).await.expect("ack");
+            if let Some(text) = text {
+                return text;
+            }
+        }
+    };
+    say("one");
+    assert_eq!(next_text().await, "one");
+
+    // A newer owner writes its (higher) fence.
+    let raw = fred::prelude::Client::new(
+        fred::prelude::Config::from_url(&redis.url()).expect("url"),
+        None,
+        None,
+        None,
+    );
+    fred::prelude::ClientLike::init(&raw)
+        .await
+        .expect("connect");
+    let key = fence_key(redis.prefix(), &id);
+    let current: u64 = fred::prelude::KeysInterface::get::<Option<String>, _>(&raw, &key)
+        .await
+        .expect("get")
+        .expect("the owner recorded its fence")
+        .parse()
+        .expect("a number");
+    let () =
+        fred::prelude::KeysInterface::set(&raw, &key, (current + 1).to_string(), None, None, false)
+            .await
+            .expect("set");
+
+    say("two");
+    crate::support::eventually(crate::support::LONG, || async { gw.exit().is_some() }).await;
+    assert!(
+        matches!(gw.exit(), Some(GatewayExit::LeaseLost(r)) if r.contains("stale owner")),
+        "{:?}",
+        gw.exit()
+    );
+    // "two" never reached the inbox.
+    gw.stop().await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), bus.next())
+            .await
+            .is_err(),
+        "a stale owner's event was published"
+    );
+    bus.close().await;
+    sim.shutdown().await;
+}

@@ -6,7 +6,7 @@
 //! their sessions to be stored and releases the lease.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
@@ -62,6 +62,8 @@ pub(crate) struct GatewayState {
     stored: Vec<Option<StoredSession>>,
     counters: Vec<Arc<ShardCounters>>,
     self_id: Arc<AtomicU64>,
+    /// The lease's fencing token, shared with the shard tasks (a rollover moves it).
+    fence: Arc<AtomicU64>,
     lease: Option<Lease>,
     lease_watch: CancellationToken,
     cancel: CancellationToken,
@@ -120,6 +122,7 @@ async fn prepare(args: GatewayArgs, health: Arc<HealthCell>) -> Result<GatewaySt
         stored,
         counters,
         self_id: Arc::new(AtomicU64::new(self_id)),
+        fence: Arc::new(AtomicU64::new(lease.fence().unwrap_or(0))),
         lease: Some(lease),
         lease_watch: CancellationToken::new(),
         cancel: CancellationToken::new(),
@@ -157,6 +160,7 @@ impl GatewayState {
                 sessions: self.args.sessions.clone(),
                 counters: Arc::clone(counters),
                 self_id: Arc::clone(&self.self_id),
+                fence: Arc::clone(&self.fence),
                 actor: myself.clone(),
                 cancel: self.cancel.child_token(),
                 save_interval: self.args.save_interval,
@@ -186,7 +190,10 @@ impl GatewayState {
         {
             tracing::warn!(provider = %self.id.provider, tenant = %self.id.tenant, error = %e, "could not release the old gateway lease");
         }
-        self.lease = Some(lease::acquire(&self.args).await?);
+        let lease = lease::acquire(&self.args).await?;
+        self.fence
+            .store(lease.fence().unwrap_or(0), Ordering::Relaxed);
+        self.lease = Some(lease);
         self.watch_lease(myself);
         tracing::info!(provider = %self.id.provider, tenant = %self.id.tenant, "gateway lease rolled over");
         Ok(())

@@ -32,6 +32,13 @@ pub enum GatewayError {
     /// `GET /gateway/bot` failed otherwise.
     #[error("GET /gateway/bot failed: {0}")]
     GatewayInfo(String),
+    /// A newer owner of the tenant's gateway lease has written: this gateway's
+    /// fenced write was refused, and it must stand down.
+    #[error("stale owner: a newer gateway owner's fence is on record (ours is {fence})")]
+    Stale {
+        /// This gateway's fence.
+        fence: u64,
+    },
     /// The session store failed.
     #[error("session store: {0}")]
     Store(String),

@@ -20,10 +20,11 @@ use twilight_model::gateway::event::{DispatchEvent, GatewayEvent};
 use twilight_model::id::Id;
 
 use super::actor::GatewayMsg;
+use super::error::GatewayError;
 use super::filter::allowed;
 use super::health::{ShardCounters, ShardStatus, bump};
 use super::session::{SessionStore, StoredSession};
-use crate::bus::Bus;
+use crate::bus::{Bus, BusError};
 use crate::config::AllowConfig;
 use crate::model::{Envelope, Payload, RawPayload, TenantId, now_ms};
 use crate::providers::discord::gateway::{
@@ -43,6 +44,9 @@ pub(super) struct ShardCtx {
     pub(super) counters: Arc<ShardCounters>,
     /// The bot's user id, shared by the tenant's shards (0: not known yet).
     pub(super) self_id: Arc<AtomicU64>,
+    /// The gateway lease's fencing token (0: none, e.g. the memory vault); every
+    /// publish and session save carries it.
+    pub(super) fence: Arc<AtomicU64>,
     pub(super) actor: ActorRef<GatewayMsg>,
     pub(super) cancel: CancellationToken,
     pub(super) save_interval: Duration,
@@ -232,13 +236,24 @@ async fn deliver(
                     Some(id) => env.with_id(id),
                     None => env,
                 };
-                ctx.bus.publish(env).await.map_err(|e| e.to_string())
+                match ctx.fence.load(Ordering::Relaxed) {
+                    0 => ctx.bus.publish(env).await,
+                    fence => ctx.bus.publish_fenced(env, fence).await,
+                }
+                .map_err(|e| match e {
+                    BusError::Fenced { .. } => None,
+                    e => Some(e.to_string()),
+                })
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Some(e.to_string())),
         };
         match published {
             Ok(()) => bump(&ctx.counters.published),
-            Err(error) => {
+            Err(None) => {
+                stale(ctx, "publish");
+                return;
+            }
+            Err(Some(error)) => {
                 tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, %error, "could not publish an event");
             }
         }
@@ -301,6 +316,16 @@ fn snapshot(shard: &Shard<InMemoryQueue>, ctx: &ShardCtx) -> Option<StoredSessio
     })
 }
 
+/// A fenced write was refused: a newer owner holds the tenant. Stand down (the actor
+/// stops the shards; its supervisor stands by).
+fn stale(ctx: &ShardCtx, what: &'static str) {
+    metrics::counter!("switchboard_gateway_fenced_writes_total", "write" => what).increment(1);
+    tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, write = what, "write refused: a newer owner holds the tenant; standing down");
+    let _ = ctx.actor.cast(GatewayMsg::LeaseLost {
+        reason: format!("stale owner ({what} refused by a newer owner's fence)"),
+    });
+}
+
 /// Stores the shard's session if it changed since the last save.
 async fn save(stored: Option<StoredSession>, ctx: &ShardCtx, last: &mut Option<(String, u64)>) {
     let Some(stored) = stored else {
@@ -310,12 +335,21 @@ async fn save(stored: Option<StoredSession>, ctx: &ShardCtx, last: &mut Option<(
     if last.as_ref() == Some(&key) {
         return;
     }
-    match ctx
-        .sessions
-        .save(&ctx.tenant, ctx.counters.id, &stored)
-        .await
-    {
+    let saved = match ctx.fence.load(Ordering::Relaxed) {
+        0 => {
+            ctx.sessions
+                .save(&ctx.tenant, ctx.counters.id, &stored)
+                .await
+        }
+        fence => {
+            ctx.sessions
+                .save_fenced(&ctx.tenant, ctx.counters.id, &stored, fence)
+                .await
+        }
+    };
+    match saved {
         Ok(()) => *last = Some(key),
+        Err(GatewayError::Stale { .. }) => stale(ctx, "session"),
         Err(e) => {
             tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, error = %e, "could not store the gateway session");
         }

@@ -16,6 +16,7 @@ use fred::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::error::GatewayError;
+use crate::bus::{FENCED_SET, fence_key};
 use crate::model::TenantId;
 
 /// How long a stored session is kept in Redis.
@@ -141,7 +142,46 @@ impl SessionStore {
         }
     }
 
-    /// Stores a tenant's shard session (replacing the previous one).
+    /// Stores a tenant's shard session (replacing the previous one), as the owner of
+    /// the gateway lease with fencing token `fence`: in Redis the write is refused
+    /// once a newer owner has written, so a stale owner cannot overwrite the
+    /// session its successor resumes.
+    ///
+    /// # Errors
+    /// [`GatewayError::Stale`] for a stale owner; [`GatewayError::Store`] when Redis
+    /// fails.
+    pub async fn save_fenced(
+        &self,
+        tenant: &TenantId,
+        shard: u32,
+        session: &StoredSession,
+        fence: u64,
+    ) -> Result<(), GatewayError> {
+        let Backend::Redis { client, prefix } = &*self.inner else {
+            return self.save(tenant, shard, session).await;
+        };
+        let keys = vec![
+            fence_key(prefix, tenant),
+            Self::redis_key(prefix, tenant, shard),
+        ];
+        let json = serde_json::to_string(session).map_err(store_err)?;
+        let args: Vec<fred::types::Value> = vec![
+            fence.to_string().into(),
+            json.into(),
+            (SESSION_TTL.as_millis() as i64).into(),
+        ];
+        let written: i64 = FENCED_SET
+            .evalsha_with_reload(client, keys, args)
+            .await
+            .map_err(store_err)?;
+        if written == 1 {
+            Ok(())
+        } else {
+            Err(GatewayError::Stale { fence })
+        }
+    }
+
+    /// Stores a tenant's shard session (replacing the previous one), unfenced.
     ///
     /// # Errors
     /// [`GatewayError::Store`] when Redis fails.

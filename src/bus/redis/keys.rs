@@ -34,6 +34,11 @@ impl Keys {
         format!("{}:{{{}:{}}}", self.prefix, t.provider, t.tenant)
     }
 
+    /// The newest gateway owner's fence (see [`fence_key`]).
+    pub(crate) fn fence(&self, t: &TenantId) -> String {
+        fence_key(&self.prefix, t)
+    }
+
     pub(crate) fn inbox(&self, t: &TenantId, class: Priority) -> String {
         format!("{}:inbox:{}", self.tenant_base(t), class.as_str())
     }
@@ -73,6 +78,14 @@ impl Keys {
     pub(crate) fn dlq(&self) -> String {
         format!("{}:dlq", self.prefix)
     }
+}
+
+/// `<prefix>:{<provider>:<tenant>}:gateway:fence`: the fence of the newest owner of
+/// the tenant's gateway lease that wrote. Every fenced write (inbox publishes,
+/// gateway session saves) is refused when its fence is older.
+#[must_use]
+pub fn fence_key(prefix: &str, t: &TenantId) -> String {
+    format!("{prefix}:{{{}:{}}}:gateway:fence", t.provider, t.tenant)
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ mod keys;
 mod recover;
 mod scripts;
 
+pub use keys::fence_key;
+pub(crate) use scripts::FENCED_SET;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -220,6 +223,37 @@ impl RedisBackend {
             .xadd(key, false, None::<()>, "*", fields(bytes))
             .await?;
         Ok(())
+    }
+
+    /// [`Self::publish`] for a gateway owner holding fence `fence`: refused with
+    /// [`BusError::Fenced`] once a newer owner has written.
+    pub(crate) async fn publish_fenced(
+        &self,
+        bus: &Bus,
+        env: Envelope,
+        fence: u64,
+    ) -> Result<(), BusError> {
+        let t = env.tenant_id();
+        self.ensure_tenant(&t).await?;
+        let key = self.keys.inbox(&t, env.priority());
+        self.backpressure(bus, &key).await?;
+        let bytes = encode(&env)?;
+        let keys = vec![self.keys.fence(&t), key];
+        let args = vec![
+            Value::from(fence.to_string()),
+            Value::Bytes(Bytes::from(bytes)),
+        ];
+        let written: i64 = scripts::FENCED_XADD
+            .evalsha_with_reload(&self.client, keys, args)
+            .await?;
+        if written == 1 {
+            Ok(())
+        } else {
+            Err(BusError::Fenced {
+                tenant: t.to_string(),
+                fence,
+            })
+        }
     }
 
     /// Every so often, checks the inbox length and waits while it is over the limit.

@@ -4,6 +4,40 @@ use std::sync::LazyLock;
 
 use fred::types::scripts::Script;
 
+/// Publishes an envelope a gateway owner wrote, if no newer owner's fence is on
+/// record for the tenant (else the write is refused: the writer lost its lease and
+/// has not noticed yet). Records the writer's fence if it is the newest.
+///
+/// KEYS: the tenant's fence key, the inbox stream. ARGV: fence, encoded envelope.
+/// Returns 1 (written) or 0 (refused).
+pub(crate) static FENCED_XADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local mine = tonumber(ARGV[1])
+if mine < cur then return 0 end
+if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+return 1
+",
+    )
+});
+
+/// [`FENCED_XADD`] for a plain key: `SET key value PX ttl` if no newer fence is on
+/// record. KEYS: fence key, key. ARGV: fence, value, ttl ms. Returns 1 or 0.
+pub(crate) static FENCED_SET: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local mine = tonumber(ARGV[1])
+if mine < cur then return 0 end
+if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1
+",
+    )
+});
+
 /// Moves due retries of one tenant into its inbox streams.
 ///
 /// KEYS: retry zset, retry data hash, then the five inbox streams in priority order.
