@@ -24,20 +24,34 @@ async fn start(
     let yaml = format!(
         "{runtime_yaml}providers:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: {token}\n    gateway: {{ intents: [guilds, guild_messages, message_content] }}\n"
     );
-    let mut reg = Registry::from_yaml_str(&yaml, "t.yml", &LoadOptions::default()).unwrap();
+    start_registry(&yaml, build).await
+}
+
+/// A runtime serving every tenant of `yaml` against a fresh emulator, returned once
+/// each tenant's gateway is connected.
+async fn start_registry(
+    yaml: &str,
+    build: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
+) -> (SimHandle, Runtime) {
+    let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
     let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
         .await
         .unwrap();
-    reg.tenants[0].endpoints.api = Some(format!("http://{}", sim.api_host()));
-    reg.tenants[0].endpoints.gateway = Some(sim.gateway_url());
+    for t in &mut reg.tenants {
+        t.endpoints.api = Some(format!("http://{}", sim.api_host()));
+        t.endpoints.gateway = Some(sim.gateway_url());
+    }
+    let names: Vec<String> = reg.tenants.iter().map(|t| t.tenant.to_string()).collect();
     let runtime = build(Runtime::builder().config(reg)).build().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while sim.connected_sessions("duck") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "duck never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    for name in &names {
+        while sim.connected_sessions(name) == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} never connected"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
     (sim, runtime)
 }
@@ -167,121 +181,37 @@ async fn builtins_echo_and_ignore_bots_end_to_end() {
     sim.shutdown().await;
 }
 
-/// Panics on every `!boom`; holds `!slow` until cancelled.
-struct AlwaysPanics;
+/// Panics on every human message it sees for tenant `goose`; lets the others be.
+struct PanicsForGoose;
 
-impl Handler for AlwaysPanics {
+impl Handler for PanicsForGoose {
     fn name(&self) -> &'static str {
-        "always-panics"
+        "panics-for-goose"
     }
     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
-        assert!(msg.content != "!boom", "deliberate panic on every attempt");
-        if msg.content == "!slow" {
-            // Holds its worker until the pool winds down, then fails (and is retried).
-            ctx.cancellation().cancelled().await;
-            return Err("cancelled".into());
-        }
+        assert!(
+            msg.author.bot || ctx.tenant().tenant.as_str() != "goose",
+            "deliberate panic on every goose message"
+        );
         Ok(())
     }
 }
 
-async fn readyz(addr: std::net::SocketAddr) -> (u16, serde_json::Value) {
-    let resp = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
-    let code = resp.status().as_u16();
-    (code, resp.json().await.unwrap())
-}
-
-/// The root supervisor restarts a worker pool that spent its own budget, within the
-/// root's budget (`runtime.restart`); past it the pool is left stopped, the node says
-/// it is not ready and why, and the tenant's gateway keeps running and publishing.
-/// A pool winding down lets its other workers settle what they hold: nothing is lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_run() {
-    let (sim, runtime) = start(
-        "runtime:\n  workers: 2\n  max_deliveries: 20\n  restart: { max_restarts: 1, period_secs: 3600 }\n",
-        "fake-duck",
-        |b| b.handler(AlwaysPanics).admin_listen(Some("127.0.0.1:0".parse().unwrap())),
-    )
-    .await;
-    let admin = runtime.admin_addr().await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    let inject = |content: &str| {
-        say(&sim, "alice", false, content);
-    };
-    // One worker is busy with `!slow` when the other one's failures spend the budget.
-    inject("!slow");
-    loop {
-        let w = runtime.status().await.workers.unwrap();
-        if w.busy >= 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "!slow never started"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    // Pool budget: 4 worker restarts, so the 5th failure fails the pool; the root
-    // restarts it once; 5 more failures and the root gives up. 12 poison envelopes
-    // (retried up to 20 times each) are more than enough.
-    for _ in 0..12 {
-        inject("!boom");
-    }
-    let workers = loop {
-        let w = runtime.status().await.workers.unwrap();
-        if w.state == "failed" {
-            break w;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the pool never failed for good: {w:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(
-        workers.pool_restarts, 1,
-        "restarted once, then left: {workers:?}"
-    );
-    assert!(
-        workers.reason.as_deref().unwrap_or("").contains("budget"),
-        "{workers:?}"
-    );
-    let (code, body) = readyz(admin).await;
-    assert_eq!(code, 503, "{body}");
-    assert!(body.to_string().contains("worker pool failed"), "{body}");
-
-    // The rest of the tree keeps running: the tenant is connected and still
-    // publishes what it receives (nobody handles it on this node any more).
-    let status = runtime.status().await;
-    assert_eq!(
-        status.tenants[0].state,
-        switchboard::admin::TenantState::Running,
-        "{status:?}"
-    );
-    let published = status.bus.published;
-    inject("still here");
-    loop {
-        let now = runtime.status().await.bus.published;
-        if now > published {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gateway stopped publishing"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    // And it stays failed: no restart loop.
-    let later = runtime.status().await.workers.unwrap();
-    assert_eq!((later.state.as_str(), later.pool_restarts), ("failed", 1));
-    // Nothing was lost: every envelope was acked, dead-lettered or waits for a
-    // worker (once the retries already scheduled have come due).
+/// Waits until every envelope published is acked or dead-lettered, with at least
+/// `dead` dead letters, and nothing waits or runs.
+async fn settled(
+    runtime: &Runtime,
+    dead: u64,
+    deadline: tokio::time::Instant,
+) -> switchboard::bus::BusStats {
     loop {
         let b = runtime.bus().stats();
-        if b.published == b.acked + b.dead_lettered + b.scheduler.waiting as u64
+        if b.published == b.acked + b.dead_lettered
+            && b.scheduler.waiting == 0
             && b.scheduler.in_flight == 0
+            && b.dead_lettered >= dead
         {
-            break;
+            return b;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -289,6 +219,120 @@ async fn a_pool_that_keeps_failing_is_restarted_then_left_stopped_while_tenants_
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn get_json(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.json().await.unwrap())
+}
+
+/// One tenant cannot take the pool down: a handler that panics on every one of
+/// goose's messages spends goose's own budget (`runtime.restart`: 2 panics per hour
+/// here), and goose is then quarantined — its envelopes are dead-lettered with the
+/// reason — while the pool keeps running (no pool restart, the node stays ready) and
+/// duck answers every message, before and after. Nothing is lost: everything
+/// published is acked or dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_whose_handler_keeps_panicking_is_quarantined_while_the_pool_serves_the_others() {
+    let yaml = "runtime:\n  workers: 2\n  max_deliveries: 20\n  handlers: [ping]\n  restart: { max_restarts: 2, period_secs: 3600 }\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck-good\n    gateway: { intents: [guilds, guild_messages, message_content] }\n  - provider: discord\n    tenant: goose\n    handlers: []\n    credentials:\n      bot_token: fake-goose-bad\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
+    let (sim, runtime) = start_registry(yaml, |b| {
+        b.handler(PanicsForGoose)
+            .admin_listen(Some("127.0.0.1:0".parse().unwrap()))
+    })
+    .await;
+    let admin = runtime.admin_addr().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let pongs = || {
+        sim.channel_messages(DEMO_CHANNELS[0])
+            .iter()
+            .filter(|m| m.content == "pong")
+            .count()
+    };
+    // Every message reaches both bots: duck answers, goose's handler panics.
+    // (Five pongs in all: the emulator's channel rate limit allows five per 5 s.)
+    for _ in 0..4 {
+        say(&sim, "alice", false, "!ping");
+    }
+    let goose = loop {
+        let status = runtime.status().await;
+        let goose = status
+            .tenants
+            .iter()
+            .find(|t| t.id == "discord/goose")
+            .cloned()
+            .unwrap();
+        if goose.quarantined.is_some() {
+            break goose;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "goose was never quarantined: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert!(goose.handler_panics >= 3, "{goose:?}");
+    assert!(
+        goose.quarantined.as_deref().unwrap().contains("panicked"),
+        "{goose:?}"
+    );
+    // After the quarantine too, duck answers every message.
+    say(&sim, "alice", false, "!ping");
+    while pongs() < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "duck answered {} of 5",
+            pongs()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Nothing lost: every envelope is acked or dead-lettered (once the retries
+    // already scheduled have come due and met the quarantine).
+    let bus = settled(&runtime, 5, deadline).await;
+    let letters = runtime.bus().dead_letters(100).await.unwrap();
+    assert!(
+        letters.iter().all(|d| d
+            .envelope
+            .as_ref()
+            .is_some_and(|e| e.tenant.as_str() == "goose")),
+        "only goose's envelopes are dead-lettered: {bus:?}"
+    );
+    assert!(
+        letters.iter().any(|d| d.error.contains("quarantined")),
+        "the reason is given: {:?}",
+        letters.first().map(|d| &d.error)
+    );
+    // The pool never stopped: no pool restart, the node is ready, and status says
+    // which tenant is quarantined and why.
+    let status = runtime.status().await;
+    let workers = status.workers.clone().unwrap();
+    assert_eq!(
+        (workers.state.as_str(), workers.pool_restarts),
+        ("running", 0),
+        "{workers:?}"
+    );
+    assert!(
+        workers.restarts >= 3,
+        "panicked workers are replaced: {workers:?}"
+    );
+    let duck = status
+        .tenants
+        .iter()
+        .find(|t| t.id == "discord/duck")
+        .unwrap();
+    assert_eq!((duck.handler_panics, duck.quarantined.as_ref()), (0, None));
+    assert_eq!(pongs(), 5, "exactly one pong per ping");
+    let (code, body) = get_json(admin, "/readyz").await;
+    assert_eq!(code, 200, "{body}");
+    let (_, body) = get_json(admin, "/v1/status").await;
+    let goose = body["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "discord/goose")
+        .unwrap();
+    assert!(goose["quarantined"].is_string(), "{goose}");
+    assert!(goose["handler_panics"].as_u64().unwrap() >= 3, "{goose}");
     runtime.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
 }

@@ -3,7 +3,9 @@
 //! A worker holds no token and serves any tenant: it reads the tenant from the
 //! envelope and builds a [`Ctx`](crate::handler::Ctx) scoped to it. A handler that
 //! fails or times out fails the delivery (it is retried, then dead-lettered); a handler
-//! that panics fails the delivery *and* the worker, whose pool restarts it.
+//! that panics fails the delivery *and* the worker, with the tenant's name, so its
+//! pool charges the panic to that tenant and restarts the worker. Deliveries of a
+//! tenant the pool has quarantined are dead-lettered without running a handler.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::pool::PoolShared;
 use crate::bus::Delivery;
 use crate::handler::Ctx;
-use crate::model::{Event, Payload};
+use crate::model::{Event, Payload, TenantId};
 
 /// The worker's only message: take the next delivery.
 #[derive(Debug)]
@@ -26,10 +28,14 @@ pub(crate) enum WorkerMsg {
 
 pub(crate) struct WorkerActor;
 
-/// Why a delivery's handling ended the worker.
+/// Why a delivery's handling ended the worker: a handler of `tenant` panicked.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct HandlerPanicked(String);
+#[error("{message}")]
+pub(crate) struct HandlerPanicked {
+    /// Whose handler it was: the pool charges the panic to this tenant.
+    pub(crate) tenant: TenantId,
+    message: String,
+}
 
 impl Actor for WorkerActor {
     type Msg = WorkerMsg;
@@ -100,6 +106,16 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         }
         return Ok(());
     };
+    if let Some(why) = shared.faults.quarantined(&tenant) {
+        shared.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("switchboard_worker_quarantined_total").increment(1);
+        tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, reason = %why, "tenant quarantined; dead-lettering");
+        let error = format!("tenant {tenant} is quarantined: {why}");
+        if let Err(e) = shared.bus.reject(delivery, &error).await {
+            tracing::warn!(error = %e, "dead-lettering failed");
+        }
+        return Ok(());
+    }
     let event: &Event = event;
     let mut errors: Vec<String> = Vec::new();
     let mut panicked = None;
@@ -164,7 +180,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         tracing::warn!(error = %e, "settling the delivery failed; it will be redelivered");
     }
     match panicked {
-        Some(msg) => Err(HandlerPanicked(msg)),
+        Some(message) => Err(HandlerPanicked { tenant, message }),
         None => Ok(()),
     }
 }

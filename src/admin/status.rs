@@ -92,6 +92,13 @@ pub struct TenantStatus {
     pub rest: Option<RestStatus>,
     /// Envelopes waiting for a worker on this node.
     pub inbox: u64,
+    /// Handler panics this node's worker pool charged to the tenant.
+    #[serde(default)]
+    pub handler_panics: u64,
+    /// Set while the tenant is quarantined — its handlers kept panicking, so this
+    /// node dead-letters its deliveries for a while: why, and for how long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<String>,
 }
 
 /// The worker pool.

@@ -410,6 +410,13 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
         let _ = write!(line, " · lag {} · pending {}", b.lag, b.pending);
     }
     let _ = write!(line, " · restarts {}", t.restarts);
+    // Handler panics are charged to the tenant; past its budget it is quarantined.
+    if t.handler_panics > 0 {
+        let _ = write!(line, " · panics {}", t.handler_panics);
+    }
+    if let Some(why) = &t.quarantined {
+        line.push_str(&paint(color, "31", &format!(" · quarantined: {why}")));
+    }
     line
 }
 
@@ -513,4 +520,36 @@ fn render(s: &RuntimeStatus, color: bool) -> String {
         None => out.push_str("└─ workers (none on this node)\n"),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarantined_tenant_shows_its_panics_and_why() {
+        let t: TenantStatus = serde_json::from_value(serde_json::json!({
+            "id": "discord/goose", "state": "running", "reason": null, "restarts": 0,
+            "shards": [], "rest": null, "inbox": 0, "handler_panics": 3,
+            "quarantined": "its handlers panicked more than 2 times within 60 s"
+        }))
+        .unwrap();
+        let line = tenant_line(&t, None, false);
+        assert!(line.contains("panics 3"), "{line}");
+        assert!(
+            line.contains("quarantined: its handlers panicked more than 2 times"),
+            "{line}"
+        );
+        // A status written before these fields existed still parses, and shows neither.
+        let old: TenantStatus = serde_json::from_value(serde_json::json!({
+            "id": "discord/duck", "state": "running", "reason": null, "restarts": 0,
+            "shards": [], "rest": null, "inbox": 0
+        }))
+        .unwrap();
+        let line = tenant_line(&old, None, false);
+        assert!(
+            !line.contains("panics") && !line.contains("quarantined"),
+            "{line}"
+        );
+    }
 }

@@ -1,4 +1,7 @@
-//! The runtime as the admin API's backend.
+//! The runtime as the admin API's backend. Health (`/readyz`, `/metrics`,
+//! `/v1/status`) is built from the view the root supervisor publishes — no round
+//! trip through the root or any child actor; changes (tenant files, reload) are
+//! applied by the root.
 
 use std::sync::Arc;
 
@@ -6,6 +9,8 @@ use futures_util::future::BoxFuture;
 
 use super::RuntimeInner;
 use super::reload::write_atomically;
+use super::root::{ChildState, RootView};
+use crate::actors::WorkerPoolHandle;
 use crate::admin::{
     AdminBackend, AdminError, BacklogStatus, BusStatus, DeadLetterView, Readiness, ReloadReport,
     RuntimeStatus, TenantState, TenantView, VaultStatus, WorkersStatus,
@@ -13,18 +18,19 @@ use crate::admin::{
 use crate::model::validate_segment;
 
 impl RuntimeInner {
-    pub(crate) async fn status(&self) -> RuntimeStatus {
+    /// The status tree from one view of the root.
+    pub(crate) async fn status_of(&self, view: &RootView) -> RuntimeStatus {
         let bus = self.bus.stats();
         let waiting: std::collections::HashMap<String, usize> =
             bus.scheduler.waiting_by_tenant.iter().cloned().collect();
         let mut tenants = Vec::new();
-        for (id, entry) in self.tenants.lock().await.iter() {
+        for (id, entry) in &view.tenants {
             let inbox = waiting.get(&id.to_string()).copied().unwrap_or(0) as u64;
             tenants.push(entry.status(inbox));
         }
         if !self.role.runs_access() {
             // Worker nodes run no tenant actors; list the tenants they serve.
-            for t in &self.registry.lock().await.tenants {
+            for t in &view.registry.tenants {
                 let id = t.id().to_string();
                 tenants.push(crate::admin::TenantStatus {
                     inbox: waiting.get(&id).copied().unwrap_or(0) as u64,
@@ -34,7 +40,24 @@ impl RuntimeInner {
                     restarts: 0,
                     shards: Vec::new(),
                     rest: None,
+                    handler_panics: 0,
+                    quarantined: None,
                 });
+            }
+        }
+        // Handler panics are charged per tenant by this node's pool.
+        if let Some(pool) = view.pool.as_ref().and_then(|p| p.handle.as_ref()) {
+            let mut faults: std::collections::HashMap<String, _> = pool
+                .tenant_faults()
+                .into_iter()
+                .map(|(id, f)| (id.to_string(), f))
+                .collect();
+            for t in &mut tenants {
+                let Some(f) = faults.remove(&t.id) else {
+                    continue;
+                };
+                t.handler_panics = f.panics;
+                t.quarantined = f.quarantined;
             }
         }
         let vault = self.vault.stats().await.ok();
@@ -52,9 +75,9 @@ impl RuntimeInner {
             role: self.role.as_str().to_owned(),
             uptime_secs: self.started.elapsed().as_secs(),
             tenants,
-            workers: self.pool.as_ref().map(|slot| {
-                let (state, reason) = slot.state();
-                let s = slot.handle().map(|p| p.stats());
+            workers: view.pool.as_ref().map(|slot| {
+                let (state, reason) = (slot.state, slot.reason.clone());
+                let s = slot.handle.as_ref().map(WorkerPoolHandle::stats);
                 WorkersStatus {
                     workers: s.as_ref().map_or(0, |s| s.workers as u64),
                     busy: s.as_ref().map_or(0, |s| s.busy),
@@ -64,7 +87,7 @@ impl RuntimeInner {
                     p99_us: s.as_ref().and_then(|s| s.p99).map(|d| d.as_micros() as u64),
                     state: state.as_str().to_owned(),
                     reason,
-                    pool_restarts: slot.restarts(),
+                    pool_restarts: slot.restarts,
                 }
             }),
             bus: BusStatus {
@@ -124,13 +147,12 @@ impl AdminFacade {
                 "the tenant entry needs provider and tenant".to_owned(),
             ));
         };
-        let dir = self.0.tenants_dir().await?;
+        let dir = self.0.tenants_dir()?;
         let path = dir.join(tenant_file_name(&provider, &tenant)?);
         let exists_in_registry = self
             .0
+            .view()
             .registry
-            .lock()
-            .await
             .tenants
             .iter()
             .any(|t| t.provider.as_str() == provider && t.tenant.as_str() == tenant);
@@ -165,7 +187,7 @@ impl AdminFacade {
     }
 
     async fn delete(&self, provider: String, tenant: String) -> Result<ReloadReport, AdminError> {
-        let dir = self.0.tenants_dir().await?;
+        let dir = self.0.tenants_dir()?;
         let path = dir.join(tenant_file_name(&provider, &tenant)?);
         let Ok(previous) = std::fs::read_to_string(&path) else {
             return Err(AdminError::NotFound(format!(
@@ -189,7 +211,7 @@ impl AdminFacade {
 
 impl AdminBackend for AdminFacade {
     fn status(&self) -> BoxFuture<'_, RuntimeStatus> {
-        Box::pin(self.0.status())
+        Box::pin(async move { self.0.status_of(&self.0.view()).await })
     }
 
     fn readiness(&self) -> BoxFuture<'_, Readiness> {
@@ -205,17 +227,17 @@ impl AdminBackend for AdminFacade {
                 Ok(_) => {}
                 Err(e) => reasons.push(format!("vault: {e}")),
             }
-            if let Some(slot) = &self.0.pool {
-                let (state, reason) = slot.state();
-                if state == super::root::ChildState::Failed {
-                    reasons.push(format!(
-                        "worker pool failed: {}",
-                        reason.unwrap_or_default()
-                    ));
-                }
+            let view = self.0.view();
+            if let Some(pool) = &view.pool
+                && pool.state == ChildState::Failed
+            {
+                reasons.push(format!(
+                    "worker pool failed: {}",
+                    pool.reason.as_deref().unwrap_or_default()
+                ));
             }
             if self.0.role.runs_access() {
-                let status = self.0.status().await;
+                let status = self.0.status_of(&view).await;
                 if !status.tenants.is_empty()
                     && !status
                         .tenants
@@ -238,7 +260,8 @@ impl AdminBackend for AdminFacade {
 
     fn tenants(&self) -> BoxFuture<'_, Vec<TenantView>> {
         Box::pin(async move {
-            let reg = self.0.registry.lock().await;
+            let view = self.0.view();
+            let reg = &view.registry;
             let dir = reg.runtime.tenants_dir.clone();
             reg.tenants
                 .iter()
@@ -322,8 +345,8 @@ impl AdminBackend for AdminFacade {
     fn cluster(&self) -> BoxFuture<'_, Option<crate::admin::ClusterStatus>> {
         Box::pin(async move {
             self.0
-                .access
-                .cluster()
+                .cluster
+                .as_ref()
                 .map(|c| crate::admin::ClusterStatus::new(c.node_id(), c.nodes()))
         })
     }

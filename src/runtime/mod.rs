@@ -33,13 +33,13 @@
 //! ```
 
 mod admin_impl;
+mod builder;
 mod credentials;
 mod handlers;
 mod reload;
 mod root;
 mod tenants;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,20 +50,14 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::admin::AdminServer;
-use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
-use crate::cluster::{Cluster, ClusterConfig};
-use crate::config::{BackendKind, Registry};
-use crate::handler::{Handler, HandlerSet};
-use crate::model::TenantId;
-use crate::providers::discord::interactions::SharedTokenStore;
-use crate::vault::TokenSealer;
-use crate::vault::{RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey};
+use crate::bus::Bus;
+use crate::config::Registry;
+use crate::vault::VaultHandle;
 
-use handlers::AppHandler;
-use root::{PoolSlot, RootMsg, RootSupervisor};
-use tenants::TenantEntry;
+pub use builder::RuntimeBuilder;
+use builder::restart_policy;
+use root::{RootHandle, RootView, ShutdownPlan};
 
 /// What a node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,371 +120,28 @@ pub enum RuntimeError {
     },
 }
 
-/// Where the admin API listens.
-#[derive(Debug, Clone, Copy, Default)]
-enum AdminListen {
-    /// `runtime.admin.listen`.
-    #[default]
-    FromConfig,
-    /// This address.
-    At(SocketAddr),
-    /// No admin API.
-    Off,
-}
-
-/// Builds a [`Runtime`].
-#[derive(Default)]
-pub struct RuntimeBuilder {
-    registry: Option<Registry>,
-    handlers: Vec<AppHandler>,
-    role: Role,
-    node_id: Option<String>,
-    admin_listen: AdminListen,
-    handler_timeout: Option<Duration>,
-    republish_every: Option<Duration>,
-}
-
-impl std::fmt::Debug for RuntimeBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeBuilder")
-            .field("role", &self.role)
-            .field("node_id", &self.node_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RuntimeBuilder {
-    /// The tenant registry to run.
-    #[must_use]
-    pub fn config(mut self, registry: Registry) -> Self {
-        self.registry = Some(registry);
-        self
-    }
-
-    /// Adds a handler that serves every tenant (after the tenant's configured built-ins).
-    #[must_use]
-    pub fn handler<H: Handler>(mut self, handler: H) -> Self {
-        let handler = Arc::new(handler);
-        self.handlers
-            .push(Arc::new(move |set: &mut HandlerSet, t: &TenantId| {
-                set.add(t, handler.clone());
-            }));
-        self
-    }
-
-    /// What this node runs (default: everything).
-    #[must_use]
-    pub fn role(mut self, role: Role) -> Self {
-        self.role = role;
-        self
-    }
-
-    /// This node's id (default: generated).
-    #[must_use]
-    pub fn node_id(mut self, id: impl Into<String>) -> Self {
-        self.node_id = Some(id.into());
-        self
-    }
-
-    /// Where the admin API listens instead of `runtime.admin.listen`; `None` runs
-    /// without it.
-    #[must_use]
-    pub fn admin_listen(mut self, addr: Option<SocketAddr>) -> Self {
-        self.admin_listen = match addr {
-            Some(a) => AdminListen::At(a),
-            None => AdminListen::Off,
-        };
-        self
-    }
-
-    /// Longest a handler may run for one envelope (default 30 s).
-    #[must_use]
-    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
-        self.handler_timeout = Some(timeout);
-        self
-    }
-
-    /// How often credentials are published to the vault again (default 60 s).
-    #[must_use]
-    pub fn republish_every(mut self, every: Duration) -> Self {
-        self.republish_every = Some(every);
-        self
-    }
-
-    /// Starts everything.
-    ///
-    /// # Errors
-    /// A [`RuntimeError`] naming what could not start.
-    pub async fn build(self) -> Result<Runtime, RuntimeError> {
-        let registry = self.registry.ok_or(RuntimeError::NoConfig)?;
-        // Install the metrics recorder before anything records.
-        let _ = crate::admin::prometheus();
-        let role = self.role;
-        let rt = &registry.runtime;
-        if role != Role::All && rt.bus.backend != BackendKind::Redis {
-            return Err(RuntimeError::Config(vec![format!(
-                "role {} needs runtime.bus.backend: redis (nodes share work through Redis)",
-                role.as_str()
-            )]));
-        }
-        let node_id = self
-            .node_id
-            .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
-        // Fail fast on handler configuration (the pool builds its set when it starts).
-        handlers::handler_set(&registry, &self.handlers)?;
-
-        let vault = start_vault(&registry).await?;
-        let bus = start_bus(&registry, &node_id, role).await?;
-        let cluster = join_cluster(&registry, &node_id, role).await;
-        let tokens = shared_tokens(&registry, role).await;
-        for t in &registry.tenants {
-            bus.register_tenant(&t.id())
-                .await
-                .map_err(|e| RuntimeError::Bus(e.to_string()))?;
-        }
-        if role.runs_access() {
-            credentials::publish_all(&vault, &registry).await;
-        }
-
-        let pool = role
-            .runs_workers()
-            .then(|| PoolSlot::new(pool_config(&registry, self.handler_timeout, &vault)));
-        let root_policy = restart_policy(&registry);
-
-        let admin_token = rt
-            .admin
-            .token_env
-            .as_deref()
-            .and_then(|v| std::env::var(v).ok())
-            .filter(|t| !t.is_empty())
-            .map(SecretString::from);
-        let admin_addr = match self.admin_listen {
-            AdminListen::FromConfig => Some(rt.admin.listen),
-            AdminListen::At(a) => Some(a),
-            AdminListen::Off => None,
-        };
-
-        let inner = Arc::new(RuntimeInner {
-            started: Instant::now(),
-            node_id,
-            role,
-            registry: Mutex::new(registry),
-            bus,
-            vault,
-            pool,
-            root: std::sync::OnceLock::new(),
-            tenants: Mutex::new(BTreeMap::new()),
-            app_handlers: self.handlers,
-            admin: Mutex::new(None),
-            access: tenants::AccessShared::new(cluster, tokens),
-            cancel: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-        });
-        let runtime = Runtime { inner };
-        let root = RootSupervisor::spawn(&runtime.inner, root_policy)
-            .await
-            .map_err(|e| RuntimeError::Spawn(format!("root supervisor: {e}")))?;
-        let root_cell = root.get_cell();
-        let _ = runtime.inner.root.set(root);
-        if let Some(pool) = &runtime.inner.pool {
-            pool.start(&runtime.inner, root_cell)
-                .await
-                .map_err(|e| RuntimeError::Spawn(format!("worker pool: {e}")))?;
-        }
-        if role.runs_access() {
-            let registry = runtime.inner.registry.lock().await.clone();
-            for t in &registry.tenants {
-                let entry =
-                    TenantEntry::start(&runtime.inner, Arc::new(t.clone()), &registry).await;
-                runtime.inner.tenants.lock().await.insert(t.id(), entry);
-            }
-            runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
-        }
-        if let Some(addr) = admin_addr {
-            let backend: Arc<dyn crate::admin::AdminBackend> =
-                Arc::new(admin_impl::AdminFacade(runtime.inner.clone()));
-            let server = match AdminServer::start(addr, backend, admin_token).await {
-                Ok(server) => server,
-                Err(e) => {
-                    // Leave nothing running behind the error.
-                    runtime.shutdown(Duration::from_secs(5)).await;
-                    return Err(RuntimeError::Admin {
-                        addr,
-                        error: e.to_string(),
-                    });
-                }
-            };
-            runtime.advertise_admin(server.addr());
-            *runtime.inner.admin.lock().await = Some(server);
-        }
-        tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
-        Ok(runtime)
-    }
-}
-
-/// `runtime.restart` as a restart policy (the root's and each tenant supervisor's).
-fn restart_policy(registry: &Registry) -> RestartPolicy {
-    RestartPolicy {
-        max_restarts: registry.runtime.restart.max_restarts,
-        period: Duration::from_secs(registry.runtime.restart.period_secs),
-        ..RestartPolicy::default()
-    }
-}
-
-fn pool_config(
-    registry: &Registry,
-    handler_timeout: Option<Duration>,
-    vault: &VaultHandle,
-) -> WorkerPoolConfig {
-    let rt = &registry.runtime;
-    WorkerPoolConfig {
-        workers: rt.workers,
-        handler_timeout: handler_timeout.unwrap_or(Duration::from_secs(30)),
-        namespace: registry.namespace.clone(),
-        // Workers restart often and cheaply; the pool winds down only when they
-        // keep failing, and the root then restarts the pool.
-        restart: RestartPolicy {
-            max_restarts: rt.restart.max_restarts.max(1) * 4,
-            ..restart_policy(registry)
-        },
-        secrets: Some(Arc::new(vault.clone())),
-        ..WorkerPoolConfig::default()
-    }
-}
-
-/// The vault key named by `runtime.vault.key_env`.
-fn vault_key(registry: &Registry) -> Result<VaultKey, RuntimeError> {
-    let key_env = registry
-        .runtime
-        .vault
-        .key_env
-        .as_deref()
-        .unwrap_or(crate::vault::VAULT_KEY_ENV);
-    let text = std::env::var(key_env).map_err(|_| {
-        RuntimeError::Vault(format!(
-            "environment variable {key_env} (the vault key) is not set"
-        ))
-    })?;
-    VaultKey::parse(&text).map_err(|e| RuntimeError::Vault(e.to_string()))
-}
-
-/// Interaction tokens shared by the access nodes (sealed in Redis), when the vault
-/// and the bus are on Redis; else each node keeps its own.
-async fn shared_tokens(registry: &Registry, role: Role) -> Option<SharedTokenStore> {
-    let rt = &registry.runtime;
-    let (BackendKind::Redis, BackendKind::Redis, Some(url)) =
-        (rt.vault.backend, rt.bus.backend, &rt.bus.url)
-    else {
-        return None;
-    };
-    if !role.runs_access() {
-        return None;
-    }
-    let sealer = TokenSealer::new(&vault_key(registry).ok()?);
-    match SharedTokenStore::redis(url, &rt.redis_prefix, sealer).await {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "interaction tokens stay on this node");
-            None
-        }
-    }
-}
-
-async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
-    let rt = &registry.runtime;
-    let config = VaultConfig {
-        default_ttl: Duration::from_secs(rt.lease_ttl_secs),
-        ..VaultConfig::default()
-    };
-    match rt.vault.backend {
-        BackendKind::Memory => VaultHandle::memory(config)
-            .await
-            .map_err(|e| RuntimeError::Vault(e.to_string())),
-        BackendKind::Redis => {
-            let key = vault_key(registry)?;
-            let url = rt.vault.url.clone().unwrap_or_default();
-            let options = RedisOptions::new(url, format!("{}:vault", rt.redis_prefix));
-            let backend = VaultRedis::connect(&options, &key)
-                .await
-                .map_err(|e| RuntimeError::Vault(e.to_string()))?;
-            VaultHandle::spawn(config, &key, backend)
-                .await
-                .map_err(|e| RuntimeError::Vault(e.to_string()))
-        }
-    }
-}
-
-/// Joins the cluster when nodes share a Redis bus; a node that cannot join runs on
-/// its own (placement then takes every free lease at once).
-async fn join_cluster(registry: &Registry, node_id: &str, role: Role) -> Option<Cluster> {
-    let rt = &registry.runtime;
-    let (BackendKind::Redis, Some(url)) = (rt.bus.backend, &rt.bus.url) else {
-        return None;
-    };
-    match Cluster::join(
-        url,
-        &rt.redis_prefix,
-        node_id,
-        role.as_str(),
-        ClusterConfig::default(),
-    )
-    .await
-    {
-        Ok(c) => {
-            c.set_tenants(registry.tenants.len());
-            Some(c)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot join the cluster; placing tenants on this node alone");
-            None
-        }
-    }
-}
-
-async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus, RuntimeError> {
-    let rt = &registry.runtime;
-    let config = BusConfig {
-        node_id: node_id.to_owned(),
-        max_deliveries: rt.max_deliveries,
-        scheduler: SchedulerConfig {
-            max_in_flight_per_tenant: rt.max_in_flight_per_tenant,
-            ..SchedulerConfig::default()
-        },
-        consume_inbox: role.runs_workers(),
-        ..BusConfig::default()
-    };
-    match rt.bus.backend {
-        BackendKind::Memory => Ok(Bus::memory(config)),
-        BackendKind::Redis => {
-            let url = rt.bus.url.clone().unwrap_or_default();
-            let mut redis = RedisBusConfig::new(url, rt.redis_prefix.clone());
-            if let Some(ms) = rt.bus.claim_idle_ms {
-                redis.claim_idle = Duration::from_millis(ms.max(100));
-            }
-            Bus::redis(config, redis)
-                .await
-                .map_err(|e| RuntimeError::Bus(e.to_string()))
-        }
-    }
-}
-
 pub(crate) struct RuntimeInner {
     pub(crate) started: Instant,
     pub(crate) node_id: String,
     pub(crate) role: Role,
-    pub(crate) registry: Mutex<Registry>,
     pub(crate) bus: Bus,
     pub(crate) vault: VaultHandle,
-    /// The worker pool's slot in the tree (worker and all-in-one nodes).
-    pub(crate) pool: Option<PoolSlot>,
-    /// The root supervisor, set once at start.
-    pub(crate) root: std::sync::OnceLock<ractor::ActorRef<RootMsg>>,
-    pub(crate) tenants: Mutex<BTreeMap<TenantId, TenantEntry>>,
-    pub(crate) app_handlers: Vec<AppHandler>,
+    /// The root supervisor: it owns the tenants, the pool and the registry.
+    pub(crate) root: RootHandle,
+    /// The root's latest published view (health readers clone it).
+    view: tokio::sync::watch::Receiver<Arc<RootView>>,
+    /// The cluster this node joined (Redis mode).
+    pub(crate) cluster: Option<crate::cluster::Cluster>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
-    pub(crate) access: tenants::AccessShared,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
+}
+
+impl RuntimeInner {
+    /// The root's latest published view, without a round trip.
+    pub(crate) fn view(&self) -> Arc<RootView> {
+        self.view.borrow().clone()
+    }
 }
 
 /// A running switchboard: cheap to clone.
@@ -517,7 +168,7 @@ impl Runtime {
 
     /// Tells the cluster (if any) where this node's admin API listens.
     fn advertise_admin(&self, addr: SocketAddr) {
-        if let Some(c) = self.inner.access.cluster() {
+        if let Some(c) = &self.inner.cluster {
             c.set_admin(format!("http://{addr}"));
         }
     }
@@ -544,9 +195,15 @@ impl Runtime {
             .map(AdminServer::addr)
     }
 
-    /// The status tree, as `/v1/status` shows it.
+    /// The status tree, as `/v1/status` shows it. Asked of the root supervisor, so
+    /// it reflects every change made before the call (a reload, a restart).
     pub async fn status(&self) -> crate::admin::RuntimeStatus {
-        self.inner.status().await
+        let view = match self.inner.root.view().await {
+            Ok(view) => view,
+            // Stopped: its last published view.
+            Err(_) => self.inner.view(),
+        };
+        self.inner.status_of(&view).await
     }
 
     /// Re-reads the registry file and applies the difference.
@@ -566,7 +223,31 @@ impl Runtime {
         &self,
         registry: Registry,
     ) -> Result<crate::admin::ReloadReport, crate::admin::AdminError> {
-        self.inner.apply(registry).await
+        self.inner.root.apply(registry).await
+    }
+
+    async fn start_admin(
+        &self,
+        addr: SocketAddr,
+        token: Option<SecretString>,
+    ) -> Result<(), RuntimeError> {
+        let backend: Arc<dyn crate::admin::AdminBackend> =
+            Arc::new(admin_impl::AdminFacade(self.inner.clone()));
+        match AdminServer::start(addr, backend, token).await {
+            Ok(server) => {
+                self.advertise_admin(server.addr());
+                *self.inner.admin.lock().await = Some(server);
+                Ok(())
+            }
+            Err(e) => {
+                // Leave nothing running behind the error.
+                self.shutdown(Duration::from_secs(5)).await;
+                Err(RuntimeError::Admin {
+                    addr,
+                    error: e.to_string(),
+                })
+            }
+        }
     }
 
     fn spawn_republisher(&self, every: Duration) {
@@ -579,7 +260,7 @@ impl Runtime {
                     _ = tick.tick() => {}
                     () = inner.cancel.cancelled() => return,
                 }
-                let registry = inner.registry.lock().await.clone();
+                let registry = inner.view().registry.clone();
                 credentials::publish_all(&inner.vault, &registry).await;
             }
         });
@@ -597,15 +278,26 @@ impl Runtime {
     pub async fn shutdown(&self, timeout: Duration) {
         let inner = &self.inner;
         inner.cancel.cancel();
-        let tenants: Vec<TenantEntry> = std::mem::take(&mut *inner.tenants.lock().await)
-            .into_values()
-            .collect();
+        // The root stops restarting and hands its children over; it keeps handling
+        // supervision events while they stop here.
+        let plan = inner.root.shutdown().await.unwrap_or_else(|e| {
+            // Stopped already (a second shutdown: its last view is empty), or died
+            // (a bug): stop what it last published.
+            let view = inner.view();
+            if !view.tenants.is_empty() {
+                tracing::error!(error = %e, "shutting down without the root supervisor");
+            }
+            ShutdownPlan {
+                tenants: view.tenants.iter().map(|(_, t)| t.clone()).collect(),
+                pool: view.pool.as_ref().and_then(|p| p.handle.clone()),
+            }
+        });
         // 1. No new events: gateways close resumably and save their sessions.
-        for t in &tenants {
+        for t in &plan.tenants {
             t.stop_gateway().await;
         }
         // 2. Workers finish what is queued here; REST actors still serve their effects.
-        if let Some(pool) = inner.pool.as_ref().and_then(PoolSlot::handle) {
+        if let Some(pool) = &plan.pool {
             // Let the workers drain what is queued here, within the timeout.
             let drained = tokio::time::timeout(timeout, async {
                 while inner.bus.stats().scheduler.waiting > 0
@@ -623,10 +315,10 @@ impl Runtime {
             pool.shutdown().await;
         }
         // 3. REST actors answer what they hold; every lease is released.
-        for t in tenants {
+        for t in &plan.tenants {
             t.stop().await;
         }
-        if let Some(cluster) = inner.access.cluster() {
+        if let Some(cluster) = &inner.cluster {
             cluster.leave().await;
         }
         inner.tasks.close();
@@ -636,9 +328,7 @@ impl Runtime {
             admin.shutdown().await;
         }
         inner.vault.stop();
-        if let Some(root) = inner.root.get() {
-            root.stop(Some("shutdown".to_owned()));
-        }
+        inner.root.stop();
         let stats = inner.bus.stats();
         tracing::info!(
             node = %inner.node_id,

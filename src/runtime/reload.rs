@@ -1,21 +1,24 @@
-//! Reloading: diff the running registry against a new one and apply the difference —
-//! start added tenants, stop removed ones (revoking their leases), restart changed
-//! ones — leaving every other tenant and the workers untouched. Also the tenant files
-//! the admin API writes into `runtime.tenants_dir` (atomically: temp file + rename).
+//! Reloading: read the registry file, then the root supervisor applies the
+//! difference (`root/apply.rs`) — start added tenants, stop removed ones (revoking
+//! their leases), restart changed ones — leaving every other tenant and the workers
+//! untouched. Here: when two versions of a tenant differ, the slow stopping half the
+//! root runs in a task, and the tenant files the admin API writes into
+//! `runtime.tenants_dir` (atomically: temp file + rename).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::RuntimeInner;
 use super::credentials;
-use super::handlers::handler_set;
-use super::tenants::TenantEntry;
+use super::tenants::{AccessShared, TenantEntry};
 use crate::admin::{AdminError, ReloadReport};
+use crate::bus::Bus;
 use crate::config::{LoadOptions, Registry, TenantConfig};
 use crate::model::TenantId;
+use crate::vault::VaultHandle;
 
 /// Whether two versions of a tenant can keep running as they are.
-fn same_tenant(a: &TenantConfig, a_print: &[u8; 32], b: &TenantConfig) -> bool {
+pub(crate) fn same_tenant(a: &TenantConfig, a_print: &[u8; 32], b: &TenantConfig) -> bool {
     a_print == &credentials::fingerprint(b)
         && a.credentials.app_id == b.credentials.app_id
         && a.allow == b.allow
@@ -25,9 +28,88 @@ fn same_tenant(a: &TenantConfig, a_print: &[u8; 32], b: &TenantConfig) -> bool {
         && a.publish_raw == b.publish_raw
 }
 
+/// A tenant the root took out of its state, for [`retire`] to stop.
+pub(crate) struct Retire {
+    id: TenantId,
+    entry: Arc<TenantEntry>,
+    /// Removed from the registry: its leases are revoked.
+    removed: bool,
+    /// Changed credentials: its saved gateway sessions are forgotten.
+    new_identity: bool,
+}
+
+impl Retire {
+    pub(crate) fn removed(id: TenantId, entry: Arc<TenantEntry>) -> Self {
+        Self {
+            id,
+            entry,
+            removed: true,
+            new_identity: false,
+        }
+    }
+
+    /// A tenant whose new version is `next`.
+    pub(crate) fn changed(id: TenantId, entry: Arc<TenantEntry>, next: &TenantConfig) -> Self {
+        let new_identity = entry.fingerprint != credentials::fingerprint(next);
+        Self {
+            id,
+            entry,
+            removed: false,
+            new_identity,
+        }
+    }
+}
+
+/// The slow half of an apply, run in a task while the root keeps supervising: stop
+/// removed tenants and revoke every lease under their prefix, register the new
+/// registry's tenants on the bus, publish its credentials, stop changed tenants
+/// (forgetting their sessions when their credentials changed). The root starts the
+/// new versions when this returns.
+pub(crate) async fn retire(
+    bus: &Bus,
+    vault: &VaultHandle,
+    access: Option<&AccessShared>,
+    registry: &Registry,
+    retiring: Vec<Retire>,
+) {
+    let (removed, changed): (Vec<_>, Vec<_>) = retiring.into_iter().partition(|r| r.removed);
+    for r in removed {
+        r.entry.stop().await;
+        let prefix = format!("{}/{}/", r.id.provider, r.id.tenant);
+        if let Err(e) = vault.revoke_prefix(&prefix).await {
+            tracing::warn!(provider = %r.id.provider, tenant = %r.id.tenant, error = %e, "revoking a removed tenant's leases failed");
+        }
+    }
+    for t in &registry.tenants {
+        let id = t.id();
+        if let Err(e) = bus.register_tenant(&id).await {
+            tracing::warn!(provider = %id.provider, tenant = %id.tenant, error = %e, "registering tenant on the bus failed");
+        }
+    }
+    let Some(access) = access else {
+        return;
+    };
+    credentials::publish_all(vault, registry).await;
+    for r in changed {
+        let shards = r.entry.shard_ids();
+        r.entry.stop().await;
+        if r.new_identity {
+            // A session belongs to the credentials that opened it: with a new token
+            // the gateway identifies afresh instead of resuming.
+            let store = access.sessions(registry).await;
+            for shard in shards {
+                if let Err(e) = store.clear(&r.id, shard).await {
+                    tracing::warn!(provider = %r.id.provider, tenant = %r.id.tenant, shard, error = %e, "forgetting a gateway session failed");
+                }
+            }
+        }
+    }
+}
+
 impl RuntimeInner {
-    pub(crate) async fn reload_from_file(self: &Arc<Self>) -> Result<ReloadReport, AdminError> {
-        let source = self.registry.lock().await.source.clone();
+    /// Re-reads the registry file (outside the root) and has the root apply it.
+    pub(crate) async fn reload_from_file(&self) -> Result<ReloadReport, AdminError> {
+        let source = self.view().registry.source.clone();
         let opts = LoadOptions {
             resolve_env: self.role.runs_access(),
             ..LoadOptions::default()
@@ -35,97 +117,13 @@ impl RuntimeInner {
         let registry = Registry::load_with(&source, &opts).map_err(|e| {
             AdminError::InvalidConfig(e.issues.iter().map(ToString::to_string).collect())
         })?;
-        self.apply(registry).await
-    }
-
-    pub(crate) async fn apply(
-        self: &Arc<Self>,
-        registry: Registry,
-    ) -> Result<ReloadReport, AdminError> {
-        // Validate everything that can fail before touching anything.
-        let handlers = handler_set(&registry, &self.app_handlers).map_err(|e| match e {
-            super::RuntimeError::Config(p) => AdminError::InvalidConfig(p),
-            other => AdminError::Internal(other.to_string()),
-        })?;
-        let mut report = ReloadReport::default();
-        let mut tenants = self.tenants.lock().await;
-        let new_ids: Vec<TenantId> = registry.tenants.iter().map(TenantConfig::id).collect();
-
-        // Removed tenants: stop, then revoke every lease under their prefix.
-        let removed: Vec<TenantId> = tenants
-            .keys()
-            .filter(|id| !new_ids.contains(id))
-            .cloned()
-            .collect();
-        for id in removed {
-            if let Some(entry) = tenants.remove(&id) {
-                entry.stop().await;
-            }
-            let prefix = format!("{}/{}/", id.provider, id.tenant);
-            if let Err(e) = self.vault.revoke_prefix(&prefix).await {
-                tracing::warn!(tenant = %id, error = %e, "revoking a removed tenant's leases failed");
-            }
-            report.removed.push(id.to_string());
-        }
-        for id in &new_ids {
-            if let Err(e) = self.bus.register_tenant(id).await {
-                tracing::warn!(tenant = %id, error = %e, "registering tenant on the bus failed");
-            }
-        }
-        if self.role.runs_access() {
-            credentials::publish_all(&self.vault, &registry).await;
-            for t in &registry.tenants {
-                let id = t.id();
-                let keep = tenants
-                    .get(&id)
-                    .is_some_and(|e| same_tenant(&e.config, &e.fingerprint, t));
-                if keep {
-                    report.unchanged.push(id.to_string());
-                    continue;
-                }
-                if let Some(old) = tenants.remove(&id) {
-                    let new_identity = old.fingerprint != credentials::fingerprint(t);
-                    let shards = old.shard_ids();
-                    old.stop().await;
-                    if new_identity {
-                        // A session belongs to the credentials that opened it: with a
-                        // new token the gateway identifies afresh instead of resuming.
-                        let store = self.access.sessions(&registry).await;
-                        for shard in shards {
-                            if let Err(e) = store.clear(&id, shard).await {
-                                tracing::warn!(tenant = %id, shard, error = %e, "forgetting a gateway session failed");
-                            }
-                        }
-                    }
-                    report.changed.push(id.to_string());
-                } else {
-                    report.added.push(id.to_string());
-                }
-                let entry = TenantEntry::start(self, Arc::new(t.clone()), &registry).await;
-                tenants.insert(id, entry);
-            }
-        } else {
-            for id in &new_ids {
-                report.unchanged.push(id.to_string());
-            }
-        }
-        drop(tenants);
-        if let Some(pool) = self.pool.as_ref().and_then(super::root::PoolSlot::handle) {
-            pool.set_handlers(handlers);
-        }
-        if let Some(cluster) = self.access.cluster() {
-            cluster.set_tenants(registry.tenants.len());
-        }
-        *self.registry.lock().await = registry;
-        tracing::info!(?report, "registry reloaded");
-        Ok(report)
+        self.root.apply(registry).await
     }
 
     /// The folder tenant files live in.
-    pub(crate) async fn tenants_dir(&self) -> Result<PathBuf, AdminError> {
-        self.registry
-            .lock()
-            .await
+    pub(crate) fn tenants_dir(&self) -> Result<PathBuf, AdminError> {
+        self.view()
+            .registry
             .runtime
             .tenants_dir
             .clone()

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use super::RuntimeInner;
 use crate::actors::gateway::{self, GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
 use crate::actors::rest::{BudgetConfig, InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
@@ -33,8 +32,11 @@ use crate::vault::VaultHandle;
 
 mod standby;
 
-/// What every tenant's access layer shares on a node.
+/// What every tenant's access layer shares on a node. The root supervisor owns it
+/// and hands it to each tenant it starts.
 pub(crate) struct AccessShared {
+    bus: Bus,
+    vault: VaultHandle,
     /// Gateway sessions, so a restarted gateway resumes.
     sessions: tokio::sync::OnceCell<SessionStore>,
     /// Discord's invalid-request budget is per IP: one for the whole process.
@@ -46,8 +48,15 @@ pub(crate) struct AccessShared {
 }
 
 impl AccessShared {
-    pub(crate) fn new(cluster: Option<Cluster>, tokens: Option<SharedTokenStore>) -> Self {
+    pub(crate) fn new(
+        bus: Bus,
+        vault: VaultHandle,
+        cluster: Option<Cluster>,
+        tokens: Option<SharedTokenStore>,
+    ) -> Self {
         Self {
+            bus,
+            vault,
             sessions: tokio::sync::OnceCell::new(),
             budget: Arc::new(InvalidRequestBudget::new(BudgetConfig::default())),
             cluster,
@@ -424,10 +433,13 @@ pub(crate) struct TenantEntry {
 }
 
 impl TenantEntry {
+    /// Starts the tenant's supervisor, linked to `root` (the only place tenants are
+    /// started from is the root supervisor).
     pub(crate) async fn start(
-        rt: &Arc<RuntimeInner>,
+        access: &AccessShared,
         config: Arc<TenantConfig>,
         registry: &Registry,
+        root: ractor::ActorCell,
     ) -> Self {
         let shared = Arc::new(TenantShared {
             state: RwLock::new((TenantState::Starting, None)),
@@ -439,23 +451,17 @@ impl TenantEntry {
         let ctx = Ctx {
             config: config.clone(),
             namespace: registry.namespace.clone(),
-            bus: rt.bus.clone(),
-            vault: rt.vault.clone(),
-            tokens: rt.access.interaction_tokens(&config.id()),
-            sessions: rt.access.sessions(registry).await,
-            budget: rt.access.budget.clone(),
+            bus: access.bus.clone(),
+            vault: access.vault.clone(),
+            tokens: access.interaction_tokens(&config.id()),
+            sessions: access.sessions(registry).await,
+            budget: access.budget.clone(),
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
             shared: shared.clone(),
-            cluster: rt.access.cluster().cloned(),
+            cluster: access.cluster().cloned(),
         };
         let policy = super::restart_policy(registry);
-        let spawned = match rt.root.get() {
-            Some(root) => {
-                Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root.get_cell()).await
-            }
-            None => Actor::spawn(None, TenantSupervisor, (ctx, policy)).await,
-        };
-        let actor = match spawned {
+        let actor = match Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root).await {
             Ok((a, _)) => Some(a),
             Err(e) => {
                 shared.set(
@@ -533,9 +539,15 @@ impl TenantEntry {
         }
     }
 
+    /// Marks the tenant as stopping, so its exits are expected (the root is about to
+    /// hand it to a task that stops it).
+    pub(crate) fn begin_stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// Stops the tenant: gateways close resumably and save their sessions, the REST
     /// actor answers what it holds, leases are released.
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         if let Some(g) = self.shared.gateway() {
             g.stop().await;
@@ -626,6 +638,9 @@ impl TenantEntry {
             shards,
             rest,
             inbox,
+            // Filled in from the worker pool, which charges handler panics.
+            handler_panics: 0,
+            quarantined: None,
         }
     }
 }

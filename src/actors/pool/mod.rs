@@ -1,14 +1,25 @@
 //! `WorkerPool`: supervises `runtime.workers` generic [`WorkerActor`]s.
 //!
-//! A worker that fails (a handler panicked) is restarted after a backoff, within a
-//! restart budget; past the budget the pool winds down — every other worker finishes
-//! the delivery in its hands (so nothing is dropped mid-handler), then the pool stops
-//! with the reason, and its supervisor decides what comes next (the root starts a
-//! fresh pool). Statistics are read from shared counters, without an actor round
-//! trip.
+//! **A handler's panic is charged to its tenant, not to the pool.** The worker that
+//! ran it fails with the tenant's name ([`HandlerPanicked`]); the pool restarts it at
+//! once and counts the panic against that tenant's budget (`tenant_panics`: at most
+//! `max_restarts` in `period`). Past it the tenant is **quarantined** for `period`:
+//! workers dead-letter its deliveries with the reason (nothing is lost; they can be
+//! replayed) while every other tenant is served as before. The pool's state is the
+//! only writer of the quarantine table; workers read it (`faults.rs`).
+//!
+//! A worker that fails for a reason no tenant caused is restarted after a backoff,
+//! within the pool's own budget (`restart`); past it the pool winds down — every
+//! other worker finishes the delivery in its hands (so nothing is dropped
+//! mid-handler), then the pool stops with the reason, and its supervisor decides
+//! what comes next (the root starts a fresh pool). Statistics are read from shared
+//! counters, without an actor round trip.
 
+mod faults;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
@@ -17,9 +28,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::latency::LatencyHistogram;
 use super::restart::{RestartBudget, RestartPolicy};
-use super::worker::WorkerActor;
+use super::worker::{HandlerPanicked, WorkerActor};
 use crate::bus::Bus;
 use crate::handler::{CtxShared, HandlerSet, SecretSource};
+use crate::model::TenantId;
+use faults::{FaultTable, TenantBudgets, TenantFaults};
 
 /// How the pool runs.
 #[derive(Clone)]
@@ -32,8 +45,12 @@ pub struct WorkerPoolConfig {
     pub request_timeout: Duration,
     /// Topic namespace for the commands handlers send.
     pub namespace: String,
-    /// Worker restarts.
+    /// Restarts of workers that failed for a reason no tenant caused; past this
+    /// budget the pool winds down.
     pub restart: RestartPolicy,
+    /// Handler panics allowed per tenant (`max_restarts` in `period`); past it the
+    /// tenant's deliveries are dead-lettered for `period`.
+    pub tenant_panics: RestartPolicy,
     /// Where `Ctx::secret` leases app secrets.
     pub secrets: Option<Arc<dyn SecretSource>>,
 }
@@ -46,6 +63,7 @@ impl std::fmt::Debug for WorkerPoolConfig {
             .field("request_timeout", &self.request_timeout)
             .field("namespace", &self.namespace)
             .field("restart", &self.restart)
+            .field("tenant_panics", &self.tenant_panics)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +76,7 @@ impl Default for WorkerPoolConfig {
             request_timeout: Duration::from_secs(10),
             namespace: crate::model::DEFAULT_NAMESPACE.to_owned(),
             restart: RestartPolicy::default(),
+            tenant_panics: RestartPolicy::default(),
             secrets: None,
         }
     }
@@ -69,6 +88,7 @@ pub(crate) struct Stats {
     pub(crate) handled: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) unknown_tenant: AtomicU64,
+    pub(crate) quarantined: AtomicU64,
     pub(crate) restarts: AtomicU64,
     pub(crate) latency: LatencyHistogram,
 }
@@ -81,13 +101,15 @@ pub(crate) struct PoolShared {
     pub(crate) cancel: CancellationToken,
     pub(crate) stats: Stats,
     handlers: RwLock<HandlerSet>,
+    /// Per-tenant panics and quarantines; written only by the pool actor.
+    pub(crate) faults: FaultTable,
 }
 
 impl PoolShared {
     pub(crate) fn handlers(&self) -> HandlerSet {
         self.handlers
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 }
@@ -105,6 +127,8 @@ pub struct PoolStats {
     pub failed: u64,
     /// Deliveries for tenants with no handlers (dead-lettered).
     pub unknown_tenant: u64,
+    /// Deliveries of quarantined tenants (dead-lettered).
+    pub quarantined: u64,
     /// Worker restarts.
     pub restarts: u64,
     /// 99th percentile handler run time (factor-of-two accuracy).
@@ -125,6 +149,8 @@ pub(crate) struct PoolState {
     shared: Arc<PoolShared>,
     workers: Vec<Option<ActorCell>>,
     budget: RestartBudget,
+    /// Handler panics per tenant, against `tenant_panics`.
+    tenant_budgets: TenantBudgets,
     /// Why the pool is winding down, once its restart budget is spent.
     failure: Option<String>,
 }
@@ -145,6 +171,7 @@ impl Actor for WorkerPool {
         }
         Ok(PoolState {
             budget: RestartBudget::new(shared.config.restart),
+            tenant_budgets: TenantBudgets::new(shared.config.tenant_panics),
             failure: None,
             workers: vec![None; n],
             shared,
@@ -174,6 +201,13 @@ impl Actor for WorkerPool {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // A handler's panic names its tenant: charge it there, not to the pool.
+        let culprit = match &event {
+            SupervisionEvent::ActorFailed(_, err) => err
+                .downcast_ref::<HandlerPanicked>()
+                .map(|p| p.tenant.clone()),
+            _ => None,
+        };
         let Some((cell, reason)) = super::child_exit(event) else {
             return Ok(());
         };
@@ -186,6 +220,17 @@ impl Actor for WorkerPool {
         };
         state.workers[index] = None;
         if !state.shared.cancel.is_cancelled() {
+            if let Some(tenant) = culprit {
+                state
+                    .tenant_budgets
+                    .charge(&state.shared.faults, &tenant, &reason);
+                // The worker itself is fine: it is replaced at once, and the
+                // tenant's budget bounds how often that can happen.
+                state.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("switchboard_worker_restarts_total").increment(1);
+                let _ = myself.cast(PoolMsg::Spawn(index));
+                return Ok(());
+            }
             if let Some(delay) = state.budget.on_failure() {
                 state.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("switchboard_worker_restarts_total").increment(1);
@@ -261,6 +306,7 @@ impl WorkerPoolHandle {
             cancel: CancellationToken::new(),
             stats: Stats::default(),
             handlers: RwLock::new(handlers),
+            faults: FaultTable::default(),
         });
         let (actor, join) = match supervisor {
             Some(sup) => Actor::spawn_linked(None, WorkerPool, shared.clone(), sup).await?,
@@ -276,7 +322,14 @@ impl WorkerPoolHandle {
             .shared
             .handlers
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = handlers;
+            .unwrap_or_else(PoisonError::into_inner) = handlers;
+    }
+
+    /// Handler panics per tenant, and which tenants are quarantined (read from
+    /// shared state, without an actor round trip).
+    #[must_use]
+    pub(crate) fn tenant_faults(&self) -> HashMap<TenantId, TenantFaults> {
+        self.shared.faults.snapshot()
     }
 
     /// The pool's counters.
@@ -289,6 +342,7 @@ impl WorkerPoolHandle {
             handled: s.handled.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),
             unknown_tenant: s.unknown_tenant.load(Ordering::Relaxed),
+            quarantined: s.quarantined.load(Ordering::Relaxed),
             restarts: s.restarts.load(Ordering::Relaxed),
             p99: s.latency.quantile(0.99),
         }
@@ -311,5 +365,60 @@ impl WorkerPoolHandle {
                 Some(self.shared.config.handler_timeout + Duration::from_secs(1)),
             )
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{WorkerPoolConfig, WorkerPoolHandle};
+    use crate::actors::RestartPolicy;
+    use crate::bus::{Bus, BusConfig};
+    use crate::handler::HandlerSet;
+
+    /// Failures no tenant caused (here: workers killed) spend the pool's own budget;
+    /// past it the pool winds down and stops, for its supervisor to decide.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_failing_for_no_tenant_spend_the_pools_budget_then_it_stops() {
+        let config = WorkerPoolConfig {
+            workers: 2,
+            restart: RestartPolicy {
+                max_restarts: 1,
+                period: Duration::from_secs(3600),
+                backoff_base: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+            },
+            ..WorkerPoolConfig::default()
+        };
+        let bus = Bus::memory(BusConfig::default());
+        let (pool, join) = WorkerPoolHandle::start(config, bus, HandlerSet::new(), None)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut killed = Vec::new();
+        while !join.is_finished() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the pool never stopped: {:?}",
+                pool.stats()
+            );
+            if let Some(w) = pool
+                .actor()
+                .get_children()
+                .into_iter()
+                .find(|w| !killed.contains(&w.get_id()))
+                && killed.len() < 2
+            {
+                killed.push(w.get_id());
+                w.kill();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            pool.stats().restarts,
+            1,
+            "one restart, then the budget is spent"
+        );
     }
 }

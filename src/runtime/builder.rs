@@ -1,0 +1,389 @@
+//! [`RuntimeBuilder`]: what a runtime is built from, and the start-up order —
+//! vault, bus, credentials, then the root supervisor, which starts the worker pool
+//! and every tenant, then the admin API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::handlers::{self, AppHandler};
+use super::root::{RootArgs, RootSupervisor, RootView};
+use super::{Role, Runtime, RuntimeError, RuntimeInner, credentials, tenants};
+use crate::actors::{RestartPolicy, WorkerPoolConfig};
+use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::config::{BackendKind, Registry};
+use crate::handler::{Handler, HandlerSet};
+use crate::model::TenantId;
+use crate::providers::discord::interactions::SharedTokenStore;
+use crate::vault::TokenSealer;
+use crate::vault::{RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey};
+
+/// Where the admin API listens.
+#[derive(Debug, Clone, Copy, Default)]
+enum AdminListen {
+    /// `runtime.admin.listen`.
+    #[default]
+    FromConfig,
+    /// This address.
+    At(SocketAddr),
+    /// No admin API.
+    Off,
+}
+
+/// Builds a [`Runtime`].
+#[derive(Default)]
+pub struct RuntimeBuilder {
+    registry: Option<Registry>,
+    handlers: Vec<AppHandler>,
+    role: Role,
+    node_id: Option<String>,
+    admin_listen: AdminListen,
+    handler_timeout: Option<Duration>,
+    republish_every: Option<Duration>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("role", &self.role)
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeBuilder {
+    /// The tenant registry to run.
+    #[must_use]
+    pub fn config(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Adds a handler that serves every tenant (after the tenant's configured built-ins).
+    #[must_use]
+    pub fn handler<H: Handler>(mut self, handler: H) -> Self {
+        let handler = Arc::new(handler);
+        self.handlers
+            .push(Arc::new(move |set: &mut HandlerSet, t: &TenantId| {
+                set.add(t, handler.clone());
+            }));
+        self
+    }
+
+    /// What this node runs (default: everything).
+    #[must_use]
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// This node's id (default: generated).
+    #[must_use]
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.node_id = Some(id.into());
+        self
+    }
+
+    /// Where the admin API listens instead of `runtime.admin.listen`; `None` runs
+    /// without it.
+    #[must_use]
+    pub fn admin_listen(mut self, addr: Option<SocketAddr>) -> Self {
+        self.admin_listen = match addr {
+            Some(a) => AdminListen::At(a),
+            None => AdminListen::Off,
+        };
+        self
+    }
+
+    /// Longest a handler may run for one envelope (default 30 s).
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = Some(timeout);
+        self
+    }
+
+    /// How often credentials are published to the vault again (default 60 s).
+    #[must_use]
+    pub fn republish_every(mut self, every: Duration) -> Self {
+        self.republish_every = Some(every);
+        self
+    }
+
+    /// Starts everything.
+    ///
+    /// # Errors
+    /// A [`RuntimeError`] naming what could not start.
+    pub async fn build(self) -> Result<Runtime, RuntimeError> {
+        let registry = self.registry.ok_or(RuntimeError::NoConfig)?;
+        // Install the metrics recorder before anything records.
+        let _ = crate::admin::prometheus();
+        let role = self.role;
+        let rt = &registry.runtime;
+        if role != Role::All && rt.bus.backend != BackendKind::Redis {
+            return Err(RuntimeError::Config(vec![format!(
+                "role {} needs runtime.bus.backend: redis (nodes share work through Redis)",
+                role.as_str()
+            )]));
+        }
+        let node_id = self
+            .node_id
+            .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
+        // Fail fast on handler configuration (the pool builds its set when it starts).
+        handlers::handler_set(&registry, &self.handlers)?;
+
+        let vault = start_vault(&registry).await?;
+        let bus = start_bus(&registry, &node_id, role).await?;
+        let cluster = join_cluster(&registry, &node_id, role).await;
+        for t in &registry.tenants {
+            bus.register_tenant(&t.id())
+                .await
+                .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+        }
+        if role.runs_access() {
+            credentials::publish_all(&vault, &registry).await;
+        }
+
+        let access = if role.runs_access() {
+            let tokens = shared_tokens(&registry).await;
+            let access =
+                tenants::AccessShared::new(bus.clone(), vault.clone(), cluster.clone(), tokens);
+            // Open the session store now, so the root never waits for it.
+            access.sessions(&registry).await;
+            Some(Arc::new(access))
+        } else {
+            None
+        };
+        let pool = role
+            .runs_workers()
+            .then(|| pool_config(&registry, self.handler_timeout, &vault));
+        let policy = restart_policy(&registry);
+
+        let (admin_addr, admin_token) = admin_settings(self.admin_listen, &registry);
+
+        let registry = Arc::new(registry);
+        let (view_tx, view) = tokio::sync::watch::channel(Arc::new(RootView::empty(
+            registry.clone(),
+            pool.is_some(),
+        )));
+        let tasks = TaskTracker::new();
+        let root = RootSupervisor::spawn(RootArgs {
+            registry,
+            bus: bus.clone(),
+            vault: vault.clone(),
+            access,
+            cluster: cluster.clone(),
+            app_handlers: self.handlers,
+            pool,
+            policy,
+            tasks: tasks.clone(),
+            view: view_tx,
+        })
+        .await
+        .map_err(|e| RuntimeError::Spawn(format!("root supervisor: {e}")))?;
+        let runtime = Runtime {
+            inner: Arc::new(RuntimeInner {
+                started: Instant::now(),
+                node_id,
+                role,
+                bus,
+                vault,
+                root,
+                view,
+                cluster,
+                admin: Mutex::new(None),
+                cancel: CancellationToken::new(),
+                tasks,
+            }),
+        };
+        // The pool and every tenant start in the root, the one place children start.
+        if let Err(e) = runtime
+            .inner
+            .root
+            .start()
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+        {
+            runtime.shutdown(Duration::from_secs(5)).await;
+            return Err(RuntimeError::Spawn(format!("worker pool: {e}")));
+        }
+        if role.runs_access() {
+            runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
+        }
+        if let Some(addr) = admin_addr {
+            runtime.start_admin(addr, admin_token).await?;
+        }
+        tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
+        Ok(runtime)
+    }
+}
+
+/// `runtime.restart` as a restart policy (the root's and each tenant supervisor's).
+pub(super) fn restart_policy(registry: &Registry) -> RestartPolicy {
+    RestartPolicy {
+        max_restarts: registry.runtime.restart.max_restarts,
+        period: Duration::from_secs(registry.runtime.restart.period_secs),
+        ..RestartPolicy::default()
+    }
+}
+
+fn pool_config(
+    registry: &Registry,
+    handler_timeout: Option<Duration>,
+    vault: &VaultHandle,
+) -> WorkerPoolConfig {
+    let rt = &registry.runtime;
+    WorkerPoolConfig {
+        workers: rt.workers,
+        handler_timeout: handler_timeout.unwrap_or(Duration::from_secs(30)),
+        namespace: registry.namespace.clone(),
+        // Workers restart often and cheaply; the pool winds down only when they
+        // keep failing for reasons no tenant caused, and the root then restarts it.
+        restart: RestartPolicy {
+            max_restarts: rt.restart.max_restarts.max(1) * 4,
+            ..restart_policy(registry)
+        },
+        // A tenant whose handlers keep panicking is quarantined, not the pool.
+        tenant_panics: restart_policy(registry),
+        secrets: Some(Arc::new(vault.clone())),
+        ..WorkerPoolConfig::default()
+    }
+}
+
+/// The vault key named by `runtime.vault.key_env`.
+fn vault_key(registry: &Registry) -> Result<VaultKey, RuntimeError> {
+    let key_env = registry
+        .runtime
+        .vault
+        .key_env
+        .as_deref()
+        .unwrap_or(crate::vault::VAULT_KEY_ENV);
+    let text = std::env::var(key_env).map_err(|_| {
+        RuntimeError::Vault(format!(
+            "environment variable {key_env} (the vault key) is not set"
+        ))
+    })?;
+    VaultKey::parse(&text).map_err(|e| RuntimeError::Vault(e.to_string()))
+}
+
+/// Interaction tokens shared by the access nodes (sealed in Redis), when the vault
+/// and the bus are on Redis; else each node keeps its own.
+async fn shared_tokens(registry: &Registry) -> Option<SharedTokenStore> {
+    let rt = &registry.runtime;
+    let (BackendKind::Redis, BackendKind::Redis, Some(url)) =
+        (rt.vault.backend, rt.bus.backend, &rt.bus.url)
+    else {
+        return None;
+    };
+    let sealer = TokenSealer::new(&vault_key(registry).ok()?);
+    match SharedTokenStore::redis(url, &rt.redis_prefix, sealer).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "interaction tokens stay on this node");
+            None
+        }
+    }
+}
+
+async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
+    let rt = &registry.runtime;
+    let config = VaultConfig {
+        default_ttl: Duration::from_secs(rt.lease_ttl_secs),
+        ..VaultConfig::default()
+    };
+    match rt.vault.backend {
+        BackendKind::Memory => VaultHandle::memory(config)
+            .await
+            .map_err(|e| RuntimeError::Vault(e.to_string())),
+        BackendKind::Redis => {
+            let key = vault_key(registry)?;
+            let url = rt.vault.url.clone().unwrap_or_default();
+            let options = RedisOptions::new(url, format!("{}:vault", rt.redis_prefix));
+            let backend = VaultRedis::connect(&options, &key)
+                .await
+                .map_err(|e| RuntimeError::Vault(e.to_string()))?;
+            VaultHandle::spawn(config, &key, backend)
+                .await
+                .map_err(|e| RuntimeError::Vault(e.to_string()))
+        }
+    }
+}
+
+/// Where the admin API listens (if at all) and the token its mutations need.
+fn admin_settings(
+    listen: AdminListen,
+    registry: &Registry,
+) -> (Option<SocketAddr>, Option<SecretString>) {
+    let admin = &registry.runtime.admin;
+    let token = admin
+        .token_env
+        .as_deref()
+        .and_then(|v| std::env::var(v).ok())
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+    let addr = match listen {
+        AdminListen::FromConfig => Some(admin.listen),
+        AdminListen::At(a) => Some(a),
+        AdminListen::Off => None,
+    };
+    (addr, token)
+}
+
+/// Joins the cluster when nodes share a Redis bus; a node that cannot join runs on
+/// its own (placement then takes every free lease at once).
+async fn join_cluster(registry: &Registry, node_id: &str, role: Role) -> Option<Cluster> {
+    let rt = &registry.runtime;
+    let (BackendKind::Redis, Some(url)) = (rt.bus.backend, &rt.bus.url) else {
+        return None;
+    };
+    match Cluster::join(
+        url,
+        &rt.redis_prefix,
+        node_id,
+        role.as_str(),
+        ClusterConfig::default(),
+    )
+    .await
+    {
+        Ok(c) => {
+            c.set_tenants(registry.tenants.len());
+            Some(c)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot join the cluster; placing tenants on this node alone");
+            None
+        }
+    }
+}
+
+async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus, RuntimeError> {
+    let rt = &registry.runtime;
+    let config = BusConfig {
+        node_id: node_id.to_owned(),
+        max_deliveries: rt.max_deliveries,
+        scheduler: SchedulerConfig {
+            max_in_flight_per_tenant: rt.max_in_flight_per_tenant,
+            ..SchedulerConfig::default()
+        },
+        consume_inbox: role.runs_workers(),
+        ..BusConfig::default()
+    };
+    match rt.bus.backend {
+        BackendKind::Memory => Ok(Bus::memory(config)),
+        BackendKind::Redis => {
+            let url = rt.bus.url.clone().unwrap_or_default();
+            let mut redis = RedisBusConfig::new(url, rt.redis_prefix.clone());
+            if let Some(ms) = rt.bus.claim_idle_ms {
+                redis.claim_idle = Duration::from_millis(ms.max(100));
+            }
+            Bus::redis(config, redis)
+                .await
+                .map_err(|e| RuntimeError::Bus(e.to_string()))
+        }
+    }
+}

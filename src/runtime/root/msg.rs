@@ -1,0 +1,93 @@
+//! What the root supervisor is asked, and [`RootHandle`], the typed handle the
+//! runtime, reload and the admin backend use instead of touching its state.
+
+use std::sync::Arc;
+
+use ractor::{ActorId, ActorRef, RpcReplyPort};
+
+use super::state::RootView;
+use crate::actors::WorkerPoolHandle;
+use crate::admin::{AdminError, ReloadReport};
+use crate::config::Registry;
+use crate::model::TenantId;
+use crate::runtime::tenants::TenantEntry;
+
+/// The root's messages. Those that expect an answer carry a reply port; the root
+/// answers from its own state, and never waits in its handler for something that
+/// needs the root to process another message (a supervision event) first.
+pub(crate) enum RootMsg {
+    /// Start the worker pool and every tenant of the registry (once, at build).
+    /// Answers why the pool could not start.
+    Start(RpcReplyPort<Result<(), String>>),
+    /// Reload: apply a new registry (add, remove, change tenants; new handlers).
+    /// Applies run one after the other; the answer comes once the tenants it added
+    /// or changed are started.
+    Apply(
+        Box<Registry>,
+        RpcReplyPort<Result<ReloadReport, AdminError>>,
+    ),
+    /// The tenants the running apply removed or changed are stopped (a task did it,
+    /// so the root kept handling supervision events meanwhile): start the new ones.
+    Retired,
+    /// The root's current view, after every message sent before this one.
+    View(RpcReplyPort<Arc<RootView>>),
+    /// Shutdown: the root stops restarting anything and hands its children over,
+    /// so the runtime can stop them in order.
+    Shutdown(RpcReplyPort<ShutdownPlan>),
+    /// Start the worker pool again.
+    StartPool,
+    /// Start a tenant's supervisor again, if the one that died (this id) is still
+    /// the tenant's current one.
+    RestartTenant(TenantId, ActorId),
+    /// Start the vault actor again.
+    RestartVault,
+}
+
+/// What the runtime stops, in order, on shutdown.
+pub(crate) struct ShutdownPlan {
+    pub(crate) tenants: Vec<Arc<TenantEntry>>,
+    pub(crate) pool: Option<WorkerPoolHandle>,
+}
+
+/// Why the root could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("the root supervisor is not running: {0}")]
+pub(crate) struct RootGone(String);
+
+/// A handle on the root supervisor.
+#[derive(Clone)]
+pub(crate) struct RootHandle {
+    actor: ActorRef<RootMsg>,
+}
+
+impl RootHandle {
+    pub(super) fn new(actor: ActorRef<RootMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// Starts the pool and the tenants.
+    pub(crate) async fn start(&self) -> Result<Result<(), String>, RootGone> {
+        ractor::call!(self.actor, RootMsg::Start).map_err(|e| RootGone(e.to_string()))
+    }
+
+    /// Applies a new registry.
+    pub(crate) async fn apply(&self, registry: Registry) -> Result<ReloadReport, AdminError> {
+        ractor::call!(self.actor, RootMsg::Apply, Box::new(registry))
+            .map_err(|e| AdminError::Internal(RootGone(e.to_string()).to_string()))?
+    }
+
+    /// The root's view, answered by the root itself.
+    pub(crate) async fn view(&self) -> Result<Arc<RootView>, RootGone> {
+        ractor::call!(self.actor, RootMsg::View).map_err(|e| RootGone(e.to_string()))
+    }
+
+    /// Takes the children over for shutdown.
+    pub(crate) async fn shutdown(&self) -> Result<ShutdownPlan, RootGone> {
+        ractor::call!(self.actor, RootMsg::Shutdown).map_err(|e| RootGone(e.to_string()))
+    }
+
+    /// Stops the root actor itself (the last step of shutdown).
+    pub(crate) fn stop(&self) {
+        self.actor.stop(Some("shutdown".to_owned()));
+    }
+}
