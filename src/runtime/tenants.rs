@@ -12,6 +12,12 @@
 //! session the previous holder stored. Standby spends no restart budget and costs
 //! one read per lease lifetime. A lease lost while running (expired during a pause
 //! or an outage, or revoked) is taken back if it is free, else the tenant stands by.
+//!
+//! # Layout
+//! - this file: the supervisor actor (messages, state, restarts);
+//! - `standby.rs`: standby, placement waits, hand-offs, announced releases;
+//! - `entry.rs`: [`TenantEntry`], the tenant as the root holds it, and its status;
+//! - `access.rs`: [`AccessShared`], what every tenant's access layer shares on a node.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -20,88 +26,22 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
 use crate::actors::gateway::{self, GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
-use crate::actors::rest::{BudgetConfig, InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
+use crate::actors::rest::{InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
-use crate::admin::{BucketStatus, RestStatus, ShardStatus, TenantState, TenantStatus};
+use crate::admin::TenantState;
 use crate::bus::Bus;
 use crate::cluster::{Cluster, Signal};
-use crate::config::{BackendKind, Registry, TenantConfig};
+use crate::config::TenantConfig;
 use crate::model::TenantId;
-use crate::providers::discord::interactions::{InteractionTokens, SharedTokenStore};
+use crate::providers::discord::interactions::InteractionTokens;
 use crate::vault::VaultHandle;
 
+mod access;
+mod entry;
 mod standby;
 
-/// What every tenant's access layer shares on a node. The root supervisor owns it
-/// and hands it to each tenant it starts.
-pub(crate) struct AccessShared {
-    bus: Bus,
-    vault: VaultHandle,
-    /// Gateway sessions, so a restarted gateway resumes.
-    sessions: tokio::sync::OnceCell<SessionStore>,
-    /// Discord's invalid-request budget is per IP: one for the whole process.
-    budget: Arc<InvalidRequestBudget>,
-    /// The cluster this node joined (Redis mode).
-    cluster: Option<Cluster>,
-    /// Interaction tokens shared by the cluster's access nodes (Redis mode).
-    tokens: Option<SharedTokenStore>,
-}
-
-impl AccessShared {
-    pub(crate) fn new(
-        bus: Bus,
-        vault: VaultHandle,
-        cluster: Option<Cluster>,
-        tokens: Option<SharedTokenStore>,
-    ) -> Self {
-        Self {
-            bus,
-            vault,
-            sessions: tokio::sync::OnceCell::new(),
-            budget: Arc::new(InvalidRequestBudget::new(BudgetConfig::default())),
-            cluster,
-            tokens,
-        }
-    }
-
-    /// A tenant's interaction-token store: shared through Redis when configured.
-    pub(crate) fn interaction_tokens(&self, tenant: &TenantId) -> InteractionTokens {
-        match &self.tokens {
-            Some(store) => InteractionTokens::shared(store.clone(), tenant.clone()),
-            None => InteractionTokens::new(),
-        }
-    }
-
-    /// The cluster this node joined, if any.
-    pub(crate) fn cluster(&self) -> Option<&Cluster> {
-        self.cluster.as_ref()
-    }
-
-    pub(crate) async fn sessions(&self, registry: &Registry) -> SessionStore {
-        self.sessions
-            .get_or_init(|| async {
-                let rt = &registry.runtime;
-                // Sessions live next to the bus when it is shared, so another node
-                // taking the tenant over can resume.
-                let url = match (rt.bus.backend, &rt.bus.url) {
-                    (BackendKind::Redis, Some(url)) => Some(url.clone()),
-                    _ => None,
-                };
-                match url {
-                    Some(url) => match SessionStore::redis(&url, &rt.redis_prefix).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "session store on Redis unavailable; keeping sessions in memory");
-                            SessionStore::memory()
-                        }
-                    },
-                    None => SessionStore::memory(),
-                }
-            })
-            .await
-            .clone()
-    }
-}
+pub(crate) use access::AccessShared;
+pub(crate) use entry::TenantEntry;
 
 /// Which child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -421,226 +361,5 @@ impl Actor for TenantSupervisor {
             },
         }
         Ok(())
-    }
-}
-
-/// A supervised tenant.
-pub(crate) struct TenantEntry {
-    pub(crate) config: Arc<TenantConfig>,
-    pub(crate) fingerprint: [u8; 32],
-    shared: Arc<TenantShared>,
-    actor: Option<ActorRef<SupMsg>>,
-}
-
-impl TenantEntry {
-    /// Starts the tenant's supervisor, linked to `root` (the only place tenants are
-    /// started from is the root supervisor).
-    pub(crate) async fn start(
-        access: &AccessShared,
-        config: Arc<TenantConfig>,
-        registry: &Registry,
-        root: ractor::ActorCell,
-    ) -> Self {
-        let shared = Arc::new(TenantShared {
-            state: RwLock::new((TenantState::Starting, None)),
-            restarts: AtomicU64::new(0),
-            stopping: AtomicBool::new(false),
-            gateway: RwLock::new(None),
-            rest: RwLock::new(None),
-        });
-        let ctx = Ctx {
-            config: config.clone(),
-            namespace: registry.namespace.clone(),
-            bus: access.bus.clone(),
-            vault: access.vault.clone(),
-            tokens: access.interaction_tokens(&config.id()),
-            sessions: access.sessions(registry).await,
-            budget: access.budget.clone(),
-            lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
-            shared: shared.clone(),
-            cluster: access.cluster().cloned(),
-        };
-        let policy = super::restart_policy(registry);
-        let actor = match Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root).await {
-            Ok((a, _)) => Some(a),
-            Err(e) => {
-                shared.set(
-                    TenantState::Failed,
-                    Some(format!("supervisor did not start: {e}")),
-                );
-                None
-            }
-        };
-        Self {
-            fingerprint: super::credentials::fingerprint(&config),
-            config,
-            shared,
-            actor,
-        }
-    }
-
-    /// The shards its gateway runs (whose sessions it saves).
-    pub(crate) fn shard_ids(&self) -> Vec<u32> {
-        self.shared
-            .gateway()
-            .map(|g| g.health().shards.iter().map(|s| s.id).collect())
-            .unwrap_or_default()
-    }
-
-    /// The supervisor actor's id (how the root recognises this tenant's exit).
-    pub(crate) fn supervisor_id(&self) -> Option<ractor::ActorId> {
-        self.actor.as_ref().map(|a| a.get_id())
-    }
-
-    /// Whether a stop was asked for (reload, shutdown) or the tenant failed for good.
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.shared.stopping.load(Ordering::SeqCst)
-    }
-
-    /// Kills the supervisor as a bug would (tests of the root's restart).
-    #[cfg(test)]
-    pub(crate) fn kill_supervisor(&self) {
-        if let Some(a) = &self.actor {
-            a.kill();
-        }
-    }
-
-    /// Restarts of this tenant's actors so far.
-    pub(crate) fn restarts(&self) -> u64 {
-        self.shared.restarts.load(Ordering::Relaxed)
-    }
-
-    /// Carries the restart count over to a replacement entry.
-    pub(crate) fn set_restarts(&self, n: u64) {
-        self.shared.restarts.store(n, Ordering::Relaxed);
-    }
-
-    /// The supervisor died and the root will start the tenant again: stop what is
-    /// left of its children so the replacement does not run beside them.
-    pub(crate) fn mark_restarting(&self, why: &str) {
-        self.shared.set(
-            TenantState::Restarting,
-            Some(format!("supervisor died: {why}")),
-        );
-        self.shared.stop_children("supervisor died");
-    }
-
-    /// The supervisor died past the root's budget: the tenant stays stopped.
-    pub(crate) fn mark_failed(&self, reason: String) {
-        self.shared.fail(&self.config.id(), reason);
-    }
-
-    /// Stops taking events in (the gateway closes resumably and saves its session)
-    /// while the REST actor keeps serving the handlers still running.
-    pub(crate) async fn stop_gateway(&self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        if let Some(g) = self.shared.gateway() {
-            g.stop().await;
-        }
-    }
-
-    /// Marks the tenant as stopping, so its exits are expected (the root is about to
-    /// hand it to a task that stops it).
-    pub(crate) fn begin_stop(&self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-    }
-
-    /// Stops the tenant: gateways close resumably and save their sessions, the REST
-    /// actor answers what it holds, leases are released.
-    pub(crate) async fn stop(&self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        if let Some(g) = self.shared.gateway() {
-            g.stop().await;
-        }
-        if let Some(r) = self.shared.rest() {
-            r.stop().await;
-        }
-        if let Some(a) = &self.actor {
-            let _ = a.stop_and_wait(None, Some(Duration::from_secs(10))).await;
-        }
-        if self.shared.get().0 != TenantState::Failed {
-            self.shared.set(TenantState::Stopped, None);
-        }
-    }
-
-    pub(crate) fn status(&self, inbox: u64) -> TenantStatus {
-        let (mut state, mut reason) = self.shared.get();
-        let mut shards = Vec::new();
-        if let Some(g) = self.shared.gateway() {
-            let h = g.health();
-            match h.state {
-                gateway::TenantState::Failed(r) => {
-                    state = TenantState::Failed;
-                    reason = Some(r);
-                }
-                gateway::TenantState::Starting if state == TenantState::Running => {
-                    state = TenantState::Starting;
-                }
-                _ => {}
-            }
-            shards = h
-                .shards
-                .iter()
-                .map(|s| ShardStatus {
-                    id: s.id,
-                    total: s.total,
-                    state: serde_json::to_value(s.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    seq: s.last_sequence.unwrap_or(0),
-                    latency_ms: s.latency.map(|l| l.as_millis() as u64),
-                    resumes: s.resumes,
-                    reconnects: s.reconnects,
-                    events: s.events_in,
-                })
-                .collect();
-        }
-        let rest = self.shared.rest().map(|r| {
-            let h = r.health();
-            RestStatus {
-                requests: h.requests.success
-                    + h.requests.client_error
-                    + h.requests.server_error
-                    + h.requests.transport_error,
-                by_status: [
-                    ("2xx", h.requests.success),
-                    ("4xx", h.requests.client_error),
-                    ("5xx", h.requests.server_error),
-                    ("transport", h.requests.transport_error),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-                invalid_budget: Some((u64::from(h.budget.used), u64::from(h.budget.threshold))),
-                rate_limited: h.ratelimited,
-                circuit: serde_json::to_value(h.circuit)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                buckets: h
-                    .buckets
-                    .iter()
-                    .map(|b| BucketStatus {
-                        id: format!("{}:{}", b.id, b.major),
-                        limit: u64::from(b.limit),
-                        remaining: u64::from(b.remaining),
-                        reset_after_ms: b.reset_after_ms.unwrap_or(0),
-                    })
-                    .collect(),
-            }
-        });
-        TenantStatus {
-            id: self.config.id().to_string(),
-            state,
-            reason,
-            restarts: self.shared.restarts.load(Ordering::Relaxed),
-            shards,
-            rest,
-            inbox,
-            // Filled in from the worker pool, which charges handler panics.
-            handler_panics: 0,
-            quarantined: None,
-        }
     }
 }
