@@ -25,6 +25,7 @@
 mod node;
 pub mod placement;
 mod tasks;
+mod tenants;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -36,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use node::NodeRecord;
+pub use tenants::TenantStore;
 
 use node::Keys;
 use placement::Candidate;
@@ -107,6 +109,8 @@ pub(crate) struct Shared {
     members: DashMap<String, Member>,
     tenants: AtomicUsize,
     last_hand_off: Mutex<Option<Instant>>,
+    /// Called when another node changed the shared tenant registry.
+    on_tenants_changed: RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 /// This node's membership in the cluster. Cheap to clone.
@@ -167,6 +171,7 @@ impl Cluster {
             members: DashMap::new(),
             tenants: AtomicUsize::new(0),
             last_hand_off: Mutex::new(None),
+            on_tenants_changed: RwLock::new(None),
         });
         if let Err(e) = shared.beat().await {
             tracing::warn!(error = %e, "first cluster heartbeat failed; retrying in the background");
@@ -206,6 +211,16 @@ impl Cluster {
             .admin
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(admin.into());
+    }
+
+    /// Calls `f` whenever a node announces a change of the shared tenant registry
+    /// (this node's own announcements included).
+    pub(crate) fn on_tenants_changed(&self, f: Arc<dyn Fn() + Send + Sync>) {
+        *self
+            .shared
+            .on_tenants_changed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(f);
     }
 
     /// How many tenants the registry has (the fair share divides them).
@@ -364,6 +379,18 @@ impl Shared {
                 .last_hand_off
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
+    }
+
+    /// The shared tenant registry changed.
+    fn tenants_changed(&self) {
+        let f = self
+            .on_tenants_changed
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(f) = f {
+            f();
         }
     }
 

@@ -56,6 +56,10 @@ impl Keys {
         }
     }
 
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub(crate) fn nodes(&self) -> String {
         format!("{}:cluster:nodes", self.prefix)
     }

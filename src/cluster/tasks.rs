@@ -88,16 +88,19 @@ pub(super) async fn heartbeat(shared: Arc<Shared>, cancel: CancellationToken) {
 
 /// Listens for announced lease releases, subscribing again after each reconnect.
 pub(super) async fn listen(shared: Arc<Shared>, subscriber: Client, cancel: CancellationToken) {
-    let channel = shared.keys.released();
+    let released = shared.keys.released();
+    let changed = super::tenants::TenantStore::channel(shared.keys.prefix());
+    let channels = vec![released.clone(), changed.clone()];
     let mut messages = subscriber.message_rx();
     let mut reconnects = subscriber.reconnect_rx();
-    if let Err(e) = subscriber.subscribe(channel.as_str()).await {
-        tracing::warn!(error = %e, "cannot subscribe to lease releases; standbys wait for expiry");
+    if let Err(e) = subscriber.subscribe(channels.clone()).await {
+        tracing::warn!(error = %e, "cannot subscribe to cluster announcements; standbys wait for expiry");
     }
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             m = messages.recv() => match m {
+                Ok(m) if *m.channel == *changed => shared.tenants_changed(),
                 Ok(m) => {
                     if let Some(tenant) = m.value.as_str() {
                         shared.released(&tenant);
@@ -108,7 +111,7 @@ pub(super) async fn listen(shared: Arc<Shared>, subscriber: Client, cancel: Canc
             },
             r = reconnects.recv() => match r {
                 Ok(_) | Err(RecvError::Lagged(_)) => {
-                    if let Err(e) = subscriber.subscribe(channel.as_str()).await {
+                    if let Err(e) = subscriber.subscribe(channels.clone()).await {
                         tracing::debug!(error = %e, "re-subscribing to lease releases failed");
                     }
                 }

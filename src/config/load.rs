@@ -191,6 +191,53 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// This registry with tenants added from the cluster's shared registry:
+    /// `documents` are `(label, YAML of one tenant)` pairs, parsed like files in
+    /// `tenants_dir` (the label names them in errors). Secrets in them must be
+    /// `${VAR}` references — a document in Redis holds no secret.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] listing every problem, e.g. a tenant defined twice.
+    pub fn with_tenant_documents(
+        mut self,
+        documents: &[(String, String)],
+        opts: &LoadOptions,
+    ) -> Result<Self, ConfigError> {
+        let mut issues = Issues::default();
+        let mut raw = Vec::new();
+        for (label, text) in documents {
+            let file = PathBuf::from(label);
+            let Some(mut value) = parse(text, &file, &mut issues) else {
+                continue;
+            };
+            check_strict(&value, "", &file, true, &mut issues);
+            resolve(&mut value, "", &file, opts, &mut issues);
+            if let Some(t) = section::<RawTenant>(&value, "", &file, &mut issues) {
+                raw.push((file.clone(), String::new(), t));
+            }
+            scrub(&mut value);
+        }
+        let added = finish_tenants(raw, opts, &mut issues);
+        for t in added {
+            if self.tenants.iter().any(|x| x.id() == t.id()) {
+                issues.push(
+                    &t.source,
+                    "",
+                    format!(
+                        "duplicate tenant {} (also in {})",
+                        t.id(),
+                        self.source.display()
+                    ),
+                );
+            } else {
+                self.tenants.push(t);
+            }
+        }
+        issues.into_result(self)
+    }
+}
+
 /// Rejects duplicate provider/tenant pairs (naming both places) and validates the rest.
 fn finish_tenants(
     raw_tenants: Vec<(PathBuf, String, RawTenant)>,

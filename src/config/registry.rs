@@ -47,6 +47,17 @@ pub enum BackendKind {
     Redis,
 }
 
+/// `runtime.tenants_store`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantsStore {
+    /// Files in `runtime.tenants_dir` (the default; one node).
+    #[default]
+    File,
+    /// The cluster's shared registry in Redis (needs `runtime.bus.backend: redis`).
+    Redis,
+}
+
 /// `runtime.vault`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct VaultBackendConfig {
@@ -168,6 +179,11 @@ pub struct RuntimeConfig {
     /// Require every credential and secret to be a `${VAR}` reference.
     #[serde(default)]
     pub strict: bool,
+    /// Where tenants added through the admin API live: `file` (files in
+    /// `tenants_dir`, this node only) or `redis` (the cluster's shared registry next
+    /// to the bus: every node sees them within a second).
+    #[serde(default)]
+    pub tenants_store: TenantsStore,
 }
 
 fn default_workers() -> usize {
@@ -201,6 +217,7 @@ impl Default for RuntimeConfig {
             redis_prefix: default_redis_prefix(),
             tenants_dir: None,
             strict: false,
+            tenants_store: TenantsStore::File,
         }
     }
 }

@@ -148,17 +148,7 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
             }
         }
     }
-    match rt.bus.backend {
-        BackendKind::Memory => {
-            if rt.bus.url.is_some() {
-                issues.push(file, "runtime.bus.url", "only for backend redis");
-            }
-            if rt.bus.claim_idle_ms.is_some() {
-                issues.push(file, "runtime.bus.claim_idle_ms", "only for backend redis");
-            }
-        }
-        BackendKind::Redis => redis_url(rt.bus.url.as_ref(), "runtime.bus.url", file, issues),
-    }
+    bus(rt, file, issues);
     if let Some(t) = &rt.admin.token_env
         && !var_name_ok(t)
     {
@@ -169,6 +159,30 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
                 format!("{t:?} is not a variable name"),
             );
         }
+    }
+}
+
+/// `runtime.bus` and what needs it (`runtime.tenants_store: redis`).
+fn bus(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
+    if rt.tenants_store == super::registry::TenantsStore::Redis
+        && rt.bus.backend != BackendKind::Redis
+    {
+        issues.push(
+            file,
+            "runtime.tenants_store",
+            "redis needs runtime.bus.backend: redis (the registry lives next to the bus)",
+        );
+    }
+    match rt.bus.backend {
+        BackendKind::Memory => {
+            if rt.bus.url.is_some() {
+                issues.push(file, "runtime.bus.url", "only for backend redis");
+            }
+            if rt.bus.claim_idle_ms.is_some() {
+                issues.push(file, "runtime.bus.claim_idle_ms", "only for backend redis");
+            }
+        }
+        BackendKind::Redis => redis_url(rt.bus.url.as_ref(), "runtime.bus.url", file, issues),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::admin::{
     AdminBackend, AdminError, BacklogStatus, BusStatus, DeadLetterView, Readiness, ReloadReport,
     RuntimeStatus, TenantState, TenantView, VaultStatus, WorkersStatus,
 };
-use crate::model::validate_segment;
+use crate::model::{TenantId, validate_segment};
 
 impl RuntimeInner {
     /// The status tree from one view of the root.
@@ -147,6 +147,11 @@ impl AdminFacade {
                 "the tenant entry needs provider and tenant".to_owned(),
             ));
         };
+        if let Some(store) = &self.0.tenant_store {
+            return self
+                .put_shared(store, &provider, &tenant, &body, create)
+                .await;
+        }
         let dir = self.0.tenants_dir()?;
         let path = dir.join(tenant_file_name(&provider, &tenant)?);
         let exists_in_registry = self
@@ -186,7 +191,63 @@ impl AdminFacade {
         }
     }
 
+    /// `put` with the cluster's shared tenant registry: the document goes to Redis
+    /// (secrets only as `${VAR}` references), this node applies it, and every other
+    /// node applies it when the change is announced. An invalid document is taken
+    /// back out.
+    async fn put_shared(
+        &self,
+        store: &crate::cluster::TenantStore,
+        provider: &str,
+        tenant: &str,
+        body: &str,
+        create: bool,
+    ) -> Result<ReloadReport, AdminError> {
+        let id = TenantId::parse(provider, tenant)
+            .map_err(|e| AdminError::BadRequest(format!("invalid tenant id: {e}")))?;
+        let internal = |e: crate::cluster::ClusterError| AdminError::Internal(e.to_string());
+        let stored = store.contains(&id).await.map_err(internal)?;
+        let in_registry = self.0.view().registry.tenants.iter().any(|t| t.id() == id);
+        if create && in_registry {
+            return Err(AdminError::Conflict(format!("tenant {id} exists")));
+        }
+        if !create && !stored {
+            return Err(AdminError::NotFound(format!(
+                "tenant {id} is not in the shared registry (tenants of the registry file are edited there)"
+            )));
+        }
+        let previous = store.get(&id).await.map_err(internal)?;
+        store.put(&id, body).await.map_err(internal)?;
+        match self.0.reload_from_file().await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                let undo = match previous {
+                    Some(p) => store.put(&id, &p).await,
+                    None => store.remove(&id).await.map(|_| ()),
+                };
+                if let Err(u) = undo {
+                    tracing::error!(tenant = %id, error = %u, "taking back an invalid shared tenant failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
     async fn delete(&self, provider: String, tenant: String) -> Result<ReloadReport, AdminError> {
+        if let Some(store) = &self.0.tenant_store {
+            let id = TenantId::parse(&provider, &tenant)
+                .map_err(|e| AdminError::BadRequest(format!("invalid tenant id: {e}")))?;
+            let removed = store
+                .remove(&id)
+                .await
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            if !removed {
+                return Err(AdminError::NotFound(format!(
+                    "tenant {id} is not in the shared registry (tenants of the registry file are edited there)"
+                )));
+            }
+            return self.0.reload_from_file().await;
+        }
         let dir = self.0.tenants_dir()?;
         let path = dir.join(tenant_file_name(&provider, &tenant)?);
         let Ok(previous) = std::fs::read_to_string(&path) else {

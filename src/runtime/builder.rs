@@ -16,8 +16,10 @@ use super::root::{RootArgs, RootSupervisor, RootView};
 use super::{Role, Runtime, RuntimeError, RuntimeInner, credentials, tenants};
 use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
+use crate::cluster::TenantStore;
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::config::{BackendKind, Registry};
+use crate::config::{LoadOptions, TenantsStore};
 use crate::handler::{Handler, HandlerSet};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::SharedTokenStore;
@@ -121,6 +123,7 @@ impl RuntimeBuilder {
     /// A [`RuntimeError`] naming what could not start.
     pub async fn build(self) -> Result<Runtime, RuntimeError> {
         let registry = self.registry.ok_or(RuntimeError::NoConfig)?;
+        let (registry, tenant_store) = with_shared_tenants(registry, self.role).await?;
         // Install the metrics recorder before anything records.
         let _ = crate::admin::prometheus();
         let role = self.role;
@@ -196,6 +199,7 @@ impl RuntimeBuilder {
                 root,
                 view,
                 cluster,
+                tenant_store,
                 admin: Mutex::new(None),
                 cancel: CancellationToken::new(),
                 tasks,
@@ -212,6 +216,7 @@ impl RuntimeBuilder {
             runtime.shutdown(Duration::from_secs(5)).await;
             return Err(RuntimeError::Spawn(format!("worker pool: {e}")));
         }
+        runtime.follow_tenant_store();
         if role.runs_access() {
             runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
         }
@@ -253,6 +258,33 @@ fn pool_config(
         secrets: Some(Arc::new(vault.clone())),
         ..WorkerPoolConfig::default()
     }
+}
+
+/// With `runtime.tenants_store: redis`, the registry plus the cluster's shared
+/// tenants, and the store (access nodes resolve their `${VAR}`s; workers need none).
+async fn with_shared_tenants(
+    registry: Registry,
+    role: Role,
+) -> Result<(Registry, Option<TenantStore>), RuntimeError> {
+    let rt = &registry.runtime;
+    let (TenantsStore::Redis, Some(url)) = (rt.tenants_store, &rt.bus.url) else {
+        return Ok((registry, None));
+    };
+    let store = TenantStore::connect(url, &rt.redis_prefix)
+        .await
+        .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+    let docs = store
+        .documents()
+        .await
+        .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+    let opts = LoadOptions {
+        resolve_env: role.runs_access(),
+        ..LoadOptions::default()
+    };
+    let registry = registry
+        .with_tenant_documents(&docs, &opts)
+        .map_err(|e| RuntimeError::Config(e.issues.iter().map(ToString::to_string).collect()))?;
+    Ok((registry, Some(store)))
 }
 
 /// The vault key named by `runtime.vault.key_env`.

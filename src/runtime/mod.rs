@@ -132,6 +132,8 @@ pub(crate) struct RuntimeInner {
     view: tokio::sync::watch::Receiver<Arc<RootView>>,
     /// The cluster this node joined (Redis mode).
     pub(crate) cluster: Option<crate::cluster::Cluster>,
+    /// The cluster's shared tenant registry (`runtime.tenants_store: redis`).
+    pub(crate) tenant_store: Option<crate::cluster::TenantStore>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -248,6 +250,34 @@ impl Runtime {
                 })
             }
         }
+    }
+
+    /// With a shared tenant registry: re-read it (and the registry file) whenever a
+    /// node announces a change, so tenants added on any node start here too.
+    fn follow_tenant_store(&self) {
+        let (Some(cluster), Some(_)) = (&self.inner.cluster, &self.inner.tenant_store) else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        cluster.on_tenants_changed(Arc::new(move || {
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            if inner.cancel.is_cancelled() {
+                return;
+            }
+            let rt = Arc::clone(&inner);
+            inner.tasks.spawn(async move {
+                match rt.reload_from_file().await {
+                    Ok(report) => {
+                        tracing::info!(?report, "applied a change of the shared tenant registry");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a change of the shared tenant registry was not applied");
+                    }
+                }
+            });
+        }));
     }
 
     fn spawn_republisher(&self, every: Duration) {

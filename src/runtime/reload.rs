@@ -114,9 +114,19 @@ impl RuntimeInner {
             resolve_env: self.role.runs_access(),
             ..LoadOptions::default()
         };
-        let registry = Registry::load_with(&source, &opts).map_err(|e| {
+        let invalid = |e: crate::config::ConfigError| {
             AdminError::InvalidConfig(e.issues.iter().map(ToString::to_string).collect())
-        })?;
+        };
+        let mut registry = Registry::load_with(&source, &opts).map_err(invalid)?;
+        if let Some(store) = &self.tenant_store {
+            let docs = store
+                .documents()
+                .await
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            registry = registry
+                .with_tenant_documents(&docs, &opts)
+                .map_err(invalid)?;
+        }
         self.root.apply(registry).await
     }
 

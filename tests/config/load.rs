@@ -318,3 +318,59 @@ fn allow_lists_filter_guilds_and_channels() {
         "a DM passes only a '*' guild list"
     );
 }
+
+/// The cluster's shared tenant registry: it needs the Redis bus; its documents are
+/// merged like `tenants_dir` files, must hold secrets only as `${VAR}` references,
+/// and may not redefine a tenant of the file.
+#[test]
+fn shared_tenant_documents_are_checked_and_merged() {
+    let o = opts(&[("TOK_DUCK", "fake-duck"), ("TOK_GOOSE", "fake-goose")]);
+    let base = "runtime:\n  tenants_store: redis\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: ${TOK_DUCK}\n";
+    let err = load_str(base, &o).expect_err("tenants_store redis on the memory bus");
+    assert!(
+        messages(&err)
+            .iter()
+            .any(|m| m.contains("runtime.tenants_store")),
+        "{err}"
+    );
+    let base = base.replace(
+        "runtime:\n",
+        "runtime:\n  bus: { backend: redis, url: 'redis://127.0.0.1:6379' }\n",
+    );
+    let reg = load_str(&base, &o).expect("valid");
+    let goose = "provider: discord\ntenant: goose\ncredentials:\n  bot_token: ${TOK_GOOSE}\n";
+    let merged = reg
+        .clone()
+        .with_tenant_documents(&[("redis:discord/goose".into(), goose.into())], &o)
+        .expect("merged");
+    let ids: Vec<String> = merged.tenants.iter().map(|t| t.id().to_string()).collect();
+    assert_eq!(ids, ["discord/duck", "discord/goose"]);
+    let token = merged.tenants[1]
+        .credentials
+        .bot_token
+        .as_ref()
+        .expect("resolved");
+    assert_eq!(token.expose_secret(), "fake-goose");
+
+    let literal = goose.replace("${TOK_GOOSE}", "fake-goose");
+    let err = reg
+        .clone()
+        .with_tenant_documents(&[("redis:discord/goose".into(), literal)], &o)
+        .expect_err("a literal secret");
+    let m = messages(&err);
+    assert!(
+        m.iter()
+            .any(|m| m.contains("redis:discord/goose") && m.contains("plaintext secret")),
+        "{m:?}"
+    );
+    let duck = goose.replace("goose", "duck");
+    let err = reg
+        .with_tenant_documents(&[("redis:discord/duck".into(), duck)], &o)
+        .expect_err("a duplicate");
+    assert!(
+        messages(&err)
+            .iter()
+            .any(|m| m.contains("duplicate tenant discord/duck")),
+        "{err}"
+    );
+}

@@ -523,3 +523,116 @@ async fn failover_rounds() {
         assert_eq!(sim.stats().tenant(name).max_live_sessions, 1, "{name}");
     }
 }
+
+/// `runtime.tenants_store: redis`: a tenant created through a worker node's admin
+/// API (no token in its environment) reaches the access node, which runs it and
+/// answers as it; a document with a literal secret is refused and nothing is
+/// stored; deleting it on the worker node stops it on the access node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_created_on_one_node_runs_on_another() {
+    let redis = TestRedis::start().await;
+    let sim = sim(&[("duck", "fake-duck"), ("goose", "fake-goose")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}' }}\n  redis_prefix: {p}\n  tenants_store: redis\n",
+        url = redis.url(),
+        p = redis.prefix()
+    );
+    let reg = registry(dir.path(), &sim, &[("duck", "TOK_DUCK")], &extra);
+    let access = Daemon::start(
+        &[
+            "--config",
+            reg.to_str().unwrap(),
+            "--role",
+            "access",
+            "--node-id",
+            "acc",
+        ],
+        &[
+            ("TOK_DUCK", "fake-duck"),
+            ("TOK_GOOSE", "fake-goose"),
+            ("TEST_VAULT_KEY", VAULT_KEY),
+            ("TEST_ADMIN_TOKEN", "t0k"),
+        ],
+    );
+    let worker = Daemon::start(
+        &[
+            "--config",
+            reg.to_str().unwrap(),
+            "--role",
+            "worker",
+            "--node-id",
+            "wrk",
+        ],
+        &[("TEST_VAULT_KEY", VAULT_KEY), ("TEST_ADMIN_TOKEN", "t0k")],
+    );
+    let long = Duration::from_secs(60);
+    assert!(wait(long, || sim.connected_sessions("duck") == 1).await);
+    let http = reqwest::Client::new();
+    let post = |body: String| {
+        http.post(format!("{}/v1/tenants", worker.admin))
+            .bearer_auth("t0k")
+            .header("content-type", "application/yaml")
+            .body(body)
+            .send()
+    };
+
+    // A literal secret is refused: the shared registry holds no secret.
+    let literal = crate::support::tenant_file(&sim, "goose", "TOK_GOOSE")
+        .replace("${TOK_GOOSE}", "fake-goose");
+    let refused = post(literal).await.unwrap();
+    assert_eq!(refused.status(), 422, "{}", refused.text().await.unwrap());
+    assert_eq!(sim.connected_sessions("goose"), 0);
+
+    let created_at = tokio::time::Instant::now();
+    let created = post(crate::support::tenant_file(&sim, "goose", "TOK_GOOSE"))
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "{}",
+        created.text().await.unwrap()
+    );
+    let listed = poll(long, || async {
+        states(&access)
+            .await
+            .contains_key("discord/goose")
+            .then(|| created_at.elapsed())
+    })
+    .await;
+    assert!(listed.is_some(), "{}", access.output());
+    eprintln!("shared registry: the access node applied the new tenant {listed:?} after the POST");
+    assert!(wait(long, || sim.connected_sessions("goose") == 1).await);
+    say(&sim, "!ping");
+    assert!(
+        wait(long, || {
+            let mut r = crate::support::replies(&sim, "pong");
+            r.sort();
+            r == ["duck", "goose"]
+        })
+        .await,
+        "{:?}",
+        crate::support::replies(&sim, "pong")
+    );
+    assert!(
+        !worker.output().contains("fake-goose"),
+        "no token on the worker node"
+    );
+
+    let deleted = http
+        .delete(format!("{}/v1/tenants/discord/goose", worker.admin))
+        .bearer_auth("t0k")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        deleted.status().is_success(),
+        "{}",
+        deleted.text().await.unwrap()
+    );
+    assert!(
+        wait(long, || sim.connected_sessions("goose") == 0).await,
+        "{}",
+        access.output()
+    );
+}
