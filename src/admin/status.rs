@@ -99,6 +99,10 @@ pub struct TenantStatus {
     /// node dead-letters its deliveries for a while: why, and for how long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantined: Option<String>,
+    /// In a cluster: the node that holds the tenant's gateway (this one when it
+    /// runs here, another one when it is standby here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
 }
 
 /// The worker pool.

@@ -405,6 +405,9 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
             r.rate_limited
         );
     }
+    if let Some(holder) = &t.holder {
+        let _ = write!(line, " · on {holder}");
+    }
     let _ = write!(line, " · inbox {}", t.inbox);
     if let Some(b) = backlog {
         let _ = write!(line, " · lag {} · pending {}", b.lag, b.pending);

@@ -42,6 +42,7 @@ impl RuntimeInner {
                     rest: None,
                     handler_panics: 0,
                     quarantined: None,
+                    holder: None,
                 });
             }
         }
@@ -58,6 +59,17 @@ impl RuntimeInner {
                 };
                 t.handler_panics = f.panics;
                 t.quarantined = f.quarantined;
+            }
+        }
+        // In a cluster, name the node holding each tenant (one heartbeat old at most).
+        if let Some(cluster) = &self.cluster {
+            let holders: std::collections::HashMap<String, String> = cluster
+                .nodes()
+                .into_iter()
+                .flat_map(|n| n.held.into_iter().map(move |t| (t, n.id.clone())))
+                .collect();
+            for t in &mut tenants {
+                t.holder = holders.get(&t.id).cloned();
             }
         }
         let vault = self.vault.stats().await.ok();

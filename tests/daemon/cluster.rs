@@ -363,6 +363,20 @@ async fn three_nodes_share_nine_tenants() {
         crate::support::ctl(&["--admin", &nodes[1].admin, "status", "--cluster"], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("3 nodes") && out.contains("n3"), "{out}");
+    // Each tenant line names its holder (the status of a node that is standby for it
+    // too), once the view has caught up.
+    let named = poll(Duration::from_secs(10), || async {
+        let (_, table, _) = crate::support::ctl(&["--admin", &nodes[2].admin, "status"], &[]);
+        want.iter()
+            .all(|(t, n)| {
+                table
+                    .lines()
+                    .any(|l| l.contains(t.as_str()) && l.contains(&format!("on {n}")))
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(named.is_some(), "tenant lines name their holders");
 
     // Every tenant answers, once; no token ever had two live sessions.
     say(&sim, "!ping");

@@ -229,6 +229,8 @@ impl TenantEntry {
             // Filled in from the worker pool, which charges handler panics.
             handler_panics: 0,
             quarantined: None,
+            // Filled in from the cluster view.
+            holder: None,
         }
     }
 }
