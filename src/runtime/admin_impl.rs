@@ -19,6 +19,21 @@ use crate::model::{TenantId, validate_segment};
 
 impl RuntimeInner {
     /// The status tree from one view of the root.
+    /// In a cluster, names the node holding each tenant (one heartbeat old at most).
+    fn name_holders(&self, tenants: &mut [crate::admin::TenantStatus]) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let holders: std::collections::HashMap<String, String> = cluster
+            .nodes()
+            .into_iter()
+            .flat_map(|n| n.held.into_iter().map(move |t| (t, n.id.clone())))
+            .collect();
+        for t in tenants {
+            t.holder = holders.get(&t.id).cloned();
+        }
+    }
+
     pub(crate) async fn status_of(&self, view: &RootView) -> RuntimeStatus {
         let bus = self.bus.stats();
         let waiting: std::collections::HashMap<String, usize> =
@@ -61,17 +76,7 @@ impl RuntimeInner {
                 t.quarantined = f.quarantined;
             }
         }
-        // In a cluster, name the node holding each tenant (one heartbeat old at most).
-        if let Some(cluster) = &self.cluster {
-            let holders: std::collections::HashMap<String, String> = cluster
-                .nodes()
-                .into_iter()
-                .flat_map(|n| n.held.into_iter().map(move |t| (t, n.id.clone())))
-                .collect();
-            for t in &mut tenants {
-                t.holder = holders.get(&t.id).cloned();
-            }
-        }
+        self.name_holders(&mut tenants);
         let vault = self.vault.stats().await.ok();
         // One round trip on Redis; if it fails the backlog is left out (readiness
         // reports an unreachable bus).
