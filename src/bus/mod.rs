@@ -611,6 +611,15 @@ impl Bus {
         }
     }
 
+    /// This node stops serving `tenant`'s requests (another node holds the tenant
+    /// now): on Redis the requests fetched here but not served go back on the stream
+    /// for the holder. In process there is one node: nothing to do.
+    pub async fn stop_requests(&self, tenant: &TenantId) {
+        if let Backend::Redis(r) = &self.inner.backend {
+            r.stop_requests(tenant).await;
+        }
+    }
+
     /// Answers a request taken with [`Bus::next_request`]: the response goes to the
     /// node that asked, and the request is acknowledged.
     ///

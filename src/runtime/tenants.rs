@@ -142,6 +142,9 @@ struct SupState {
     handing_off: bool,
     /// After a hand-off, this node does not take the lease back before then.
     hold_until: Option<tokio::time::Instant>,
+    /// In a cluster the REST actor runs only beside a running gateway: set while it
+    /// is stopped for that reason (its exit is expected, not restarted).
+    rest_parked: bool,
 }
 
 impl TenantSupervisor {
@@ -184,7 +187,6 @@ impl Actor for TenantSupervisor {
         myself: ActorRef<SupMsg>,
         (ctx, policy): Self::Arguments,
     ) -> Result<SupState, ActorProcessingErr> {
-        let _ = myself.cast(SupMsg::Start(Child::Rest));
         if let Some(cluster) = &ctx.cluster {
             let me = myself.clone();
             cluster.add_tenant(
@@ -196,13 +198,17 @@ impl Actor for TenantSupervisor {
             // Placement decides when this node takes the lease.
             let _ = myself.cast(SupMsg::CheckLease { claim: false });
         } else {
+            // One node: the REST actor runs from the start, beside the gateway.
+            let _ = myself.cast(SupMsg::Start(Child::Rest));
             let _ = myself.cast(SupMsg::Start(Child::Gateway));
         }
+        let rest_parked = ctx.cluster.is_some();
         Ok(SupState {
             ctx,
             budget: RestartBudget::new(policy),
             handing_off: false,
             hold_until: None,
+            rest_parked,
         })
     }
 
@@ -258,6 +264,11 @@ impl Actor for TenantSupervisor {
                         c.shared.set(TenantState::Running, None);
                         if let Some(cluster) = &c.cluster {
                             cluster.set_held(&c.config.id(), true);
+                            // The holder serves the tenant's REST requests.
+                            if c.shared.rest().is_none() {
+                                state.rest_parked = false;
+                                let _ = myself.cast(SupMsg::Start(Child::Rest));
+                            }
                         }
                     }
                     Err(e) => match e.exit() {
@@ -269,6 +280,7 @@ impl Actor for TenantSupervisor {
                     },
                 }
             }
+            Child::Rest if state.rest_parked || c.shared.rest().is_some() => {}
             Child::Rest => {
                 let args = RestArgs {
                     tenant: c.config.clone(),
@@ -315,7 +327,7 @@ impl Actor for TenantSupervisor {
         let Some((cell, reason)) = crate::actors::child_exit(event) else {
             return Ok(());
         };
-        let shared = &state.ctx.shared;
+        let shared = Arc::clone(&state.ctx.shared);
         let mut exit = None;
         let child = if let Some(g) = shared
             .gateway()
@@ -332,6 +344,9 @@ impl Actor for TenantSupervisor {
             .is_some_and(|r| r.cell().get_id() == cell.get_id())
         {
             *shared.rest.write().unwrap_or_else(PoisonError::into_inner) = None;
+            if state.rest_parked {
+                return Ok(());
+            }
             Child::Rest
         } else {
             return Ok(());

@@ -377,6 +377,29 @@ async fn three_nodes_share_nine_tenants() {
     })
     .await;
     assert!(named.is_some(), "tenant lines name their holders");
+    // A tenant's REST requests are served by its holder: a REST actor runs beside a
+    // running gateway only (it starts just after the gateway: poll).
+    let rest_on_holders = poll(Duration::from_secs(10), || async {
+        for n in &nodes {
+            let status: serde_json::Value = reqwest::get(format!("{}/v1/status", n.admin))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            for t in status["tenants"].as_array()? {
+                if t["rest"].is_null() == (t["state"] == "running") {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    })
+    .await;
+    assert!(
+        rest_on_holders.is_some(),
+        "REST actors run only on the holders"
+    );
 
     // Every tenant answers, once; no token ever had two live sessions.
     say(&sim, "!ping");

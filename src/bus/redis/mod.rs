@@ -523,6 +523,55 @@ impl RedisBackend {
             .clone()
     }
 
+    /// This node stops serving `t`'s requests (its REST actor stopped because another
+    /// node holds the tenant now): forget the subscription, put every request
+    /// fetched but not served back on the stream (a new entry, then the old one
+    /// acknowledged, so nothing is lost and nothing waits for the claim time), and
+    /// stop keeping alive what a read in flight may still hand in, so the holder
+    /// claims it.
+    pub(crate) async fn stop_requests(&self, t: &TenantId) {
+        let Some((_, queue)) = self.request_subs.remove(t) else {
+            return;
+        };
+        let stream = self.keys.rest(t);
+        let mut rx = queue.1.lock().await;
+        rx.close();
+        let mut moved = 0_u64;
+        while let Ok(d) = rx.try_recv() {
+            let requeued = match encode(&d.envelope) {
+                Ok(bytes) => self
+                    .client
+                    .xadd::<Value, _, _, _, _>(
+                        stream.as_str(),
+                        false,
+                        None::<()>,
+                        "*",
+                        fields(bytes),
+                    )
+                    .await
+                    .map_err(BusError::from),
+                Err(e) => Err(e.into()),
+            };
+            match requeued {
+                Ok(_) => {
+                    moved += 1;
+                    if let Err(e) = self.ack_now(&d.receipt).await {
+                        tracing::warn!(tenant = %t, error = %e, "a handed-back request stays pending until claimed");
+                    }
+                }
+                Err(e) => {
+                    // Left pending: another node claims it after the claim time.
+                    self.release(&d.receipt);
+                    tracing::warn!(tenant = %t, error = %e, "could not hand a request back");
+                }
+            }
+        }
+        self.in_hand.retain(|(s, _), _| *s != stream);
+        if moved > 0 {
+            tracing::info!(tenant = %t, moved, "requests handed back to the tenant's holder");
+        }
+    }
+
     pub(crate) async fn next_request(&self, bus: &Bus, t: &TenantId) -> Option<Delivery> {
         if let Err(e) = self.ensure_tenant(t).await {
             tracing::warn!(tenant = %t, error = %e, "cannot prepare the request stream");

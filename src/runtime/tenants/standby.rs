@@ -157,15 +157,31 @@ impl TenantSupervisor {
         }
     }
 
-    /// The gateway stopped: this node no longer holds it; announce the release so
-    /// standbys elsewhere take over now (unless it never held the lease).
-    pub(super) async fn gateway_gone(state: &SupState, exit: Option<&GatewayExit>) {
-        if let Some(cluster) = &state.ctx.cluster {
-            let t = state.ctx.config.id();
-            cluster.set_held(&t, false);
-            if exit != Some(&GatewayExit::HeldElsewhere) {
-                cluster.announce_release(&t).await;
+    /// The gateway stopped: this node no longer holds it. Its REST actor stops too
+    /// (the holder serves the tenant's requests; those fetched here go back on the
+    /// stream), then the release is announced so standbys elsewhere take over now
+    /// (unless it never held the lease). At shutdown the REST actor stays until the
+    /// runtime stops it, serving what the draining workers still ask.
+    pub(super) async fn gateway_gone(state: &mut SupState, exit: Option<&GatewayExit>) {
+        let Some(cluster) = state.ctx.cluster.clone() else {
+            return;
+        };
+        let t = state.ctx.config.id();
+        cluster.set_held(&t, false);
+        let stopping = state
+            .ctx
+            .shared
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if !stopping {
+            state.rest_parked = true;
+            if let Some(rest) = state.ctx.shared.rest() {
+                rest.stop().await;
             }
+            state.ctx.bus.stop_requests(&t).await;
+        }
+        if exit != Some(&GatewayExit::HeldElsewhere) {
+            cluster.announce_release(&t).await;
         }
     }
 
