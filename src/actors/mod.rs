@@ -2,6 +2,7 @@
 //! the per-tenant access layer (gateway, REST). The root and tenant supervisors,
 //! which wire these together, live in `runtime/`.
 
+pub mod access;
 pub mod gateway;
 mod latency;
 mod pool;

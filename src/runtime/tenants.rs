@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use crate::actors::gateway::{self, GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
+use crate::actors::gateway::{GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
 use crate::actors::rest::{InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
 use crate::admin::TenantState;
@@ -168,13 +168,6 @@ impl TenantSupervisor {
             None => Self::fail(state, format!("restart budget spent ({reason})")),
         }
     }
-}
-
-fn strip_fatal(reason: &str) -> Option<&str> {
-    reason
-        .strip_prefix(gateway::FATAL_PREFIX)
-        .or_else(|| reason.strip_prefix("fatal:"))
-        .map(str::trim)
 }
 
 impl Actor for TenantSupervisor {
@@ -328,26 +321,22 @@ impl Actor for TenantSupervisor {
             return Ok(());
         };
         let shared = Arc::clone(&state.ctx.shared);
-        let mut exit = None;
-        let child = if let Some(g) = shared
+        // Why the child stopped, from its handle: a typed exit, not a parsed reason.
+        let (child, exit) = if let Some(g) = shared
             .gateway()
             .filter(|g| g.actor().get_id() == cell.get_id())
         {
-            exit = g.exit();
             *shared
                 .gateway
                 .write()
                 .unwrap_or_else(PoisonError::into_inner) = None;
-            Child::Gateway
-        } else if shared
-            .rest()
-            .is_some_and(|r| r.cell().get_id() == cell.get_id())
-        {
+            (Child::Gateway, g.exit())
+        } else if let Some(r) = shared.rest().filter(|r| r.cell().get_id() == cell.get_id()) {
             *shared.rest.write().unwrap_or_else(PoisonError::into_inner) = None;
             if state.rest_parked {
                 return Ok(());
             }
-            Child::Rest
+            (Child::Rest, r.exit())
         } else {
             return Ok(());
         };
@@ -369,11 +358,7 @@ impl Actor for TenantSupervisor {
                 tracing::warn!(provider = %t.provider, tenant = %t.tenant, reason = why, "gateway lost its lease; taking it back if it is free");
                 Self::check_lease(state, &myself, false).await;
             }
-            // The REST actor still reports fatal failures in its stop reason.
-            _ => match strip_fatal(&reason) {
-                Some(why) => Self::fail(state, why.to_owned()),
-                None => Self::retry(state, &myself, child, &reason),
-            },
+            None => Self::retry(state, &myself, child, &reason),
         }
         Ok(())
     }

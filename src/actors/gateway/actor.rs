@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use twilight_gateway::{Intents, Shard};
 
+use super::GatewayExit;
+use super::TenantState;
 use super::error::GatewayError;
-use super::exit::GatewayExit;
-use super::health::{HealthCell, ShardCounters, TenantState};
+use super::health::{HealthCell, ShardCounters};
 use super::runner::{self, ShardCtx, ShardEnd};
 use super::session::StoredSession;
 use super::setup::{self, ShardPlan};

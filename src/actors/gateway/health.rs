@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use twilight_gateway::ShardState;
 
-use super::exit::GatewayExit;
+use crate::actors::access::{AccessExit as GatewayExit, TenantState};
 use crate::model::TenantId;
 
 /// What a shard is doing.
@@ -95,21 +95,6 @@ pub struct ShardHealth {
     pub parse_errors: u64,
     /// The last close code received, if any.
     pub last_close_code: Option<u16>,
-}
-
-/// Where the tenant's gateway stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
-#[non_exhaustive]
-pub enum TenantState {
-    /// Leasing the token and planning shards.
-    Starting,
-    /// Shards are running.
-    Running,
-    /// Stopped on request.
-    Stopped,
-    /// Stopped for a reason that needs attention (a fatal close, a lost lease).
-    Failed(String),
 }
 
 /// A snapshot of a tenant's gateway.

@@ -15,29 +15,18 @@ use tokio_util::sync::CancellationToken;
 use super::GatewayArgs;
 use super::actor::GatewayMsg;
 use super::error::GatewayError;
-use crate::vault::{Capability, Lease, LeaseEvent, Principal, SecretPath};
-
-/// The vault path of the tenant's bot token.
-fn token_path(args: &GatewayArgs) -> Result<SecretPath, GatewayError> {
-    Ok(SecretPath::new(
-        args.tenant.provider.as_str(),
-        args.tenant.tenant.as_str(),
-        "bot_token",
-    )?)
-}
+use crate::actors::access;
+use crate::vault::{Capability, Lease, LeaseEvent};
 
 /// Takes the exclusive gateway lease as `Principal::Gateway(tenant)`.
 pub(super) async fn acquire(args: &GatewayArgs) -> Result<Lease, GatewayError> {
-    let principal = Principal::gateway(args.tenant.provider.as_str(), args.tenant.tenant.as_str())?;
-    Ok(args
-        .vault
-        .lease(
-            &principal,
-            token_path(args)?,
-            Capability::ProviderGateway,
-            args.lease_ttl,
-        )
-        .await?)
+    Ok(access::lease::acquire(
+        &args.vault,
+        &args.tenant,
+        Capability::ProviderGateway,
+        args.lease_ttl,
+    )
+    .await?)
 }
 
 /// When to roll over: a TTL before the maximum, and never before half of it.

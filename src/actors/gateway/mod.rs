@@ -59,9 +59,12 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorRef};
 use tokio::task::JoinHandle;
 
+/// Why a gateway stopped on its own: the access layer's [`AccessExit`].
+pub use crate::actors::access::AccessExit as GatewayExit;
+pub use crate::actors::access::AccessExit;
+pub use crate::actors::access::TenantState;
 pub use error::GatewayError;
-pub use exit::GatewayExit;
-pub use health::{GatewayHealth, ShardHealth, ShardStatus, TenantState};
+pub use health::{GatewayHealth, ShardHealth, ShardStatus};
 pub use session::{SESSION_TTL, SessionStore, StoredSession};
 
 use actor::{GatewayActor, GatewayMsg, Start};

@@ -19,10 +19,11 @@ use super::exec::{Failure, unavailable};
 use super::health::{BackfillGuard, TenantState, bump};
 use super::serve::serve;
 use super::start::RestArgs;
+use crate::actors::access;
 use crate::bus::Delivery;
 use crate::model::{Command, Payload, RestErrorKind, RestResponse};
 use crate::providers::discord::rest::{ClientError, build_client};
-use crate::vault::{Capability, Lease, LeaseEvent, Principal, SecretPath, VaultError};
+use crate::vault::{Capability, Lease, LeaseEvent, VaultError};
 
 /// Why a REST actor could not start (or lost its token).
 #[derive(Debug, thiserror::Error)]
@@ -68,18 +69,13 @@ pub(crate) struct RestState {
 }
 
 async fn lease_token(args: &RestArgs) -> Result<Lease, RestError> {
-    let t = &args.tenant;
-    let principal = Principal::rest(t.provider.as_str(), t.tenant.as_str())?;
-    let path: SecretPath = format!("{}/{}/bot_token", t.provider, t.tenant).parse()?;
-    Ok(args
-        .vault
-        .lease(
-            &principal,
-            path,
-            Capability::ProviderRest,
-            args.config.lease_ttl,
-        )
-        .await?)
+    Ok(access::lease::acquire(
+        &args.vault,
+        &args.tenant,
+        Capability::ProviderRest,
+        args.config.lease_ttl,
+    )
+    .await?)
 }
 
 fn client_for(args: &RestArgs, lease: &Lease) -> Result<twilight_http::Client, RestError> {
@@ -93,20 +89,7 @@ fn client_for(args: &RestArgs, lease: &Lease) -> Result<twilight_http::Client, R
 }
 
 fn watch(lease: &Lease, actor: ActorRef<RestMsg>) -> JoinHandle<()> {
-    let mut rx = lease.subscribe();
-    tokio::spawn(async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    if actor.cast(RestMsg::Lease(ev)).is_err() {
-                        return;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    })
+    access::lease::forward(lease, move |ev| actor.cast(RestMsg::Lease(ev)).is_ok())
 }
 
 impl Actor for RestActor {

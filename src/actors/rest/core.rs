@@ -144,6 +144,13 @@ impl Core {
                 "tenant REST access failed"
             );
             self.abort.cancel();
+            *self
+                .shared
+                .counters
+                .exit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(crate::actors::access::AccessExit::Fatal(reason.to_owned()));
             let _ = self.actor.cast(RestMsg::Fatal(reason.to_owned()));
         }
     }

@@ -9,19 +9,7 @@ use super::breaker::CircuitState;
 use super::buckets::BucketInfo;
 use super::budget::BudgetSnapshot;
 
-/// Whether the tenant's REST side works.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TenantState {
-    /// Starting (leasing the token).
-    Starting,
-    /// Serving commands.
-    Running,
-    /// Failed for good (e.g. the token was rejected); the reason says why.
-    Failed(String),
-    /// Stopped.
-    Stopped,
-}
+pub use crate::actors::access::TenantState;
 
 /// Responses by status class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -71,6 +59,8 @@ pub struct RestHealth {
 #[derive(Debug)]
 pub(crate) struct Counters {
     pub(crate) state: Mutex<TenantState>,
+    /// Why the actor stopped on its own (set before it stops).
+    pub(crate) exit: Mutex<Option<crate::actors::access::AccessExit>>,
     pub(crate) in_flight: AtomicU64,
     pub(crate) commands: AtomicU64,
     pub(crate) success: AtomicU64,
@@ -88,6 +78,7 @@ impl Default for Counters {
     fn default() -> Self {
         Self {
             state: Mutex::new(TenantState::Starting),
+            exit: Mutex::new(None),
             in_flight: AtomicU64::new(0),
             commands: AtomicU64::new(0),
             success: AtomicU64::new(0),

@@ -108,6 +108,18 @@ impl RestHandle {
         self.shared.health()
     }
 
+    /// Why the actor stopped on its own, once it has (`None`: it did not, or for an
+    /// ordinary failure a supervisor restarts).
+    #[must_use]
+    pub fn exit(&self) -> Option<crate::actors::access::AccessExit> {
+        self.shared
+            .counters
+            .exit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// The actor, for supervision.
     #[must_use]
     pub fn cell(&self) -> ActorCell {
