@@ -409,3 +409,108 @@ async fn backlog_reports_lag_pending_and_dead_letters_per_tenant() {
     consumer.close().await;
     publisher.close().await;
 }
+
+/// Cost follows work: a retry rings the bus's doorbell (one member per retry, scored
+/// by when it is due), the mover reads only what is due there and clears the rings
+/// it handled; idle, the doorbell is empty and the mover reads nothing per tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_ring_the_doorbell_and_the_mover_clears_it() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(4, 4, 1000), redis_config(&server))
+        .await
+        .expect("bus");
+    let t = tenant(0);
+    let raw = raw_client(&server).await;
+    let key = format!("{}:retry:due", server.prefix());
+    let rings = || async {
+        let v: Vec<String> = raw
+            .zrange(&key, 0, -1, None, false, None, false)
+            .await
+            .unwrap();
+        v
+    };
+    bus.publish(message(&t, "x")).await.expect("publish");
+    for attempt in 0..3 {
+        let d = bus.next().await.expect("a delivery");
+        assert_eq!(d.envelope.attempt, attempt);
+        bus.fail(d, "boom").await.expect("fail");
+        let now = rings().await;
+        // Rung for this retry (unless the mover already took it).
+        assert!(
+            now.is_empty() || now.iter().all(|m| m.starts_with("discord/t0|")),
+            "{now:?}"
+        );
+    }
+    let d = bus.next().await.expect("the last attempt");
+    assert_eq!(d.envelope.attempt, 3);
+    bus.ack(d).await.expect("ack");
+    eventually(Duration::from_secs(10), "the doorbell is empty", || {
+        let rings = &rings;
+        async move { rings().await.is_empty() }
+    })
+    .await;
+    bus.close().await;
+}
+
+/// Idle cost on Redis (a measurement, ignored in the test run; run with
+/// `IDLE_TENANTS=500 cargo test --test bus idle_redis_commands -- --ignored --nocapture`):
+/// a bus with N registered tenants and nothing to do, its Redis commands per second
+/// by command over `IDLE_WINDOW_SECS` (default 5; 65 covers every periodic sweep).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement"]
+async fn idle_redis_commands() {
+    let n: usize = std::env::var("IDLE_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(
+        BusConfig::default(),
+        RedisBusConfig::new(server.url(), server.prefix()),
+    )
+    .await
+    .expect("bus");
+    for i in 0..n {
+        bus.register_tenant(&tenant(i)).await.expect("register");
+    }
+    let raw = raw_client(&server).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stats = || async {
+        let info: String = raw
+            .custom(fred::cmd!("INFO"), vec!["commandstats"])
+            .await
+            .unwrap();
+        info.lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest
+                    .split(',')
+                    .next()?
+                    .strip_prefix("calls=")?
+                    .parse::<u64>()
+                    .ok()?;
+                Some((name.to_owned(), calls))
+            })
+            .collect::<std::collections::BTreeMap<String, u64>>()
+    };
+    let window: u64 = std::env::var("IDLE_WINDOW_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let before = stats().await;
+    tokio::time::sleep(Duration::from_secs(window)).await;
+    let after = stats().await;
+    let mut total = 0;
+    for (name, calls) in &after {
+        let d = calls - before.get(name).copied().unwrap_or(0);
+        if d > 0 {
+            println!("idle {n} tenants: {name} {:.1}/s", d as f64 / window as f64);
+            total += d;
+        }
+    }
+    println!(
+        "idle {n} tenants: total {:.0} commands/s",
+        total as f64 / 5.0
+    );
+    bus.close().await;
+}

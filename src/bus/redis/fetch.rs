@@ -491,40 +491,104 @@ pub(super) async fn reply_reader(bus: Bus) {
     }
 }
 
+/// How often the mover also sweeps every known tenant, whatever the doorbell says: a
+/// safety net only (a ring is removed only after its tenant's due retries all
+/// moved, and a retry rings with its own member, so no ring is lost to a race).
+const RETRY_SWEEP: Duration = Duration::from_secs(60);
+
+/// Most retries one move takes from one tenant.
+const MOVE_BATCH: i64 = 500;
+
+/// Moves due retries back into the inboxes. Every 50 ms it reads the doorbell
+/// (`retry:due`, one member per retry) for what is due — one command, however many
+/// tenants there are — moves those tenants' due retries and removes the rings it
+/// read; every [`RETRY_SWEEP`] it sweeps all tenants. A retry scheduled meanwhile
+/// rings with its own member, so no ring is lost to a race.
 pub(super) async fn retry_mover(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
     let cancel = bus.inner.cancel.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = ErrorBackoff::default();
+    let mut swept = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = cancel.cancelled() => return,
         }
-        let tenants: Vec<TenantId> = r.known.iter().map(|e| e.key().clone()).collect();
-        let mut failed = false;
-        for t in tenants {
-            let mut keys = vec![r.keys.retry(&t), r.keys.retry_data(&t)];
-            keys.extend(Priority::ALL.iter().map(|c| r.keys.inbox(&t, *c)));
-            let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
-            let args: Vec<Value> = vec![Value::from(now), Value::from(500)];
-            if let Err(e) = MOVE_DUE
-                .evalsha_with_reload::<i64, _, _>(&r.client, keys, args)
-                .await
-            {
-                tracing::warn!(tenant = %t, error = %e, "moving due retries failed");
-                failed = true;
-                // While Redis is down every tenant would fail alike.
-                break;
+        let result = if swept.elapsed() >= RETRY_SWEEP {
+            swept = Instant::now();
+            let all: Vec<TenantId> = r.known.iter().map(|e| e.key().clone()).collect();
+            move_due(r, &all).await.map(|_| ())
+        } else {
+            ring(r).await
+        };
+        match result {
+            Ok(()) => backoff.reset(),
+            Err(e) => {
+                tracing::warn!(error = %e, "moving due retries failed");
+                backoff.wait(&cancel).await;
             }
         }
-        if failed {
-            backoff.wait(&cancel).await;
-        } else {
-            backoff.reset();
+    }
+}
+
+/// Reads the due rings, moves their tenants' due retries, then removes the rings.
+async fn ring(r: &RedisBackend) -> Result<(), fred::error::Error> {
+    let now = now_ms();
+    let rings: Vec<String> = r
+        .client
+        .zrangebyscore(
+            r.keys.retry_due(),
+            "-inf",
+            now as f64,
+            false,
+            Some((0, 1000)),
+        )
+        .await?;
+    if rings.is_empty() {
+        return Ok(());
+    }
+    let mut tenants: Vec<TenantId> = rings
+        .iter()
+        .filter_map(|m| {
+            let (p, t) = m.split_once('|')?.0.split_once('/')?;
+            TenantId::parse(p, t).ok()
+        })
+        .collect();
+    tenants.sort();
+    tenants.dedup();
+    let full = move_due(r, &tenants).await?;
+    // A tenant with more due retries than one move takes keeps its rings.
+    let done: Vec<String> = rings
+        .into_iter()
+        .filter(|m| !full.iter().any(|t| m.starts_with(&format!("{t}|"))))
+        .collect();
+    if !done.is_empty() {
+        let _: i64 = r.client.zrem(r.keys.retry_due(), done).await?;
+    }
+    Ok(())
+}
+
+/// Moves the due retries of `tenants`; returns those that had more than one move
+/// takes. Stops at the first failure (while Redis is down every tenant would fail
+/// alike).
+async fn move_due(
+    r: &RedisBackend,
+    tenants: &[TenantId],
+) -> Result<Vec<TenantId>, fred::error::Error> {
+    let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+    let mut full = Vec::new();
+    for t in tenants {
+        let mut keys = vec![r.keys.retry(t), r.keys.retry_data(t)];
+        keys.extend(Priority::ALL.iter().map(|c| r.keys.inbox(t, *c)));
+        let args: Vec<Value> = vec![Value::from(now), Value::from(MOVE_BATCH)];
+        let moved: i64 = MOVE_DUE.evalsha_with_reload(&r.client, keys, args).await?;
+        if moved >= MOVE_BATCH {
+            full.push(t.clone());
         }
     }
+    Ok(full)
 }
 
 pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super::AckItem>) {

@@ -47,6 +47,13 @@ impl Keys {
         format!("{}:rest", self.tenant_base(t))
     }
 
+    /// The retry doorbell: one member per scheduled retry, `<provider>/<tenant>|<retry
+    /// member>`, scored by when it is due, so the mover reads only tenants with due
+    /// work (one key for the whole bus).
+    pub(crate) fn retry_due(&self) -> String {
+        format!("{}:retry:due", self.prefix)
+    }
+
     pub(crate) fn retry(&self, t: &TenantId) -> String {
         format!("{}:retry", self.tenant_base(t))
     }

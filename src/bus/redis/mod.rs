@@ -378,6 +378,17 @@ impl RedisBackend {
                 (due as f64, member.as_str()),
             )
             .await?;
+        // Ring the doorbell: the mover reads this tenant when the retry is due.
+        let _: Value = p
+            .zadd(
+                self.keys.retry_due(),
+                None,
+                None,
+                false,
+                false,
+                (due as f64, format!("{t}|{member}")),
+            )
+            .await?;
         let mut stream = None;
         if let Receipt::Redis {
             stream: s,
