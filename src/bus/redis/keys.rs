@@ -11,6 +11,8 @@
 //! | `P:{p:t}:rest` | stream, group `rest` | commands for the tenant's `RestActor` |
 //! | `P:{p:t}:retry` | sorted set | retries by due time (member `<class>\|<id>\|<attempt>`) |
 //! | `P:{p:t}:retry:data` | hash | member → encoded envelope |
+//! | `P:retry:due` | sorted set | the retry doorbell: `<provider>/<tenant>\|<retry member>` by due time |
+//! | `P:{p:t}:gateway:fence` | string | the newest gateway owner's fence (fenced publishes, session saves) |
 //! | `P:{p:t}:done:<id>:<handler>` | string, PX 1 h | handler finished envelope (idempotency) |
 //! | `P:tenants` | set | tenants that ever published (what fetchers read) |
 //! | `P:node:<node>:replies` | stream | responses addressed to a node |
