@@ -31,6 +31,7 @@ use std::time::Duration;
 pub use backlog::{BusBacklog, TenantBacklog};
 pub use delivery::{DeadLetter, Delivery};
 pub use error::BusError;
+pub use pending::PendingReply;
 pub(crate) use redis::FENCED_SET;
 pub use redis::{RedisBusConfig, fence_key};
 pub use retry::backoff;
@@ -574,9 +575,23 @@ impl Bus {
     /// served later; commands carry idempotency keys for that reason).
     pub async fn request(
         &self,
-        mut envelope: Envelope,
+        envelope: Envelope,
         timeout: Duration,
     ) -> Result<Envelope, BusError> {
+        self.submit(envelope, timeout).await?.wait().await
+    }
+
+    /// Sends a command and returns as soon as the tenant's request queue holds it
+    /// (durably, on Redis): the caller goes on, and waits for the response only if it
+    /// asks for it ([`PendingReply::wait`], at most `timeout`).
+    ///
+    /// # Errors
+    /// As [`Bus::publish`]: the command was not accepted.
+    pub async fn submit(
+        &self,
+        mut envelope: Envelope,
+        timeout: Duration,
+    ) -> Result<PendingReply, BusError> {
         let corr = *envelope.corr.get_or_insert(envelope.id);
         envelope.reply_to = Some(self.inner.config.node_id.clone());
         let rx = self.inner.pending.register(corr);
@@ -584,17 +599,7 @@ impl Bus {
             self.inner.pending.forget(&corr);
             return Err(e);
         }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(_)) => Err(BusError::Closed),
-            Err(_) => {
-                self.inner.pending.forget(&corr);
-                Err(BusError::Timeout {
-                    corr: corr.to_string(),
-                    timeout_ms: timeout.as_millis() as u64,
-                })
-            }
-        }
+        Ok(PendingReply::new(corr, rx, self.clone(), timeout))
     }
 
     /// Takes the next request for `tenant` (its `RestActor` calls this). `None` once

@@ -8,9 +8,10 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
+use super::effect::Effect;
 use crate::bus::{Bus, BusError};
 use crate::model::{
-    Command, Envelope, EnvelopeId, FetchHistory, InteractionCreated, InteractionResponse, Payload,
+    Command, Envelope, EnvelopeId, FetchHistory, InteractionCreated, InteractionResponse,
     PostMessage, RespondInteraction, RestErrorKind, RestResponse, RestResult, RoleChange,
     SendDirectMessage, SocialMessageCreated, TenantId,
 };
@@ -208,12 +209,13 @@ impl Ctx {
         base36(self.envelope_id.0.0 ^ salt.rotate_left(17))
     }
 
-    /// Sends any command and waits for its response.
+    /// Sends any command; returns as soon as the tenant's access layer has accepted
+    /// it (queued for its REST actor), so the worker does not wait for the provider.
+    /// [`Effect::response`] waits for the result.
     ///
     /// # Errors
-    /// [`CtxError::Bus`] on a timeout; [`CtxError::Rejected`] when the access layer
-    /// reports a failure.
-    pub async fn command(&self, command: Command) -> Result<RestResponse, CtxError> {
+    /// [`CtxError::Bus`] when the command could not be queued.
+    pub async fn submit(&self, command: Command) -> Result<Effect, CtxError> {
         let name = command.name();
         let mut env = Envelope::request(
             &self.shared.namespace,
@@ -226,22 +228,18 @@ impl Ctx {
         let reply = self
             .shared
             .bus
-            .request(env, self.shared.request_timeout)
+            .submit(env, self.shared.request_timeout)
             .await?;
-        let Payload::Response(response) = reply.payload else {
-            return Err(CtxError::Build("the reply carried no response".to_owned()));
-        };
-        if response.ok {
-            Ok(response)
-        } else {
-            Err(CtxError::Rejected {
-                command: name,
-                kind: response.error_kind.unwrap_or(RestErrorKind::Other),
-                status: response.status,
-                message: response.error.clone().unwrap_or_default(),
-                retry_after_ms: response.retry_after_ms,
-            })
-        }
+        Ok(Effect::new(name, reply))
+    }
+
+    /// Sends any command and waits for its response.
+    ///
+    /// # Errors
+    /// [`CtxError::Bus`] on a timeout; [`CtxError::Rejected`] when the access layer
+    /// reports a failure.
+    pub async fn command(&self, command: Command) -> Result<RestResponse, CtxError> {
+        self.submit(command).await?.response().await
     }
 
     /// Posts a message in a channel.
@@ -252,7 +250,7 @@ impl Ctx {
         &self,
         channel_id: impl Into<String>,
         content: impl Into<String>,
-    ) -> Result<RestResponse, CtxError> {
+    ) -> Result<Effect, CtxError> {
         self.send(PostMessage {
             channel_id: channel_id.into(),
             content: content.into(),
@@ -269,11 +267,11 @@ impl Ctx {
     ///
     /// # Errors
     /// As [`Ctx::command`].
-    pub async fn send(&self, mut message: PostMessage) -> Result<RestResponse, CtxError> {
+    pub async fn send(&self, mut message: PostMessage) -> Result<Effect, CtxError> {
         if message.nonce.is_none() {
             message.nonce = Some(self.next_nonce());
         }
-        self.command(Command::PostMessage(message)).await
+        self.submit(Command::PostMessage(message)).await
     }
 
     /// Replies to a message in its channel.
@@ -284,7 +282,7 @@ impl Ctx {
         &self,
         to: &SocialMessageCreated,
         content: impl Into<String>,
-    ) -> Result<RestResponse, CtxError> {
+    ) -> Result<Effect, CtxError> {
         self.send(PostMessage {
             channel_id: to.channel_id.clone(),
             content: content.into(),
@@ -306,8 +304,8 @@ impl Ctx {
         &self,
         interaction: &InteractionCreated,
         response: InteractionResponse,
-    ) -> Result<RestResponse, CtxError> {
-        self.command(Command::RespondInteraction(RespondInteraction {
+    ) -> Result<Effect, CtxError> {
+        self.submit(Command::RespondInteraction(RespondInteraction {
             interaction_id: interaction.interaction_id.clone(),
             response,
         }))
@@ -323,8 +321,8 @@ impl Ctx {
         guild_id: &str,
         user_id: &str,
         role_id: &str,
-    ) -> Result<RestResponse, CtxError> {
-        self.command(Command::AssignRole(role_change(guild_id, user_id, role_id)))
+    ) -> Result<Effect, CtxError> {
+        self.submit(Command::AssignRole(role_change(guild_id, user_id, role_id)))
             .await
     }
 
@@ -337,8 +335,8 @@ impl Ctx {
         guild_id: &str,
         user_id: &str,
         role_id: &str,
-    ) -> Result<RestResponse, CtxError> {
-        self.command(Command::RemoveRole(role_change(guild_id, user_id, role_id)))
+    ) -> Result<Effect, CtxError> {
+        self.submit(Command::RemoveRole(role_change(guild_id, user_id, role_id)))
             .await
     }
 
@@ -350,8 +348,8 @@ impl Ctx {
         &self,
         user_id: &str,
         content: impl Into<String>,
-    ) -> Result<RestResponse, CtxError> {
-        self.command(Command::SendDirectMessage(SendDirectMessage {
+    ) -> Result<Effect, CtxError> {
+        self.submit(Command::SendDirectMessage(SendDirectMessage {
             user_id: user_id.to_owned(),
             content: content.into(),
             embeds: Vec::new(),

@@ -29,6 +29,7 @@
 mod builtin;
 mod ctx;
 mod dispatch;
+mod effect;
 
 use std::future::{Future, ready};
 
@@ -37,6 +38,7 @@ pub use builtin::{BUILTIN_HANDLERS, Echo, Ping};
 pub(crate) use ctx::CtxShared;
 pub use ctx::{Ctx, CtxError, SecretSource};
 pub use dispatch::{HandlerSet, UnknownHandler};
+pub use effect::Effect;
 
 use crate::model::{
     InteractionCreated, MemberJoined, MemberLeft, MemberUpdated, SocialMessageCreated,

@@ -481,7 +481,11 @@ impl Handler for Replier {
         "replier"
     }
     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
-        let r = ctx.reply(msg, "pong").await;
+        // Queued at once; this handler asks for the answer.
+        let r = match ctx.reply(msg, "pong").await {
+            Ok(effect) => effect.response().await,
+            Err(e) => Err(e),
+        };
         let timed_out = matches!(
             r,
             Err(CtxError::Bus(switchboard::bus::BusError::Timeout { .. }))

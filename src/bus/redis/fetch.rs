@@ -387,10 +387,14 @@ pub(super) async fn request_fetcher(bus: Bus) {
         for (t, tx) in subs {
             let stream = r.keys.rest(&t);
             let mut sink = |d: Delivery| {
-                if tx.try_send(d).is_err() {
-                    // Full: the entry stays pending here and is re-read on restart or
-                    // claimed by another node; never dropped from Redis.
-                    tracing::warn!(tenant = %t, "request queue full; leaving an entry pending");
+                if let Err(e) = tx.try_send(d) {
+                    // Full, or the REST actor stopped: the entry stays pending in Redis
+                    // but this node lets go of it, so it is claimed (by this node's
+                    // next claim, or the tenant's holder) — never kept alive unserved.
+                    let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) =
+                        e;
+                    r.release(&d.receipt);
+                    tracing::warn!(tenant = %t, "request queue full or closed; leaving an entry to be claimed");
                 }
             };
             if recovered.insert(t.clone()) {
@@ -427,8 +431,10 @@ pub(super) async fn request_fetcher(bus: Bus) {
                         {
                             // Capacity was checked before the read and nobody else
                             // sends on this channel, so this does not wait long.
-                            if tx.send(*d).await.is_err() {
-                                tracing::warn!(tenant = %t, "request consumer gone; entry stays pending");
+                            if let Err(mpsc::error::SendError(d)) = tx.send(*d).await {
+                                // The REST actor stopped (another node holds the
+                                // tenant now): hand the request back at once.
+                                r.requeue(d).await;
                             }
                         }
                     }

@@ -549,37 +549,43 @@ impl RedisBackend {
         rx.close();
         let mut moved = 0_u64;
         while let Ok(d) = rx.try_recv() {
-            let requeued = match encode(&d.envelope) {
-                Ok(bytes) => self
-                    .client
-                    .xadd::<Value, _, _, _, _>(
-                        stream.as_str(),
-                        false,
-                        None::<()>,
-                        "*",
-                        fields(bytes),
-                    )
-                    .await
-                    .map_err(BusError::from),
-                Err(e) => Err(e.into()),
-            };
-            match requeued {
-                Ok(_) => {
-                    moved += 1;
-                    if let Err(e) = self.ack_now(&d.receipt).await {
-                        tracing::warn!(tenant = %t, error = %e, "a handed-back request stays pending until claimed");
-                    }
-                }
-                Err(e) => {
-                    // Left pending: another node claims it after the claim time.
-                    self.release(&d.receipt);
-                    tracing::warn!(tenant = %t, error = %e, "could not hand a request back");
-                }
+            if self.requeue(d).await {
+                moved += 1;
             }
         }
         self.in_hand.retain(|(s, _), _| *s != stream);
         if moved > 0 {
             tracing::info!(tenant = %t, moved, "requests handed back to the tenant's holder");
+        }
+    }
+
+    /// Puts a request this node fetched but will not serve back on its stream: a new
+    /// entry, then the old one acknowledged (nothing lost, nothing waits for the
+    /// claim time). On failure the entry stays pending and is let go of, so it is
+    /// claimed after the claim time. Returns whether it was put back.
+    pub(crate) async fn requeue(&self, d: Delivery) -> bool {
+        let t = d.envelope.tenant_id();
+        let stream = self.keys.rest(&t);
+        let requeued = match encode(&d.envelope) {
+            Ok(bytes) => self
+                .client
+                .xadd::<Value, _, _, _, _>(stream.as_str(), false, None::<()>, "*", fields(bytes))
+                .await
+                .map_err(BusError::from),
+            Err(e) => Err(e.into()),
+        };
+        match requeued {
+            Ok(_) => {
+                if let Err(e) = self.ack_now(&d.receipt).await {
+                    tracing::warn!(tenant = %t, error = %e, "a handed-back request stays pending until claimed");
+                }
+                true
+            }
+            Err(e) => {
+                self.release(&d.receipt);
+                tracing::warn!(tenant = %t, error = %e, "could not hand a request back");
+                false
+            }
         }
     }
 
