@@ -616,6 +616,23 @@ impl Bus {
         }
     }
 
+    /// Claims entries other consumers left idle only when asked ([`Bus::claim_soon`])
+    /// and every `safety`, instead of sweeping every tenant every half claim time:
+    /// for a node in a cluster, which knows when another node left.
+    pub fn claim_on_demand(&self, safety: Duration) {
+        if let Backend::Redis(r) = &self.inner.backend {
+            r.claims.on_demand(safety);
+        }
+    }
+
+    /// Another node left: sweep for its entries once they have been idle for the
+    /// claim time.
+    pub fn claim_soon(&self) {
+        if let Backend::Redis(r) = &self.inner.backend {
+            r.claims.sweep_after(r.cfg.claim_idle);
+        }
+    }
+
     /// This node stops serving `tenant`'s requests (another node holds the tenant
     /// now): on Redis the requests fetched here but not served go back on the stream
     /// for the holder. In process there is one node: nothing to do.

@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     last_hand_off: Mutex<Option<Instant>>,
     /// Called when another node changed the shared tenant registry.
     on_tenants_changed: RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// Called when a node left the view (its record expired or was removed).
+    on_node_lost: RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 /// This node's membership in the cluster. Cheap to clone.
@@ -172,6 +174,7 @@ impl Cluster {
             tenants: AtomicUsize::new(0),
             last_hand_off: Mutex::new(None),
             on_tenants_changed: RwLock::new(None),
+            on_node_lost: RwLock::new(None),
         });
         if let Err(e) = shared.beat().await {
             tracing::warn!(error = %e, "first cluster heartbeat failed; retrying in the background");
@@ -219,6 +222,16 @@ impl Cluster {
         *self
             .shared
             .on_tenants_changed
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(f);
+    }
+
+    /// Calls `f` whenever a node leaves the view (it died or left), e.g. so the bus
+    /// claims what it left behind.
+    pub fn on_node_lost(&self, f: Arc<dyn Fn() + Send + Sync>) {
+        *self
+            .shared
+            .on_node_lost
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(f);
     }

@@ -48,7 +48,25 @@ impl Shared {
         }
         view.push(me);
         view.sort_by(|a, b| a.id.cmp(&b.id));
-        *self.view.write().unwrap_or_else(PoisonError::into_inner) = view;
+        let lost = {
+            let mut current = self.view.write().unwrap_or_else(PoisonError::into_inner);
+            let lost = current
+                .iter()
+                .any(|old| !view.iter().any(|n| n.id == old.id));
+            *current = view;
+            lost
+        };
+        if lost {
+            let f = self
+                .on_node_lost
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(f) = f {
+                tracing::info!(node = %self.me, "a node left the cluster");
+                f();
+            }
+        }
         if !gone.is_empty() {
             let () = self.client.srem(self.keys.nodes(), gone).await?;
         }

@@ -142,7 +142,7 @@ impl RuntimeBuilder {
 
         let vault = start_vault(&registry).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
-        let cluster = join_cluster(&registry, &node_id, role).await;
+        let cluster = join_cluster(&registry, &node_id, role, &bus).await;
         for t in &registry.tenants {
             bus.register_tenant(&t.id())
                 .await
@@ -260,6 +260,10 @@ fn pool_config(
     }
 }
 
+/// In a cluster, how often the bus sweeps for entries other consumers left idle
+/// even when no node left (a safety net).
+const CLAIM_SAFETY_SWEEP: Duration = Duration::from_secs(300);
+
 /// With `runtime.tenants_store: redis`, the registry plus the cluster's shared
 /// tenants, and the store (access nodes resolve their `${VAR}`s; workers need none).
 async fn with_shared_tenants(
@@ -368,7 +372,12 @@ fn admin_settings(
 
 /// Joins the cluster when nodes share a Redis bus; a node that cannot join runs on
 /// its own (placement then takes every free lease at once).
-async fn join_cluster(registry: &Registry, node_id: &str, role: Role) -> Option<Cluster> {
+async fn join_cluster(
+    registry: &Registry,
+    node_id: &str,
+    role: Role,
+    bus: &Bus,
+) -> Option<Cluster> {
     let rt = &registry.runtime;
     let (BackendKind::Redis, Some(url)) = (rt.bus.backend, &rt.bus.url) else {
         return None;
@@ -384,6 +393,11 @@ async fn join_cluster(registry: &Registry, node_id: &str, role: Role) -> Option<
     {
         Ok(c) => {
             c.set_tenants(registry.tenants.len());
+            // Claim a dead node's entries when it leaves, not by sweeping every
+            // tenant's streams every half claim time.
+            bus.claim_on_demand(CLAIM_SAFETY_SWEEP);
+            let b = bus.clone();
+            c.on_node_lost(Arc::new(move || b.claim_soon()));
             Some(c)
         }
         Err(e) => {

@@ -87,6 +87,75 @@ async fn a_dead_consumers_entries_are_claimed_and_handled() {
     b.close().await;
 }
 
+/// In a cluster the bus claims on demand: a dead consumer's entries stay where
+/// they are while nobody says a node left (no per-tenant sweep), and are claimed
+/// and handled once `claim_soon` is called (the cluster calls it when a node leaves
+/// its view).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_claims_wait_for_a_lost_node() {
+    let server = TestRedis::start().await;
+    let mut cfg_a = bus_config(3, 10, 1000);
+    cfg_a.node_id = "node-a".into();
+    let a = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
+    for _ in 0..3 {
+        a.publish(message(&tenant(0), "orphan")).await.unwrap();
+    }
+    let mut taken = Vec::new();
+    while taken.len() < 3 {
+        taken.push(
+            tokio::time::timeout(Duration::from_secs(10), a.next())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    drop(taken);
+    a.close().await;
+
+    let mut cfg_b = bus_config(3, 4, 1000);
+    cfg_b.node_id = "node-b".into();
+    let b = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
+    b.claim_on_demand(Duration::from_secs(3600));
+    let handled = Arc::new(DashMap::new());
+    let mut set = HandlerSet::new();
+    set.add(
+        &tenant(0),
+        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
+    );
+    let pool = start_pool(&b, set, 2).await;
+    // Past several claim times (1.5 s) with no lost node: nothing is claimed.
+    let raw = raw_client(&server).await;
+    let stats = || async {
+        let info: String = raw
+            .custom(fred::cmd!("INFO"), vec!["commandstats"])
+            .await
+            .unwrap();
+        info.contains("cmdstat_xautoclaim")
+    };
+    let claimed_early = tokio::time::timeout(Duration::from_secs(4), async {
+        loop {
+            if stats().await || !handled.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(claimed_early.is_err(), "no claim sweep without a lost node");
+    b.claim_soon();
+    eventually(
+        Duration::from_secs(30),
+        "claimed and handled after claim_soon",
+        || {
+            let n = handled.len();
+            async move { n == 3 }
+        },
+    )
+    .await;
+    pool.shutdown().await;
+    b.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_node_rereads_its_own_pending_entries() {
     let server = TestRedis::start().await;
@@ -470,6 +539,10 @@ async fn idle_redis_commands() {
     )
     .await
     .expect("bus");
+    if std::env::var_os("IDLE_ON_DEMAND").is_some() {
+        // As a node in a cluster runs it.
+        bus.claim_on_demand(Duration::from_secs(300));
+    }
     for i in 0..n {
         bus.register_tenant(&tenant(i)).await.expect("register");
     }

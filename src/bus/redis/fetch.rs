@@ -267,7 +267,7 @@ async fn recover_inboxes(
     r: &RedisBackend,
     tenants: &[TenantId],
     recovered: &mut HashSet<TenantId>,
-    last_claim: &mut Instant,
+    last_claim: &mut u64,
     prefetch: usize,
 ) {
     for t in tenants {
@@ -278,8 +278,8 @@ async fn recover_inboxes(
             }
         }
     }
-    if last_claim.elapsed() >= r.cfg.claim_idle / 2 {
-        *last_claim = Instant::now();
+    if r.claims.due(*last_claim, r.cfg.claim_idle) {
+        *last_claim = now_ms();
         for t in tenants {
             for class in Priority::ALL {
                 if bus.inner.scheduler.queued(t, class) < prefetch {
@@ -299,7 +299,7 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
         .clamp(1, 4 * r.cfg.fetch_count as usize);
     let mut tenants: Vec<TenantId> = Vec::new();
     let mut refreshed: Option<Instant> = None;
-    let mut last_claim = Instant::now();
+    let mut last_claim = now_ms();
     let mut recovered: HashSet<TenantId> = HashSet::new();
     let mut backoff = ErrorBackoff::default();
     while !cancel.is_cancelled() {
@@ -371,7 +371,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
     let cancel = bus.inner.cancel.clone();
     let mut recovered: HashSet<TenantId> = HashSet::new();
-    let mut last_claim = Instant::now();
+    let mut last_claim = now_ms();
     let mut backoff = ErrorBackoff::default();
     while !cancel.is_cancelled() {
         let subs: Vec<(TenantId, mpsc::Sender<Delivery>)> = r
@@ -380,9 +380,9 @@ pub(super) async fn request_fetcher(bus: Bus) {
             .map(|e| (e.key().clone(), e.value().0.clone()))
             .collect();
         let mut streams: HashMap<String, (TenantId, mpsc::Sender<Delivery>)> = HashMap::new();
-        let claim_now = last_claim.elapsed() >= r.cfg.claim_idle / 2;
+        let claim_now = r.claims.due(last_claim, r.cfg.claim_idle);
         if claim_now {
-            last_claim = Instant::now();
+            last_claim = now_ms();
         }
         for (t, tx) in subs {
             let stream = r.keys.rest(&t);

@@ -13,6 +13,7 @@
 //! go to one `dlq` stream. Blocking reads use clients of their own: a blocking command
 //! stalls every other command on its connection.
 
+mod claims;
 mod fetch;
 mod keys;
 mod recover;
@@ -107,6 +108,8 @@ pub(crate) struct RedisBackend {
     ack_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<AckItem>>>,
     publishes: AtomicU64,
     request_bound: usize,
+    /// When the fetchers claim entries other consumers left idle.
+    pub(crate) claims: Box<claims::ClaimSchedule>,
 }
 
 async fn connect_client(url: &str) -> Result<Client, BusError> {
@@ -146,6 +149,7 @@ impl RedisBackend {
             known: DashMap::new(),
             request_subs: DashMap::new(),
             in_hand: DashMap::new(),
+            claims: Box::default(),
             acks,
             ack_rx: std::sync::Mutex::new(Some(ack_rx)),
             publishes: AtomicU64::new(0),
