@@ -17,6 +17,8 @@ mod demo;
 mod failures;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
+#[path = "daemon/load.rs"]
+mod load;
 #[path = "daemon/redis_faults.rs"]
 mod redis_faults;
 #[path = "common/redis.rs"]

@@ -117,6 +117,11 @@ impl Daemon {
         daemon
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Kills the process with SIGKILL (`kill -9`) and reaps it.
     pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
