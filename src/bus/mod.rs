@@ -32,7 +32,7 @@ pub use backlog::{BusBacklog, TenantBacklog};
 pub use delivery::{DeadLetter, Delivery};
 pub use error::BusError;
 pub use pending::PendingReply;
-pub(crate) use redis::FENCED_SET;
+pub(crate) use redis::{FENCED_SET, connect as connect_redis};
 pub use redis::{RedisBusConfig, fence_key};
 pub use retry::backoff;
 pub use scheduler::{SchedulerConfig, SchedulerStats};

@@ -134,14 +134,7 @@ impl std::fmt::Debug for Cluster {
 }
 
 async fn connect(url: &str) -> Result<Client, ClusterError> {
-    let config = Config::from_url(url).map_err(redis_err)?;
-    let client = Builder::from_config(config)
-        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(5))
-        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-        .build()
-        .map_err(redis_err)?;
-    client.init().await.map_err(redis_err)?;
-    Ok(client)
+    crate::bus::connect_redis(url).await.map_err(redis_err)
 }
 
 impl Cluster {

@@ -66,17 +66,6 @@ impl TenantStore {
         Ok(docs)
     }
 
-    /// Whether `tenant` is stored here.
-    ///
-    /// # Errors
-    /// [`ClusterError::Redis`].
-    pub async fn contains(&self, tenant: &TenantId) -> Result<bool, ClusterError> {
-        self.client
-            .hexists(self.key(), tenant.to_string())
-            .await
-            .map_err(redis_err)
-    }
-
     /// The stored document of `tenant`, if any.
     ///
     /// # Errors

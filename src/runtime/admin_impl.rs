@@ -223,17 +223,16 @@ impl AdminFacade {
         let id = TenantId::parse(provider, tenant)
             .map_err(|e| AdminError::BadRequest(format!("invalid tenant id: {e}")))?;
         let internal = |e: crate::cluster::ClusterError| AdminError::Internal(e.to_string());
-        let stored = store.contains(&id).await.map_err(internal)?;
+        let previous = store.get(&id).await.map_err(internal)?;
         let in_registry = self.0.view().registry.tenants.iter().any(|t| t.id() == id);
         if create && in_registry {
             return Err(AdminError::Conflict(format!("tenant {id} exists")));
         }
-        if !create && !stored {
+        if !create && previous.is_none() {
             return Err(AdminError::NotFound(format!(
                 "tenant {id} is not in the shared registry (tenants of the registry file are edited there)"
             )));
         }
-        let previous = store.get(&id).await.map_err(internal)?;
         store.put(&id, body).await.map_err(internal)?;
         match self.0.reload_from_file().await {
             Ok(report) => Ok(report),

@@ -41,19 +41,18 @@ async fn raw_client(server: &TestRedis) -> Client {
     client
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_consumers_entries_are_claimed_and_handled() {
-    let server = TestRedis::start().await;
-    // A cap above five, so node a can hold all five at once.
+/// Node `node-a` publishes `n` envelopes for tenant 0, takes them all and "dies"
+/// without acking any: they stay pending on a consumer that is gone.
+async fn orphan_entries(server: &TestRedis, n: usize) {
+    // A cap above `n`, so node a can hold them all at once.
     let mut cfg_a = bus_config(3, 10, 1000);
     cfg_a.node_id = "node-a".into();
-    let a = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
-    for _ in 0..5 {
+    let a = Bus::redis(cfg_a, redis_config(server)).await.unwrap();
+    for _ in 0..n {
         a.publish(message(&tenant(0), "orphan")).await.unwrap();
     }
-    // Node a takes the entries and "dies" without acking any.
     let mut taken = Vec::new();
-    while taken.len() < 5 {
+    while taken.len() < n {
         taken.push(
             tokio::time::timeout(Duration::from_secs(10), a.next())
                 .await
@@ -63,6 +62,12 @@ async fn a_dead_consumers_entries_are_claimed_and_handled() {
     }
     drop(taken);
     a.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_consumers_entries_are_claimed_and_handled() {
+    let server = TestRedis::start().await;
+    orphan_entries(&server, 5).await;
 
     let mut cfg_b = bus_config(3, 4, 1000);
     cfg_b.node_id = "node-b".into();
@@ -94,23 +99,7 @@ async fn a_dead_consumers_entries_are_claimed_and_handled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_demand_claims_wait_for_a_lost_node() {
     let server = TestRedis::start().await;
-    let mut cfg_a = bus_config(3, 10, 1000);
-    cfg_a.node_id = "node-a".into();
-    let a = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
-    for _ in 0..3 {
-        a.publish(message(&tenant(0), "orphan")).await.unwrap();
-    }
-    let mut taken = Vec::new();
-    while taken.len() < 3 {
-        taken.push(
-            tokio::time::timeout(Duration::from_secs(10), a.next())
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    drop(taken);
-    a.close().await;
+    orphan_entries(&server, 3).await;
 
     let mut cfg_b = bus_config(3, 4, 1000);
     cfg_b.node_id = "node-b".into();

@@ -30,10 +30,10 @@ fn env() -> Vec<(&'static str, &'static str)> {
 /// A registry for both bots on Redis (bus, vault, sessions) with a short lease TTL
 /// and claim time, so a dead node's work moves within a few seconds.
 fn cluster_registry(dir: &Path, sim: &SimHandle, redis: &TestRedis) -> std::path::PathBuf {
-    let extra = format!(
-        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}', claim_idle_ms: 2000 }}\n  redis_prefix: {p}\n  lease_ttl_secs: {LEASE_TTL}\n",
-        url = redis.url(),
-        p = redis.prefix()
+    let extra = crate::support::redis_runtime(
+        redis,
+        ", claim_idle_ms: 2000",
+        &format!("  lease_ttl_secs: {LEASE_TTL}\n"),
     );
     let tenants: Vec<_> = BOTS.iter().map(|(name, var, _)| (*name, *var)).collect();
     registry(dir, sim, &tenants, &extra)
@@ -265,10 +265,10 @@ async fn three_nodes_share_nine_tenants() {
         .collect();
     let sim = sim(&bots).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}', claim_idle_ms: 2000 }}\n  redis_prefix: {p}\n  lease_ttl_secs: {LEASE_TTL}\n",
-        url = redis.url(),
-        p = redis.prefix()
+    let extra = crate::support::redis_runtime(
+        &redis,
+        ", claim_idle_ms: 2000",
+        &format!("  lease_ttl_secs: {LEASE_TTL}\n"),
     );
     let tenants: Vec<(&str, &str)> = names
         .iter()
@@ -570,11 +570,7 @@ async fn a_tenant_created_on_one_node_runs_on_another() {
     let redis = TestRedis::start().await;
     let sim = sim(&[("duck", "fake-duck"), ("goose", "fake-goose")]).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}' }}\n  redis_prefix: {p}\n  tenants_store: redis\n",
-        url = redis.url(),
-        p = redis.prefix()
-    );
+    let extra = crate::support::redis_runtime(&redis, "", "  tenants_store: redis\n");
     let reg = registry(dir.path(), &sim, &[("duck", "TOK_DUCK")], &extra);
     let access = Daemon::start(
         &[

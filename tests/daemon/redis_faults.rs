@@ -13,11 +13,7 @@ async fn an_empty_redis_restart_under_load_fails_no_tenant() {
     let sim = sim(&[("duck", "fake-duck"), ("goose", "fake-goose")]).await;
     let dir = tempfile::tempdir().unwrap();
     // The default lease TTL (30 s): a short outage is ridden out on cached leases.
-    let extra = format!(
-        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}', claim_idle_ms: 2000 }}\n  redis_prefix: {p}\n",
-        url = redis.url(),
-        p = redis.prefix()
-    );
+    let extra = crate::support::redis_runtime(&redis, ", claim_idle_ms: 2000", "");
     let reg = registry(
         dir.path(),
         &sim,
@@ -109,11 +105,7 @@ async fn a_daemon_killed_and_restarted_answers_every_message_once() {
     let redis = TestRedis::start().await;
     let sim = sim(&[("duck", "fake-duck")]).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}' }}\n  redis_prefix: {p}\n",
-        url = redis.url(),
-        p = redis.prefix()
-    );
+    let extra = crate::support::redis_runtime(&redis, "", "");
     let reg = registry(dir.path(), &sim, &[("duck", "TOK_DUCK")], &extra);
     let env = [
         ("TOK_DUCK", "fake-duck"),

@@ -11,11 +11,7 @@ async fn access_and_worker_nodes_answer_together() {
     let redis = TestRedis::start().await;
     let sim = sim(&[("duck", "fake-duck")]).await;
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}' }}\n  redis_prefix: {p}\n",
-        url = redis.url(),
-        p = redis.prefix()
-    );
+    let extra = crate::support::redis_runtime(&redis, "", "");
     let reg = registry(dir.path(), &sim, &[("duck", "TOK_DUCK")], &extra);
     let key = "0000000000000000000000000000000000000000000000000000000000000001";
     let access = Daemon::start(

@@ -178,6 +178,21 @@ pub(crate) fn ctl(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) 
     )
 }
 
+/// `runtime` lines putting the vault (key in `TEST_VAULT_KEY`) and the bus on
+/// `redis`, keys under its random prefix; `bus_extra` goes inside the bus mapping
+/// (e.g. `, claim_idle_ms: 2000`), `more` (whole lines) after.
+pub(crate) fn redis_runtime(
+    redis: &crate::redis_server::TestRedis,
+    bus_extra: &str,
+    more: &str,
+) -> String {
+    format!(
+        "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY }}\n  bus: {{ backend: redis, url: '{url}'{bus_extra} }}\n  redis_prefix: {p}\n{more}",
+        url = redis.url(),
+        p = redis.prefix()
+    )
+}
+
 /// A registry file for `tenants` (name, token env var) pointing at `sim`.
 pub(crate) fn registry(
     dir: &Path,

@@ -70,6 +70,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
     let id = ctx.counters.id;
     let mut last_saved: Option<(String, u64)> = None;
     let mut last_seq: Option<u64> = None;
+    let mut session_id = SessionId::default();
     let mut tick = tokio::time::interval(ctx.save_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -77,7 +78,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
         let item = tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => {
-                close(&mut shard, &ctx, &mut last_seq).await;
+                close(&mut shard, &ctx, &mut last_seq, &mut session_id).await;
                 save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
                 ctx.counters.set_status(ShardStatus::Stopped);
                 return;
@@ -125,7 +126,8 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
             }
             Some(Ok(Message::Text(json))) => {
                 // Store the session as soon as it starts or resumes.
-                if handle_text(origin(&shard), json, &ctx, &mut last_seq).await == Frame::Session {
+                let origin = session_id.origin(&shard);
+                if handle_text(origin, json, &ctx, &mut last_seq).await == Frame::Session {
                     save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
                 }
             }
@@ -148,7 +150,7 @@ enum Frame {
 /// Processes one text frame; `origin` is the shard's session id and sequence after
 /// it (a dispatch's own sequence number).
 async fn handle_text(
-    origin: Option<(String, u64)>,
+    origin: Option<(Arc<str>, u64)>,
     json: String,
     ctx: &ShardCtx,
     last_seq: &mut Option<u64>,
@@ -266,7 +268,12 @@ async fn deliver(
 /// A server that drops the connection without answering the close frame makes
 /// twilight reconnect at once; its HELLO is the sign to stop: the shard has not sent
 /// RESUME yet (it would on the next poll), so the session stays where it was.
-async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut Option<u64>) {
+async fn close(
+    shard: &mut Shard<InMemoryQueue>,
+    ctx: &ShardCtx,
+    last_seq: &mut Option<u64>,
+    session_id: &mut SessionId,
+) {
     // Disconnected (between connections) or closed for good: polling would open a new
     // connection only to close it.
     if matches!(
@@ -281,7 +288,8 @@ async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut 
             match item {
                 Ok(Message::Close(_)) => break,
                 Ok(Message::Text(json)) => {
-                    if handle_text(origin(shard), json, ctx, last_seq).await == Frame::Hello {
+                    let origin = session_id.origin(shard);
+                    if handle_text(origin, json, ctx, last_seq).await == Frame::Hello {
                         break;
                     }
                 }
@@ -298,9 +306,20 @@ async fn close(shard: &mut Shard<InMemoryQueue>, ctx: &ShardCtx, last_seq: &mut 
     ctx.counters.observe(shard);
 }
 
-/// The shard's session id and last sequence number, owned (`Shard` is not `Sync`).
-fn origin(shard: &Shard<InMemoryQueue>) -> Option<(String, u64)> {
-    shard.session().map(|s| (s.id().to_owned(), s.sequence()))
+/// The shard's session id, kept so each frame shares it instead of copying it.
+#[derive(Default)]
+struct SessionId(Option<Arc<str>>);
+
+impl SessionId {
+    /// The shard's session id and last sequence number, owned (`Shard` is not
+    /// `Sync`); the id is copied only when the session changes.
+    fn origin(&mut self, shard: &Shard<InMemoryQueue>) -> Option<(Arc<str>, u64)> {
+        let s = shard.session()?;
+        if self.0.as_deref() != Some(s.id()) {
+            self.0 = Some(Arc::from(s.id()));
+        }
+        self.0.clone().map(|id| (id, s.sequence()))
+    }
 }
 
 /// The shard's session as it would be stored (`Shard` is not `Sync`: take what is

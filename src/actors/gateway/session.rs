@@ -16,7 +16,7 @@ use fred::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::error::GatewayError;
-use crate::bus::{FENCED_SET, fence_key};
+use crate::bus::{FENCED_SET, connect_redis, fence_key};
 use crate::model::TenantId;
 
 /// How long a stored session is kept in Redis.
@@ -90,13 +90,7 @@ impl SessionStore {
     /// # Errors
     /// [`GatewayError::Store`] if the URL is invalid or Redis cannot be reached.
     pub async fn redis(url: &str, prefix: &str) -> Result<Self, GatewayError> {
-        let config = Config::from_url(url).map_err(store_err)?;
-        let client = Builder::from_config(config)
-            .with_connection_config(|c| c.connection_timeout = Duration::from_secs(5))
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build()
-            .map_err(store_err)?;
-        client.init().await.map_err(store_err)?;
+        let client = connect_redis(url).await.map_err(store_err)?;
         Ok(Self {
             inner: Arc::new(Backend::Redis {
                 client,

@@ -19,6 +19,7 @@ mod keys;
 mod recover;
 mod scripts;
 
+pub(crate) use self::connect_client as connect;
 pub use keys::fence_key;
 pub(crate) use scripts::FENCED_SET;
 
@@ -112,7 +113,10 @@ pub(crate) struct RedisBackend {
     pub(crate) claims: Box<claims::ClaimSchedule>,
 }
 
-async fn connect_client(url: &str) -> Result<Client, BusError> {
+/// A connected client to the Redis at `url`, with the project's connection timeout
+/// and reconnect policy: the one way the bus, the cluster registry, the session
+/// store and the interaction-token store connect.
+pub(crate) async fn connect_client(url: &str) -> Result<Client, fred::error::Error> {
     let config = Config::from_url(url)?;
     let client = Builder::from_config(config)
         .with_connection_config(|c| {

@@ -70,14 +70,9 @@ impl SharedTokenStore {
         prefix: &str,
         sealer: TokenSealer,
     ) -> Result<Self, TokenStoreError> {
-        let err = |e: fred::error::Error| TokenStoreError(Box::new(e));
-        let config = Config::from_url(url).map_err(err)?;
-        let client = Builder::from_config(config)
-            .with_connection_config(|c| c.connection_timeout = Duration::from_secs(5))
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build()
-            .map_err(err)?;
-        client.init().await.map_err(err)?;
+        let client = crate::bus::connect_redis(url)
+            .await
+            .map_err(|e| TokenStoreError(Box::new(e)))?;
         Ok(Self {
             inner: Arc::new(StoreInner {
                 client,

@@ -17,7 +17,6 @@ use super::{Child, SupMsg, SupState, TenantSupervisor};
 use crate::actors::gateway::GatewayExit;
 use crate::admin::TenantState;
 use crate::cluster::Signal;
-use crate::vault::SecretPath;
 
 /// How long a standby waits after a failed look at the lease (store unreachable).
 const STANDBY_RETRY: Duration = Duration::from_secs(1);
@@ -73,11 +72,7 @@ impl TenantSupervisor {
             state.hold_until = None;
         }
         let c = &state.ctx;
-        let path = match SecretPath::new(
-            c.config.provider.as_str(),
-            c.config.tenant.as_str(),
-            "bot_token",
-        ) {
+        let path = match crate::actors::access::lease::token_path(&c.config) {
             Ok(p) => p,
             Err(e) => {
                 // Names were validated with the registry; this cannot fail in practice.
