@@ -210,27 +210,34 @@ fn redis(c: &mut Criterion) {
     g.sample_size(10);
     let n = 5_000;
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("bus_20_tenants", |b| {
-        let url = url.clone();
-        b.to_async(&rt).iter_custom(|iters| {
+    for tenants in [20usize, 1000] {
+        g.bench_function(format!("bus_{tenants}_tenants"), |b| {
             let url = url.clone();
-            async move {
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    let prefix = format!("bench{}{i}", rand::random::<u32>());
-                    let bus = Bus::redis(config(), RedisBusConfig::new(url.clone(), prefix))
-                        .await
-                        .expect("bus");
-                    let envs = envelopes(n, 20);
-                    let start = Instant::now();
-                    through_bus(&bus, envs, Publish::Batch).await;
-                    total += start.elapsed();
-                    bus.close().await;
+            b.to_async(&rt).iter_custom(|iters| {
+                let url = url.clone();
+                async move {
+                    let mut total = Duration::ZERO;
+                    for i in 0..iters {
+                        let prefix = format!("bench{}{i}", rand::random::<u32>());
+                        let bus = Bus::redis(config(), RedisBusConfig::new(url.clone(), prefix))
+                            .await
+                            .expect("bus");
+                        // Tenants exist before their traffic, as in a running node.
+                        for t in 0..tenants {
+                            let id = TenantId::parse("discord", &format!("t{t}")).unwrap();
+                            bus.register_tenant(&id).await.expect("register");
+                        }
+                        let envs = envelopes(n, tenants);
+                        let start = Instant::now();
+                        through_bus(&bus, envs, Publish::Batch).await;
+                        total += start.elapsed();
+                        bus.close().await;
+                    }
+                    total
                 }
-                total
-            }
+            });
         });
-    });
+    }
     g.bench_function("baseline_fred_pipelined", |b| {
         let url = url.clone();
         b.to_async(&rt).iter_custom(|iters| {

@@ -119,7 +119,7 @@ struct Counters {
 
 enum Backend {
     Memory(memory::MemoryBackend),
-    Redis(redis::RedisBackend),
+    Redis(Box<redis::RedisBackend>),
 }
 
 struct Inner {
@@ -185,7 +185,7 @@ impl Bus {
     /// [`BusError::Redis`] if Redis cannot be reached.
     pub async fn redis(config: BusConfig, redis: RedisBusConfig) -> Result<Self, BusError> {
         let backend = redis::RedisBackend::connect(&config, redis).await?;
-        let bus = Self::with_backend(config, Backend::Redis(backend));
+        let bus = Self::with_backend(config, Backend::Redis(Box::new(backend)));
         redis::RedisBackend::start(&bus);
         Ok(bus)
     }

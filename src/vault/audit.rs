@@ -128,7 +128,20 @@ impl Auditor {
         let cap = rec.capability.as_deref().unwrap_or("-");
         let lease = rec.lease.as_deref().unwrap_or("-");
         let detail = rec.detail.as_deref().unwrap_or("");
-        if event == AuditEvent::Deny {
+        if event == AuditEvent::Renew {
+            // Routine and frequent (every lease, every 2/3 of its TTL): stored and
+            // counted like every record, logged only at debug.
+            tracing::debug!(
+                target: "switchboard::vault::audit",
+                event = event.as_str(),
+                principal = %rec.principal,
+                capability = cap,
+                path = %rec.path,
+                lease,
+                detail,
+                "vault audit"
+            );
+        } else if event == AuditEvent::Deny {
             tracing::warn!(
                 target: "switchboard::vault::audit",
                 event = event.as_str(),

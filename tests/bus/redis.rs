@@ -186,10 +186,11 @@ async fn undecodable_entries_are_dead_lettered_and_workers_keep_going() {
         Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
     );
     let pool = start_pool(&bus, set, 2).await;
-    // Create the tenant's streams, then write garbage straight into its inbox.
+    // Create the tenant's streams, write garbage straight into its inbox, then
+    // publish (which rings the doorbell for the stream).
+    bus.register_tenant(&tenant(0)).await.unwrap();
     let good = message(&tenant(0), "good");
     let good_id = good.id;
-    bus.publish(good).await.unwrap();
     let client = raw_client(&server).await;
     let key = format!("{}:{{discord:t0}}:inbox:message", server.prefix());
     let _: String = client
@@ -202,6 +203,7 @@ async fn undecodable_entries_are_dead_lettered_and_workers_keep_going() {
         )
         .await
         .unwrap();
+    bus.publish(good).await.unwrap();
     eventually(
         Duration::from_secs(30),
         "garbage dead-lettered, good handled",
@@ -306,6 +308,7 @@ async fn every_key_is_namespaced_by_prefix_and_tenant() {
             rest.starts_with("{discord:t5}:")
                 || rest == "tenants"
                 || rest == "dlq"
+                || rest == "ring"
                 || rest.starts_with("node:"),
             "unexpected key {k}"
         );
@@ -574,5 +577,87 @@ async fn idle_redis_commands() {
         "idle {n} tenants: total {:.1} commands/s over {window} s",
         total as f64 / window as f64
     );
+    bus.close().await;
+}
+
+/// Every command Redis runs while `run` runs, as `MONITOR` prints them.
+async fn monitored<F: std::future::Future<Output = ()>>(server: &TestRedis, run: F) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", server.port()))
+        .await
+        .expect("connect");
+    conn.write_all(b"MONITOR\r\n").await.expect("monitor");
+    let mut lines = BufReader::new(conn).lines();
+    let ok = lines.next_line().await.expect("read").expect("line");
+    assert_eq!(ok, "+OK");
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let done = line.contains("\"monitor-end\"");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    run.await;
+    // A marker command ends the capture once Redis has run everything before it.
+    let raw = raw_client(server).await;
+    let _: Value = raw
+        .custom(fred::cmd!("ECHO"), vec!["monitor-end"])
+        .await
+        .expect("echo");
+    tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("monitor ended")
+        .expect("reader")
+}
+
+/// Cost follows work: with 200 registered tenants and traffic on one, no command
+/// Redis runs names another tenant's key — idle tenants are not polled (the
+/// fetcher reads only streams that rang on the work doorbell).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tenants_are_not_polled() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(3, 8, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    bus.claim_on_demand(Duration::from_secs(300));
+    for i in 0..200 {
+        bus.register_tenant(&tenant(i)).await.unwrap();
+    }
+    let busy = tenant(0);
+    // Warm up: the fetcher has listed the tenants and re-read their pending entries.
+    bus.publish(message(&busy, "warm")).await.unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
+        .await
+        .expect("delivered")
+        .expect("open");
+    bus.ack(d).await.unwrap();
+    let commands = monitored(
+        &server,
+        Box::pin(async {
+            for i in 0..20 {
+                bus.publish(message(&busy, &format!("m{i}"))).await.unwrap();
+                let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
+                    .await
+                    .expect("delivered")
+                    .expect("open");
+                bus.ack(d).await.unwrap();
+            }
+        }),
+    )
+    .await;
+    let reads = commands
+        .iter()
+        .filter(|l| l.contains("\"XREADGROUP\""))
+        .count();
+    assert!(reads >= 1, "the busy tenant was read: {commands:?}");
+    let idle: Vec<&String> = commands
+        .iter()
+        .filter(|l| (1..200).any(|i| l.contains(&format!("{{discord:t{i}}}"))))
+        .collect();
+    assert!(idle.is_empty(), "idle tenants were touched: {idle:?}");
     bus.close().await;
 }

@@ -2,6 +2,9 @@
 //! reader, retry mover and ack batcher. Each runs until the bus is closed; a Redis
 //! error is logged and retried after a pause that grows while Redis keeps failing,
 //! never fatal. A `NOGROUP` answer re-creates the tenant's groups (`recover.rs`).
+//!
+//! The fetchers read only streams the work doorbell marked dirty (`ring.rs`), with
+//! non-blocking reads; with nothing dirty they wait for a ring, not for Redis.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -14,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::recover::{ErrorBackoff, is_nogroup};
+use super::ring::{self, Stream};
 use super::scripts::MOVE_DUE;
 use super::{REST, RedisBackend, WORKERS};
 use crate::bus::Bus;
@@ -21,8 +25,8 @@ use crate::bus::delivery::{Delivery, Receipt};
 use crate::model::{Priority, TenantId, decode, now_ms};
 
 /// Converts an `XREAD`/`XREADGROUP` reply. A nil reply means the `BLOCK` timed out
-/// with nothing to read: that is an empty result, not an error.
-fn stream_reply(
+/// (or no stream had anything) with nothing to read: an empty result, not an error.
+pub(super) fn stream_reply(
     v: Value,
 ) -> Result<XReadResponse<String, String, String, Bytes>, fred::error::Error> {
     if v.is_null() {
@@ -32,19 +36,36 @@ fn stream_reply(
     }
 }
 
-/// Waits a moment when there is nothing to read (or the bus is closing).
-async fn idle(cancel: &tokio_util::sync::CancellationToken) {
+/// How long a fetcher waits for a ring when nothing is dirty (it also bounds how
+/// soon it notices new tenants and claim sweeps).
+const QUIET_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a fetcher waits when dirty streams wait only for local room.
+const ROOM_WAIT: Duration = Duration::from_millis(10);
+
+/// Most streams one read names.
+const READ_KEYS: usize = 1_000;
+
+/// Waits for a ring on `dirty` — `ROOM_WAIT` if some dirty stream waits for room
+/// here, else `QUIET_WAIT` — or for the bus to close.
+async fn wait_for_work(
+    dirty: &ring::Dirty,
+    waiting_for_room: bool,
+    cancel: &tokio_util::sync::CancellationToken,
+) {
+    let max = if waiting_for_room {
+        ROOM_WAIT
+    } else {
+        QUIET_WAIT
+    };
     tokio::select! {
-        () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        () = dirty.wait(max) => {}
         () = cancel.cancelled() => {}
     }
 }
 
-/// One blocking `XREADGROUP ... >` of new entries for this node's consumer over
-/// `keys`, on the dedicated blocking client `reader`.
-///
-/// No select on cancel around it: abandoning a read would leave its entries pending
-/// on this node until reclaimed; the read ends within `block` anyway.
+/// One non-blocking `XREADGROUP ... >` of new entries for this node's consumer over
+/// `keys` (only streams that rang are named, so nothing waits in Redis).
 async fn read_new(
     r: &RedisBackend,
     reader: &Client,
@@ -57,7 +78,7 @@ async fn read_new(
             group,
             r.node.as_str(),
             Some(r.cfg.fetch_count),
-            Some(r.cfg.block.as_millis() as u64),
+            None,
             false,
             keys,
             ids,
@@ -291,6 +312,10 @@ async fn recover_inboxes(
     }
 }
 
+/// How often the fetcher re-lists the tenants (for recovery and claim sweeps; reads
+/// follow the rings).
+const TENANTS_REFRESH: Duration = Duration::from_secs(5);
+
 pub(super) async fn inbox_fetcher(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
     let cancel = bus.inner.cancel.clone();
@@ -303,10 +328,9 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
     let mut recovered: HashSet<TenantId> = HashSet::new();
     let mut backoff = ErrorBackoff::default();
     while !cancel.is_cancelled() {
-        // Tenants this node published to are read at once; tenants other nodes
+        // Tenants this node published to are listed at once; tenants other nodes
         // created are found by the periodic refresh.
-        if refreshed.is_none_or(|t| t.elapsed() >= Duration::from_millis(500))
-            || r.known.len() > tenants.len()
+        if refreshed.is_none_or(|t| t.elapsed() >= TENANTS_REFRESH) || r.known.len() > tenants.len()
         {
             match refresh_tenants(r).await {
                 Ok(t) => tenants = t,
@@ -315,53 +339,57 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
             refreshed = Some(Instant::now());
         }
         recover_inboxes(&bus, r, &tenants, &mut recovered, &mut last_claim, prefetch).await;
-        let mut streams: HashMap<String, TenantId> = HashMap::new();
-        for t in &tenants {
-            for class in Priority::ALL {
-                if bus.inner.scheduler.queued(t, class) < prefetch {
-                    streams.insert(r.keys.inbox(t, class), t.clone());
-                }
+        // The streams that rang and have room here.
+        let mut ready: Vec<(String, TenantId, u64)> = Vec::new();
+        let mut waiting_for_room = false;
+        for (key, stream, seen) in r.rings.inbox.snapshot() {
+            let Stream::Inbox(t, class) = stream else {
+                r.rings.inbox.forget(&key);
+                continue;
+            };
+            if bus.inner.scheduler.queued(&t, class) < prefetch {
+                ready.push((key, t, seen));
+            } else {
+                waiting_for_room = true;
             }
         }
-        if streams.is_empty() {
-            idle(&cancel).await;
+        if ready.is_empty() {
+            wait_for_work(&r.rings.inbox, waiting_for_room, &cancel).await;
             continue;
         }
-        let res = read_new(
-            r,
-            &r.inbox_reader,
-            WORKERS,
-            streams.keys().cloned().collect(),
-        )
-        .await;
-        match res {
-            Ok(resp) => {
-                backoff.reset();
-                let mut admitted = Vec::new();
-                for (stream, entries) in resp {
-                    let Some(t) = streams.get(&stream) else {
-                        continue;
-                    };
-                    for (id, fields) in entries {
-                        if let Admitted::Delivery(d) =
-                            admit(&bus, r, t, &stream, WORKERS, id, fields).await
-                        {
-                            admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
+        for chunk in ready.chunks(READ_KEYS) {
+            let keys: Vec<String> = chunk.iter().map(|(k, _, _)| k.clone()).collect();
+            match read_new(r, &r.inbox_reader, WORKERS, keys).await {
+                Ok(mut resp) => {
+                    backoff.reset();
+                    let mut admitted = Vec::new();
+                    for (stream, t, seen) in chunk {
+                        let entries = resp.remove(stream).unwrap_or_default();
+                        if (entries.len() as u64) < r.cfg.fetch_count {
+                            // Drained, unless it rang again meanwhile.
+                            r.rings.inbox.settle(stream, *seen);
+                        }
+                        for (id, fields) in entries {
+                            if let Admitted::Delivery(d) =
+                                admit(&bus, r, t, stream, WORKERS, id, fields).await
+                            {
+                                admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
+                            }
                         }
                     }
+                    // One lock for the whole read.
+                    bus.inner.scheduler.push_now_all(admitted);
                 }
-                // One lock for the whole read.
-                bus.inner.scheduler.push_now_all(admitted);
-            }
-            Err(e) if is_nogroup(&e) => {
-                // One of the streams lost its group; which one Redis does not say.
-                r.recreate_groups_of(streams.keys().map(String::as_str), "XREADGROUP")
-                    .await;
-                backoff.wait(&cancel).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "inbox read failed");
-                backoff.wait(&cancel).await;
+                Err(e) if is_nogroup(&e) => {
+                    // One of the streams lost its group; which one Redis does not say.
+                    r.recreate_groups_of(chunk.iter().map(|(k, _, _)| k.as_str()), "XREADGROUP")
+                        .await;
+                    backoff.wait(&cancel).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox read failed");
+                    backoff.wait(&cancel).await;
+                }
             }
         }
     }
@@ -374,18 +402,17 @@ pub(super) async fn request_fetcher(bus: Bus) {
     let mut last_claim = now_ms();
     let mut backoff = ErrorBackoff::default();
     while !cancel.is_cancelled() {
-        let subs: Vec<(TenantId, mpsc::Sender<Delivery>)> = r
+        let subs: HashMap<TenantId, mpsc::Sender<Delivery>> = r
             .request_subs
             .iter()
             .map(|e| (e.key().clone(), e.value().0.clone()))
             .collect();
-        let mut streams: HashMap<String, (TenantId, mpsc::Sender<Delivery>)> = HashMap::new();
         let claim_now = r.claims.due(last_claim, r.cfg.claim_idle);
         if claim_now {
             last_claim = now_ms();
         }
-        for (t, tx) in subs {
-            let stream = r.keys.rest(&t);
+        for (t, tx) in &subs {
+            let stream = r.keys.rest(t);
             let mut sink = |d: Delivery| {
                 if let Err(e) = tx.try_send(d) {
                     // Full, or the REST actor stopped: the entry stays pending in Redis
@@ -398,56 +425,70 @@ pub(super) async fn request_fetcher(bus: Bus) {
                 }
             };
             if recovered.insert(t.clone()) {
-                own_pending(&bus, r, &t, &stream, REST, &mut sink).await;
+                own_pending(&bus, r, t, &stream, REST, &mut sink).await;
             }
             if claim_now {
-                claim(&bus, r, &t, &stream, REST, &mut sink).await;
-            }
-            if tx.capacity() as u64 >= r.cfg.fetch_count {
-                streams.insert(stream, (t.clone(), tx.clone()));
+                claim(&bus, r, t, &stream, REST, &mut sink).await;
             }
         }
-        if streams.is_empty() {
-            idle(&cancel).await;
+        recovered.retain(|t| subs.contains_key(t));
+        // The request streams that rang, of tenants served here with room.
+        let mut ready: Vec<(String, TenantId, mpsc::Sender<Delivery>, u64)> = Vec::new();
+        let mut waiting_for_room = false;
+        for (key, stream, seen) in r.rings.rest.snapshot() {
+            let Stream::Rest(t) = stream else {
+                r.rings.rest.forget(&key);
+                continue;
+            };
+            let Some(tx) = subs.get(&t) else {
+                // Not served here (any more): its holder reads it.
+                r.rings.rest.forget(&key);
+                continue;
+            };
+            if tx.capacity() as u64 >= r.cfg.fetch_count {
+                ready.push((key, t, tx.clone(), seen));
+            } else {
+                waiting_for_room = true;
+            }
+        }
+        if ready.is_empty() {
+            wait_for_work(&r.rings.rest, waiting_for_room, &cancel).await;
             continue;
         }
-        let res = read_new(
-            r,
-            &r.request_reader,
-            REST,
-            streams.keys().cloned().collect(),
-        )
-        .await;
-        match res {
-            Ok(resp) => {
-                backoff.reset();
-                for (stream, entries) in resp {
-                    let Some((t, tx)) = streams.get(&stream) else {
-                        continue;
-                    };
-                    for (id, fields) in entries {
-                        if let Admitted::Delivery(d) =
-                            admit(&bus, r, t, &stream, REST, id, fields).await
-                        {
-                            // Capacity was checked before the read and nobody else
-                            // sends on this channel, so this does not wait long.
-                            if let Err(mpsc::error::SendError(d)) = tx.send(*d).await {
-                                // The REST actor stopped (another node holds the
-                                // tenant now): hand the request back at once.
-                                r.requeue(d).await;
+        for chunk in ready.chunks(READ_KEYS) {
+            let keys: Vec<String> = chunk.iter().map(|(k, ..)| k.clone()).collect();
+            match read_new(r, &r.request_reader, REST, keys).await {
+                Ok(mut resp) => {
+                    backoff.reset();
+                    for (stream, t, tx, seen) in chunk {
+                        let entries = resp.remove(stream).unwrap_or_default();
+                        if (entries.len() as u64) < r.cfg.fetch_count {
+                            r.rings.rest.settle(stream, *seen);
+                        }
+                        for (id, fields) in entries {
+                            if let Admitted::Delivery(d) =
+                                admit(&bus, r, t, stream, REST, id, fields).await
+                            {
+                                // Capacity was checked before the read and nobody else
+                                // sends on this channel, so this does not wait long.
+                                if let Err(mpsc::error::SendError(d)) = tx.send(*d).await {
+                                    // The REST actor stopped (another node holds the
+                                    // tenant now): hand the request back at once.
+                                    r.requeue(d).await;
+                                }
                             }
                         }
                     }
                 }
-            }
-            Err(e) if is_nogroup(&e) => {
-                r.recreate_groups_of(streams.keys().map(String::as_str), "XREADGROUP")
-                    .await;
-                backoff.wait(&cancel).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "request read failed");
-                backoff.wait(&cancel).await;
+                Err(e) if is_nogroup(&e) => {
+                    r.recreate_groups_of(chunk.iter().map(|(k, ..)| k.as_str()), "XREADGROUP")
+                        .await;
+                    backoff.wait(&cancel).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "request read failed");
+                    backoff.wait(&cancel).await;
+                }
             }
         }
     }
@@ -500,60 +541,106 @@ pub(super) async fn reply_reader(bus: Bus) {
 /// How often the mover also sweeps every known tenant, whatever the doorbell says: a
 /// safety net only (a ring is removed only after its tenant's due retries all
 /// moved, and a retry rings with its own member, so no ring is lost to a race).
-const RETRY_SWEEP: Duration = Duration::from_secs(60);
+const RETRY_SWEEP: Duration = Duration::from_secs(600);
 
 /// Most retries one move takes from one tenant.
 const MOVE_BATCH: i64 = 500;
 
-/// Moves due retries back into the inboxes. Every 50 ms it reads the doorbell
-/// (`retry:due`, one member per retry) for what is due — one command, however many
-/// tenants there are — moves those tenants' due retries and removes the rings it
-/// read; every [`RETRY_SWEEP`] it sweeps all tenants. A retry scheduled meanwhile
-/// rings with its own member, so no ring is lost to a race.
+/// The longest the mover sleeps: retries another node scheduled (and that node's
+/// own mover did not move, because it died) wait at most this long past due.
+const RETRY_IDLE: Duration = Duration::from_secs(1);
+
+/// Moves due retries back into the inboxes. It reads the head of the doorbell
+/// (`retry:due`, one member per retry, by due time) — one command, however many
+/// tenants there are — moves the due tenants' retries, removes the rings it read, and
+/// sleeps until the next retry is due (at most [`RETRY_IDLE`]; a retry scheduled here
+/// wakes it). Every [`RETRY_SWEEP`] it sweeps all tenants.
 pub(super) async fn retry_mover(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
     let cancel = bus.inner.cancel.clone();
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = ErrorBackoff::default();
     let mut swept = Instant::now();
+    let mut pause = Duration::ZERO;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            () = tokio::time::sleep(pause) => {}
+            () = r.retry_wake.notified() => {}
             () = cancel.cancelled() => return,
         }
         let result = if swept.elapsed() >= RETRY_SWEEP {
             swept = Instant::now();
             let all: Vec<TenantId> = r.known.iter().map(|e| e.key().clone()).collect();
-            move_due(r, &all).await.map(|_| ())
+            move_due(r, &all).await.map(|_| None)
         } else {
             ring(r).await
         };
         match result {
-            Ok(()) => backoff.reset(),
+            Ok(next) => {
+                backoff.reset();
+                pause = next.map_or(RETRY_IDLE, |due| {
+                    Duration::from_millis(due.saturating_sub(now_ms())).min(RETRY_IDLE)
+                });
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "moving due retries failed");
-                backoff.wait(&cancel).await;
+                pause = backoff.next_pause();
             }
         }
     }
 }
 
-/// Reads the due rings, moves their tenants' due retries, then removes the rings.
-async fn ring(r: &RedisBackend) -> Result<(), fred::error::Error> {
-    let now = now_ms();
-    let rings: Vec<String> = r
+/// How many doorbell members the mover reads at once.
+const RING_HEAD: usize = 1000;
+/// The rank of the head's last member (`RING_HEAD - 1`).
+const RING_HEAD_LAST: i64 = 999;
+
+/// The head of the retry doorbell: `(member, due ms)` in due order.
+async fn ring_head(r: &RedisBackend) -> Result<Vec<(String, u64)>, fred::error::Error> {
+    let v: Value = r
         .client
-        .zrangebyscore(
+        .zrange(
             r.keys.retry_due(),
-            "-inf",
-            now as f64,
+            0,
+            RING_HEAD_LAST,
+            None,
             false,
-            Some((0, 1000)),
+            None,
+            true,
         )
         .await?;
+    // RESP2 answers a flat [member, score, ...]; RESP3 pairs.
+    let mut flat = Vec::new();
+    for item in v.into_array() {
+        match item {
+            Value::Array(pair) => flat.extend(pair),
+            other => flat.push(other),
+        }
+    }
+    let mut out = Vec::with_capacity(flat.len() / 2);
+    for pair in flat.chunks(2) {
+        if let [m, s] = pair
+            && let Some(m) = m.as_string()
+            && let Some(score) = s.as_f64()
+        {
+            out.push((m, score as u64));
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the due rings, moves their tenants' due retries, then removes the rings.
+/// Returns when the next retry is due, if one is waiting.
+async fn ring(r: &RedisBackend) -> Result<Option<u64>, fred::error::Error> {
+    let now = now_ms();
+    let head = ring_head(r).await?;
+    let next = head.iter().find(|(_, due)| *due > now).map(|(_, due)| *due);
+    let rings: Vec<String> = head
+        .into_iter()
+        .filter(|(_, due)| *due <= now)
+        .map(|(m, _)| m)
+        .collect();
     if rings.is_empty() {
-        return Ok(());
+        return Ok(next);
     }
     let mut tenants: Vec<TenantId> = rings
         .iter()
@@ -565,15 +652,18 @@ async fn ring(r: &RedisBackend) -> Result<(), fred::error::Error> {
     tenants.sort();
     tenants.dedup();
     let full = move_due(r, &tenants).await?;
+    let head_full = rings.len() >= RING_HEAD;
     // A tenant with more due retries than one move takes keeps its rings.
     let done: Vec<String> = rings
         .into_iter()
         .filter(|m| !full.iter().any(|t| m.starts_with(&format!("{t}|"))))
         .collect();
+    // More due now (a full move, or a head of only due rings): go again at once.
+    let more = !full.is_empty() || head_full;
     if !done.is_empty() {
         let _: i64 = r.client.zrem(r.keys.retry_due(), done).await?;
     }
-    Ok(())
+    Ok(if more { Some(now) } else { next })
 }
 
 /// Moves the due retries of `tenants`; returns those that had more than one move
@@ -588,7 +678,12 @@ async fn move_due(
     for t in tenants {
         let mut keys = vec![r.keys.retry(t), r.keys.retry_data(t)];
         keys.extend(Priority::ALL.iter().map(|c| r.keys.inbox(t, *c)));
-        let args: Vec<Value> = vec![Value::from(now), Value::from(MOVE_BATCH)];
+        keys.push(r.keys.ring());
+        let args: Vec<Value> = vec![
+            Value::from(now),
+            Value::from(MOVE_BATCH),
+            Value::from(ring::RING_MAX_LEN),
+        ];
         let moved: i64 = MOVE_DUE.evalsha_with_reload(&r.client, keys, args).await?;
         if moved >= MOVE_BATCH {
             full.push(t.clone());

@@ -14,7 +14,8 @@
 //! | `P:retry:due` | sorted set | the retry doorbell: `<provider>/<tenant>\|<retry member>` by due time |
 //! | `P:{p:t}:gateway:fence` | string | the newest gateway owner's fence (fenced publishes, session saves) |
 //! | `P:{p:t}:done:<id>:<handler>` | string, PX 1 h | handler finished envelope (idempotency) |
-//! | `P:tenants` | set | tenants that ever published (what fetchers read) |
+//! | `P:tenants` | set | tenants that ever published (what the sweeps read) |
+//! | `P:ring` | stream, MAXLEN ~100k | the work doorbell: field `k` names an inbox or request stream just written to |
 //! | `P:node:<node>:replies` | stream | responses addressed to a node |
 //! | `P:dlq` | stream | dead letters of every tenant |
 
@@ -74,6 +75,12 @@ impl Keys {
         let (tag, _) = rest.split_once('}')?;
         let (provider, tenant) = tag.split_once(':')?;
         TenantId::parse(provider, tenant).ok()
+    }
+
+    /// The work doorbell (`ring.rs`): one entry per write to an inbox or request
+    /// stream, naming it.
+    pub(crate) fn ring(&self) -> String {
+        format!("{}:ring", self.prefix)
     }
 
     pub(crate) fn tenants(&self) -> String {

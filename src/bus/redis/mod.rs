@@ -1,11 +1,13 @@
 //! The Redis Streams backend: several daemons share one Redis.
 //!
 //! Publishing is an `XADD` to the tenant's inbox stream for the envelope's priority
-//! class (`keys.rs` has the layout). Each node runs one fetcher that reads, through the
-//! consumer group `workers`, only the inbox streams whose local queue has room, and
-//! feeds the shared fair scheduler — so fairness and the per-tenant cap hold across
-//! Redis too. The fetcher first re-reads this node's own pending entries, and claims
-//! (`XAUTOCLAIM`) entries another node left idle past `claim_idle`.
+//! class (`keys.rs` has the layout), followed in the same round trip by a ring on the
+//! work doorbell (`ring.rs`). Each node runs one fetcher that reads, through the
+//! consumer group `workers`, only the inbox streams that rang and whose local queue
+//! has room, and feeds the shared fair scheduler — so fairness and the per-tenant cap
+//! hold across Redis too, and an idle tenant costs no read at all. The fetcher first
+//! re-reads this node's own pending entries, and claims (`XAUTOCLAIM`) entries another
+//! node left idle past `claim_idle`.
 //!
 //! Acknowledgements are batched (`XACK` + `XDEL` in one pipeline), so an acked entry
 //! leaves the stream and nothing pending is ever trimmed. Retries wait in a per-tenant
@@ -17,6 +19,7 @@ mod claims;
 mod fetch;
 mod keys;
 mod recover;
+mod ring;
 mod scripts;
 
 pub(crate) use self::connect_client as connect;
@@ -30,9 +33,10 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use fred::bytes::Bytes;
+use fred::clients::Pipeline;
 use fred::prelude::*;
 use fred::types::streams::XCap;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::delivery::{DeadLetter, Delivery, Receipt};
 use super::error::BusError;
@@ -97,6 +101,14 @@ pub(crate) struct RedisBackend {
     pub(crate) inbox_reader: Client,
     pub(crate) request_reader: Client,
     pub(crate) reply_reader: Client,
+    /// The blocking reader of the work doorbell.
+    pub(crate) ring_reader: Client,
+    /// Streams that rang and may have entries to read.
+    pub(crate) rings: ring::Rings,
+    /// Whether this node's workers read the inboxes (else inbox rings are ignored).
+    pub(crate) reads_inbox: bool,
+    /// Wakes the retry mover when this node schedules a retry.
+    pub(crate) retry_wake: Notify,
     /// Tenants whose streams and groups exist, as far as this node knows.
     pub(crate) known: DashMap<TenantId, ()>,
     /// Tenants whose `RestActor` runs on this node.
@@ -141,6 +153,7 @@ impl RedisBackend {
         let inbox_reader = connect_client(&redis.url).await?;
         let request_reader = connect_client(&redis.url).await?;
         let reply_reader = connect_client(&redis.url).await?;
+        let ring_reader = connect_client(&redis.url).await?;
         let (acks, ack_rx) = mpsc::unbounded_channel();
         Ok(Self {
             keys: Keys::new(&redis.prefix),
@@ -150,6 +163,10 @@ impl RedisBackend {
             inbox_reader,
             request_reader,
             reply_reader,
+            ring_reader,
+            rings: ring::Rings::default(),
+            reads_inbox: config.consume_inbox,
+            retry_wake: Notify::new(),
             known: DashMap::new(),
             request_subs: DashMap::new(),
             in_hand: DashMap::new(),
@@ -176,6 +193,7 @@ impl RedisBackend {
         if bus.config().consume_inbox {
             tasks.spawn(fetch::inbox_fetcher(bus.clone()));
         }
+        tasks.spawn(ring::ring_reader(bus.clone()));
         tasks.spawn(fetch::request_fetcher(bus.clone()));
         tasks.spawn(fetch::reply_reader(bus.clone()));
         tasks.spawn(fetch::retry_mover(bus.clone()));
@@ -194,30 +212,50 @@ impl RedisBackend {
     /// those that do), adds it to the tenant set and records it as known. Returns how
     /// many groups were missing.
     async fn create_tenant_groups(&self, t: &TenantId) -> Result<usize, BusError> {
-        let mut created = 0;
-        for class in Priority::ALL {
-            created += usize::from(
-                self.create_group(&self.keys.inbox(t, class), WORKERS)
-                    .await?,
-            );
+        // One round trip: starting a thousand tenants costs a thousand, not seven
+        // thousand.
+        let mut groups: Vec<(String, &'static str)> = Priority::ALL
+            .iter()
+            .map(|c| (self.keys.inbox(t, *c), WORKERS))
+            .collect();
+        groups.push((self.keys.rest(t), REST));
+        let p = self.client.pipeline();
+        for (key, group) in &groups {
+            let _: Value = p.xgroup_create(key.as_str(), *group, "0", true).await?;
         }
-        created += usize::from(self.create_group(&self.keys.rest(t), REST).await?);
-        let _: Value = self.client.sadd(self.keys.tenants(), t.to_string()).await?;
+        let _: Value = p.sadd(self.keys.tenants(), t.to_string()).await?;
+        let mut created = 0;
+        for reply in p.try_all::<Value>().await {
+            match reply {
+                Ok(Value::String(_) | Value::Bytes(_)) => created += 1,
+                Ok(_) => {}
+                // The group already existed.
+                Err(e) if e.details().contains("BUSYGROUP") => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         self.known.insert(t.clone(), ());
         Ok(created)
     }
 
-    /// `XGROUP CREATE ... MKSTREAM`; `false` if the group already existed.
-    async fn create_group(&self, key: &str, group: &str) -> Result<bool, BusError> {
-        match self
-            .client
-            .xgroup_create::<Value, _, _, _>(key, group, "0", true)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.details().contains("BUSYGROUP") => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+    /// Queues on `p` a ring naming `stream`, after the write it announces.
+    async fn ring_on(&self, p: &Pipeline<Client>, stream: &str) -> Result<(), BusError> {
+        let cap = XCap::try_from(("MAXLEN", "~", ring::RING_MAX_LEN))?;
+        let _: Value = p
+            .xadd(self.keys.ring(), false, cap, "*", vec![("k", stream)])
+            .await?;
+        Ok(())
+    }
+
+    /// Appends an entry to `stream` and rings the doorbell for it, in one round trip.
+    async fn xadd_and_ring(&self, stream: &str, bytes: Vec<u8>) -> Result<(), BusError> {
+        let p = self.client.pipeline();
+        let _: Value = p
+            .xadd(stream, false, None::<()>, "*", fields(bytes))
+            .await?;
+        self.ring_on(&p, stream).await?;
+        let _: Vec<Value> = p.all().await?;
+        Ok(())
     }
 
     pub(crate) async fn publish(&self, bus: &Bus, env: Envelope) -> Result<(), BusError> {
@@ -225,12 +263,7 @@ impl RedisBackend {
         self.ensure_tenant(&t).await?;
         let key = self.keys.inbox(&t, env.priority());
         self.backpressure(bus, &key).await?;
-        let bytes = encode(&env)?;
-        let _: Value = self
-            .client
-            .xadd(key, false, None::<()>, "*", fields(bytes))
-            .await?;
-        Ok(())
+        self.xadd_and_ring(&key, encode(&env)?).await
     }
 
     /// [`Self::publish`] for a gateway owner holding fence `fence`: refused with
@@ -246,10 +279,11 @@ impl RedisBackend {
         let key = self.keys.inbox(&t, env.priority());
         self.backpressure(bus, &key).await?;
         let bytes = encode(&env)?;
-        let keys = vec![self.keys.fence(&t), key];
+        let keys = vec![self.keys.fence(&t), key, self.keys.ring()];
         let args = vec![
             Value::from(fence.to_string()),
             Value::Bytes(Bytes::from(bytes)),
+            Value::from(ring::RING_MAX_LEN),
         ];
         let written: i64 = scripts::FENCED_XADD
             .evalsha_with_reload(&self.client, keys, args)
@@ -324,8 +358,15 @@ impl RedisBackend {
             }
             self.backpressure_many(bus, &encoded).await?;
             let p = self.client.pipeline();
+            let mut written = std::collections::BTreeSet::new();
             for (key, bytes) in encoded {
-                let _: Value = p.xadd(key, false, None::<()>, "*", fields(bytes)).await?;
+                let _: Value = p
+                    .xadd(key.as_str(), false, None::<()>, "*", fields(bytes))
+                    .await?;
+                written.insert(key);
+            }
+            for key in &written {
+                self.ring_on(&p, key).await?;
             }
             let _: Vec<Value> = p.all().await?;
         }
@@ -419,6 +460,7 @@ impl RedisBackend {
             }
         }
         self.release(receipt);
+        self.retry_wake.notify_one();
         Ok(())
     }
 
@@ -524,12 +566,7 @@ impl RedisBackend {
     pub(crate) async fn publish_request(&self, env: Envelope) -> Result<(), BusError> {
         let t = env.tenant_id();
         self.ensure_tenant(&t).await?;
-        let bytes = encode(&env)?;
-        let _: Value = self
-            .client
-            .xadd(self.keys.rest(&t), false, None::<()>, "*", fields(bytes))
-            .await?;
-        Ok(())
+        self.xadd_and_ring(&self.keys.rest(&t), encode(&env)?).await
     }
 
     fn request_queue(&self, t: &TenantId) -> Arc<RequestQueue> {
@@ -537,6 +574,10 @@ impl RedisBackend {
             .entry(t.clone())
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(self.request_bound);
+                // Read what is already there at once.
+                self.rings
+                    .rest
+                    .mark(self.keys.rest(t), ring::Stream::Rest(t.clone()));
                 Arc::new((tx, tokio::sync::Mutex::new(rx)))
             })
             .clone()
@@ -575,15 +616,11 @@ impl RedisBackend {
         let t = d.envelope.tenant_id();
         let stream = self.keys.rest(&t);
         let requeued = match encode(&d.envelope) {
-            Ok(bytes) => self
-                .client
-                .xadd::<Value, _, _, _, _>(stream.as_str(), false, None::<()>, "*", fields(bytes))
-                .await
-                .map_err(BusError::from),
+            Ok(bytes) => self.xadd_and_ring(&stream, bytes).await,
             Err(e) => Err(e.into()),
         };
         match requeued {
-            Ok(_) => {
+            Ok(()) => {
                 if let Err(e) = self.ack_now(&d.receipt).await {
                     tracing::warn!(tenant = %t, error = %e, "a handed-back request stays pending until claimed");
                 }
@@ -630,6 +667,7 @@ impl RedisBackend {
             &self.inbox_reader,
             &self.request_reader,
             &self.reply_reader,
+            &self.ring_reader,
             &self.client,
         ] {
             let _ = c.quit().await;

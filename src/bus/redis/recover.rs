@@ -71,7 +71,10 @@ impl RedisBackend {
     /// found them gone.
     pub(crate) async fn recreate_groups(&self, t: &TenantId, during: &'static str) {
         self.known.remove(t);
-        match self.create_tenant_groups(t).await {
+        let created = self.create_tenant_groups(t).await;
+        // New groups read from the start: look at every stream again.
+        self.mark_tenant_dirty(t);
+        match created {
             Ok(0) => {}
             Ok(n) => {
                 metrics::counter!("switchboard_bus_groups_recreated_total").increment(n as u64);

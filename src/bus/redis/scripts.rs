@@ -8,8 +8,10 @@ use fred::types::scripts::Script;
 /// record for the tenant (else the write is refused: the writer lost its lease and
 /// has not noticed yet). Records the writer's fence if it is the newest.
 ///
-/// KEYS: the tenant's fence key, the inbox stream. ARGV: fence, encoded envelope.
-/// Returns 1 (written) or 0 (refused).
+/// Rings the doorbell (`ring.rs`) for the stream once the entry is in.
+///
+/// KEYS: the tenant's fence key, the inbox stream, the ring. ARGV: fence, encoded
+/// envelope, the ring's length bound. Returns 1 (written) or 0 (refused).
 pub(crate) static FENCED_XADD: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r"
@@ -18,6 +20,7 @@ local mine = tonumber(ARGV[1])
 if mine < cur then return 0 end
 if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'k', KEYS[2])
 return 1
 ",
     )
@@ -38,22 +41,29 @@ return 1
     )
 });
 
-/// Moves due retries of one tenant into its inbox streams.
+/// Moves due retries of one tenant into its inbox streams, ringing the doorbell once
+/// per stream written.
 ///
-/// KEYS: retry zset, retry data hash, then the five inbox streams in priority order.
-/// ARGV: now (ms), max entries to move. Returns how many were moved.
+/// KEYS: retry zset, retry data hash, the five inbox streams in priority order, the
+/// ring. ARGV: now (ms), max entries to move, the ring's length bound. Returns how
+/// many were moved.
 pub(crate) static MOVE_DUE: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r"
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local written = {}
 for _, m in ipairs(due) do
   local data = redis.call('HGET', KEYS[2], m)
   if data then
     local class = tonumber(string.sub(m, 1, 1))
     redis.call('XADD', KEYS[3 + class], '*', 'e', data)
+    written[3 + class] = true
   end
   redis.call('ZREM', KEYS[1], m)
   redis.call('HDEL', KEYS[2], m)
+end
+for k, _ in pairs(written) do
+  redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[3], '*', 'k', KEYS[k])
 end
 return #due
 ",
