@@ -6,7 +6,13 @@
 //! and lost and duplicated replies.
 //!
 //! `LOAD_TENANTS` (20), `LOAD_RATE` (200), `LOAD_SECS` (10), `LOAD_BUS`
-//! (`memory` | `redis`).
+//! (`memory` | `redis`), `LOAD_SETTLE_SECS` (5: quiet time after every tenant is
+//! connected, before the idle window), `LOAD_IDLE_SECS` (5: the idle window).
+//!
+//! `LOAD_HOT` (0) messages/s more go to a second, "hot" channel of tenant 0, and
+//! Discord's per-channel limit (5 per 5 s) stays on: the hot channel's replies queue
+//! behind its bucket, and the quiet channels' latency is reported on its own — it
+//! must not follow the hot channel's (workers are not parked on a rate limit).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -79,13 +85,21 @@ async fn load() {
     let rate: u64 = env_or("LOAD_RATE", 200);
     let secs: u64 = env_or("LOAD_SECS", 10);
     let bus: String = env_or("LOAD_BUS", "memory".to_owned());
+    let settle: u64 = env_or("LOAD_SETTLE_SECS", 5);
+    let idle_secs: u64 = env_or("LOAD_IDLE_SECS", 5);
+    let hot: u64 = env_or("LOAD_HOT", 0);
 
     // The emulator: bot i alone in guild i, channel i; limits out of the way (the
     // harness measures switchboard, not Discord's buckets).
     let guild = |i: usize| (1_000 + i as u64) << 22;
     let channel = |i: usize| 900_000_000_000_000_000 + i as u64;
+    let hot_channel = 800_000_000_000_000_000_u64;
     let mut config = SimConfig::default();
     for i in 0..n {
+        let mut channels = vec![(channel(i), "c")];
+        if i == 0 && hot > 0 {
+            channels.push((hot_channel, "hot"));
+        }
         config = config.tenant(
             sim::TenantConfig::new(
                 format!("t{i}"),
@@ -93,11 +107,13 @@ async fn load() {
                 500_000_000_000_000_000 + i as u64,
                 600_000_000_000_000_000 + i as u64,
             )
-            .guild(GuildConfig::new(guild(i), "g", &[(channel(i), "c")])),
+            .guild(GuildConfig::new(guild(i), "g", &channels)),
         );
     }
     config.rate_limits.global_limit = 1_000_000;
-    config.rate_limits.route.limit = 1_000_000;
+    if hot == 0 {
+        config.rate_limits.route.limit = 1_000_000;
+    }
     config.max_concurrency = 64;
     let sim = Sim::start(config, "127.0.0.1:0").await.expect("emulator");
 
@@ -143,7 +159,8 @@ async fn load() {
     let pid = daemon.pid();
     let redis_url = redis.as_ref().map(TestRedis::url);
 
-    // Idle: 5 s with no traffic.
+    // Idle: `idle_secs` with no traffic, after `settle` for start-up work to end.
+    tokio::time::sleep(Duration::from_secs(settle)).await;
     let (c0, r0) = (
         cpu_secs(pid),
         match &redis_url {
@@ -151,7 +168,7 @@ async fn load() {
             None => 0.0,
         },
     );
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let (c1, r1) = (
         cpu_secs(pid),
         match &redis_url {
@@ -167,12 +184,26 @@ async fn load() {
         bot: false,
     };
     let mut sent: HashMap<u64, usize> = HashMap::new();
+    let mut hot_sent: Vec<u64> = Vec::new();
     let total = rate * secs;
+    let hot_total = hot * secs;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut k = 0_u64;
     let load_start = Instant::now();
-    while k < total {
+    while k < total || (hot_sent.len() as u64) < hot_total {
         tick.tick().await;
+        let hot_due = (load_start.elapsed().as_millis() as u64 * hot / 1_000).min(hot_total);
+        while (hot_sent.len() as u64) < hot_due {
+            let id = sim
+                .inject_message(InjectMessage::guild(
+                    guild(0),
+                    hot_channel,
+                    user.clone(),
+                    "!ping",
+                ))
+                .expect("inject");
+            hot_sent.push(id);
+        }
         let due = (load_start.elapsed().as_millis() as u64 * rate / 1_000).min(total);
         while k < due {
             let i = (k as usize) % n;
@@ -190,8 +221,9 @@ async fn load() {
     }
     let answered = |sim: &switchboard::sim::SimHandle| -> HashMap<u64, Vec<u64>> {
         let mut replies: HashMap<u64, Vec<u64>> = HashMap::new();
-        for i in 0..n {
-            for m in sim.channel_messages(channel(i)) {
+        let channels = (0..n).map(channel).chain((hot > 0).then_some(hot_channel));
+        for c in channels {
+            for m in sim.channel_messages(c) {
                 let to = m
                     .message_reference
                     .as_ref()
@@ -208,8 +240,11 @@ async fn load() {
         }
         replies
     };
+    // The quiet channels' replies; the hot channel's drain at its bucket's pace
+    // afterwards and are not waited for.
     let _ = wait(Duration::from_secs(60), || {
-        answered(&sim).len() >= sent.len()
+        let replies = answered(&sim);
+        sent.keys().all(|id| replies.contains_key(id))
     })
     .await;
     let (c2, r2) = (
@@ -230,8 +265,8 @@ async fn load() {
     latencies.sort_unstable();
     let lost = sent.keys().filter(|id| !replies.contains_key(id)).count();
     let duplicated = replies.values().filter(|r| r.len() > 1).count();
-    let idle_pct = (c1 - c0) / 5.0 * 100.0;
-    let redis_idle_pct = (r1 - r0) / 5.0 * 100.0;
+    let idle_pct = (c1 - c0) / idle_secs as f64 * 100.0;
+    let redis_idle_pct = (r1 - r0) / idle_secs as f64 * 100.0;
     let per_k = (c2 - c1) / (total as f64 / 1_000.0);
     let redis_per_k = (r2 - r1) / (total as f64 / 1_000.0);
     println!(
@@ -243,4 +278,21 @@ async fn load() {
         rss_kib(pid) / n as u64,
         sent.len(),
     );
+    if hot > 0 {
+        let mut hot_lat: Vec<u64> = hot_sent
+            .iter()
+            .filter_map(|id| {
+                let first = replies.get(id)?.iter().min()?;
+                Some((first >> 22).saturating_sub(id >> 22))
+            })
+            .collect();
+        hot_lat.sort_unstable();
+        println!(
+            "load hot channel {hot}/s (limit 5 per 5 s): sent {} answered so far {} · latency p50 {} ms max {} ms; quiet channels above",
+            hot_sent.len(),
+            hot_lat.len(),
+            percentile(&hot_lat, 0.5),
+            hot_lat.last().copied().unwrap_or(0),
+        );
+    }
 }
