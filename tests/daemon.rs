@@ -9,6 +9,8 @@
 
 #[path = "daemon/admin.rs"]
 mod admin;
+#[path = "daemon/admin_auth.rs"]
+mod admin_auth;
 #[path = "daemon/cluster.rs"]
 mod cluster;
 #[path = "daemon/demo.rs"]

@@ -29,7 +29,8 @@ struct Cli {
     /// A registry file to read `runtime.admin.listen` from.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Bearer token for mutating commands.
+    /// Bearer token for mutating commands (and for reads when the daemon sets
+    /// `runtime.admin.auth_reads`); sent with every request.
     #[arg(
         long,
         env = "SWITCHBOARD_ADMIN_TOKEN",

@@ -89,12 +89,16 @@ pub struct BusBackendConfig {
 /// `runtime.admin`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AdminConfig {
-    /// Where the admin API listens.
+    /// Where the admin API listens. An address other than loopback needs a token.
     #[serde(default = "default_admin_listen")]
     pub listen: SocketAddr,
     /// The environment variable holding the bearer token for mutating routes.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Whether the reads under `/v1/` (tenants, status, dead letters, leases, the
+    /// cluster) need the token too; `/healthz`, `/readyz` and `/metrics` stay open.
+    #[serde(default)]
+    pub auth_reads: bool,
 }
 
 fn default_admin_listen() -> SocketAddr {
@@ -106,6 +110,7 @@ impl Default for AdminConfig {
         Self {
             listen: default_admin_listen(),
             token_env: None,
+            auth_reads: false,
         }
     }
 }

@@ -149,16 +149,44 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
         }
     }
     bus(rt, file, issues);
-    if let Some(t) = &rt.admin.token_env
-        && !var_name_ok(t)
-    {
-        {
+    admin(rt, file, opts, issues);
+}
+
+/// `runtime.admin`: a usable token variable, and no admin API on the network without
+/// a token (the runtime refuses to start one; this says so before it tries).
+fn admin(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issues: &mut Issues) {
+    let admin = &rt.admin;
+    let exposed = !crate::admin::is_loopback(admin.listen.ip());
+    match &admin.token_env {
+        Some(t) if !var_name_ok(t) => issues.push(
+            file,
+            "runtime.admin.token_env",
+            format!("{t:?} is not a variable name"),
+        ),
+        Some(t) if exposed && opts.resolve_env && (opts.env)(t).is_none_or(|v| v.is_empty()) => {
             issues.push(
                 file,
                 "runtime.admin.token_env",
-                format!("{t:?} is not a variable name"),
+                format!(
+                    "environment variable {t} is not set or empty, and runtime.admin.listen {} is not a loopback address: the admin API is not served on the network without a token",
+                    admin.listen
+                ),
             );
         }
+        None if exposed => issues.push(
+            file,
+            "runtime.admin.listen",
+            format!(
+                "{} is not a loopback address and runtime.admin.token_env is not set: the admin API is not served on the network without a token (set token_env, or listen on 127.0.0.1)",
+                admin.listen
+            ),
+        ),
+        None if admin.auth_reads => issues.push(
+            file,
+            "runtime.admin.auth_reads",
+            "needs runtime.admin.token_env: without a token every read under /v1/ would be refused",
+        ),
+        Some(_) | None => {}
     }
 }
 

@@ -15,6 +15,7 @@ use super::handlers::{self, AppHandler};
 use super::root::{RootArgs, RootSupervisor, RootView};
 use super::{Role, Runtime, RuntimeError, RuntimeInner, credentials, tenants};
 use crate::actors::{RestartPolicy, WorkerPoolConfig};
+use crate::admin::AdminOptions;
 use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
 use crate::cluster::TenantStore;
 use crate::cluster::{Cluster, ClusterConfig};
@@ -139,6 +140,7 @@ impl RuntimeBuilder {
             .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
         // Fail fast on handler configuration (the pool builds its set when it starts).
         handlers::handler_set(&registry, &self.handlers)?;
+        let admin = admin_settings(self.admin_listen, &registry)?;
 
         let vault = start_vault(&registry).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
@@ -166,8 +168,6 @@ impl RuntimeBuilder {
             .runs_workers()
             .then(|| pool_config(&registry, self.handler_timeout, &vault));
         let policy = restart_policy(&registry);
-
-        let (admin_addr, admin_token) = admin_settings(self.admin_listen, &registry);
 
         let registry = Arc::new(registry);
         let (view_tx, view) = tokio::sync::watch::channel(Arc::new(RootView::empty(
@@ -220,8 +220,8 @@ impl RuntimeBuilder {
         if role.runs_access() {
             runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
         }
-        if let Some(addr) = admin_addr {
-            runtime.start_admin(addr, admin_token).await?;
+        if let Some((addr, options)) = admin {
+            runtime.start_admin(addr, options).await?;
         }
         tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
         Ok(runtime)
@@ -350,11 +350,13 @@ async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
     }
 }
 
-/// Where the admin API listens (if at all) and the token its mutations need.
+/// Where the admin API listens (if at all) and how it guards its routes: the token
+/// from `runtime.admin.token_env`, `runtime.admin.auth_reads`. A non-loopback
+/// address without a token is refused here, before anything starts.
 fn admin_settings(
     listen: AdminListen,
     registry: &Registry,
-) -> (Option<SocketAddr>, Option<SecretString>) {
+) -> Result<Option<(SocketAddr, AdminOptions)>, RuntimeError> {
     let admin = &registry.runtime.admin;
     let token = admin
         .token_env
@@ -363,11 +365,16 @@ fn admin_settings(
         .filter(|t| !t.is_empty())
         .map(SecretString::from);
     let addr = match listen {
-        AdminListen::FromConfig => Some(admin.listen),
-        AdminListen::At(a) => Some(a),
-        AdminListen::Off => None,
+        AdminListen::FromConfig => admin.listen,
+        AdminListen::At(a) => a,
+        AdminListen::Off => return Ok(None),
     };
-    (addr, token)
+    let options = AdminOptions::new(token).auth_reads(admin.auth_reads);
+    options.permits(addr).map_err(|e| RuntimeError::Admin {
+        addr,
+        error: e.to_string(),
+    })?;
+    Ok(Some((addr, options)))
 }
 
 /// Joins the cluster when nodes share a Redis bus; a node that cannot join runs on

@@ -45,7 +45,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -110,12 +109,13 @@ pub enum RuntimeError {
     /// An actor failed to start.
     #[error("actor: {0}")]
     Spawn(String),
-    /// The admin API could not bind.
+    /// The admin API could not start: the address could not be bound, or it is not
+    /// a loopback address and no admin token is set.
     #[error("admin API on {addr}: {error}")]
     Admin {
         /// The address.
         addr: SocketAddr,
-        /// The bind error.
+        /// Why not.
         error: String,
     },
 }
@@ -231,11 +231,11 @@ impl Runtime {
     async fn start_admin(
         &self,
         addr: SocketAddr,
-        token: Option<SecretString>,
+        options: crate::admin::AdminOptions,
     ) -> Result<(), RuntimeError> {
         let backend: Arc<dyn crate::admin::AdminBackend> =
             Arc::new(admin_impl::AdminFacade(self.inner.clone()));
-        match AdminServer::start(addr, backend, token).await {
+        match AdminServer::start(addr, backend, options).await {
             Ok(server) => {
                 self.advertise_admin(server.addr());
                 *self.inner.admin.lock().await = Some(server);

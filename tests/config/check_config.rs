@@ -57,6 +57,36 @@ fn bad_config_exits_non_zero_naming_every_problem() {
 }
 
 #[test]
+fn an_exposed_admin_api_without_a_token_is_reported_with_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("exposed.yml");
+    std::fs::write(
+        &file,
+        "runtime:\n  admin: { listen: '0.0.0.0:7878' }\nproviders: []\n",
+    )
+    .unwrap();
+    let (code, text) = check_config(&["--no-env", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("runtime.admin.listen: 0.0.0.0:7878 is not a loopback address"),
+        "{text}"
+    );
+    std::fs::write(
+        &file,
+        "runtime:\n  admin: { listen: '0.0.0.0:7878', token_env: ADMIN_TOK }\nproviders: []\n",
+    )
+    .unwrap();
+    let (code, text) = check_config(&[file.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("runtime.admin.token_env: environment variable ADMIN_TOK is not set"),
+        "{text}"
+    );
+    let (code, text) = check_config(&[file.to_str().unwrap()], &[("ADMIN_TOK", "t")]);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
 fn strict_flag_rejects_plaintext_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plain.yml");

@@ -302,7 +302,71 @@ fn defaults_apply_when_sections_are_missing() {
     assert_eq!(reg.runtime.vault.backend, BackendKind::Memory);
     assert_eq!(reg.runtime.max_deliveries, 5);
     assert_eq!(reg.runtime.admin.listen.to_string(), "127.0.0.1:7878");
+    assert!(!reg.runtime.admin.auth_reads);
     assert!(reg.tenants.is_empty());
+}
+
+#[test]
+fn a_non_loopback_admin_address_needs_a_token() {
+    let yaml = |admin: &str| format!("runtime:\n  admin: {admin}\nproviders: []\n");
+    // Loopback needs nothing; any other address needs token_env naming a set variable.
+    for ok in [
+        "{ listen: '127.0.0.1:7878' }",
+        "{ listen: '[::1]:7878' }",
+        "{ listen: '0.0.0.0:7878', token_env: ADMIN_TOK }",
+    ] {
+        let r = load_str(&yaml(ok), &opts(&[("ADMIN_TOK", "t")]));
+        assert!(r.is_ok(), "{ok}: {:?}", r.err().map(|e| messages(&e)));
+    }
+    let cases = [
+        (
+            "{ listen: '0.0.0.0:7878' }",
+            &[][..],
+            "test.yml: runtime.admin.listen: 0.0.0.0:7878 is not a loopback address and runtime.admin.token_env is not set",
+        ),
+        (
+            "{ listen: '[::]:7878' }",
+            &[][..],
+            "test.yml: runtime.admin.listen: [::]:7878 is not a loopback address",
+        ),
+        (
+            "{ listen: '10.1.2.3:7878', token_env: ADMIN_TOK }",
+            &[][..],
+            "test.yml: runtime.admin.token_env: environment variable ADMIN_TOK is not set or empty, and runtime.admin.listen 10.1.2.3:7878 is not a loopback address",
+        ),
+        (
+            "{ listen: '10.1.2.3:7878', token_env: ADMIN_TOK }",
+            &[("ADMIN_TOK", "")][..],
+            "test.yml: runtime.admin.token_env: environment variable ADMIN_TOK is not set or empty",
+        ),
+        (
+            "{ auth_reads: true }",
+            &[][..],
+            "test.yml: runtime.admin.auth_reads: needs runtime.admin.token_env",
+        ),
+        (
+            "{ token_env: 'not a var' }",
+            &[][..],
+            "test.yml: runtime.admin.token_env: \"not a var\" is not a variable name",
+        ),
+    ];
+    for (admin, vars, want) in cases {
+        let err = load_str(&yaml(admin), &opts(vars)).unwrap_err();
+        let m = messages(&err);
+        assert_eq!(m.len(), 1, "{admin}: {m:?}");
+        assert!(m[0].starts_with(want), "{admin}: {m:?}");
+    }
+    // `--no-env` cannot see the variable: the reference is enough.
+    let o = LoadOptions {
+        resolve_env: false,
+        ..opts(&[])
+    };
+    let reg = load_str(
+        &yaml("{ listen: '0.0.0.0:7878', token_env: ADMIN_TOK, auth_reads: true }"),
+        &o,
+    )
+    .unwrap();
+    assert!(reg.runtime.admin.auth_reads);
 }
 
 #[test]

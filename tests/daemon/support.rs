@@ -83,10 +83,15 @@ impl Daemon {
     /// Starts `switchboard run ARGS` with `env`, admin API on a free port, and waits
     /// until it prints its admin address.
     pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_at("127.0.0.1:0", args, env)
+    }
+
+    /// As [`Daemon::start`], the admin API on `admin`.
+    pub(crate) fn start_at(admin: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("run")
             .args(args)
-            .args(["--admin", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--admin", admin, "--log-format", "json"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")

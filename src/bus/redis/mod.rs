@@ -519,6 +519,17 @@ impl RedisBackend {
     }
 
     pub(crate) async fn take_dead_letter(&self, id: &str) -> Result<Option<DeadLetter>, BusError> {
+        // Only a complete stream id names one entry (`XRANGE k 5 5` would match every
+        // `5-*`, and anything else is a Redis error): what is not one names nothing.
+        let number = |s: &str| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u64>().is_ok()
+        };
+        if !id
+            .split_once('-')
+            .is_some_and(|(ms, seq)| number(ms) && number(seq))
+        {
+            return Ok(None);
+        }
         let entries: Vec<(String, HashMap<String, Bytes>)> =
             self.client.xrange(self.keys.dlq(), id, id, Some(1)).await?;
         let Some((id, f)) = entries.into_iter().next() else {
