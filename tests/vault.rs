@@ -20,5 +20,7 @@ mod outage;
 mod policy_matrix;
 #[path = "vault/rotation.rs"]
 mod rotation;
+#[path = "vault/secret_ttl.rs"]
+mod secret_ttl;
 #[path = "vault/support.rs"]
 mod support;

@@ -69,6 +69,11 @@ pub struct VaultBackendConfig {
     /// The environment variable holding the encryption key (`redis` only).
     #[serde(default)]
     pub key_env: Option<String>,
+    /// Stored secrets expire this long after they were last published (`redis`
+    /// only; every node re-publishes its tenants' secrets each minute, so they expire
+    /// only once every publisher is gone). Seconds; `None`: 24 h; `0`: never.
+    #[serde(default)]
+    pub secret_ttl_secs: Option<u64>,
 }
 
 /// `runtime.bus`.

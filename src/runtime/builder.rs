@@ -339,7 +339,10 @@ async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
         BackendKind::Redis => {
             let key = vault_key(registry)?;
             let url = rt.vault.url.clone().unwrap_or_default();
-            let options = RedisOptions::new(url, format!("{}:vault", rt.redis_prefix));
+            let mut options = RedisOptions::new(url, format!("{}:vault", rt.redis_prefix));
+            if let Some(secs) = rt.vault.secret_ttl_secs {
+                options.secret_ttl = (secs > 0).then(|| Duration::from_secs(secs));
+            }
             let backend = VaultRedis::connect(&options, &key)
                 .await
                 .map_err(|e| RuntimeError::Vault(e.to_string()))?;

@@ -50,7 +50,7 @@ mod sealer;
 mod worker_secrets;
 
 pub use audit::{AuditEvent, AuditRecord};
-pub use backend::{MemoryBackend, RedisBackend, RedisOptions};
+pub use backend::{DEFAULT_SECRET_TTL, MemoryBackend, RedisBackend, RedisOptions};
 pub use config::VaultConfig;
 pub use crypto::{VAULT_KEY_ENV, VaultKey};
 pub use error::VaultError;

@@ -23,7 +23,7 @@ mod redis_codec;
 mod redis_lua;
 
 pub use memory::MemoryBackend;
-pub use redis::{RedisBackend, RedisOptions};
+pub use redis::{DEFAULT_SECRET_TTL, RedisBackend, RedisOptions};
 
 /// A lease as stored (no secret in it).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,10 +41,18 @@ pub struct RedisOptions {
     pub command_timeout: Duration,
     /// The audit stream is trimmed to about this many records.
     pub audit_max_len: u64,
+    /// Stored secrets expire this long after their last write or unchanged re-write
+    /// (the publishers re-write every minute), so secrets of a deployment whose every
+    /// publisher is gone do not outlive it. `None`: they never expire.
+    pub secret_ttl: Option<Duration>,
 }
 
+/// How long a stored secret lives without being published again, by default.
+pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(24 * 3600);
+
 impl RedisOptions {
-    /// Options with a 1 s command timeout and a 10,000-record audit stream.
+    /// Options with a 1 s command timeout, a 10,000-record audit stream and secrets
+    /// that expire 24 h after they were last published.
     #[must_use]
     pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
         Self {
@@ -52,7 +60,15 @@ impl RedisOptions {
             prefix: prefix.into(),
             command_timeout: Duration::from_secs(1),
             audit_max_len: 10_000,
+            secret_ttl: Some(DEFAULT_SECRET_TTL),
         }
+    }
+
+    /// The secret TTL in milliseconds as the scripts take it (`0`: none).
+    fn secret_ttl_ms(&self) -> u64 {
+        self.secret_ttl.map_or(0, |t| {
+            u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1)
+        })
     }
 }
 
@@ -74,6 +90,8 @@ pub struct RedisBackend {
     cipher: std::sync::Arc<Cipher>,
     scripts: std::sync::Arc<Scripts>,
     audit_tx: tokio::sync::mpsc::Sender<AuditRecord>,
+    /// [`RedisOptions::secret_ttl`] in ms, `0` for none.
+    secret_ttl_ms: u64,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -115,6 +133,7 @@ impl RedisBackend {
         audit_client.init().await.map_err(|e| unavailable(&e))?;
         let backend = Self {
             audit_tx: spawn_audit_writer(audit_client, &keys, options.audit_max_len),
+            secret_ttl_ms: options.secret_ttl_ms(),
             client,
             keys,
             cipher: std::sync::Arc::new(Cipher::new(key)),
@@ -211,6 +230,18 @@ impl Backend for RedisBackend {
                 if stored_kind == kind.as_str()
                     && same_secret(old.expose_secret(), value.expose_secret())
                 {
+                    // Published again unchanged: it lives on.
+                    if self.secret_ttl_ms > 0 {
+                        let _: Value = self
+                            .client
+                            .pexpire(
+                                &key,
+                                i64::try_from(self.secret_ttl_ms).unwrap_or(i64::MAX),
+                                None,
+                            )
+                            .await
+                            .map_err(|e| unavailable(&e))?;
+                    }
                     return Ok(PutOutcome {
                         version,
                         changed: false,
@@ -230,6 +261,7 @@ impl Backend for RedisBackend {
                 Value::from(next.to_string()),
                 Value::from(kind.as_str()),
                 Value::Bytes(sealed.into()),
+                Value::from(self.secret_ttl_ms.to_string()),
             ];
             let done = self
                 .eval(&self.scripts.put, vec![key.clone()], args)

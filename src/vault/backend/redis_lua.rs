@@ -221,9 +221,10 @@ local v = redis.call('HGET', KEYS[4], 'version')
 return {'ok', ns, v or ''}
 ";
 
-/// KEYS: secret. ARGV: expected version ('0' for none), new version, kind, ciphertext.
-/// Compare-and-set of a new current version; the old one moves to `prev`.
-/// Returns 1, or 0 if someone else wrote first.
+/// KEYS: secret. ARGV: expected version ('0' for none), new version, kind, ciphertext,
+/// TTL ms ('0': none). Compare-and-set of a new current version; the old one moves to
+/// `prev`; the record then expires after the TTL unless written again. Returns 1, or
+/// 0 if someone else wrote first.
 pub(super) const PUT: &str = r"
 local v = redis.call('HGET', KEYS[1], 'version') or '0'
 if v ~= ARGV[1] then return 0 end
@@ -232,5 +233,10 @@ if v ~= '0' then
   redis.call('HSET', KEYS[1], 'prev', c[1], 'pkind', c[2], 'pver', v)
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'kind', ARGV[3], 'cur', ARGV[4])
+if ARGV[5] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+else
+  redis.call('PERSIST', KEYS[1])
+end
 return 1
 ";
