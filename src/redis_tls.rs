@@ -222,8 +222,34 @@ fn tls_config(trust: &TlsTrust) -> Result<TlsConfig, RedisTlsError> {
     Ok(TlsConnector::from(config).into())
 }
 
+/// A CA bundle larger than this is refused (the system's whole bundle is ~220 KiB).
+const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a CA file: a regular file (not a device or a pipe, which could block or never
+/// end) of at most [`MAX_CA_FILE_BYTES`].
+fn read_ca_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut pem = Vec::new();
+    file.take(MAX_CA_FILE_BYTES + 1).read_to_end(&mut pem)?;
+    if pem.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_CA_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok(pem)
+}
+
 fn ca_roots(path: &Path) -> Result<RootCertStore, RedisTlsError> {
-    let pem = std::fs::read(path).map_err(|source| RedisTlsError::CaUnreadable {
+    let pem = read_ca_file(path).map_err(|source| RedisTlsError::CaUnreadable {
         path: path.to_owned(),
         source,
     })?;
@@ -313,5 +339,9 @@ mod tests {
         assert!(matches!(e, RedisTlsError::CaEmpty { .. }), "{e}");
         assert!(check_url(&url, false).is_ok());
         assert!(check_url(&url, true).is_err());
+
+        // A device is not read (`/dev/zero` would never end).
+        let e = fred_config("rediss://127.0.0.1:6380/?ca_file=/dev/zero").unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }
