@@ -60,7 +60,16 @@ fn var_name_ok(name: &str) -> bool {
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn redis_url(url: Option<&String>, field: &str, file: &Path, issues: &mut Issues) {
+/// A Redis URL of `field`: its scheme, and its TLS parameters (`?ca_file=`: only on
+/// `rediss://`; with `read_files`, the file must hold PEM certificates). Messages never
+/// repeat the URL past its scheme check, since it may hold a password.
+fn redis_url(
+    url: Option<&String>,
+    field: &str,
+    read_files: bool,
+    file: &Path,
+    issues: &mut Issues,
+) {
     match url {
         None => issues.push(
             file,
@@ -72,7 +81,11 @@ fn redis_url(url: Option<&String>, field: &str, file: &Path, issues: &mut Issues
             field,
             format!("{u:?} is not a Redis URL (expected redis://host:port or rediss://...)"),
         ),
-        Some(_) => {}
+        Some(u) => {
+            if let Err(e) = crate::redis_tls::check_url(u, read_files) {
+                issues.push(file, field, e.to_string());
+            }
+        }
     }
 }
 
@@ -125,7 +138,13 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
             }
         }
         BackendKind::Redis => {
-            redis_url(rt.vault.url.as_ref(), "runtime.vault.url", file, issues);
+            redis_url(
+                rt.vault.url.as_ref(),
+                "runtime.vault.url",
+                opts.resolve_env,
+                file,
+                issues,
+            );
             let key_env = rt
                 .vault
                 .key_env
@@ -148,7 +167,7 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
             }
         }
     }
-    bus(rt, file, issues);
+    bus(rt, file, opts.resolve_env, issues);
     admin(rt, file, opts, issues);
 }
 
@@ -191,7 +210,7 @@ fn admin(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issues: &mut Issue
 }
 
 /// `runtime.bus` and what needs it (`runtime.tenants_store: redis`).
-fn bus(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
+fn bus(rt: &RuntimeConfig, file: &Path, read_files: bool, issues: &mut Issues) {
     if rt.tenants_store == super::registry::TenantsStore::Redis
         && rt.bus.backend != BackendKind::Redis
     {
@@ -210,7 +229,13 @@ fn bus(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
                 issues.push(file, "runtime.bus.claim_idle_ms", "only for backend redis");
             }
         }
-        BackendKind::Redis => redis_url(rt.bus.url.as_ref(), "runtime.bus.url", file, issues),
+        BackendKind::Redis => redis_url(
+            rt.bus.url.as_ref(),
+            "runtime.bus.url",
+            read_files,
+            file,
+            issues,
+        ),
     }
 }
 

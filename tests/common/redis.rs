@@ -1,12 +1,18 @@
 //! A throwaway `redis-server` per test: a free loopback port, no persistence, a random
 //! key prefix, killed on drop (pass or fail). Never touches the machine's shared Redis.
 //!
+//! [`TestRedis::start_tls`] also listens for TLS on a second port, with a server
+//! certificate for `127.0.0.1`/`localhost` signed by a CA generated for that server
+//! ([`TestCerts`], made with `rcgen`: no external tool). Its plain port stays open for
+//! the readiness probe and for tests that point a TLS client at a plain-text port.
+//!
 //! This file has no dependency on the rest of `tests/common`, so benches can include it
 //! with `#[path = "../tests/common/redis.rs"] mod redis;`.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,6 +27,80 @@ pub struct TestRedis {
     port: u16,
     prefix: String,
     dir: tempfile::TempDir,
+    /// The TLS port and the certificates it serves, for [`TestRedis::start_tls`].
+    tls: Option<(u16, TestCerts)>,
+}
+
+/// A CA and a server certificate (`127.0.0.1`, `localhost`) it signed, as PEM files in
+/// a temporary folder that lives as long as this value.
+pub struct TestCerts {
+    dir: tempfile::TempDir,
+}
+
+impl TestCerts {
+    /// Generates a fresh CA and server certificate.
+    ///
+    /// # Errors
+    /// If a key or certificate cannot be made or written.
+    pub fn generate() -> Result<Self, String> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let err = |what: &str, e: &dyn std::fmt::Display| format!("test certificates: {what}: {e}");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(|e| err("CA", &e))?;
+        ca.distinguished_name
+            .push(DnType::CommonName, "switchboard test CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().map_err(|e| err("CA key", &e))?;
+        let ca_cert = ca.self_signed(&ca_key).map_err(|e| err("CA", &e))?;
+        let issuer = Issuer::new(ca, ca_key);
+
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .map_err(|e| err("server", &e))?;
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "switchboard test redis");
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = KeyPair::generate().map_err(|e| err("server key", &e))?;
+        let server_cert = server
+            .signed_by(&server_key, &issuer)
+            .map_err(|e| err("server", &e))?;
+
+        let dir = tempfile::tempdir().map_err(|e| err("tempdir", &e))?;
+        for (name, pem) in [
+            ("ca.pem", ca_cert.pem()),
+            ("server.pem", server_cert.pem()),
+            ("server.key", server_key.serialize_pem()),
+        ] {
+            std::fs::write(dir.path().join(name), pem).map_err(|e| err(name, &e))?;
+        }
+        Ok(Self { dir })
+    }
+
+    /// The CA certificate (PEM).
+    #[must_use]
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn server_cert(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+
+    fn server_key(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+}
+
+/// `rediss://127.0.0.1:<port>/?ca_file=<ca>`: a TLS URL trusting only `ca`.
+#[must_use]
+pub fn tls_url(port: u16, ca: &Path) -> String {
+    let ca: String =
+        url::form_urlencoded::byte_serialize(ca.as_os_str().as_encoded_bytes()).collect();
+    format!("rediss://127.0.0.1:{port}/?ca_file={ca}")
 }
 
 /// Whether a `redis-server` binary is on `PATH`.
@@ -56,6 +136,21 @@ impl TestRedis {
 
     /// Like [`TestRedis::start`], returning the reason instead of panicking.
     pub async fn try_start() -> Result<Self, String> {
+        Self::try_start_with(false).await
+    }
+
+    /// Starts a server that also serves TLS (see the module docs) and waits for it to
+    /// answer PING on its plain port.
+    ///
+    /// # Panics
+    /// As [`TestRedis::start`], or if the certificates cannot be made.
+    pub async fn start_tls() -> Self {
+        Self::try_start_with(true)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_start_with(tls: bool) -> Result<Self, String> {
         if !redis_server_available() {
             return Err("redis-server not found on PATH (apt-get install redis-server)".to_owned());
         }
@@ -67,7 +162,12 @@ impl TestRedis {
                 port: free_port().map_err(|e| format!("no free port: {e}"))?,
                 prefix: random_prefix(),
                 dir: tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?,
+                tls: None,
             };
+            if tls {
+                let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+                me.tls = Some((port, TestCerts::generate()?));
+            }
             match me.spawn().await {
                 Ok(()) => return Ok(me),
                 Err(e) => last = e,
@@ -77,7 +177,20 @@ impl TestRedis {
     }
 
     async fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if let Some((port, certs)) = &self.tls {
+            command
+                .arg("--tls-port")
+                .arg(port.to_string())
+                .arg("--tls-cert-file")
+                .arg(certs.server_cert())
+                .arg("--tls-key-file")
+                .arg(certs.server_key())
+                .arg("--tls-ca-cert-file")
+                .arg(certs.ca_file())
+                .args(["--tls-auth-clients", "no"]);
+        }
+        let child = command
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -132,6 +245,37 @@ impl TestRedis {
     #[must_use]
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port of a server from [`TestRedis::start_tls`].
+    ///
+    /// # Panics
+    /// If the server was started without TLS.
+    #[must_use]
+    pub fn tls_port(&self) -> u16 {
+        self.tls.as_ref().expect("started with start_tls").0
+    }
+
+    /// The CA that signed the certificate of a server from [`TestRedis::start_tls`].
+    ///
+    /// # Panics
+    /// If the server was started without TLS.
+    #[must_use]
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls
+            .as_ref()
+            .expect("started with start_tls")
+            .1
+            .ca_file()
+    }
+
+    /// `rediss://127.0.0.1:<tls port>/?ca_file=<its CA>`.
+    ///
+    /// # Panics
+    /// If the server was started without TLS.
+    #[must_use]
+    pub fn tls_url(&self) -> String {
+        tls_url(self.tls_port(), &self.ca_file())
     }
 
     /// A random key prefix for this test.

@@ -176,6 +176,60 @@ providers:
 }
 
 #[test]
+fn redis_tls_parameters_are_checked() {
+    let base = "providers:\n  - { provider: discord, tenant: a, credentials: { bot_token: t } }\n";
+    let runtime = |bus: &str, vault: &str| {
+        format!(
+            "runtime:\n  bus: {{ backend: redis, url: '{bus}' }}\n  vault: {{ backend: redis, url: '{vault}' }}\n{base}"
+        )
+    };
+    let o = opts(&[("SWITCHBOARD_VAULT_KEY", "k")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "no certificate here\n").expect("write");
+
+    // `ca_file` asks for TLS: on redis:// it is an error, not ignored; a missing or
+    // empty file is named.
+    let yaml = runtime(
+        "redis://:pw@127.0.0.1:6379/?ca_file=/etc/ca.pem",
+        &format!("rediss://127.0.0.1:6380/?ca_file={}", ca.display()),
+    );
+    let msgs = messages(&load_str(&yaml, &o).unwrap_err());
+    assert!(
+        msgs.iter()
+            .any(|m| m
+                .starts_with("test.yml: runtime.bus.url: `ca_file` is only allowed on a TLS URL")),
+        "{msgs:#?}"
+    );
+    assert!(
+        msgs.iter().any(
+            |m| m.starts_with("test.yml: runtime.vault.url: the Redis CA file")
+                && m.contains("holds no PEM certificate")
+        ),
+        "{msgs:#?}"
+    );
+    assert!(!msgs.iter().any(|m| m.contains(":pw@")), "{msgs:#?}");
+
+    // `check-config --no-env` does not read files (they belong to the deployment).
+    let no_env = LoadOptions {
+        resolve_env: false,
+        ..opts(&[])
+    };
+    let yaml = runtime(
+        "rediss://127.0.0.1:6380/?ca_file=/nonexistent/ca.pem",
+        "rediss://127.0.0.1:6380",
+    );
+    load_str(&yaml, &no_env).expect("valid without reading files");
+    let msgs = messages(&load_str(&yaml, &o).unwrap_err());
+    assert!(
+        msgs.iter().any(|m| m.starts_with(
+            "test.yml: runtime.bus.url: cannot read the Redis CA file /nonexistent/ca.pem"
+        )),
+        "{msgs:#?}"
+    );
+}
+
+#[test]
 fn unknown_backend_and_bad_types_are_named() {
     let yaml = "runtime:\n  vault: { backend: etcd }\n  bus: { backend: kafka }\nproviders:\n  - { provider: discord, tenant: a, credentials: { bot_token: t }, gateway: { shards: 0 } }\n";
     let msgs = messages(&load_str(yaml, &opts(&[])).unwrap_err());

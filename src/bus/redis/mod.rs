@@ -128,8 +128,12 @@ pub(crate) struct RedisBackend {
 /// A connected client to the Redis at `url`, with the project's connection timeout
 /// and reconnect policy: the one way the bus, the cluster registry, the session
 /// store and the interaction-token store connect.
+///
+/// `rediss://` is TLS or an error, never plain text; `?ca_file=PATH` names the CA to
+/// trust (`crate::redis_tls`). A TLS setup problem is a fred `Tls` error naming it.
 pub(crate) async fn connect_client(url: &str) -> Result<Client, fred::error::Error> {
-    let config = Config::from_url(url)?;
+    let config =
+        crate::redis_tls::fred_config(url).map_err(crate::redis_tls::RedisTlsError::into_fred)?;
     let client = Builder::from_config(config)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(5);

@@ -33,7 +33,7 @@ const KEYCHECK_AAD: &[u8] = b"switchboard-vault/v1\0keycheck";
 /// How to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
-    /// `redis://host:port/db`.
+    /// `redis://host:port/db`, or `rediss://host:port/db[?ca_file=PATH]` for TLS.
     pub url: String,
     /// Key prefix (`[A-Za-z0-9_.:-]{1,64}`), e.g. `sb:vault`.
     pub prefix: String,
@@ -109,12 +109,15 @@ impl RedisBackend {
     /// # Errors
     /// [`VaultError::Unavailable`] if Redis cannot be reached, [`VaultError::WrongKey`]
     /// if the store was written with another key, [`VaultError::InvalidPolicy`] for a
-    /// bad prefix, [`VaultError::Backend`] for a bad URL.
+    /// bad prefix, [`VaultError::Backend`] for a bad URL or a `rediss://` URL whose TLS
+    /// cannot be set up (unreadable `ca_file`, ...): never a plain-text fallback.
     pub async fn connect(options: &RedisOptions, key: &VaultKey) -> Result<Self, VaultError> {
         let keys = Keys::new(&options.prefix)?;
-        let config = Config::from_url(&options.url).map_err(|e| VaultError::Backend {
-            reason: format!("bad Redis URL: {e}"),
-        })?;
+        // `rediss://` is TLS or an error, never plain text (`crate::redis_tls`).
+        let config =
+            crate::redis_tls::fred_config(&options.url).map_err(|e| VaultError::Backend {
+                reason: e.to_string(),
+            })?;
         let timeout = options.command_timeout;
         let client = Builder::from_config(config)
             .with_performance_config(|p| p.default_command_timeout = timeout)
