@@ -153,14 +153,7 @@ async fn admit(
 /// node knows but the set lacks means Redis lost its data (the set is only ever added
 /// to): its groups are re-created at once rather than when a read fails.
 async fn refresh_tenants(r: &RedisBackend) -> Result<Vec<TenantId>, fred::error::Error> {
-    let names: Vec<String> = r.client.smembers(r.keys.tenants()).await?;
-    let mut out: Vec<TenantId> = names
-        .iter()
-        .filter_map(|n| {
-            n.split_once('/')
-                .and_then(|(p, t)| TenantId::parse(p, t).ok())
-        })
-        .collect();
+    let mut out = r.listed_tenants().await?;
     let listed: HashSet<TenantId> = out.iter().cloned().collect();
     let lost: Vec<TenantId> = r
         .known

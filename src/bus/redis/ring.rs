@@ -172,16 +172,21 @@ impl RedisBackend {
         self.mark_dirty(self.streams_of(t));
     }
 
-    /// Marks every stream of every tenant on record dirty (the sweep).
-    async fn sweep(&self) -> Result<usize, fred::error::Error> {
+    /// The tenants in the shared set `P:tenants`.
+    pub(crate) async fn listed_tenants(&self) -> Result<Vec<TenantId>, fred::error::Error> {
         let names: Vec<String> = self.client.smembers(self.keys.tenants()).await?;
-        let mut tenants: Vec<TenantId> = names
+        Ok(names
             .iter()
             .filter_map(|n| {
                 n.split_once('/')
                     .and_then(|(p, t)| TenantId::parse(p, t).ok())
             })
-            .collect();
+            .collect())
+    }
+
+    /// Marks every stream of every tenant on record dirty (the sweep).
+    async fn sweep(&self) -> Result<usize, fred::error::Error> {
+        let mut tenants = self.listed_tenants().await?;
         tenants.extend(self.known.iter().map(|e| e.key().clone()));
         tenants.sort();
         tenants.dedup();
