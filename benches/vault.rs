@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use fred::prelude::ClientLike as _;
 use secrecy::{ExposeSecret, SecretString};
+use switchboard::vault::VaultKeys;
 use switchboard::vault::{
     Capability, Lease, MemoryBackend, Principal, RedisBackend, RedisOptions, SecretKind,
     SecretPath, VaultConfig, VaultHandle, VaultKey,
@@ -99,7 +100,7 @@ fn bench_cached_read(c: &mut Criterion, rt: &Runtime) {
 
 fn bench_memory_grant(c: &mut Criterion, rt: &Runtime) {
     let vault = rt.block_on(async {
-        let vault = VaultHandle::spawn(config(), &VaultKey::generate(), MemoryBackend::default())
+        let vault = VaultHandle::spawn(config(), &VaultKeys::generate(), MemoryBackend::default())
             .await
             .expect("vault");
         seeded(&vault).await;
@@ -143,11 +144,12 @@ fn bench_redis_grant(c: &mut Criterion, rt: &Runtime) {
     let prefix = format!("bench{:08x}", rand::random::<u32>());
     let (vault, client) = rt.block_on(async {
         let key = VaultKey::generate();
-        let backend = RedisBackend::connect(&RedisOptions::new(url, prefix), &key)
-            .await
-            .expect("connect to redis");
+        let backend =
+            RedisBackend::connect(&RedisOptions::new(url, prefix), &VaultKeys::full(&key))
+                .await
+                .expect("connect to redis");
         let client = backend.client().clone();
-        let vault = VaultHandle::spawn(config(), &key, backend)
+        let vault = VaultHandle::spawn(config(), &VaultKeys::full(&key), backend)
             .await
             .expect("vault");
         seeded(&vault).await;

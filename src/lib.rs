@@ -43,6 +43,7 @@ pub mod demo;
 pub mod handler;
 pub mod model;
 pub mod providers;
+pub mod redis_acl;
 mod redis_tls;
 pub mod runtime;
 pub mod sim;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::bus::{Bus, BusConfig, RedisBusConfig};
 use switchboard::model::{Envelope, Event, Payload, SocialMessageCreated, TenantId, UserRef};
+use switchboard::vault::VaultKeys;
 use switchboard::vault::{
     Capability, Principal, RedisBackend, RedisOptions, SecretKind, VaultConfig, VaultError,
     VaultHandle, VaultKey,
@@ -96,9 +97,12 @@ async fn connect_vault(
     key: &VaultKey,
 ) -> Result<RedisBackend, VaultError> {
     let options = RedisOptions::new(url, format!("{prefix}:vault"));
-    tokio::time::timeout(BOUND, RedisBackend::connect(&options, key))
-        .await
-        .expect("connect ends within the bound")
+    tokio::time::timeout(
+        BOUND,
+        RedisBackend::connect(&options, &VaultKeys::full(key)),
+    )
+    .await
+    .expect("connect ends within the bound")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +122,7 @@ async fn the_vaults_redis_backend_works_over_rediss() {
     let backend = connect_vault(server.tls_url(), server.prefix(), &key)
         .await
         .expect("vault over rediss://");
-    let vault = VaultHandle::spawn(VaultConfig::default(), &key, backend)
+    let vault = VaultHandle::spawn(VaultConfig::default(), &VaultKeys::full(&key), backend)
         .await
         .expect("vault starts");
     vault
@@ -150,7 +154,7 @@ async fn the_vaults_redis_backend_works_over_rediss() {
     let plain = connect_vault(server.url(), server.prefix(), &key)
         .await
         .expect("vault over redis://");
-    let vault = VaultHandle::spawn(VaultConfig::default(), &key, plain)
+    let vault = VaultHandle::spawn(VaultConfig::default(), &VaultKeys::full(&key), plain)
         .await
         .expect("vault starts");
     let lease = vault

@@ -24,3 +24,5 @@ mod rotation;
 mod secret_ttl;
 #[path = "vault/support.rs"]
 mod support;
+#[path = "vault/worker_key.rs"]
+mod worker_key;

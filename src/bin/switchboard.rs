@@ -7,6 +7,10 @@
 //! - `switchboard check-config FILE...` validates registry files.
 //! - `switchboard sim --listen ADDR --config FILE` runs the local Discord emulator for
 //!   the tenants of a registry.
+//! - `switchboard vault-key new|worker` prints a new vault key, or the worker key
+//!   derived from the vault key in `SWITCHBOARD_VAULT_KEY` (what worker nodes get).
+//! - `switchboard redis-acl --role access|worker --user NAME --password-env VAR`
+//!   prints a Redis ACL user for a node role (`switchboard::redis_acl`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +34,29 @@ struct Cli {
 enum RoleArg {
     All,
     Access,
+    Worker,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AclRoleArg {
+    Access,
+    Worker,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AclFormat {
+    /// A line for a Redis ACL file (`aclfile`).
+    Aclfile,
+    /// An `ACL SETUSER` command (for `redis-cli`).
+    Setuser,
+}
+
+#[derive(Clone, Copy, Subcommand)]
+enum KeyCommand {
+    /// A new random vault key (64 hex digits) for access nodes.
+    New,
+    /// The worker key derived from the vault key in `--from-env` (give worker nodes
+    /// this one only: it opens app secrets, never a provider credential).
     Worker,
 }
 
@@ -78,6 +105,37 @@ enum Command {
         /// The files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Print vault keys: a new one, or the worker key derived from one.
+    VaultKey {
+        #[command(subcommand)]
+        what: KeyCommand,
+        /// The environment variable holding the vault key (`worker`).
+        #[arg(long, default_value = switchboard::vault::VAULT_KEY_ENV)]
+        from_env: String,
+    },
+    /// Print a Redis ACL user for a node role: an access node's user reaches every
+    /// key under the prefix, a worker node's never a provider credential.
+    RedisAcl {
+        /// The node role.
+        #[arg(long, value_enum)]
+        role: AclRoleArg,
+        /// The Redis user name.
+        #[arg(long)]
+        user: String,
+        /// The environment variable holding the user's password (stored hashed).
+        #[arg(long)]
+        password_env: String,
+        /// The key prefix (`runtime.redis_prefix`); default: read from `--config`,
+        /// else `sb`.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// A registry file to read `runtime.redis_prefix` from.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output form.
+        #[arg(long, value_enum, default_value = "aclfile")]
+        format: AclFormat,
     },
     /// Run the local Discord emulator (gateway and REST on one port) serving the bots of
     /// a registry; stops on Ctrl-C.
@@ -128,6 +186,25 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::VaultKey { what, from_env } => report("vault-key", vault_key(what, &from_env)),
+        Command::RedisAcl {
+            role,
+            user,
+            password_env,
+            prefix,
+            config,
+            format,
+        } => report(
+            "redis-acl",
+            redis_acl(
+                role,
+                &user,
+                &password_env,
+                prefix,
+                config.as_deref(),
+                format,
+            ),
+        ),
         Command::Sim { listen, config } => match run_sim(&listen, &config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -136,6 +213,81 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Exit 0 after `result`, or print its error and exit 1.
+fn report(what: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard {what}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn vault_key(what: KeyCommand, from_env: &str) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret as _;
+    use switchboard::vault::VaultKey;
+    let key = match what {
+        KeyCommand::New => VaultKey::generate(),
+        KeyCommand::Worker => {
+            let text = std::env::var(from_env)
+                .map_err(|_| anyhow::anyhow!("environment variable {from_env} is not set"))?;
+            VaultKey::parse(&text)?.worker_key()
+        }
+    };
+    println!("{}", key.to_hex().expose_secret());
+    Ok(())
+}
+
+fn redis_acl(
+    role: AclRoleArg,
+    user: &str,
+    password_env: &str,
+    prefix: Option<String>,
+    config: Option<&Path>,
+    format: AclFormat,
+) -> anyhow::Result<()> {
+    use switchboard::redis_acl::{AclRole, aclfile_line, setuser_args};
+    anyhow::ensure!(
+        !user.is_empty()
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)),
+        "user name {user:?} must be letters, digits, '_', '-' or '.'"
+    );
+    let password = std::env::var(password_env)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(secrecy::SecretString::from)
+        .ok_or_else(|| anyhow::anyhow!("environment variable {password_env} is not set"))?;
+    let prefix = match (prefix, config) {
+        (Some(p), _) => p,
+        (None, Some(file)) => {
+            let opts = LoadOptions {
+                resolve_env: false,
+                ..LoadOptions::default()
+            };
+            Registry::load_with(file, &opts)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+                .runtime
+                .redis_prefix
+        }
+        (None, None) => "sb".to_owned(),
+    };
+    let role = match role {
+        AclRoleArg::Access => AclRole::Access,
+        AclRoleArg::Worker => AclRole::Worker,
+    };
+    match format {
+        AclFormat::Aclfile => println!("{}", aclfile_line(user, role, &prefix, &password)),
+        AclFormat::Setuser => println!(
+            "ACL SETUSER {}",
+            setuser_args(user, role, &prefix, &password).join(" ")
+        ),
+    }
+    Ok(())
 }
 
 fn init_logs(format: LogFormat) {

@@ -66,9 +66,16 @@ pub struct VaultBackendConfig {
     /// Redis URL (`redis` only).
     #[serde(default)]
     pub url: Option<String>,
-    /// The environment variable holding the encryption key (`redis` only).
+    /// The environment variable holding the vault key, which seals provider
+    /// credentials (`redis` only; `SWITCHBOARD_VAULT_KEY` by default). Access nodes
+    /// need it; worker nodes should not have it.
     #[serde(default)]
     pub key_env: Option<String>,
+    /// The environment variable holding the worker key, which seals app secrets
+    /// (`redis` only; `SWITCHBOARD_WORKER_KEY` by default). Derived from the vault
+    /// key when unset on an access node; all a worker node needs.
+    #[serde(default)]
+    pub worker_key_env: Option<String>,
     /// Stored secrets expire this long after they were last published (`redis`
     /// only; every node re-publishes its tenants' secrets each minute, so they expire
     /// only once every publisher is gone). Seconds; `None`: 24 h; `0`: never.

@@ -129,11 +129,14 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
     }
     match rt.vault.backend {
         BackendKind::Memory => {
-            if rt.vault.url.is_some() || rt.vault.key_env.is_some() {
+            if rt.vault.url.is_some()
+                || rt.vault.key_env.is_some()
+                || rt.vault.worker_key_env.is_some()
+            {
                 issues.push(
                     file,
                     "runtime.vault",
-                    "url and key_env are only for backend redis",
+                    "url, key_env and worker_key_env are only for backend redis",
                 );
             }
         }
@@ -163,6 +166,15 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
                     format!(
                         "environment variable {key_env} (the vault's encryption key) is not set"
                     ),
+                );
+            }
+            if let Some(worker_env) = rt.vault.worker_key_env.as_deref()
+                && !var_name_ok(worker_env)
+            {
+                issues.push(
+                    file,
+                    "runtime.vault.worker_key_env",
+                    format!("{worker_env:?} is not a variable name"),
                 );
             }
         }

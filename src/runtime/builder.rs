@@ -25,7 +25,9 @@ use crate::handler::{Handler, HandlerSet};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::SharedTokenStore;
 use crate::vault::TokenSealer;
-use crate::vault::{RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey};
+use crate::vault::{
+    RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey, VaultKeys,
+};
 
 /// Where the admin API listens.
 #[derive(Debug, Clone, Copy, Default)]
@@ -142,7 +144,7 @@ impl RuntimeBuilder {
         handlers::handler_set(&registry, &self.handlers)?;
         let admin = admin_settings(self.admin_listen, &registry)?;
 
-        let vault = start_vault(&registry).await?;
+        let vault = start_vault(&registry, role).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
         let cluster = join_cluster(&registry, &node_id, role, &bus).await;
         for t in &registry.tenants {
@@ -291,7 +293,7 @@ async fn with_shared_tenants(
     Ok((registry, Some(store)))
 }
 
-/// The vault key named by `runtime.vault.key_env`.
+/// The vault key (the access key) named by `runtime.vault.key_env`.
 fn vault_key(registry: &Registry) -> Result<VaultKey, RuntimeError> {
     let key_env = registry
         .runtime
@@ -299,12 +301,54 @@ fn vault_key(registry: &Registry) -> Result<VaultKey, RuntimeError> {
         .key_env
         .as_deref()
         .unwrap_or(crate::vault::VAULT_KEY_ENV);
-    let text = std::env::var(key_env).map_err(|_| {
+    env_key(key_env, "the vault key")?.ok_or_else(|| {
         RuntimeError::Vault(format!(
             "environment variable {key_env} (the vault key) is not set"
         ))
+    })
+}
+
+/// The key in environment variable `var`, if set.
+fn env_key(var: &str, what: &str) -> Result<Option<VaultKey>, RuntimeError> {
+    match std::env::var(var) {
+        Ok(text) => VaultKey::parse(&text)
+            .map(Some)
+            .map_err(|e| RuntimeError::Vault(format!("{var} ({what}): {e}"))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The keys this node's vault holds. Access roles: the vault key, and the worker key
+/// from `runtime.vault.worker_key_env` or else derived from the vault key. A worker
+/// node: the worker key only; given the vault key instead, it derives the worker key,
+/// drops the vault key and warns (a worker should never be given it).
+fn vault_keys(registry: &Registry, role: Role) -> Result<VaultKeys, RuntimeError> {
+    let worker_env = registry
+        .runtime
+        .vault
+        .worker_key_env
+        .as_deref()
+        .unwrap_or(crate::vault::WORKER_KEY_ENV);
+    let worker = env_key(worker_env, "the worker key")?;
+    if role.runs_access() {
+        let access = vault_key(registry)?;
+        return Ok(match worker {
+            Some(w) => VaultKeys::with_worker_key(&access, &w),
+            None => VaultKeys::full(&access),
+        });
+    }
+    if let Some(w) = worker {
+        return Ok(VaultKeys::worker_only(&w));
+    }
+    let access = vault_key(registry).map_err(|_| {
+        RuntimeError::Vault(format!(
+            "environment variable {worker_env} (the worker key) is not set; print it on an access node with `switchboard vault-key worker`"
+        ))
     })?;
-    VaultKey::parse(&text).map_err(|e| RuntimeError::Vault(e.to_string()))
+    tracing::warn!(
+        "this worker node was given the vault key: it keeps only the worker key derived from it; give worker nodes {worker_env} alone"
+    );
+    Ok(VaultKeys::worker_only(&access.worker_key()))
 }
 
 /// Interaction tokens shared by the access nodes (sealed in Redis), when the vault
@@ -326,7 +370,7 @@ async fn shared_tokens(registry: &Registry) -> Option<SharedTokenStore> {
     }
 }
 
-async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
+async fn start_vault(registry: &Registry, role: Role) -> Result<VaultHandle, RuntimeError> {
     let rt = &registry.runtime;
     let config = VaultConfig {
         default_ttl: Duration::from_secs(rt.lease_ttl_secs),
@@ -337,16 +381,16 @@ async fn start_vault(registry: &Registry) -> Result<VaultHandle, RuntimeError> {
             .await
             .map_err(|e| RuntimeError::Vault(e.to_string())),
         BackendKind::Redis => {
-            let key = vault_key(registry)?;
+            let keys = vault_keys(registry, role)?;
             let url = rt.vault.url.clone().unwrap_or_default();
             let mut options = RedisOptions::new(url, format!("{}:vault", rt.redis_prefix));
             if let Some(secs) = rt.vault.secret_ttl_secs {
                 options.secret_ttl = (secs > 0).then(|| Duration::from_secs(secs));
             }
-            let backend = VaultRedis::connect(&options, &key)
+            let backend = VaultRedis::connect(&options, &keys)
                 .await
                 .map_err(|e| RuntimeError::Vault(e.to_string()))?;
-            VaultHandle::spawn(config, &key, backend)
+            VaultHandle::spawn(config, &keys, backend)
                 .await
                 .map_err(|e| RuntimeError::Vault(e.to_string()))
         }

@@ -116,6 +116,31 @@ impl VaultKey {
         Self::parse(text)
     }
 
+    /// The worker key derived from this (access) key: it seals app secrets, so a
+    /// worker node given only it opens app secrets and no provider credential
+    /// ([`VaultKeys`](super::VaultKeys)). One-way: the worker key does not give the
+    /// access key back.
+    #[must_use]
+    pub fn worker_key(&self) -> Self {
+        Self::from_bytes(self.derive(b"switchboard-vault/v1/worker-key"))
+    }
+
+    /// The key as 64 lowercase hex digits (what `switchboard vault-key` prints).
+    #[must_use]
+    pub fn to_hex(&self) -> SecretString {
+        let mut out = String::with_capacity(64);
+        for b in self.0.expose_secret() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+        }
+        SecretString::from(out)
+    }
+
+    /// A copy of the key (kept crate-private: keys are not `Clone`).
+    pub(crate) fn duplicate(&self) -> Self {
+        Self::from_bytes(*self.0.expose_secret())
+    }
+
     fn derive(&self, label: &[u8]) -> [u8; 32] {
         // HMAC accepts keys of any length; a 32-byte key cannot fail.
         let mut mac = <HmacSha256 as Mac>::new_from_slice(self.0.expose_secret())

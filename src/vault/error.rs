@@ -85,6 +85,15 @@ pub enum VaultError {
         /// What failed.
         detail: String,
     },
+    /// A provider credential was asked of a vault that holds only the worker key
+    /// (a `--role worker` node): it cannot open one, by construction.
+    #[error(
+        "cannot open the provider credential at {path}: this node holds only the worker key (provider credentials open only on access nodes)"
+    )]
+    AccessKeyNotHeld {
+        /// The credential's path.
+        path: String,
+    },
     /// A ciphertext failed authentication: wrong key, or a value that was tampered
     /// with or moved from another path. The vault fails closed.
     #[error("cannot decrypt the secret at {path}: wrong vault key or tampered ciphertext")]

@@ -15,8 +15,9 @@ use super::audit::{AuditRecord, Auditor};
 use super::backend::{Backend, MemoryBackend};
 use super::clock::Clock;
 use super::config::VaultConfig;
-use super::crypto::{AuditHasher, VaultKey};
+use super::crypto::AuditHasher;
 use super::error::VaultError;
+use super::keys::VaultKeys;
 use super::lease::{Lease, LeaseShared};
 use super::path::{SecretKind, SecretPath};
 use super::principal::{Capability, Principal, TenantRef};
@@ -109,17 +110,18 @@ fn stopped<E>(_: E) -> VaultError {
 }
 
 impl VaultHandle {
-    /// Spawns a vault actor over `backend`. `key` derives the audit HMAC key: give
-    /// every vault sharing a store the same key so their records correlate.
+    /// Spawns a vault actor over `backend`. The worker key of `keys` derives the audit
+    /// HMAC key: every vault sharing a store (access and worker nodes alike) holds the
+    /// same worker key, so their records correlate.
     ///
     /// # Errors
     /// [`VaultError::Stopped`] if the actor fails to start.
     pub async fn spawn<B: Backend + Clone>(
         config: VaultConfig,
-        key: &VaultKey,
+        keys: &VaultKeys,
         backend: B,
     ) -> Result<Self, VaultError> {
-        let auditor = Auditor::new(AuditHasher::new(key));
+        let auditor = Auditor::new(AuditHasher::new(keys.worker()));
         // One clock for every incarnation, so fencing tokens never go backwards.
         let clock = Clock::new();
         let published = Arc::new(Published::default());
@@ -185,7 +187,7 @@ impl VaultHandle {
     /// # Errors
     /// [`VaultError::Stopped`] if the actor fails to start.
     pub async fn memory(config: VaultConfig) -> Result<Self, VaultError> {
-        Self::spawn(config, &VaultKey::generate(), MemoryBackend::default()).await
+        Self::spawn(config, &VaultKeys::generate(), MemoryBackend::default()).await
     }
 
     /// Stops the actor (it finishes the current message). Outstanding leases keep

@@ -16,6 +16,8 @@
 //! - `principal.rs`: [`Principal`], [`Capability`], [`TenantRef`].
 //! - `path.rs`: [`SecretPath`], [`SecretKind`].
 //! - `crypto.rs`: [`VaultKey`], encryption at rest, the audit HMAC.
+//! - `keys.rs`: [`VaultKeys`]: the access key (provider credentials) and the worker
+//!   key (app secrets); a worker node holds only the latter.
 //! - `audit.rs`: [`AuditRecord`], [`AuditEvent`].
 //! - `published.rs`: what was published, kept to refill a store that lost its data.
 //! - `backend/`: the [`Backend`](backend::Backend) trait, [`MemoryBackend`] and
@@ -26,6 +28,9 @@
 //!   metrics, audit records or error messages.
 //! - `provider.*` capabilities lease only provider credentials, `secret.read` only
 //!   app secrets: a worker never holds a token.
+//! - Provider credentials are sealed with the access key, app secrets with the worker
+//!   key: a vault given only the worker key cannot open a credential, and in Redis
+//!   credentials live under key patterns a worker's Redis user cannot read.
 //! - Fencing tokens of exclusive leases only go up, even across a store restart.
 //! - A revoked lease stays revoked: revocations leave a tombstone in the store, so a
 //!   lease record lost with the store's data (restored from its holder on renewal)
@@ -40,6 +45,7 @@ mod config;
 mod crypto;
 mod error;
 mod handle;
+mod keys;
 mod lease;
 mod path;
 mod policy;
@@ -55,6 +61,7 @@ pub use config::VaultConfig;
 pub use crypto::{VAULT_KEY_ENV, VaultKey};
 pub use error::VaultError;
 pub use handle::{PublishReport, VaultHandle, VaultStats};
+pub use keys::{VaultKeys, WORKER_KEY_ENV};
 pub use lease::{Lease, LeaseEvent, LeaseInfo};
 pub use path::{MAX_SEGMENT_LEN, SecretKind, SecretPath};
 pub use policy::{Effect, PathPattern, Policy, PrincipalMatch, Rule};

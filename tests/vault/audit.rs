@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
+use switchboard::vault::VaultKeys;
 use switchboard::vault::{
     AuditEvent, AuditRecord, Capability, Principal, RedisBackend, RedisOptions, SecretKind,
     VaultError, VaultHandle, VaultKey,
@@ -140,7 +141,7 @@ async fn wrong_key_fails_closed_with_a_clear_error() {
 
     let options = RedisOptions::new(redis.url(), redis.prefix());
     let wrong = VaultKey::from_bytes([99; 32]);
-    let err = RedisBackend::connect(&options, &wrong)
+    let err = RedisBackend::connect(&options, &VaultKeys::full(&wrong))
         .await
         .expect_err("wrong key");
     assert!(matches!(err, VaultError::WrongKey { .. }), "{err}");
@@ -150,20 +151,27 @@ async fn wrong_key_fails_closed_with_a_clear_error() {
         "{msg}"
     );
 
-    // Even without the key check (deleted), every secret fails to decrypt: closed.
+    // Even without the key checks (deleted), every secret fails to decrypt: closed.
     let client = switchboard_client(&redis).await;
     let _: i64 = fred::prelude::KeysInterface::del(
         &client,
-        format!("{}:{{vault}}:keycheck", redis.prefix()),
+        vec![
+            format!("{}:{{vault}}:keycheck:access", redis.prefix()),
+            format!("{}:{{vault}}:keycheck:worker", redis.prefix()),
+        ],
     )
     .await
     .expect("del");
-    let backend = RedisBackend::connect(&options, &wrong)
+    let backend = RedisBackend::connect(&options, &VaultKeys::full(&wrong))
         .await
         .expect("no key check left");
-    let v = VaultHandle::spawn(config(Duration::from_secs(60)), &wrong, backend)
-        .await
-        .expect("vault");
+    let v = VaultHandle::spawn(
+        config(Duration::from_secs(60)),
+        &VaultKeys::full(&wrong),
+        backend,
+    )
+    .await
+    .expect("vault");
     let rest = Principal::rest("discord", "duck").expect("valid");
     let err = v
         .lease(
@@ -183,7 +191,7 @@ async fn wrong_key_fails_closed_with_a_clear_error() {
     assert!(!err.to_string().contains(CANARY));
 
     // The right key still works.
-    let right = RedisBackend::connect(&options, &test_key()).await;
+    let right = RedisBackend::connect(&options, &VaultKeys::full(&test_key())).await;
     assert!(
         matches!(right, Err(VaultError::WrongKey { .. })),
         "the store's key check now belongs to the wrong key"
@@ -198,7 +206,7 @@ async fn connecting_to_a_dead_redis_is_unavailable() {
         command_timeout: Duration::from_millis(300),
         ..RedisOptions::new(redis.url(), redis.prefix())
     };
-    let err = RedisBackend::connect(&options, &test_key())
+    let err = RedisBackend::connect(&options, &VaultKeys::full(&test_key()))
         .await
         .expect_err("down");
     assert!(err.is_unavailable(), "{err}");

@@ -6,6 +6,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use fred::types::{ClusterHash, CustomCommand};
 use secrecy::{ExposeSecret, SecretString};
+use switchboard::vault::VaultKeys;
 use switchboard::vault::{
     Capability, LeaseEvent, Principal, SecretKind, VaultConfig, VaultError, VaultHandle,
 };
@@ -106,7 +107,7 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
             quota_per_principal: 3,
             ..config(Duration::from_secs(2))
         },
-        &key,
+        &VaultKeys::full(&key),
         backend,
     )
     .await

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use switchboard::vault::VaultKeys;
 use switchboard::vault::{Capability, MemoryBackend, Principal, VaultError, VaultHandle, VaultKey};
 
 use crate::common::eventually_some;
@@ -78,10 +79,12 @@ async fn memory_two_vaults_contend_for_the_gateway_lease() {
     let store = MemoryBackend::default();
     let key = VaultKey::from_bytes([1; 32]);
     let cfg = config(Duration::from_secs(600));
-    let a = VaultHandle::spawn(cfg.clone(), &key, store.clone())
+    let a = VaultHandle::spawn(cfg.clone(), &VaultKeys::full(&key), store.clone())
         .await
         .expect("a");
-    let b = VaultHandle::spawn(cfg, &key, store).await.expect("b");
+    let b = VaultHandle::spawn(cfg, &VaultKeys::full(&key), store)
+        .await
+        .expect("b");
     seed(&a, "v").await;
     contend(&a, &b, Duration::from_secs(3)).await;
 }

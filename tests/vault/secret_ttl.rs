@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use fred::prelude::*;
+use switchboard::vault::VaultKeys;
 use switchboard::vault::{DEFAULT_SECRET_TTL, RedisBackend, RedisOptions, VaultHandle};
 
 use crate::common::redis::TestRedis;
@@ -17,7 +18,7 @@ async fn raw(redis: &TestRedis) -> Client {
 
 /// The TTL left on `discord/duck`'s bot token, ms (`-1`: none, `-2`: gone).
 async fn pttl(raw: &Client, prefix: &str) -> i64 {
-    raw.pttl(format!("{prefix}:{{discord:duck}}:secret:bot_token"))
+    raw.pttl(format!("{prefix}:{{discord:duck}}:cred:bot_token"))
         .await
         .unwrap()
 }
@@ -28,10 +29,16 @@ async fn vault_with(redis: &TestRedis, ttl: Option<Duration>) -> VaultHandle {
         secret_ttl: ttl,
         ..RedisOptions::new(redis.url(), redis.prefix())
     };
-    let backend = RedisBackend::connect(&options, &key).await.unwrap();
-    VaultHandle::spawn(config(Duration::from_secs(60)), &key, backend)
+    let backend = RedisBackend::connect(&options, &VaultKeys::full(&key))
         .await
-        .unwrap()
+        .unwrap();
+    VaultHandle::spawn(
+        config(Duration::from_secs(60)),
+        &VaultKeys::full(&key),
+        backend,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +57,7 @@ async fn stored_secrets_expire_unless_published_again() {
     // Time passes (as if): an unchanged publish renews the TTL.
     let _: bool = raw
         .pexpire(
-            format!("{}:{{discord:duck}}:secret:bot_token", redis.prefix()),
+            format!("{}:{{discord:duck}}:cred:bot_token", redis.prefix()),
             5_000,
             None,
         )

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
+use switchboard::vault::VaultKeys;
 use switchboard::vault::{
     MemoryBackend, RedisBackend, RedisOptions, SecretKind, SecretPath, VaultConfig, VaultHandle,
     VaultKey,
@@ -30,7 +31,7 @@ pub(crate) fn config(max_ttl: Duration) -> VaultConfig {
 pub(crate) async fn memory_vault(config: VaultConfig) -> VaultHandle {
     VaultHandle::spawn(
         config,
-        &VaultKey::from_bytes([7; 32]),
+        &VaultKeys::full(&VaultKey::from_bytes([7; 32])),
         MemoryBackend::default(),
     )
     .await
@@ -42,15 +43,18 @@ pub(crate) fn test_key() -> VaultKey {
 }
 
 pub(crate) async fn redis_backend(redis: &TestRedis, key: &VaultKey) -> RedisBackend {
-    RedisBackend::connect(&RedisOptions::new(redis.url(), redis.prefix()), key)
-        .await
-        .expect("connects to the test redis")
+    RedisBackend::connect(
+        &RedisOptions::new(redis.url(), redis.prefix()),
+        &VaultKeys::full(key),
+    )
+    .await
+    .expect("connects to the test redis")
 }
 
 pub(crate) async fn redis_vault(redis: &TestRedis, config: VaultConfig) -> VaultHandle {
     let key = test_key();
     let backend = redis_backend(redis, &key).await;
-    VaultHandle::spawn(config, &key, backend)
+    VaultHandle::spawn(config, &VaultKeys::full(&key), backend)
         .await
         .expect("vault starts")
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use fred::prelude::*;
 use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand};
+
+use crate::vault::crypto::Cipher;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::redis_codec::{self as codec, corrupt, flag, number, text, unavailable};
@@ -20,8 +22,8 @@ use super::{
     Backend, GrantRequest, Granted, LeaseRecord, PutOutcome, Removal, RenewOutcome, same_secret,
 };
 use crate::vault::audit::AuditRecord;
-use crate::vault::crypto::{Cipher, VaultKey};
 use crate::vault::error::VaultError;
+use crate::vault::keys::{Ciphers, VaultKeys, seal_stored};
 use crate::vault::path::{SecretKind, SecretPath};
 
 /// Lease records outlive their maximum TTL by this much in Redis, in case every vault
@@ -87,7 +89,7 @@ struct Scripts {
 pub struct RedisBackend {
     client: Client,
     keys: Keys,
-    cipher: std::sync::Arc<Cipher>,
+    ciphers: std::sync::Arc<Ciphers>,
     scripts: std::sync::Arc<Scripts>,
     audit_tx: tokio::sync::mpsc::Sender<AuditRecord>,
     /// [`RedisOptions::secret_ttl`] in ms, `0` for none.
@@ -103,16 +105,19 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Connects, and checks the key against the store's key-check value (writing one
-    /// into an empty store).
+    /// Connects, and checks each key held against the store's key-check value for it
+    /// (writing one into an empty store). With [`VaultKeys::worker_only`] the backend
+    /// serves app secrets only: it never names a credential's key, lock or fence, so
+    /// it works under the worker Redis user (`crate::redis_acl`).
     ///
     /// # Errors
     /// [`VaultError::Unavailable`] if Redis cannot be reached, [`VaultError::WrongKey`]
     /// if the store was written with another key, [`VaultError::InvalidPolicy`] for a
     /// bad prefix, [`VaultError::Backend`] for a bad URL or a `rediss://` URL whose TLS
     /// cannot be set up (unreadable `ca_file`, ...): never a plain-text fallback.
-    pub async fn connect(options: &RedisOptions, key: &VaultKey) -> Result<Self, VaultError> {
-        let keys = Keys::new(&options.prefix)?;
+    pub async fn connect(options: &RedisOptions, keys: &VaultKeys) -> Result<Self, VaultError> {
+        let ciphers = Ciphers::new(keys);
+        let keys = Keys::new(&options.prefix, ciphers.holds_access())?;
         // `rediss://` is TLS or an error, never plain text (`crate::redis_tls`).
         let config =
             crate::redis_tls::fred_config(&options.url).map_err(|e| VaultError::Backend {
@@ -139,7 +144,7 @@ impl RedisBackend {
             secret_ttl_ms: options.secret_ttl_ms(),
             client,
             keys,
-            cipher: std::sync::Arc::new(Cipher::new(key)),
+            ciphers: std::sync::Arc::new(ciphers),
             scripts: std::sync::Arc::new(Scripts {
                 grant: Script::from_lua(lua::GRANT),
                 renew: Script::from_lua(lua::RENEW),
@@ -153,18 +158,26 @@ impl RedisBackend {
     }
 
     async fn check_key(&self) -> Result<(), VaultError> {
-        let key = self.keys.keycheck();
-        let sealed = self.cipher.seal(KEYCHECK_PLAIN, KEYCHECK_AAD)?;
+        self.check_one("worker", self.ciphers.worker()).await?;
+        if let Some(access) = self.ciphers.access() {
+            self.check_one("access", access).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_one(&self, role: &str, cipher: &Cipher) -> Result<(), VaultError> {
+        let key = self.keys.keycheck(role);
+        let sealed = cipher.seal(KEYCHECK_PLAIN, KEYCHECK_AAD)?;
         let _: Value = self
             .client
             .set(&key, sealed.as_slice(), None, Some(SetOptions::NX), false)
             .await
             .map_err(|e| unavailable(&e))?;
         let stored: Option<Vec<u8>> = self.client.get(&key).await.map_err(|e| unavailable(&e))?;
-        match stored.and_then(|s| self.cipher.open(&s, KEYCHECK_AAD)) {
+        match stored.and_then(|s| cipher.open(&s, KEYCHECK_AAD)) {
             Some(plain) if plain == KEYCHECK_PLAIN => Ok(()),
             _ => Err(VaultError::WrongKey {
-                detail: format!("the key-check value under {key} does not decrypt"),
+                detail: format!("the {role} key-check value under {key} does not decrypt"),
             }),
         }
     }
@@ -213,7 +226,9 @@ impl Backend for RedisBackend {
         only_if_changed: bool,
         first_version: u64,
     ) -> Result<PutOutcome, VaultError> {
-        let key = self.keys.secret(path);
+        let cipher = self.ciphers.for_kind(kind, path)?;
+        let key = self.keys.secret(path, kind);
+        let other = self.keys.other_kind(path, kind);
         let path_s = path.to_string();
         // Compare-and-set, retried if another vault wrote in between.
         for _ in 0..8 {
@@ -227,12 +242,12 @@ impl Backend for RedisBackend {
             if only_if_changed && version > 0 {
                 let stored_kind = text(cur.get(1));
                 let sealed = cur.get(2).and_then(Value::as_bytes).unwrap_or_default();
-                let old = self
-                    .cipher
-                    .open_secret(sealed, &path_s, version, &stored_kind)?;
-                if stored_kind == kind.as_str()
-                    && same_secret(old.expose_secret(), value.expose_secret())
-                {
+                // A value that does not open (sealed before a key change) is simply
+                // written again.
+                let same = cipher
+                    .open_secret(sealed, &path_s, version, &stored_kind)
+                    .is_ok_and(|old| same_secret(old.expose_secret(), value.expose_secret()));
+                if stored_kind == kind.as_str() && same {
                     // Published again unchanged: it lives on.
                     if self.secret_ttl_ms > 0 {
                         let _: Value = self
@@ -256,9 +271,7 @@ impl Backend for RedisBackend {
             } else {
                 version + 1
             };
-            let sealed = self
-                .cipher
-                .seal_secret(value, &path_s, next, kind.as_str())?;
+            let sealed = seal_stored(&self.ciphers, value, path, next, kind)?;
             let args = vec![
                 Value::from(version.to_string()),
                 Value::from(next.to_string()),
@@ -267,7 +280,7 @@ impl Backend for RedisBackend {
                 Value::from(self.secret_ttl_ms.to_string()),
             ];
             let done = self
-                .eval(&self.scripts.put, vec![key.clone()], args)
+                .eval(&self.scripts.put, vec![key.clone(), other.clone()], args)
                 .await?;
             if done.as_u64() == Some(1) {
                 return Ok(PutOutcome {
@@ -283,25 +296,35 @@ impl Backend for RedisBackend {
 
     async fn delete_secret(&self, path: &SecretPath) -> Result<bool, VaultError> {
         self.ready()?;
-        let n: u64 = self
-            .client
-            .del(self.keys.secret(path))
-            .await
-            .map_err(|e| unavailable(&e))?;
+        // Both kinds' keys where this vault may name them; a worker-key vault deletes
+        // app secrets only.
+        let mut keys = vec![self.keys.secret(path, SecretKind::AppSecret)];
+        if self.ciphers.holds_access() {
+            keys.push(self.keys.secret(path, SecretKind::ProviderCredential));
+        }
+        let n: u64 = self.client.del(keys).await.map_err(|e| unavailable(&e))?;
         Ok(n > 0)
     }
 
     async fn grant(&self, req: &GrantRequest, _now_ms: u64) -> Result<Granted, VaultError> {
         let rec = &req.record;
         let path_s = rec.path.to_string();
+        // Refused before Redis is asked: a worker-key vault never names a credential.
+        let cipher = self.ciphers.for_kind(req.kind, &rec.path)?;
         let (_, lease_key) = self.keys.lease(&rec.id)?;
+        let (exclusive, fence) = if req.exclusive {
+            (self.keys.exclusive(&rec.path), self.keys.fence(&rec.path))
+        } else {
+            (self.keys.unused(&rec.path), self.keys.unused(&rec.path))
+        };
         let keys = vec![
-            self.keys.secret(&rec.path),
+            self.keys.secret(&rec.path, req.kind),
             lease_key,
             self.keys.expiry(),
             self.keys.principal(&rec.principal_key),
-            self.keys.exclusive(&rec.path),
-            self.keys.fence(&rec.path),
+            exclusive,
+            fence,
+            self.keys.other_kind(&rec.path, req.kind),
         ];
         let ttl_ms = rec.expires_ms.saturating_sub(rec.issued_ms).max(1);
         let args: Vec<Value> = [
@@ -334,9 +357,7 @@ impl Backend for RedisBackend {
                     .get(2)
                     .and_then(Value::as_bytes)
                     .ok_or_else(|| corrupt("ciphertext"))?;
-                let secret =
-                    self.cipher
-                        .open_secret(sealed, &path_s, version, req.kind.as_str())?;
+                let secret = cipher.open_secret(sealed, &path_s, version, req.kind.as_str())?;
                 let fence = text(reply.get(3));
                 let fence = if fence.is_empty() {
                     None

@@ -6,7 +6,8 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `<prefix>:{p:t}:secret:<name>` | hash | `kind`, `version`, `cur` (ciphertext), `pver`, `pkind`, `prev` |
+//! | `<prefix>:{p:t}:secret:<name>` | hash | an app secret (worker key): `kind`, `version`, `cur` (ciphertext), `pver`, `pkind`, `prev` |
+//! | `<prefix>:{p:t}:cred:<name>` | hash | a provider credential (access key), same fields |
 //! | `<prefix>:{p:t}:lease:<name>:<ulid>` | hash | one lease record (no secret); expires a day after its max TTL |
 //! | `<prefix>:{p:t}:revoked:<name>:<ulid>` | string, PX | tombstone of a revoked lease, until its maximum |
 //! | `<prefix>:{p:t}:excl:<name>` | string, PX | the exclusive holder's lease id |
@@ -14,7 +15,13 @@
 //! | `<prefix>:{vault}:expiry` | zset | lease id → expiry (Unix ms), swept by every vault |
 //! | `<prefix>:{vault}:principal:<key>` | set | lease ids per principal (index and quota) |
 //! | `<prefix>:{vault}:audit` | stream | audit records (capped) |
-//! | `<prefix>:{vault}:keycheck` | string | a ciphertext proving which key wrote the store |
+//! | `<prefix>:{vault}:keycheck:access`, `…:keycheck:worker` | string | ciphertexts proving which keys wrote the store |
+//!
+//! Provider credentials, exclusive locks and fences have key patterns of their own,
+//! so a worker node's Redis user can be kept away from them (`crate::redis_acl`). A
+//! vault without the access key never names those keys, not even as a script key it
+//! would not touch (Redis checks a script's declared keys against the user's ACL):
+//! it passes [`Keys::unused`] in their place.
 //!
 //! The grant, renew and revoke scripts touch a tenant's keys *and* the global
 //! `{vault}` indexes, so they need a single Redis node (or a primary with replicas),
@@ -22,16 +29,18 @@
 //! the expiry set.
 
 use crate::vault::error::VaultError;
-use crate::vault::path::{SecretPath, parse_lease_id};
+use crate::vault::path::{SecretKind, SecretPath, parse_lease_id};
 
 /// Builds key names under one prefix.
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
     prefix: String,
+    /// Whether this vault holds the access key (and may name credential keys).
+    access: bool,
 }
 
 impl Keys {
-    pub(super) fn new(prefix: &str) -> Result<Self, VaultError> {
+    pub(super) fn new(prefix: &str, access: bool) -> Result<Self, VaultError> {
         if prefix.is_empty()
             || prefix.len() > 64
             || !prefix
@@ -46,6 +55,7 @@ impl Keys {
         }
         Ok(Self {
             prefix: prefix.to_owned(),
+            access,
         })
     }
 
@@ -53,8 +63,35 @@ impl Keys {
         format!("{}:{{{}:{}}}", self.prefix, path.provider(), path.tenant())
     }
 
-    pub(super) fn secret(&self, path: &SecretPath) -> String {
-        format!("{}:secret:{}", self.tenant(path), path.name())
+    /// Where a secret of `kind` at `path` is stored.
+    pub(super) fn secret(&self, path: &SecretPath, kind: SecretKind) -> String {
+        let space = match kind {
+            SecretKind::AppSecret => "secret",
+            SecretKind::ProviderCredential => "cred",
+        };
+        format!("{}:{space}:{}", self.tenant(path), path.name())
+    }
+
+    /// The key a secret of the *other* kind at `path` would have (a path holds one
+    /// kind: writing one removes the other), or [`Keys::unused`] where this vault may
+    /// not name it.
+    pub(super) fn other_kind(&self, path: &SecretPath, kind: SecretKind) -> String {
+        let other = match kind {
+            SecretKind::AppSecret => SecretKind::ProviderCredential,
+            SecretKind::ProviderCredential => SecretKind::AppSecret,
+        };
+        if other == SecretKind::ProviderCredential && !self.access {
+            return self.unused(path);
+        }
+        self.secret(path, other)
+    }
+
+    /// A key that never exists, in the lease space of `path`'s tenant: what a vault
+    /// without the access key passes to a script in place of a credential's lock or
+    /// fence (the script touches those only for exclusive leases, which such a vault
+    /// never holds; a lock of a swept lease expires on its own).
+    pub(super) fn unused(&self, path: &SecretPath) -> String {
+        format!("{}:lease:{}:unused", self.tenant(path), path.name())
     }
 
     pub(super) fn lease(&self, id: &str) -> Result<(SecretPath, String), VaultError> {
@@ -73,11 +110,19 @@ impl Keys {
         ))
     }
 
+    /// The exclusive lock of `path` ([`Keys::unused`] without the access key).
     pub(super) fn exclusive(&self, path: &SecretPath) -> String {
+        if !self.access {
+            return self.unused(path);
+        }
         format!("{}:excl:{}", self.tenant(path), path.name())
     }
 
+    /// The fencing counter of `path` ([`Keys::unused`] without the access key).
     pub(super) fn fence(&self, path: &SecretPath) -> String {
+        if !self.access {
+            return self.unused(path);
+        }
         format!("{}:fence:{}", self.tenant(path), path.name())
     }
 
@@ -93,12 +138,14 @@ impl Keys {
         format!("{}:{{vault}}:audit", self.prefix)
     }
 
-    pub(super) fn keycheck(&self) -> String {
-        format!("{}:{{vault}}:keycheck", self.prefix)
+    /// The value proving which key of `role` (`access`, `worker`) wrote the store.
+    pub(super) fn keycheck(&self, role: &str) -> String {
+        format!("{}:{{vault}}:keycheck:{role}", self.prefix)
     }
 }
 
-/// KEYS: secret, lease, expiry, principal set, exclusive, fence.
+/// KEYS: secret, lease, expiry, principal set, exclusive, fence, the other kind's
+/// secret key.
 /// ARGV: id, kind, quota, exclusive (1/0), ttl ms, expires ms, max expires ms,
 /// record expire-at ms, path, principal key, principal, capability, issued ms,
 /// renewable (1/0).
@@ -109,7 +156,11 @@ impl Keys {
 /// above every earlier fence after the server restarted empty.
 pub(super) const GRANT: &str = r"
 local s = redis.call('HMGET', KEYS[1], 'kind', 'version', 'cur')
-if not s[1] then return {'notfound'} end
+if not s[1] then
+  local o = redis.call('HGET', KEYS[7], 'kind')
+  if o then return {'kind', o} end
+  return {'notfound'}
+end
 if s[1] ~= ARGV[2] then return {'kind', s[1]} end
 if redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[3]) then return {'quota'} end
 local fence = ''
@@ -126,19 +177,20 @@ if ARGV[4] == '1' then
 end
 redis.call('HSET', KEYS[2], 'path', ARGV[9], 'pkey', ARGV[10], 'principal', ARGV[11],
   'capability', ARGV[12], 'version', s[2], 'issued', ARGV[13], 'expires', ARGV[6],
-  'max', ARGV[7], 'renewable', ARGV[14], 'fence', fence, 'pidx', KEYS[4])
+  'max', ARGV[7], 'renewable', ARGV[14], 'fence', fence, 'pidx', KEYS[4], 'skey', KEYS[1])
 redis.call('PEXPIREAT', KEYS[2], ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])
 return {'ok', s[2], s[3], fence}
 ";
 
-/// KEYS: lease, expiry, exclusive, secret. ARGV: id, now ms, increment ms, record
-/// expire-at grace ms.
+/// KEYS: lease, expiry, exclusive. ARGV: id, now ms, increment ms, record expire-at
+/// grace ms. The secret's key comes from the record (`skey`, written at grant), so
+/// renewing needs no knowledge of the secret's kind.
 /// Returns `{'ok', expires, current version or ''}` or `{'notfound'}`, `{'expired'}`,
 /// `{'notrenewable'}`, `{'lost'}` (compare-and-extend of the exclusive lock failed).
 pub(super) const RENEW: &str = r"
-local r = redis.call('HMGET', KEYS[1], 'expires', 'max', 'renewable', 'fence')
+local r = redis.call('HMGET', KEYS[1], 'expires', 'max', 'renewable', 'fence', 'skey')
 if not r[1] then return {'notfound'} end
 local now = tonumber(ARGV[2])
 if tonumber(r[1]) <= now then return {'expired'} end
@@ -151,7 +203,8 @@ end
 local ns = string.format('%.0f', new)
 redis.call('HSET', KEYS[1], 'expires', ns)
 redis.call('ZADD', KEYS[2], ns, ARGV[1])
-local v = redis.call('HGET', KEYS[4], 'version')
+local v = false
+if r[5] then v = redis.call('HGET', r[5], 'version') end
 return {'ok', ns, v or ''}
 ";
 
@@ -213,7 +266,7 @@ end
 local ns = string.format('%.0f', new)
 redis.call('HSET', KEYS[1], 'path', ARGV[5], 'pkey', ARGV[6], 'principal', ARGV[7],
   'capability', ARGV[8], 'version', ARGV[9], 'issued', ARGV[10], 'expires', ns,
-  'max', ARGV[12], 'renewable', ARGV[13], 'fence', ARGV[14], 'pidx', KEYS[7])
+  'max', ARGV[12], 'renewable', ARGV[13], 'fence', ARGV[14], 'pidx', KEYS[7], 'skey', KEYS[4])
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(ARGV[12]) + tonumber(ARGV[4])))
 redis.call('ZADD', KEYS[2], ns, ARGV[1])
 redis.call('SADD', KEYS[7], ARGV[1])
@@ -221,8 +274,9 @@ local v = redis.call('HGET', KEYS[4], 'version')
 return {'ok', ns, v or ''}
 ";
 
-/// KEYS: secret. ARGV: expected version ('0' for none), new version, kind, ciphertext,
-/// TTL ms ('0': none). Compare-and-set of a new current version; the old one moves to
+/// KEYS: secret, the other kind's secret key. ARGV: expected version ('0' for
+/// none), new version, kind, ciphertext, TTL ms ('0': none). A path holds one kind:
+/// the other kind's value, if any, is removed. Compare-and-set of a new current version; the old one moves to
 /// `prev`; the record then expires after the TTL unless written again. Returns 1, or
 /// 0 if someone else wrote first.
 pub(super) const PUT: &str = r"
@@ -233,6 +287,7 @@ if v ~= '0' then
   redis.call('HSET', KEYS[1], 'prev', c[1], 'pkind', c[2], 'pver', v)
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'kind', ARGV[3], 'cur', ARGV[4])
+redis.call('DEL', KEYS[2])
 if ARGV[5] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
 else

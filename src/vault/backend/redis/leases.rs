@@ -35,12 +35,7 @@ impl RedisBackend {
         increment_ms: u64,
     ) -> Result<RenewOutcome, VaultError> {
         let (path, lease_key) = self.keys.lease(id)?;
-        let keys = vec![
-            lease_key,
-            self.keys.expiry(),
-            self.keys.exclusive(&path),
-            self.keys.secret(&path),
-        ];
+        let keys = vec![lease_key, self.keys.expiry(), self.keys.exclusive(&path)];
         let args = vec![
             Value::from(id),
             Value::from(now_ms.to_string()),
@@ -98,11 +93,15 @@ impl RedisBackend {
         increment_ms: u64,
     ) -> Result<RenewOutcome, VaultError> {
         let (path, lease_key) = self.keys.lease(&holder.id)?;
+        let kind = holder
+            .capability
+            .leases()
+            .ok_or_else(|| corrupt("a lease of a capability that leases nothing"))?;
         let keys = vec![
             lease_key,
             self.keys.expiry(),
             self.keys.exclusive(&path),
-            self.keys.secret(&path),
+            self.keys.secret(&path, kind),
             self.keys.tombstone(&holder.id)?,
             self.keys.fence(&path),
             self.keys.principal(&holder.principal_key),
