@@ -13,7 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::json;
 use switchboard::actors::rest::{BudgetConfig, CircuitState, RestConfig, TenantState};
 use switchboard::model::RestErrorKind;
-use switchboard::vault::{Capability, Principal, VaultError};
+use switchboard::vault::{Capability, TenantRef, VaultError};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
@@ -202,11 +202,11 @@ async fn a_rejected_token_fails_only_its_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_cannot_lease_the_token() {
     let w = World::new(None, &[("duck", DUCK_TOKEN)], BudgetConfig::default()).await;
-    let worker = Principal::worker_serving("discord", "duck").expect("valid");
+    let duck = TenantRef::new("discord", "duck").expect("valid");
     let denied = w
         .vault
+        .worker_scope(Some(&duck))
         .lease(
-            &worker,
             "discord/duck/bot_token".parse().expect("path"),
             Capability::ProviderRest,
             None,
@@ -216,11 +216,10 @@ async fn a_worker_cannot_lease_the_token() {
         matches!(denied, Err(VaultError::PolicyDenied { .. })),
         "{denied:?}"
     );
-    let rest = Principal::rest("discord", "duck").expect("valid");
     let granted = w
         .vault
+        .rest_scope(&duck)
         .lease(
-            &rest,
             "discord/duck/bot_token".parse().expect("path"),
             Capability::ProviderRest,
             None,
