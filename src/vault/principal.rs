@@ -111,20 +111,20 @@ impl fmt::Debug for TenantRef {
 /// `Worker { serving }` for the tenant of the envelope being handled. The privileged
 /// variants are `#[non_exhaustive]`, so they cannot be built outside this crate:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0603
 /// use switchboard::vault::{Principal, TenantRef};
 ///
 /// let duck = TenantRef::new("discord", "duck").unwrap();
 /// let forged = Principal::Gateway(duck); // error: tuple variant `Gateway` is private
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0603
 /// use switchboard::vault::Principal;
 ///
 /// let forged = Principal::Admin; // error: unit variant `Admin` is private
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0639
 /// use switchboard::vault::Principal;
 ///
 /// let forged = Principal::Worker { serving: None }; // error: cannot create non-exhaustive variant

@@ -3,9 +3,9 @@
 //!
 //! # What it does
 //! - Takes an **exclusive** `provider.gateway` lease on `<provider>/<tenant>/bot_token`
-//!   with the [`ScopedVault`](crate::vault::ScopedVault) its supervisor minted for it
-//!   (`gateway(<provider>/<tenant>)`, [`VaultHandle::gateway_scope`]; it never names a
-//!   principal itself), so one gateway runs per token even across daemons; if
+//!   with the [`ScopedVault`] its supervisor minted for it (`gateway(<provider>/<tenant>)`,
+//!   [`VaultHandle::gateway_scope`](crate::vault::VaultHandle::gateway_scope); it never
+//!   names a principal itself), so one gateway runs per token even across daemons; if
 //!   the lease is revoked or expires it closes its shards and stops.
 //! - Runs the shards (`gateway.shards`; `auto` asks `GET /gateway/bot`) with the
 //!   tenant's intents, identifying `max_concurrency` at a time, each polled by its own
@@ -79,8 +79,6 @@ use crate::bus::Bus;
 use crate::config::TenantConfig;
 use crate::providers::discord::interactions::InteractionTokens;
 use crate::vault::ScopedVault;
-#[cfg(doc)]
-use crate::vault::VaultHandle;
 
 /// Stop reasons of a gateway that must not be restarted start with this.
 pub const FATAL_PREFIX: &str = "fatal: ";
@@ -95,7 +93,8 @@ pub struct GatewayArgs {
     /// Where events go.
     pub bus: Bus,
     /// Where the token comes from: a scope minted for this tenant's gateway
-    /// ([`VaultHandle::gateway_scope`]); a scope of any other principal is refused
+    /// ([`VaultHandle::gateway_scope`](crate::vault::VaultHandle::gateway_scope)); a
+    /// scope of any other principal is refused
     /// when the lease is taken.
     pub vault: ScopedVault,
     /// Where interaction tokens go (shared with the tenant's REST actor).
