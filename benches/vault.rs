@@ -4,7 +4,8 @@
 //! - `vault/cached_read`: `Lease::secret()` on a live lease — the read path of every
 //!   access-layer request (state and expiry checks, no actor round trip). Target: well
 //!   under 1 µs.
-//! - `vault/memory_grant`: `VaultHandle::lease` on the memory backend, end to end
+//! - `vault/memory_grant`: `ScopedVault::lease` (a REST actor's scope, minted before
+//!   the clock starts) on the memory backend, end to end
 //!   (policy check, actor round trip, backend grant, handle with its renewer task).
 //! - `vault/redis_grant`: the same on the Redis backend over loopback (one Lua script,
 //!   one round trip). Target: p99 under 1 ms. After criterion's estimate, 5,000 more
@@ -24,8 +25,8 @@ use fred::prelude::ClientLike as _;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
-    Capability, Lease, MemoryBackend, Principal, RedisBackend, RedisOptions, SecretKind,
-    SecretPath, VaultConfig, VaultHandle, VaultKey,
+    Capability, Lease, MemoryBackend, RedisBackend, RedisOptions, ScopedVault, SecretKind,
+    SecretPath, TenantRef, VaultConfig, VaultHandle, VaultKey,
 };
 use tokio::runtime::Runtime;
 
@@ -58,24 +59,24 @@ fn token_path() -> SecretPath {
     "discord/duck/bot_token".parse().expect("valid path")
 }
 
-fn principal() -> Principal {
-    Principal::rest("discord", "duck").expect("valid principal")
+/// The REST actor's scope for `discord/duck`, minted once, outside the timed loop.
+fn scope(vault: &VaultHandle) -> ScopedVault {
+    vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid tenant"))
 }
 
-async fn grant(vault: &VaultHandle, who: &Principal) -> Lease {
-    vault
-        .lease(who, token_path(), Capability::ProviderRest, None)
+async fn grant(who: &ScopedVault) -> Lease {
+    who.lease(token_path(), Capability::ProviderRest, None)
         .await
         .expect("grant")
 }
 
 /// Times `iters` grants, keeping the leases alive until the clock stops.
 async fn timed_grants(vault: &VaultHandle, iters: u64) -> Duration {
-    let who = principal();
+    let who = scope(vault);
     let mut held = Vec::with_capacity(iters as usize);
     let start = Instant::now();
     for _ in 0..iters {
-        held.push(grant(vault, &who).await);
+        held.push(grant(&who).await);
     }
     let elapsed = start.elapsed();
     drop(held);
@@ -88,7 +89,7 @@ fn bench_cached_read(c: &mut Criterion, rt: &Runtime) {
     let (vault, lease) = rt.block_on(async {
         let vault = VaultHandle::memory(config()).await.expect("vault");
         seeded(&vault).await;
-        let lease = grant(&vault, &principal()).await;
+        let lease = grant(&scope(&vault)).await;
         (vault, lease)
     });
     c.bench_function("vault/cached_read", |b| {
@@ -113,12 +114,12 @@ fn bench_memory_grant(c: &mut Criterion, rt: &Runtime) {
         });
     });
     let samples = rt.block_on(async {
-        let who = principal();
+        let who = scope(&vault);
         let mut samples = Vec::with_capacity(SAMPLES);
         let mut held = Vec::with_capacity(SAMPLES);
         for _ in 0..SAMPLES {
             let start = Instant::now();
-            held.push(grant(&vault, &who).await);
+            held.push(grant(&who).await);
             samples.push(start.elapsed());
         }
         drop(held);
@@ -165,13 +166,13 @@ fn bench_redis_grant(c: &mut Criterion, rt: &Runtime) {
     // Percentiles, which criterion does not report; a bare PING over the same
     // connection is the baseline (what loopback and the scheduler cost by themselves).
     let (grants, pings) = rt.block_on(async {
-        let who = principal();
+        let who = scope(&vault);
         let mut grants = Vec::with_capacity(SAMPLES);
         let mut pings = Vec::with_capacity(SAMPLES);
         let mut held = Vec::with_capacity(SAMPLES);
         for _ in 0..SAMPLES {
             let start = Instant::now();
-            held.push(grant(&vault, &who).await);
+            held.push(grant(&who).await);
             grants.push(start.elapsed());
             let start = Instant::now();
             let _: () = client.ping(None).await.expect("ping");

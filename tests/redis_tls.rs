@@ -15,7 +15,7 @@ use switchboard::bus::{Bus, BusConfig, RedisBusConfig};
 use switchboard::model::{Envelope, Event, Payload, SocialMessageCreated, TenantId, UserRef};
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
-    Capability, Principal, RedisBackend, RedisOptions, SecretKind, VaultConfig, VaultError,
+    Capability, RedisBackend, RedisOptions, SecretKind, TenantRef, VaultConfig, VaultError,
     VaultHandle, VaultKey,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -137,10 +137,11 @@ async fn the_vaults_redis_backend_works_over_rediss() {
         )
         .await
         .expect("publish over TLS");
-    let rest = Principal::rest("discord", "duck").expect("principal");
+    let duck = TenantRef::new("discord", "duck").expect("tenant");
+    let rest = vault.rest_scope(&duck);
     let path = || "discord/duck/bot_token".parse().expect("path");
-    let lease = vault
-        .lease(&rest, path(), Capability::ProviderRest, None)
+    let lease = rest
+        .lease(path(), Capability::ProviderRest, None)
         .await
         .expect("lease over TLS");
     assert!(
@@ -158,7 +159,8 @@ async fn the_vaults_redis_backend_works_over_rediss() {
         .await
         .expect("vault starts");
     let lease = vault
-        .lease(&rest, path(), Capability::ProviderRest, None)
+        .rest_scope(&duck)
+        .lease(path(), Capability::ProviderRest, None)
         .await
         .expect("the secret written over TLS");
     assert!(lease.secret().expect("live").expose_secret() == CANARY);

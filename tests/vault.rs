@@ -8,6 +8,8 @@ mod common;
 mod audit;
 #[path = "vault/canary.rs"]
 mod canary;
+#[path = "vault/capabilities.rs"]
+mod capabilities;
 #[path = "vault/empty_restart.rs"]
 mod empty_restart;
 #[path = "vault/exclusive.rs"]

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -15,17 +14,7 @@ use crate::model::{
     PostMessage, RespondInteraction, RestErrorKind, RestResponse, RestResult, RoleChange,
     SendDirectMessage, SocialMessageCreated, TenantId,
 };
-
-/// Where a handler's app secrets come from (the vault, leased as the worker principal
-/// serving the tenant). Provider credentials are never available through it.
-pub trait SecretSource: Send + Sync {
-    /// Leases app secret `name` of `tenant`.
-    fn app_secret<'a>(
-        &'a self,
-        tenant: &'a TenantId,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<SecretString, String>>;
-}
+use crate::vault::{TenantRef, VaultError, WorkerSecrets};
 
 /// Why an effect failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +37,21 @@ pub enum CtxError {
         /// When to retry, if rate-limited.
         retry_after_ms: Option<u64>,
     },
-    /// A secret could not be leased (denied by policy, unknown, or no vault).
-    #[error("secret {name:?}: {reason}")]
+    /// A secret could not be leased (denied by policy, not an app secret, unknown,
+    /// or the vault is unavailable).
+    #[error("secret {name:?}: {source}")]
     Secret {
         /// The secret's name.
         name: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: VaultError,
+    },
+    /// The worker pool was started without a vault (`WorkerPoolConfig::secrets`).
+    #[error("secret {name:?}: no vault is configured for workers")]
+    NoSecrets {
+        /// The secret's name.
+        name: String,
     },
     /// The envelope failed to build (an invalid namespace).
     #[error("cannot build request: {0}")]
@@ -66,7 +63,9 @@ pub enum CtxError {
 pub(crate) struct CtxShared {
     pub(crate) bus: Bus,
     pub(crate) namespace: Arc<str>,
-    pub(crate) secrets: Option<Arc<dyn SecretSource>>,
+    /// The pool's capability for app secrets, asked with the tenant of the envelope
+    /// being handled (never one a handler chooses).
+    pub(crate) secrets: Option<WorkerSecrets>,
     pub(crate) request_timeout: Duration,
 }
 
@@ -180,24 +179,25 @@ impl Ctx {
         &self.cancel
     }
 
-    /// Leases one of this tenant's app secrets (e.g. an LLM API key).
+    /// Leases one of this tenant's app secrets (e.g. an LLM API key), as the worker
+    /// serving this envelope's tenant: only that tenant's app secrets can be read.
     ///
     /// # Errors
     /// [`CtxError::Secret`] when the vault refuses (provider tokens always are) or has
-    /// no such secret.
+    /// no such secret, [`CtxError::NoSecrets`] without a vault.
     pub async fn secret(&self, name: &str) -> Result<SecretString, CtxError> {
-        let Some(source) = &self.shared.secrets else {
-            return Err(CtxError::Secret {
+        let Some(secrets) = &self.shared.secrets else {
+            return Err(CtxError::NoSecrets {
                 name: name.to_owned(),
-                reason: "no vault is configured for workers".to_owned(),
             });
         };
-        source
-            .app_secret(&self.tenant, name)
+        // The tenant is the envelope's, set by the worker when it built this `Ctx`.
+        secrets
+            .app_secret(&TenantRef::from(&self.tenant), name)
             .await
-            .map_err(|reason| CtxError::Secret {
+            .map_err(|source| CtxError::Secret {
                 name: name.to_owned(),
-                reason,
+                source,
             })
     }
 

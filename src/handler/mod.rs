@@ -36,7 +36,7 @@ use std::future::{Future, ready};
 pub(crate) use builtin::builtin;
 pub use builtin::{BUILTIN_HANDLERS, Echo, Ping};
 pub(crate) use ctx::CtxShared;
-pub use ctx::{Ctx, CtxError, SecretSource};
+pub use ctx::{Ctx, CtxError};
 pub use dispatch::{HandlerSet, UnknownHandler};
 pub use effect::Effect;
 

@@ -257,7 +257,7 @@ fn pool_config(
         },
         // A tenant whose handlers keep panicking is quarantined, not the pool.
         tenant_panics: restart_policy(registry),
-        secrets: Some(Arc::new(vault.clone())),
+        secrets: Some(vault.worker_secrets()),
         ..WorkerPoolConfig::default()
     }
 }

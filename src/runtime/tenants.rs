@@ -34,7 +34,7 @@ use crate::cluster::{Cluster, Signal};
 use crate::config::TenantConfig;
 use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
-use crate::vault::VaultHandle;
+use crate::vault::{TenantRef, VaultHandle};
 
 mod access;
 mod entry;
@@ -112,6 +112,8 @@ struct Ctx {
     config: Arc<TenantConfig>,
     namespace: String,
     bus: Bus,
+    /// The vault's authority: the supervisor mints its children's scopes from it and
+    /// asks it, unaudited, how long another node still holds the gateway lease.
     vault: VaultHandle,
     tokens: InteractionTokens,
     sessions: SessionStore,
@@ -239,11 +241,13 @@ impl Actor for TenantSupervisor {
         let c = &state.ctx;
         match child {
             Child::Gateway => {
+                // The supervisor mints the gateway's capability: the actor never
+                // names its own principal.
                 let mut args = GatewayArgs::new(
                     c.config.clone(),
                     c.namespace.clone(),
                     c.bus.clone(),
-                    c.vault.clone(),
+                    c.vault.gateway_scope(&TenantRef::from(&c.config.id())),
                     c.tokens.clone(),
                     c.sessions.clone(),
                 );
@@ -278,7 +282,7 @@ impl Actor for TenantSupervisor {
                 let args = RestArgs {
                     tenant: c.config.clone(),
                     bus: c.bus.clone(),
-                    vault: c.vault.clone(),
+                    vault: c.vault.rest_scope(&TenantRef::from(&c.config.id())),
                     tokens: c.tokens.clone(),
                     budget: c.budget.clone(),
                     config: RestConfig {

@@ -1,5 +1,10 @@
-//! [`VaultHandle`], the typed front of the vault actor (`scoped.rs` has
-//! [`ScopedVault`], a handle bound to one principal).
+//! [`VaultHandle`], the typed front of the vault actor, and the authority that mints
+//! the capabilities actors hold: [`ScopedVault`] (`scoped.rs`, a handle bound to one
+//! principal) and [`WorkerSecrets`] (`worker_secrets.rs`, a worker's app secrets).
+//!
+//! Operations that act *as* a principal (lease, put, delete) are crate-private here:
+//! outside the crate they are reached only through a minted capability, so no holder
+//! of a capability can declare itself someone else.
 
 use std::marker::PhantomData;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -23,6 +28,7 @@ use super::path::{SecretKind, SecretPath};
 use super::principal::{Capability, Principal, TenantRef};
 use super::published::Published;
 use super::scoped::ScopedVault;
+use super::worker_secrets::WorkerSecrets;
 
 /// What [`VaultHandle::publish_tenant`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -44,13 +50,20 @@ pub struct VaultStats {
     pub backend_available: bool,
 }
 
-/// The vault: a cloneable handle to the vault actor.
+/// The vault: a cloneable handle to the vault actor, and the authority over it.
+///
+/// Whoever holds a `VaultHandle` can act as any principal, so only the runtime and
+/// its supervisors hold one. They hand every actor a capability minted for it
+/// instead: [`VaultHandle::gateway_scope`] and [`VaultHandle::rest_scope`] for a
+/// tenant's access actors, [`VaultHandle::worker_secrets`] for the worker pool,
+/// [`VaultHandle::admin_scope`] for operator tools and [`VaultHandle::named_scope`]
+/// for an embedder's own principals. A capability never yields the handle back.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), switchboard::vault::VaultError> {
 /// use secrecy::{ExposeSecret, SecretString};
-/// use switchboard::vault::{Capability, Principal, SecretKind, VaultConfig, VaultHandle};
+/// use switchboard::vault::{Capability, SecretKind, TenantRef, VaultConfig, VaultHandle};
 ///
 /// let vault = VaultHandle::memory(VaultConfig::default()).await?;
 /// vault
@@ -61,16 +74,18 @@ pub struct VaultStats {
 ///     )
 ///     .await?;
 ///
-/// let rest = Principal::rest("discord", "duck")?;
-/// let lease = vault
-///     .lease(&rest, "discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
+/// // The supervisor mints the REST actor's capability; the actor cannot rebind it.
+/// let duck = TenantRef::new("discord", "duck")?;
+/// let rest = vault.rest_scope(&duck);
+/// let lease = rest
+///     .lease("discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
 ///     .await?;
 /// assert_eq!(lease.secret()?.expose_secret(), "xyz");
 ///
 /// // A worker may not lease a provider credential, whoever it serves.
-/// let worker = Principal::worker_serving("discord", "duck")?;
-/// let denied = vault
-///     .lease(&worker, "discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
+/// let worker = vault.worker_scope(Some(&duck));
+/// let denied = worker
+///     .lease("discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
 ///     .await;
 /// assert!(matches!(denied, Err(switchboard::vault::VaultError::PolicyDenied { .. })));
 /// # vault.stop();
@@ -202,10 +217,61 @@ impl VaultHandle {
         self.actor().get_cell()
     }
 
-    /// A handle bound to `principal`, for handing to one actor.
-    #[must_use]
-    pub fn scoped(&self, principal: Principal) -> ScopedVault {
+    /// A handle bound to `principal`. Crate-private: outside the crate a principal is
+    /// only ever obtained through the minting methods below.
+    fn scoped(&self, principal: Principal) -> ScopedVault {
         ScopedVault::new(self.clone(), principal)
+    }
+
+    /// Mints the capability of `tenant`'s gateway actor (`gateway(provider/tenant)`):
+    /// the tenant supervisor hands it to the gateway it starts, which leases the
+    /// exclusive `provider.gateway` lease on the tenant's token with it.
+    #[must_use]
+    pub fn gateway_scope(&self, tenant: &TenantRef) -> ScopedVault {
+        self.scoped(Principal::Gateway(tenant.clone()))
+    }
+
+    /// Mints the capability of `tenant`'s REST actor (`rest(provider/tenant)`): the
+    /// tenant supervisor hands it to the REST actor it starts.
+    #[must_use]
+    pub fn rest_scope(&self, tenant: &TenantRef) -> ScopedVault {
+        self.scoped(Principal::Rest(tenant.clone()))
+    }
+
+    /// Mints a general capability as a worker serving `serving` (or no tenant). The
+    /// worker pool does not get this: it gets [`VaultHandle::worker_secrets`], which
+    /// can only read the served tenant's app secrets. This is for tools and tests
+    /// that check what the policy grants a worker.
+    #[must_use]
+    pub fn worker_scope(&self, serving: Option<&TenantRef>) -> ScopedVault {
+        self.scoped(Principal::Worker {
+            serving: serving.cloned(),
+        })
+    }
+
+    /// Mints the admin's capability (`secret.write` and `lease.revoke` everywhere
+    /// under the default policy), for operator tools. The runtime publishes the
+    /// registry's credentials itself ([`VaultHandle::publish_tenant`]).
+    #[must_use]
+    pub fn admin_scope(&self) -> ScopedVault {
+        self.scoped(Principal::Admin)
+    }
+
+    /// Mints the capability of an embedder's named principal, which gets nothing
+    /// unless a policy rule names it (`named:<name>`).
+    ///
+    /// # Errors
+    /// [`VaultError::InvalidPath`] for a name outside `[a-z0-9_-]{1,64}`.
+    pub fn named_scope(&self, name: &str) -> Result<ScopedVault, VaultError> {
+        Ok(self.scoped(Principal::named(name)?))
+    }
+
+    /// Mints the worker pool's capability: it leases only app secrets
+    /// (`secret.read`), as `Worker { serving }` for the tenant of the envelope a
+    /// worker is handling (`Ctx::secret`).
+    #[must_use]
+    pub fn worker_secrets(&self) -> WorkerSecrets {
+        WorkerSecrets::new(self.clone())
     }
 
     pub(super) async fn call<T: Send + 'static>(
@@ -219,15 +285,16 @@ impl VaultHandle {
         rx.await.map_err(stopped)?
     }
 
-    /// Leases the secret at `path` for `capability`, for `ttl` (the configured default
-    /// if `None`; capped by the maximum). The returned [`Lease`] holds the value,
-    /// renews itself at about 2/3 of its TTL and reports events.
+    /// Leases the secret at `path` for `capability` as `principal`, for `ttl` (the
+    /// configured default if `None`; capped by the maximum). The returned [`Lease`]
+    /// holds the value, renews itself at about 2/3 of its TTL and reports events.
+    /// Reached from outside the crate through [`ScopedVault::lease`].
     ///
     /// # Errors
     /// [`VaultError::PolicyDenied`] (audited), [`VaultError::NotFound`],
     /// [`VaultError::QuotaExceeded`], [`VaultError::AlreadyHeld`] (exclusive
     /// `provider.gateway`), [`VaultError::Unavailable`], [`VaultError::Decrypt`].
-    pub async fn lease(
+    pub(crate) async fn lease(
         &self,
         principal: &Principal,
         path: SecretPath,
@@ -332,11 +399,12 @@ impl VaultHandle {
 
     /// Writes a secret (a new current version; the old one becomes the previous
     /// version and its holders get [`LeaseEvent::Rotated`](super::LeaseEvent::Rotated)).
-    /// Returns the new version.
+    /// Returns the new version. Reached from outside the crate through
+    /// [`ScopedVault::put`].
     ///
     /// # Errors
     /// [`VaultError::PolicyDenied`] without `secret.write`, [`VaultError::Unavailable`].
-    pub async fn put(
+    pub(crate) async fn put(
         &self,
         principal: &Principal,
         path: SecretPath,
@@ -354,25 +422,12 @@ impl VaultHandle {
         .await
     }
 
-    /// Rotates a secret: [`VaultHandle::put`] of a new value.
-    ///
-    /// # Errors
-    /// As [`VaultHandle::put`].
-    pub async fn rotate(
-        &self,
-        principal: &Principal,
-        path: SecretPath,
-        kind: SecretKind,
-        value: SecretString,
-    ) -> Result<u64, VaultError> {
-        self.put(principal, path, kind, value).await
-    }
-
-    /// Deletes a secret and revokes its leases; `false` if there was none.
+    /// Deletes a secret and revokes its leases; `false` if there was none. Reached
+    /// from outside the crate through [`ScopedVault::delete`].
     ///
     /// # Errors
     /// [`VaultError::PolicyDenied`] without `secret.write`, [`VaultError::Unavailable`].
-    pub async fn delete(
+    pub(crate) async fn delete(
         &self,
         principal: &Principal,
         path: SecretPath,

@@ -17,7 +17,7 @@ use tokio::task::AbortHandle;
 use super::clock::Clock;
 use super::error::VaultError;
 use super::handle::VaultHandle;
-use super::path::SecretPath;
+use super::path::{SecretKind, SecretPath};
 use super::principal::Capability;
 
 /// Something that happened to a lease.
@@ -76,6 +76,9 @@ pub(crate) struct LeaseShared {
     pub(crate) principal_key: String,
     pub(crate) principal: String,
     pub(crate) capability: Capability,
+    /// The kind of secret the store granted (it refuses a kind the capability does
+    /// not lease).
+    pub(crate) kind: SecretKind,
     pub(crate) version: u64,
     pub(crate) fence: Option<u64>,
     pub(crate) renewable: bool,
@@ -96,6 +99,7 @@ pub(crate) struct NewLease {
     pub(crate) principal_key: String,
     pub(crate) principal: String,
     pub(crate) capability: Capability,
+    pub(crate) kind: SecretKind,
     pub(crate) version: u64,
     pub(crate) fence: Option<u64>,
     pub(crate) renewable: bool,
@@ -114,6 +118,7 @@ impl LeaseShared {
             principal_key: n.principal_key,
             principal: n.principal,
             capability: n.capability,
+            kind: n.kind,
             version: n.version,
             fence: n.fence,
             renewable: n.renewable,
@@ -245,6 +250,12 @@ impl Lease {
     #[must_use]
     pub fn path(&self) -> &SecretPath {
         &self.shared.path
+    }
+
+    /// The kind of secret this lease holds, as granted by the store.
+    #[must_use]
+    pub fn kind(&self) -> SecretKind {
+        self.shared.kind
     }
 
     /// The secret version this lease holds.

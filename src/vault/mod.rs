@@ -7,9 +7,28 @@
 //! [`LeaseEvent`]s. Every lease is checked against a [`Policy`] (deny wins, default
 //! deny) and audited.
 //!
+//! # Capabilities are minted, not declared
+//! The vault acts for the [`Principal`] its caller names, so only one kind of caller
+//! may name one: the holder of the [`VaultHandle`]. The runtime keeps the handle (the
+//! root supervisor, the tenant supervisors, credential publishing, reload, status)
+//! and hands everyone else a capability minted for them:
+//! - a tenant supervisor gives its gateway actor [`VaultHandle::gateway_scope`] and
+//!   its REST actor [`VaultHandle::rest_scope`], each a [`ScopedVault`] bound to that
+//!   actor's own principal (`gateway(p/t)`, `rest(p/t)`);
+//! - the runtime gives the worker pool [`VaultHandle::worker_secrets`], a
+//!   [`WorkerSecrets`] that can only lease app secrets of the tenant whose envelope a
+//!   worker is handling, as `Worker { serving }`; handlers see only `Ctx::secret`;
+//! - operator tools and embedders get [`VaultHandle::admin_scope`],
+//!   [`VaultHandle::worker_scope`] or [`VaultHandle::named_scope`].
+//!
+//! The privileged [`Principal`] variants cannot be built outside the crate, and the
+//! handle's operations that take a principal are crate-private, so a capability's
+//! holder cannot act as anyone else.
+//!
 //! # Layout
-//! - `handle.rs`: [`VaultHandle`] (the typed actor handle); `scoped.rs`:
-//!   [`ScopedVault`] (a handle bound to one principal).
+//! - `handle.rs`: [`VaultHandle`] (the typed actor handle, which mints capabilities);
+//!   `scoped.rs`: [`ScopedVault`] (a handle bound to one principal);
+//!   `worker_secrets.rs`: [`WorkerSecrets`] (the workers' app secrets).
 //! - `actor.rs`: the actor: policy checks, grants, renewals, revocations, the sweep.
 //! - `lease.rs`: [`Lease`], [`LeaseInfo`], [`LeaseEvent`] and the renewer.
 //! - `policy.rs`: [`Policy`], [`Rule`], [`PathPattern`].
@@ -27,10 +46,13 @@
 //! - Only this module reads secret values; they never reach `Debug`, `Display`, logs,
 //!   metrics, audit records or error messages.
 //! - `provider.*` capabilities lease only provider credentials, `secret.read` only
-//!   app secrets: a worker never holds a token.
+//!   app secrets: a worker never holds a token ([`WorkerSecrets`] checks the kind of
+//!   what it leased again and fails closed).
 //! - Provider credentials are sealed with the access key, app secrets with the worker
 //!   key: a vault given only the worker key cannot open a credential, and in Redis
 //!   credentials live under key patterns a worker's Redis user cannot read.
+//! - Only the holder of the [`VaultHandle`] chooses principals; everyone else acts
+//!   through a capability minted for them.
 //! - Fencing tokens of exclusive leases only go up, even across a store restart.
 //! - A revoked lease stays revoked: revocations leave a tombstone in the store, so a
 //!   lease record lost with the store's data (restored from its holder on renewal)
@@ -68,3 +90,4 @@ pub use policy::{Effect, PathPattern, Policy, PrincipalMatch, Rule};
 pub use principal::{Capability, Principal, TenantRef};
 pub use scoped::ScopedVault;
 pub use sealer::TokenSealer;
+pub use worker_secrets::WorkerSecrets;

@@ -422,7 +422,9 @@ mod tests {
     #[test]
     fn deny_wins_and_default_denies() {
         let p = Policy::default().with("allow any provider.rest *".parse().expect("rule"));
-        let worker = Principal::worker_serving("discord", "duck").expect("valid");
+        let worker = Principal::Worker {
+            serving: Some(TenantRef::new("discord", "duck").expect("valid")),
+        };
         let err = p
             .check(
                 &worker,

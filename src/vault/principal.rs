@@ -1,4 +1,19 @@
 //! Who asks ([`Principal`]) and what for ([`Capability`]).
+//!
+//! # Principals are minted, not declared
+//! The vault acts for whoever its caller says it is, so who may say what is decided
+//! here, by construction:
+//! - The privileged variants ([`Principal::Gateway`], [`Principal::Rest`],
+//!   [`Principal::Worker`], [`Principal::Admin`]) are `#[non_exhaustive]`: code
+//!   outside this crate can match on them, print them and name them in policy rules
+//!   ([`PrincipalMatch`](super::PrincipalMatch)), but cannot build them, and there is
+//!   no public constructor and no `Deserialize`.
+//! - Only [`Principal::named`] is public: a named principal gets nothing unless a
+//!   policy rule names it.
+//! - A principal acts only through a capability the holder of the
+//!   [`VaultHandle`](super::VaultHandle) (the runtime, its supervisors) mints:
+//!   [`ScopedVault`](super::ScopedVault) for one principal,
+//!   [`WorkerSecrets`](super::WorkerSecrets) for the workers' app secrets.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,9 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use super::error::VaultError;
 use super::path::check_segment;
+use crate::model::TenantId;
 
-/// A tenant reference `(provider, tenant)`, both validated segments.
+/// A tenant reference `(provider, tenant)`, both validated segments (also when
+/// deserialized).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "TenantRefParts")]
 pub struct TenantRef {
     provider: Box<str>,
     tenant: Box<str>,
@@ -46,6 +64,31 @@ impl TenantRef {
     }
 }
 
+/// What a [`TenantRef`] deserializes from, before its segments are checked.
+#[derive(Deserialize)]
+struct TenantRefParts {
+    provider: String,
+    tenant: String,
+}
+
+impl TryFrom<TenantRefParts> for TenantRef {
+    type Error = VaultError;
+
+    fn try_from(parts: TenantRefParts) -> Result<Self, Self::Error> {
+        Self::new(&parts.provider, &parts.tenant)
+    }
+}
+
+impl From<&TenantId> for TenantRef {
+    /// A tenant id's segments are validated by the same rule, so this cannot fail.
+    fn from(id: &TenantId) -> Self {
+        Self {
+            provider: id.provider.as_str().into(),
+            tenant: id.tenant.as_str().into(),
+        }
+    }
+}
+
 impl fmt::Display for TenantRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.provider, self.tenant)
@@ -60,24 +103,75 @@ impl fmt::Debug for TenantRef {
 
 /// Who is asking the vault for something.
 ///
-/// The vault trusts the principal its caller names: the runtime hands each actor a
-/// [`ScopedVault`](super::ScopedVault) bound to that actor's principal, so a worker's
-/// code never gets to choose who it is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The vault acts for the principal its caller names, so callers never get to name
+/// one: the runtime mints a [`ScopedVault`](super::ScopedVault) bound to each access
+/// actor's principal ([`VaultHandle::gateway_scope`](super::VaultHandle::gateway_scope),
+/// [`VaultHandle::rest_scope`](super::VaultHandle::rest_scope)) and a
+/// [`WorkerSecrets`](super::WorkerSecrets) for the workers, which leases as
+/// `Worker { serving }` for the tenant of the envelope being handled. The privileged
+/// variants are `#[non_exhaustive]`, so they cannot be built outside this crate:
+///
+/// ```compile_fail,E0603
+/// use switchboard::vault::{Principal, TenantRef};
+///
+/// let duck = TenantRef::new("discord", "duck").unwrap();
+/// let forged = Principal::Gateway(duck); // error: tuple variant `Gateway` is private
+/// ```
+///
+/// ```compile_fail,E0603
+/// use switchboard::vault::Principal;
+///
+/// let forged = Principal::Admin; // error: unit variant `Admin` is private
+/// ```
+///
+/// ```compile_fail,E0639
+/// use switchboard::vault::Principal;
+///
+/// let forged = Principal::Worker { serving: None }; // error: cannot create non-exhaustive variant
+/// ```
+///
+/// Matching, printing and policy rules work as usual (a non-exhaustive variant is
+/// matched with `{ .. }`):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), switchboard::vault::VaultError> {
+/// use switchboard::vault::{Principal, TenantRef, VaultConfig, VaultHandle};
+///
+/// let vault = VaultHandle::memory(VaultConfig::default()).await?;
+/// let duck = TenantRef::new("discord", "duck")?;
+/// let scope = vault.gateway_scope(&duck);
+/// let who = match scope.principal() {
+///     Principal::Gateway { 0: tenant, .. } => format!("the gateway of {tenant}"),
+///     Principal::Admin { .. } => "the admin".to_owned(),
+///     other => other.to_string(),
+/// };
+/// assert_eq!(who, "the gateway of discord/duck");
+/// assert_eq!(scope.principal().to_string(), "gateway(discord/duck)");
+/// assert_eq!(Principal::named("billing")?.to_string(), "named(billing)");
+/// # vault.stop();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Principal {
     /// A tenant's gateway actor (access layer).
+    #[non_exhaustive]
     Gateway(TenantRef),
     /// A tenant's REST actor (access layer).
+    #[non_exhaustive]
     Rest(TenantRef),
     /// A generic worker (domain layer), carrying the tenant whose envelope it is
     /// handling, if any. Policy templates (`{provider}`, `{tenant}`) bind to it.
+    #[non_exhaustive]
     Worker {
         /// The tenant being served.
         serving: Option<TenantRef>,
     },
     /// The operator / the daemon publishing credentials.
+    #[non_exhaustive]
     Admin,
     /// A principal of an embedding application; it gets nothing unless a rule names it.
     Named(
@@ -87,38 +181,6 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// `gateway(provider, tenant)`.
-    ///
-    /// # Errors
-    /// [`VaultError::InvalidPath`] for an invalid provider or tenant name.
-    pub fn gateway(provider: &str, tenant: &str) -> Result<Self, VaultError> {
-        Ok(Self::Gateway(TenantRef::new(provider, tenant)?))
-    }
-
-    /// `rest(provider, tenant)`.
-    ///
-    /// # Errors
-    /// [`VaultError::InvalidPath`] for an invalid provider or tenant name.
-    pub fn rest(provider: &str, tenant: &str) -> Result<Self, VaultError> {
-        Ok(Self::Rest(TenantRef::new(provider, tenant)?))
-    }
-
-    /// A worker serving `provider/tenant`.
-    ///
-    /// # Errors
-    /// [`VaultError::InvalidPath`] for an invalid provider or tenant name.
-    pub fn worker_serving(provider: &str, tenant: &str) -> Result<Self, VaultError> {
-        Ok(Self::Worker {
-            serving: Some(TenantRef::new(provider, tenant)?),
-        })
-    }
-
-    /// A worker serving no tenant.
-    #[must_use]
-    pub fn worker() -> Self {
-        Self::Worker { serving: None }
-    }
-
     /// A named principal.
     ///
     /// # Errors

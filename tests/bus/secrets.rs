@@ -10,7 +10,7 @@ use switchboard::bus::Bus;
 use switchboard::handler::{Ctx, Handler, HandlerResult, HandlerSet};
 use switchboard::model::SocialMessageCreated;
 use switchboard::vault::{
-    Capability, Principal, SecretKind, SecretPath, TenantRef, VaultConfig, VaultError, VaultHandle,
+    Capability, SecretKind, SecretPath, TenantRef, VaultConfig, VaultError, VaultHandle,
 };
 
 use crate::support::{bus_config, eventually, message, tenant};
@@ -47,8 +47,8 @@ async fn ctx_secret_is_scoped_to_the_served_tenant() {
         let (t, name, value) = (t.to_owned(), name.to_owned(), value.to_owned());
         async move {
             vault
+                .admin_scope()
                 .put(
-                    &Principal::Admin,
                     SecretPath::new("discord", &t, &name).unwrap(),
                     kind,
                     SecretString::from(value),
@@ -73,7 +73,7 @@ async fn ctx_secret_is_scoped_to_the_served_tenant() {
     set.add(&tenant(0), Arc::new(AsksForSecrets { seen: seen.clone() }));
     let config = WorkerPoolConfig {
         workers: 1,
-        secrets: Some(Arc::new(vault.clone())),
+        secrets: Some(vault.worker_secrets()),
         ..WorkerPoolConfig::default()
     };
     let (pool, _) = WorkerPoolHandle::start(config, bus.clone(), set, None)
@@ -96,12 +96,9 @@ async fn ctx_secret_is_scoped_to_the_served_tenant() {
     assert!(seen[2].1.is_err());
 
     // The worker principal bound to t0 cannot lease t1's secret either.
-    let worker = Principal::Worker {
-        serving: Some(TenantRef::new("discord", "t0").unwrap()),
-    };
-    let other = vault
+    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "t0").unwrap()));
+    let other = worker
         .lease(
-            &worker,
             SecretPath::new("discord", "t1", "llm_api_key").unwrap(),
             Capability::SecretRead,
             None,

@@ -1,5 +1,6 @@
 //! Failures: the circuit breaker on a run of 5xx (a stub server), a rejected token
-//! failing only its tenant, and the vault refusing a worker the token.
+//! failing only its tenant, the vault refusing a worker the token, and a REST actor
+//! refusing a vault scope minted for anyone but itself.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::json;
 use switchboard::actors::rest::{BudgetConfig, CircuitState, RestConfig, TenantState};
 use switchboard::model::RestErrorKind;
-use switchboard::vault::{Capability, Principal, VaultError};
+use switchboard::vault::{Capability, TenantRef, VaultError};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
@@ -202,11 +203,11 @@ async fn a_rejected_token_fails_only_its_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_cannot_lease_the_token() {
     let w = World::new(None, &[("duck", DUCK_TOKEN)], BudgetConfig::default()).await;
-    let worker = Principal::worker_serving("discord", "duck").expect("valid");
+    let duck = TenantRef::new("discord", "duck").expect("valid");
     let denied = w
         .vault
+        .worker_scope(Some(&duck))
         .lease(
-            &worker,
             "discord/duck/bot_token".parse().expect("path"),
             Capability::ProviderRest,
             None,
@@ -216,11 +217,10 @@ async fn a_worker_cannot_lease_the_token() {
         matches!(denied, Err(VaultError::PolicyDenied { .. })),
         "{denied:?}"
     );
-    let rest = Principal::rest("discord", "duck").expect("valid");
     let granted = w
         .vault
+        .rest_scope(&duck)
         .lease(
-            &rest,
             "discord/duck/bot_token".parse().expect("path"),
             Capability::ProviderRest,
             None,
@@ -229,4 +229,82 @@ async fn a_worker_cannot_lease_the_token() {
     assert!(granted.is_ok());
     drop(granted);
     w.shutdown().await;
+}
+
+/// The supervisor mints the REST actor's scope; an actor handed a scope minted for
+/// anyone but its own tenant's REST actor does not start, even under a policy that
+/// would let every REST principal lease every token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_actor_refuses_a_scope_minted_for_someone_else() {
+    use switchboard::actors::rest::{RestArgs, RestHandle};
+    use switchboard::providers::discord::interactions::InteractionTokens;
+    use switchboard::vault::{Policy, SecretKind, VaultConfig, VaultHandle};
+
+    let w = World::new(None, &[], BudgetConfig::default()).await;
+    let vault = VaultHandle::memory(VaultConfig {
+        policy: Policy::default().with("allow rest provider.rest *".parse().expect("rule")),
+        ..VaultConfig::default()
+    })
+    .await
+    .expect("vault");
+    vault
+        .publish_tenant(
+            "discord",
+            "duck",
+            [(
+                "bot_token",
+                secrecy::SecretString::from(DUCK_TOKEN),
+                SecretKind::ProviderCredential,
+            )],
+        )
+        .await
+        .expect("publish");
+    let duck = TenantRef::new("discord", "duck").expect("valid");
+    let goose = TenantRef::new("discord", "goose").expect("valid");
+    // The policy really would let goose's REST principal lease duck's token.
+    vault
+        .rest_scope(&goose)
+        .lease(
+            "discord/duck/bot_token".parse().expect("path"),
+            Capability::ProviderRest,
+            None,
+        )
+        .await
+        .expect("the permissive policy allows it");
+
+    let config = Arc::new(crate::support::tenant(
+        "duck",
+        DUCK_APP,
+        "http://127.0.0.1:9",
+    ));
+    let args = |scope| RestArgs {
+        tenant: Arc::clone(&config),
+        bus: w.bus.clone(),
+        vault: scope,
+        tokens: InteractionTokens::new(),
+        budget: Arc::clone(&w.budget),
+        config: RestConfig::default(),
+    };
+    for scope in [
+        vault.rest_scope(&goose),
+        vault.gateway_scope(&duck),
+        vault.worker_scope(Some(&duck)),
+        vault.admin_scope(),
+    ] {
+        let who = scope.principal().to_string();
+        let err = RestHandle::start(args(scope), None)
+            .await
+            .expect_err("a scope of another principal is refused");
+        let text = format!("{err:#}");
+        assert!(text.contains("not minted for"), "{who}: {text}");
+        assert!(!text.contains(DUCK_TOKEN), "{text}");
+    }
+    // Its own scope works.
+    let (rest, _join) = RestHandle::start(args(vault.rest_scope(&duck)), None)
+        .await
+        .expect("duck's own scope");
+    assert_eq!(rest.health().state, TenantState::Running);
+    rest.stop().await;
+    w.shutdown().await;
+    vault.stop();
 }

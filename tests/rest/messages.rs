@@ -166,7 +166,7 @@ async fn retries_never_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_token_rebuilds_the_client() {
     use secrecy::SecretString;
-    use switchboard::vault::{Principal, SecretKind};
+    use switchboard::vault::SecretKind;
 
     let mut w = World::new(
         Some(sim_config(false)),
@@ -181,8 +181,8 @@ async fn a_rotated_token_rebuilds_the_client() {
     // Rotate duck's token to one the emulator knows as goose's: requests made with
     // the new token are attributed to goose, which proves the client was rebuilt.
     w.vault
+        .admin_scope()
         .rotate(
-            &Principal::Admin,
             "discord/duck/bot_token".parse().expect("path"),
             SecretKind::ProviderCredential,
             SecretString::from(crate::support::GOOSE_TOKEN),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
-    AuditEvent, AuditRecord, Capability, Principal, RedisBackend, RedisOptions, SecretKind,
+    AuditEvent, AuditRecord, Capability, RedisBackend, RedisOptions, SecretKind, TenantRef,
     VaultError, VaultHandle, VaultKey,
 };
 
@@ -27,11 +27,10 @@ async fn audit_trail(vault: &VaultHandle) {
         )
         .await
         .expect("publish");
-    let rest = Principal::rest("discord", "duck").expect("valid");
-    let worker = Principal::worker_serving("discord", "duck").expect("valid");
-    let lease = vault
+    let rest = vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "duck").expect("valid")));
+    let lease = rest
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,
@@ -39,9 +38,8 @@ async fn audit_trail(vault: &VaultHandle) {
         .await
         .expect("grant");
     let id = lease.id().to_owned();
-    let _ = vault
+    let _ = worker
         .lease(
-            &worker,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,
@@ -172,10 +170,9 @@ async fn wrong_key_fails_closed_with_a_clear_error() {
     )
     .await
     .expect("vault");
-    let rest = Principal::rest("discord", "duck").expect("valid");
-    let err = v
+    let rest = v.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let err = rest
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,

@@ -8,7 +8,7 @@ use fred::types::{ClusterHash, CustomCommand};
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
-    Capability, LeaseEvent, Principal, SecretKind, VaultConfig, VaultError, VaultHandle,
+    Capability, LeaseEvent, SecretKind, TenantRef, VaultConfig, VaultError, VaultHandle,
 };
 
 use crate::common::redis::TestRedis;
@@ -115,12 +115,11 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
 
     publish_canary(&vault).await;
 
-    let rest = Principal::rest("discord", "duck").expect("valid");
-    let gw = Principal::gateway("discord", "duck").expect("valid");
-    let worker = Principal::worker_serving("discord", "duck").expect("valid");
-    let lease = vault
+    let rest = vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let gw = vault.gateway_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "duck").expect("valid")));
+    let lease = rest
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             Some(Duration::from_millis(300)),
@@ -134,22 +133,16 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
             .expose_secret()
             .starts_with(CANARY)
     );
-    let gw_lease = vault
+    let gw_lease = gw
         .lease(
-            &gw,
             path("discord/duck/bot_token"),
             Capability::ProviderGateway,
             None,
         )
         .await
         .expect("gateway lease");
-    let app = vault
-        .lease(
-            &worker,
-            path("discord/duck/llm_key"),
-            Capability::SecretRead,
-            None,
-        )
+    let app = worker
+        .lease(path("discord/duck/llm_key"), Capability::SecretRead, None)
         .await
         .expect("app lease");
     let mut rx = lease.subscribe();
@@ -162,9 +155,8 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
 
     let mut errors: Vec<VaultError> = Vec::new();
     errors.push(
-        vault
+        worker
             .lease(
-                &worker,
                 path("discord/duck/bot_token"),
                 Capability::ProviderRest,
                 None,
@@ -173,28 +165,24 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
             .expect_err("denied"),
     );
     errors.push(
-        vault
-            .lease(
-                &gw,
-                path("discord/duck/bot_token"),
-                Capability::ProviderGateway,
-                None,
-            )
-            .await
-            .expect_err("held"),
+        gw.lease(
+            path("discord/duck/bot_token"),
+            Capability::ProviderGateway,
+            None,
+        )
+        .await
+        .expect_err("held"),
     );
-    let _extra = vault
+    let _extra = rest
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,
         )
         .await
         .expect("2nd");
-    let _extra2 = vault
+    let _extra2 = rest
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,
@@ -202,15 +190,13 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
         .await
         .expect("3rd");
     errors.push(
-        vault
-            .lease(
-                &rest,
-                path("discord/duck/bot_token"),
-                Capability::ProviderRest,
-                None,
-            )
-            .await
-            .expect_err("quota"),
+        rest.lease(
+            path("discord/duck/bot_token"),
+            Capability::ProviderRest,
+            None,
+        )
+        .await
+        .expect_err("quota"),
     );
 
     let debugs = vec![
@@ -224,7 +210,9 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
         backend_debug,
         format!("{errors:?}"),
         format!("{:?}", vault.stats().await.expect("stats")),
-        format!("{:?}", vault.scoped(rest.clone())),
+        format!("{rest:?}"),
+        format!("{gw:?}"),
+        format!("{:?}", vault.worker_secrets()),
         format!("{:?}", vault.audit(100).await.expect("audit")),
         serde_json::to_string(&lease.info()).expect("json"),
         serde_json::to_string(&vault.audit(100).await.expect("audit")).expect("json"),
@@ -280,8 +268,8 @@ async fn publish_canary(vault: &VaultHandle) {
         .expect("publish");
     // Rotate once so the previous version is stored too.
     vault
+        .admin_scope()
         .rotate(
-            &Principal::Admin,
             path("discord/duck/bot_token"),
             SecretKind::ProviderCredential,
             SecretString::from(format!("{CANARY}-v2")),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::vault::{
-    Capability, Lease, LeaseEvent, Principal, SecretKind, VaultError, VaultHandle,
+    Capability, Lease, LeaseEvent, ScopedVault, SecretKind, TenantRef, VaultError, VaultHandle,
 };
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::TryRecvError;
@@ -22,19 +22,20 @@ use crate::support::{config, path, redis_backend, redis_vault, seed, test_key};
 /// the client's reconnect backoff, short enough that several renewals happen.
 const TTL: Duration = Duration::from_secs(4);
 
-fn rest(tenant: &str) -> Principal {
-    Principal::rest("discord", tenant).expect("valid")
+fn tenant(name: &str) -> TenantRef {
+    TenantRef::new("discord", name).expect("valid")
 }
 
-fn gateway(tenant: &str) -> Principal {
-    Principal::gateway("discord", tenant).expect("valid")
+fn rest(vault: &VaultHandle, name: &str) -> ScopedVault {
+    vault.rest_scope(&tenant(name))
 }
 
-async fn take(vault: &VaultHandle, who: &Principal, p: &str, cap: Capability) -> Lease {
-    vault
-        .lease(who, path(p), cap, Some(TTL))
-        .await
-        .expect("granted")
+fn gateway(vault: &VaultHandle, name: &str) -> ScopedVault {
+    vault.gateway_scope(&tenant(name))
+}
+
+async fn take(who: &ScopedVault, p: &str, cap: Capability) -> Lease {
+    who.lease(path(p), cap, Some(TTL)).await.expect("granted")
 }
 
 /// Every event received so far.
@@ -73,15 +74,13 @@ async fn redis_held_leases_survive_an_empty_restart() {
     // rotation.
     seed(&vault, "w").await;
     let held = take(
-        &vault,
-        &rest("duck"),
+        &rest(&vault, "duck"),
         "discord/duck/bot_token",
         Capability::ProviderRest,
     )
     .await;
     let gw = take(
-        &vault,
-        &gateway("goose"),
+        &gateway(&vault, "goose"),
         "discord/goose/bot_token",
         Capability::ProviderGateway,
     )
@@ -115,8 +114,7 @@ async fn redis_held_leases_survive_an_empty_restart() {
     );
     // A fresh grant after the restart gets a higher fence than the restored holder's.
     let other = take(
-        &vault,
-        &gateway("duck"),
+        &gateway(&vault, "duck"),
         "discord/duck/bot_token",
         Capability::ProviderGateway,
     )
@@ -163,8 +161,7 @@ async fn redis_a_revocation_by_another_vault_is_not_restored() {
     let operator_vault = redis_vault(&redis, config(Duration::from_secs(120))).await;
     seed(&holder_vault, "v").await;
     let held = take(
-        &holder_vault,
-        &rest("duck"),
+        &rest(&holder_vault, "duck"),
         "discord/duck/bot_token",
         Capability::ProviderRest,
     )
@@ -185,8 +182,7 @@ async fn redis_an_exclusive_lock_taken_in_the_gap_is_lost() {
     let first = redis_vault(&redis, config(Duration::from_secs(120))).await;
     seed(&first, "v").await;
     let gw = take(
-        &first,
-        &gateway("goose"),
+        &gateway(&first, "goose"),
         "discord/goose/bot_token",
         Capability::ProviderGateway,
     )
@@ -202,8 +198,7 @@ async fn redis_an_exclusive_lock_taken_in_the_gap_is_lost() {
     let second = redis_vault(&redis, config(Duration::from_secs(120))).await;
     seed(&second, "v").await;
     let taker = take(
-        &second,
-        &gateway("goose"),
+        &gateway(&second, "goose"),
         "discord/goose/bot_token",
         Capability::ProviderGateway,
     )
@@ -242,8 +237,8 @@ async fn redis_a_lease_after_an_empty_restart_republishes_lost_secrets() {
         .expect("publish");
     // Written by an operator, not published: nothing to refill it from.
     vault
+        .admin_scope()
         .put(
-            &Principal::Admin,
             path("discord/duck/llm_key"),
             SecretKind::AppSecret,
             SecretString::from("duck-llm"),
@@ -255,9 +250,8 @@ async fn redis_a_lease_after_an_empty_restart_republishes_lost_secrets() {
 
     // No republish by the caller: the first grant that reaches the store refills it.
     let lease = eventually_some(Duration::from_secs(15), || async {
-        match vault
+        match rest(&vault, "duck")
             .lease(
-                &rest("duck"),
                 path("discord/duck/bot_token"),
                 Capability::ProviderRest,
                 None,
@@ -271,14 +265,9 @@ async fn redis_a_lease_after_an_empty_restart_republishes_lost_secrets() {
     })
     .await;
     assert_eq!(lease.secret().expect("live").expose_secret(), "duck-token");
-    let worker = Principal::worker_serving("discord", "duck").expect("valid");
-    let err = vault
-        .lease(
-            &worker,
-            path("discord/duck/llm_key"),
-            Capability::SecretRead,
-            None,
-        )
+    let worker = vault.worker_scope(Some(&tenant("duck")));
+    let err = worker
+        .lease(path("discord/duck/llm_key"), Capability::SecretRead, None)
         .await
         .expect_err("never published");
     assert!(matches!(err, VaultError::NotFound { .. }), "{err}");
@@ -287,9 +276,8 @@ async fn redis_a_lease_after_an_empty_restart_republishes_lost_secrets() {
     vault.retain_published(|t| t.tenant() != "duck");
     empty_restart(&mut redis, &vault).await;
     let err = eventually_some(Duration::from_secs(15), || async {
-        vault
+        rest(&vault, "duck")
             .lease(
-                &rest("duck"),
                 path("discord/duck/bot_token"),
                 Capability::ProviderRest,
                 None,

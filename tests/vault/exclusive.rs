@@ -4,24 +4,20 @@
 use std::time::Duration;
 
 use switchboard::vault::VaultKeys;
-use switchboard::vault::{Capability, MemoryBackend, Principal, VaultError, VaultHandle, VaultKey};
+use switchboard::vault::{Capability, MemoryBackend, TenantRef, VaultError, VaultHandle, VaultKey};
 
 use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
 use crate::support::{config, path, redis_vault, seed};
 
 async fn contend(first: &VaultHandle, second: &VaultHandle, ttl: Duration) {
-    let gw = Principal::gateway("discord", "duck").expect("valid");
+    let duck = TenantRef::new("discord", "duck").expect("valid");
     let cred = path("discord/duck/bot_token");
+    // Each vault mints duck's gateway scope, as each node's tenant supervisor does.
     let grab = |v: &VaultHandle| {
-        let vault = v.clone();
-        let gw = gw.clone();
+        let gw = v.gateway_scope(&duck);
         let cred = cred.clone();
-        async move {
-            vault
-                .lease(&gw, cred, Capability::ProviderGateway, Some(ttl))
-                .await
-        }
+        async move { gw.lease(cred, Capability::ProviderGateway, Some(ttl)).await }
     };
 
     // Both ask at once: exactly one wins.
@@ -104,12 +100,11 @@ async fn redis_fences_increase_across_many_grants() {
     let redis = TestRedis::start().await;
     let vault = redis_vault(&redis, config(Duration::from_secs(60))).await;
     seed(&vault, "v").await;
-    let gw = Principal::gateway("discord", "duck").expect("valid");
+    let gw = vault.gateway_scope(&TenantRef::new("discord", "duck").expect("valid"));
     let mut last = 0;
     for _ in 0..20 {
-        let l = vault
+        let l = gw
             .lease(
-                &gw,
                 path("discord/duck/bot_token"),
                 Capability::ProviderGateway,
                 None,
@@ -122,10 +117,9 @@ async fn redis_fences_increase_across_many_grants() {
         l.release().await.expect("release");
     }
     // Another tenant's gateway is independent of duck's.
-    let goose = Principal::gateway("discord", "goose").expect("valid");
-    let _g = vault
+    let goose = vault.gateway_scope(&TenantRef::new("discord", "goose").expect("valid"));
+    let _g = goose
         .lease(
-            &goose,
             path("discord/goose/bot_token"),
             Capability::ProviderGateway,
             None,

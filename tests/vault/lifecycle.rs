@@ -4,15 +4,18 @@
 
 use std::time::Duration;
 
-use switchboard::vault::{Capability, LeaseEvent, Principal, VaultConfig, VaultError, VaultHandle};
+use switchboard::vault::{
+    Capability, LeaseEvent, ScopedVault, TenantRef, VaultConfig, VaultError, VaultHandle,
+};
 use tokio::sync::broadcast::Receiver;
 
 use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
 use crate::support::{config, memory_vault, path, redis_vault, seed};
 
-fn rest(tenant: &str) -> Principal {
-    Principal::rest("discord", tenant).expect("valid")
+/// The scope a tenant supervisor mints for `discord/<tenant>`'s REST actor.
+fn rest(vault: &VaultHandle, tenant: &str) -> ScopedVault {
+    vault.rest_scope(&TenantRef::new("discord", tenant).expect("valid"))
 }
 
 /// Waits for `want` among the next events (skipping others).
@@ -41,9 +44,8 @@ fn cfg(unit: Duration) -> VaultConfig {
 /// Granted TTL, renewal by an increment, and the cap at `max_ttl`.
 async fn ttl_and_capped_renewal(vault: &VaultHandle, unit: Duration) {
     let slack = unit / 2;
-    let lease = vault
+    let lease = rest(vault, "duck")
         .lease(
-            &rest("duck"),
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             Some(unit * 2),
@@ -83,9 +85,8 @@ async fn ttl_and_capped_renewal(vault: &VaultHandle, unit: Duration) {
 /// A lease renews itself at about 2/3 of its TTL and lives past its first TTL, until
 /// its maximum.
 async fn auto_renewal(vault: &VaultHandle, unit: Duration) {
-    let lease = vault
+    let lease = rest(vault, "duck")
         .lease(
-            &rest("duck"),
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             Some(unit * 3),
@@ -113,9 +114,8 @@ async fn auto_renewal(vault: &VaultHandle, unit: Duration) {
 
 /// A lease whose holder stops renewing expires, is swept and audited.
 async fn expiry(vault: &VaultHandle, unit: Duration) {
-    let lease = vault
+    let lease = rest(vault, "duck")
         .lease(
-            &rest("duck"),
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             Some(unit * 2),
@@ -150,13 +150,12 @@ async fn expiry(vault: &VaultHandle, unit: Duration) {
 
 /// `revoke`, `revoke_prefix`, `revoke_principal`.
 async fn revocations(vault: &VaultHandle) {
-    let lease = |p: Principal, s: &'static str, cap| {
-        let vault = vault.clone();
-        async move { vault.lease(&p, path(s), cap, None).await.expect("granted") }
+    let lease = |p: ScopedVault, s: &'static str, cap| async move {
+        p.lease(path(s), cap, None).await.expect("granted")
     };
-    let worker = Principal::worker_serving("discord", "duck").expect("valid");
+    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "duck").expect("valid")));
     let duck_rest = lease(
-        rest("duck"),
+        rest(vault, "duck"),
         "discord/duck/bot_token",
         Capability::ProviderRest,
     )
@@ -168,19 +167,19 @@ async fn revocations(vault: &VaultHandle) {
     )
     .await;
     let goose_rest = lease(
-        rest("goose"),
+        rest(vault, "goose"),
         "discord/goose/bot_token",
         Capability::ProviderRest,
     )
     .await;
     let goose_rest2 = lease(
-        rest("goose"),
+        rest(vault, "goose"),
         "discord/goose/bot_token",
         Capability::ProviderRest,
     )
     .await;
     let one = lease(
-        rest("duck"),
+        rest(vault, "duck"),
         "discord/duck/bot_token",
         Capability::ProviderRest,
     )
@@ -207,7 +206,7 @@ async fn revocations(vault: &VaultHandle) {
     // Leases die with the actor that held them.
     assert_eq!(
         vault
-            .revoke_principal(&rest("goose"))
+            .revoke_principal(rest(vault, "goose").principal())
             .await
             .expect("principal"),
         2
@@ -309,10 +308,9 @@ async fn redis_quota_refuses_past_the_cap() {
 }
 
 async fn quota(vault: &VaultHandle) {
-    let p = rest("duck");
+    let p = rest(vault, "duck");
     let get = || {
-        vault.lease(
-            &p,
+        p.lease(
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,
@@ -326,9 +324,8 @@ async fn quota(vault: &VaultHandle) {
         "{err}"
     );
     // Another principal has its own quota.
-    vault
+    rest(vault, "goose")
         .lease(
-            &rest("goose"),
             path("discord/goose/bot_token"),
             Capability::ProviderRest,
             None,
@@ -347,9 +344,8 @@ async fn memory_a_restarted_vault_adopts_held_leases() {
     let unit = Duration::from_secs(1);
     let vault = memory_vault(cfg(unit)).await;
     seed(&vault, "v").await;
-    let lease = vault
+    let lease = rest(&vault, "duck")
         .lease(
-            &rest("duck"),
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             Some(unit * 3),

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use switchboard::vault::{Capability, LeaseEvent, Principal, SecretKind};
+use switchboard::vault::{Capability, LeaseEvent, ScopedVault, SecretKind, TenantRef};
 
 use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
@@ -17,12 +17,11 @@ async fn redis_restart_mid_test() {
     let mut redis = TestRedis::start().await;
     let vault = redis_vault(&redis, config(Duration::from_secs(60))).await;
     seed(&vault, "v").await;
-    let rest = Principal::rest("discord", "duck").expect("valid");
-    let gw = Principal::gateway("discord", "goose").expect("valid");
+    let rest = vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let gw = vault.gateway_scope(&TenantRef::new("discord", "goose").expect("valid"));
 
-    let cached = vault
+    let cached = rest
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             Some(Duration::from_secs(3)),
@@ -30,7 +29,7 @@ async fn redis_restart_mid_test() {
         .await
         .expect("lease");
     let mut cached_rx = cached.subscribe();
-    let before = highest_fence(&vault, &gw, 5).await;
+    let before = highest_fence(&gw, 5).await;
 
     redis.kill();
     // Cached leases keep working.
@@ -41,15 +40,13 @@ async fn redis_restart_mid_test() {
     // New grants fail fast with a typed error.
     let started = Instant::now();
     let err = eventually_some(Duration::from_secs(5), || async {
-        vault
-            .lease(
-                &rest,
-                path("discord/duck/bot_token"),
-                Capability::ProviderRest,
-                None,
-            )
-            .await
-            .err()
+        rest.lease(
+            path("discord/duck/bot_token"),
+            Capability::ProviderRest,
+            None,
+        )
+        .await
+        .err()
     })
     .await;
     assert!(err.is_unavailable(), "{err}");
@@ -73,9 +70,8 @@ async fn redis_restart_mid_test() {
     })
     .await;
     seed(&vault, "v").await;
-    let after = vault
+    let after = gw
         .lease(
-            &gw,
             path("discord/goose/bot_token"),
             Capability::ProviderGateway,
             None,
@@ -86,9 +82,8 @@ async fn redis_restart_mid_test() {
         after.fence().expect("fence") > before,
         "fence went backwards after a restart"
     );
-    let fresh = vault
+    let fresh = rest
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,
@@ -120,12 +115,11 @@ async fn redis_restart_mid_test() {
 }
 
 /// Takes and releases the gateway lease `n` times; returns the highest fence seen.
-async fn highest_fence(vault: &switchboard::vault::VaultHandle, gw: &Principal, n: usize) -> u64 {
+async fn highest_fence(gw: &ScopedVault, n: usize) -> u64 {
     let mut highest = 0;
     for _ in 0..n {
-        let l = vault
+        let l = gw
             .lease(
-                gw,
                 path("discord/goose/bot_token"),
                 Capability::ProviderGateway,
                 None,

@@ -4,24 +4,23 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use switchboard::vault::{Capability, Principal, SecretKind, VaultError};
+use switchboard::vault::{Capability, ScopedVault, SecretKind, TenantRef, VaultError, VaultHandle};
 
 use crate::support::{config, memory_vault, path, seed};
 
-fn principals() -> Vec<(&'static str, Principal)> {
+fn duck() -> TenantRef {
+    TenantRef::new("discord", "duck").expect("valid")
+}
+
+/// One scope of every principal kind, minted the only way there is: by the vault.
+fn principals(vault: &VaultHandle) -> Vec<(&'static str, ScopedVault)> {
     vec![
-        (
-            "gateway",
-            Principal::gateway("discord", "duck").expect("valid"),
-        ),
-        ("rest", Principal::rest("discord", "duck").expect("valid")),
-        (
-            "worker(duck)",
-            Principal::worker_serving("discord", "duck").expect("valid"),
-        ),
-        ("worker", Principal::worker()),
-        ("admin", Principal::Admin),
-        ("named", Principal::named("billing").expect("valid")),
+        ("gateway", vault.gateway_scope(&duck())),
+        ("rest", vault.rest_scope(&duck())),
+        ("worker(duck)", vault.worker_scope(Some(&duck()))),
+        ("worker", vault.worker_scope(None)),
+        ("admin", vault.admin_scope()),
+        ("named", vault.named_scope("billing").expect("valid")),
     ]
 }
 
@@ -45,8 +44,8 @@ async fn default_policy_matrix() {
     seed(&vault, "v").await;
     let mut table = Vec::new();
     let mut held = Vec::new();
-    for (who, principal) in principals() {
-        let scoped = vault.scoped(principal.clone());
+    for (who, scoped) in principals(&vault) {
+        let principal = scoped.principal().clone();
         for cap in Capability::ALL {
             for (own, tenant) in [(true, "duck"), (false, "goose")] {
                 for (kind, name) in [
@@ -109,10 +108,9 @@ async fn default_policy_matrix() {
 async fn denials_are_audited_with_principal_capability_and_path() {
     let vault = memory_vault(config(Duration::from_secs(600))).await;
     seed(&vault, "v").await;
-    let worker = Principal::worker_serving("discord", "duck").expect("valid");
-    let err = vault
+    let worker = vault.worker_scope(Some(&duck()));
+    let err = worker
         .lease(
-            &worker,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,
@@ -124,15 +122,9 @@ async fn denials_are_audited_with_principal_capability_and_path() {
     assert!(msg.contains("provider.rest"), "{msg}");
     assert!(msg.contains("discord/duck/bot_token"), "{msg}");
     // A worker serving nobody gets no app secret either.
-    let idle = Principal::worker();
+    let idle = vault.worker_scope(None);
     assert!(matches!(
-        vault
-            .lease(
-                &idle,
-                path("discord/duck/llm_key"),
-                Capability::SecretRead,
-                None
-            )
+        idle.lease(path("discord/duck/llm_key"), Capability::SecretRead, None)
             .await,
         Err(VaultError::PolicyDenied { .. })
     ));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use switchboard::vault::{Capability, LeaseEvent, Principal, SecretKind, VaultHandle};
+use switchboard::vault::{Capability, LeaseEvent, SecretKind, TenantRef, VaultHandle};
 
 use crate::common::redis::TestRedis;
 use crate::lifecycle::wait_event;
@@ -12,11 +12,10 @@ use crate::support::{config, memory_vault, path, redis_vault};
 
 async fn rotation(holder_vault: &VaultHandle, admin_vault: &VaultHandle, within: Duration) {
     let p = path("discord/duck/bot_token");
-    let admin = Principal::Admin;
-    let rest = Principal::rest("discord", "duck").expect("valid");
-    let v1 = admin_vault
+    let admin = admin_vault.admin_scope();
+    let rest = holder_vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let v1 = admin
         .put(
-            &admin,
             p.clone(),
             SecretKind::ProviderCredential,
             SecretString::from("one"),
@@ -25,9 +24,8 @@ async fn rotation(holder_vault: &VaultHandle, admin_vault: &VaultHandle, within:
         .expect("put");
     assert_eq!(v1, 1);
 
-    let old = holder_vault
+    let old = rest
         .lease(
-            &rest,
             p.clone(),
             Capability::ProviderRest,
             Some(Duration::from_millis(600)),
@@ -37,9 +35,8 @@ async fn rotation(holder_vault: &VaultHandle, admin_vault: &VaultHandle, within:
     assert_eq!(old.secret().expect("live").expose_secret(), "one");
     let mut rx = old.subscribe();
 
-    let v2 = admin_vault
+    let v2 = admin
         .rotate(
-            &admin,
             p.clone(),
             SecretKind::ProviderCredential,
             SecretString::from("two"),
@@ -54,8 +51,8 @@ async fn rotation(holder_vault: &VaultHandle, admin_vault: &VaultHandle, within:
     assert_eq!(old.secret().expect("still live").expose_secret(), "one");
 
     // The holder re-leases and gets the new value.
-    let new = holder_vault
-        .lease(&rest, p, Capability::ProviderRest, None)
+    let new = rest
+        .lease(p, Capability::ProviderRest, None)
         .await
         .expect("re-lease");
     assert_eq!(new.version(), 2);

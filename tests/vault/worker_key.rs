@@ -10,7 +10,7 @@ use fred::types::{ClusterHash, CustomCommand};
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::redis_acl::{AclRole, setuser_args};
 use switchboard::vault::{
-    Capability, Principal, RedisBackend, RedisOptions, SecretKind, VaultError, VaultHandle,
+    Capability, RedisBackend, RedisOptions, SecretKind, TenantRef, VaultError, VaultHandle,
     VaultKeys,
 };
 
@@ -76,10 +76,10 @@ async fn a_worker_key_vault_serves_app_secrets_under_the_worker_user() {
         )
         .await
         .expect("publish");
-    let rest = Principal::rest("discord", "duck").expect("principal");
+    let duck = TenantRef::new("discord", "duck").expect("tenant");
     let token = access
+        .rest_scope(&duck)
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             Some(Duration::from_millis(300)),
@@ -99,14 +99,9 @@ async fn a_worker_key_vault_serves_app_secrets_under_the_worker_user() {
     let worker = VaultHandle::spawn(config(Duration::from_secs(2)), &keys, backend)
         .await
         .expect("worker vault");
-    let serving = Principal::worker_serving("discord", "duck").expect("principal");
     let lease = worker
-        .lease(
-            &serving,
-            path("discord/duck/api_key"),
-            Capability::SecretRead,
-            None,
-        )
+        .worker_scope(Some(&duck))
+        .lease(path("discord/duck/api_key"), Capability::SecretRead, None)
         .await
         .expect("an app secret leases");
     assert_eq!(lease.secret().expect("value").expose_secret(), "app-v1");
@@ -117,9 +112,15 @@ async fn a_worker_key_vault_serves_app_secrets_under_the_worker_user() {
 
     // A credential is refused before Redis is asked, even for a principal the policy
     // would let lease it.
+    let value = worker
+        .worker_secrets()
+        .app_secret(&duck, "api_key")
+        .await
+        .expect("Ctx::secret's way");
+    assert_eq!(value.expose_secret(), "app-v1");
     let err = worker
+        .rest_scope(&duck)
         .lease(
-            &rest,
             path("discord/duck/bot_token"),
             Capability::ProviderRest,
             None,

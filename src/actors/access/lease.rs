@@ -1,5 +1,6 @@
-//! The token lease both halves of the access layer hold: taking it as the
-//! principal of the capability, and forwarding its events to the actor.
+//! The token lease both halves of the access layer hold: taking it with the
+//! [`ScopedVault`] the tenant supervisor minted for the actor (its own principal),
+//! and forwarding its events to the actor.
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use crate::config::TenantConfig;
-use crate::vault::{Capability, Lease, LeaseEvent, Principal, SecretPath, VaultError, VaultHandle};
+use crate::vault::{
+    Capability, Lease, LeaseEvent, Principal, ScopedVault, SecretPath, TenantRef, VaultError,
+};
 
 /// The vault path of a tenant's bot token.
 ///
@@ -22,23 +25,36 @@ pub(crate) fn token_path(tenant: &TenantConfig) -> Result<SecretPath, VaultError
     )
 }
 
-/// Leases the tenant's bot token for `capability` as the matching access principal
-/// (`provider.gateway`: exclusive, as the gateway; else as the REST actor).
+/// Leases the tenant's bot token for `capability` with the actor's scope, which must
+/// be bound to the matching access principal of this very tenant
+/// (`provider.gateway`: exclusive, as its gateway; else as its REST actor). A scope
+/// minted for another principal is refused here, before the vault is asked.
+///
+/// # Errors
+/// [`VaultError::PolicyDenied`] for a scope of another principal, or as
+/// [`ScopedVault::lease`].
 pub(crate) async fn acquire(
-    vault: &VaultHandle,
+    vault: &ScopedVault,
     tenant: &TenantConfig,
     capability: Capability,
     ttl: Option<Duration>,
 ) -> Result<Lease, VaultError> {
-    let (p, t) = (tenant.provider.as_str(), tenant.tenant.as_str());
-    let principal = if capability == Capability::ProviderGateway {
-        Principal::gateway(p, t)?
-    } else {
-        Principal::rest(p, t)?
+    let path = token_path(tenant)?;
+    let own = TenantRef::from(&tenant.id());
+    let matches = match vault.principal() {
+        Principal::Gateway(t) => capability == Capability::ProviderGateway && *t == own,
+        Principal::Rest(t) => capability == Capability::ProviderRest && *t == own,
+        _ => false,
     };
-    vault
-        .lease(&principal, token_path(tenant)?, capability, ttl)
-        .await
+    if !matches {
+        return Err(VaultError::PolicyDenied {
+            principal: vault.principal().to_string(),
+            capability,
+            path: path.to_string(),
+            reason: format!("this scope was not minted for the access actor of {own}"),
+        });
+    }
+    vault.lease(path, capability, ttl).await
 }
 
 /// Forwards the lease's events to `deliver` until it returns `false` or the lease

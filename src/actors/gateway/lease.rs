@@ -18,7 +18,8 @@ use super::error::GatewayError;
 use crate::actors::access;
 use crate::vault::{Capability, Lease, LeaseEvent};
 
-/// Takes the exclusive gateway lease as `Principal::Gateway(tenant)`.
+/// Takes the exclusive gateway lease with the gateway's scope (minted by its
+/// supervisor for `gateway(<tenant>)`).
 pub(super) async fn acquire(args: &GatewayArgs) -> Result<Lease, GatewayError> {
     Ok(access::lease::acquire(
         &args.vault,

@@ -3,7 +3,9 @@
 //!
 //! # What it does
 //! - Takes an **exclusive** `provider.gateway` lease on `<provider>/<tenant>/bot_token`
-//!   as `Principal::Gateway`, so one gateway runs per token even across daemons; if
+//!   with the [`ScopedVault`] its supervisor minted for it (`gateway(<provider>/<tenant>)`,
+//!   [`VaultHandle::gateway_scope`](crate::vault::VaultHandle::gateway_scope); it never
+//!   names a principal itself), so one gateway runs per token even across daemons; if
 //!   the lease is revoked or expires it closes its shards and stops.
 //! - Runs the shards (`gateway.shards`; `auto` asks `GET /gateway/bot`) with the
 //!   tenant's intents, identifying `max_concurrency` at a time, each polled by its own
@@ -32,8 +34,11 @@
 //! # ) -> Result<(), switchboard::actors::gateway::GatewayError> {
 //! use switchboard::actors::gateway::{GatewayArgs, GatewayHandle, SessionStore, TenantState};
 //! use switchboard::providers::discord::interactions::InteractionTokens;
+//! use switchboard::vault::TenantRef;
 //!
-//! let args = GatewayArgs::new(tenant, "promethean", bus, vault, InteractionTokens::new(), SessionStore::memory());
+//! // The supervisor mints the gateway's capability for this tenant.
+//! let scope = vault.gateway_scope(&TenantRef::from(&tenant.id()));
+//! let args = GatewayArgs::new(tenant, "promethean", bus, scope, InteractionTokens::new(), SessionStore::memory());
 //! let (gateway, _join) = GatewayHandle::start(args, None).await?;
 //! if let TenantState::Failed(reason) = gateway.health().state {
 //!     eprintln!("gateway failed: {reason}");
@@ -73,7 +78,7 @@ use health::HealthCell;
 use crate::bus::Bus;
 use crate::config::TenantConfig;
 use crate::providers::discord::interactions::InteractionTokens;
-use crate::vault::VaultHandle;
+use crate::vault::ScopedVault;
 
 /// Stop reasons of a gateway that must not be restarted start with this.
 pub const FATAL_PREFIX: &str = "fatal: ";
@@ -87,8 +92,11 @@ pub struct GatewayArgs {
     pub namespace: String,
     /// Where events go.
     pub bus: Bus,
-    /// Where the token comes from.
-    pub vault: VaultHandle,
+    /// Where the token comes from: a scope minted for this tenant's gateway
+    /// ([`VaultHandle::gateway_scope`](crate::vault::VaultHandle::gateway_scope)); a
+    /// scope of any other principal is refused
+    /// when the lease is taken.
+    pub vault: ScopedVault,
     /// Where interaction tokens go (shared with the tenant's REST actor).
     pub tokens: InteractionTokens,
     /// Where sessions are kept between runs.
@@ -109,7 +117,7 @@ impl GatewayArgs {
         tenant: Arc<TenantConfig>,
         namespace: impl Into<String>,
         bus: Bus,
-        vault: VaultHandle,
+        vault: ScopedVault,
         tokens: InteractionTokens,
         sessions: SessionStore,
     ) -> Self {

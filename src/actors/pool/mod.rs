@@ -30,8 +30,9 @@ use super::latency::LatencyHistogram;
 use super::restart::{RestartBudget, RestartPolicy};
 use super::worker::{HandlerPanicked, WorkerActor};
 use crate::bus::Bus;
-use crate::handler::{CtxShared, HandlerSet, SecretSource};
+use crate::handler::{CtxShared, HandlerSet};
 use crate::model::TenantId;
+use crate::vault::WorkerSecrets;
 use faults::{FaultTable, TenantBudgets, TenantFaults};
 
 /// How the pool runs.
@@ -51,8 +52,10 @@ pub struct WorkerPoolConfig {
     /// Handler panics allowed per tenant (`max_restarts` in `period`); past it the
     /// tenant's deliveries are dead-lettered for `period`.
     pub tenant_panics: RestartPolicy,
-    /// Where `Ctx::secret` leases app secrets.
-    pub secrets: Option<Arc<dyn SecretSource>>,
+    /// Where `Ctx::secret` leases app secrets: the capability the runtime mints with
+    /// [`VaultHandle::worker_secrets`](crate::vault::VaultHandle::worker_secrets)
+    /// (the served tenant's app secrets only), never a whole vault handle.
+    pub secrets: Option<WorkerSecrets>,
 }
 
 impl std::fmt::Debug for WorkerPoolConfig {

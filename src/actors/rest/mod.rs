@@ -1,7 +1,8 @@
 //! `RestActor`: one per tenant; the only caller of the provider's REST API.
 //!
-//! It leases the tenant's bot token (`provider.rest`, as `Principal::Rest`), builds a
-//! twilight-http client (twilight's rate limiter on), takes commands from the tenant's
+//! It leases the tenant's bot token (`provider.rest`) with the scope its supervisor
+//! minted for it (`rest(<provider>/<tenant>)`, never a principal of its choosing),
+//! builds a twilight-http client (twilight's rate limiter on), takes commands from the tenant's
 //! `rest.request` queue, maps them to Discord routes and answers each with a
 //! `RestResponse`. Around every send:
 //!

@@ -14,7 +14,7 @@ use crate::bus::Bus;
 use crate::config::TenantConfig;
 use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
-use crate::vault::VaultHandle;
+use crate::vault::ScopedVault;
 
 /// What a REST actor needs.
 #[derive(Clone)]
@@ -23,8 +23,11 @@ pub struct RestArgs {
     pub tenant: Arc<TenantConfig>,
     /// Where commands come from and responses go.
     pub bus: Bus,
-    /// Where the bot token is leased (`provider.rest`, as `Principal::Rest`).
-    pub vault: VaultHandle,
+    /// Where the bot token is leased (`provider.rest`): a scope minted for this
+    /// tenant's REST actor
+    /// ([`VaultHandle::rest_scope`](crate::vault::VaultHandle::rest_scope)); a scope
+    /// of any other principal is refused when the lease is taken.
+    pub vault: ScopedVault,
     /// The tenant's interaction tokens, filled by its gateway.
     pub tokens: InteractionTokens,
     /// The process-wide invalid-request budget, shared by every REST actor.

@@ -84,6 +84,7 @@ impl<B: Backend> VaultActor<B> {
                         principal_key: rec.principal_key,
                         principal: rec.principal.clone(),
                         capability,
+                        kind,
                         version: g.version,
                         fence: g.fence,
                         renewable: rec.renewable,
