@@ -16,6 +16,10 @@
 //!   ([`CommandSetError`]).
 //! - `set.rs`: [`CommandSet`], a scope's commands as an order-free value with a
 //!   fingerprint.
+//! - `args.rs`: [`Args`], typed getters over an invocation (`get::<i64>("count")`),
+//!   the subcommand path and the focused option; [`ArgError`].
+//! - `ids.rs`: [`UserId`], [`ChannelId`], [`RoleId`], [`MentionableId`],
+//!   [`AttachmentId`].
 //!
 //! # Example
 //!
@@ -45,7 +49,9 @@
 //! # Ok::<(), switchboard::commands::CommandSetError>(())
 //! ```
 
+mod args;
 mod command;
+mod ids;
 pub mod limits;
 mod localization;
 mod option;
@@ -53,7 +59,9 @@ mod permissions;
 mod set;
 mod validate;
 
+pub use self::args::{ArgError, Args, Focused, FromOption};
 pub use self::command::{AppCommand, CommandKind, InstallContext, InteractionContext};
+pub use self::ids::{AttachmentId, ChannelId, MentionableId, RoleId, UserId};
 pub use self::localization::{LOCALES, Localizations, is_locale};
 pub use self::option::{ChannelType, Choice, ChoiceValue, OptionDef, OptionKind};
 pub use self::permissions::Permissions;
