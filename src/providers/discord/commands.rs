@@ -23,6 +23,7 @@
 //! Commands of types the model does not have (`PRIMARY_ENTRY_POINT`, an Activity's
 //! launcher) are skipped when parsing.
 
+mod codes;
 #[cfg(test)]
 mod tests;
 
@@ -32,8 +33,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use self::codes::{
+    channel_type_code, channel_type_from_code, command_kind_code, context_code, context_from_code,
+    install_code, install_from_code, option_kind_code, option_kind_from_code,
+};
+
 use crate::commands::{
-    AppCommand, ChannelType, Choice, ChoiceValue, CommandKind, InstallContext, InteractionContext,
+    AppCommand, Choice, ChoiceValue, CommandKind, InstallContext, InteractionContext,
     Localizations, OptionDef, OptionKind, Permissions,
 };
 
@@ -463,119 +469,4 @@ fn settle_defaults(mut c: AppCommand) -> AppCommand {
         c.description_localizations = Localizations::new();
     }
     c
-}
-
-// ---------------------------------------------------------------------------------
-// Codes
-
-fn command_kind_code(k: CommandKind) -> u8 {
-    match k {
-        CommandKind::ChatInput => 1,
-        CommandKind::User => 2,
-        CommandKind::Message => 3,
-    }
-}
-
-fn option_kind_code(k: OptionKind) -> u8 {
-    match k {
-        OptionKind::SubCommand => 1,
-        OptionKind::SubCommandGroup => 2,
-        OptionKind::String => 3,
-        OptionKind::Integer => 4,
-        OptionKind::Boolean => 5,
-        OptionKind::User => 6,
-        OptionKind::Channel => 7,
-        OptionKind::Role => 8,
-        OptionKind::Mentionable => 9,
-        OptionKind::Number => 10,
-        OptionKind::Attachment => 11,
-    }
-}
-
-fn option_kind_from_code(code: u8) -> Option<OptionKind> {
-    Some(match code {
-        1 => OptionKind::SubCommand,
-        2 => OptionKind::SubCommandGroup,
-        3 => OptionKind::String,
-        4 => OptionKind::Integer,
-        5 => OptionKind::Boolean,
-        6 => OptionKind::User,
-        7 => OptionKind::Channel,
-        8 => OptionKind::Role,
-        9 => OptionKind::Mentionable,
-        10 => OptionKind::Number,
-        11 => OptionKind::Attachment,
-        _ => return None,
-    })
-}
-
-const CHANNEL_TYPES: [(ChannelType, u16); 13] = [
-    (ChannelType::GuildText, 0),
-    (ChannelType::Dm, 1),
-    (ChannelType::GuildVoice, 2),
-    (ChannelType::GroupDm, 3),
-    (ChannelType::GuildCategory, 4),
-    (ChannelType::GuildAnnouncement, 5),
-    (ChannelType::AnnouncementThread, 10),
-    (ChannelType::PublicThread, 11),
-    (ChannelType::PrivateThread, 12),
-    (ChannelType::GuildStageVoice, 13),
-    (ChannelType::GuildDirectory, 14),
-    (ChannelType::GuildForum, 15),
-    (ChannelType::GuildMedia, 16),
-];
-
-fn channel_type_code(t: ChannelType) -> u16 {
-    match t {
-        ChannelType::Other(code) => code,
-        known => CHANNEL_TYPES
-            .iter()
-            .find(|(k, _)| *k == known)
-            .map_or(u16::MAX, |(_, code)| *code),
-    }
-}
-
-fn channel_type_from_code(code: u16) -> ChannelType {
-    CHANNEL_TYPES
-        .iter()
-        .find(|(_, c)| *c == code)
-        .map_or(ChannelType::Other(code), |(k, _)| *k)
-}
-
-fn context_code(c: InteractionContext) -> u8 {
-    match c {
-        InteractionContext::Guild => 0,
-        InteractionContext::BotDm => 1,
-        InteractionContext::PrivateChannel => 2,
-    }
-}
-
-fn context_from_code(code: u8, path: &str) -> Result<InteractionContext, ParseCommandsError> {
-    match code {
-        0 => Ok(InteractionContext::Guild),
-        1 => Ok(InteractionContext::BotDm),
-        2 => Ok(InteractionContext::PrivateChannel),
-        _ => Err(ParseCommandsError {
-            path: path.to_owned(),
-            problem: format!("unknown interaction context {code}"),
-        }),
-    }
-}
-
-fn install_code(c: InstallContext) -> u8 {
-    match c {
-        InstallContext::Guild => 0,
-        InstallContext::User => 1,
-    }
-}
-
-fn install_from_code(code: u8, path: &str) -> Result<InstallContext, ParseCommandsError> {
-    match code {
-        0 => Ok(InstallContext::Guild),
-        1 => Ok(InstallContext::User),
-        _ => Err(ParseCommandsError {
-            path: path.to_owned(),
-            problem: format!("unknown integration type {code}"),
-        }),
-    }
 }

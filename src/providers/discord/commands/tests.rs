@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::commands::{LOCALES, validate};
+use crate::commands::{ChannelType, LOCALES, validate};
 
 /// A game bot: `/game start|stop|info` with options, an admin group, a user context
 /// menu and a message context menu, localized in German and French.
