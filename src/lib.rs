@@ -11,6 +11,8 @@
 //!   validation that reports every problem with its file and field path.
 //! - [`sim`]: a local Discord emulator (gateway and REST) that the real twilight
 //!   clients talk to, for tests, the demo and offline use.
+//! - [`commands`]: application commands (slash and context menus): the declared
+//!   model, validation against the provider's limits, typed option access.
 //! - [`vault`]: the secrets vault: leases with a TTL under a capability policy.
 //!
 //! `ARCHITECTURE.md` at the repository root describes the design and its invariants.
@@ -38,6 +40,7 @@ pub mod actors;
 pub mod admin;
 pub mod bus;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod handler;
