@@ -186,6 +186,8 @@ async fn a_worker_under_its_acl_user_with_only_the_worker_key_reaches_no_token()
         &entries,
         &runtime(&url("sbaccess", "access-pw")),
     );
+    // The worker node's file holds no credential: tenants name their tokens'
+    // variables, which a worker never resolves.
     let worker_reg = registry(
         worker_dir.path(),
         &sim,
@@ -242,7 +244,9 @@ async fn a_worker_under_its_acl_user_with_only_the_worker_key_reaches_no_token()
     for (tenant, _) in tenants {
         let cred = format!("{prefix}:vault:{{discord:{tenant}}}:cred:bot_token");
         let session = format!("{prefix}:{{discord:{tenant}}}:gateway:session:0");
+        let interaction = format!("{prefix}:{{discord:{tenant}}}:interaction:1");
         for args in [
+            vec!["GET", interaction.as_str()],
             vec!["HGETALL", cred.as_str()],
             vec!["HGET", cred.as_str(), "cur"],
             vec!["DUMP", cred.as_str()],
