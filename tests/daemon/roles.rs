@@ -173,25 +173,25 @@ async fn a_worker_under_its_acl_user_with_only_the_worker_key_reaches_no_token()
     assert_eq!(worker_key.len(), 64);
     assert_ne!(worker_key, master);
 
+    // Tenants live in the cluster's shared registry (created below through the admin
+    // API), so neither file lists one, and the worker's file is its Redis URL and the
+    // names of its variables: no credential, no tenant.
     let runtime = |url: &str| {
         format!(
-            "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY, worker_key_env: TEST_WORKER_KEY }}\n  bus: {{ backend: redis, url: '{url}' }}\n  redis_prefix: {prefix}\n"
+            "  vault: {{ backend: redis, url: '{url}', key_env: TEST_VAULT_KEY, worker_key_env: TEST_WORKER_KEY }}\n  bus: {{ backend: redis, url: '{url}' }}\n  redis_prefix: {prefix}\n  tenants_store: redis\n"
         )
     };
-    let entries = [("duck", "TOK_DUCK"), ("goose", "TOK_GOOSE")];
     let (access_dir, worker_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let access_reg = registry(
         access_dir.path(),
         &sim,
-        &entries,
+        &[],
         &runtime(&url("sbaccess", "access-pw")),
     );
-    // The worker node's file holds no credential: tenants name their tokens'
-    // variables, which a worker never resolves.
     let worker_reg = registry(
         worker_dir.path(),
         &sim,
-        &entries,
+        &[],
         &runtime(&url("sbworker", "worker-pw")),
     );
     let access = Daemon::start(
@@ -207,6 +207,7 @@ async fn a_worker_under_its_acl_user_with_only_the_worker_key_reaches_no_token()
             ("TOK_DUCK", tenants[0].1),
             ("TOK_GOOSE", tenants[1].1),
             ("TEST_VAULT_KEY", master),
+            ("TEST_ADMIN_TOKEN", "t0k"),
         ],
     );
     // The worker node: its Redis user, the worker key, nothing else.
@@ -221,6 +222,22 @@ async fn a_worker_under_its_acl_user_with_only_the_worker_key_reaches_no_token()
         ],
         &[("TEST_WORKER_KEY", worker_key.as_str())],
     );
+    let http = reqwest::Client::new();
+    for (tenant, var) in [("duck", "TOK_DUCK"), ("goose", "TOK_GOOSE")] {
+        let created = http
+            .post(format!("{}/v1/tenants", access.admin))
+            .bearer_auth("t0k")
+            .header("content-type", "application/yaml")
+            .body(crate::support::tenant_file(&sim, tenant, var))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            created.status().is_success(),
+            "{}",
+            created.text().await.unwrap()
+        );
+    }
     eventually(Duration::from_secs(60), "both bots connected", || {
         sim.connected_sessions("duck") == 1 && sim.connected_sessions("goose") == 1
     })
