@@ -278,6 +278,11 @@ impl TestRedis {
         tls_url(self.tls_port(), &self.ca_file())
     }
 
+    /// A connected fred client as the default user.
+    pub async fn client(&self) -> fred::prelude::Client {
+        client(&self.url()).await
+    }
+
     /// A random key prefix for this test.
     #[must_use]
     pub fn prefix(&self) -> &str {
@@ -325,4 +330,17 @@ impl Drop for TestRedis {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A connected fred client for `url` (e.g. `redis://user:pw@127.0.0.1:port`).
+///
+/// # Panics
+/// If the URL is bad or the server does not accept the connection.
+pub async fn client(url: &str) -> fred::prelude::Client {
+    use fred::prelude::*;
+    let c = Builder::from_config(Config::from_url(url).expect("url"))
+        .build()
+        .expect("client");
+    c.init().await.expect("connect");
+    c
 }

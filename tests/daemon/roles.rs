@@ -103,15 +103,6 @@ fn switchboard(args: &[&str], env: &[(&str, &str)]) -> String {
         .to_owned()
 }
 
-async fn client(url: &str) -> fred::prelude::Client {
-    use fred::prelude::*;
-    let c = Builder::from_config(Config::from_url(url).expect("url"))
-        .build()
-        .expect("client");
-    c.init().await.expect("connect");
-    c
-}
-
 /// A raw command as `client`'s user; `Err` holds Redis's error text.
 async fn raw(client: &fred::prelude::Client, args: &[&str]) -> Result<fred::types::Value, String> {
     use fred::types::{ClusterHash, CustomCommand};
@@ -139,7 +130,7 @@ async fn a_worker_under_its_acl_user_with_only_the_worker_key_reaches_no_token()
     let prefix = redis.prefix().to_owned();
     let tenants = [("duck", "fake-duck-canary"), ("goose", "fake-goose-canary")];
     let sim = sim(&tenants).await;
-    let admin = client(&redis.url()).await;
+    let admin = redis.client().await;
     for (role, user, pw) in [
         ("access", "sbaccess", "access-pw"),
         ("worker", "sbworker", "worker-pw"),
@@ -257,7 +248,7 @@ async fn a_worker_under_its_acl_user_with_only_the_worker_key_reaches_no_token()
     );
 
     // The worker's connection, used by hand: no credential, however asked.
-    let thief = client(&url("sbworker", "worker-pw")).await;
+    let thief = crate::redis_server::client(&url("sbworker", "worker-pw")).await;
     for (tenant, _) in tenants {
         let cred = format!("{prefix}:vault:{{discord:{tenant}}}:cred:bot_token");
         let session = format!("{prefix}:{{discord:{tenant}}}:gateway:session:0");

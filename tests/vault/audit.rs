@@ -12,21 +12,14 @@ use switchboard::vault::{
 
 use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
-use crate::support::{CANARY, config, memory_vault, path, redis_vault, test_key};
+use crate::support::{CANARY, config, memory_vault, path, publish_duck, redis_vault, test_key};
 
 async fn audit_trail(vault: &VaultHandle) {
-    vault
-        .publish_tenant(
-            "discord",
-            "duck",
-            [(
-                "bot_token",
-                SecretString::from(CANARY),
-                SecretKind::ProviderCredential,
-            )],
-        )
-        .await
-        .expect("publish");
+    publish_duck(
+        vault,
+        &[("bot_token", CANARY, SecretKind::ProviderCredential)],
+    )
+    .await;
     let rest = vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
     let worker = vault.worker_scope(Some(&TenantRef::new("discord", "duck").expect("valid")));
     let lease = rest
@@ -150,7 +143,7 @@ async fn wrong_key_fails_closed_with_a_clear_error() {
     );
 
     // Even without the key checks (deleted), every secret fails to decrypt: closed.
-    let client = switchboard_client(&redis).await;
+    let client = redis.client().await;
     let _: i64 = fred::prelude::KeysInterface::del(
         &client,
         vec![
@@ -207,13 +200,4 @@ async fn connecting_to_a_dead_redis_is_unavailable() {
         .await
         .expect_err("down");
     assert!(err.is_unavailable(), "{err}");
-}
-
-async fn switchboard_client(redis: &TestRedis) -> fred::prelude::Client {
-    use fred::prelude::*;
-    let c = Builder::from_config(Config::from_url(&redis.url()).expect("url"))
-        .build()
-        .expect("client");
-    c.init().await.expect("connect");
-    c
 }

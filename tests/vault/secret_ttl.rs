@@ -10,12 +10,6 @@ use switchboard::vault::{DEFAULT_SECRET_TTL, RedisBackend, RedisOptions, VaultHa
 use crate::common::redis::TestRedis;
 use crate::support::{config, seed, test_key};
 
-async fn raw(redis: &TestRedis) -> Client {
-    let c = Client::new(Config::from_url(&redis.url()).unwrap(), None, None, None);
-    c.init().await.unwrap();
-    c
-}
-
 /// The TTL left on `discord/duck`'s bot token, ms (`-1`: none, `-2`: gone).
 async fn pttl(raw: &Client, prefix: &str) -> i64 {
     raw.pttl(format!("{prefix}:{{discord:duck}}:cred:bot_token"))
@@ -44,7 +38,7 @@ async fn vault_with(redis: &TestRedis, ttl: Option<Duration>) -> VaultHandle {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_secrets_expire_unless_published_again() {
     let redis = TestRedis::start().await;
-    let raw = raw(&redis).await;
+    let raw = redis.client().await;
     let vault = vault_with(&redis, Some(DEFAULT_SECRET_TTL)).await;
     seed(&vault, "v1").await;
     let day = i64::try_from(DEFAULT_SECRET_TTL.as_millis()).unwrap();
@@ -80,7 +74,7 @@ async fn stored_secrets_expire_unless_published_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_ttl_of_none_keeps_secrets() {
     let redis = TestRedis::start().await;
-    let raw = raw(&redis).await;
+    let raw = redis.client().await;
     let vault = vault_with(&redis, None).await;
     seed(&vault, "v1").await;
     assert_eq!(pttl(&raw, redis.prefix()).await, -1, "no expiry");

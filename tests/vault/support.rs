@@ -84,3 +84,17 @@ pub(crate) async fn seed(vault: &VaultHandle, value: &str) {
             .expect("publish");
     }
 }
+
+/// Publishes `(name, value, kind)` secrets of `discord/duck`.
+pub(crate) async fn publish_duck(vault: &VaultHandle, items: &[(&str, &str, SecretKind)]) {
+    vault
+        .publish_tenant(
+            "discord",
+            "duck",
+            items
+                .iter()
+                .map(|(n, v, k)| (*n, SecretString::from(*v), *k)),
+        )
+        .await
+        .expect("publish");
+}

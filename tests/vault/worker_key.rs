@@ -15,15 +15,7 @@ use switchboard::vault::{
 };
 
 use crate::common::redis::TestRedis;
-use crate::support::{CANARY, config, path, test_key};
-
-async fn client(url: &str) -> Client {
-    let c = Builder::from_config(Config::from_url(url).expect("url"))
-        .build()
-        .expect("client");
-    c.init().await.expect("connect");
-    c
-}
+use crate::support::{CANARY, config, path, publish_duck, test_key};
 
 /// The worker user `w` (password `worker-pw`) for keys under `prefix`.
 async fn add_worker_user(admin: &Client, prefix: &str) {
@@ -44,7 +36,7 @@ async fn a_worker_key_vault_serves_app_secrets_under_the_worker_user() {
     let redis = TestRedis::start().await;
     let prefix = redis.prefix().to_owned();
     let vault_prefix = format!("{prefix}:vault");
-    let admin = client(&redis.url()).await;
+    let admin = redis.client().await;
     add_worker_user(&admin, &prefix).await;
 
     // An access node's vault publishes a token and an app secret, and holds a short
@@ -57,25 +49,14 @@ async fn a_worker_key_vault_serves_app_secrets_under_the_worker_user() {
     let access = VaultHandle::spawn(config(Duration::from_secs(2)), &full, backend)
         .await
         .expect("access vault");
-    access
-        .publish_tenant(
-            "discord",
-            "duck",
-            [
-                (
-                    "bot_token",
-                    SecretString::from(CANARY),
-                    SecretKind::ProviderCredential,
-                ),
-                (
-                    "api_key",
-                    SecretString::from("app-v1"),
-                    SecretKind::AppSecret,
-                ),
-            ],
-        )
-        .await
-        .expect("publish");
+    publish_duck(
+        &access,
+        &[
+            ("bot_token", CANARY, SecretKind::ProviderCredential),
+            ("api_key", "app-v1", SecretKind::AppSecret),
+        ],
+    )
+    .await;
     let duck = TenantRef::new("discord", "duck").expect("tenant");
     let token = access
         .rest_scope(&duck)
