@@ -50,4 +50,5 @@ pub mod redis_acl;
 mod redis_tls;
 pub mod runtime;
 pub mod sim;
+pub mod state;
 pub mod vault;

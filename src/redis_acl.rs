@@ -60,6 +60,8 @@ pub fn key_patterns(role: AclRole, prefix: &str) -> Vec<String> {
             format!("~{p}:{{*}}:retry"),
             format!("~{p}:{{*}}:retry:data"),
             format!("~{p}:{{*}}:done:*"),
+            // Handlers' state (`Ctx::state`).
+            format!("~{p}:{{*}}:state:*"),
             // The bus's shared keys.
             format!("~{p}:retry:due"),
             format!("~{p}:ring"),
@@ -173,6 +175,7 @@ mod tests {
             "sb:{discord:duck}:rest",
             "sb:{discord:duck}:retry:data",
             "sb:{discord:duck}:done:01J:ping",
+            "sb:{discord:duck}:state:kv:score",
             "sb:ring",
             "sb:node:w1:replies",
             "sb:cluster:nodes",

@@ -12,6 +12,7 @@ use switchboard::runtime::{Runtime, RuntimeBuilder};
 use switchboard::sim::{
     DEMO_CHANNELS, DEMO_GUILD, InjectMessage, Sim, SimConfig, SimHandle, SimUser,
 };
+use switchboard::state::CooldownScope;
 
 /// A runtime serving one tenant, `duck` (with `token`), against a fresh emulator,
 /// returned once duck's gateway is connected. `runtime_yaml` is the registry's
@@ -386,6 +387,79 @@ async fn a_dead_vault_actor_is_restarted_over_the_same_store() {
             "no pong after the restart"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+
+/// Counts each user's `!count` in the tenant's state, two per minute at most.
+struct Counter;
+
+impl Handler for Counter {
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+    async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
+        if msg.author.bot || msg.content != "!count" {
+            return Ok(());
+        }
+        let decision = ctx
+            .cooldown(
+                CooldownScope::User,
+                &msg.author.id,
+                "count",
+                2,
+                Duration::from_secs(60),
+            )
+            .await?;
+        if let Some(wait) = decision.message() {
+            ctx.reply(msg, wait).await?;
+            return Ok(());
+        }
+        let n = ctx
+            .state()
+            .incr(&format!("count:{}", msg.author.id), 1, None)
+            .await?;
+        ctx.reply(msg, format!("count {n}")).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_keep_state_and_cooldowns_per_tenant() {
+    let yaml = "runtime:\n  handlers: []\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials: { bot_token: fake-duck }\n    gateway: { intents: [guilds, guild_messages, message_content] }\n  - provider: discord\n    tenant: goose\n    credentials: { bot_token: fake-goose }\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
+    let (sim, runtime) = start_registry(yaml, |b| b.handler(Counter).admin_listen(None)).await;
+    let answers = |sim: &SimHandle| {
+        let mut a: Vec<(String, String)> = sim
+            .channel_messages(DEMO_CHANNELS[0])
+            .into_iter()
+            .filter(|m| m.tenant.is_some())
+            .map(|m| (m.tenant.unwrap_or_default(), m.content))
+            .collect();
+        a.sort();
+        a
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for (i, want) in ["count 1", "count 2", "try again in"].iter().enumerate() {
+        say(&sim, "bob", false, "!count");
+        // Each tenant answers each message, from its own count.
+        while answers(&sim).len() < 2 * (i + 1) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                answers(&sim)
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        for tenant in ["duck", "goose"] {
+            assert!(
+                answers(&sim)
+                    .iter()
+                    .any(|(t, c)| t == tenant && c.starts_with(want)),
+                "{tenant} {want}: {:?}",
+                answers(&sim)
+            );
+        }
     }
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;

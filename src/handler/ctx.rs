@@ -14,6 +14,9 @@ use crate::model::{
     PostMessage, RespondInteraction, RestErrorKind, RestResponse, RestResult, RoleChange,
     SendDirectMessage, SocialMessageCreated, TenantId,
 };
+use crate::state::{
+    Cooldown, CooldownDecision, CooldownScope, StateError, StateStore, TenantState,
+};
 use crate::vault::{TenantRef, VaultError, WorkerSecrets};
 
 /// Why an effect failed.
@@ -53,6 +56,9 @@ pub enum CtxError {
         /// The secret's name.
         name: String,
     },
+    /// A state operation failed (`Ctx::state`, `Ctx::cooldown`).
+    #[error(transparent)]
+    State(#[from] StateError),
     /// The envelope failed to build (an invalid namespace).
     #[error("cannot build request: {0}")]
     Build(String),
@@ -66,6 +72,8 @@ pub(crate) struct CtxShared {
     /// The pool's capability for app secrets, asked with the tenant of the envelope
     /// being handled (never one a handler chooses).
     pub(crate) secrets: Option<WorkerSecrets>,
+    /// Handlers' state; `Ctx::state` binds it to the envelope's tenant.
+    pub(crate) state: StateStore,
     pub(crate) request_timeout: Duration,
 }
 
@@ -199,6 +207,35 @@ impl Ctx {
                 name: name.to_owned(),
                 source,
             })
+    }
+
+    /// This tenant's state (key-value with TTL, counters, sets, maps, cooldowns,
+    /// sessions): in Redis when the bus is, so every worker on every node sees the same.
+    /// Bound to the envelope's tenant: a handler cannot name another tenant's key.
+    #[must_use]
+    pub fn state(&self) -> TenantState {
+        self.shared.state.for_tenant(&self.tenant)
+    }
+
+    /// One use of the cooldown `name`: at most `rate` per `window` per `key` of
+    /// `scope` (a user, channel or guild id; ignored for the tenant scope). Refused
+    /// uses get [`CooldownDecision::message`]'s uniform "try again in N s".
+    ///
+    /// # Errors
+    /// [`CtxError::State`] for a zero rate or window, a bad name or key, or an
+    /// unreachable store.
+    pub async fn cooldown(
+        &self,
+        scope: CooldownScope,
+        key: &str,
+        name: &str,
+        rate: u32,
+        window: Duration,
+    ) -> Result<CooldownDecision, CtxError> {
+        Ok(self
+            .state()
+            .cooldown(scope, key, name, Cooldown::new(rate, window))
+            .await?)
     }
 
     /// A stable idempotency key for this handler's next effect: the same on every

@@ -24,6 +24,7 @@ use crate::config::{LoadOptions, TenantsStore};
 use crate::handler::{Handler, HandlerSet};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::SharedTokenStore;
+use crate::state::StateStore;
 use crate::vault::TokenSealer;
 use crate::vault::{
     RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey, VaultKeys,
@@ -166,9 +167,12 @@ impl RuntimeBuilder {
         } else {
             None
         };
-        let pool = role
-            .runs_workers()
-            .then(|| pool_config(&registry, self.handler_timeout, &vault));
+        let pool = if role.runs_workers() {
+            let state = start_state(&registry).await?;
+            Some(pool_config(&registry, self.handler_timeout, &vault, state))
+        } else {
+            None
+        };
         let policy = restart_policy(&registry);
 
         let registry = Arc::new(registry);
@@ -243,6 +247,7 @@ fn pool_config(
     registry: &Registry,
     handler_timeout: Option<Duration>,
     vault: &VaultHandle,
+    state: StateStore,
 ) -> WorkerPoolConfig {
     let rt = &registry.runtime;
     WorkerPoolConfig {
@@ -258,7 +263,20 @@ fn pool_config(
         // A tenant whose handlers keep panicking is quarantined, not the pool.
         tenant_panics: restart_policy(registry),
         secrets: Some(vault.worker_secrets()),
+        state,
         ..WorkerPoolConfig::default()
+    }
+}
+
+/// Handlers' state: next to the bus in Redis when the bus is there (every node's
+/// workers share it), else in this process.
+async fn start_state(registry: &Registry) -> Result<StateStore, RuntimeError> {
+    let rt = &registry.runtime;
+    match (rt.bus.backend, &rt.bus.url) {
+        (BackendKind::Redis, Some(url)) => StateStore::redis(url, &rt.redis_prefix)
+            .await
+            .map_err(|e| RuntimeError::Bus(format!("handler state: {e}"))),
+        _ => Ok(StateStore::memory()),
     }
 }
 

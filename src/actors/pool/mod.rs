@@ -17,6 +17,7 @@
 
 mod faults;
 
+use crate::state::StateStore;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -56,6 +57,9 @@ pub struct WorkerPoolConfig {
     /// [`VaultHandle::worker_secrets`](crate::vault::VaultHandle::worker_secrets)
     /// (the served tenant's app secrets only), never a whole vault handle.
     pub secrets: Option<WorkerSecrets>,
+    /// Where `Ctx::state` keeps handlers' state (the runtime gives a Redis store when
+    /// the bus is on Redis, so every node sees the same); in-process by default.
+    pub state: StateStore,
 }
 
 impl std::fmt::Debug for WorkerPoolConfig {
@@ -67,6 +71,7 @@ impl std::fmt::Debug for WorkerPoolConfig {
             .field("namespace", &self.namespace)
             .field("restart", &self.restart)
             .field("tenant_panics", &self.tenant_panics)
+            .field("state", &self.state.backend_name())
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +86,7 @@ impl Default for WorkerPoolConfig {
             restart: RestartPolicy::default(),
             tenant_panics: RestartPolicy::default(),
             secrets: None,
+            state: StateStore::memory(),
         }
     }
 }
@@ -300,6 +306,7 @@ impl WorkerPoolHandle {
             bus: bus.clone(),
             namespace: Arc::from(config.namespace.as_str()),
             secrets: config.secrets.clone(),
+            state: config.state.clone(),
             request_timeout: config.request_timeout,
         };
         let shared = Arc::new(PoolShared {
