@@ -68,6 +68,8 @@ pub fn key_patterns(role: AclRole, prefix: &str) -> Vec<String> {
             format!("~{p}:tenants"),
             format!("~{p}:node:*"),
             format!("~{p}:dlq"),
+            // What the bots of a namespace share (turn claims, channel activity).
+            format!("~{p}:ns:*"),
             // The cluster: nodes, placement announcements, the shared registry.
             format!("~{p}:cluster:*"),
             // The vault: app secrets, lease records and tombstones, the indexes.
@@ -179,6 +181,7 @@ mod tests {
             "sb:ring",
             "sb:node:w1:replies",
             "sb:cluster:nodes",
+            "sb:ns:{promethean}:turn:1:2",
             "sb:vault:{discord:duck}:secret:api_key",
             "sb:vault:{discord:duck}:lease:bot_token:01JABC",
             "sb:vault:{discord:duck}:lease:bot_token:unused",

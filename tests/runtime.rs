@@ -1,6 +1,7 @@
 //! The library entry point: a runtime embedded in a test, a custom handler, the
 //! emulator over sockets.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -34,10 +35,19 @@ async fn start_registry(
     yaml: &str,
     build: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
 ) -> (SimHandle, Runtime) {
+    start_registry_with(yaml, |_| {}, build).await
+}
+
+/// As [`start_registry`], with `tweak` applied to the emulator's configuration.
+async fn start_registry_with(
+    yaml: &str,
+    tweak: impl FnOnce(&mut SimConfig),
+    build: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
+) -> (SimHandle, Runtime) {
     let mut reg = Registry::from_yaml_str(yaml, "t.yml", &LoadOptions::default()).unwrap();
-    let sim = Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
-        .await
-        .unwrap();
+    let mut config = SimConfig::from_registry(&reg).unwrap();
+    tweak(&mut config);
+    let sim = Sim::start(config, "127.0.0.1:0").await.unwrap();
     for t in &mut reg.tenants {
         t.endpoints.api = Some(format!("http://{}", sim.api_host()));
         t.endpoints.gateway = Some(sim.gateway_url());
@@ -463,4 +473,100 @@ async fn handlers_keep_state_and_cooldowns_per_tenant() {
     }
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
+}
+
+/// Answers every human message — after claiming its turn, as a polite bot in a
+/// shared channel does.
+struct Chatty;
+
+impl Handler for Chatty {
+    fn name(&self) -> &'static str {
+        "chatty"
+    }
+    async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
+        if msg.author.bot {
+            return Ok(());
+        }
+        if ctx
+            .claim_turn(&msg.channel_id, &msg.message_id)
+            .await?
+            .is_mine()
+        {
+            ctx.reply(msg, format!("re {}", msg.content)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Five bots in one channel, 100 human messages: with coordination, 100 answers (one
+/// per message); without, 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_bots_in_one_channel_answer_each_message_once_with_coordination() {
+    const MESSAGES: usize = 100;
+    for coordinated in [true, false] {
+        let mut yaml = String::from("runtime:\n  handlers: []\n  workers: 8\nproviders:\n");
+        for name in ["b1", "b2", "b3", "b4", "b5"] {
+            let _ = writeln!(
+                yaml,
+                "  - provider: discord\n    tenant: {name}\n    credentials: {{ bot_token: fake-{name} }}\n    gateway: {{ intents: [guilds, guild_messages, message_content] }}"
+            );
+            if coordinated {
+                yaml.push_str("    coordination: { max_bots_per_message: 1 }\n");
+            }
+        }
+        // The test is about turns, not rate limits: let each bot post freely.
+        let (sim, runtime) = start_registry_with(
+            &yaml,
+            |c| {
+                c.rate_limits.route.limit = 10_000;
+                c.rate_limits.global_limit = 10_000;
+            },
+            |b| b.handler(Chatty).admin_listen(None),
+        )
+        .await;
+        for i in 0..MESSAGES {
+            say(&sim, "bob", false, &format!("m{i}"));
+        }
+        let want = if coordinated { MESSAGES } else { 5 * MESSAGES };
+        let answers = |sim: &SimHandle| -> Vec<(String, String)> {
+            sim.channel_messages(DEMO_CHANNELS[0])
+                .into_iter()
+                .filter_map(|m| Some((m.tenant?, m.content)))
+                .collect()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while answers(&sim).len() < want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {want} answers",
+                answers(&sim).len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Everything settled: no late answer is on its way.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while {
+            let s = runtime.bus().stats();
+            s.acked + s.dead_lettered < s.published
+        } {
+            assert!(tokio::time::Instant::now() < deadline, "not settled");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let all = answers(&sim);
+        assert_eq!(all.len(), want, "coordinated: {coordinated}");
+        let mut per_message: std::collections::HashMap<&str, usize> =
+            std::collections::HashMap::new();
+        let mut per_bot: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
+        for (bot, content) in &all {
+            *per_message.entry(content.as_str()).or_default() += 1;
+            *per_bot.entry(bot.as_str()).or_default() += 1;
+        }
+        assert_eq!(per_message.len(), MESSAGES, "every message answered");
+        let each = if coordinated { 1 } else { 5 };
+        assert!(per_message.values().all(|n| *n == each), "{per_message:?}");
+        eprintln!("coordinated: {coordinated}: answers per bot {per_bot:?}");
+        runtime.shutdown(Duration::from_secs(10)).await;
+        sim.shutdown().await;
+    }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use switchboard::model::TenantId;
-use switchboard::state::{Cooldown, CooldownScope, StateError, StateStore, Takeover, TenantState};
+use switchboard::state::{
+    Cooldown, CooldownScope, Coordination, StateError, StateStore, Takeover, TenantState, Turn,
+};
 
 use common::eventually;
 use common::redis::TestRedis;
@@ -439,5 +441,138 @@ async fn concurrent_operations_are_atomic() {
             allowed, 7,
             "{name}: the cooldown lets exactly its rate through"
         );
+    }
+}
+
+/// Turn claims among the bots of a namespace, on both backends: first come first
+/// served up to the policy's maximum, a retried claimant keeps its turn, a pile-on
+/// cooldown hands the next turn to others, and the channel's activity names who
+/// answered; 50 concurrent claimants over two connections give exactly `max` turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_take_turns_in_shared_channels() {
+    let (stores, redis) = stores().await;
+    let other = StateStore::redis(&redis.url(), redis.prefix())
+        .await
+        .unwrap();
+    let one = Coordination::default();
+    let two = Coordination {
+        max_bots_per_message: 2,
+        ..Coordination::default()
+    };
+    let polite = Coordination {
+        pile_on_cooldown_secs: 60,
+        ..Coordination::default()
+    };
+    for (store, peer) in [(&stores[0], &stores[0]), (&stores[1], &other)] {
+        let name = store.backend_name();
+        let ch = store.channels("promethean");
+        assert_eq!(
+            ch.claim_turn("c1", "m1", "discord/b1", &one).await.unwrap(),
+            Turn::Mine
+        );
+        assert_eq!(
+            ch.claim_turn("c1", "m1", "discord/b2", &one).await.unwrap(),
+            Turn::Taken {
+                by: vec!["discord/b1".to_owned()]
+            },
+            "{name}"
+        );
+        assert!(
+            ch.claim_turn("c1", "m1", "discord/b1", &one)
+                .await
+                .unwrap()
+                .is_mine(),
+            "{name}: a retry keeps its turn"
+        );
+        assert!(
+            ch.claim_turn("c1", "m2", "discord/b1", &two)
+                .await
+                .unwrap()
+                .is_mine()
+        );
+        assert!(
+            ch.claim_turn("c1", "m2", "discord/b2", &two)
+                .await
+                .unwrap()
+                .is_mine(),
+            "{name}"
+        );
+        assert!(
+            !ch.claim_turn("c1", "m2", "discord/b3", &two)
+                .await
+                .unwrap()
+                .is_mine(),
+            "{name}"
+        );
+        // Another namespace is another world.
+        assert!(
+            store
+                .channels("other")
+                .claim_turn("c1", "m1", "discord/b2", &one)
+                .await
+                .unwrap()
+                .is_mine()
+        );
+        // A pile-on cooldown: b4 answered in c2, so b5 takes the next message there.
+        assert!(
+            ch.claim_turn("c2", "m1", "discord/b4", &polite)
+                .await
+                .unwrap()
+                .is_mine()
+        );
+        assert_eq!(
+            ch.claim_turn("c2", "m2", "discord/b4", &polite)
+                .await
+                .unwrap(),
+            Turn::Cooldown,
+            "{name}"
+        );
+        assert!(
+            ch.claim_turn("c2", "m2", "discord/b5", &polite)
+                .await
+                .unwrap()
+                .is_mine(),
+            "{name}"
+        );
+        let bots: Vec<String> = ch
+            .activity("c2")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.bot)
+            .collect();
+        let mut sorted = bots.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["discord/b4", "discord/b5"], "{name}");
+        assert!(ch.activity("nobody-here").await.unwrap().is_empty());
+        let err = ch
+            .claim_turn(
+                "c1",
+                "m9",
+                "discord/b1",
+                &Coordination {
+                    max_bots_per_message: 0,
+                    ..one
+                },
+            )
+            .await
+            .expect_err("zero");
+        assert!(matches!(err, StateError::Invalid(_)), "{name}");
+
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let ch = if i % 2 == 0 { store } else { peer }.channels("promethean");
+            tasks.push(tokio::spawn(async move {
+                ch.claim_turn("c3", "m1", &format!("discord/b{i}"), &two)
+                    .await
+                    .unwrap()
+                    .is_mine()
+            }));
+        }
+        let mut mine = 0;
+        for t in tasks {
+            mine += usize::from(t.await.unwrap());
+        }
+        assert_eq!(mine, 2, "{name}: exactly max_bots_per_message turns");
     }
 }

@@ -133,6 +133,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
             env,
             Arc::from(name),
             th.settings.clone(),
+            th.coordination,
             cancel.clone(),
         );
         let started = Instant::now();

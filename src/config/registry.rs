@@ -380,6 +380,9 @@ pub struct TenantConfig {
     pub settings: serde_json::Value,
     /// App secrets workers may lease for this tenant.
     pub secrets: BTreeMap<String, SecretString>,
+    /// How this tenant's bot takes turns with the other bots of its namespace in
+    /// shared channels (`Ctx::claim_turn`); `None`: it answers everything.
+    pub coordination: Option<crate::state::Coordination>,
     /// The file this tenant came from.
     pub source: PathBuf,
 }
@@ -430,4 +433,6 @@ pub(crate) struct RawTenant {
     pub(crate) settings: Option<serde_json::Value>,
     #[serde(default)]
     pub(crate) secrets: BTreeMap<String, SecretString>,
+    #[serde(default)]
+    pub(crate) coordination: Option<crate::state::Coordination>,
 }

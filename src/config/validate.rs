@@ -397,6 +397,16 @@ pub(crate) fn tenant(
     if !(settings.is_object() || settings.is_null()) {
         issues.push(file, f("settings"), "expected a mapping");
     }
+    if raw
+        .coordination
+        .is_some_and(|c| c.max_bots_per_message == 0)
+    {
+        issues.push(
+            file,
+            f("coordination.max_bots_per_message"),
+            "must be at least 1",
+        );
+    }
 
     if issues.list.len() != before {
         return None;
@@ -413,6 +423,7 @@ pub(crate) fn tenant(
         handlers: raw.handlers,
         settings,
         secrets: raw.secrets,
+        coordination: raw.coordination,
         source: file.to_owned(),
     })
 }

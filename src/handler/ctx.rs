@@ -15,7 +15,8 @@ use crate::model::{
     SendDirectMessage, SocialMessageCreated, TenantId,
 };
 use crate::state::{
-    Cooldown, CooldownDecision, CooldownScope, StateError, StateStore, TenantState,
+    Activity, Cooldown, CooldownDecision, CooldownScope, Coordination, StateError, StateStore,
+    TenantState, Turn,
 };
 use crate::vault::{TenantRef, VaultError, WorkerSecrets};
 
@@ -86,6 +87,7 @@ pub struct Ctx {
     ts: u64,
     handler: Arc<str>,
     settings: Arc<serde_json::Value>,
+    coordination: Option<Coordination>,
     cancel: CancellationToken,
     effects: AtomicU32,
 }
@@ -130,6 +132,7 @@ impl Ctx {
         envelope: &Envelope,
         handler: Arc<str>,
         settings: Arc<serde_json::Value>,
+        coordination: Option<Coordination>,
         cancel: CancellationToken,
     ) -> Self {
         Self {
@@ -140,6 +143,7 @@ impl Ctx {
             ts: envelope.ts,
             handler,
             settings,
+            coordination,
             cancel,
             effects: AtomicU32::new(0),
         }
@@ -235,6 +239,40 @@ impl Ctx {
         Ok(self
             .state()
             .cooldown(scope, key, name, Cooldown::new(rate, window))
+            .await?)
+    }
+
+    /// Claims this bot's turn to answer `message` in `channel`, among the bots of the
+    /// namespace sharing it: with the tenant's `coordination` policy the first
+    /// `max_bots_per_message` claimants get [`Turn::Mine`] (a retried handler gets its
+    /// turn again); without one, every claim is [`Turn::Mine`].
+    ///
+    /// # Errors
+    /// [`CtxError::State`] for a bad id or an unreachable store.
+    pub async fn claim_turn(&self, channel: &str, message: &str) -> Result<Turn, CtxError> {
+        let Some(policy) = &self.coordination else {
+            return Ok(Turn::Mine);
+        };
+        let me = format!("{}/{}", self.tenant.provider, self.tenant.tenant);
+        Ok(self
+            .shared
+            .state
+            .channels(&self.shared.namespace)
+            .claim_turn(channel, message, &me, policy)
+            .await?)
+    }
+
+    /// The bots of this namespace that took a turn in `channel` within the last hour,
+    /// newest first.
+    ///
+    /// # Errors
+    /// [`CtxError::State`] for a bad id or an unreachable store.
+    pub async fn channel_activity(&self, channel: &str) -> Result<Vec<Activity>, CtxError> {
+        Ok(self
+            .shared
+            .state
+            .channels(&self.shared.namespace)
+            .activity(channel)
             .await?)
     }
 

@@ -3,6 +3,7 @@
 //! [`Handler`] uses `async fn`, which cannot be called through `dyn`; [`DynHandler`]
 //! boxes each call's future so handlers of different types share one list.
 
+use crate::state::Coordination;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ impl<H: Handler> DynHandler for H {
 pub(crate) struct TenantHandlers {
     pub(crate) handlers: Vec<Arc<dyn DynHandler>>,
     pub(crate) settings: Arc<serde_json::Value>,
+    pub(crate) coordination: Option<Coordination>,
 }
 
 /// Which handlers serve which tenant. Cheap to clone; replaced whole on reload.
@@ -81,6 +83,7 @@ impl HandlerSet {
             .or_insert_with(|| TenantHandlers {
                 handlers: Vec::new(),
                 settings: Arc::new(serde_json::Value::Null),
+                coordination: None,
             })
     }
 
@@ -107,6 +110,17 @@ impl HandlerSet {
     /// Sets the `settings` handlers of `tenant` see in [`Ctx::settings`].
     pub fn set_settings(&mut self, tenant: &TenantId, settings: serde_json::Value) -> &mut Self {
         self.entry(tenant).settings = Arc::new(settings);
+        self
+    }
+
+    /// Sets how `tenant`'s bot takes turns in shared channels
+    /// ([`Ctx::claim_turn`](super::Ctx::claim_turn)); `None`: it answers everything.
+    pub fn set_coordination(
+        &mut self,
+        tenant: &TenantId,
+        policy: Option<Coordination>,
+    ) -> &mut Self {
+        self.entry(tenant).coordination = policy;
         self
     }
 

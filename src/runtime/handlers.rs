@@ -30,6 +30,7 @@ pub(crate) fn handler_set(
             add(&mut set, &id);
         }
         set.set_settings(&id, t.settings.clone());
+        set.set_coordination(&id, t.coordination);
     }
     if problems.is_empty() {
         Ok(set)

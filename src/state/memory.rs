@@ -11,6 +11,7 @@ use dashmap::mapref::entry::Entry;
 use tokio::time::Instant;
 
 use super::cooldown::{CooldownDecision, gcra};
+use super::coordination::{ACTIVITY_KEPT, Activity, Claim, Turn};
 use super::error::StateError;
 use super::session::Session;
 
@@ -413,6 +414,75 @@ impl MemoryState {
             })
             .collect();
         out.sort_by(|a, b| a.scope.cmp(&b.scope));
+        out
+    }
+}
+
+impl MemoryState {
+    /// A turn claim (see `coordination.rs`).
+    pub(crate) fn claim_turn(&self, c: &Claim<'_>) -> Turn {
+        let me = c.claimant.as_bytes();
+        let mine = self
+            .read(
+                &c.turn,
+                |s| matches!(&s.value, Value::Set(m) if m.contains(me)),
+            )
+            .unwrap_or(false);
+        if mine {
+            return Turn::Mine;
+        }
+        if c.cooldown.is_some() && self.get(&c.pile).is_some() {
+            return Turn::Cooldown;
+        }
+        let outcome = self.update(&c.turn, |cur, now| {
+            let mut set = match cur.map(|s| &s.value) {
+                Some(Value::Set(m)) => m.clone(),
+                _ => BTreeSet::new(),
+            };
+            if set.contains(me) {
+                return (cur.cloned(), Turn::Mine);
+            }
+            if set.len() >= c.max as usize {
+                let by = set
+                    .iter()
+                    .map(|m| String::from_utf8_lossy(m).into_owned())
+                    .collect();
+                return (cur.cloned(), Turn::Taken { by });
+            }
+            set.insert(me.to_vec());
+            (
+                Some(Slot {
+                    value: Value::Set(set),
+                    expires: Some(now + c.ttl),
+                }),
+                Turn::Mine,
+            )
+        });
+        if outcome.is_mine() {
+            if let Some(cd) = c.cooldown {
+                self.set(&c.pile, b"1", Some(cd));
+            }
+            let now = Instant::now();
+            let at = self.now_ms(now).to_string().into_bytes();
+            self.hset(&c.activity, c.claimant, &at, Some(ACTIVITY_KEPT));
+        }
+        outcome
+    }
+
+    /// The bots that took turns in a channel within the last hour, newest first.
+    pub(crate) fn activity(&self, activity: &str) -> Vec<Activity> {
+        let horizon = self
+            .now_ms(Instant::now())
+            .saturating_sub(ms(ACTIVITY_KEPT));
+        let mut out: Vec<Activity> = self
+            .hgetall(activity)
+            .into_iter()
+            .filter_map(|(bot, at)| {
+                let at_ms = std::str::from_utf8(&at).ok()?.parse().ok()?;
+                (at_ms >= horizon).then_some(Activity { bot, at_ms })
+            })
+            .collect();
+        out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(a.bot.cmp(&b.bot)));
         out
     }
 }

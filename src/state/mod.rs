@@ -15,14 +15,18 @@
 //!   `rate`, then one per `window / rate`).
 //! - `session.rs`: [`Session`]s — "at most one active X per scope" with an owner, a
 //!   TTL renewed while active and takeover rules.
+//! - `coordination.rs`: [`Coordination`] policies, [`Turn`] claims and channel
+//!   [`Activity`], shared by the bots of a namespace ([`SharedChannels`]).
 //! - `error.rs`: [`StateError`].
 //!
 //! # Redis keys
 //! Everything of a tenant is `<prefix>:{<provider>:<tenant>}:state:<space>:<key>`
-//! (`kv`, `set`, `map`, `cd`, `sess`, `sessidx`): one Cluster slot per tenant, and the
-//! worker's Redis ACL user (`crate::redis_acl`) reaches `…:state:*`.
+//! (`kv`, `set`, `map`, `cd`, `sess`, `sessidx`): one Cluster slot per tenant.
+//! What the bots of a namespace share is `<prefix>:ns:{<namespace>}:<what>:…` (`turn`,
+//! `pile`, `activity`). The worker's Redis ACL user (`crate::redis_acl`) reaches both.
 
 mod cooldown;
+mod coordination;
 mod error;
 mod memory;
 mod redis;
@@ -30,6 +34,7 @@ mod session;
 mod store;
 
 pub use cooldown::{Cooldown, CooldownDecision, CooldownScope};
+pub use coordination::{Activity, Coordination, Turn};
 pub use error::StateError;
 pub use session::{Session, Takeover};
-pub use store::{MAX_KEY_LEN, StateStore, TenantState};
+pub use store::{MAX_KEY_LEN, SharedChannels, StateStore, TenantState};

@@ -9,6 +9,7 @@ use fred::types::scripts::Script;
 use fred::types::{Expiration, SetOptions};
 
 use super::cooldown::CooldownDecision;
+use super::coordination::{ACTIVITY_KEPT, Activity, Claim, Turn};
 use super::error::StateError;
 use super::memory::held_by;
 use super::session::Session;
@@ -98,6 +99,28 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 ";
 
+/// KEYS: turn set, the claimant's pile-on key, channel activity zset. ARGV: claimant,
+/// max claimants, claim TTL ms, pile-on cooldown ms ('0': none), activity kept ms.
+/// Returns `{'mine'}`, `{'cooldown'}` or `{'taken', holder...}`.
+const CLAIM_TURN: &str = r"
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {'mine'} end
+if ARGV[4] ~= '0' and redis.call('EXISTS', KEYS[2]) == 1 then return {'cooldown'} end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local by = redis.call('SMEMBERS', KEYS[1])
+  table.insert(by, 1, 'taken')
+  return by
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '0' then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[5]))
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+return {'mine'}
+";
+
 struct Scripts {
     cas: Script,
     incr: Script,
@@ -105,6 +128,7 @@ struct Scripts {
     start: Script,
     renew: Script,
     stop: Script,
+    claim: Script,
 }
 
 /// The Redis store. Cheap to clone.
@@ -153,6 +177,7 @@ impl RedisState {
                 start: Script::from_lua(SESSION_START),
                 renew: Script::from_lua(SESSION_RENEW),
                 stop: Script::from_lua(SESSION_STOP),
+                claim: Script::from_lua(CLAIM_TURN),
             }),
         })
     }
@@ -503,6 +528,65 @@ impl RedisState {
             }
         }
         out.sort_by(|a, b| a.scope.cmp(&b.scope));
+        Ok(out)
+    }
+
+    /// A turn claim (see `coordination.rs`).
+    pub(crate) async fn claim_turn(&self, c: &Claim<'_>) -> Result<Turn, StateError> {
+        let args = vec![
+            Value::from(c.claimant),
+            Value::from(c.max.to_string()),
+            Value::from(ttl_ms(Some(c.ttl))),
+            Value::from(ttl_ms(c.cooldown)),
+            Value::from(ttl_ms(Some(ACTIVITY_KEPT))),
+        ];
+        let keys = vec![c.turn.clone(), c.pile.clone(), c.activity.clone()];
+        let r = self
+            .eval(&self.scripts.claim, keys, args)
+            .await?
+            .into_array();
+        let tag = r.first().and_then(Value::as_string).unwrap_or_default();
+        Ok(match tag.as_str() {
+            "mine" => Turn::Mine,
+            "cooldown" => Turn::Cooldown,
+            _ => {
+                let mut by: Vec<String> = r.iter().skip(1).filter_map(Value::as_string).collect();
+                by.sort();
+                Turn::Taken { by }
+            }
+        })
+    }
+
+    /// The bots that took turns in a channel within the last hour, newest first.
+    pub(crate) async fn activity(&self, activity: &str) -> Result<Vec<Activity>, StateError> {
+        let t: Vec<Value> = self
+            .client
+            .custom(
+                fred::types::CustomCommand::new_static(
+                    "TIME",
+                    fred::types::ClusterHash::Random,
+                    false,
+                ),
+                Vec::<Value>::new(),
+            )
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let now = num(t.first()) * 1000 + num(t.get(1)) / 1000;
+        let min = now.saturating_sub(u64::try_from(ACTIVITY_KEPT.as_millis()).unwrap_or(0));
+        let pairs: Vec<(String, f64)> = self
+            .client
+            .zrangebyscore(activity, min as f64, "+inf", true, None)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let mut out: Vec<Activity> = pairs
+            .into_iter()
+            .map(|(bot, at)| Activity {
+                bot,
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                at_ms: at as u64,
+            })
+            .collect();
+        out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(a.bot.cmp(&b.bot)));
         Ok(out)
     }
 }

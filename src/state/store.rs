@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::cooldown::{Cooldown, CooldownDecision, CooldownScope};
+use super::coordination::{Activity, Claim, Coordination, Turn};
 use super::error::StateError;
 use super::memory::MemoryState;
 use super::redis::RedisState;
@@ -59,6 +60,19 @@ impl StateStore {
         match self.backend {
             Backend::Memory(_) => "memory",
             Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// What the bots of `namespace` share: turn claims and channel activity.
+    #[must_use]
+    pub fn channels(&self, namespace: &str) -> SharedChannels {
+        let base = match self.backend {
+            Backend::Memory(_) => format!("ns/{namespace}"),
+            Backend::Redis(_) => format!("{}:ns:{{{namespace}}}", self.prefix),
+        };
+        SharedChannels {
+            backend: self.backend.clone(),
+            base,
         }
     }
 
@@ -469,5 +483,60 @@ impl TenantState {
                 .await
             }
         }
+    }
+}
+
+/// What the bots of one namespace share about channels (`StateStore::channels`).
+#[derive(Debug, Clone)]
+pub struct SharedChannels {
+    backend: Backend,
+    base: String,
+}
+
+impl SharedChannels {
+    /// Claims the turn to answer `message` in `channel` for `claimant` (a bot,
+    /// `provider/tenant`) under `policy`.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidKey`] for an empty or overlong id, [`StateError::Invalid`]
+    /// for `max_bots_per_message: 0`, [`StateError::Unavailable`].
+    pub async fn claim_turn(
+        &self,
+        channel: &str,
+        message: &str,
+        claimant: &str,
+        policy: &Coordination,
+    ) -> Result<Turn, StateError> {
+        check("channel", channel)?;
+        check("message", message)?;
+        check("claimant", claimant)?;
+        if policy.max_bots_per_message == 0 {
+            return Err(StateError::Invalid(
+                "coordination.max_bots_per_message must be at least 1".to_owned(),
+            ));
+        }
+        let c = Claim {
+            turn: format!("{}:turn:{channel}:{message}", self.base),
+            pile: format!("{}:pile:{channel}:{claimant}", self.base),
+            activity: format!("{}:activity:{channel}", self.base),
+            claimant,
+            max: policy.max_bots_per_message,
+            ttl: policy.claim_ttl(),
+            cooldown: policy.pile_on(),
+        };
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.claim_turn(&c)),
+            Backend::Redis(r) => r.claim_turn(&c).await,
+        }
+    }
+
+    /// The bots that took a turn in `channel` within the last hour, newest first.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidKey`], [`StateError::Unavailable`].
+    pub async fn activity(&self, channel: &str) -> Result<Vec<Activity>, StateError> {
+        check("channel", channel)?;
+        let key = format!("{}:activity:{channel}", self.base);
+        dispatch!(self, activity, &key)
     }
 }

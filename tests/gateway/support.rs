@@ -112,6 +112,7 @@ pub(crate) fn tenant(
         handlers: None,
         settings: serde_json::Value::Null,
         secrets: BTreeMap::new(),
+        coordination: None,
         source: PathBuf::from("tests/gateway"),
     }
 }

@@ -112,6 +112,7 @@ pub(crate) fn tenant(name: &str, app: u64, api: &str) -> TenantConfig {
         handlers: None,
         settings: serde_json::Value::Null,
         secrets: BTreeMap::new(),
+        coordination: None,
         source: PathBuf::new(),
     }
 }
