@@ -34,6 +34,7 @@
 
 mod admin_impl;
 mod builder;
+mod commands;
 mod credentials;
 mod handlers;
 mod reload;
@@ -55,6 +56,7 @@ use crate::config::Registry;
 use crate::vault::VaultHandle;
 
 pub use builder::RuntimeBuilder;
+pub use commands::check_commands;
 use builder::restart_policy;
 use root::{RootHandle, RootView, ShutdownPlan};
 

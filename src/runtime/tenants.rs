@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
+use crate::actors::access::CommandSync;
 use crate::actors::gateway::{GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
 use crate::actors::rest::{InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
@@ -57,6 +58,9 @@ pub(crate) struct TenantShared {
     stopping: AtomicBool,
     gateway: RwLock<Option<GatewayHandle>>,
     rest: RwLock<Option<RestHandle>>,
+    /// The tenant's application commands: the plan its REST actor registers, and
+    /// how that went. Outlives REST actor restarts.
+    commands: CommandSync,
 }
 
 impl TenantShared {
@@ -289,6 +293,7 @@ impl Actor for TenantSupervisor {
                         lease_ttl: Some(c.lease_ttl),
                         ..RestConfig::default()
                     },
+                    commands: Some(c.shared.commands.clone()),
                 };
                 match RestHandle::start(args, Some(myself.get_cell())).await {
                     Ok((r, _)) => {
