@@ -145,20 +145,22 @@ mod tests {
 
     #[test]
     fn scopes_follow_allow_and_the_commands_key() {
-        let reg = registry(&[
-            tenant("star", ""),
-            tenant("two", "    allow: { guilds: ['22', '11'] }\n"),
-            tenant(
-                "global",
-                "    allow: { guilds: ['11'] }\n    commands: { scope: global }\n",
-            ),
-            tenant("quiet", "    handlers: [echo]\n"),
-            tenant(
-                "cleared",
-                "    handlers: [echo]\n    commands: { scope: global }\n",
-            ),
-        ]
-        .concat());
+        let reg = registry(
+            &[
+                tenant("star", ""),
+                tenant("two", "    allow: { guilds: ['22', '11'] }\n"),
+                tenant(
+                    "global",
+                    "    allow: { guilds: ['11'] }\n    commands: { scope: global }\n",
+                ),
+                tenant("quiet", "    handlers: [echo]\n"),
+                tenant(
+                    "cleared",
+                    "    handlers: [echo]\n    commands: { scope: global }\n",
+                ),
+            ]
+            .concat(),
+        );
         let handlers = handler_set(&reg, &[]).expect("handlers");
         let plans = plans(&reg, &handlers).expect("plans");
         let get = |n: &str| plans[&TenantId::parse("discord", n).expect("id")].clone();
@@ -169,7 +171,10 @@ mod tests {
             [CommandTarget::Guild(11), CommandTarget::Guild(22)]
         );
         assert_eq!(get("global").targets, [CommandTarget::Global]);
-        assert!(get("quiet").targets.is_empty(), "nothing declared, not managed");
+        assert!(
+            get("quiet").targets.is_empty(),
+            "nothing declared, not managed"
+        );
         assert_eq!(get("cleared").targets, [CommandTarget::Global]);
         assert!(get("cleared").commands.is_empty());
     }

@@ -56,8 +56,8 @@ use crate::config::Registry;
 use crate::vault::VaultHandle;
 
 pub use builder::RuntimeBuilder;
-pub use commands::check_commands;
 use builder::restart_policy;
+pub use commands::check_commands;
 use root::{RootHandle, RootView, ShutdownPlan};
 
 /// What a node runs.

@@ -194,8 +194,8 @@ async fn overwrite_if_changed(
         return Ok(false);
     }
     let body = to_discord(declared);
-    let put = calls::set_commands(app, guild, &body)
-        .map_err(|e| RegisterError::Answer(e.to_string()))?;
+    let put =
+        calls::set_commands(app, guild, &body).map_err(|e| RegisterError::Answer(e.to_string()))?;
     send(core, &put)
         .await
         .map_err(|f| RegisterError::call("PUT commands", f))?;

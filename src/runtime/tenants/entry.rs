@@ -10,7 +10,9 @@ use ractor::{Actor, ActorRef};
 use super::{AccessShared, Ctx, SupMsg, TenantShared, TenantSupervisor};
 use crate::actors::access::{CommandPlan, CommandSync};
 use crate::actors::gateway;
-use crate::admin::{BucketStatus, CommandsStatus, RestStatus, ShardStatus, TenantState, TenantStatus};
+use crate::admin::{
+    BucketStatus, CommandsStatus, RestStatus, ShardStatus, TenantState, TenantStatus,
+};
 use crate::config::{Registry, TenantConfig};
 
 /// A supervised tenant.
@@ -248,15 +250,18 @@ impl TenantEntry {
         let (_, plan) = self.shared.commands.plan();
         let sync = self.shared.commands.status();
         let runs_here = self.shared.rest().is_some();
-        let commands = (sync.generation > 0 || (runs_here && !plan.targets.is_empty())).then(|| CommandsStatus {
-            registered: sync.registered,
-            scopes: sync.scopes,
-            synced: sync.synced,
-            synced_at_unix_ms: sync.synced_at_unix_ms,
-            last_put_unix_ms: sync.last_put_unix_ms,
-            puts: sync.puts,
-            error: sync.error,
-        });
+        let commands =
+            (sync.generation > 0 || (runs_here && !plan.targets.is_empty())).then(|| {
+                CommandsStatus {
+                    registered: sync.registered,
+                    scopes: sync.scopes,
+                    synced: sync.synced,
+                    synced_at_unix_ms: sync.synced_at_unix_ms,
+                    last_put_unix_ms: sync.last_put_unix_ms,
+                    puts: sync.puts,
+                    error: sync.error,
+                }
+            });
         TenantStatus {
             id: self.config.id().to_string(),
             state,
