@@ -142,10 +142,8 @@ impl RuntimeBuilder {
             .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
         // Fail fast on handler configuration (the pool builds its set when it starts)
         // and on the commands the handlers declare.
-        let plans = commands::plans(
-            &registry,
-            &handlers::handler_set(&registry, &self.handlers)?,
-        )?;
+        let handler_set = handlers::handler_set(&registry, &self.handlers)?;
+        let plans = commands::plans(&registry, &handler_set)?;
         let admin = admin_settings(self.admin_listen, &registry)?;
 
         let vault = start_vault(&registry, role).await?;

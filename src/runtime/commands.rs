@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn bad_commands_and_unknown_only_names_are_reported_with_their_path() {
         let reg = registry(&tenant("duck", "    commands: { only: [ping, nope] }\n"));
-        let bad: Arc<dyn Fn(&mut HandlerSet, &TenantId) + Send + Sync> =
+        let bad: crate::runtime::handlers::AppHandler =
             Arc::new(|set: &mut HandlerSet, t: &TenantId| {
                 set.add(
                     t,
@@ -197,7 +197,7 @@ mod tests {
         );
 
         let reg = registry(&tenant("duck", ""));
-        let bad: Arc<dyn Fn(&mut HandlerSet, &TenantId) + Send + Sync> =
+        let bad: crate::runtime::handlers::AppHandler =
             Arc::new(|set: &mut HandlerSet, t: &TenantId| {
                 set.add(
                     t,

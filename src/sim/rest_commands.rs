@@ -85,7 +85,7 @@ pub(crate) async fn get_commands(
 ) -> Result<Response, ApiError> {
     let key = commands_scope(&app, caller, &params)?;
     let mut cmds = app.state.commands(key.0, key.1);
-    if !q.get("with_localizations").is_some_and(|v| v == "true") {
+    if q.get("with_localizations").is_none_or(|v| v != "true") {
         for c in &mut cmds {
             strip_localizations(c);
         }
@@ -152,7 +152,7 @@ pub(crate) async fn put_commands(
             .find(|p| p["name"] == c.name.as_str() && p["type"] == kind)
             .and_then(|p| p["id"].as_str().map(str::to_owned))
             .unwrap_or_else(|| state.snowflake().to_string());
-        out.push(stored(c, kind, id, state.snowflake(), application, guild));
+        out.push(stored(c, kind, &id, state.snowflake(), application, guild));
     }
     state.put_commands(application, guild, out.clone());
     bump(&state.tenants[tenant(caller)?].counters.command_puts);
@@ -172,7 +172,7 @@ fn kind_code(k: CommandKind) -> u8 {
 fn stored(
     c: &AppCommand,
     kind: u8,
-    id: String,
+    id: &str,
     version: u64,
     application: u64,
     guild: Option<u64>,

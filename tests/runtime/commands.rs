@@ -51,19 +51,17 @@ const SWAN_APP: u64 = 444_444_444_444_444_443;
 /// - `swan`: one guild but `scope: global`; everything (`ping`, `game`, `score`,
 ///   `Stats`).
 fn yaml(goose_only: &str, with_goose: bool) -> String {
-    let mut y = String::from("runtime:\n  workers: 2\n  handlers: [ping]\nproviders:\n");
-    y += &format!(
+    let duck = format!(
         "  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: duck-token\n      app_id: '{DUCK_APP}'\n    commands: {{ only: [ping] }}\n"
     );
-    if with_goose {
-        y += &format!(
-            "  - provider: discord\n    tenant: goose\n    credentials:\n      bot_token: goose-token\n    allow: {{ guilds: ['{GUILD}'], channels: ['*'] }}\n    commands: {{ only: [{goose_only}] }}\n"
-        );
-    }
-    y += &format!(
+    let goose = format!(
+        "  - provider: discord\n    tenant: goose\n    credentials:\n      bot_token: goose-token\n    allow: {{ guilds: ['{GUILD}'], channels: ['*'] }}\n    commands: {{ only: [{goose_only}] }}\n"
+    );
+    let swan = format!(
         "  - provider: discord\n    tenant: swan\n    credentials:\n      bot_token: swan-token\n      app_id: '{SWAN_APP}'\n    allow: {{ guilds: ['{GUILD}'], channels: ['*'] }}\n    commands: {{ scope: global }}\n"
     );
-    y
+    let goose = if with_goose { goose.as_str() } else { "" };
+    format!("runtime:\n  workers: 2\n  handlers: [ping]\nproviders:\n{duck}{goose}{swan}")
 }
 
 /// The registry of `yaml`, pointed at `sim`.

@@ -96,6 +96,7 @@ impl CommandSync {
     }
 
     /// Replaces the plan when it differs; returns its generation.
+    #[allow(clippy::must_use_candidate)] // callers that do not wait ignore it
     pub fn set(&self, plan: CommandPlan) -> u64 {
         self.plan.send_if_modified(|(generation, current)| {
             if **current == plan {

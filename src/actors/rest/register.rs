@@ -144,13 +144,12 @@ async fn register(
         // Not managed: leave the provider's commands alone.
         return Ok(0);
     }
-    let app = match app {
-        Some(a) => *a,
-        None => {
-            let a = application_id(core).await?;
-            *app = Some(a);
-            a
-        }
+    let app = if let Some(a) = app {
+        *a
+    } else {
+        let a = application_id(core).await?;
+        *app = Some(a);
+        a
     };
     let fingerprint = plan.commands.fingerprint();
     let mut puts = 0;

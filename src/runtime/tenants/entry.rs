@@ -251,7 +251,7 @@ impl TenantEntry {
         let sync = self.shared.commands.status();
         let runs_here = self.shared.rest().is_some();
         let commands =
-            (sync.generation > 0 || (runs_here && !plan.targets.is_empty())).then(|| {
+            (sync.generation > 0 || (runs_here && !plan.targets.is_empty())).then_some({
                 CommandsStatus {
                     registered: sync.registered,
                     scopes: sync.scopes,
