@@ -83,6 +83,9 @@ pub struct CommandSyncStatus {
 pub struct CommandSync {
     plan: watch::Sender<(u64, Arc<CommandPlan>)>,
     status: watch::Sender<CommandSyncStatus>,
+    /// Set once the tenant's gateway has a session: its token is good, so a
+    /// rejected token fails the tenant through the gateway's close code first.
+    ready: watch::Sender<bool>,
 }
 
 impl CommandSync {
@@ -92,7 +95,34 @@ impl CommandSync {
         Self {
             plan: watch::Sender::new((1, Arc::new(plan))),
             status: watch::Sender::new(CommandSyncStatus::default()),
+            ready: watch::Sender::new(false),
         }
+    }
+
+    /// A cell whose access layer may register at once (no gateway to wait for).
+    #[must_use]
+    pub fn ready_now(plan: CommandPlan) -> Self {
+        let sync = Self::new(plan);
+        sync.set_ready();
+        sync
+    }
+
+    /// Lets registration begin (the tenant's gateway has a session).
+    pub fn set_ready(&self) {
+        self.ready.send_replace(true);
+    }
+
+    /// Whether registration may begin.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until registration may begin.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        // An error means the sender is gone, which `self` holds: never.
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// Replaces the plan when it differs; returns its generation.

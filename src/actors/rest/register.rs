@@ -6,7 +6,9 @@
 //! and the plan no longer names are cleared (`PUT []`). Every call goes through the
 //! same gates as the tenant's other REST calls ([`send`]).
 //!
-//! The application id is `credentials.app_id`, else `GET /applications/@me` (once).
+//! It begins once the tenant's gateway has a session ([`CommandSync::set_ready`]),
+//! so a rejected token fails the tenant through the gateway's close code, not a
+//! registration call. The application id is `credentials.app_id`, else `GET /applications/@me` (once).
 //! A failure is reported in the status and retried with backoff (up to a minute
 //! apart) until it works or the plan changes.
 
@@ -59,6 +61,12 @@ pub(crate) async fn run(
     app_id: Option<String>,
     stop: CancellationToken,
 ) {
+    // Registration begins once the gateway has a session (see `CommandSync`).
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => return,
+        () = sync.wait_ready() => {}
+    }
     let mut plans = sync.subscribe();
     let mut app = app_id.and_then(|a| a.parse::<u64>().ok());
     // What this actor registered, per target: the plan's fingerprint.

@@ -81,11 +81,12 @@ impl TenantEntry {
     /// Before the tenant stops: brings its registered commands to `plan` (none for
     /// a removed tenant; for a changed one, only the targets its next version
     /// keeps) and waits, at most `timeout`, until its REST actor has done so. Does
-    /// not wait when no REST actor runs here (another node holds the tenant, or it
-    /// failed).
+    /// not wait when no REST actor runs here, or it has not begun registering.
     pub(crate) async fn settle_commands(&self, plan: CommandPlan, timeout: Duration) -> bool {
         let generation = self.shared.commands.set(plan);
-        if self.shared.rest().is_none() {
+        // No REST actor here (another node holds the tenant, or it failed), or its
+        // gateway never had a session (so nothing was registered): nothing to wait for.
+        if self.shared.rest().is_none() || !self.shared.commands.is_ready() {
             return false;
         }
         self.shared.commands.wait_synced(generation, timeout).await
