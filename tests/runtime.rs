@@ -1,6 +1,9 @@
 //! The library entry point: a runtime embedded in a test, a custom handler, the
 //! emulator over sockets.
 
+#[path = "runtime/commands.rs"]
+mod commands;
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

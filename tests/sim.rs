@@ -6,6 +6,8 @@
 
 #[path = "sim/cli.rs"]
 mod cli;
+#[path = "sim/commands.rs"]
+mod commands;
 #[path = "sim/control.rs"]
 mod control;
 #[path = "sim/gateway.rs"]

@@ -75,6 +75,30 @@ pub struct RestStatus {
     pub buckets: Vec<BucketStatus>,
 }
 
+/// A tenant's application commands, as its access layer registered them on this
+/// node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CommandsStatus {
+    /// Commands registered in each scope.
+    pub registered: usize,
+    /// Scopes (global, or each guild) they are registered in.
+    pub scopes: usize,
+    /// Whether the current plan is registered.
+    pub synced: bool,
+    /// When the provider was last seen to hold them (Unix ms).
+    #[serde(default)]
+    pub synced_at_unix_ms: Option<u64>,
+    /// When this node last overwrote them (Unix ms).
+    #[serde(default)]
+    pub last_put_unix_ms: Option<u64>,
+    /// Bulk overwrites this node made.
+    #[serde(default)]
+    pub puts: u64,
+    /// The last failure, until a registration succeeds.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
 /// One tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantStatus {
@@ -103,6 +127,10 @@ pub struct TenantStatus {
     /// runs here, another one when it is standby here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
+    /// Its application commands, where this node's access layer registers them
+    /// (absent for a tenant that declares none, and on nodes that do not hold it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<CommandsStatus>,
 }
 
 /// The worker pool.

@@ -450,6 +450,11 @@ fn check_config(files: &[PathBuf], no_env: bool, strict: bool) -> ExitCode {
     let mut ok = true;
     for file in files {
         match Registry::load_with(file, &opts) {
+            Ok(registry) if let Err(e) = switchboard::runtime::check_commands(&registry) => {
+                // The built-in handlers and the commands they declare.
+                ok = false;
+                eprintln!("{}: {e}", file.display());
+            }
             Ok(registry) => {
                 let tenants: Vec<String> = registry
                     .tenants

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::{Parser, Subcommand};
-use switchboard::admin::{BacklogStatus, ClusterStatus, RuntimeStatus, TenantState, TenantStatus};
+use switchboard::admin::{
+    BacklogStatus, ClusterStatus, CommandsStatus, RuntimeStatus, TenantState, TenantStatus,
+};
 use switchboard::config::{LoadOptions, Registry};
 
 #[derive(Parser)]
@@ -406,6 +408,9 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
             r.rate_limited
         );
     }
+    if let Some(c) = &t.commands {
+        line.push_str(&commands_part(c, now_unix_ms(), color));
+    }
     if let Some(holder) = &t.holder {
         let _ = write!(line, " · on {holder}");
     }
@@ -422,6 +427,43 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
         line.push_str(&paint(color, "31", &format!(" · quarantined: {why}")));
     }
     line
+}
+
+/// The application commands of a tenant: how many are registered, in how many
+/// scopes, and when they were last seen registered (or why not).
+fn commands_part(c: &CommandsStatus, now_ms: u64, color: bool) -> String {
+    if let Some(e) = &c.error {
+        return paint(color, "31", &format!(" · commands: {e}"));
+    }
+    if !c.synced {
+        return " · commands registering".to_owned();
+    }
+    let scopes = if c.scopes == 1 {
+        String::new()
+    } else {
+        format!(" in {} scopes", c.scopes)
+    };
+    let ago = c.synced_at_unix_ms.map_or_else(String::new, |at| {
+        format!(", {} ago", ago(now_ms.saturating_sub(at)))
+    });
+    format!(" · commands {}{scopes}{ago}", c.registered)
+}
+
+/// A duration in its largest sensible unit (`45s`, `12m`, `3h`, `2d`).
+fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `status --cluster`: one line per node, then one per tenant with its holder.
@@ -552,8 +594,39 @@ mod tests {
         .unwrap();
         let line = tenant_line(&old, None, false);
         assert!(
-            !line.contains("panics") && !line.contains("quarantined"),
+            !line.contains("panics") && !line.contains("quarantined") && !line.contains("commands"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn registered_commands_show_how_many_and_when() {
+        let mut c = CommandsStatus {
+            registered: 3,
+            scopes: 1,
+            synced: true,
+            synced_at_unix_ms: Some(1_000),
+            ..CommandsStatus::default()
+        };
+        assert_eq!(commands_part(&c, 13_000, false), " · commands 3, 12s ago");
+        c.scopes = 2;
+        assert_eq!(
+            commands_part(&c, 1_000 + 7_200_000, false),
+            " · commands 3 in 2 scopes, 2h ago"
+        );
+        c.synced = false;
+        assert_eq!(commands_part(&c, 0, false), " · commands registering");
+        c.error = Some("PUT commands: 400 Invalid Form Body".into());
+        assert_eq!(
+            commands_part(&c, 0, false),
+            " · commands: PUT commands: 400 Invalid Form Body"
+        );
+        let t: TenantStatus = serde_json::from_value(serde_json::json!({
+            "id": "discord/duck", "state": "running", "reason": null, "restarts": 0,
+            "shards": [], "rest": null, "inbox": 0,
+            "commands": {"registered": 1, "scopes": 1, "synced": true, "synced_at_unix_ms": 1}
+        }))
+        .unwrap();
+        assert!(tenant_line(&t, None, false).contains(" · commands 1, "));
     }
 }

@@ -15,8 +15,8 @@ mod validate;
 pub use error::{ConfigError, ConfigIssue};
 pub use load::{EnvLookup, LoadOptions};
 pub use registry::{
-    AdminConfig, AllowConfig, BackendKind, BusBackendConfig, Credentials, Endpoints, GatewayConfig,
-    Registry, RestartConfig, RuntimeConfig, Shards, StorageConfig, TenantConfig, TenantsStore,
-    VaultBackendConfig,
+    AdminConfig, AllowConfig, BackendKind, BusBackendConfig, CommandScope, CommandsConfig,
+    Credentials, Endpoints, GatewayConfig, Registry, RestartConfig, RuntimeConfig, Shards,
+    StorageConfig, TenantConfig, TenantsStore, VaultBackendConfig,
 };
 pub use validate::{DISCORD_INTENTS, SUPPORTED_PROVIDERS, is_snowflake};

@@ -289,6 +289,31 @@ impl AllowConfig {
     }
 }
 
+/// `commands.scope`: where a tenant's application commands are registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandScope {
+    /// Once for the application, in every guild and DM (Discord takes up to an hour
+    /// to show changes of global commands in clients).
+    Global,
+    /// To each guild `allow.guilds` lists (shown at once; needs explicit ids).
+    Guilds,
+}
+
+/// `commands`: where the application commands of a tenant's handlers are
+/// registered, and which of them. Without it a tenant registers all of them to
+/// each guild `allow.guilds` lists, or globally when that list is `"*"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct CommandsConfig {
+    /// `global` or `guilds`; `None`: from `allow.guilds`.
+    #[serde(default)]
+    pub scope: Option<CommandScope>,
+    /// Only these commands (by name) of the ones the tenant's handlers declare;
+    /// `None`: all of them.
+    #[serde(default)]
+    pub only: Option<Vec<String>>,
+}
+
 /// `storage`: where the tenant's state lives.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct StorageConfig {
@@ -376,6 +401,9 @@ pub struct TenantConfig {
     pub publish_raw: bool,
     /// This tenant's handlers; `None` uses `runtime.handlers`.
     pub handlers: Option<Vec<String>>,
+    /// Where and which application commands it registers (`None`: every command
+    /// its handlers declare, scoped by `allow.guilds`).
+    pub commands: Option<CommandsConfig>,
     /// Free-form settings handed to handlers.
     pub settings: serde_json::Value,
     /// App secrets workers may lease for this tenant.
@@ -401,6 +429,31 @@ impl TenantConfig {
             .namespace
             .clone()
             .unwrap_or_else(|| format!("{}__{}", self.provider, self.tenant))
+    }
+
+    /// Where its application commands are registered: `None` for global, or each
+    /// guild id (see [`CommandsConfig`]). Guild ids that are not snowflakes (which
+    /// validation refuses) are skipped.
+    #[must_use]
+    pub fn command_scopes(&self) -> Vec<Option<u64>> {
+        let star = self.allow.guilds.iter().any(|g| g == "*");
+        let scope = self.commands.as_ref().and_then(|c| c.scope);
+        match scope {
+            Some(CommandScope::Global) => vec![None],
+            None if star => vec![None],
+            Some(CommandScope::Guilds) | None => {
+                let mut ids: Vec<Option<u64>> = self
+                    .allow
+                    .guilds
+                    .iter()
+                    .filter_map(|g| g.parse::<u64>().ok())
+                    .map(Some)
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+        }
     }
 
     /// The handlers that serve this tenant.
@@ -429,6 +482,8 @@ pub(crate) struct RawTenant {
     pub(crate) publish_raw: bool,
     #[serde(default)]
     pub(crate) handlers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) commands: Option<CommandsConfig>,
     #[serde(default)]
     pub(crate) settings: Option<serde_json::Value>,
     #[serde(default)]

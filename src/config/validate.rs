@@ -7,7 +7,9 @@ use std::path::Path;
 
 use super::error::Issues;
 use super::load::LoadOptions;
-use super::registry::{BackendKind, RawTenant, RuntimeConfig, TenantConfig};
+use super::registry::{
+    AllowConfig, BackendKind, CommandScope, CommandsConfig, RawTenant, RuntimeConfig, TenantConfig,
+};
 use crate::model::{ProviderName, TenantName, validate_segment};
 
 /// Providers this build can run.
@@ -324,6 +326,41 @@ fn discord_rules(
     }
 }
 
+/// `commands`: guild scope needs explicit guilds; `only` names each command once.
+/// (Whether the handlers declare the names in `only` is checked where the handlers
+/// are known: `Runtime::build`, reload and `check-config`.)
+fn commands(
+    c: &CommandsConfig,
+    allow: &AllowConfig,
+    f: &impl Fn(&str) -> String,
+    file: &Path,
+    issues: &mut Issues,
+) {
+    if c.scope == Some(CommandScope::Guilds) {
+        if allow.guilds.iter().any(|g| g == "*") {
+            issues.push(
+                file,
+                f("commands.scope"),
+                "`guilds` registers to each guild allow.guilds lists, but it is \"*\"; list the guild ids or use `global`",
+            );
+        } else if allow.guilds.is_empty() {
+            issues.push(
+                file,
+                f("commands.scope"),
+                "`guilds` registers to each guild allow.guilds lists, but it lists none",
+            );
+        }
+    }
+    for (i, name) in c.only.iter().flatten().enumerate() {
+        let path = format!("{}[{i}]", f("commands.only"));
+        if name.trim().is_empty() {
+            issues.push(file, path, "empty command name");
+        } else if c.only.iter().flatten().take(i).any(|n| n == name) {
+            issues.push(file, path, format!("{name:?} is listed twice"));
+        }
+    }
+}
+
 /// Checks one tenant and builds its final form.
 pub(crate) fn tenant(
     raw: RawTenant,
@@ -393,6 +430,9 @@ pub(crate) fn tenant(
             );
         }
     }
+    if let Some(c) = &raw.commands {
+        commands(c, &raw.allow, &f, file, issues);
+    }
     let settings = raw.settings.unwrap_or(serde_json::Value::Null);
     if !(settings.is_object() || settings.is_null()) {
         issues.push(file, f("settings"), "expected a mapping");
@@ -421,6 +461,7 @@ pub(crate) fn tenant(
         endpoints: raw.endpoints,
         publish_raw: raw.publish_raw,
         handlers: raw.handlers,
+        commands: raw.commands,
         settings,
         secrets: raw.secrets,
         coordination: raw.coordination,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::dispatch::DynHandler;
 use super::{Ctx, Handler, HandlerResult};
+use crate::commands::AppCommand;
 use crate::model::{
     InteractionCreated, InteractionKind, InteractionResponse, MessageBody, SocialMessageCreated,
 };
@@ -15,6 +16,13 @@ pub struct Ping;
 impl Handler for Ping {
     fn name(&self) -> &'static str {
         "ping"
+    }
+
+    fn commands(&self) -> Vec<AppCommand> {
+        vec![AppCommand::slash(
+            "ping",
+            "Check that the bot answers: pong",
+        )]
     }
 
     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {

@@ -10,17 +10,23 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::{Ctx, Handler, HandlerResult};
+use crate::commands::{AppCommand, CommandSet};
 use crate::model::{Event, TenantId};
 
 /// An object-safe view of a [`Handler`].
 pub(crate) trait DynHandler: Send + Sync {
     fn name(&self) -> &str;
+    fn commands(&self) -> Vec<AppCommand>;
     fn handle<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, HandlerResult>;
 }
 
 impl<H: Handler> DynHandler for H {
     fn name(&self) -> &str {
         Handler::name(self)
+    }
+
+    fn commands(&self) -> Vec<AppCommand> {
+        Handler::commands(self)
     }
 
     fn handle<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, HandlerResult> {
@@ -58,6 +64,7 @@ pub(crate) struct TenantHandlers {
 /// set.add(&duck, Arc::new(Ping));
 /// set.add_builtin(&duck, "echo")?;
 /// assert_eq!(set.handler_names(&duck), ["ping", "echo"]);
+/// assert_eq!(set.commands(&duck).len(), 1, "ping declares /ping");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Default)]
@@ -130,6 +137,17 @@ impl HandlerSet {
         self.tenants
             .get(tenant)
             .map(|t| t.handlers.iter().map(|h| h.name().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The application commands `tenant`'s handlers declare, together (each
+    /// handler's [`Handler::commands`], in handler order; validation reports a name
+    /// two handlers both declare).
+    #[must_use]
+    pub fn commands(&self, tenant: &TenantId) -> CommandSet {
+        self.tenants
+            .get(tenant)
+            .map(|t| t.handlers.iter().flat_map(|h| h.commands()).collect())
             .unwrap_or_default()
     }
 

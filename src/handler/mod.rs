@@ -40,6 +40,7 @@ pub use ctx::{Ctx, CtxError};
 pub use dispatch::{HandlerSet, UnknownHandler};
 pub use effect::Effect;
 
+use crate::commands::AppCommand;
 use crate::model::{
     InteractionCreated, MemberJoined, MemberLeft, MemberUpdated, SocialMessageCreated,
     SocialMessageDeleted, SocialMessageUpdated,
@@ -62,6 +63,33 @@ pub trait Handler: Send + Sync + 'static {
     /// A stable name: it keys the idempotency record of (envelope, handler), so
     /// renaming a handler re-runs it for envelopes being retried.
     fn name(&self) -> &str;
+
+    /// The application commands (slash commands, context menus) this handler
+    /// serves. Each tenant the handler serves registers them with its provider, in
+    /// the scope its registry entry chooses (`commands:`); see
+    /// [`commands`](crate::commands). Called when the handler table is built (at
+    /// start and on every reload), not per event. Default: none.
+    ///
+    /// ```
+    /// use switchboard::commands::AppCommand;
+    /// use switchboard::handler::Handler;
+    ///
+    /// struct Dice;
+    ///
+    /// impl Handler for Dice {
+    ///     fn name(&self) -> &str {
+    ///         "dice"
+    ///     }
+    ///
+    ///     fn commands(&self) -> Vec<AppCommand> {
+    ///         vec![AppCommand::slash("roll", "Roll a die")]
+    ///     }
+    /// }
+    /// assert_eq!(Dice.commands()[0].name, "roll");
+    /// ```
+    fn commands(&self) -> Vec<AppCommand> {
+        Vec::new()
+    }
 
     /// A new message.
     fn on_message(

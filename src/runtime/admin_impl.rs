@@ -58,6 +58,7 @@ impl RuntimeInner {
                     handler_panics: 0,
                     quarantined: None,
                     holder: None,
+                    commands: None,
                 });
             }
         }

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handlers::{self, AppHandler};
 use super::root::{RootArgs, RootSupervisor, RootView};
-use super::{Role, Runtime, RuntimeError, RuntimeInner, credentials, tenants};
+use super::{Role, Runtime, RuntimeError, RuntimeInner, commands, credentials, tenants};
 use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::admin::AdminOptions;
 use crate::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
@@ -141,8 +141,10 @@ impl RuntimeBuilder {
         let node_id = self
             .node_id
             .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
-        // Fail fast on handler configuration (the pool builds its set when it starts).
-        handlers::handler_set(&registry, &self.handlers)?;
+        // Fail fast on handler configuration (the pool builds its set when it starts)
+        // and on the commands the handlers declare.
+        let handler_set = handlers::handler_set(&registry, &self.handlers)?;
+        let plans = commands::plans(&registry, &handler_set)?;
         let admin = admin_settings(self.admin_listen, &registry)?;
 
         let vault = start_vault(&registry, role).await?;
@@ -188,6 +190,7 @@ impl RuntimeBuilder {
             access,
             cluster: cluster.clone(),
             app_handlers: self.handlers,
+            plans,
             pool,
             policy,
             tasks: tasks.clone(),

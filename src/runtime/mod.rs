@@ -34,6 +34,7 @@
 
 mod admin_impl;
 mod builder;
+mod commands;
 mod credentials;
 mod handlers;
 mod reload;
@@ -56,6 +57,7 @@ use crate::vault::VaultHandle;
 
 pub use builder::RuntimeBuilder;
 use builder::restart_policy;
+pub use commands::check_commands;
 use root::{RootHandle, RootView, ShutdownPlan};
 
 /// What a node runs.

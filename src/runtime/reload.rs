@@ -7,10 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::RuntimeInner;
 use super::credentials;
 use super::tenants::{AccessShared, TenantEntry};
+use crate::actors::access::CommandPlan;
 use crate::admin::{AdminError, ReloadReport};
 use crate::bus::Bus;
 use crate::config::{LoadOptions, Registry, TenantConfig};
@@ -28,6 +30,9 @@ pub(crate) fn same_tenant(a: &TenantConfig, a_print: &[u8; 32], b: &TenantConfig
         && a.publish_raw == b.publish_raw
 }
 
+/// How long a retiring tenant's REST actor may take to settle its commands.
+const COMMANDS_SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A tenant the root took out of its state, for [`retire`] to stop.
 pub(crate) struct Retire {
     id: TenantId,
@@ -36,6 +41,10 @@ pub(crate) struct Retire {
     removed: bool,
     /// Changed credentials: its saved gateway sessions are forgotten.
     new_identity: bool,
+    /// What its registered commands become before it stops: none when removed;
+    /// when changed, the old commands in the targets the next version keeps (the
+    /// next version registers its own there, and nothing is overwritten twice).
+    commands: CommandPlan,
 }
 
 impl Retire {
@@ -45,17 +54,34 @@ impl Retire {
             entry,
             removed: true,
             new_identity: false,
+            commands: CommandPlan::none(),
         }
     }
 
     /// A tenant whose new version is `next`.
-    pub(crate) fn changed(id: TenantId, entry: Arc<TenantEntry>, next: &TenantConfig) -> Self {
+    pub(crate) fn changed(
+        id: TenantId,
+        entry: Arc<TenantEntry>,
+        next: &TenantConfig,
+        next_plan: &CommandPlan,
+    ) -> Self {
         let new_identity = entry.fingerprint != credentials::fingerprint(next);
+        let old = entry.command_plan();
+        let commands = CommandPlan {
+            targets: old
+                .targets
+                .iter()
+                .filter(|t| next_plan.targets.contains(t))
+                .copied()
+                .collect(),
+            commands: old.commands.clone(),
+        };
         Self {
             id,
             entry,
             removed: false,
             new_identity,
+            commands,
         }
     }
 }
@@ -74,6 +100,10 @@ pub(crate) async fn retire(
 ) {
     let (removed, changed): (Vec<_>, Vec<_>) = retiring.into_iter().partition(|r| r.removed);
     for r in removed {
+        // Its commands go with it (on the node whose REST actor holds it).
+        r.entry
+            .settle_commands(r.commands, COMMANDS_SETTLE_TIMEOUT)
+            .await;
         r.entry.stop().await;
         let prefix = format!("{}/{}/", r.id.provider, r.id.tenant);
         if let Err(e) = vault.revoke_prefix(&prefix).await {
@@ -91,6 +121,9 @@ pub(crate) async fn retire(
     };
     credentials::publish_all(vault, registry).await;
     for r in changed {
+        r.entry
+            .settle_commands(r.commands, COMMANDS_SETTLE_TIMEOUT)
+            .await;
         let shards = r.entry.shard_ids();
         r.entry.stop().await;
         if r.new_identity {

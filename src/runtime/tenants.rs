@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
+use crate::actors::access::CommandSync;
 use crate::actors::gateway::{GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
 use crate::actors::rest::{InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
@@ -57,6 +58,9 @@ pub(crate) struct TenantShared {
     stopping: AtomicBool,
     gateway: RwLock<Option<GatewayHandle>>,
     rest: RwLock<Option<RestHandle>>,
+    /// The tenant's application commands: the plan its REST actor registers, and
+    /// how that went. Outlives REST actor restarts.
+    commands: CommandSync,
 }
 
 impl TenantShared {
@@ -254,6 +258,9 @@ impl Actor for TenantSupervisor {
                 args.lease_ttl = Some(c.lease_ttl);
                 match GatewayHandle::start(args, Some(myself.get_cell())).await {
                     Ok((g, _)) => {
+                        if !c.shared.commands.is_ready() {
+                            spawn_ready_watch(g.clone(), c.shared.commands.clone());
+                        }
                         *c.shared
                             .gateway
                             .write()
@@ -289,6 +296,7 @@ impl Actor for TenantSupervisor {
                         lease_ttl: Some(c.lease_ttl),
                         ..RestConfig::default()
                     },
+                    commands: Some(c.shared.commands.clone()),
                 };
                 match RestHandle::start(args, Some(myself.get_cell())).await {
                     Ok((r, _)) => {
@@ -366,4 +374,30 @@ impl Actor for TenantSupervisor {
         }
         Ok(())
     }
+}
+
+/// Lets the tenant's command registration begin once its gateway has a session
+/// (polls the gateway's health cell; ends with the gateway).
+fn spawn_ready_watch(gateway: GatewayHandle, commands: CommandSync) {
+    tokio::spawn(async move {
+        loop {
+            let h = gateway.health();
+            if h.shards.iter().any(|s| {
+                s.status == crate::actors::gateway::ShardStatus::Ready
+                    || s.identifies + s.resumes > 0
+            }) {
+                commands.set_ready();
+                return;
+            }
+            if matches!(
+                h.state,
+                crate::actors::gateway::TenantState::Failed(_)
+                    | crate::actors::gateway::TenantState::Stopped
+            ) || commands.is_ready()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
 }

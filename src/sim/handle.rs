@@ -172,6 +172,46 @@ impl SimHandle {
             .reset_token(tenant, secrecy::SecretString::from(token.to_owned()))
     }
 
+    /// The application id of a tenant's bot.
+    #[must_use]
+    pub fn application_id(&self, tenant: &str) -> Option<u64> {
+        self.state
+            .tenant_by_name(tenant)
+            .map(|t| self.state.tenants[t].application_id)
+    }
+
+    /// The application commands an application has registered, global (`guild`
+    /// `None`) or in one guild, as `GET …/commands?with_localizations=true` returns
+    /// them.
+    #[must_use]
+    pub fn commands(&self, application_id: u64, guild: Option<u64>) -> Vec<serde_json::Value> {
+        self.state.commands(application_id, guild)
+    }
+
+    /// The names of [`SimHandle::commands`], sorted.
+    #[must_use]
+    pub fn command_names(&self, application_id: u64, guild: Option<u64>) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .commands(application_id, guild)
+            .iter()
+            .filter_map(|c| c.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Accepted bulk overwrites (`PUT …/commands`, global and guild) of an
+    /// application's commands so far.
+    #[must_use]
+    pub fn command_puts(&self, application_id: u64) -> u64 {
+        self.state
+            .tenants
+            .iter()
+            .filter(|t| t.application_id == application_id)
+            .map(|t| t.counters.snapshot().command_puts)
+            .sum()
+    }
+
     /// Every counter.
     #[must_use]
     pub fn stats(&self) -> SimStats {

@@ -14,7 +14,8 @@
 //! - `server`: binding, routing, tasks; `handle`: [`Sim`] / [`SimHandle`].
 //! - `gateway`, `session`, `compress`: WebSocket connections, sessions and replay,
 //!   `zstd-stream`.
-//! - `rest`, `rest_channels`, `rest_misc`, `ratelimit`: the REST API and its limits.
+//! - `rest`, `rest_channels`, `rest_commands`, `rest_misc`, `ratelimit`: the REST API
+//!   and its limits.
 //! - `state`, `events`, `messages`, `interactions`, `payloads`: the world and the
 //!   Discord-shaped objects it sends.
 //! - `control`, `inject`, `stats`: the `/__sim/` control API and its types.
@@ -44,6 +45,7 @@ mod ratelimit;
 mod registry;
 mod rest;
 mod rest_channels;
+mod rest_commands;
 mod rest_misc;
 mod server;
 mod session;

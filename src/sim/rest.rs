@@ -23,7 +23,7 @@ use super::payloads;
 use super::ratelimit::{BucketState, Scope, Verdict};
 use super::server::App;
 use super::stats::bump;
-use super::{rest_channels, rest_misc};
+use super::{rest_channels, rest_commands, rest_misc};
 
 /// Prefix of every REST route.
 const API: &str = "/api/v10";
@@ -100,11 +100,15 @@ pub(crate) fn router(app: &App) -> Router<App> {
         .route(&api("/users/@me"), get(rest_misc::current_user))
         .route(
             &api("/applications/{application_id}/guilds/{guild_id}/commands"),
-            get(rest_misc::get_commands).put(rest_misc::put_commands),
+            get(rest_commands::get_commands).put(rest_commands::put_commands),
         )
         .route(
             &api("/applications/{application_id}/commands"),
-            get(rest_misc::get_commands).put(rest_misc::put_commands),
+            get(rest_commands::get_commands).put(rest_commands::put_commands),
+        )
+        .route(
+            &api("/applications/@me"),
+            get(rest_commands::current_application),
         )
         .route(&api("/gateway/bot"), get(rest_misc::gateway_bot))
         .route(&api("/gateway"), get(rest_misc::gateway))

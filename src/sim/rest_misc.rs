@@ -1,6 +1,6 @@
 //! The remaining REST routes: interaction callback and webhook followups (token in
-//! the path), member roles, DM channels, application commands, the current user and
-//! `GET /gateway[/bot]`.
+//! the path), member roles, DM channels, the current user and `GET /gateway[/bot]`
+//! (application commands: `rest_commands.rs`).
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::error::{ApiError, SimError};
 use super::interactions::Target;
@@ -166,114 +166,6 @@ pub(crate) async fn current_user(
 ) -> Result<Response, ApiError> {
     let bot = &app.state.tenants[tenant(caller)?].bot;
     Ok(ok(payloads::current_user(bot.id, &bot.username)))
-}
-
-/// Application and guild of a commands route, checked against the caller.
-fn commands_scope(
-    app: &App,
-    caller: Caller,
-    params: &HashMap<String, String>,
-) -> Result<(u64, Option<u64>), ApiError> {
-    let t = tenant(caller)?;
-    let application = snowflake(params.get("application_id").map_or("", String::as_str))?;
-    if app.state.tenants[t].application_id != application {
-        return Err(ApiError::missing_access());
-    }
-    let guild = params.get("guild_id").map(|g| snowflake(g)).transpose()?;
-    if let Some(g) = guild
-        && !app.state.tenants[t].in_guild(g)
-    {
-        return Err(ApiError::missing_access());
-    }
-    Ok((application, guild))
-}
-
-/// `GET /applications/{app}[/guilds/{guild}]/commands`.
-pub(crate) async fn get_commands(
-    AxState(app): AxState<App>,
-    Extension(caller): Extension<Caller>,
-    Path(params): Path<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let key = commands_scope(&app, caller, &params)?;
-    let cmds = app
-        .state
-        .world()
-        .commands
-        .get(&key)
-        .cloned()
-        .unwrap_or_default();
-    Ok(ok(Value::Array(cmds)))
-}
-
-/// `PUT /applications/{app}[/guilds/{guild}]/commands`: bulk overwrite.
-pub(crate) async fn put_commands(
-    AxState(app): AxState<App>,
-    Extension(caller): Extension<Caller>,
-    Path(params): Path<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (application, guild) = commands_scope(&app, caller, &params)?;
-    let body = json_body(&body)?;
-    let Value::Array(list) = body else {
-        return Err(ApiError::form(
-            "_root",
-            "BASE_TYPE_ARRAY",
-            "Must be an array.",
-        ));
-    };
-    if list.len() > 100 {
-        return Err(ApiError::form(
-            "_root",
-            "BASE_TYPE_MAX_LENGTH",
-            "Must be 100 or fewer in length.",
-        ));
-    }
-    let state = &app.state;
-    let previous = state
-        .world()
-        .commands
-        .get(&(application, guild))
-        .cloned()
-        .unwrap_or_default();
-    let mut out = Vec::with_capacity(list.len());
-    for (i, c) in list.iter().enumerate() {
-        let Some(name) = c.get("name").and_then(Value::as_str) else {
-            return Err(ApiError::form(
-                &format!("{i}.name"),
-                "BASE_TYPE_REQUIRED",
-                "This field is required",
-            ));
-        };
-        let kind = c.get("type").and_then(Value::as_u64).unwrap_or(1);
-        let id = previous
-            .iter()
-            .find(|p| p["name"] == name && p["type"] == kind)
-            .and_then(|p| p["id"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| state.snowflake().to_string());
-        let mut cmd = json!({
-            "id": id,
-            "application_id": application.to_string(),
-            "version": state.snowflake().to_string(),
-            "type": kind,
-            "name": name,
-            "description": c.get("description").cloned().unwrap_or(json!("")),
-            "default_member_permissions": c.get("default_member_permissions").cloned().unwrap_or(Value::Null),
-            "nsfw": c.get("nsfw").cloned().unwrap_or(json!(false)),
-        });
-        if let Some(o) = c.get("options") {
-            cmd["options"] = o.clone();
-        }
-        if let Some(g) = guild {
-            cmd["guild_id"] = json!(g.to_string());
-        }
-        out.push(cmd);
-    }
-    state
-        .world()
-        .commands
-        .insert((application, guild), out.clone());
-    state.changed.notify_waiters();
-    Ok(ok(Value::Array(out)))
 }
 
 /// `GET /gateway/bot`.

@@ -186,6 +186,26 @@ impl State {
         }
     }
 
+    /// The commands of an application, global (`guild` `None`) or of one guild, as
+    /// Discord returns them.
+    pub(crate) fn commands(&self, application: u64, guild: Option<u64>) -> Vec<Value> {
+        self.world()
+            .commands
+            .get(&(application, guild))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Replaces the commands of an application in one scope.
+    pub(crate) fn put_commands(&self, application: u64, guild: Option<u64>, commands: Vec<Value>) {
+        let mut world = self.world();
+        if commands.is_empty() {
+            world.commands.remove(&(application, guild));
+        } else {
+            world.commands.insert((application, guild), commands);
+        }
+    }
+
     /// Locks the world.
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         self.world

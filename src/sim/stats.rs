@@ -23,6 +23,8 @@ pub(crate) struct Counters {
     pub(crate) live_sessions: AtomicU64,
     /// The most `live_sessions` ever was.
     pub(crate) max_live_sessions: AtomicU64,
+    /// Accepted bulk overwrites of application commands.
+    pub(crate) command_puts: AtomicU64,
 }
 
 impl Counters {
@@ -62,6 +64,7 @@ impl Counters {
             banned_requests: get(&self.banned_requests),
             live_sessions: get(&self.live_sessions),
             max_live_sessions: get(&self.max_live_sessions),
+            command_puts: get(&self.command_puts),
         }
     }
 }
@@ -97,6 +100,10 @@ pub struct TenantStats {
     /// Above the shard count means two clients ran the same shard.
     #[serde(default)]
     pub max_live_sessions: u64,
+    /// Bulk overwrites of the application's commands accepted (`PUT
+    /// …/commands`, global or guild; refused ones not counted).
+    #[serde(default)]
+    pub command_puts: u64,
 }
 
 impl TenantStats {

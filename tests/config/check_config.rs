@@ -107,3 +107,31 @@ fn strict_flag_rejects_plaintext_tokens() {
         "the value itself is never printed: {text}"
     );
 }
+
+#[test]
+fn commands_the_handlers_do_not_declare_are_reported_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cmds.yml");
+    std::fs::write(
+        &file,
+        "providers:\n  - provider: discord\n    tenant: duck\n    credentials: { bot_token: x }\n    handlers: [ping]\n    commands: { scope: global, only: [ping, gmae] }\n  - provider: discord\n    tenant: goose\n    credentials: { bot_token: y }\n    commands: { scope: guilds }\n",
+    )
+    .unwrap();
+    let (code, text) = check_config(&[file.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("providers[1].commands.scope: `guilds` registers to each guild allow.guilds lists, but it is \"*\""),
+        "{text}"
+    );
+    std::fs::write(
+        &file,
+        "providers:\n  - provider: discord\n    tenant: duck\n    credentials: { bot_token: x }\n    handlers: [ping]\n    commands: { scope: global, only: [ping, gmae] }\n",
+    )
+    .unwrap();
+    let (code, text) = check_config(&[file.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("discord/duck: commands.only[1]: no handler of this tenant declares a command \"gmae\" (declared: ping)"),
+        "{text}"
+    );
+}

@@ -110,6 +110,7 @@ pub(crate) fn tenant(
         },
         publish_raw: false,
         handlers: None,
+        commands: None,
         settings: serde_json::Value::Null,
         secrets: BTreeMap::new(),
         coordination: None,

@@ -284,6 +284,7 @@ async fn a_rest_actor_refuses_a_scope_minted_for_someone_else() {
         tokens: InteractionTokens::new(),
         budget: Arc::clone(&w.budget),
         config: RestConfig::default(),
+        commands: None,
     };
     for scope in [
         vault.rest_scope(&goose),

@@ -110,6 +110,7 @@ pub(crate) fn tenant(name: &str, app: u64, api: &str) -> TenantConfig {
         },
         publish_raw: false,
         handlers: None,
+        commands: None,
         settings: serde_json::Value::Null,
         secrets: BTreeMap::new(),
         coordination: None,
@@ -198,6 +199,7 @@ impl World {
             tokens: tokens.clone(),
             budget: Arc::clone(&self.budget),
             config,
+            commands: None,
         };
         let started = RestHandle::start(args, supervisor)
             .await

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::core::{Core, Shared};
 use super::exec::{Failure, unavailable};
 use super::health::{BackfillGuard, TenantState, bump};
+use super::register;
 use super::serve::serve;
 use super::start::RestArgs;
 use crate::actors::access;
@@ -131,6 +132,14 @@ impl Actor for RestActor {
         let stop_pump = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(pump(Arc::clone(&core), stop_pump.clone(), tasks.clone()));
+        if let Some(sync) = args.commands.clone() {
+            tasks.spawn(register::run(
+                Arc::clone(&core),
+                sync,
+                args.tenant.credentials.app_id.clone(),
+                stop_pump.clone(),
+            ));
+        }
         let watcher = watch(&lease, myself);
         core.shared.counters.set_state(TenantState::Running);
         tracing::info!(

@@ -23,6 +23,8 @@
 //! - `serve.rs`: one command end to end; `exec.rs`: one call through the gates.
 //! - `buckets.rs`, `global.rs`, `budget.rs`, `breaker.rs`: the gates.
 //! - `core.rs`: what tasks share; `health.rs`: [`RestHealth`].
+//! - `register.rs`: the tenant's application commands (GET, compare, bulk overwrite
+//!   only when they differ), following the plan in [`RestArgs::commands`].
 //!
 //! # Invariants
 //! - The token is read from the lease only to build the client; it is never logged,
@@ -38,6 +40,7 @@ mod core;
 mod exec;
 mod global;
 mod health;
+mod register;
 mod serve;
 mod start;
 

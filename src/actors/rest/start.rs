@@ -10,6 +10,7 @@ use super::budget::InvalidRequestBudget;
 use super::config::RestConfig;
 use super::core::Shared;
 use super::health::RestHealth;
+use crate::actors::access::CommandSync;
 use crate::bus::Bus;
 use crate::config::TenantConfig;
 use crate::model::TenantId;
@@ -34,6 +35,9 @@ pub struct RestArgs {
     pub budget: Arc<InvalidRequestBudget>,
     /// Limits and timeouts.
     pub config: RestConfig,
+    /// The tenant's application commands: the actor registers the plan it holds
+    /// and reports back through it (`None`: it registers nothing).
+    pub commands: Option<CommandSync>,
 }
 
 impl std::fmt::Debug for RestArgs {

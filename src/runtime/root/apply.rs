@@ -73,6 +73,16 @@ impl RootState {
                 return;
             }
         };
+        let plans = match crate::runtime::commands::plans(&registry, &handlers) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = reply.send(Err(match e {
+                    crate::runtime::RuntimeError::Config(p) => AdminError::InvalidConfig(p),
+                    other => AdminError::Internal(other.to_string()),
+                }));
+                return;
+            }
+        };
         let registry = Arc::new(*registry);
         let mut report = ReloadReport::default();
         let new_ids: Vec<TenantId> = registry.tenants.iter().map(TenantConfig::id).collect();
@@ -104,7 +114,8 @@ impl RootState {
                 }
                 if let Some(old) = self.tenants.remove(&id) {
                     old.entry.begin_stop();
-                    retiring.push(Retire::changed(id.clone(), old.entry, t));
+                    let next = plans.get(&id).map(|p| (**p).clone()).unwrap_or_default();
+                    retiring.push(Retire::changed(id.clone(), old.entry, t, &next));
                     report.changed.push(id.to_string());
                 } else {
                     report.added.push(id.to_string());
@@ -117,6 +128,7 @@ impl RootState {
         self.applying = Some(Applying {
             registry: registry.clone(),
             handlers,
+            plans,
             start,
             report,
             reply,
@@ -141,12 +153,26 @@ impl RootState {
             self.next_apply(myself);
             return;
         }
+        // Tenants that keep running get their new command plan (a no-op when it
+        // did not change).
+        for (id, slot) in &self.tenants {
+            if let Some(plan) = applying.plans.get(id) {
+                slot.entry.set_commands((**plan).clone());
+            }
+        }
+        self.plans = applying.plans;
         if let Some(access) = self.access.clone() {
             for config in applying.start {
                 let id = config.id();
-                let entry =
-                    TenantEntry::start(&access, config, &applying.registry, myself.get_cell())
-                        .await;
+                let plan = self.plan_of(&id);
+                let entry = TenantEntry::start(
+                    &access,
+                    config,
+                    &applying.registry,
+                    plan,
+                    myself.get_cell(),
+                )
+                .await;
                 self.tenants.insert(
                     id,
                     TenantSlot {

@@ -90,7 +90,8 @@ impl RootState {
             return;
         };
         let id = config.id();
-        let entry = TenantEntry::start(&access, config, &self.registry, root).await;
+        let plan = self.plan_of(&id);
+        let entry = TenantEntry::start(&access, config, &self.registry, plan, root).await;
         let budget = self
             .tenants
             .remove(&id)
@@ -102,6 +103,14 @@ impl RootState {
                 budget,
             },
         );
+    }
+
+    /// The command plan of a tenant of the running registry.
+    pub(super) fn plan_of(&self, id: &TenantId) -> crate::actors::access::CommandPlan {
+        self.plans
+            .get(id)
+            .map(|p| (**p).clone())
+            .unwrap_or_default()
     }
 
     fn pool_down(&mut self, myself: &ActorRef<RootMsg>, why: &str) {

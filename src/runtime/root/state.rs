@@ -19,6 +19,7 @@ use crate::cluster::Cluster;
 use crate::config::{Registry, TenantConfig};
 use crate::handler::HandlerSet;
 use crate::model::TenantId;
+use crate::runtime::commands::Plans;
 use crate::runtime::handlers::AppHandler;
 use crate::runtime::tenants::{AccessShared, TenantEntry};
 use crate::vault::VaultHandle;
@@ -89,6 +90,8 @@ pub(crate) struct RootArgs {
     /// The cluster this node joined (Redis mode): told the tenant count on reload.
     pub(crate) cluster: Option<Cluster>,
     pub(crate) app_handlers: Vec<AppHandler>,
+    /// Every tenant's application-command plan.
+    pub(crate) plans: Plans,
     /// Set when this node runs workers.
     pub(crate) pool: Option<WorkerPoolConfig>,
     pub(crate) policy: RestartPolicy,
@@ -124,6 +127,7 @@ impl PoolSlot {
 pub(crate) struct Applying {
     pub(crate) registry: Arc<Registry>,
     pub(crate) handlers: HandlerSet,
+    pub(crate) plans: Plans,
     /// Tenants to start once the old ones are stopped.
     pub(crate) start: Vec<Arc<TenantConfig>>,
     pub(crate) report: ReloadReport,
@@ -138,6 +142,8 @@ pub(crate) struct RootState {
     pub(crate) access: Option<Arc<AccessShared>>,
     pub(crate) cluster: Option<Cluster>,
     pub(crate) app_handlers: Vec<AppHandler>,
+    /// Every tenant's application-command plan, for the registry running now.
+    pub(crate) plans: Plans,
     pub(crate) policy: RestartPolicy,
     pub(crate) tasks: TaskTracker,
     pub(crate) tenants: BTreeMap<TenantId, TenantSlot>,
@@ -161,6 +167,7 @@ impl RootState {
             access: args.access,
             cluster: args.cluster,
             app_handlers: args.app_handlers,
+            plans: args.plans,
             tenants: BTreeMap::new(),
             pool: args.pool.map(|config| PoolSlot {
                 config,

@@ -8,8 +8,11 @@ use std::time::Duration;
 use ractor::{Actor, ActorRef};
 
 use super::{AccessShared, Ctx, SupMsg, TenantShared, TenantSupervisor};
+use crate::actors::access::{CommandPlan, CommandSync};
 use crate::actors::gateway;
-use crate::admin::{BucketStatus, RestStatus, ShardStatus, TenantState, TenantStatus};
+use crate::admin::{
+    BucketStatus, CommandsStatus, RestStatus, ShardStatus, TenantState, TenantStatus,
+};
 use crate::config::{Registry, TenantConfig};
 
 /// A supervised tenant.
@@ -27,6 +30,7 @@ impl TenantEntry {
         access: &AccessShared,
         config: Arc<TenantConfig>,
         registry: &Registry,
+        commands: CommandPlan,
         root: ractor::ActorCell,
     ) -> Self {
         let shared = Arc::new(TenantShared {
@@ -35,6 +39,7 @@ impl TenantEntry {
             stopping: AtomicBool::new(false),
             gateway: RwLock::new(None),
             rest: RwLock::new(None),
+            commands: CommandSync::new(commands),
         });
         let ctx = Ctx {
             config: config.clone(),
@@ -65,6 +70,31 @@ impl TenantEntry {
             shared,
             actor,
         }
+    }
+
+    /// Hands the tenant's REST actor a new command plan (a reload changed its
+    /// handlers or its `commands:`); nothing happens when the plan is the same.
+    pub(crate) fn set_commands(&self, plan: CommandPlan) {
+        self.shared.commands.set(plan);
+    }
+
+    /// Before the tenant stops: brings its registered commands to `plan` (none for
+    /// a removed tenant; for a changed one, only the targets its next version
+    /// keeps) and waits, at most `timeout`, until its REST actor has done so. Does
+    /// not wait when no REST actor runs here, or it has not begun registering.
+    pub(crate) async fn settle_commands(&self, plan: CommandPlan, timeout: Duration) -> bool {
+        let generation = self.shared.commands.set(plan);
+        // No REST actor here (another node holds the tenant, or it failed), or its
+        // gateway never had a session (so nothing was registered): nothing to wait for.
+        if self.shared.rest().is_none() || !self.shared.commands.is_ready() {
+            return false;
+        }
+        self.shared.commands.wait_synced(generation, timeout).await
+    }
+
+    /// The command plan it registers now.
+    pub(crate) fn command_plan(&self) -> Arc<CommandPlan> {
+        self.shared.commands.plan().1
     }
 
     /// The shards its gateway runs (whose sessions it saves).
@@ -218,6 +248,21 @@ impl TenantEntry {
                     .collect(),
             }
         });
+        let (_, plan) = self.shared.commands.plan();
+        let sync = self.shared.commands.status();
+        let runs_here = self.shared.rest().is_some();
+        let commands =
+            (sync.generation > 0 || (runs_here && !plan.targets.is_empty())).then_some({
+                CommandsStatus {
+                    registered: sync.registered,
+                    scopes: sync.scopes,
+                    synced: sync.synced,
+                    synced_at_unix_ms: sync.synced_at_unix_ms,
+                    last_put_unix_ms: sync.last_put_unix_ms,
+                    puts: sync.puts,
+                    error: sync.error,
+                }
+            });
         TenantStatus {
             id: self.config.id().to_string(),
             state,
@@ -231,6 +276,7 @@ impl TenantEntry {
             quarantined: None,
             // Filled in from the cluster view.
             holder: None,
+            commands,
         }
     }
 }

@@ -215,6 +215,88 @@ pub fn role(change: &RoleChange, add: bool) -> Result<Call, BuildError> {
     })
 }
 
+/// `GET /applications/@me`: the bot's application (its id is where its commands
+/// are registered).
+///
+/// # Errors
+/// Never in practice.
+pub fn current_application() -> Result<Call, BuildError> {
+    bot_call(
+        &Route::GetCurrentUserApplicationInfo,
+        ("GET /applications/@me", String::new()),
+        None,
+    )
+}
+
+/// `GET /applications/{application_id}[/guilds/{guild_id}]/commands?with_localizations=true`:
+/// the application's commands, global (`guild` `None`) or of one guild, with their
+/// localization dictionaries (without them every localized command would compare
+/// as changed).
+///
+/// # Errors
+/// Never in practice.
+pub fn get_commands(application_id: u64, guild: Option<u64>) -> Result<Call, BuildError> {
+    match guild {
+        None => bot_call(
+            &Route::GetGlobalCommands {
+                application_id,
+                with_localizations: Some(true),
+            },
+            (
+                "GET /applications/{application_id}/commands",
+                application_id.to_string(),
+            ),
+            None,
+        ),
+        Some(guild_id) => bot_call(
+            &Route::GetGuildCommands {
+                application_id,
+                guild_id,
+                with_localizations: Some(true),
+            },
+            (
+                "GET /applications/{application_id}/guilds/{guild_id}/commands",
+                guild_id.to_string(),
+            ),
+            None,
+        ),
+    }
+}
+
+/// `PUT /applications/{application_id}[/guilds/{guild_id}]/commands`: the bulk
+/// overwrite, with `body` from
+/// [`to_discord`](crate::providers::discord::commands::to_discord).
+///
+/// # Errors
+/// Never in practice.
+pub fn set_commands(
+    application_id: u64,
+    guild: Option<u64>,
+    body: &Value,
+) -> Result<Call, BuildError> {
+    match guild {
+        None => bot_call(
+            &Route::SetGlobalCommands { application_id },
+            (
+                "PUT /applications/{application_id}/commands",
+                application_id.to_string(),
+            ),
+            Some(body),
+        ),
+        Some(guild_id) => bot_call(
+            &Route::SetGuildCommands {
+                application_id,
+                guild_id,
+            },
+            (
+                "PUT /applications/{application_id}/guilds/{guild_id}/commands",
+                guild_id.to_string(),
+            ),
+            Some(body),
+        ),
+    }
+}
+
 /// `GET /users/@me`: the bot's own user.
 ///
 /// # Errors
