@@ -131,13 +131,7 @@ impl RuntimeBuilder {
         // Install the metrics recorder before anything records.
         let _ = crate::admin::prometheus();
         let role = self.role;
-        let rt = &registry.runtime;
-        if role != Role::All && rt.bus.backend != BackendKind::Redis {
-            return Err(RuntimeError::Config(vec![format!(
-                "role {} needs runtime.bus.backend: redis (nodes share work through Redis)",
-                role.as_str()
-            )]));
-        }
+        check_role(role, &registry)?;
         let node_id = self
             .node_id
             .unwrap_or_else(|| format!("node-{}", ulid::Ulid::new().to_string().to_lowercase()));
@@ -170,8 +164,7 @@ impl RuntimeBuilder {
             None
         };
         let pool = if role.runs_workers() {
-            let state = start_state(&registry).await?;
-            Some(pool_config(&registry, self.handler_timeout, &vault, state))
+            Some(pool_config(&registry, self.handler_timeout, &vault).await?)
         } else {
             None
         };
@@ -237,6 +230,17 @@ impl RuntimeBuilder {
     }
 }
 
+/// A split role needs the Redis bus: nodes share work through it.
+fn check_role(role: Role, registry: &Registry) -> Result<(), RuntimeError> {
+    if role != Role::All && registry.runtime.bus.backend != BackendKind::Redis {
+        return Err(RuntimeError::Config(vec![format!(
+            "role {} needs runtime.bus.backend: redis (nodes share work through Redis)",
+            role.as_str()
+        )]));
+    }
+    Ok(())
+}
+
 /// `runtime.restart` as a restart policy (the root's and each tenant supervisor's).
 pub(super) fn restart_policy(registry: &Registry) -> RestartPolicy {
     RestartPolicy {
@@ -246,14 +250,13 @@ pub(super) fn restart_policy(registry: &Registry) -> RestartPolicy {
     }
 }
 
-fn pool_config(
+async fn pool_config(
     registry: &Registry,
     handler_timeout: Option<Duration>,
     vault: &VaultHandle,
-    state: StateStore,
-) -> WorkerPoolConfig {
+) -> Result<WorkerPoolConfig, RuntimeError> {
     let rt = &registry.runtime;
-    WorkerPoolConfig {
+    Ok(WorkerPoolConfig {
         workers: rt.workers,
         handler_timeout: handler_timeout.unwrap_or(Duration::from_secs(30)),
         namespace: registry.namespace.clone(),
@@ -266,9 +269,9 @@ fn pool_config(
         // A tenant whose handlers keep panicking is quarantined, not the pool.
         tenant_panics: restart_policy(registry),
         secrets: Some(vault.worker_secrets()),
-        state,
+        state: start_state(registry).await?,
         ..WorkerPoolConfig::default()
-    }
+    })
 }
 
 /// Handlers' state: next to the bus in Redis when the bus is there (every node's
