@@ -193,8 +193,9 @@ impl VaultHandle {
 
     /// Starts a fresh vault actor (linked to `supervisor`) in place of a dead one.
     /// The store is shared, so secrets and exclusive holds survive; leases the old
-    /// actor was renewing are unknown to the new one, and their holders lease again
-    /// when renewal fails. Every clone of this handle talks to the new actor.
+    /// actor was renewing are unknown to the new one until the renewal schedule
+    /// renews them through it (it adopts them then; a batch the old actor dropped is
+    /// retried). Every clone of this handle talks to the new actor.
     ///
     /// # Errors
     /// [`VaultError::Stopped`] if the new actor fails to start.

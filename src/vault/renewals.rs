@@ -180,3 +180,65 @@ fn settle(
         Err(_) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::vault::lease::NewLease;
+    use crate::vault::path::SecretKind;
+    use crate::vault::principal::Capability;
+
+    fn lease(clock: Clock, ttl_ms: u64, expires_ms: u64) -> Arc<LeaseShared> {
+        Arc::new(LeaseShared::new(
+            NewLease {
+                id: "discord/duck/bot_token/01J0000000000000000000000".to_owned(),
+                path: "discord/duck/bot_token".parse().expect("valid"),
+                principal_key: "rest:discord/duck".to_owned(),
+                principal: "rest(discord/duck)".to_owned(),
+                capability: Capability::ProviderRest,
+                kind: SecretKind::ProviderCredential,
+                version: 1,
+                fence: None,
+                renewable: true,
+                ttl_ms,
+                expires_ms,
+                max_expires_ms: expires_ms + 1_000_000,
+                secret: SecretString::from("x"),
+            },
+            clock,
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leases_due_within_a_sixth_of_their_ttl_join_the_batch() {
+        let clock = Clock::new();
+        let now = clock.now_ms();
+        let mut schedule = Schedule::default();
+        // TTL 30 s: due when 10 s are left, may join 5 s early.
+        schedule.renewal(lease(clock, 30_000, now + 10_000)); // due now
+        schedule.renewal(lease(clock, 30_000, now + 14_000)); // due in 4 s: joins
+        schedule.renewal(lease(clock, 30_000, now + 16_000)); // due in 6 s: waits
+        assert_eq!(schedule.next_due(), Some(now));
+        assert_eq!(schedule.take_due(now).len(), 2);
+        assert_eq!(schedule.next_due(), Some(now + 6_000));
+        // A retry waits for its own time, never earlier.
+        schedule.retry(now + 100, lease(clock, 30_000, now + 20_000));
+        assert!(schedule.take_due(now + 99).is_empty());
+        assert_eq!(schedule.take_due(now + 100).len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leases_no_longer_wanted_are_dropped() {
+        let clock = Clock::new();
+        let now = clock.now_ms();
+        let mut schedule = Schedule::default();
+        let ended = lease(clock, 30_000, now + 10_000);
+        ended.end(false);
+        schedule.renewal(ended);
+        schedule.renewal(lease(clock, 30_000, now + 10_000));
+        assert_eq!(schedule.take_due(now).len(), 1);
+        assert_eq!(schedule.next_due(), None);
+    }
+}
