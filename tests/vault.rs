@@ -6,6 +6,8 @@ mod common;
 
 #[path = "vault/audit.rs"]
 mod audit;
+#[path = "vault/batch_renewal.rs"]
+mod batch_renewal;
 #[path = "vault/canary.rs"]
 mod canary;
 #[path = "vault/capabilities.rs"]

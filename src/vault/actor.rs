@@ -44,6 +44,12 @@ pub(crate) enum VaultMsg {
         holder: Option<Arc<LeaseShared>>,
         reply: Reply<Duration>,
     },
+    /// Renews leases this process holds (the renewal schedule's batch), adopting
+    /// those a restarted actor does not know; one result per lease, in order.
+    RenewMany {
+        holders: Vec<Arc<LeaseShared>>,
+        reply: RpcReplyPort<Vec<Result<Duration, VaultError>>>,
+    },
     Revoke {
         id: String,
         by: String,
@@ -167,6 +173,9 @@ impl<B: Backend> Actor for VaultActor<B> {
                 }
                 let r = self.renew(st, &id, increment, holder.as_deref()).await;
                 let _ = reply.send(r);
+            }
+            VaultMsg::RenewMany { holders, reply } => {
+                let _ = reply.send(self.renew_many(st, &holders).await);
             }
             VaultMsg::Revoke {
                 id,

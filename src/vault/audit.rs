@@ -5,6 +5,13 @@
 //!
 //! Records carry the principal, capability, path and an HMAC of the lease id — never
 //! the id itself, never a secret value.
+//!
+//! Renewals by the renewal schedule are routine (every lease, every 2/3 of its TTL):
+//! each batch that renewed leases is one summary record (principal `system`, path
+//! `*`, detail `renewed N leases in one batch`), so they neither cost a write per
+//! lease nor push grants and revocations out of the capped stream. A renewal that
+//! restored a lost record, one that was refused (and ended its lease) and an explicit
+//! renewal by id are recorded on their own, with the lease's HMAC.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -22,7 +29,8 @@ pub enum AuditEvent {
     Grant,
     /// A request was refused by the policy, the kind check or the quota.
     Deny,
-    /// A lease was renewed.
+    /// Leases were renewed (one record per batch, or per lease: see the module
+    /// docs), or a renewal was refused (`detail` starts with `refused`).
     Renew,
     /// A lease was revoked (or released by its holder).
     Revoke,
@@ -129,8 +137,8 @@ impl Auditor {
         let lease = rec.lease.as_deref().unwrap_or("-");
         let detail = rec.detail.as_deref().unwrap_or("");
         if event == AuditEvent::Renew {
-            // Routine and frequent (every lease, every 2/3 of its TTL): stored and
-            // counted like every record, logged only at debug.
+            // Routine (a batch of renewals, every few seconds on a busy node): stored
+            // and counted like every record, logged only at debug.
             tracing::debug!(
                 target: "switchboard::vault::audit",
                 event = event.as_str(),

@@ -7,7 +7,7 @@
 //! of a capability can declare itself someone else.
 
 use std::marker::PhantomData;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -27,6 +27,7 @@ use super::lease::{Lease, LeaseShared};
 use super::path::{SecretKind, SecretPath};
 use super::principal::{Capability, Principal, TenantRef};
 use super::published::Published;
+use super::renewals::Renewals;
 use super::scoped::ScopedVault;
 use super::worker_secrets::WorkerSecrets;
 
@@ -110,6 +111,19 @@ struct HandleInner {
     respawn: Respawn,
     /// What was published, to refill a store that lost its data.
     published: Arc<Published>,
+    /// The renewal schedule of every lease handed out through this handle.
+    renewals: Renewals,
+}
+
+/// A handle that does not keep the vault alive (held by the renewal schedule, which
+/// ends with the handle).
+pub(crate) struct WeakVault(Weak<HandleInner>);
+
+impl WeakVault {
+    /// The handle, while any clone of it is alive.
+    pub(crate) fn upgrade(&self) -> Option<VaultHandle> {
+        self.0.upgrade().map(|inner| VaultHandle { inner })
+    }
 }
 
 impl std::fmt::Debug for VaultHandle {
@@ -160,10 +174,11 @@ impl VaultHandle {
         });
         let actor = respawn(None).await.map_err(stopped)?;
         Ok(Self {
-            inner: Arc::new(HandleInner {
+            inner: Arc::new_cyclic(|weak| HandleInner {
                 actor: RwLock::new(actor),
                 respawn,
                 published,
+                renewals: Renewals::spawn(WeakVault(weak.clone()), clock),
             }),
         })
     }
@@ -178,8 +193,9 @@ impl VaultHandle {
 
     /// Starts a fresh vault actor (linked to `supervisor`) in place of a dead one.
     /// The store is shared, so secrets and exclusive holds survive; leases the old
-    /// actor was renewing are unknown to the new one, and their holders lease again
-    /// when renewal fails. Every clone of this handle talks to the new actor.
+    /// actor was renewing are unknown to the new one until the renewal schedule
+    /// renews them through it (it adopts them then; a batch the old actor dropped is
+    /// retried). Every clone of this handle talks to the new actor.
     ///
     /// # Errors
     /// [`VaultError::Stopped`] if the new actor fails to start.
@@ -348,6 +364,33 @@ impl VaultHandle {
             reply,
         })
         .await
+    }
+
+    /// Hands a new lease to the renewal schedule.
+    pub(crate) fn schedule_renewal(&self, lease: Arc<LeaseShared>) {
+        self.inner.renewals.add(lease);
+    }
+
+    /// Renews leases this process holds in one actor call (and as few store round
+    /// trips as the backend allows); one result per lease, in order. A vault actor
+    /// that does not know a lease (it was restarted) adopts it.
+    pub(crate) async fn renew_batch(
+        &self,
+        holders: Vec<Arc<LeaseShared>>,
+    ) -> Vec<Result<Duration, VaultError>> {
+        let n = holders.len();
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let sent = self.actor().send_message(VaultMsg::RenewMany {
+            holders,
+            reply: tx.into(),
+        });
+        let mut results = match sent {
+            Ok(()) => rx.await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        // Whatever the actor did not answer (it stopped) is retried by the schedule.
+        results.resize_with(n, || Err(VaultError::Stopped));
+        results
     }
 
     /// Revokes one lease; `false` if there was no such lease.

@@ -1,9 +1,10 @@
 //! Lease handles: the secret cached in the handle, its state, events and auto-renewal.
 //!
 //! A [`Lease`] reads its secret without any actor round trip: two atomic loads and a
-//! clock read. A background task renews it at about 2/3 of its TTL; the vault actor
+//! clock read. The vault handle's renewal schedule (`renewals.rs`) renews it at about
+//! 2/3 of its TTL, together with the other leases due about then; the vault actor
 //! updates the shared state and broadcasts [`LeaseEvent`]s (renewed, rotated,
-//! revoked, expired). Dropping the handle stops the renewer and releases the lease.
+//! revoked, expired). Dropping the handle stops the renewal and releases the lease.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -12,7 +13,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Serialize;
 use tokio::sync::broadcast;
-use tokio::task::AbortHandle;
 
 use super::clock::Clock;
 use super::error::VaultError;
@@ -87,6 +87,9 @@ pub(crate) struct LeaseShared {
     expires_ms: AtomicU64,
     state: AtomicU8,
     rotated: AtomicBool,
+    /// Whether the renewal schedule should keep renewing it (cleared by
+    /// [`Lease::stop_renewal`] and when the handle is dropped).
+    renewing: AtomicBool,
     events: broadcast::Sender<LeaseEvent>,
     clock: Clock,
     secret: SecretString,
@@ -127,6 +130,7 @@ impl LeaseShared {
             expires_ms: AtomicU64::new(n.expires_ms),
             state: AtomicU8::new(ACTIVE),
             rotated: AtomicBool::new(false),
+            renewing: AtomicBool::new(true),
             events,
             clock,
             secret: n.secret,
@@ -139,6 +143,20 @@ impl LeaseShared {
 
     pub(crate) fn is_active(&self) -> bool {
         self.state.load(Ordering::Acquire) == ACTIVE
+    }
+
+    /// Whether the renewal schedule should renew it again: its holder still wants it
+    /// renewed, it is alive and it can still be extended.
+    pub(crate) fn wants_renewal(&self) -> bool {
+        self.renewable
+            && self.renewing.load(Ordering::Acquire)
+            && self.is_active()
+            && self.expires_ms() < self.max_expires_ms
+    }
+
+    /// When to renew: when a third of the TTL is left.
+    pub(crate) fn renew_due_ms(&self) -> u64 {
+        self.expires_ms().saturating_sub(self.ttl_ms.max(3) / 3)
     }
 
     /// Records a renewal and tells subscribers.
@@ -199,7 +217,6 @@ impl LeaseShared {
 pub struct Lease {
     shared: Arc<LeaseShared>,
     vault: VaultHandle,
-    renewer: AbortHandle,
 }
 
 impl std::fmt::Debug for Lease {
@@ -216,12 +233,8 @@ impl std::fmt::Debug for Lease {
 
 impl Lease {
     pub(crate) fn start(shared: Arc<LeaseShared>, vault: VaultHandle) -> Self {
-        let task = tokio::spawn(renew_loop(Arc::clone(&shared), vault.clone()));
-        Self {
-            shared,
-            vault,
-            renewer: task.abort_handle(),
-        }
+        vault.schedule_renewal(Arc::clone(&shared));
+        Self { shared, vault }
     }
 
     /// The secret, while the lease is alive. No actor round trip.
@@ -303,7 +316,7 @@ impl Lease {
     /// Stops the automatic renewal; the lease then lapses at its expiry (as it would
     /// if this process hung).
     pub fn stop_renewal(&self) {
-        self.renewer.abort();
+        self.shared.renewing.store(false, Ordering::Release);
     }
 
     /// Revokes the lease now and waits for the store to confirm.
@@ -311,7 +324,7 @@ impl Lease {
     /// # Errors
     /// As [`VaultHandle::revoke`]; the handle stops serving the secret either way.
     pub async fn release(self) -> Result<(), VaultError> {
-        self.renewer.abort();
+        self.stop_renewal();
         self.shared.end(false);
         self.vault.revoke(&self.shared.id).await.map(|_| ())
     }
@@ -319,52 +332,10 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.renewer.abort();
+        self.stop_renewal();
         if self.shared.is_active() {
             self.shared.end(false);
             self.vault.release_quietly(&self.shared.id);
-        }
-    }
-}
-
-/// Renews at about 2/3 of the TTL; retries while the store is unavailable; stops
-/// when the lease ends or can no longer be extended. A record the store lost (it
-/// restarted empty) is restored by the vault on renewal, so the holder never sees it.
-async fn renew_loop(shared: Arc<LeaseShared>, vault: VaultHandle) {
-    if !shared.renewable {
-        return;
-    }
-    let clock = shared.clock;
-    let ttl_ms = shared.ttl_ms.max(3);
-    loop {
-        let expires = shared.expires_ms();
-        if !shared.is_active() || expires >= shared.max_expires_ms {
-            return;
-        }
-        // Renew when a third of the TTL is left; after a failure, retry at a sixth.
-        let due = expires.saturating_sub(ttl_ms / 3);
-        tokio::time::sleep_until(clock.instant_at(due)).await;
-        match vault
-            .renew_held(&shared, Duration::from_millis(ttl_ms))
-            .await
-        {
-            Ok(ttl) => {
-                // The vault records the new expiry on the holder; should it not have,
-                // record it here so this loop never spins on a stale expiry.
-                if shared.expires_ms() <= expires {
-                    shared.renewed(clock.now_ms() + ttl.as_millis() as u64);
-                }
-            }
-            Err(e) if e.is_unavailable() => {
-                let now = clock.now_ms();
-                if now >= shared.expires_ms() {
-                    shared.end(true);
-                    return;
-                }
-                let retry = (ttl_ms / 6).clamp(10, 2_000);
-                tokio::time::sleep(Duration::from_millis(retry)).await;
-            }
-            Err(_) => return,
         }
     }
 }

@@ -30,7 +30,8 @@
 //!   `scoped.rs`: [`ScopedVault`] (a handle bound to one principal);
 //!   `worker_secrets.rs`: [`WorkerSecrets`] (the workers' app secrets).
 //! - `actor.rs`: the actor: policy checks, grants, renewals, revocations, the sweep.
-//! - `lease.rs`: [`Lease`], [`LeaseInfo`], [`LeaseEvent`] and the renewer.
+//! - `lease.rs`: [`Lease`], [`LeaseInfo`], [`LeaseEvent`]; `renewals.rs`: the
+//!   handle's renewal schedule (one task renews every lease, in batches).
 //! - `policy.rs`: [`Policy`], [`Rule`], [`PathPattern`].
 //! - `principal.rs`: [`Principal`], [`Capability`], [`TenantRef`].
 //! - `path.rs`: [`SecretPath`], [`SecretKind`].
@@ -73,6 +74,7 @@ mod path;
 mod policy;
 mod principal;
 mod published;
+mod renewals;
 mod scoped;
 mod sealer;
 mod worker_secrets;

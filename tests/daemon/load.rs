@@ -3,7 +3,8 @@
 //! R `!ping`/s in total for D seconds. Prints ready time, idle and loaded CPU of the
 //! daemon (and of Redis on the Redis bus), CPU-s per 1,000 messages, RSS per tenant,
 //! ping→pong latency percentiles from the emulator's own timestamps (snowflakes),
-//! and lost and duplicated replies.
+//! and lost and duplicated replies. On the Redis bus it also prints the commands Redis
+//! served per second over the idle window (`INFO commandstats`), busiest first.
 //!
 //! `LOAD_TENANTS` (20), `LOAD_RATE` (200), `LOAD_SECS` (10), `LOAD_BUS`
 //! (`memory` | `redis`), `LOAD_SETTLE_SECS` (5: quiet time after every tenant is
@@ -69,6 +70,33 @@ async fn redis_cpu(url: &str) -> f64 {
         .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
         .filter_map(|l| l.split_once(':')?.1.trim().parse::<f64>().ok())
         .sum()
+}
+
+/// Calls per command so far (`INFO commandstats`), to report what Redis spends its
+/// idle time on.
+async fn redis_calls(url: &str) -> HashMap<String, u64> {
+    use fred::prelude::{ClientLike, Config};
+    let client = fred::prelude::Client::new(Config::from_url(url).unwrap(), None, None, None);
+    if client.init().await.is_err() {
+        return HashMap::new();
+    }
+    let info: String = client
+        .custom(fred::cmd!("INFO"), vec!["commandstats"])
+        .await
+        .unwrap_or_default();
+    // `cmdstat_evalsha:calls=12,usec=...`
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -161,6 +189,10 @@ async fn load() {
 
     // Idle: `idle_secs` with no traffic, after `settle` for start-up work to end.
     tokio::time::sleep(Duration::from_secs(settle)).await;
+    let calls0 = match &redis_url {
+        Some(u) => redis_calls(u).await,
+        None => HashMap::new(),
+    };
     let (c0, r0) = (
         cpu_secs(pid),
         match &redis_url {
@@ -176,6 +208,30 @@ async fn load() {
             None => 0.0,
         },
     );
+    if let Some(u) = &redis_url {
+        // Redis commands per second over the idle window, busiest first (the
+        // harness's own INFO calls included: a handful).
+        let calls1 = redis_calls(u).await;
+        let mut rates: Vec<(String, f64)> = calls1
+            .iter()
+            .map(|(k, v)| {
+                let d = v.saturating_sub(calls0.get(k).copied().unwrap_or(0));
+                (k.clone(), d as f64 / idle_secs as f64)
+            })
+            .filter(|(_, r)| *r > 0.0)
+            .collect();
+        rates.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = rates.iter().map(|(_, r)| r).sum();
+        let top: Vec<String> = rates
+            .iter()
+            .take(8)
+            .map(|(k, r)| format!("{k} {r:.1}"))
+            .collect();
+        println!(
+            "load idle Redis commands/s: total {total:.1} · {}",
+            top.join(" · ")
+        );
+    }
 
     // Load: `rate` messages per second, round robin over the tenants, in 10 ms ticks.
     let user = SimUser {

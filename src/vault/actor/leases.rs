@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{VaultActor, VaultState};
 use crate::vault::audit::AuditEvent;
-use crate::vault::backend::{Backend, GrantRequest, LeaseRecord, Removal};
+use crate::vault::backend::{Backend, GrantRequest, LeaseRecord, Removal, RenewOutcome};
 use crate::vault::error::VaultError;
 use crate::vault::lease::{LeaseShared, NewLease};
 use crate::vault::path::{SecretPath, new_lease_id, parse_lease_id};
@@ -118,6 +118,10 @@ impl<B: Backend> VaultActor<B> {
         }
     }
 
+    /// Renews one lease (an explicit renewal by id or through [`Lease::renew`]); audited
+    /// on its own.
+    ///
+    /// [`Lease::renew`]: crate::vault::Lease::renew
     pub(super) async fn renew(
         &self,
         st: &mut VaultState<B>,
@@ -128,7 +132,83 @@ impl<B: Backend> VaultActor<B> {
         let (path, _) = parse_lease_id(id)?;
         let now = self.clock.now_ms();
         let increment_ms = increment.as_millis() as u64;
-        let mut r = st.backend.renew(id, now, increment_ms).await;
+        let r = st.backend.renew(id, now, increment_ms).await;
+        let renewed = self
+            .settle_renewal(st, id, &path, holder, now, increment_ms, r)
+            .await?;
+        self.audit_renewal(st, id, &path, &renewed);
+        Ok(renewed.ttl)
+    }
+
+    /// Renews the renewal schedule's batch: one `renew_many` (one round trip per
+    /// chunk on Redis), then each lease settled on its own. Successful plain renewals
+    /// are audited as one summary record; a restored record, and every renewal that
+    /// ended a lease, get a record of their own.
+    pub(super) async fn renew_many(
+        &self,
+        st: &mut VaultState<B>,
+        holders: &[Arc<LeaseShared>],
+    ) -> Vec<Result<Duration, VaultError>> {
+        // A restarted actor adopts the leases its holders renew.
+        for h in holders {
+            st.local
+                .entry(h.id.clone())
+                .or_insert_with(|| Arc::clone(h));
+        }
+        let now = self.clock.now_ms();
+        let items: Vec<(&str, u64)> = holders.iter().map(|h| (h.id.as_str(), h.ttl_ms)).collect();
+        let mut results = st.backend.renew_many(&items, now).await;
+        // A backend that answered short leaves the rest unanswered (retried).
+        results.resize_with(holders.len(), || {
+            Err(VaultError::Unavailable {
+                backend: st.backend.name(),
+                reason: "no answer for this lease".to_owned(),
+            })
+        });
+        let mut out = Vec::with_capacity(holders.len());
+        let mut plain = 0_usize;
+        for (h, r) in holders.iter().zip(results) {
+            let settled = self
+                .settle_renewal(st, &h.id, &h.path, Some(h), now, h.ttl_ms, r)
+                .await;
+            out.push(settled.map(|renewed| {
+                if renewed.restored {
+                    self.audit_renewal(st, &h.id, &h.path, &renewed);
+                } else {
+                    plain += 1;
+                }
+                renewed.ttl
+            }));
+        }
+        if plain > 0 {
+            metrics::counter!("switchboard_vault_renewal_batches_total").increment(1);
+            self.audit(
+                st,
+                AuditEvent::Renew,
+                "system",
+                None,
+                "*",
+                None,
+                Some(format!("renewed {plain} leases in one batch")),
+            );
+        }
+        out
+    }
+
+    /// Finishes one renewal: restores a record the store lost (from its holder),
+    /// tells the holder (renewed, rotated, or ended) and audits a renewal that ended
+    /// the lease.
+    #[allow(clippy::too_many_arguments)] // one renewal's facts, named at each call
+    async fn settle_renewal(
+        &self,
+        st: &mut VaultState<B>,
+        id: &str,
+        path: &SecretPath,
+        holder: Option<&LeaseShared>,
+        now: u64,
+        increment_ms: u64,
+        mut r: Result<RenewOutcome, VaultError>,
+    ) -> Result<Renewed, VaultError> {
         let mut restored = false;
         if matches!(r, Err(VaultError::LeaseNotFound { .. })) {
             // A holder still has it and the store does not: lost with the store's
@@ -145,31 +225,19 @@ impl<B: Backend> VaultActor<B> {
         match r {
             Ok(out) => {
                 if restored {
-                    self.restored(st, id, &path, out.current_version.is_none())
+                    self.restored(st, id, path, out.current_version.is_none())
                         .await;
                 }
-                let local = st.local.get(id).cloned();
-                let principal = local
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), |l| l.principal.clone());
-                let ttl = Duration::from_millis(out.expires_ms.saturating_sub(now));
-                let restored = if restored { ", restored" } else { "" };
-                self.audit(
-                    st,
-                    AuditEvent::Renew,
-                    &principal,
-                    local.as_ref().map(|l| l.capability),
-                    &path.to_string(),
-                    Some(id),
-                    Some(format!("ttl {}ms{restored}", ttl.as_millis())),
-                );
-                if let Some(l) = local {
+                if let Some(l) = st.local.get(id) {
                     l.renewed(out.expires_ms);
                     if let Some(v) = out.current_version {
                         l.rotated(v);
                     }
                 }
-                Ok(ttl)
+                Ok(Renewed {
+                    ttl: Duration::from_millis(out.expires_ms.saturating_sub(now)),
+                    restored,
+                })
             }
             Err(e) => {
                 let ended = match &e {
@@ -183,10 +251,35 @@ impl<B: Backend> VaultActor<B> {
                     && let Some(l) = st.local.remove(id)
                 {
                     l.end(expired);
+                    self.audit(
+                        st,
+                        AuditEvent::Renew,
+                        &l.principal,
+                        Some(l.capability),
+                        &path.to_string(),
+                        Some(id),
+                        Some(format!("refused: {e}")),
+                    );
                 }
                 Err(e)
             }
         }
+    }
+
+    /// One renewal's own audit record.
+    fn audit_renewal(&self, st: &VaultState<B>, id: &str, path: &SecretPath, renewed: &Renewed) {
+        let local = st.local.get(id);
+        let principal = local.map_or("-", |l| l.principal.as_str());
+        let restored = if renewed.restored { ", restored" } else { "" };
+        self.audit(
+            st,
+            AuditEvent::Renew,
+            principal,
+            local.map(|l| l.capability),
+            &path.to_string(),
+            Some(id),
+            Some(format!("ttl {}ms{restored}", renewed.ttl.as_millis())),
+        );
     }
 
     pub(super) async fn revoke(
@@ -364,4 +457,12 @@ impl<B: Backend> VaultActor<B> {
             }
         }
     }
+}
+
+/// A renewal that went through.
+struct Renewed {
+    /// Time the lease now has left.
+    ttl: Duration,
+    /// Whether its record had to be restored from the holder first.
+    restored: bool,
 }

@@ -169,6 +169,26 @@ pub trait Backend: Send + Sync + 'static {
         increment_ms: u64,
     ) -> impl Future<Output = Result<RenewOutcome, VaultError>> + Send;
 
+    /// Renews several leases as [`Backend::renew`] renews one, each atomically on its
+    /// own (compare-and-extend of an exclusive lock included), but in as few round
+    /// trips as the store allows: the Redis backend sends one script per chunk of
+    /// leases. `leases` are `(lease id, increment ms)`; the answer has one result per
+    /// lease, in the same order. A chunk the store did not answer gives
+    /// [`VaultError::Unavailable`] for each of its leases.
+    fn renew_many(
+        &self,
+        leases: &[(&str, u64)],
+        now_ms: u64,
+    ) -> impl Future<Output = Vec<Result<RenewOutcome, VaultError>>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(leases.len());
+            for (id, increment_ms) in leases {
+                out.push(self.renew(id, now_ms, *increment_ms).await);
+            }
+            out
+        }
+    }
+
     /// Atomically removes a lease, its indexes and (compare-and-delete) its exclusive
     /// lock; a revocation also leaves a tombstone (see [`Removal`]). Returns the
     /// removed record, or `None` if nothing was removed.

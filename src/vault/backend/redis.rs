@@ -394,6 +394,14 @@ impl Backend for RedisBackend {
         self.renew_lease(id, now_ms, increment_ms).await
     }
 
+    async fn renew_many(
+        &self,
+        leases: &[(&str, u64)],
+        now_ms: u64,
+    ) -> Vec<Result<RenewOutcome, VaultError>> {
+        self.renew_leases(leases, now_ms).await
+    }
+
     async fn revoke(&self, id: &str, how: Removal) -> Result<Option<LeaseRecord>, VaultError> {
         self.revoke_lease(id, how).await
     }

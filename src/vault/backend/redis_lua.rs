@@ -184,28 +184,39 @@ redis.call('SADD', KEYS[4], ARGV[1])
 return {'ok', s[2], s[3], fence}
 ";
 
-/// KEYS: lease, expiry, exclusive. ARGV: id, now ms, increment ms, record expire-at
-/// grace ms. The secret's key comes from the record (`skey`, written at grant), so
-/// renewing needs no knowledge of the secret's kind.
-/// Returns `{'ok', expires, current version or ''}` or `{'notfound'}`, `{'expired'}`,
-/// `{'notrenewable'}`, `{'lost'}` (compare-and-extend of the exclusive lock failed).
+/// KEYS: expiry, then per lease its record and its exclusive lock (`Keys::unused` for
+/// a lease that is not exclusive, or on a vault without the access key).
+/// ARGV: now ms, then per lease its id and increment ms.
+/// Renews each lease on its own terms (one lease's failure does not touch another's)
+/// in one round trip. The secret's key comes from the record (`skey`, written at
+/// grant), so renewing needs no knowledge of the secret's kind.
+/// Returns one reply per lease, in order: `{'ok', expires, current version or ''}` or
+/// `{'notfound'}`, `{'expired'}`, `{'notrenewable'}`, `{'lost'}` (compare-and-extend of
+/// the exclusive lock failed).
 pub(super) const RENEW: &str = r"
-local r = redis.call('HMGET', KEYS[1], 'expires', 'max', 'renewable', 'fence', 'skey')
-if not r[1] then return {'notfound'} end
-local now = tonumber(ARGV[2])
-if tonumber(r[1]) <= now then return {'expired'} end
-if r[3] ~= '1' then return {'notrenewable'} end
-local new = math.min(now + tonumber(ARGV[3]), tonumber(r[2]))
-if r[4] ~= '' then
-  if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lost'} end
-  redis.call('PEXPIRE', KEYS[3], string.format('%.0f', math.max(1, new - now)))
+local now = tonumber(ARGV[1])
+local function renew(lease, excl, id, inc)
+  local r = redis.call('HMGET', lease, 'expires', 'max', 'renewable', 'fence', 'skey')
+  if not r[1] then return {'notfound'} end
+  if tonumber(r[1]) <= now then return {'expired'} end
+  if r[3] ~= '1' then return {'notrenewable'} end
+  local new = math.min(now + inc, tonumber(r[2]))
+  if r[4] ~= '' then
+    if redis.call('GET', excl) ~= id then return {'lost'} end
+    redis.call('PEXPIRE', excl, string.format('%.0f', math.max(1, new - now)))
+  end
+  local ns = string.format('%.0f', new)
+  redis.call('HSET', lease, 'expires', ns)
+  redis.call('ZADD', KEYS[1], ns, id)
+  local v = false
+  if r[5] then v = redis.call('HGET', r[5], 'version') end
+  return {'ok', ns, v or ''}
 end
-local ns = string.format('%.0f', new)
-redis.call('HSET', KEYS[1], 'expires', ns)
-redis.call('ZADD', KEYS[2], ns, ARGV[1])
-local v = false
-if r[5] then v = redis.call('HGET', r[5], 'version') end
-return {'ok', ns, v or ''}
+local out = {}
+for i = 1, (#KEYS - 1) / 2 do
+  out[i] = renew(KEYS[2 * i], KEYS[2 * i + 1], ARGV[2 * i], tonumber(ARGV[2 * i + 1]))
+end
+return out
 ";
 
 /// KEYS: lease, expiry, exclusive, tombstone. ARGV: id, expired-at ms or '' (a
