@@ -179,16 +179,20 @@ mod tests {
         assert!(get("cleared").commands.is_empty());
     }
 
+    /// An app handler declaring `/Bad Name` for every tenant.
+    fn declares_a_bad_name() -> crate::runtime::handlers::AppHandler {
+        Arc::new(|set: &mut HandlerSet, t: &TenantId| {
+            set.add(
+                t,
+                Arc::new(Declares(vec![AppCommand::slash("Bad Name", "x")])),
+            );
+        })
+    }
+
     #[test]
     fn bad_commands_and_unknown_only_names_are_reported_with_their_path() {
         let reg = registry(&tenant("duck", "    commands: { only: [ping, nope] }\n"));
-        let bad: crate::runtime::handlers::AppHandler =
-            Arc::new(|set: &mut HandlerSet, t: &TenantId| {
-                set.add(
-                    t,
-                    Arc::new(Declares(vec![AppCommand::slash("Bad Name", "x")])),
-                );
-            });
+        let bad = declares_a_bad_name();
         let handlers = handler_set(&reg, &[bad]).expect("handlers");
         let err = plans(&reg, &handlers).expect_err("bad").to_string();
         assert!(
@@ -197,13 +201,7 @@ mod tests {
         );
 
         let reg = registry(&tenant("duck", ""));
-        let bad: crate::runtime::handlers::AppHandler =
-            Arc::new(|set: &mut HandlerSet, t: &TenantId| {
-                set.add(
-                    t,
-                    Arc::new(Declares(vec![AppCommand::slash("Bad Name", "x")])),
-                );
-            });
+        let bad = declares_a_bad_name();
         let handlers = handler_set(&reg, &[bad]).expect("handlers");
         let err = plans(&reg, &handlers).expect_err("bad").to_string();
         assert!(

@@ -194,6 +194,18 @@ impl RedisState {
             .map_err(|e| unavailable(&e))
     }
 
+    /// A session script: KEYS are the session's hash and its kind's index.
+    async fn eval_session(
+        &self,
+        script: &Script,
+        key: &str,
+        index: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, StateError> {
+        self.eval(script, vec![key.to_owned(), index.to_owned()], args)
+            .await
+    }
+
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         self.client.get(key).await.map_err(|e| unavailable(&e))
     }
@@ -410,11 +422,7 @@ impl RedisState {
             Value::from(if force { "1" } else { "0" }),
         ];
         let r = self
-            .eval(
-                &self.scripts.start,
-                vec![key.to_owned(), index.to_owned()],
-                args,
-            )
+            .eval_session(&self.scripts.start, key, index, args)
             .await?
             .into_array();
         let tag = r.first().and_then(Value::as_string).unwrap_or_default();
@@ -452,11 +460,7 @@ impl RedisState {
             Value::from(ttl_ms(Some(ttl))),
         ];
         let r = self
-            .eval(
-                &self.scripts.renew,
-                vec![key.to_owned(), index.to_owned()],
-                args,
-            )
+            .eval_session(&self.scripts.renew, key, index, args)
             .await?;
         if r.as_string().unwrap_or_default().is_empty() {
             return Ok(None);
@@ -473,11 +477,7 @@ impl RedisState {
     ) -> Result<bool, StateError> {
         let args = vec![Value::from(scope), Value::from(owner.unwrap_or_default())];
         let r = self
-            .eval(
-                &self.scripts.stop,
-                vec![key.to_owned(), index.to_owned()],
-                args,
-            )
+            .eval_session(&self.scripts.stop, key, index, args)
             .await?;
         Ok(r.as_u64() == Some(1))
     }

@@ -170,10 +170,7 @@ impl TenantState {
         ttl: Option<Duration>,
     ) -> Result<bool, StateError> {
         let k = self.key("kv", key)?;
-        match &self.backend {
-            Backend::Memory(m) => Ok(m.set_nx(&k, value, ttl)),
-            Backend::Redis(r) => r.set_nx(&k, value, ttl).await,
-        }
+        dispatch!(self, set_nx, &k, value, ttl)
     }
 
     /// Sets `key` to `new` only if it holds `expected` (`None`: nothing); `true` if it
