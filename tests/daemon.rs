@@ -27,5 +27,7 @@ mod redis_faults;
 mod redis_server;
 #[path = "daemon/roles.rs"]
 mod roles;
+#[path = "daemon/service.rs"]
+mod service;
 #[path = "daemon/support.rs"]
 mod support;

@@ -201,8 +201,15 @@ pub struct RuntimeConfig {
     /// to the bus: every node sees them within a second).
     #[serde(default)]
     pub tenants_store: TenantsStore,
+    /// Seconds a graceful shutdown waits for handlers to finish what is queued on
+    /// this node before it stops them (a second SIGINT/SIGTERM stops at once).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace_secs: u64,
 }
 
+fn default_shutdown_grace() -> u64 {
+    30
+}
 fn default_workers() -> usize {
     8
 }
@@ -235,6 +242,7 @@ impl Default for RuntimeConfig {
             tenants_dir: None,
             strict: false,
             tenants_store: TenantsStore::File,
+            shutdown_grace_secs: default_shutdown_grace(),
         }
     }
 }

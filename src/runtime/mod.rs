@@ -298,10 +298,18 @@ impl Runtime {
         });
     }
 
-    /// Runs until `signal` completes, then shuts down gracefully.
+    /// Runs until `signal` completes, then shuts down gracefully within
+    /// [`Runtime::shutdown_grace`].
     pub async fn wait_for_shutdown<F: Future>(&self, signal: F) {
         signal.await;
-        self.shutdown(Duration::from_secs(30)).await;
+        self.shutdown(self.shutdown_grace()).await;
+    }
+
+    /// How long a graceful shutdown lets handlers finish: the registry's
+    /// `runtime.shutdown_grace_secs` (default 30 s).
+    #[must_use]
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.inner.view().registry.runtime.shutdown_grace_secs)
     }
 
     /// Graceful shutdown: stop accepting (gateways close with a resumable code and save
@@ -362,6 +370,14 @@ impl Runtime {
         inner.vault.stop();
         inner.root.stop();
         let stats = inner.bus.stats();
+        if stats.backend == "memory" && stats.scheduler.waiting > 0 {
+            // The in-process bus keeps nothing: say what is lost rather than stop quietly.
+            tracing::warn!(
+                lost = stats.scheduler.waiting,
+                "{} envelopes still queued on the in-process bus are lost (the Redis bus keeps them for the next start)",
+                stats.scheduler.waiting
+            );
+        }
         tracing::info!(
             node = %inner.node_id,
             published = stats.published,

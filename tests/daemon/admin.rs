@@ -201,6 +201,6 @@ async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
         .unwrap_or_else(|| panic!("no dead-letter depth gauge in {metrics}"));
     assert_eq!(depth.trim(), "0", "nothing dead-lettered");
     let (code, _, err) = ctl(&["--admin", "http://127.0.0.1:1", "status"], &[]);
-    assert_eq!(code, 2, "an absent daemon is exit code 2");
+    assert_eq!(code, 3, "an absent daemon is exit code 3");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }

@@ -395,7 +395,7 @@ async fn auth_reads_guards_the_v1_reads_and_leaves_probes_open() {
     }
     // switchboardctl sends its token on reads too.
     let (code, _, err) = ctl(&["--admin", &daemon.admin, "status"], &[]);
-    assert_ne!(code, 0, "status without the token is refused");
+    assert_eq!(code, 4, "status without the token is refused (exit 4)");
     assert!(err.contains("401"), "{err}");
     let (code, out, err) = ctl(
         &["--admin", &daemon.admin, "status"],

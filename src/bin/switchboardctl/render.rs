@@ -1,0 +1,295 @@
+//! How `switchboardctl status` draws the runtime and the cluster: a tree with one
+//! line per tenant, coloured when the output is a terminal.
+
+use std::fmt::Write as _;
+
+use switchboard::admin::{
+    BacklogStatus, ClusterStatus, CommandsStatus, RuntimeStatus, TenantState, TenantStatus,
+};
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+fn human_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
+        n if n >= 10_000 => format!("{:.1}k", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
+fn paint(color: bool, code: &str, s: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -> String {
+    let (dot, code) = match t.state {
+        TenantState::Running => ("●", "32"),
+        TenantState::Starting | TenantState::Restarting => ("◌", "33"),
+        TenantState::Standby => ("◇", "36"),
+        TenantState::Failed => ("✖", "31"),
+        TenantState::Stopped => ("○", "90"),
+    };
+    let mut line = format!("{} {:<22}", paint(color, code, dot), t.id);
+    match (t.state, &t.reason) {
+        (TenantState::Failed, Some(r)) => {
+            line.push_str(&paint(color, "31", &format!("failed: {r}")));
+            let _ = write!(line, "  restarts {}", t.restarts);
+            return line;
+        }
+        (s, _) => {
+            let _ = write!(line, "{:<10}", format!("{s:?}").to_lowercase());
+        }
+    }
+    for s in &t.shards {
+        let _ = write!(
+            line,
+            " shard {}/{} {} seq {} {}",
+            s.id,
+            s.total,
+            s.state,
+            s.seq,
+            s.latency_ms
+                .map_or_else(|| "-".to_owned(), |l| format!("{l}ms"))
+        );
+    }
+    if let Some(r) = &t.rest {
+        let _ = write!(
+            line,
+            " · rest {} buckets {}×429",
+            r.buckets.len(),
+            r.rate_limited
+        );
+    }
+    if let Some(c) = &t.commands {
+        line.push_str(&commands_part(c, now_unix_ms(), color));
+    }
+    if let Some(holder) = &t.holder {
+        let _ = write!(line, " · on {holder}");
+    }
+    let _ = write!(line, " · inbox {}", t.inbox);
+    if let Some(b) = backlog {
+        let _ = write!(line, " · lag {} · pending {}", b.lag, b.pending);
+    }
+    let _ = write!(line, " · restarts {}", t.restarts);
+    // Handler panics are charged to the tenant; past its budget it is quarantined.
+    if t.handler_panics > 0 {
+        let _ = write!(line, " · panics {}", t.handler_panics);
+    }
+    if let Some(why) = &t.quarantined {
+        line.push_str(&paint(color, "31", &format!(" · quarantined: {why}")));
+    }
+    line
+}
+
+/// The application commands of a tenant: how many are registered, in how many
+/// scopes, and when they were last seen registered (or why not).
+fn commands_part(c: &CommandsStatus, now_ms: u64, color: bool) -> String {
+    if let Some(e) = &c.error {
+        return paint(color, "31", &format!(" · commands: {e}"));
+    }
+    if !c.synced {
+        return " · commands registering".to_owned();
+    }
+    let scopes = if c.scopes == 1 {
+        String::new()
+    } else {
+        format!(" in {} scopes", c.scopes)
+    };
+    let ago = c.synced_at_unix_ms.map_or_else(String::new, |at| {
+        format!(", {} ago", ago(now_ms.saturating_sub(at)))
+    });
+    format!(" · commands {}{scopes}{ago}", c.registered)
+}
+
+/// A duration in its largest sensible unit (`45s`, `12m`, `3h`, `2d`).
+fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `status --cluster`: one line per node, then one per tenant with its holder.
+pub(crate) fn render_cluster(c: &ClusterStatus) -> String {
+    let mut out = format!(
+        "cluster · {} nodes · {} tenants held · seen from {}\n",
+        c.nodes.len(),
+        c.tenants.len(),
+        c.node
+    );
+    let _ = writeln!(
+        out,
+        "{:<20} {:<7} {:>9} {:>5} {:>8}  ADMIN",
+        "NODE", "ROLE", "HEARTBEAT", "HELD", "STANDBY"
+    );
+    for n in &c.nodes {
+        let r = &n.record;
+        let _ = writeln!(
+            out,
+            "{:<20} {:<7} {:>7}ms {:>5} {:>8}  {}",
+            r.id,
+            r.role,
+            n.heartbeat_age_ms,
+            r.held.len(),
+            r.standby,
+            r.admin.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(out, "{:<28} HELD BY", "TENANT");
+    for t in &c.tenants {
+        let _ = writeln!(out, "{:<28} {}", t.id, t.holder);
+    }
+    out
+}
+
+pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
+    let mut out = format!(
+        "{} {} · node {} · role {} · up {}\n",
+        paint(color, "1", "switchboard"),
+        s.version,
+        s.node,
+        s.role,
+        human_duration(s.uptime_secs)
+    );
+    let _ = writeln!(
+        out,
+        "├─ bus {} · published {} · acked {} · waiting {} · retried {} · dead {}",
+        s.bus.backend,
+        human_count(s.bus.published),
+        human_count(s.bus.acked),
+        s.bus.waiting,
+        s.bus.retried,
+        s.bus.dead_lettered
+    );
+    if let Some(depth) = s.bus.dead_letter_depth {
+        let lag: u64 = s.bus.backlog.iter().map(|b| b.lag).sum();
+        let pending: u64 = s.bus.backlog.iter().map(|b| b.pending).sum();
+        let _ = writeln!(
+            out,
+            "│  └─ backlog · lag {lag} · pending {pending} · dead-letter queue {depth}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "├─ vault {} · {} leases",
+        s.vault.backend, s.vault.leases
+    );
+    let _ = writeln!(out, "├─ tenants ({})", s.tenants.len());
+    for (i, t) in s.tenants.iter().enumerate() {
+        let branch = if i + 1 == s.tenants.len() {
+            "└─"
+        } else {
+            "├─"
+        };
+        let backlog = s.bus.backlog.iter().find(|b| b.tenant == t.id);
+        let _ = writeln!(out, "│  {branch} {}", tenant_line(t, backlog, color));
+    }
+    match &s.workers {
+        Some(w) => {
+            let state = match (w.state.as_str(), &w.reason) {
+                ("running", _) => paint(color, "32", "running"),
+                (other, Some(r)) => paint(color, "31", &format!("{other}: {r}")),
+                (other, None) => paint(color, "33", other),
+            };
+            let _ = writeln!(
+                out,
+                "└─ workers {state} · {} · busy {} · handled {} · failed {} · restarts {} (pool {}) · p99 {}",
+                w.workers,
+                w.busy,
+                human_count(w.handled),
+                w.failed,
+                w.restarts,
+                w.pool_restarts,
+                w.p99_us.map_or_else(
+                    || "-".to_owned(),
+                    |us| format!("{:.1}ms", us as f64 / 1000.0)
+                )
+            );
+        }
+        None => out.push_str("└─ workers (none on this node)\n"),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quarantined_tenant_shows_its_panics_and_why() {
+        let t: TenantStatus = serde_json::from_value(serde_json::json!({
+            "id": "discord/goose", "state": "running", "reason": null, "restarts": 0,
+            "shards": [], "rest": null, "inbox": 0, "handler_panics": 3,
+            "quarantined": "its handlers panicked more than 2 times within 60 s"
+        }))
+        .unwrap();
+        let line = tenant_line(&t, None, false);
+        assert!(line.contains("panics 3"), "{line}");
+        assert!(
+            line.contains("quarantined: its handlers panicked more than 2 times"),
+            "{line}"
+        );
+        // A status written before these fields existed still parses, and shows neither.
+        let old: TenantStatus = serde_json::from_value(serde_json::json!({
+            "id": "discord/duck", "state": "running", "reason": null, "restarts": 0,
+            "shards": [], "rest": null, "inbox": 0
+        }))
+        .unwrap();
+        let line = tenant_line(&old, None, false);
+        assert!(
+            !line.contains("panics") && !line.contains("quarantined") && !line.contains("commands"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn registered_commands_show_how_many_and_when() {
+        let mut c = CommandsStatus {
+            registered: 3,
+            scopes: 1,
+            synced: true,
+            synced_at_unix_ms: Some(1_000),
+            ..CommandsStatus::default()
+        };
+        assert_eq!(commands_part(&c, 13_000, false), " · commands 3, 12s ago");
+        c.scopes = 2;
+        assert_eq!(
+            commands_part(&c, 1_000 + 7_200_000, false),
+            " · commands 3 in 2 scopes, 2h ago"
+        );
+        c.synced = false;
+        assert_eq!(commands_part(&c, 0, false), " · commands registering");
+        c.error = Some("PUT commands: 400 Invalid Form Body".into());
+        assert_eq!(
+            commands_part(&c, 0, false),
+            " · commands: PUT commands: 400 Invalid Form Body"
+        );
+        let t: TenantStatus = serde_json::from_value(serde_json::json!({
+            "id": "discord/duck", "state": "running", "reason": null, "restarts": 0,
+            "shards": [], "rest": null, "inbox": 0,
+            "commands": {"registered": 1, "scopes": 1, "synced": true, "synced_at_unix_ms": 1}
+        }))
+        .unwrap();
+        assert!(tenant_line(&t, None, false).contains(" · commands 1, "));
+    }
+}
