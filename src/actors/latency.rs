@@ -1,21 +1,30 @@
-//! A lock-free latency histogram with power-of-two microsecond buckets, cheap enough
-//! to record every handler run and to read percentiles for status output.
+//! Handler latency for status output: an HDR histogram (three significant digits, 1 µs
+//! to one hour), so the p99 `switchboardctl status` prints is the real figure to
+//! within 0.1 %, not the edge of a power-of-two bucket. Prometheus gets its own
+//! bucketed histogram (`switchboard_handler_seconds`), which aggregates across nodes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-const BUCKETS: usize = 40;
+use hdrhistogram::Histogram;
 
-/// Counts durations in buckets `[2^i, 2^(i+1))` microseconds.
+/// The longest duration kept exactly; longer ones count as this.
+const MAX_US: u64 = 3_600_000_000;
+
+/// Records durations; reads quantiles.
 #[derive(Debug)]
 pub struct LatencyHistogram {
-    buckets: [AtomicU64; BUCKETS],
+    // One short critical section per handler run; workers rarely contend on it.
+    inner: Mutex<Histogram<u64>>,
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
+        let histogram = Histogram::new_with_bounds(1, MAX_US, 3)
+            .or_else(|_| Histogram::new(3))
+            .unwrap_or_else(|_| unreachable!("3 significant figures is a valid precision"));
         Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            inner: Mutex::new(histogram),
         }
     }
 }
@@ -23,39 +32,29 @@ impl Default for LatencyHistogram {
 impl LatencyHistogram {
     /// Records one duration.
     pub fn record(&self, d: Duration) {
-        let us = d.as_micros().max(1) as u64;
-        let i = (63 - us.leading_zeros() as usize).min(BUCKETS - 1);
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let us = u64::try_from(d.as_micros())
+            .unwrap_or(MAX_US)
+            .clamp(1, MAX_US);
+        // `saturating_record` cannot fail: the value is within the bounds.
+        self.lock().saturating_record(us);
     }
 
     /// How many durations were recorded.
     #[must_use]
     pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+        self.lock().len()
     }
 
-    /// The upper bound of the bucket holding quantile `q` (0.0–1.0), or `None` if
-    /// nothing was recorded. Accurate to a factor of two.
+    /// The duration at quantile `q` (0.0–1.0), or `None` if nothing was recorded.
     #[must_use]
     pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Some(Duration::from_micros(1u64 << (i + 1)));
-            }
-        }
-        None
+        let h = self.lock();
+        (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(q.clamp(0.0, 1.0))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Histogram<u64>> {
+        // A panic while holding the lock leaves a histogram that is still valid.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -64,16 +63,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quantiles_land_in_the_right_bucket() {
+    fn quantiles_are_the_recorded_values() {
         let h = LatencyHistogram::default();
         assert_eq!(h.quantile(0.99), None);
-        for _ in 0..99 {
+        for _ in 0..98 {
             h.record(Duration::from_micros(100));
         }
+        h.record(Duration::from_micros(1_234));
         h.record(Duration::from_millis(50));
         assert_eq!(h.count(), 100);
-        assert_eq!(h.quantile(0.5), Some(Duration::from_micros(128)));
-        assert_eq!(h.quantile(0.99), Some(Duration::from_micros(128)));
-        assert_eq!(h.quantile(1.0), Some(Duration::from_micros(65_536)));
+        assert_eq!(h.quantile(0.5), Some(Duration::from_micros(100)));
+        // The 99th of 100 values is 1,234 µs, to three significant digits.
+        let p99 = h.quantile(0.99).unwrap().as_micros();
+        assert!((1_233..=1_235).contains(&p99), "{p99}");
+        let max = h.quantile(1.0).unwrap().as_micros();
+        assert!((49_950..=50_050).contains(&max), "{max}");
     }
 }

@@ -18,7 +18,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::pool::PoolShared;
 use crate::bus::Delivery;
 use crate::handler::Ctx;
-use crate::model::{Event, Payload, TenantId};
+use crate::model::{Envelope, Event, Payload, TenantId};
 
 /// The worker's only message: take the next delivery.
 #[derive(Debug)]
@@ -84,6 +84,16 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
+/// Time from ingest to the first handling of an event (retries would count their
+/// backoff). Wall clocks of two nodes, so clamped at zero.
+fn record_ingest_latency(env: &Envelope) {
+    if env.attempt == 0 {
+        let waited_ms = crate::model::now_ms().saturating_sub(env.ts);
+        metrics::histogram!("switchboard_ingest_to_handler_seconds")
+            .record(waited_ms as f64 / 1000.0);
+    }
+}
+
 /// Handles one delivery. Returns `Err` only when a handler panicked.
 async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerPanicked> {
     let env = &delivery.envelope;
@@ -117,6 +127,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         return Ok(());
     }
     let event: &Event = event;
+    record_ingest_latency(env);
     let mut errors: Vec<String> = Vec::new();
     let mut panicked = None;
     for h in &th.handlers {

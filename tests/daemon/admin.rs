@@ -181,13 +181,16 @@ async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
         samples += 1;
     }
     assert!(samples > 0, "no samples in {metrics}");
+    prometheus_conventions(&metrics);
     for name in [
         "switchboard_bus_published_total",
-        "switchboard_handler_seconds",
+        "switchboard_handler_seconds_bucket",
+        "switchboard_rest_request_seconds_bucket",
+        "switchboard_ingest_to_handler_seconds_bucket",
         "switchboard_tenant_up",
-        "switchboard_rest_responses",
+        "switchboard_rest_responses_total",
+        "switchboard_gateway_events_total",
         "switchboard_invalid_request_budget_used",
-        "switchboard_bus_dead_letters",
         "switchboard_bus_lag{tenant=\"discord/duck\"}",
         "switchboard_bus_pending{tenant=\"discord/duck\"}",
         "switchboard_bus_acked_total",
@@ -203,4 +206,59 @@ async fn mutations_need_the_token_metrics_parse_and_no_body_leaks_a_secret() {
     let (code, _, err) = ctl(&["--admin", "http://127.0.0.1:1", "status"], &[]);
     assert_eq!(code, 3, "an absent daemon is exit code 3");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+/// Reads `/metrics` as a Prometheus scraper does and checks the naming rules: a HELP
+/// line for every family, counters and only counters end in `_total`, durations are
+/// histograms in seconds (no summaries, no milliseconds).
+fn prometheus_conventions(text: &str) {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("/metrics parses");
+    assert!(!scrape.samples.is_empty());
+    let histograms: std::collections::BTreeSet<&str> = scrape
+        .samples
+        .iter()
+        .filter(|s| matches!(s.value, prometheus_parse::Value::Histogram(_)))
+        .map(|s| s.metric.as_str())
+        .collect();
+    let mut families = std::collections::BTreeSet::new();
+    for s in &scrape.samples {
+        let mut name = s.metric.as_str();
+        assert!(name.starts_with("switchboard_"), "{name}");
+        assert!(!name.contains("_ms"), "{name}: durations are in seconds");
+        match &s.value {
+            prometheus_parse::Value::Counter(_) => {
+                assert!(name.ends_with("_total"), "counter {name} without _total");
+            }
+            prometheus_parse::Value::Gauge(_) => {
+                assert!(
+                    !name.ends_with("_total"),
+                    "gauge {name} named like a counter"
+                );
+            }
+            prometheus_parse::Value::Histogram(_) => {
+                assert!(
+                    name.ends_with("_seconds"),
+                    "histogram {name} not in seconds"
+                );
+            }
+            // The parser reads a histogram's `_sum` and `_count` as separate samples.
+            prometheus_parse::Value::Untyped(_)
+                if let Some(base) = name
+                    .strip_suffix("_sum")
+                    .or_else(|| name.strip_suffix("_count"))
+                    && histograms.contains(base) =>
+            {
+                name = base;
+            }
+            other => panic!("{name}: unexpected kind {other:?} (summaries do not aggregate)"),
+        }
+        families.insert(name.to_owned());
+    }
+    for family in &families {
+        assert!(
+            scrape.docs.get(family).is_some_and(|h| !h.is_empty()),
+            "no HELP for {family}"
+        );
+    }
 }

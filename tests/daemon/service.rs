@@ -155,7 +155,11 @@ async fn switchboardctl_exit_codes_json_and_tenants_put() {
     let (code, out, err) = ctl(&with_token, &[]);
     assert_eq!(code, 0, "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).expect("--json is JSON");
-    assert_eq!(report["changed"], serde_json::json!(["discord/crow"]), "{out}");
+    assert_eq!(
+        report["changed"],
+        serde_json::json!(["discord/crow"]),
+        "{out}"
+    );
 
     let (code, out, err) = ctl(&["--admin", &bare, "tenants", "list", "--json"], &[]);
     assert_eq!(code, 0, "{err}");

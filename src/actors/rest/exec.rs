@@ -69,8 +69,17 @@ enum Attempt {
     Failed(Failure, bool),
 }
 
-/// Sends `call`, retrying provider failures.
+/// Sends `call`, retrying provider failures; records how long it took, rate-limit
+/// waits and retries included.
 pub(crate) async fn send(core: &Core, call: &Call) -> Result<Reply, Failure> {
+    let started = std::time::Instant::now();
+    let result = send_with_retries(core, call).await;
+    metrics::histogram!("switchboard_rest_request_seconds", "route" => call.key.route)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn send_with_retries(core: &Core, call: &Call) -> Result<Reply, Failure> {
     let shared = &core.shared;
     let cfg = &shared.config;
     let mut retry = 0;

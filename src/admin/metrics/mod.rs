@@ -1,10 +1,12 @@
 //! The process's Prometheus recorder. `metrics` macros anywhere in the crate record
 //! into it; `/metrics` renders it. One per process (a second runtime in the same
-//! process shares it). At scrape time the gauges that mirror the status tree are set
-//! from it ([`export_status`]).
+//! process shares it). At scrape time the figures that mirror the status tree are set
+//! from it ([`export_status`]). Names, kinds, HELP text and label cardinality are
+//! listed in `names.rs`; histograms use explicit buckets (aggregatable across nodes).
+
+mod names;
 
 use std::sync::OnceLock;
-
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -17,13 +19,18 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| match PrometheusBuilder::new()
+            .set_buckets(names::BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new())
             // Every gauge is set from the status tree at scrape time, so one not set
             // for five minutes belongs to something gone (a removed tenant, a shard
             // that no longer runs): drop it rather than report it forever.
             .idle_timeout(MetricKindMask::GAUGE, Some(Duration::from_secs(300)))
             .install_recorder()
         {
-            Ok(h) => Some(h),
+            Ok(h) => {
+                names::describe_all();
+                Some(h)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics is empty");
                 None
@@ -32,17 +39,17 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Sets the gauges that mirror the status tree, so one scrape sees current depths,
+/// Sets the figures that mirror the status tree, so one scrape sees current depths,
 /// leases and per-tenant REST figures next to the counters recorded as things happen.
+/// Cumulative figures kept by the actors are exported as counters (`absolute`).
 pub(super) fn export_status(st: &super::status::RuntimeStatus) {
-    use metrics::gauge;
+    use metrics::{counter, gauge};
     let backend = st.bus.backend.clone();
-    metrics::counter!("switchboard_bus_published_total", "backend" => backend.clone())
+    counter!("switchboard_bus_published_total", "backend" => backend.clone())
         .absolute(st.bus.published);
-    metrics::counter!("switchboard_bus_acked_total", "backend" => backend).absolute(st.bus.acked);
+    counter!("switchboard_bus_acked_total", "backend" => backend).absolute(st.bus.acked);
     gauge!("switchboard_bus_waiting").set(st.bus.waiting as f64);
     gauge!("switchboard_bus_in_flight").set(st.bus.in_flight as f64);
-    gauge!("switchboard_bus_dead_letters").set(st.bus.dead_lettered as f64);
     for b in &st.bus.backlog {
         gauge!("switchboard_bus_lag", "tenant" => b.tenant.clone()).set(b.lag as f64);
         gauge!("switchboard_bus_pending", "tenant" => b.tenant.clone()).set(b.pending as f64);
@@ -55,25 +62,22 @@ pub(super) fn export_status(st: &super::status::RuntimeStatus) {
         .set(if st.vault.available { 1.0 } else { 0.0 });
     if let Some(w) = &st.workers {
         gauge!("switchboard_workers_busy").set(w.busy as f64);
-        gauge!("switchboard_worker_restarts").set(w.restarts as f64);
     }
     for t in &st.tenants {
         let tenant = t.id.clone();
-        gauge!("switchboard_tenant_up", "tenant" => tenant.clone()).set(
-            if t.state == super::status::TenantState::Running {
-                1.0
-            } else {
-                0.0
-            },
-        );
-        gauge!("switchboard_tenant_restarts", "tenant" => tenant.clone()).set(t.restarts as f64);
+        let up = t.state == super::status::TenantState::Running;
+        gauge!("switchboard_tenant_up", "tenant" => tenant.clone()).set(if up { 1.0 } else { 0.0 });
+        counter!("switchboard_tenant_restarts_total", "tenant" => tenant.clone())
+            .absolute(t.restarts);
         gauge!("switchboard_tenant_inbox", "tenant" => tenant.clone()).set(t.inbox as f64);
         if let Some(r) = &t.rest {
-            gauge!("switchboard_rest_requests", "tenant" => tenant.clone()).set(r.requests as f64);
-            gauge!("switchboard_rest_429s", "tenant" => tenant.clone()).set(r.rate_limited as f64);
+            counter!("switchboard_rest_requests_total", "tenant" => tenant.clone())
+                .absolute(r.requests);
+            counter!("switchboard_rest_rate_limited_total", "tenant" => tenant.clone())
+                .absolute(r.rate_limited);
             for (class, n) in &r.by_status {
-                gauge!("switchboard_rest_responses", "tenant" => tenant.clone(), "status" => class.clone())
-                    .set(*n as f64);
+                counter!("switchboard_rest_responses_total", "tenant" => tenant.clone(), "status" => class.clone())
+                    .absolute(*n);
             }
             if let Some((used, threshold)) = r.invalid_budget {
                 // One budget per process: every tenant reports the same figures.
@@ -83,10 +87,13 @@ pub(super) fn export_status(st: &super::status::RuntimeStatus) {
         }
         for sh in &t.shards {
             let shard = sh.id.to_string();
-            gauge!("switchboard_gateway_events", "tenant" => tenant.clone(), "shard" => shard.clone()).set(sh.events as f64);
-            gauge!("switchboard_gateway_resumes", "tenant" => tenant.clone(), "shard" => shard.clone()).set(sh.resumes as f64);
+            counter!("switchboard_gateway_events_total", "tenant" => tenant.clone(), "shard" => shard.clone())
+                .absolute(sh.events);
+            counter!("switchboard_gateway_resumes_total", "tenant" => tenant.clone(), "shard" => shard.clone())
+                .absolute(sh.resumes);
             if let Some(l) = sh.latency_ms {
-                gauge!("switchboard_gateway_latency_ms", "tenant" => tenant.clone(), "shard" => shard).set(l as f64);
+                gauge!("switchboard_gateway_latency_seconds", "tenant" => tenant.clone(), "shard" => shard)
+                    .set(l as f64 / 1000.0);
             }
         }
     }
