@@ -136,41 +136,29 @@ impl Auditor {
         let cap = rec.capability.as_deref().unwrap_or("-");
         let lease = rec.lease.as_deref().unwrap_or("-");
         let detail = rec.detail.as_deref().unwrap_or("");
-        if event == AuditEvent::Renew {
-            // Routine (a batch of renewals, every few seconds on a busy node): stored
-            // and counted like every record, logged only at debug.
-            tracing::debug!(
-                target: "switchboard::vault::audit",
-                event = event.as_str(),
-                principal = %rec.principal,
-                capability = cap,
-                path = %rec.path,
-                lease,
-                detail,
-                "vault audit"
-            );
-        } else if event == AuditEvent::Deny {
-            tracing::warn!(
-                target: "switchboard::vault::audit",
-                event = event.as_str(),
-                principal = %rec.principal,
-                capability = cap,
-                path = %rec.path,
-                lease,
-                detail,
-                "vault audit"
-            );
+        // One line per record under the `switchboard::vault::audit` target: denials at
+        // WARN; the rest (issues, renewals in batches, releases) is routine and logged
+        // at DEBUG, so a daemon's log is not buried in it — every record is still
+        // stored and counted. `RUST_LOG=info,switchboard::vault::audit=debug` shows it.
+        macro_rules! log_record {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "switchboard::vault::audit",
+                    $level,
+                    event = event.as_str(),
+                    principal = %rec.principal,
+                    capability = cap,
+                    path = %rec.path,
+                    lease,
+                    detail,
+                    "vault audit"
+                )
+            };
+        }
+        if event == AuditEvent::Deny {
+            log_record!(tracing::Level::WARN);
         } else {
-            tracing::info!(
-                target: "switchboard::vault::audit",
-                event = event.as_str(),
-                principal = %rec.principal,
-                capability = cap,
-                path = %rec.path,
-                lease,
-                detail,
-                "vault audit"
-            );
+            log_record!(tracing::Level::DEBUG);
         }
         rec
     }
