@@ -1,26 +1,47 @@
-//! # switchboard
+#![doc = include_str!("../README.md")]
 //!
-//! An actor-system runtime that hosts many chat bots ("tenants") safely and at scale.
-//! Discord comes first; the model is provider-neutral.
+//! # The library at a glance
 //!
-//! # Layout
+//! The items most programs need are re-exported here:
 //!
-//! - [`model`]: the provider-neutral wire contract: [`model::Envelope`],
-//!   [`model::Topic`], [`model::Urn`], events, commands, and the MessagePack codec.
-//! - [`config`]: the tenant registry: YAML loading, `${VAR}` interpolation and
-//!   validation that reports every problem with its file and field path.
-//! - [`sim`]: a local Discord emulator (gateway and REST) that the real twilight
-//!   clients talk to, for tests, the demo and offline use.
-//! - [`commands`]: application commands (slash and context menus): the declared
-//!   model, validation against the provider's limits, typed option access.
-//! - [`vault`]: the secrets vault: leases with a TTL under a capability policy.
+//! - [`Runtime`] (built with [`Runtime::builder`]) runs the whole supervision tree
+//!   inside your service: tenants from a [`Registry`], your [`Handler`]s, the vault,
+//!   the bus and the admin API.
+//! - A [`Handler`] receives provider-neutral events with a [`Ctx`]: the tenant it runs
+//!   for, effects (`ctx.reply(..)`, `ctx.post_message(..)`), state
+//!   (`ctx.state()`, `ctx.cooldown(..)`) and coordination (`ctx.claim_turn(..)`) —
+//!   never a token.
+//! - [`AppCommand`] declares slash and context-menu commands.
+//! - [`Envelope`], [`Event`] and [`Command`] are the wire contract on the bus.
+//!
+//! Modules, by what they are for:
+//!
+//! - [`runtime`], [`handler`], [`commands`], [`state`]: writing and running bots.
+//! - [`model`]: the provider-neutral wire contract and its MessagePack codec.
+//! - [`config`]: the tenant registry (YAML, `${VAR}` interpolation, validation that
+//!   reports every problem with its path).
+//! - [`vault`]: credentials and app secrets leased with a TTL under a capability
+//!   policy; [`redis_acl`]: Redis users per node role.
+//! - [`admin`]: the admin API's status model and metrics.
+//! - `sim` and `demo` (feature `sim`, on by default): the local Discord emulator the
+//!   real twilight clients talk to, and the offline demo.
+//! - [`actors`], [`bus`], [`cluster`], [`providers`]: the building blocks the runtime
+//!   is made of, public for tests, benchmarks and advanced embedding.
+//!
+//! # Features
+//!
+//! - `sim` (default): the emulator and the demo (`axum` with `ws`, `zstd`).
+//! - `cli` (default): what the `switchboard` and `switchboardctl` binaries need
+//!   (clap, reqwest, anyhow, tracing-subscriber, sd-notify). An embedder that only
+//!   wants the library uses `default-features = false`.
 //!
 //! `ARCHITECTURE.md` at the repository root describes the design and its invariants.
 //!
-//! # Example
+//! # Example: the wire contract
 //!
 //! ```
-//! use switchboard::model::{Envelope, Event, MemberLeft, Payload, TenantId, UserRef};
+//! use switchboard::model::{MemberLeft, Payload, TenantId, UserRef};
+//! use switchboard::{Envelope, Event};
 //!
 //! let duck = TenantId::parse("discord", "duck")?;
 //! let left = MemberLeft {
@@ -42,6 +63,7 @@ pub mod bus;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod handler;
 pub mod model;
@@ -49,6 +71,13 @@ pub mod providers;
 pub mod redis_acl;
 mod redis_tls;
 pub mod runtime;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
 pub mod vault;
+
+pub use commands::AppCommand;
+pub use config::Registry;
+pub use handler::{Ctx, Handler, HandlerResult};
+pub use model::{Command, Envelope, Event, TenantId};
+pub use runtime::{Role, Runtime, RuntimeBuilder, RuntimeError};

@@ -36,7 +36,7 @@
 mod apply;
 mod msg;
 mod state;
-#[cfg(test)]
+#[cfg(all(test, feature = "sim"))]
 mod tests;
 
 use std::sync::Arc;
