@@ -232,11 +232,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--admin`: a socket address, with or without `http://` and a trailing `/`.
+/// `--admin`: `HOST:PORT` (an IP address or a name such as `localhost`), with or
+/// without `http://` and a trailing `/`.
 fn parse_admin(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
     let addr = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
-    addr.parse()
-        .map_err(|_| format!("{s:?} is not HOST:PORT or http://HOST:PORT (e.g. 127.0.0.1:7878)"))
+    let invalid = || format!("{s:?} is not HOST:PORT or http://HOST:PORT (e.g. 127.0.0.1:7878)");
+    if let Ok(addr) = addr.parse() {
+        return Ok(addr);
+    }
+    addr.to_socket_addrs()
+        .map_err(|_| invalid())?
+        .next()
+        .ok_or_else(invalid)
 }
 
 pub(crate) fn init_logs(format: LogFormat) {
@@ -265,6 +273,7 @@ mod tests {
         let want: SocketAddr = ([127, 0, 0, 1], 7878).into();
         assert_eq!(parse_admin("127.0.0.1:7878"), Ok(want));
         assert_eq!(parse_admin("http://127.0.0.1:7878/"), Ok(want));
+        assert!(parse_admin("localhost:7878").is_ok_and(|a| a.port() == 7878));
         let err = parse_admin("https://example.com").unwrap_err();
         assert!(err.contains("HOST:PORT"), "{err}");
     }
