@@ -509,6 +509,10 @@ pub(super) async fn request_fetcher(bus: Bus) {
     }
 }
 
+/// How long a node's reply stream outlives the node: far longer than any request
+/// waits for its reply (`request_timeout`, 30 s by default).
+const REPLIES_TTL: Duration = Duration::from_secs(600);
+
 pub(super) async fn reply_reader(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
     let cancel = bus.inner.cancel.clone();
@@ -516,7 +520,19 @@ pub(super) async fn reply_reader(bus: Bus) {
     // Only replies to requests made from now on concern this node.
     let mut last = format!("{}-0", now_ms());
     let mut backoff = ErrorBackoff::default();
+    // The stream outlives a killed node only by REPLIES_TTL: the reader keeps pushing
+    // the expiry out while the node lives (a clean stop deletes it).
+    let mut refreshed: Option<tokio::time::Instant> = None;
     while !cancel.is_cancelled() {
+        if refreshed.is_none_or(|at| at.elapsed() >= REPLIES_TTL / 4) {
+            let ms = REPLIES_TTL.as_millis() as i64;
+            match r.client.pexpire::<Value, _>(key.as_str(), ms, None).await {
+                Ok(_) => refreshed = Some(tokio::time::Instant::now()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "refreshing the reply stream's expiry failed");
+                }
+            }
+        }
         let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
             .reply_reader
             .xread::<Value, _, _>(

@@ -121,6 +121,8 @@ pub(crate) struct RedisBackend {
     ack_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<AckItem>>>,
     publishes: AtomicU64,
     request_bound: usize,
+    /// About how many dead letters the `dlq` stream keeps (approximate trimming).
+    dead_letter_cap: usize,
     /// When the fetchers claim entries other consumers left idle.
     pub(crate) claims: Box<claims::ClaimSchedule>,
 }
@@ -179,6 +181,7 @@ impl RedisBackend {
             ack_rx: std::sync::Mutex::new(Some(ack_rx)),
             publishes: AtomicU64::new(0),
             request_bound: config.request_queue_bound.max(1),
+            dead_letter_cap: config.dead_letter_capacity.max(1),
         })
     }
 
@@ -487,9 +490,16 @@ impl RedisBackend {
             "ts",
             Value::from(i64::try_from(letter.ts).unwrap_or(i64::MAX)),
         ));
+        // Capped like the in-process queue: the oldest letters go first (`~`: Redis
+        // trims whole nodes, so a few more may stay).
+        let cap = XCap::try_from((
+            "MAXLEN",
+            "~",
+            i64::try_from(self.dead_letter_cap).unwrap_or(i64::MAX),
+        ))?;
         let _: Value = self
             .client
-            .xadd(self.keys.dlq(), false, None::<()>, "*", f)
+            .xadd(self.keys.dlq(), false, cap, "*", f)
             .await?;
         self.ack_now(receipt).await
     }
@@ -678,6 +688,9 @@ impl RedisBackend {
     }
 
     pub(crate) async fn close(&self) {
+        // Nobody reads this node's replies any more (a restarted node gets a new id
+        // unless `--node-id` names it): remove the stream rather than leave it behind.
+        let _: Result<Value, _> = self.client.del(self.keys.replies(&self.node)).await;
         for c in [
             &self.inbox_reader,
             &self.request_reader,
