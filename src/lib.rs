@@ -13,6 +13,8 @@
 //!   clients talk to, for tests, the demo and offline use.
 //! - [`commands`]: application commands (slash and context menus): the declared
 //!   model, validation against the provider's limits, typed option access.
+//! - [`jobs`]: scheduled jobs: per-tenant cron schedules delivered to handlers as
+//!   `Job` events, once per slot across a cluster.
 //! - [`vault`]: the secrets vault: leases with a TTL under a capability policy.
 //!
 //! `ARCHITECTURE.md` at the repository root describes the design and its invariants.
@@ -44,6 +46,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod handler;
+pub mod jobs;
 pub mod model;
 pub mod providers;
 pub mod redis_acl;

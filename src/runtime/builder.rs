@@ -22,6 +22,7 @@ use crate::cluster::{Cluster, ClusterConfig};
 use crate::config::{BackendKind, Registry};
 use crate::config::{LoadOptions, TenantsStore};
 use crate::handler::{Handler, HandlerSet};
+use crate::jobs::{CodeSchedules, JobScheduler, Schedule, WallClock};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::SharedTokenStore;
 use crate::state::StateStore;
@@ -52,6 +53,7 @@ pub struct RuntimeBuilder {
     admin_listen: AdminListen,
     handler_timeout: Option<Duration>,
     republish_every: Option<Duration>,
+    schedules: CodeSchedules,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -79,6 +81,31 @@ impl RuntimeBuilder {
             .push(Arc::new(move |set: &mut HandlerSet, t: &TenantId| {
                 set.add(t, handler.clone());
             }));
+        self
+    }
+
+    /// Adds a scheduled job to `tenant` (beside its registry `schedules:`): its slots
+    /// reach the tenant's handlers as `Job` events (`Handler::on_job`), once per
+    /// slot across the cluster. A tenant the registry does not have (now or after a
+    /// reload) runs none of its code schedules; a name its registry entry also uses
+    /// fails [`RuntimeBuilder::build`].
+    ///
+    /// ```no_run
+    /// # async fn f(registry: switchboard::config::Registry) -> Result<(), Box<dyn std::error::Error>> {
+    /// use switchboard::jobs::Schedule;
+    /// use switchboard::model::TenantId;
+    /// use switchboard::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder()
+    ///     .config(registry)
+    ///     .schedule(TenantId::parse("discord", "duck")?, Schedule::new("hourly", "0 * * * *")?)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn schedule(mut self, tenant: TenantId, schedule: Schedule) -> Self {
+        self.schedules.entry(tenant).or_default().push(schedule);
         self
     }
 
@@ -139,27 +166,19 @@ impl RuntimeBuilder {
         // and on the commands the handlers declare.
         let handler_set = handlers::handler_set(&registry, &self.handlers)?;
         let plans = commands::plans(&registry, &handler_set)?;
+        check_code_schedules(&registry, &self.schedules)?;
         let admin = admin_settings(self.admin_listen, &registry)?;
 
         let vault = start_vault(&registry, role).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
         let cluster = join_cluster(&registry, &node_id, role, &bus).await;
-        for t in &registry.tenants {
-            bus.register_tenant(&t.id())
-                .await
-                .map_err(|e| RuntimeError::Bus(e.to_string()))?;
-        }
+        register_tenants(&bus, &registry).await?;
         if role.runs_access() {
             credentials::publish_all(&vault, &registry).await;
         }
 
         let access = if role.runs_access() {
-            let tokens = shared_tokens(&registry).await;
-            let access =
-                tenants::AccessShared::new(bus.clone(), vault.clone(), cluster.clone(), tokens);
-            // Open the session store now, so the root never waits for it.
-            access.sessions(&registry).await;
-            Some(Arc::new(access))
+            Some(access_shared(&registry, &bus, &vault, cluster.as_ref()).await)
         } else {
             None
         };
@@ -176,6 +195,12 @@ impl RuntimeBuilder {
             pool.is_some(),
         )));
         let tasks = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        // Every node with workers runs every schedule; the bus's per-slot claim
+        // fires each slot once across the cluster.
+        let jobs = pool
+            .is_some()
+            .then(|| job_scheduler(&bus, self.schedules, &cancel, &tasks));
         let root = RootSupervisor::spawn(RootArgs {
             registry,
             bus: bus.clone(),
@@ -202,8 +227,9 @@ impl RuntimeBuilder {
                 view,
                 cluster,
                 tenant_store,
+                jobs,
                 admin: Mutex::new(None),
-                cancel: CancellationToken::new(),
+                cancel,
                 tasks,
             }),
         };
@@ -219,6 +245,9 @@ impl RuntimeBuilder {
             return Err(RuntimeError::Spawn(format!("worker pool: {e}")));
         }
         runtime.follow_tenant_store();
+        if let Some(jobs) = &runtime.inner.jobs {
+            jobs.follow(runtime.inner.view.clone());
+        }
         if role.runs_access() {
             runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
         }
@@ -227,6 +256,71 @@ impl RuntimeBuilder {
         }
         tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
         Ok(runtime)
+    }
+}
+
+/// Creates every tenant's streams and groups on the bus.
+async fn register_tenants(bus: &Bus, registry: &Registry) -> Result<(), RuntimeError> {
+    for t in &registry.tenants {
+        bus.register_tenant(&t.id())
+            .await
+            .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// This node's job scheduler on the system clock; it follows the registry once the
+/// root has started.
+fn job_scheduler(
+    bus: &Bus,
+    code: CodeSchedules,
+    cancel: &CancellationToken,
+    tasks: &TaskTracker,
+) -> JobScheduler {
+    JobScheduler::new(
+        bus.clone(),
+        code,
+        WallClock::System,
+        cancel.child_token(),
+        tasks.clone(),
+    )
+}
+
+/// What the tenants' access layers share on an access node.
+async fn access_shared(
+    registry: &Registry,
+    bus: &Bus,
+    vault: &VaultHandle,
+    cluster: Option<&Cluster>,
+) -> Arc<tenants::AccessShared> {
+    let tokens = shared_tokens(registry).await;
+    let access = tenants::AccessShared::new(bus.clone(), vault.clone(), cluster.cloned(), tokens);
+    // Open the session store now, so the root never waits for it.
+    access.sessions(registry).await;
+    Arc::new(access)
+}
+
+/// Schedules given in code are for tenants of the registry, and their names are
+/// not used by the tenant's registry `schedules:`.
+fn check_code_schedules(registry: &Registry, code: &CodeSchedules) -> Result<(), RuntimeError> {
+    let mut issues = Vec::new();
+    for (tenant, schedules) in code {
+        let config = registry.tenants.iter().find(|t| &t.id() == tenant);
+        for (i, s) in schedules.iter().enumerate() {
+            let twice = schedules.iter().take(i).any(|o| o.name() == s.name())
+                || config.is_some_and(|c| c.schedules.iter().any(|o| o.name == s.name()));
+            if twice {
+                issues.push(format!(
+                    "schedule {:?} of {tenant} is given twice (in code, or in code and the registry)",
+                    s.name()
+                ));
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Config(issues))
     }
 }
 
