@@ -3,6 +3,10 @@
 
 #[path = "runtime/commands.rs"]
 mod commands;
+#[path = "runtime/jobs.rs"]
+mod jobs;
+#[path = "common/redis.rs"]
+mod redis_server;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
