@@ -428,3 +428,29 @@ async fn a_once_per_message_handler_runs_once_across_the_tenants_of_a_shared_gui
         sim.shutdown().await;
     }
 }
+
+/// A schedule given in code under a name the tenant's registry entry uses fails the
+/// build, before anything starts.
+#[tokio::test]
+async fn a_code_schedule_reusing_a_registry_name_fails_the_build() {
+    let yaml = tenants_yaml(
+        "",
+        &["duck"],
+        "    schedules:\n      - { name: tick, cron: \"* * * * *\" }\n",
+    );
+    let reg = Registry::from_yaml_str(&yaml, "t.yml", &LoadOptions::default()).unwrap();
+    let duck = TenantId::parse("discord", "duck").unwrap();
+    let err = Runtime::builder()
+        .config(reg)
+        .schedule(duck, Schedule::new("tick", "0 * * * *").unwrap())
+        .admin_listen(None)
+        .build()
+        .await
+        .err()
+        .expect("build refused");
+    assert!(
+        err.to_string()
+            .contains("schedule \"tick\" of discord/duck is given twice"),
+        "{err}"
+    );
+}
