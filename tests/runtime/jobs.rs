@@ -440,14 +440,15 @@ async fn a_code_schedule_reusing_a_registry_name_fails_the_build() {
     );
     let reg = Registry::from_yaml_str(&yaml, "t.yml", &LoadOptions::default()).unwrap();
     let duck = TenantId::parse("discord", "duck").unwrap();
-    let err = Runtime::builder()
+    let Err(err) = Runtime::builder()
         .config(reg)
         .schedule(duck, Schedule::new("tick", "0 * * * *").unwrap())
         .admin_listen(None)
         .build()
         .await
-        .err()
-        .expect("build refused");
+    else {
+        panic!("build accepted a schedule name used twice");
+    };
     assert!(
         err.to_string()
             .contains("schedule \"tick\" of discord/duck is given twice"),
