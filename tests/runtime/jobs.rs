@@ -123,7 +123,7 @@ async fn jobs_reach_on_job_of_their_handler_and_show_in_status() {
         b.handler(Recorder::new("first", &seen))
             .handler(Recorder::new("second", &seen))
             .schedule(duck, every_two)
-            .admin_listen(None)
+            .admin_listen(Some("127.0.0.1:0".parse().unwrap()))
     })
     .await;
     until(&seen, Duration::from_secs(30), |s| {
@@ -157,6 +157,63 @@ async fn jobs_reach_on_job_of_their_handler_and_show_in_status() {
         tick.last_run_unix_ms.unwrap(),
     );
     assert!(next > last && next - last <= 2000, "{tick:?}");
+    // `/metrics` has the same figures.
+    let addr = runtime.admin_addr().await.unwrap();
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "switchboard_jobs_fired_total{",
+        "switchboard_job_next_run_timestamp_seconds{",
+        "switchboard_job_last_run_timestamp_seconds{",
+    ] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains("schedule=\"tick\"")),
+            "{name} missing:\n{metrics}"
+        );
+    }
+
+    // A reload replaces `tick` by `tock`; the code schedule stays.
+    let yaml = tenants_yaml(
+        "",
+        &["duck"],
+        "    schedules:\n      - { name: tock, cron: \"* * * * * *\" }\n",
+    );
+    let mut reg = Registry::from_yaml_str(&yaml, "t.yml", &LoadOptions::default()).unwrap();
+    for t in &mut reg.tenants {
+        t.endpoints.api = Some(format!("http://{}", sim.api_host()));
+        t.endpoints.gateway = Some(sim.gateway_url());
+    }
+    runtime.apply(reg).await.unwrap();
+    until(&seen, Duration::from_secs(30), |s| {
+        s.iter().filter(|j| j.1 == "tock").count() >= 4
+    })
+    .await;
+    let status = runtime.status().await;
+    let t = status
+        .tenants
+        .iter()
+        .find(|t| t.id == "discord/duck")
+        .unwrap();
+    let names: Vec<&str> = t.schedules.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["code", "tock"]);
+    // `tick` stopped with the reload: no slot of it after the first of `tock`.
+    let all = seen_now(&seen);
+    let first_tock = all
+        .iter()
+        .filter(|j| j.1 == "tock")
+        .map(|j| j.2)
+        .min()
+        .unwrap();
+    assert!(
+        !all.iter().any(|j| j.1 == "tick" && j.2 > first_tock),
+        "{all:?}"
+    );
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
