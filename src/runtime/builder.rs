@@ -167,6 +167,7 @@ impl RuntimeBuilder {
         let handler_set = handlers::handler_set(&registry, &self.handlers)?;
         let plans = commands::plans(&registry, &handler_set)?;
         check_code_schedules(&registry, &self.schedules)?;
+        handlers::check_schedule_targets(&registry, &handler_set)?;
         let admin = admin_settings(self.admin_listen, &registry)?;
 
         let vault = start_vault(&registry, role).await?;

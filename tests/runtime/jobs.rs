@@ -487,7 +487,8 @@ async fn a_once_per_message_handler_runs_once_across_the_tenants_of_a_shared_gui
 }
 
 /// A schedule given in code under a name the tenant's registry entry uses fails the
-/// build, before anything starts.
+/// build, before anything starts; so does a schedule naming a handler the tenant
+/// does not have.
 #[tokio::test]
 async fn a_code_schedule_reusing_a_registry_name_fails_the_build() {
     let yaml = tenants_yaml(
@@ -509,6 +510,27 @@ async fn a_code_schedule_reusing_a_registry_name_fails_the_build() {
     assert!(
         err.to_string()
             .contains("schedule \"tick\" of discord/duck is given twice"),
+        "{err}"
+    );
+    let yaml = tenants_yaml(
+        "",
+        &["duck"],
+        "    schedules:\n      - { name: tick, cron: \"* * * * *\", handler: reports }\n",
+    );
+    let reg = Registry::from_yaml_str(&yaml, "t.yml", &LoadOptions::default()).unwrap();
+    let Err(err) = Runtime::builder()
+        .config(reg)
+        .handler(Recorder::new("recorder", &Arc::new(Mutex::new(Vec::new()))))
+        .admin_listen(None)
+        .build()
+        .await
+    else {
+        panic!("build accepted a schedule for a handler nobody has");
+    };
+    assert!(
+        err.to_string().contains(
+            "discord/duck: schedules[0].handler: no handler of this tenant is called \"reports\" (handlers: recorder)"
+        ),
         "{err}"
     );
 }
