@@ -5,6 +5,8 @@
 mod commands;
 #[path = "runtime/jobs.rs"]
 mod jobs;
+#[path = "runtime/once_per_message.rs"]
+mod once_per_message;
 #[path = "common/redis.rs"]
 mod redis_server;
 

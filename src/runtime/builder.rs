@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handlers::{self, AppHandler};
 use super::root::{RootArgs, RootSupervisor, RootView};
+use super::schedules::{check_code_schedules, job_scheduler};
 use super::{Role, Runtime, RuntimeError, RuntimeInner, commands, credentials, tenants};
 use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::admin::AdminOptions;
@@ -22,7 +23,7 @@ use crate::cluster::{Cluster, ClusterConfig};
 use crate::config::{BackendKind, Registry};
 use crate::config::{LoadOptions, TenantsStore};
 use crate::handler::{Handler, HandlerSet};
-use crate::jobs::{CodeSchedules, JobScheduler, Schedule, WallClock};
+use crate::jobs::{CodeSchedules, Schedule};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::SharedTokenStore;
 use crate::state::StateStore;
@@ -270,23 +271,6 @@ async fn register_tenants(bus: &Bus, registry: &Registry) -> Result<(), RuntimeE
     Ok(())
 }
 
-/// This node's job scheduler on the system clock; it follows the registry once the
-/// root has started.
-fn job_scheduler(
-    bus: &Bus,
-    code: CodeSchedules,
-    cancel: &CancellationToken,
-    tasks: &TaskTracker,
-) -> JobScheduler {
-    JobScheduler::new(
-        bus.clone(),
-        code,
-        WallClock::System,
-        cancel.child_token(),
-        tasks.clone(),
-    )
-}
-
 /// What the tenants' access layers share on an access node.
 async fn access_shared(
     registry: &Registry,
@@ -299,30 +283,6 @@ async fn access_shared(
     // Open the session store now, so the root never waits for it.
     access.sessions(registry).await;
     Arc::new(access)
-}
-
-/// Schedules given in code are for tenants of the registry, and their names are
-/// not used by the tenant's registry `schedules:`.
-fn check_code_schedules(registry: &Registry, code: &CodeSchedules) -> Result<(), RuntimeError> {
-    let mut issues = Vec::new();
-    for (tenant, schedules) in code {
-        let config = registry.tenants.iter().find(|t| &t.id() == tenant);
-        for (i, s) in schedules.iter().enumerate() {
-            let twice = schedules.iter().take(i).any(|o| o.name() == s.name())
-                || config.is_some_and(|c| c.schedules.iter().any(|o| o.name == s.name()));
-            if twice {
-                issues.push(format!(
-                    "schedule {:?} of {tenant} is given twice (in code, or in code and the registry)",
-                    s.name()
-                ));
-            }
-        }
-    }
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(RuntimeError::Config(issues))
-    }
 }
 
 /// A split role needs the Redis bus: nodes share work through it.

@@ -39,6 +39,7 @@ mod credentials;
 mod handlers;
 mod reload;
 mod root;
+mod schedules;
 mod tenants;
 
 use std::future::Future;

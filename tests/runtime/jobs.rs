@@ -1,5 +1,5 @@
-//! Scheduled jobs and "once per message" handlers through whole runtimes: the
-//! in-process bus, and two runtimes sharing a throwaway `redis-server`.
+//! Scheduled jobs through whole runtimes: the in-process bus, and two runtimes
+//! sharing a throwaway `redis-server`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -9,10 +9,10 @@ use std::time::Duration;
 use switchboard::config::{LoadOptions, Registry};
 use switchboard::handler::{Ctx, Handler, HandlerResult};
 use switchboard::jobs::Schedule;
-use switchboard::model::{Job, SocialMessageCreated, TenantId, now_ms};
+use switchboard::model::{Job, TenantId, now_ms};
 use switchboard::runtime::Runtime;
 
-use super::{say, start_registry};
+use super::start_registry;
 use crate::redis_server::TestRedis;
 
 /// A job as a handler saw it: (tenant, schedule, slot, recovered, handler).
@@ -396,94 +396,6 @@ async fn a_restart_after_a_gap_fires_the_missed_slot_once_or_skips_it() {
         .find(|t| t.id == "discord/skip")
         .unwrap();
     assert_eq!(skip.schedules[0].skipped, 1, "{:?}", skip.schedules);
-}
-
-/// Counts the messages it handles, per tenant.
-struct Counter {
-    name: &'static str,
-    once: bool,
-    seen: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Handler for Counter {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn once_per_message(&self) -> bool {
-        self.once
-    }
-
-    async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((ctx.tenant().tenant.to_string(), msg.message_id.clone()));
-        Ok(())
-    }
-}
-
-/// Three tenants in one shared guild see one message: a "once per message" handler
-/// runs once, a normal one three times — in process and on Redis.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_once_per_message_handler_runs_once_across_the_tenants_of_a_shared_guild() {
-    let redis = TestRedis::start().await;
-    let redis_rt = format!(
-        "  bus: {{ backend: redis, url: '{}' }}\n  redis_prefix: {}\n",
-        redis.url(),
-        redis.prefix()
-    );
-    for rt in [String::new(), redis_rt] {
-        let indexed = Arc::new(Mutex::new(Vec::new()));
-        let normal = Arc::new(Mutex::new(Vec::new()));
-        let yaml = tenants_yaml(&rt, &["i1", "i2", "i3"], "");
-        let (sim, runtime) = start_registry(&yaml, |b| {
-            b.handler(Counter {
-                name: "indexer",
-                once: true,
-                seen: indexed.clone(),
-            })
-            .handler(Counter {
-                name: "normal",
-                once: false,
-                seen: normal.clone(),
-            })
-            .admin_listen(None)
-        })
-        .await;
-        let id = say(&sim, "reader", false, "index me").to_string();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while normal.lock().unwrap().len() < 3 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "normal: {:?}",
-                normal.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // Every delivery settled: nothing more can run.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while {
-            let s = runtime.bus().stats();
-            s.acked + s.dead_lettered < s.published
-        } {
-            assert!(tokio::time::Instant::now() < deadline, "not settled");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let normal = normal.lock().unwrap().clone();
-        let indexed = indexed.lock().unwrap().clone();
-        let tenants: BTreeSet<&str> = normal.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(
-            tenants,
-            BTreeSet::from(["i1", "i2", "i3"]),
-            "backend {rt:?}"
-        );
-        assert!(normal.iter().all(|(_, m)| *m == id));
-        assert_eq!(indexed.len(), 1, "backend {rt:?}: {indexed:?}");
-        assert_eq!(indexed[0].1, id);
-        runtime.shutdown(Duration::from_secs(10)).await;
-        sim.shutdown().await;
-    }
 }
 
 /// A schedule given in code under a name the tenant's registry entry uses fails the
