@@ -16,7 +16,8 @@
 //!
 //! Modules, by what they are for:
 //!
-//! - [`runtime`], [`handler`], [`commands`], [`state`]: writing and running bots.
+//! - [`runtime`], [`handler`], [`commands`], [`state`], [`jobs`]: writing and running
+//!   bots (scheduled jobs: per-tenant cron schedules delivered as `Job` events).
 //! - [`model`]: the provider-neutral wire contract and its MessagePack codec.
 //! - [`config`]: the tenant registry (YAML, `${VAR}` interpolation, validation that
 //!   reports every problem with its path).
@@ -66,6 +67,7 @@ pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod handler;
+pub mod jobs;
 pub mod model;
 pub mod providers;
 pub mod redis_acl;

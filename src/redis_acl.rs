@@ -60,6 +60,8 @@ pub fn key_patterns(role: AclRole, prefix: &str) -> Vec<String> {
             format!("~{p}:{{*}}:retry"),
             format!("~{p}:{{*}}:retry:data"),
             format!("~{p}:{{*}}:done:*"),
+            // Scheduled jobs: per-slot claims and the last fired slot (`crate::jobs`).
+            format!("~{p}:{{*}}:job:*"),
             // Handlers' state (`Ctx::state`).
             format!("~{p}:{{*}}:state:*"),
             // The bus's shared keys.
@@ -178,6 +180,8 @@ mod tests {
             "sb:{discord:duck}:retry:data",
             "sb:{discord:duck}:done:01J:ping",
             "sb:{discord:duck}:state:kv:score",
+            "sb:{discord:duck}:job:nightly:slot:1700000000000",
+            "sb:{discord:duck}:job:nightly:last",
             "sb:ring",
             "sb:node:w1:replies",
             "sb:cluster:nodes",

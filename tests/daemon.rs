@@ -17,6 +17,8 @@ mod cluster;
 mod demo;
 #[path = "daemon/failures.rs"]
 mod failures;
+#[path = "daemon/jobs.rs"]
+mod jobs;
 #[path = "daemon/lifecycle.rs"]
 mod lifecycle;
 #[path = "daemon/load.rs"]

@@ -3,6 +3,12 @@
 
 #[path = "runtime/commands.rs"]
 mod commands;
+#[path = "runtime/jobs.rs"]
+mod jobs;
+#[path = "runtime/once_per_message.rs"]
+mod once_per_message;
+#[path = "common/redis.rs"]
+mod redis_server;
 
 use std::fmt::Write as _;
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -18,7 +18,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::pool::PoolShared;
 use crate::bus::Delivery;
 use crate::handler::Ctx;
-use crate::model::{Envelope, Event, Payload, TenantId};
+use crate::handler::DynHandler;
+use crate::model::{Envelope, EnvelopeId, Event, Payload, TenantId};
 
 /// The worker's only message: take the next delivery.
 #[derive(Debug)]
@@ -94,6 +95,64 @@ fn record_ingest_latency(env: &Envelope) {
     }
 }
 
+/// How long a "once per message" claim is kept: longer than any retry schedule or
+/// gateway replay of the message.
+const ONCE_PER_MESSAGE_TTL: Duration = Duration::from_secs(3600);
+
+/// Whether this tenant runs the once-per-message handler `handler` for `event`:
+/// the first tenant of the namespace to claim `(provider, event kind, message id)`
+/// does (and again on a retry of its delivery); events that are not about a message
+/// run for every tenant. A store that cannot answer runs it anyway: at least once,
+/// as for the idempotency marks.
+async fn once_mine(shared: &PoolShared, tenant: &TenantId, event: &Event, handler: &str) -> bool {
+    let message = match event {
+        Event::SocialMessageCreated(m) => m.message_id.as_str(),
+        Event::SocialMessageUpdated(m) => m.message_id.as_str(),
+        Event::SocialMessageDeleted(m) => m.message_id.as_str(),
+        _ => return true,
+    };
+    let me = format!("{}/{}", tenant.provider, tenant.tenant);
+    let claim = shared
+        .ctx
+        .state
+        .channels(&shared.ctx.namespace)
+        .claim_once(
+            tenant.provider.as_str(),
+            event.name(),
+            message,
+            handler,
+            &me,
+            ONCE_PER_MESSAGE_TTL,
+        )
+        .await;
+    match claim {
+        Ok(mine) => mine,
+        Err(e) => {
+            tracing::warn!(provider = %tenant.provider, tenant = %tenant.tenant, handler, error = %e, "once-per-message claim failed; running the handler");
+            true
+        }
+    }
+}
+
+/// Whether handler `h` still has to run for this envelope: not if it finished it
+/// before (an idempotency mark), nor if it runs once per message and another tenant
+/// of the namespace claimed the message.
+async fn should_run(
+    shared: &PoolShared,
+    tenant: &TenantId,
+    id: EnvelopeId,
+    event: &Event,
+    h: &dyn DynHandler,
+) -> bool {
+    match shared.bus.is_done(tenant, id, h.name()).await {
+        Ok(true) => return false,
+        Ok(false) => {}
+        // Not knowing is no reason to skip: at-least-once, effects are idempotent.
+        Err(e) => tracing::warn!(error = %e, "idempotency lookup failed"),
+    }
+    !h.once_per_message() || once_mine(shared, tenant, event, h.name()).await
+}
+
 /// Handles one delivery. Returns `Err` only when a handler panicked.
 async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerPanicked> {
     let env = &delivery.envelope;
@@ -132,11 +191,8 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
     let mut panicked = None;
     for h in &th.handlers {
         let name = h.name();
-        match shared.bus.is_done(&tenant, env.id, name).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            // Not knowing is no reason to skip: at-least-once, effects are idempotent.
-            Err(e) => tracing::warn!(error = %e, "idempotency lookup failed"),
+        if !should_run(shared, &tenant, env.id, event, h.as_ref()).await {
+            continue;
         }
         let cancel = shared.cancel.child_token();
         let ctx = Ctx::new(

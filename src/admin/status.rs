@@ -131,6 +131,36 @@ pub struct TenantStatus {
     /// (absent for a tenant that declares none, and on nodes that do not hold it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<CommandsStatus>,
+    /// Its scheduled jobs, as this node's scheduler runs them (worker and
+    /// all-in-one nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleStatus>,
+}
+
+/// One schedule of a tenant (`schedules:` or `RuntimeBuilder::schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ScheduleStatus {
+    /// Its name.
+    pub name: String,
+    /// Its cron pattern.
+    pub cron: String,
+    /// The time zone the pattern is read in.
+    pub tz: String,
+    /// `skip` or `once`: what happens to slots missed while no node ran.
+    pub missed: String,
+    /// The next slot, Unix milliseconds.
+    pub next_run_unix_ms: Option<i64>,
+    /// The last slot fired, by any node, as far as this node knows, Unix milliseconds.
+    pub last_run_unix_ms: Option<i64>,
+    /// Slots this node fired (won the slot's claim and published the job).
+    pub fired: u64,
+    /// Slots another node fired first.
+    pub fired_elsewhere: u64,
+    /// Slots skipped: missed while no node ran (`missed: skip`), or found too late.
+    pub skipped: u64,
+    /// The last failure to fire a slot, if the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The worker pool.

@@ -30,6 +30,8 @@ pub(crate) struct MemoryBackend {
     dead_seq: AtomicU64,
     done: DashMap<(EnvelopeId, Box<str>), Instant>,
     done_sweep: Mutex<Instant>,
+    /// Claims and last fired slots of scheduled jobs (`bus/jobs.rs`).
+    pub(crate) jobs: Box<super::jobs::MemoryJobs>,
 }
 
 impl MemoryBackend {
@@ -42,6 +44,7 @@ impl MemoryBackend {
             dead_seq: AtomicU64::new(0),
             done: DashMap::new(),
             done_sweep: Mutex::new(Instant::now()),
+            jobs: Box::default(),
         }
     }
 

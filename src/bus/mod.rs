@@ -18,6 +18,7 @@
 mod backlog;
 mod delivery;
 mod error;
+pub(crate) mod jobs;
 mod memory;
 mod pending;
 mod redis;

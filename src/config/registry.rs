@@ -322,6 +322,31 @@ pub struct CommandsConfig {
     pub only: Option<Vec<String>>,
 }
 
+/// One entry of a tenant's `schedules:`: a cron pattern whose slots are delivered to
+/// the tenant's handlers as [`Job`](crate::model::Job) events (`Handler::on_job`),
+/// once per slot across a cluster. See [`crate::jobs`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ScheduleConfig {
+    /// The schedule's name, unique within the tenant (`[a-z0-9_-]{1,64}`).
+    pub name: String,
+    /// A cron pattern: 5 fields (minute precision), 6 with seconds first, or 7 with
+    /// a year last; names (`MON`, `JAN`), ranges, steps, `L`, `W` and `#` as croner
+    /// reads them.
+    pub cron: String,
+    /// Only the handler of this name gets the job; `None`: every handler.
+    #[serde(default)]
+    pub handler: Option<String>,
+    /// What the job carries to the handler (any YAML value, as JSON).
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    /// The IANA time zone the pattern is read in (`Europe/Berlin`); default UTC.
+    #[serde(default)]
+    pub tz: Option<String>,
+    /// What to do at start-up with slots missed while no node ran.
+    #[serde(default)]
+    pub missed: crate::jobs::Missed,
+}
+
 /// `storage`: where the tenant's state lives.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 pub struct StorageConfig {
@@ -419,6 +444,8 @@ pub struct TenantConfig {
     /// How this tenant's bot takes turns with the other bots of its namespace in
     /// shared channels (`Ctx::claim_turn`); `None`: it answers everything.
     pub coordination: Option<crate::state::Coordination>,
+    /// Its scheduled jobs (checked: valid names, patterns and time zones).
+    pub schedules: Vec<ScheduleConfig>,
     /// The file this tenant came from.
     pub source: PathBuf,
 }
@@ -498,4 +525,6 @@ pub(crate) struct RawTenant {
     pub(crate) secrets: BTreeMap<String, SecretString>,
     #[serde(default)]
     pub(crate) coordination: Option<crate::state::Coordination>,
+    #[serde(default)]
+    pub(crate) schedules: Vec<ScheduleConfig>,
 }

@@ -361,6 +361,31 @@ fn commands(
     }
 }
 
+/// `schedules:`: every entry's name, pattern, time zone and handler name, and no
+/// name twice (see `crate::jobs::Schedule::from_config`).
+fn schedules(
+    list: &[super::registry::ScheduleConfig],
+    f: &impl Fn(&str) -> String,
+    file: &Path,
+    issues: &mut Issues,
+) {
+    for (i, s) in list.iter().enumerate() {
+        let at = |field: &str| f(&format!("schedules[{i}].{field}"));
+        if let Err(errors) = crate::jobs::Schedule::from_config(s) {
+            for e in errors {
+                issues.push(file, at(e.field()), e.to_string());
+            }
+        }
+        if list.iter().take(i).any(|o| o.name == s.name) {
+            issues.push(
+                file,
+                at("name"),
+                format!("{:?} is used by another schedule of this tenant", s.name),
+            );
+        }
+    }
+}
+
 /// Checks one tenant and builds its final form.
 pub(crate) fn tenant(
     raw: RawTenant,
@@ -448,6 +473,8 @@ pub(crate) fn tenant(
         );
     }
 
+    schedules(&raw.schedules, &f, file, issues);
+
     if issues.list.len() != before {
         return None;
     }
@@ -465,6 +492,7 @@ pub(crate) fn tenant(
         settings,
         secrets: raw.secrets,
         coordination: raw.coordination,
+        schedules: raw.schedules,
         source: file.to_owned(),
     })
 }

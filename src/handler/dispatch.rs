@@ -17,6 +17,7 @@ use crate::model::{Event, TenantId};
 pub(crate) trait DynHandler: Send + Sync {
     fn name(&self) -> &str;
     fn commands(&self) -> Vec<AppCommand>;
+    fn once_per_message(&self) -> bool;
     fn handle<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, HandlerResult>;
 }
 
@@ -29,6 +30,10 @@ impl<H: Handler> DynHandler for H {
         Handler::commands(self)
     }
 
+    fn once_per_message(&self) -> bool {
+        Handler::once_per_message(self)
+    }
+
     fn handle<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, HandlerResult> {
         Box::pin(async move {
             match event {
@@ -39,6 +44,16 @@ impl<H: Handler> DynHandler for H {
                 Event::MemberJoined(m) => self.on_member_joined(ctx, m).await,
                 Event::MemberLeft(m) => self.on_member_left(ctx, m).await,
                 Event::MemberUpdated(m) => self.on_member_updated(ctx, m).await,
+                Event::Job(j) => {
+                    if j.handler
+                        .as_deref()
+                        .is_none_or(|h| h == Handler::name(self))
+                    {
+                        self.on_job(ctx, j).await
+                    } else {
+                        Ok(())
+                    }
+                }
             }
         })
     }

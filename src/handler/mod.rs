@@ -37,12 +37,13 @@ pub(crate) use builtin::builtin;
 pub use builtin::{BUILTIN_HANDLERS, Echo, Ping};
 pub(crate) use ctx::CtxShared;
 pub use ctx::{Ctx, CtxError};
+pub(crate) use dispatch::DynHandler;
 pub use dispatch::{HandlerSet, UnknownHandler};
 pub use effect::Effect;
 
 use crate::commands::AppCommand;
 use crate::model::{
-    InteractionCreated, MemberJoined, MemberLeft, MemberUpdated, SocialMessageCreated,
+    InteractionCreated, Job, MemberJoined, MemberLeft, MemberUpdated, SocialMessageCreated,
     SocialMessageDeleted, SocialMessageUpdated,
 };
 
@@ -89,6 +90,34 @@ pub trait Handler: Send + Sync + 'static {
     /// ```
     fn commands(&self) -> Vec<AppCommand> {
         Vec::new()
+    }
+
+    /// Whether this handler runs once per message across the tenants of a namespace
+    /// rather than once per tenant (a passive consumer such as an indexer: when
+    /// several tenants see the same message in a shared guild, only the first to
+    /// claim it runs the handler, and a retry of that tenant's delivery runs it
+    /// again). Applies to message events (created, updated, deleted), keyed by
+    /// provider, event kind and message id; other events run per tenant. Default:
+    /// `false`.
+    ///
+    /// ```
+    /// use switchboard::handler::Handler;
+    ///
+    /// struct Indexer;
+    ///
+    /// impl Handler for Indexer {
+    ///     fn name(&self) -> &str {
+    ///         "indexer"
+    ///     }
+    ///
+    ///     fn once_per_message(&self) -> bool {
+    ///         true
+    ///     }
+    /// }
+    /// assert!(Indexer.once_per_message());
+    /// ```
+    fn once_per_message(&self) -> bool {
+        false
     }
 
     /// A new message.
@@ -151,6 +180,14 @@ pub trait Handler: Send + Sync + 'static {
         _ctx: &Ctx,
         _member: &MemberUpdated,
     ) -> impl Future<Output = HandlerResult> + Send {
+        ready(Ok(()))
+    }
+
+    /// One of the tenant's schedules came due (registry `schedules:` or
+    /// `RuntimeBuilder::schedule`): once per slot across the cluster, retried and
+    /// dead-lettered like any event. A job naming a `handler` reaches only the
+    /// handler of that name.
+    fn on_job(&self, _ctx: &Ctx, _job: &Job) -> impl Future<Output = HandlerResult> + Send {
         ready(Ok(()))
     }
 }

@@ -248,6 +248,42 @@ pub struct MemberUpdated {
     pub roles: Vec<String>,
 }
 
+/// What a scheduled job carries to its handler: nothing, a JSON value (the registry's
+/// `payload:`), or bytes (set in code).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPayload {
+    /// No payload.
+    #[default]
+    None,
+    /// A JSON value.
+    Json(serde_json::Value),
+    /// Opaque bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A tenant's schedule came due: one per schedule and slot (its scheduled fire
+/// time), across every node of a cluster. Not a provider event: the runtime's
+/// scheduler (`crate::jobs`) publishes it on the tenant's inbox, so it reaches the
+/// same workers, retries and dead letters as any event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The schedule's name (unique within the tenant).
+    pub schedule: String,
+    /// The slot: when the schedule was due, Unix milliseconds (not when it ran).
+    pub slot_ms: i64,
+    /// The one handler it is for (by [`Handler::name`](crate::handler::Handler::name));
+    /// `None`: every handler of the tenant.
+    #[serde(default)]
+    pub handler: Option<String>,
+    /// What the schedule carries.
+    #[serde(default)]
+    pub payload: JobPayload,
+    /// Fired at start-up for a slot missed while no node ran (`missed: once`).
+    #[serde(default)]
+    pub recovered: bool,
+}
+
 /// Everything a provider can tell a tenant's handlers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -267,6 +303,8 @@ pub enum Event {
     MemberLeft(MemberLeft),
     /// A member changed.
     MemberUpdated(MemberUpdated),
+    /// A scheduled job came due (published by the runtime, not a provider).
+    Job(Job),
 }
 
 impl Event {
@@ -281,6 +319,7 @@ impl Event {
             Self::MemberJoined(_) => "member_joined",
             Self::MemberLeft(_) => "member_left",
             Self::MemberUpdated(_) => "member_updated",
+            Self::Job(_) => "job",
         }
     }
 }

@@ -22,9 +22,9 @@ pub use command::{
 };
 pub use envelope::{CONTRACT_VERSION, Envelope, EnvelopeId, Payload, RawPayload, now_ms};
 pub use event::{
-    Attachment, CommandOption, Event, InteractionCreated, InteractionKind, MemberJoined,
-    MemberLeft, MemberUpdated, ModalField, OptionValue, SocialMessageCreated, SocialMessageDeleted,
-    SocialMessageUpdated, UserRef,
+    Attachment, CommandOption, Event, InteractionCreated, InteractionKind, Job, JobPayload,
+    MemberJoined, MemberLeft, MemberUpdated, ModalField, OptionValue, SocialMessageCreated,
+    SocialMessageDeleted, SocialMessageUpdated, UserRef,
 };
 pub use name::{
     MAX_SEGMENT_LEN, NameError, ProviderName, SegmentError, TenantId, TenantName, validate_segment,

@@ -17,6 +17,30 @@ use crate::admin::{
 };
 use crate::model::{TenantId, validate_segment};
 
+/// The tenants a worker node serves (it runs none of their actors).
+fn served_tenants<'a>(
+    view: &'a RootView,
+    waiting: &'a std::collections::HashMap<String, usize>,
+) -> impl Iterator<Item = crate::admin::TenantStatus> + 'a {
+    view.registry.tenants.iter().map(|t| {
+        let id = t.id().to_string();
+        crate::admin::TenantStatus {
+            inbox: waiting.get(&id).copied().unwrap_or(0) as u64,
+            id,
+            state: TenantState::Running,
+            reason: None,
+            restarts: 0,
+            shards: Vec::new(),
+            rest: None,
+            handler_panics: 0,
+            quarantined: None,
+            holder: None,
+            commands: None,
+            schedules: Vec::new(),
+        }
+    })
+}
+
 impl RuntimeInner {
     /// The status tree from one view of the root.
     /// In a cluster, names the node holding each tenant (one heartbeat old at most).
@@ -34,6 +58,15 @@ impl RuntimeInner {
         }
     }
 
+    /// Each tenant's schedules, as this node's scheduler runs them.
+    fn schedules(&self, tenants: &mut [crate::admin::TenantStatus]) {
+        if let Some(jobs) = &self.jobs {
+            for t in tenants {
+                t.schedules = jobs.status(&t.id);
+            }
+        }
+    }
+
     pub(crate) async fn status_of(&self, view: &RootView) -> RuntimeStatus {
         let bus = self.bus.stats();
         let waiting: std::collections::HashMap<String, usize> =
@@ -45,22 +78,7 @@ impl RuntimeInner {
         }
         if !self.role.runs_access() {
             // Worker nodes run no tenant actors; list the tenants they serve.
-            for t in &view.registry.tenants {
-                let id = t.id().to_string();
-                tenants.push(crate::admin::TenantStatus {
-                    inbox: waiting.get(&id).copied().unwrap_or(0) as u64,
-                    id,
-                    state: TenantState::Running,
-                    reason: None,
-                    restarts: 0,
-                    shards: Vec::new(),
-                    rest: None,
-                    handler_panics: 0,
-                    quarantined: None,
-                    holder: None,
-                    commands: None,
-                });
-            }
+            tenants.extend(served_tenants(view, &waiting));
         }
         // Handler panics are charged per tenant by this node's pool.
         if let Some(pool) = view.pool.as_ref().and_then(|p| p.handle.as_ref()) {
@@ -78,6 +96,7 @@ impl RuntimeInner {
             }
         }
         self.name_holders(&mut tenants);
+        self.schedules(&mut tenants);
         let vault = self.vault.stats().await.ok();
         // One round trip on Redis; if it fails the backlog is left out (readiness
         // reports an unreachable bus).

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handlers::{self, AppHandler};
 use super::root::{RootArgs, RootSupervisor, RootView};
+use super::schedules::{check_code_schedules, job_scheduler};
 use super::{Role, Runtime, RuntimeError, RuntimeInner, commands, credentials, tenants};
 use crate::actors::{RestartPolicy, WorkerPoolConfig};
 use crate::admin::AdminOptions;
@@ -22,6 +23,7 @@ use crate::cluster::{Cluster, ClusterConfig};
 use crate::config::{BackendKind, Registry};
 use crate::config::{LoadOptions, TenantsStore};
 use crate::handler::{Handler, HandlerSet};
+use crate::jobs::{CodeSchedules, Schedule};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::SharedTokenStore;
 use crate::state::StateStore;
@@ -52,6 +54,7 @@ pub struct RuntimeBuilder {
     admin_listen: AdminListen,
     handler_timeout: Option<Duration>,
     republish_every: Option<Duration>,
+    schedules: CodeSchedules,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -79,6 +82,31 @@ impl RuntimeBuilder {
             .push(Arc::new(move |set: &mut HandlerSet, t: &TenantId| {
                 set.add(t, handler.clone());
             }));
+        self
+    }
+
+    /// Adds a scheduled job to `tenant` (beside its registry `schedules:`): its slots
+    /// reach the tenant's handlers as `Job` events (`Handler::on_job`), once per
+    /// slot across the cluster. A tenant the registry does not have (now or after a
+    /// reload) runs none of its code schedules; a name its registry entry also uses
+    /// fails [`RuntimeBuilder::build`].
+    ///
+    /// ```no_run
+    /// # async fn f(registry: switchboard::config::Registry) -> Result<(), Box<dyn std::error::Error>> {
+    /// use switchboard::jobs::Schedule;
+    /// use switchboard::model::TenantId;
+    /// use switchboard::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder()
+    ///     .config(registry)
+    ///     .schedule(TenantId::parse("discord", "duck")?, Schedule::new("hourly", "0 * * * *")?)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn schedule(mut self, tenant: TenantId, schedule: Schedule) -> Self {
+        self.schedules.entry(tenant).or_default().push(schedule);
         self
     }
 
@@ -139,27 +167,20 @@ impl RuntimeBuilder {
         // and on the commands the handlers declare.
         let handler_set = handlers::handler_set(&registry, &self.handlers)?;
         let plans = commands::plans(&registry, &handler_set)?;
+        check_code_schedules(&registry, &self.schedules)?;
+        handlers::check_schedule_targets(&registry, &handler_set)?;
         let admin = admin_settings(self.admin_listen, &registry)?;
 
         let vault = start_vault(&registry, role).await?;
         let bus = start_bus(&registry, &node_id, role).await?;
         let cluster = join_cluster(&registry, &node_id, role, &bus).await;
-        for t in &registry.tenants {
-            bus.register_tenant(&t.id())
-                .await
-                .map_err(|e| RuntimeError::Bus(e.to_string()))?;
-        }
+        register_tenants(&bus, &registry).await?;
         if role.runs_access() {
             credentials::publish_all(&vault, &registry).await;
         }
 
         let access = if role.runs_access() {
-            let tokens = shared_tokens(&registry).await;
-            let access =
-                tenants::AccessShared::new(bus.clone(), vault.clone(), cluster.clone(), tokens);
-            // Open the session store now, so the root never waits for it.
-            access.sessions(&registry).await;
-            Some(Arc::new(access))
+            Some(access_shared(&registry, &bus, &vault, cluster.as_ref()).await)
         } else {
             None
         };
@@ -176,6 +197,12 @@ impl RuntimeBuilder {
             pool.is_some(),
         )));
         let tasks = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        // Every node with workers runs every schedule; the bus's per-slot claim
+        // fires each slot once across the cluster.
+        let jobs = pool
+            .is_some()
+            .then(|| job_scheduler(&bus, self.schedules, &cancel, &tasks));
         let root = RootSupervisor::spawn(RootArgs {
             registry,
             bus: bus.clone(),
@@ -202,8 +229,9 @@ impl RuntimeBuilder {
                 view,
                 cluster,
                 tenant_store,
+                jobs,
                 admin: Mutex::new(None),
-                cancel: CancellationToken::new(),
+                cancel,
                 tasks,
             }),
         };
@@ -219,6 +247,9 @@ impl RuntimeBuilder {
             return Err(RuntimeError::Spawn(format!("worker pool: {e}")));
         }
         runtime.follow_tenant_store();
+        if let Some(jobs) = &runtime.inner.jobs {
+            jobs.follow(runtime.inner.view.clone());
+        }
         if role.runs_access() {
             runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
         }
@@ -228,6 +259,30 @@ impl RuntimeBuilder {
         tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
         Ok(runtime)
     }
+}
+
+/// Creates every tenant's streams and groups on the bus.
+async fn register_tenants(bus: &Bus, registry: &Registry) -> Result<(), RuntimeError> {
+    for t in &registry.tenants {
+        bus.register_tenant(&t.id())
+            .await
+            .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// What the tenants' access layers share on an access node.
+async fn access_shared(
+    registry: &Registry,
+    bus: &Bus,
+    vault: &VaultHandle,
+    cluster: Option<&Cluster>,
+) -> Arc<tenants::AccessShared> {
+    let tokens = shared_tokens(registry).await;
+    let access = tenants::AccessShared::new(bus.clone(), vault.clone(), cluster.cloned(), tokens);
+    // Open the session store now, so the root never waits for it.
+    access.sessions(registry).await;
+    Arc::new(access)
 }
 
 /// A split role needs the Redis bus: nodes share work through it.

@@ -38,3 +38,38 @@ pub(crate) fn handler_set(
         Err(RuntimeError::Config(problems))
     }
 }
+
+/// Every registry schedule that names a `handler` names one of its tenant's
+/// handlers (else its jobs would reach nobody). Checked where the handlers are
+/// known — `Runtime::build` and reload — not by `check-config`, which knows only the
+/// built-ins.
+pub(crate) fn check_schedule_targets(
+    registry: &Registry,
+    handlers: &HandlerSet,
+) -> Result<(), RuntimeError> {
+    let mut problems = Vec::new();
+    for t in &registry.tenants {
+        let id = t.id();
+        let names = handlers.handler_names(&id);
+        for (i, s) in t.schedules.iter().enumerate() {
+            if let Some(h) = &s.handler
+                && !names.contains(h)
+            {
+                problems.push(format!(
+                    "{}: {id}: schedules[{i}].handler: no handler of this tenant is called {h:?} (handlers: {})",
+                    t.source.display(),
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Config(problems))
+    }
+}

@@ -39,6 +39,7 @@ mod credentials;
 mod handlers;
 mod reload;
 mod root;
+mod schedules;
 mod tenants;
 
 use std::future::Future;
@@ -58,7 +59,8 @@ use crate::vault::VaultHandle;
 pub use builder::RuntimeBuilder;
 use builder::restart_policy;
 pub use commands::check_commands;
-use root::{RootHandle, RootView, ShutdownPlan};
+pub(crate) use root::RootView;
+use root::{RootHandle, ShutdownPlan};
 
 /// What a node runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,6 +138,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) cluster: Option<crate::cluster::Cluster>,
     /// The cluster's shared tenant registry (`runtime.tenants_store: redis`).
     pub(crate) tenant_store: Option<crate::cluster::TenantStore>,
+    /// This node's job scheduler (worker and all-in-one nodes).
+    pub(crate) jobs: Option<crate::jobs::JobScheduler>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,

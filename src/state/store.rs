@@ -527,6 +527,45 @@ impl SharedChannels {
         }
     }
 
+    /// Claims `(provider, kind, message)` for `handler` on behalf of `claimant` (a bot,
+    /// `provider/tenant`): `true` if the claim is the claimant's — it took it now, or
+    /// took it earlier (a retry) — `false` if another bot of the namespace holds it.
+    /// Backs [`Handler::once_per_message`](crate::handler::Handler::once_per_message).
+    /// The claim is kept for `ttl`.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidKey`] for an empty or overlong id,
+    /// [`StateError::Unavailable`].
+    pub async fn claim_once(
+        &self,
+        provider: &str,
+        kind: &str,
+        message: &str,
+        handler: &str,
+        claimant: &str,
+        ttl: Duration,
+    ) -> Result<bool, StateError> {
+        check("message", message)?;
+        check("handler", handler)?;
+        check("claimant", claimant)?;
+        let key = format!("{}:once:{provider}:{handler}:{kind}:{message}", self.base);
+        let mine = claimant.as_bytes();
+        let took = match &self.backend {
+            Backend::Memory(m) => m.set_nx(&key, mine, Some(ttl)),
+            Backend::Redis(r) => r.set_nx(&key, mine, Some(ttl)).await?,
+        };
+        if took {
+            return Ok(true);
+        }
+        // The holder never changes while the claim lives: reading it after a failed
+        // `SET NX` is as good as an atomic "set or get".
+        let holder = match &self.backend {
+            Backend::Memory(m) => m.get(&key),
+            Backend::Redis(r) => r.get(&key).await?,
+        };
+        Ok(holder.as_deref() == Some(mine))
+    }
+
     /// The bots that took a turn in `channel` within the last hour, newest first.
     ///
     /// # Errors

@@ -135,6 +135,55 @@ providers:
 }
 
 #[test]
+fn bad_schedules_are_reported_with_their_paths() {
+    let yaml = r#"
+providers:
+  - provider: discord
+    tenant: duck
+    credentials: { bot_token: t }
+    schedules:
+      - { name: tick, cron: "* * * * * *" }
+      - { name: tick, cron: "0 9 * * MON-FRI", tz: Europe/Berlin }
+      - { name: Bad, cron: "61 * * * *", tz: Mars/Olympus, missed: once }
+      - { name: never, cron: "0 0 30 2 *", handler: "a.b" }
+"#;
+    let msgs = messages(&load_str(yaml, &opts(&[])).unwrap_err());
+    let has = |prefix: &str| msgs.iter().any(|m| m.starts_with(prefix));
+    for p in [
+        "test.yml: providers[0].schedules[1].name: \"tick\" is used by another schedule",
+        "test.yml: providers[0].schedules[2].name: schedule name \"Bad\"",
+        "test.yml: providers[0].schedules[2].tz: unknown time zone \"Mars/Olympus\"",
+        "test.yml: providers[0].schedules[3].cron: cron pattern \"0 0 30 2 *\": it never fires",
+        "test.yml: providers[0].schedules[3].handler: handler name \"a.b\"",
+    ] {
+        assert!(has(p), "missing {p:?} in {msgs:#?}");
+    }
+    // A type error in the entry is named by its path too.
+    let odd = load_str(
+        "providers:\n  - provider: discord\n    tenant: duck\n    credentials: { bot_token: t }\n    schedules:\n      - { name: odd, cron: \"* * * * *\", missed: sometimes }\n",
+        &opts(&[]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        messages(&odd),
+        [
+            "test.yml: providers[0].schedules[0].missed: unknown variant `sometimes`, expected `skip` or `once`"
+        ]
+    );
+    // A good one loads, with its payload as JSON.
+    let ok = load_str(
+        "providers:\n  - provider: discord\n    tenant: duck\n    credentials: { bot_token: t }\n    schedules:\n      - { name: tick, cron: \"*/5 * * * *\", payload: { n: 1 }, missed: once }\n",
+        &opts(&[]),
+    )
+    .unwrap();
+    let s = &ok.tenants[0].schedules[0];
+    assert_eq!(
+        (s.name.as_str(), s.payload.clone()),
+        ("tick", Some(serde_json::json!({ "n": 1 })))
+    );
+}
+
+#[test]
 fn semantic_errors_name_field_and_expectation() {
     let yaml = r#"
 namespace: Prom

@@ -114,6 +114,7 @@ pub(crate) fn tenant(
         settings: serde_json::Value::Null,
         secrets: BTreeMap::new(),
         coordination: None,
+        schedules: Vec::new(),
         source: PathBuf::from("tests/gateway"),
     }
 }

@@ -114,6 +114,7 @@ pub(crate) fn tenant(name: &str, app: u64, api: &str) -> TenantConfig {
         settings: serde_json::Value::Null,
         secrets: BTreeMap::new(),
         coordination: None,
+        schedules: Vec::new(),
         source: PathBuf::new(),
     }
 }

@@ -21,6 +21,8 @@ pub(super) fn allowed(allow: &AllowConfig, event: &Event) -> bool {
         Event::MemberJoined(m) => (Some(m.guild_id.as_str()), None),
         Event::MemberLeft(m) => (Some(m.guild_id.as_str()), None),
         Event::MemberUpdated(m) => (Some(m.guild_id.as_str()), None),
+        // Jobs come from the runtime's scheduler, never through a gateway.
+        Event::Job(_) => return true,
     };
     listed(&allow.guilds, guild) && (channel.is_none() || listed(&allow.channels, channel))
 }

@@ -96,5 +96,20 @@ pub(super) fn export_status(st: &super::status::RuntimeStatus) {
                     .set(l as f64 / 1000.0);
             }
         }
+        for j in &t.schedules {
+            let labels = [("tenant", tenant.clone()), ("schedule", j.name.clone())];
+            metrics::counter!("switchboard_jobs_fired_total", &labels).absolute(j.fired);
+            metrics::counter!("switchboard_jobs_fired_elsewhere_total", &labels)
+                .absolute(j.fired_elsewhere);
+            metrics::counter!("switchboard_jobs_skipped_total", &labels).absolute(j.skipped);
+            if let Some(next) = j.next_run_unix_ms {
+                gauge!("switchboard_job_next_run_timestamp_seconds", &labels)
+                    .set(next as f64 / 1000.0);
+            }
+            if let Some(last) = j.last_run_unix_ms {
+                gauge!("switchboard_job_last_run_timestamp_seconds", &labels)
+                    .set(last as f64 / 1000.0);
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! | `route` | REST route (`post_message`, …) | ~20, fixed |
 //! | `status` | HTTP status class (`2xx`, `4xx`, `429`, `5xx`) | 4 per tenant |
 //! | `backend` | `memory`, `redis` | 1 |
+//! | `schedule` | schedule name | schedules per tenant |
 //! | `event`, `write` | audit events, fenced writes | fixed small sets |
 
 /// What kind of metric a name is.
@@ -180,6 +181,12 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Node heartbeats that could not be written.",
     ),
+    // Scheduled jobs.
+    ("switchboard_jobs_fired_total", Kind::Counter, "Slots of a schedule this node fired."),
+    ("switchboard_jobs_fired_elsewhere_total", Kind::Counter, "Slots of a schedule another node claimed first."),
+    ("switchboard_jobs_skipped_total", Kind::Counter, "Slots of a schedule skipped (missed while no node ran, or given up)."),
+    ("switchboard_job_next_run_timestamp_seconds", Kind::Gauge, "When a schedule fires next, Unix seconds."),
+    ("switchboard_job_last_run_timestamp_seconds", Kind::Gauge, "When a schedule last fired, Unix seconds."),
     // Gateway.
     (
         "switchboard_gateway_events_total",

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use switchboard::admin::{
-    BacklogStatus, ClusterStatus, CommandsStatus, RuntimeStatus, TenantState, TenantStatus,
+    BacklogStatus, ClusterStatus, CommandsStatus, RuntimeStatus, ScheduleStatus, TenantState,
+    TenantStatus,
 };
 
 fn human_duration(secs: u64) -> String {
@@ -88,6 +89,42 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
     }
     if let Some(why) = &t.quarantined {
         line.push_str(&paint(color, "31", &format!(" · quarantined: {why}")));
+    }
+    line
+}
+
+/// One schedule of a tenant: its pattern, next and last run, how often it fired.
+fn schedule_line(j: &ScheduleStatus, now_ms: u64, color: bool) -> String {
+    let when = |at: Option<i64>, future: bool| {
+        at.map_or_else(
+            || "-".to_owned(),
+            |at| {
+                let at = u64::try_from(at).unwrap_or(0);
+                if future {
+                    format!("in {}", ago(at.saturating_sub(now_ms)))
+                } else {
+                    format!("{} ago", ago(now_ms.saturating_sub(at)))
+                }
+            },
+        )
+    };
+    let mut line = format!(
+        "⏱ {} \"{}\" {} · next {} · last {} · fired {}",
+        j.name,
+        j.cron,
+        j.tz,
+        when(j.next_run_unix_ms, true),
+        when(j.last_run_unix_ms, false),
+        j.fired
+    );
+    if j.fired_elsewhere > 0 {
+        let _ = write!(line, " (elsewhere {})", j.fired_elsewhere);
+    }
+    if j.skipped > 0 {
+        let _ = write!(line, " · skipped {}", j.skipped);
+    }
+    if let Some(e) = &j.error {
+        line.push_str(&paint(color, "31", &format!(" · {e}")));
     }
     line
 }
@@ -203,6 +240,10 @@ pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
         };
         let backlog = s.bus.backlog.iter().find(|b| b.tenant == t.id);
         let _ = writeln!(out, "│  {branch} {}", tenant_line(t, backlog, color));
+        let now = now_unix_ms();
+        for j in &t.schedules {
+            let _ = writeln!(out, "│       {}", schedule_line(j, now, color));
+        }
     }
     match &s.workers {
         Some(w) => {
@@ -234,6 +275,21 @@ pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_shows_next_and_last_run_and_its_firings() {
+        let j: ScheduleStatus = serde_json::from_value(serde_json::json!({
+            "name": "tick", "cron": "* * * * * *", "tz": "UTC", "missed": "once",
+            "next_run_unix_ms": 10_000, "last_run_unix_ms": 4_000,
+            "fired": 7, "fired_elsewhere": 3, "skipped": 1
+        }))
+        .unwrap();
+        let line = schedule_line(&j, 6_000, false);
+        assert_eq!(
+            line,
+            "⏱ tick \"* * * * * *\" UTC · next in 4s · last 2s ago · fired 7 (elsewhere 3) · skipped 1"
+        );
+    }
 
     #[test]
     fn a_quarantined_tenant_shows_its_panics_and_why() {

@@ -14,6 +14,8 @@
 //! | `P:retry:due` | sorted set | the retry doorbell: `<provider>/<tenant>\|<retry member>` by due time |
 //! | `P:{p:t}:gateway:fence` | string | the newest gateway owner's fence (fenced publishes, session saves) |
 //! | `P:{p:t}:done:<id>:<handler>` | string, PX 1 h | handler finished envelope (idempotency) |
+//! | `P:{p:t}:job:<schedule>:slot:<ms>` | string, PX | a fired slot's claim (its envelope id) |
+//! | `P:{p:t}:job:<schedule>:last` | string | the schedule's last fired slot, ms |
 //! | `P:tenants` | set | tenants that ever published (what the sweeps read) |
 //! | `P:ring` | stream, MAXLEN ~100k | the work doorbell: field `k` names an inbox or request stream just written to |
 //! | `P:node:<node>:replies` | stream | responses addressed to a node |
@@ -67,6 +69,16 @@ impl Keys {
 
     pub(crate) fn done(&self, t: &TenantId, id: &str, handler: &str) -> String {
         format!("{}:done:{id}:{handler}", self.tenant_base(t))
+    }
+
+    /// The claim of one slot of a tenant's schedule (`bus/jobs.rs`).
+    pub(crate) fn job_slot(&self, t: &TenantId, schedule: &str, slot_ms: i64) -> String {
+        format!("{}:job:{schedule}:slot:{slot_ms}", self.tenant_base(t))
+    }
+
+    /// The last fired slot of a tenant's schedule.
+    pub(crate) fn job_last(&self, t: &TenantId, schedule: &str) -> String {
+        format!("{}:job:{schedule}:last", self.tenant_base(t))
     }
 
     /// The tenant a per-tenant key (`P:{p:t}:...`) belongs to.

@@ -17,6 +17,7 @@
 
 mod claims;
 mod fetch;
+mod jobs;
 mod keys;
 mod recover;
 mod ring;

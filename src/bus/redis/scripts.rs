@@ -26,6 +26,28 @@ return 1
     )
 });
 
+/// Fires one slot of a schedule: claims the slot (`SET NX PX`), records it as the
+/// schedule's last fired slot if it is the newest, appends the job envelope to the
+/// inbox and rings the doorbell — all or nothing, so a claimed slot is a published
+/// one.
+///
+/// KEYS: the slot's claim, the schedule's last fired slot, the inbox stream, the
+/// ring. ARGV: the envelope id (the claim's value), how long the claim is kept (ms),
+/// the slot (ms), the encoded envelope, the ring's length bound. Returns 1 (fired) or
+/// 0 (the slot was claimed already).
+pub(crate) static JOB_XADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local last = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if tonumber(ARGV[3]) > last then redis.call('SET', KEYS[2], ARGV[3]) end
+redis.call('XADD', KEYS[3], '*', 'e', ARGV[4])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'k', KEYS[3])
+return 1
+",
+    )
+});
+
 /// [`FENCED_XADD`] for a plain key: `SET key value PX ttl` if no newer fence is on
 /// record. KEYS: fence key, key. ARGV: fence, value, ttl ms. Returns 1 or 0.
 pub(crate) static FENCED_SET: LazyLock<Script> = LazyLock::new(|| {

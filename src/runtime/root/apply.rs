@@ -73,7 +73,9 @@ impl RootState {
                 return;
             }
         };
-        let plans = match crate::runtime::commands::plans(&registry, &handlers) {
+        let plans = match crate::runtime::commands::plans(&registry, &handlers).and_then(|p| {
+            crate::runtime::handlers::check_schedule_targets(&registry, &handlers).map(|()| p)
+        }) {
             Ok(p) => p,
             Err(e) => {
                 let _ = reply.send(Err(match e {

@@ -277,6 +277,8 @@ impl TenantEntry {
             // Filled in from the cluster view.
             holder: None,
             commands,
+            // Filled in from this node's job scheduler.
+            schedules: Vec::new(),
         }
     }
 }
