@@ -11,6 +11,7 @@ mod sessions;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchboard::commands::{AppCommand, Permissions, Reply, Router};
 use switchboard::config::{LoadOptions, Registry};
 use switchboard::runtime::Runtime;
 use switchboard::sim::{
@@ -19,6 +20,8 @@ use switchboard::sim::{
 };
 
 const GM_ROLE: u64 = 700_000_000_000_000_007;
+const MOD_ROLE: u64 = 700_000_000_000_000_008;
+const ADMIN_ROLE: u64 = 700_000_000_000_000_009;
 const EPHEMERAL: u64 = 1 << 6;
 
 fn user(id: u64, name: &str) -> SimUser {
@@ -29,8 +32,40 @@ fn user(id: u64, name: &str) -> SimUser {
     }
 }
 
-/// The emulator and a runtime serving `duck` with the sessions router and `ping`,
-/// returned once duck registered its commands. `gm` holds the game-master role.
+/// A moderation command for members with `KICK_MEMBERS` (`require_permission`); it
+/// shows the member's permissions as the interaction carries them.
+fn moderation() -> Router {
+    Router::named("moderation")
+        .command(
+            AppCommand::slash("kick", "Kick someone"),
+            |_ctx, i| async move {
+                let perms = i.member_permissions.unwrap_or_default();
+                Reply::ephemeral(format!("kicked (you have {perms})"))
+            },
+        )
+        .require_permission(Permissions::KICK_MEMBERS)
+}
+
+/// Gives `user` these roles in the demo guild.
+fn member(sim: &SimHandle, user: &SimUser, roles: Vec<u64>) {
+    sim.member_event(MemberEvent::Add {
+        guild_id: DEMO_GUILD,
+        user: user.clone(),
+    })
+    .expect("joins");
+    sim.member_event(MemberEvent::Update {
+        guild_id: DEMO_GUILD,
+        user_id: user.id,
+        roles: Some(roles),
+        nick: None,
+    })
+    .expect("gets the roles");
+}
+
+/// The emulator and a runtime serving `duck` with the sessions router, the
+/// moderation router and `ping`, returned once duck registered its commands. The
+/// guild's `@everyone` may only send messages; `gm` holds the game-master and
+/// moderator roles.
 async fn start(gm: &SimUser) -> (SimHandle, Runtime) {
     let yaml = format!(
         "runtime:\n  workers: 2\n  handlers: [ping]\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials:\n      bot_token: fake-duck\n      app_id: '444444444444444441'\n    settings:\n      gm_role: '{GM_ROLE}'\n"
@@ -42,8 +77,10 @@ async fn start(gm: &SimUser) -> (SimHandle, Runtime) {
         for g in &mut t.guilds {
             *g = g
                 .clone()
-                .role(g.id, "@everyone", 1 << 11)
-                .role(GM_ROLE, "game master", 0);
+                .role(g.id, "@everyone", Permissions::SEND_MESSAGES.bits())
+                .role(GM_ROLE, "game master", 0)
+                .role(MOD_ROLE, "moderators", Permissions::KICK_MEMBERS.bits())
+                .role(ADMIN_ROLE, "admins", Permissions::ADMINISTRATOR.bits());
         }
     }
     let sim = Sim::start(config, "127.0.0.1:0").await.expect("sim");
@@ -54,26 +91,18 @@ async fn start(gm: &SimUser) -> (SimHandle, Runtime) {
     let runtime = Runtime::builder()
         .config(reg)
         .handler(sessions::sessions())
+        .handler(moderation())
         .admin_listen(None)
         .build()
         .await
         .expect("runtime");
-    sim.member_event(MemberEvent::Add {
-        guild_id: DEMO_GUILD,
-        user: gm.clone(),
-    })
-    .expect("gm joins");
-    sim.member_event(MemberEvent::Update {
-        guild_id: DEMO_GUILD,
-        user_id: gm.id,
-        roles: Some(vec![GM_ROLE]),
-        nick: None,
-    })
-    .expect("gm gets the role");
+    member(&sim, gm, vec![GM_ROLE, MOD_ROLE]);
     // The emulator refuses commands that are not registered: wait for them.
     let app = sim.application_id("duck").expect("duck's app");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while sim.command_names(app, None) != ["Session host?", "Session note", "ping", "session"] {
+    while sim.command_names(app, None)
+        != ["Session host?", "Session note", "kick", "ping", "session"]
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "commands never registered: {:?}",
@@ -295,6 +324,42 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
     let r = ask(&sim, &gm, true, session("reset", json!([]))).await;
     assert_eq!(text(&r), ("This only works in a server.".into(), true));
 
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+
+/// Member permissions come from the guild's roles as the emulator computes them
+/// (`@everyone` plus each role, `ADMINISTRATOR` grants all) and guard a route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_permissions_from_guild_roles_guard_a_route() {
+    let bob = user(900_000_000_000_000_002, "bob");
+    let gm = user(900_000_000_000_000_003, "gertrude");
+    let root = user(900_000_000_000_000_005, "root");
+    let (sim, runtime) = start(&gm).await;
+    member(&sim, &root, vec![ADMIN_ROLE]);
+    let kick = || InteractionKind::SlashCommand {
+        name: "kick".into(),
+        options: vec![],
+    };
+    let r = ask(&sim, &bob, false, kick()).await;
+    assert_eq!(
+        text(&r),
+        (
+            "You need the KICK_MEMBERS permission to use this.".into(),
+            true
+        )
+    );
+    let r = ask(&sim, &gm, false, kick()).await;
+    assert_eq!(text(&r).0, "kicked (you have KICK_MEMBERS | SEND_MESSAGES)");
+    let r = ask(&sim, &root, false, kick()).await;
+    assert!(
+        text(&r).0.starts_with(
+            "kicked (you have CREATE_INSTANT_INVITE | KICK_MEMBERS | BAN_MEMBERS | ADMINISTRATOR"
+        ),
+        "{r}"
+    );
+    let r = ask(&sim, &gm, true, kick()).await;
+    assert_eq!(text(&r), ("This only works in a server.".into(), true));
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }

@@ -457,6 +457,28 @@ mod tests {
             member_permissions(&plain, 5, &[]),
             DEFAULT_EVERYONE_PERMISSIONS
         );
+        let u = SimUser {
+            id: 5,
+            username: "m".into(),
+            bot: false,
+        };
+        let d = InteractionBase {
+            id: 1,
+            application_id: 2,
+            kind: 2,
+            token: "t",
+            guild_id: Some(g.id),
+            channel_id: 3,
+            user: &u,
+            roles: &[10],
+            guild: Some(&g),
+            joined_unix_ms: 0,
+            data: json!({}),
+            message: None,
+        }
+        .to_json();
+        assert_eq!(d["member"]["permissions"], (SEND | KICK).to_string(), "{d}");
+        assert_eq!(d["app_permissions"], SEND.to_string());
         let roles = guild_roles(&g);
         assert_eq!(roles.len(), 3);
         assert_eq!(roles[0]["permissions"], SEND.to_string());
