@@ -138,7 +138,7 @@ async fn ask(sim: &SimHandle, who: &SimUser, dm: bool, kind: InteractionKind) ->
     }
 }
 
-fn session(sub: &str, options: Value) -> InteractionKind {
+fn session(sub: &str, options: &Value) -> InteractionKind {
     InteractionKind::SlashCommand {
         name: "session".into(),
         options: vec![json!({"type": 1, "name": sub, "options": options})],
@@ -148,7 +148,7 @@ fn session(sub: &str, options: Value) -> InteractionKind {
 fn start_topic(topic: &str) -> InteractionKind {
     session(
         "start",
-        json!([{"type": 3, "name": "topic", "value": topic}]),
+        &json!([{"type": 3, "name": "topic", "value": topic}]),
     )
 }
 
@@ -162,6 +162,7 @@ fn text(r: &Value) -> (String, bool) {
     )
 }
 
+#[allow(clippy::too_many_lines)] // one user story, step by step
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sessions_example_round_trips_every_kind_of_route() {
     let alice = user(900_000_000_000_000_001, "alice");
@@ -198,7 +199,7 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
     );
 
     // A missing option is explained to the user, ephemerally.
-    let r = ask(&sim, &alice, false, session("start", json!([]))).await;
+    let r = ask(&sim, &alice, false, session("start", &json!([]))).await;
     assert_eq!(
         text(&r),
         ("Invalid input: option `topic` is missing.".into(), true)
@@ -221,7 +222,7 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
     );
 
     // A modal names it.
-    let r = ask(&sim, &alice, false, session("name", json!([]))).await;
+    let r = ask(&sim, &alice, false, session("name", &json!([]))).await;
     assert_eq!(r["type"], 9, "{r}");
     assert_eq!(r["data"]["custom_id"], "session:name");
     let r = ask(
@@ -239,7 +240,7 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
         text(&r),
         ("The session is now called \"Friday\".".into(), false)
     );
-    let r = ask(&sim, &bob, false, session("info", json!([]))).await;
+    let r = ask(&sim, &bob, false, session("info", &json!([]))).await;
     assert_eq!(
         text(&r),
         (format!("Session \"Friday\": trivia (host <@{me}>)."), true)
@@ -270,7 +271,7 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
     assert_eq!(text(&r).0, "Noted message 123456 for the session.");
 
     // The admin command: refused to a non-admin, with the uniform message.
-    let r = ask(&sim, &bob, false, session("reset", json!([]))).await;
+    let r = ask(&sim, &bob, false, session("reset", &json!([]))).await;
     assert_eq!(
         text(&r),
         (
@@ -280,7 +281,7 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
     );
 
     // Stop, confirmed with the button.
-    let r = ask(&sim, &alice, false, session("stop", json!([]))).await;
+    let r = ask(&sim, &alice, false, session("stop", &json!([]))).await;
     let button = format!("session:stop:{DEMO_GUILD}");
     assert!(text(&r).0.contains(&button), "{r}");
     let r = ask(
@@ -297,20 +298,20 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
 
     // `/session info` allows 3 uses a minute per user: bob's third passes, the
     // fourth is told to wait.
-    let r = ask(&sim, &bob, false, session("info", json!([]))).await;
+    let r = ask(&sim, &bob, false, session("info", &json!([]))).await;
     assert_eq!(text(&r), ("No session is running here.".into(), true));
-    ask(&sim, &bob, false, session("info", json!([]))).await;
-    let (wait, ephemeral) = text(&ask(&sim, &bob, false, session("info", json!([]))).await);
+    ask(&sim, &bob, false, session("info", &json!([]))).await;
+    let (wait, ephemeral) = text(&ask(&sim, &bob, false, session("info", &json!([]))).await);
     assert!(wait.starts_with("Slow down: try again in "), "{wait}");
     assert!(ephemeral);
 
     // The game master may reset.
     ask(&sim, &bob, false, start_topic("werewolf")).await;
-    let r = ask(&sim, &gm, false, session("reset", json!([]))).await;
+    let r = ask(&sim, &gm, false, session("reset", &json!([]))).await;
     assert_eq!(text(&r), ("A game master ended the session.".into(), false));
 
     // An unknown subcommand of a routed command is answered, not ignored.
-    let r = ask(&sim, &alice, false, session("bogus", json!([]))).await;
+    let r = ask(&sim, &alice, false, session("bogus", &json!([]))).await;
     assert_eq!(text(&r), ("Unknown command `/session bogus`.".into(), true));
 
     // DMs: a session per user; role checks need a server.
@@ -319,9 +320,9 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
         text(&r).0,
         format!("Session started: story time (host <@{me}>).")
     );
-    let r = ask(&sim, &alice, true, session("info", json!([]))).await;
+    let r = ask(&sim, &alice, true, session("info", &json!([]))).await;
     assert_eq!(text(&r).0, format!("Session: story time (host <@{me}>)."));
-    let r = ask(&sim, &gm, true, session("reset", json!([]))).await;
+    let r = ask(&sim, &gm, true, session("reset", &json!([]))).await;
     assert_eq!(text(&r), ("This only works in a server.".into(), true));
 
     runtime.shutdown(Duration::from_secs(10)).await;

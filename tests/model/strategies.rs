@@ -60,6 +60,7 @@ fn option_value() -> impl Strategy<Value = OptionValue> {
     })
 }
 
+#[allow(clippy::too_many_lines)] // one strategy per event kind, side by side
 fn event() -> impl Strategy<Value = Event> {
     let message = (
         "[0-9]{1,20}",

@@ -4,54 +4,6 @@
 //! selects) and modals by `custom_id` prefix — to an async function of the tenant's
 //! [`Ctx`] and the interaction. A [`Router`] is a [`Handler`]: register it like any
 //! other, and it serves every tenant it is given to.
-//!
-//! ```
-//! use std::time::Duration;
-//! use switchboard::commands::{AppCommand, OptionDef, Permissions, Reply, Router};
-//! use switchboard::handler::Handler;
-//! use switchboard::state::CooldownScope;
-//!
-//! let router = Router::named("game")
-//!     .command(AppCommand::slash("ping", "Answers pong"), |_ctx, _i| async { "pong" })
-//!     .cooldown(CooldownScope::User, 1, Duration::from_secs(5))
-//!     .subcommand(
-//!         "game",
-//!         OptionDef::subcommand("start", "Start a game")
-//!             .option(OptionDef::integer("rounds", "How many rounds").required()),
-//!         |_ctx, i| async move {
-//!             let rounds: i64 = i.args().get("rounds")?;
-//!             Ok::<_, switchboard::handler::HandlerError>(Reply::text(format!("{rounds} rounds")))
-//!         },
-//!     )
-//!     .subcommand("game admin", OptionDef::subcommand("reset", "Reset"), |_ctx, _i| async {
-//!         Reply::ephemeral("reset")
-//!     })
-//!     .require_permission(Permissions::MANAGE_GUILD)
-//!     .user_command("Game stats", |_ctx, i| async move {
-//!         format!("stats of <@{}>", i.target_id.unwrap_or_default())
-//!     })
-//!     .component("confirm:", |_ctx, _i| async { Reply::ephemeral("confirmed") })
-//!     .require_role("gm_role");
-//! let names: Vec<String> = router.commands().into_iter().map(|c| c.name).collect();
-//! assert_eq!(names, ["ping", "game", "Game stats"]);
-//! assert_eq!(
-//!     router.routes(),
-//!     ["[Game stats]", "/game admin reset", "/game start", "/ping", "component confirm:"]
-//! );
-//! ```
-//!
-//! # What the router answers by itself
-//!
-//! - A route that returns a [`Reply`] (or text) is answered with it; `()` means the
-//!   route answered itself through `Ctx::respond_interaction`.
-//! - An [`ArgError`](crate::commands::ArgError) (a missing or mistyped option), a
-//!   [`Denied`] (a guard refused) or a [`UserError`] is answered ephemerally with
-//!   its text; any other error fails the delivery, which is retried.
-//! - A subcommand of one of its commands without a route: an ephemeral "unknown
-//!   command". Commands it does not declare and custom ids no prefix matches belong
-//!   to other handlers and are left alone — unless [`Router::answer_unknown`] makes
-//!   it the tenant's catch-all.
-//! - Autocomplete that is refused or unknown gets an empty list of suggestions.
 
 mod guard;
 mod reply;
@@ -81,7 +33,55 @@ enum Table {
     Modal,
 }
 
-/// Routes interactions to async functions; see the [module docs](self).
+/// Routes interactions to async functions, and declares the commands it routes.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard::commands::{AppCommand, OptionDef, Permissions, Reply, Router};
+/// use switchboard::handler::Handler;
+/// use switchboard::state::CooldownScope;
+///
+/// let router = Router::named("game")
+///     .command(AppCommand::slash("ping", "Answers pong"), |_ctx, _i| async { "pong" })
+///     .cooldown(CooldownScope::User, 1, Duration::from_secs(5))
+///     .subcommand(
+///         "game",
+///         OptionDef::subcommand("start", "Start a game")
+///             .option(OptionDef::integer("rounds", "How many rounds").required()),
+///         |_ctx, i| async move {
+///             let rounds: i64 = i.args().get("rounds")?;
+///             Ok::<_, switchboard::handler::HandlerError>(Reply::text(format!("{rounds} rounds")))
+///         },
+///     )
+///     .subcommand("game admin", OptionDef::subcommand("reset", "Reset"), |_ctx, _i| async {
+///         Reply::ephemeral("reset")
+///     })
+///     .require_permission(Permissions::MANAGE_GUILD)
+///     .user_command("Game stats", |_ctx, i| async move {
+///         format!("stats of <@{}>", i.target_id.unwrap_or_default())
+///     })
+///     .component("confirm:", |_ctx, _i| async { Reply::ephemeral("confirmed") })
+///     .require_role("gm_role");
+/// let names: Vec<String> = router.commands().into_iter().map(|c| c.name).collect();
+/// assert_eq!(names, ["ping", "game", "Game stats"]);
+/// assert_eq!(
+///     router.routes(),
+///     ["[Game stats]", "/game admin reset", "/game start", "/ping", "component confirm:"]
+/// );
+/// ```
+///
+/// # What the router answers by itself
+///
+/// - A route that returns a [`Reply`] (or text) is answered with it; `()` means the
+///   route answered itself through `Ctx::respond_interaction`.
+/// - An [`ArgError`](crate::commands::ArgError) (a missing or mistyped option), a
+///   [`Denied`] (a guard refused) or a [`UserError`] is answered ephemerally with
+///   its text; any other error fails the delivery, which is retried.
+/// - A subcommand of one of its commands without a route: an ephemeral "unknown
+///   command". Commands it does not declare and custom ids no prefix matches belong
+///   to other handlers and are left alone — unless [`Router::answer_unknown`] makes
+///   it the tenant's catch-all.
+/// - Autocomplete that is refused or unknown gets an empty list of suggestions.
 #[derive(Debug, Clone)]
 pub struct Router {
     name: String,
@@ -195,28 +195,26 @@ impl Router {
             "subcommand parent {parent:?}: a command, or a command and a group"
         );
         let root = words[0];
-        let idx = match self
+        let idx = if let Some(i) = self
             .schema
             .iter()
             .position(|c| c.name == root && c.kind == CommandKind::ChatInput)
         {
-            Some(i) => i,
-            None => {
-                self.schema.push(AppCommand::slash(root, root));
-                self.schema.len() - 1
-            }
+            i
+        } else {
+            self.schema.push(AppCommand::slash(root, root));
+            self.schema.len() - 1
         };
         let mut holder = &mut self.schema[idx].options;
         if let Some(group) = words.get(1) {
-            let g = match holder
+            let g = if let Some(g) = holder
                 .iter()
                 .position(|o| o.name == *group && o.kind == OptionKind::SubCommandGroup)
             {
-                Some(g) => g,
-                None => {
-                    holder.push(OptionDef::group(*group, *group));
-                    holder.len() - 1
-                }
+                g
+            } else {
+                holder.push(OptionDef::group(*group, *group));
+                holder.len() - 1
             };
             holder = &mut holder[g].options;
         }

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::*;
 
-fn interaction(v: serde_json::Value) -> InteractionCreated {
+fn interaction(v: &serde_json::Value) -> InteractionCreated {
     let mut base = json!({"interaction_id": "1", "user": {"id": "7", "name": "mallard"}});
     if let (Some(b), Some(extra)) = (base.as_object_mut(), v.as_object()) {
         b.extend(extra.clone());
@@ -84,7 +84,7 @@ fn one_definition_gives_schema_and_routes() {
 #[test]
 fn lookup_by_route_prefix_and_ownership() {
     let r = router();
-    let key = |v| r.lookup(&interaction(v)).map(|(k, _)| k);
+    let key = |v| r.lookup(&interaction(&v)).map(|(k, _)| k);
     assert_eq!(
         key(json!({"kind": "command", "command_name": "ping"})),
         Ok("ping".into())
@@ -128,7 +128,7 @@ fn lookup_by_route_prefix_and_ownership() {
         Err(None)
     );
     let all = router().answer_unknown();
-    let key = |v| all.lookup(&interaction(v)).map(|(k, _)| k);
+    let key = |v| all.lookup(&interaction(&v)).map(|(k, _)| k);
     assert_eq!(
         key(json!({"kind": "command", "command_name": "weather"})),
         Err(Some("Unknown command `/weather`.".into()))
