@@ -52,3 +52,8 @@ pub mod runtime;
 pub mod sim;
 pub mod state;
 pub mod vault;
+
+/// The README's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
