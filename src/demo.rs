@@ -1,8 +1,11 @@
 //! The offline demo: the built-in Discord emulator, a runtime whose tenants point at
 //! it, and a small traffic generator posting `!ping` / `!echo` messages as a human
-//! would. `switchboard run --demo` runs it; tests drive it too.
+//! would and invoking the slash command `/ping` of the tenants that registered it.
+//! `switchboard run --demo` runs it; tests drive it too.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -10,7 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{LoadOptions, Registry};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::sim::{DEMO_CHANNELS, DEMO_GUILD, InjectMessage, Sim, SimConfig, SimHandle, SimUser};
+use crate::sim::{
+    DEMO_CHANNELS, DEMO_GUILD, InjectInteraction, InjectMessage, InteractionKind, Sim, SimConfig,
+    SimHandle, SimUser,
+};
 
 /// The demo registry shipped as `config/demo.yml`.
 pub const DEMO_REGISTRY: &str = include_str!("../config/demo.yml");
@@ -35,6 +41,10 @@ pub enum DemoError {
 pub struct DemoSummary {
     /// Messages the traffic generator posted.
     pub posted: u64,
+    /// Slash commands (`/ping`) the traffic generator invoked.
+    pub slash_commands: u64,
+    /// How many of them the bots have answered.
+    pub slash_answered: u64,
     /// Envelopes published to workers.
     pub events_in: u64,
     /// Deliveries handled by workers.
@@ -49,8 +59,14 @@ impl std::fmt::Display for DemoSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "demo · posted {} · events in {} · handled {} · replies posted {} · 429s {}",
-            self.posted, self.events_in, self.handled, self.replies, self.rate_limited
+            "demo · posted {} · slash commands {} (answered {}) · events in {} · handled {} · replies posted {} · 429s {}",
+            self.posted,
+            self.slash_commands,
+            self.slash_answered,
+            self.events_in,
+            self.handled,
+            self.replies,
+            self.rate_limited
         )
     }
 }
@@ -59,12 +75,22 @@ impl std::fmt::Display for DemoSummary {
 #[derive(Debug)]
 pub struct Demo {
     /// The emulator.
-    pub sim: std::sync::Arc<SimHandle>,
+    pub sim: Arc<SimHandle>,
     /// The runtime.
     pub runtime: Runtime,
     traffic: JoinHandle<u64>,
-    posted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    counters: Arc<Counters>,
     cancel: CancellationToken,
+}
+
+/// What the traffic generator did, shared with [`Demo::summary`].
+#[derive(Debug, Default)]
+struct Counters {
+    posted: AtomicU64,
+    slash_commands: AtomicU64,
+    slash_answered: AtomicU64,
+    /// Slash commands not answered yet (their interaction ids).
+    unanswered: Mutex<Vec<u64>>,
 }
 
 /// The shipped demo registry.
@@ -90,7 +116,7 @@ impl Demo {
     ) -> Result<Self, DemoError> {
         let sim_config =
             SimConfig::from_registry(&registry).map_err(|e| DemoError::Config(e.to_string()))?;
-        let sim = std::sync::Arc::new(
+        let sim = Arc::new(
             Sim::start(sim_config, "127.0.0.1:0")
                 .await
                 .map_err(|e| DemoError::Sim(e.to_string()))?,
@@ -99,19 +125,30 @@ impl Demo {
             t.endpoints.api = Some(format!("http://{}", sim.api_host()));
             t.endpoints.gateway = Some(sim.gateway_url());
         }
+        let tenants = registry
+            .tenants
+            .iter()
+            .map(|t| t.tenant.to_string())
+            .collect();
         let runtime = Runtime::builder()
             .config(registry)
             .admin_listen(admin)
             .build()
             .await?;
         let cancel = CancellationToken::new();
-        let posted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let traffic = tokio::spawn(traffic(sim.clone(), every, cancel.clone(), posted.clone()));
+        let counters = Arc::new(Counters::default());
+        let traffic = tokio::spawn(traffic(
+            sim.clone(),
+            tenants,
+            every,
+            cancel.clone(),
+            counters.clone(),
+        ));
         Ok(Self {
             sim,
             runtime,
             traffic,
-            posted,
+            counters,
             cancel,
         })
     }
@@ -125,8 +162,21 @@ impl Demo {
             .iter()
             .map(|c| self.sim.channel_messages(*c).len() as u64)
             .sum();
+        let answered = {
+            let mut unanswered = self
+                .counters
+                .unanswered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let before = unanswered.len();
+            unanswered.retain(|id| self.sim.interaction_response(*id).is_none());
+            (before - unanswered.len()) as u64
+        };
+        let c = &self.counters;
         DemoSummary {
-            posted: self.posted.load(std::sync::atomic::Ordering::Relaxed),
+            posted: c.posted.load(Ordering::Relaxed),
+            slash_commands: c.slash_commands.load(Ordering::Relaxed),
+            slash_answered: c.slash_answered.fetch_add(answered, Ordering::Relaxed) + answered,
             events_in: bus.published,
             handled: bus.acked,
             replies,
@@ -143,7 +193,7 @@ impl Demo {
         self.cancel.cancel();
         let _ = self.traffic.await;
         self.runtime.shutdown(Duration::from_secs(10)).await;
-        match std::sync::Arc::try_unwrap(self.sim) {
+        match Arc::try_unwrap(self.sim) {
             Ok(sim) => sim.shutdown().await,
             // Someone still holds it: dropping the last handle stops the emulator.
             Err(shared) => drop(shared),
@@ -151,11 +201,15 @@ impl Demo {
     }
 }
 
+/// Every fourth tick (with the `!ping` line) the generator also invokes `/ping`, in
+/// turn with each tenant that has registered it (the emulator accepts only
+/// registered commands).
 async fn traffic(
-    sim: std::sync::Arc<SimHandle>,
+    sim: Arc<SimHandle>,
+    tenants: Vec<String>,
     every: Duration,
     cancel: CancellationToken,
-    posted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    counters: Arc<Counters>,
 ) -> u64 {
     const LINES: [&str; 4] = [
         "!ping",
@@ -171,6 +225,9 @@ async fn traffic(
             () = cancel.cancelled() => return n,
         }
         let i = n as usize;
+        if i.is_multiple_of(LINES.len()) {
+            slash_ping(&sim, &tenants, i / LINES.len(), &counters);
+        }
         let msg = InjectMessage {
             guild_id: Some(DEMO_GUILD),
             channel_id: Some(DEMO_CHANNELS[i % DEMO_CHANNELS.len()]),
@@ -186,9 +243,53 @@ async fn traffic(
         match sim.inject_message(msg) {
             Ok(_) => {
                 n += 1;
-                posted.store(n, std::sync::atomic::Ordering::Relaxed);
+                counters.posted.store(n, Ordering::Relaxed);
             }
             Err(e) => tracing::warn!(error = %e, "demo traffic: injecting a message failed"),
         }
+    }
+}
+
+/// Invokes `/ping` as a user of the demo guild, with the `round`-th tenant (in turn)
+/// among those whose registered commands include it; nothing before any has.
+fn slash_ping(sim: &SimHandle, tenants: &[String], round: usize, counters: &Counters) {
+    let ready: Vec<&String> = tenants
+        .iter()
+        .filter(|t| {
+            sim.application_id(t).is_some_and(|app| {
+                [None, Some(DEMO_GUILD)]
+                    .iter()
+                    .any(|scope| sim.command_names(app, *scope).iter().any(|n| n == "ping"))
+            })
+        })
+        .collect();
+    if ready.is_empty() {
+        return;
+    }
+    let tenant = ready[round % ready.len()];
+    let injected = sim.inject_interaction(&InjectInteraction {
+        tenant: tenant.clone(),
+        guild_id: Some(DEMO_GUILD),
+        channel_id: Some(DEMO_CHANNELS[round % DEMO_CHANNELS.len()]),
+        user: SimUser {
+            id: 900_000_000_000_000_004,
+            username: "dave".to_owned(),
+            bot: false,
+        },
+        kind: InteractionKind::SlashCommand {
+            name: "ping".to_owned(),
+            options: Vec::new(),
+        },
+    });
+    match injected {
+        Ok(i) => {
+            counters.slash_commands.fetch_add(1, Ordering::Relaxed);
+            counters
+                .unanswered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(i.id);
+        }
+        Err(e) => tracing::warn!(error = %e, %tenant, "demo traffic: invoking /ping failed"),
     }
 }

@@ -11,7 +11,8 @@
 //!   for, effects (`ctx.reply(..)`, `ctx.post_message(..)`), state
 //!   (`ctx.state()`, `ctx.cooldown(..)`) and coordination (`ctx.claim_turn(..)`) —
 //!   never a token.
-//! - [`AppCommand`] declares slash and context-menu commands.
+//! - [`AppCommand`] declares slash and context-menu commands; a [`Router`] routes them
+//!   (and buttons, selects, modals) to async functions.
 //! - [`Envelope`], [`Event`] and [`Command`] are the wire contract on the bus.
 //!
 //! Modules, by what they are for:
@@ -78,7 +79,7 @@ pub mod sim;
 pub mod state;
 pub mod vault;
 
-pub use commands::AppCommand;
+pub use commands::{AppCommand, Reply, Router};
 pub use config::Registry;
 pub use handler::{Ctx, Handler, HandlerResult};
 pub use model::{Command, Envelope, Event, TenantId};

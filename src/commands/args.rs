@@ -456,6 +456,10 @@ mod tests {
             channel_id: None,
             guild_id: None,
             locale: None,
+            member_roles: Vec::new(),
+            member_permissions: None,
+            app_permissions: None,
+            context: None,
         };
         let args = event.args();
         assert_eq!(args.command(), Some("game"));

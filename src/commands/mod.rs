@@ -18,6 +18,11 @@
 //!   fingerprint.
 //! - `args.rs`: [`Args`], typed getters over an invocation (`get::<i64>("count")`),
 //!   the subcommand path and the focused option; [`ArgError`].
+//! - `router/`: [`Router`], which routes interactions (commands, subcommands,
+//!   context menus, autocomplete, components and modals by `custom_id` prefix) to
+//!   async functions and declares the commands it routes; guards
+//!   ([`require_permission`], [`require_role`], cooldowns) with uniform refusals
+//!   ([`Denied`]); what a route returns ([`Reply`], [`IntoReply`], [`UserError`]).
 //! - `ids.rs`: [`UserId`], [`ChannelId`], [`RoleId`], [`MentionableId`],
 //!   [`AttachmentId`].
 //!
@@ -56,6 +61,7 @@ pub mod limits;
 mod localization;
 mod option;
 mod permissions;
+mod router;
 mod set;
 mod validate;
 
@@ -65,6 +71,10 @@ pub use self::ids::{AttachmentId, ChannelId, MentionableId, RoleId, UserId};
 pub use self::localization::{LOCALES, Localizations, is_locale};
 pub use self::option::{ChannelType, Choice, ChoiceValue, OptionDef, OptionKind};
 pub use self::permissions::Permissions;
+pub use self::router::{
+    Denied, IntoReply, Reply, RouteFn, Router, UserError, require_permission, require_role,
+    role_setting,
+};
 pub use self::set::CommandSet;
 pub use self::validate::{
     CommandIssue, CommandSetError, command_chars, validate, validate_command,

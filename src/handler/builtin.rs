@@ -1,15 +1,22 @@
 //! Built-in example handlers, enabled by name in the registry (`ping`, `echo`).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::dispatch::DynHandler;
 use super::{Ctx, Handler, HandlerResult};
-use crate::commands::AppCommand;
-use crate::model::{
-    InteractionCreated, InteractionKind, InteractionResponse, MessageBody, SocialMessageCreated,
-};
+use crate::commands::{AppCommand, Router};
+use crate::model::{InteractionCreated, SocialMessageCreated};
 
-/// `!ping` → replies `pong`; the slash command `/ping` answers `pong`.
+/// The routed `/ping`, shared by every `Ping`.
+static PING_ROUTES: LazyLock<Router> = LazyLock::new(|| {
+    Router::named("ping").command(
+        AppCommand::slash("ping", "Check that the bot answers: pong"),
+        |_ctx, _i| async { "pong" },
+    )
+});
+
+/// `!ping` → replies `pong`; the slash command `/ping` answers `pong` (a
+/// [`Router`] route).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ping;
 
@@ -19,10 +26,7 @@ impl Handler for Ping {
     }
 
     fn commands(&self) -> Vec<AppCommand> {
-        vec![AppCommand::slash(
-            "ping",
-            "Check that the bot answers: pong",
-        )]
+        Handler::commands(&*PING_ROUTES)
     }
 
     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
@@ -34,12 +38,7 @@ impl Handler for Ping {
     }
 
     async fn on_interaction(&self, ctx: &Ctx, i: &InteractionCreated) -> HandlerResult {
-        if i.kind != InteractionKind::Command || i.command_name.as_deref() != Some("ping") {
-            return Ok(());
-        }
-        ctx.respond_interaction(i, InteractionResponse::Message(MessageBody::text("pong")))
-            .await?;
-        Ok(())
+        PING_ROUTES.dispatch(ctx, i).await
     }
 }
 

@@ -79,6 +79,12 @@ pub(crate) struct CtxShared {
 }
 
 /// A handler's view of the world while it handles one envelope of one tenant.
+///
+/// Cloning is cheap (reference counts) and a clone is the same context: clones share
+/// the count of effects made, so each effect still gets its own idempotency key. The
+/// [command router](crate::commands::Router) hands its routes an owned clone, so a
+/// route can be an `async move` closure.
+#[derive(Clone)]
 pub struct Ctx {
     shared: CtxShared,
     tenant: TenantId,
@@ -89,7 +95,7 @@ pub struct Ctx {
     settings: Arc<serde_json::Value>,
     coordination: Option<Coordination>,
     cancel: CancellationToken,
-    effects: AtomicU32,
+    effects: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -145,7 +151,7 @@ impl Ctx {
             settings,
             coordination,
             cancel,
-            effects: AtomicU32::new(0),
+            effects: Arc::new(AtomicU32::new(0)),
         }
     }
 

@@ -88,6 +88,10 @@ pub struct RawPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+// Events are most of the traffic and an envelope is built once and moved a few
+// times: boxing the largest variant would cost an allocation per event to save a
+// few hundred bytes on the rarer commands and responses.
+#[allow(clippy::large_enum_variant)]
 pub enum Payload {
     /// Something happened on the provider.
     Event(Event),

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::{InteractionContext, Permissions};
+
 /// A user as an event refers to them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRef {
@@ -204,6 +206,47 @@ pub struct InteractionCreated {
     /// The user's locale, e.g. `en-US`.
     #[serde(default)]
     pub locale: Option<String>,
+    /// The invoking member's role ids (guild interactions; empty in DMs).
+    #[serde(default)]
+    pub member_roles: Vec<String>,
+    /// The invoking member's permissions in the channel, overwrites included
+    /// (Discord `member.permissions`); `None` in DMs, where there is no member.
+    #[serde(default)]
+    pub member_permissions: Option<Permissions>,
+    /// The bot's own permissions in the channel (Discord `app_permissions`).
+    #[serde(default)]
+    pub app_permissions: Option<Permissions>,
+    /// Where it was started: a guild, the DM with the bot, another private channel.
+    /// `None` when the provider did not say (older events); then
+    /// [`InteractionCreated::is_dm`] goes by the guild id.
+    #[serde(default)]
+    pub context: Option<InteractionContext>,
+}
+
+impl InteractionCreated {
+    /// Whether it came from a direct message (or another private channel) rather
+    /// than a guild.
+    #[must_use]
+    pub fn is_dm(&self) -> bool {
+        match self.context {
+            Some(c) => c != InteractionContext::Guild,
+            None => self.guild_id.is_none(),
+        }
+    }
+
+    /// Whether the member has every permission of `perms` in the channel
+    /// (`ADMINISTRATOR` has them all). `false` in DMs, where there is no member.
+    #[must_use]
+    pub fn member_has(&self, perms: Permissions) -> bool {
+        self.member_permissions
+            .is_some_and(|p| p.contains(Permissions::ADMINISTRATOR) || p.contains(perms))
+    }
+
+    /// Whether the member has the role `role_id`.
+    #[must_use]
+    pub fn member_has_role(&self, role_id: &str) -> bool {
+        self.member_roles.iter().any(|r| r == role_id)
+    }
 }
 
 /// A member joined a guild.

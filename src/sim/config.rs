@@ -77,6 +77,17 @@ pub struct ChannelConfig {
     pub name: String,
 }
 
+/// A role of a guild, with its permission bits (Discord's values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleConfig {
+    /// Snowflake id; the guild's own id is its `@everyone` role.
+    pub id: u64,
+    /// Role name.
+    pub name: String,
+    /// Permission bits granted by the role.
+    pub permissions: u64,
+}
+
 /// A guild (server). Tenants that list the same guild id share that guild.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuildConfig {
@@ -86,6 +97,10 @@ pub struct GuildConfig {
     pub name: String,
     /// Text channels.
     pub channels: Vec<ChannelConfig>,
+    /// Roles besides the default `@everyone` (a role whose id is the guild's
+    /// replaces `@everyone`'s permissions). A member's permissions are `@everyone`'s
+    /// and those of each of its roles; `ADMINISTRATOR` or owning the guild grants all.
+    pub roles: Vec<RoleConfig>,
 }
 
 impl GuildConfig {
@@ -102,7 +117,20 @@ impl GuildConfig {
                     name: name.to_owned(),
                 })
                 .collect(),
+            roles: Vec::new(),
         }
+    }
+
+    /// Adds a role with these permission bits (the guild's id: sets `@everyone`'s).
+    #[must_use]
+    pub fn role(mut self, id: u64, name: impl Into<String>, permissions: u64) -> Self {
+        self.roles.retain(|r| r.id != id);
+        self.roles.push(RoleConfig {
+            id,
+            name: name.into(),
+            permissions,
+        });
+        self
     }
 }
 

@@ -58,6 +58,7 @@ fn gateway_payloads_parse() {
             id: 21,
             name: "general".into(),
         }],
+        roles: Vec::new(),
     };
     let ready = Ready {
         bot: &bot,
@@ -128,6 +129,7 @@ fn interactions_parse() {
                 channel_id: 21,
                 user: &u,
                 roles: &[3],
+                guild: None,
                 joined_unix_ms: 0,
                 data: data.clone(),
                 message: (*kind == 3).then(|| message().to_json()),

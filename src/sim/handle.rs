@@ -200,6 +200,14 @@ impl SimHandle {
         names
     }
 
+    /// The initial response interaction `id` got (`{"type", "data"}` as the bot sent
+    /// it: a message, a deferral, autocomplete choices, a modal), `None` while it is
+    /// unanswered.
+    #[must_use]
+    pub fn interaction_response(&self, id: u64) -> Option<serde_json::Value> {
+        self.state.interaction_response(id)
+    }
+
     /// Accepted bulk overwrites (`PUT …/commands`, global and guild) of an
     /// application's commands so far.
     #[must_use]

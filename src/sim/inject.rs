@@ -136,6 +136,22 @@ pub enum InteractionKind {
         #[serde(default)]
         options: Vec<Value>,
     },
+    /// A user context-menu command on a user.
+    UserCommand {
+        /// Command name.
+        name: String,
+        /// The user it was used on.
+        #[serde(deserialize_with = "id::de", serialize_with = "id::ser")]
+        target_id: u64,
+    },
+    /// A message context-menu command on a message.
+    MessageCommand {
+        /// Command name.
+        name: String,
+        /// The message it was used on.
+        #[serde(deserialize_with = "id::de", serialize_with = "id::ser")]
+        target_id: u64,
+    },
     /// A button click.
     Button {
         /// The button's `custom_id`.

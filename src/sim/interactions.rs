@@ -87,6 +87,7 @@ impl State {
             channel_id,
             user: &req.user,
             roles: &roles,
+            guild: req.guild_id.and_then(|g| self.guilds.get(&g)),
             joined_unix_ms: joined,
             data,
             message,
@@ -104,6 +105,7 @@ impl State {
                 channel_id,
                 created: Instant::now(),
                 response: None,
+                response_body: None,
                 original: None,
                 message_id,
             },
@@ -116,6 +118,12 @@ impl State {
         );
         drop(world);
         Ok(InjectedInteraction { id, token })
+    }
+
+    /// The initial response an interaction got (`{"type", "data"}` as the bot sent
+    /// it), if answered.
+    pub(crate) fn interaction_response(&self, id: u64) -> Option<Value> {
+        self.world().interactions.get(&id)?.response_body.clone()
     }
 
     /// The interaction a token belongs to, if valid (and matching `id` / `app`).
@@ -217,6 +225,7 @@ impl State {
         };
         if let Some(r) = world.interactions.get_mut(&id) {
             r.response = Some(kind);
+            r.response_body = Some(body.clone());
             r.original = original;
         }
         self.changed.notify_waiters();
@@ -360,7 +369,7 @@ fn interaction_data(
     req: &InjectInteraction,
     state: &State,
 ) -> (u8, Value, Option<u64>) {
-    let command = |name: &str, options: &[Value]| {
+    let command = |name: &str, options: &[Value], kind: u8| {
         let registered = [req.guild_id, None].iter().find_map(|g| {
             world.commands.get(&(app, *g)).and_then(|cmds| {
                 cmds.iter()
@@ -371,7 +380,7 @@ fn interaction_data(
         let mut data = json!({
             "id": registered.unwrap_or_else(|| state.snowflake()).to_string(),
             "name": name,
-            "type": 1,
+            "type": kind,
         });
         if !options.is_empty() {
             data["options"] = json!(options);
@@ -382,8 +391,18 @@ fn interaction_data(
         data
     };
     match &req.kind {
-        InteractionKind::SlashCommand { name, options } => (2, command(name, options), None),
-        InteractionKind::Autocomplete { name, options } => (4, command(name, options), None),
+        InteractionKind::SlashCommand { name, options } => (2, command(name, options, 1), None),
+        InteractionKind::Autocomplete { name, options } => (4, command(name, options, 1), None),
+        InteractionKind::UserCommand { name, target_id } => {
+            let mut data = command(name, &[], 2);
+            data["target_id"] = json!(target_id.to_string());
+            (2, data, None)
+        }
+        InteractionKind::MessageCommand { name, target_id } => {
+            let mut data = command(name, &[], 3);
+            data["target_id"] = json!(target_id.to_string());
+            (2, data, None)
+        }
         InteractionKind::Button {
             custom_id,
             message_id,

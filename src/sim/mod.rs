@@ -53,8 +53,8 @@ mod state;
 mod stats;
 
 pub use config::{
-    ChannelConfig, GuildConfig, PrivilegedIntents, RateLimitConfig, RouteLimit, SimConfig,
-    TenantConfig, intents,
+    ChannelConfig, GuildConfig, PrivilegedIntents, RateLimitConfig, RoleConfig, RouteLimit,
+    SimConfig, TenantConfig, intents,
 };
 pub use error::SimError;
 pub use handle::{Sim, SimHandle};

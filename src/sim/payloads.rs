@@ -17,6 +17,17 @@ pub(crate) const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 /// Id of the (fictional) owner of every emulated guild.
 const GUILD_OWNER_ID: u64 = 100_000_000_000_000_001;
 
+/// `@everyone`'s permissions unless a guild's configuration sets them: Discord's
+/// defaults for a new guild (no administrative permission).
+pub(crate) const DEFAULT_EVERYONE_PERMISSIONS: u64 = 2_248_473_465_835_073;
+
+/// Every permission bit Discord defines (through `BYPASS_SLOWMODE`, bit 52): what
+/// `ADMINISTRATOR` or owning the guild grants.
+const ALL_PERMISSIONS: u64 = (1 << 53) - 1;
+
+/// `ADMINISTRATOR`.
+const ADMINISTRATOR: u64 = 1 << 3;
+
 /// Default upload limit (10 MiB), sent as `attachment_size_limit` on interactions.
 const ATTACHMENT_SIZE_LIMIT: u64 = 10_485_760;
 
@@ -160,18 +171,59 @@ pub(crate) fn dm_channel(id: u64, recipient: &SimUser) -> Value {
     })
 }
 
-/// The `@everyone` role of a guild (its id is the guild id).
-fn everyone_role(guild_id: u64) -> Value {
+/// `@everyone`'s permissions in `g`.
+fn everyone_permissions(g: &GuildConfig) -> u64 {
+    g.roles
+        .iter()
+        .find(|r| r.id == g.id)
+        .map_or(DEFAULT_EVERYONE_PERMISSIONS, |r| r.permissions)
+}
+
+/// A member's guild-level permissions, as Discord computes them without channel
+/// overwrites (the emulator has none): `@everyone`'s, plus those of each of the
+/// member's roles; `ADMINISTRATOR`, or owning the guild, grants every permission.
+pub(crate) fn member_permissions(g: &GuildConfig, user_id: u64, roles: &[u64]) -> u64 {
+    if user_id == GUILD_OWNER_ID {
+        return ALL_PERMISSIONS;
+    }
+    let perms = g
+        .roles
+        .iter()
+        .filter(|r| r.id != g.id && roles.contains(&r.id))
+        .fold(everyone_permissions(g), |p, r| p | r.permissions);
+    if perms & ADMINISTRATOR == 0 {
+        perms
+    } else {
+        ALL_PERMISSIONS
+    }
+}
+
+/// The roles of a guild: `@everyone` (its id is the guild id) first, then the
+/// configured ones.
+fn guild_roles(g: &GuildConfig) -> Vec<Value> {
+    let mut roles = vec![role(g.id, "@everyone", everyone_permissions(g), 0)];
+    roles.extend(
+        g.roles
+            .iter()
+            .filter(|r| r.id != g.id)
+            .enumerate()
+            .map(|(i, r)| role(r.id, &r.name, r.permissions, i + 1)),
+    );
+    roles
+}
+
+/// A role object.
+fn role(id: u64, name: &str, permissions: u64, position: usize) -> Value {
     json!({
-        "id": guild_id.to_string(),
-        "name": "@everyone",
+        "id": id.to_string(),
+        "name": name,
         "color": 0,
         "colors": {"primary_color": 0, "secondary_color": null, "tertiary_color": null},
         "hoist": false,
         "icon": null,
         "unicode_emoji": null,
-        "position": 0,
-        "permissions": "2248473465835073",
+        "position": position,
+        "permissions": permissions.to_string(),
         "managed": false,
         "mentionable": false,
         "flags": 0,
@@ -205,7 +257,7 @@ pub(crate) fn guild_create(g: &GuildConfig, bot: &SimUser, joined_unix_ms: u64) 
         "widget_enabled": false,
         "widget_channel_id": null,
         "verification_level": 0,
-        "roles": [everyone_role(g.id)],
+        "roles": guild_roles(g),
         "default_message_notifications": 0,
         "mfa_level": 0,
         "explicit_content_filter": 0,
@@ -284,6 +336,8 @@ pub(crate) struct InteractionBase<'a> {
     pub(crate) channel_id: u64,
     pub(crate) user: &'a SimUser,
     pub(crate) roles: &'a [u64],
+    /// The guild's configuration (its roles' permissions), for guild interactions.
+    pub(crate) guild: Option<&'a GuildConfig>,
     pub(crate) joined_unix_ms: u64,
     pub(crate) data: Value,
     pub(crate) message: Option<Value>,
@@ -306,7 +360,17 @@ impl InteractionBase<'_> {
         });
         if let Some(g) = self.guild_id {
             let mut m = member(self.user, self.roles, self.joined_unix_ms);
-            m["permissions"] = json!("2248473465835073");
+            let (member_perms, app_perms) = self.guild.map_or(
+                (DEFAULT_EVERYONE_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS),
+                |guild| {
+                    (
+                        member_permissions(guild, self.user.id, self.roles),
+                        everyone_permissions(guild),
+                    )
+                },
+            );
+            m["permissions"] = json!(member_perms.to_string());
+            d["app_permissions"] = json!(app_perms.to_string());
             d["guild_id"] = json!(g.to_string());
             d["guild_locale"] = json!("en-US");
             d["member"] = m;
@@ -374,6 +438,51 @@ mod tests {
             snowflake_unix_ms(((ms - DISCORD_EPOCH_MS) << 22) | 0x3F_FFFF),
             ms
         );
+    }
+
+    #[test]
+    fn member_permissions_follow_the_guild_roles() {
+        const SEND: u64 = 1 << 11;
+        const KICK: u64 = 1 << 1;
+        let g = GuildConfig::new(1 << 22, "g", &[])
+            .role(1 << 22, "@everyone", SEND)
+            .role(10, "mods", KICK)
+            .role(11, "admins", ADMINISTRATOR);
+        assert_eq!(member_permissions(&g, 5, &[]), SEND);
+        assert_eq!(member_permissions(&g, 5, &[10]), SEND | KICK);
+        assert_eq!(member_permissions(&g, 5, &[10, 11]), ALL_PERMISSIONS);
+        assert_eq!(member_permissions(&g, GUILD_OWNER_ID, &[]), ALL_PERMISSIONS);
+        let plain = GuildConfig::new(1 << 22, "g", &[]);
+        assert_eq!(
+            member_permissions(&plain, 5, &[]),
+            DEFAULT_EVERYONE_PERMISSIONS
+        );
+        let u = SimUser {
+            id: 5,
+            username: "m".into(),
+            bot: false,
+        };
+        let d = InteractionBase {
+            id: 1,
+            application_id: 2,
+            kind: 2,
+            token: "t",
+            guild_id: Some(g.id),
+            channel_id: 3,
+            user: &u,
+            roles: &[10],
+            guild: Some(&g),
+            joined_unix_ms: 0,
+            data: json!({}),
+            message: None,
+        }
+        .to_json();
+        assert_eq!(d["member"]["permissions"], (SEND | KICK).to_string(), "{d}");
+        assert_eq!(d["app_permissions"], SEND.to_string());
+        let roles = guild_roles(&g);
+        assert_eq!(roles.len(), 3);
+        assert_eq!(roles[0]["permissions"], SEND.to_string());
+        assert_eq!(roles[2]["name"], "admins");
     }
 
     #[test]

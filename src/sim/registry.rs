@@ -119,6 +119,7 @@ impl SimConfig {
                     id,
                     name: format!("guild-{id}"),
                     channels: channels.clone(),
+                    roles: Vec::new(),
                 });
             }
             config = config.tenant(tenant);

@@ -68,6 +68,8 @@ pub(crate) struct InteractionRecord {
     pub(crate) created: Instant,
     /// Initial response type, once answered.
     pub(crate) response: Option<u8>,
+    /// The initial response's body (`{"type", "data"}`), once answered.
+    pub(crate) response_body: Option<serde_json::Value>,
     /// The message created by the initial response (or deferral).
     pub(crate) original: Option<u64>,
     /// The message a component sits on.

@@ -17,6 +17,17 @@ async fn demo_replies_with_zero_429s_and_three_running_tenants() {
         last_summary(&daemon.output()).is_some_and(|l| !l.contains("replies posted 0 "))
     })
     .await;
+    // The generator also invokes `/ping` once a tenant has registered it, and the
+    // summary counts the invocations and their answers.
+    eventually(
+        Duration::from_secs(30),
+        "the demo's /ping was answered",
+        || {
+            last_summary(&daemon.output())
+                .is_some_and(|l| l.contains("slash commands ") && !l.contains("(answered 0)"))
+        },
+    )
+    .await;
     // One bot may answer before the others have connected: poll the status.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

@@ -1,6 +1,7 @@
 //! Golden (snapshot) tests: the JSON shape and the MessagePack bytes of one envelope per
 //! payload kind, and the topics they travel on. A change here is a wire-contract change.
 
+use switchboard::commands::{InteractionContext, Permissions};
 use switchboard::model::{
     Command, CommandOption, Envelope, EnvelopeId, Event, InteractionCreated, InteractionKind,
     InteractionResponse, MessageBody, OptionValue, Payload, PostMessage, RawPayload,
@@ -110,6 +111,10 @@ fn interaction_event_envelope() {
             channel_id: Some("222222222222222222".into()),
             guild_id: Some("111111111111111111".into()),
             locale: Some("en-US".into()),
+            member_roles: vec!["444444444444444444".into()],
+            member_permissions: Some(Permissions::MANAGE_GUILD | Permissions::SEND_MESSAGES),
+            app_permissions: Some(Permissions::SEND_MESSAGES),
+            context: Some(InteractionContext::Guild),
         })),
         2,
     );

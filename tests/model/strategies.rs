@@ -3,6 +3,7 @@
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
+use switchboard::commands::{InteractionContext, Permissions};
 use switchboard::model::{
     Attachment, Command, CommandOption, Envelope, EnvelopeId, Event, FetchHistory,
     InteractionCreated, InteractionKind, InteractionResponse, MemberLeft, MessageBody, OptionValue,
@@ -59,6 +60,7 @@ fn option_value() -> impl Strategy<Value = OptionValue> {
     })
 }
 
+#[allow(clippy::too_many_lines)] // one strategy per event kind, side by side
 fn event() -> impl Strategy<Value = Event> {
     let message = (
         "[0-9]{1,20}",
@@ -127,9 +129,11 @@ fn event() -> impl Strategy<Value = Event> {
         vec((segment(), option_value(), any::<bool>()), 0..4),
         user(),
         vec(text(), 0..3),
+        vec("[0-9]{1,20}", 0..3),
+        option::of(any::<u64>()),
     )
         .prop_map(
-            |(interaction_id, kind, command_name, options, user, values)| {
+            |(interaction_id, kind, command_name, options, user, values, roles, perms)| {
                 Event::InteractionCreated(InteractionCreated {
                     interaction_id,
                     kind,
@@ -151,6 +155,10 @@ fn event() -> impl Strategy<Value = Event> {
                     channel_id: None,
                     guild_id: None,
                     locale: None,
+                    member_roles: roles,
+                    member_permissions: perms.map(Permissions::from_bits_retain),
+                    app_permissions: None,
+                    context: Some(InteractionContext::BotDm),
                 })
             },
         );

@@ -182,11 +182,31 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         "Node heartbeats that could not be written.",
     ),
     // Scheduled jobs.
-    ("switchboard_jobs_fired_total", Kind::Counter, "Slots of a schedule this node fired."),
-    ("switchboard_jobs_fired_elsewhere_total", Kind::Counter, "Slots of a schedule another node claimed first."),
-    ("switchboard_jobs_skipped_total", Kind::Counter, "Slots of a schedule skipped (missed while no node ran, or given up)."),
-    ("switchboard_job_next_run_timestamp_seconds", Kind::Gauge, "When a schedule fires next, Unix seconds."),
-    ("switchboard_job_last_run_timestamp_seconds", Kind::Gauge, "When a schedule last fired, Unix seconds."),
+    (
+        "switchboard_jobs_fired_total",
+        Kind::Counter,
+        "Slots of a schedule this node fired.",
+    ),
+    (
+        "switchboard_jobs_fired_elsewhere_total",
+        Kind::Counter,
+        "Slots of a schedule another node claimed first.",
+    ),
+    (
+        "switchboard_jobs_skipped_total",
+        Kind::Counter,
+        "Slots of a schedule skipped (missed while no node ran, or given up).",
+    ),
+    (
+        "switchboard_job_next_run_timestamp_seconds",
+        Kind::Gauge,
+        "When a schedule fires next, Unix seconds.",
+    ),
+    (
+        "switchboard_job_last_run_timestamp_seconds",
+        Kind::Gauge,
+        "When a schedule last fired, Unix seconds.",
+    ),
     // Gateway.
     (
         "switchboard_gateway_events_total",

@@ -2,15 +2,21 @@
 //! options and subcommands), autocomplete (with the focused option), components
 //! (buttons, selects with their values) and modal submissions (every input, however
 //! deeply nested in rows and labels). The token goes beside the event, never in it.
+//! The member's roles and channel permissions, the bot's permissions and the
+//! interaction's context (guild or DM) come along, so handlers can check who may run
+//! what without a provider SDK.
 
 use secrecy::SecretString;
 use twilight_model::application::interaction::application_command::{
     CommandDataOption, CommandOptionValue,
 };
 use twilight_model::application::interaction::modal::ModalInteractionComponent;
-use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
+use twilight_model::application::interaction::{
+    Interaction, InteractionContextType, InteractionData, InteractionType,
+};
 
 use super::normalize::{InteractionToken, Normalized, user_ref};
+use crate::commands::{InteractionContext, Permissions};
 use crate::model::{
     CommandOption, Event, InteractionCreated, InteractionKind, ModalField, OptionValue, UserRef,
 };
@@ -31,6 +37,23 @@ pub(super) fn interaction(mut i: Interaction) -> Option<Normalized> {
     };
     #[allow(deprecated)] // `channel_id` is still sent; prefer the channel object.
     let channel_id = i.channel.as_ref().map(|c| c.id).or(i.channel_id);
+    let member_roles = i
+        .member
+        .as_ref()
+        .map(|m| m.roles.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    let member_permissions = i
+        .member
+        .as_ref()
+        .and_then(|m| m.permissions)
+        .map(|p| Permissions::from_bits_retain(p.bits()));
+    let context = match i.context {
+        Some(InteractionContextType::Guild) => Some(InteractionContext::Guild),
+        Some(InteractionContextType::BotDm) => Some(InteractionContext::BotDm),
+        Some(InteractionContextType::PrivateChannel) => Some(InteractionContext::PrivateChannel),
+        // Older payloads and unknown values: `is_dm` goes by the guild id.
+        _ => None,
+    };
     let mut event = InteractionCreated {
         interaction_id: token.interaction_id.clone(),
         kind,
@@ -45,6 +68,12 @@ pub(super) fn interaction(mut i: Interaction) -> Option<Normalized> {
         channel_id: channel_id.map(|c| c.to_string()),
         guild_id: i.guild_id.map(|g| g.to_string()),
         locale: i.locale.take(),
+        member_roles,
+        member_permissions,
+        app_permissions: i
+            .app_permissions
+            .map(|p| Permissions::from_bits_retain(p.bits())),
+        context,
     };
     match i.data {
         Some(InteractionData::ApplicationCommand(c)) => {
