@@ -86,6 +86,10 @@ pub struct GuildConfig {
     pub name: String,
     /// Text channels.
     pub channels: Vec<ChannelConfig>,
+    /// Whether any other channel id is a text channel of this guild too, created on
+    /// first use (a message or interaction injected into it): a registry's
+    /// `channels: ["*"]`.
+    pub any_channel: bool,
 }
 
 impl GuildConfig {
@@ -102,7 +106,16 @@ impl GuildConfig {
                     name: name.to_owned(),
                 })
                 .collect(),
+            any_channel: false,
         }
+    }
+
+    /// Accepts any channel id as one of this guild's text channels, created on
+    /// first use.
+    #[must_use]
+    pub fn any_channel(mut self) -> Self {
+        self.any_channel = true;
+        self
     }
 }
 
@@ -239,6 +252,9 @@ pub struct SimConfig {
     pub max_concurrency: u32,
     /// How long an interaction token stays valid (Discord: 15 minutes).
     pub interaction_token_ttl: Duration,
+    /// How long after its creation an interaction accepts its initial response
+    /// (Discord: 3 seconds); a later callback is 404 Unknown interaction (10062).
+    pub interaction_response_window: Duration,
     /// How long `enforce_nonce` deduplicates a create-message (Discord: a few minutes).
     pub nonce_ttl: Duration,
     /// REST rate limits.
@@ -257,6 +273,7 @@ impl Default for SimConfig {
             recommended_shards: 1,
             max_concurrency: 1,
             interaction_token_ttl: Duration::from_secs(15 * 60),
+            interaction_response_window: Duration::from_secs(3),
             nonce_ttl: Duration::from_secs(5 * 60),
             rate_limits: RateLimitConfig::default(),
         }

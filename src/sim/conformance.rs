@@ -58,6 +58,7 @@ fn gateway_payloads_parse() {
             id: 21,
             name: "general".into(),
         }],
+        any_channel: false,
     };
     let ready = Ready {
         bot: &bot,

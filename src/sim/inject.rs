@@ -136,6 +136,23 @@ pub enum InteractionKind {
         #[serde(default)]
         options: Vec<Value>,
     },
+    /// A user context-menu command (`data.type` 2) on `target_id`.
+    UserCommand {
+        /// Command name.
+        name: String,
+        /// The user it was used on.
+        #[serde(deserialize_with = "id::de", serialize_with = "id::ser")]
+        target_id: u64,
+    },
+    /// A message context-menu command (`data.type` 3) on `target_id`, a message of
+    /// the interaction's channel.
+    MessageCommand {
+        /// Command name.
+        name: String,
+        /// The message it was used on.
+        #[serde(deserialize_with = "id::de", serialize_with = "id::ser")]
+        target_id: u64,
+    },
     /// A button click.
     Button {
         /// The button's `custom_id`.
