@@ -3,6 +3,8 @@
 
 #[path = "runtime/commands.rs"]
 mod commands;
+#[path = "runtime/deferral.rs"]
+mod deferral;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
