@@ -5,6 +5,8 @@
 mod commands;
 #[path = "runtime/deferral.rs"]
 mod deferral;
+#[path = "runtime/interaction_load.rs"]
+mod interaction_load;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
