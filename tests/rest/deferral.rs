@@ -261,3 +261,39 @@ async fn the_answer_and_the_deadline_never_both_acknowledge() {
         w.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_defers_itself_is_still_watched() {
+    let (w, deferrals) = world().await;
+    // Defers, then edits: no error follows.
+    let (kept, id) = inject(&w, &deferrals, slash());
+    let defer = InteractionResponse::DeferredMessage { ephemeral: true };
+    assert!(w.request("duck", respond(&id, defer.clone())).await.ok);
+    let edit = InteractionResponse::EditOriginal(MessageBody::text("there"));
+    assert!(w.request("duck", respond(&id, edit)).await.ok);
+    // Defers, then nothing: the error comes after `answer_within`, as the edit of
+    // the (ephemeral) original.
+    let (dropped, id) = inject(&w, &deferrals, slash());
+    assert!(w.request("duck", respond(&id, defer)).await.ok);
+    let log = log_when(&w, dropped, |l| l.original_edits > 0).await;
+    assert_eq!(
+        (log.initial_type, log.initial_ephemeral),
+        (Some(5), true),
+        "{log:?}"
+    );
+    assert_eq!(log.followups, 0, "{log:?}");
+    assert!(
+        log.first_edit_after_ms >= Some(1_000),
+        "the error waits `answer_within` after the deferral: {log:?}"
+    );
+    let log = w.sim().interaction(kept).expect("logged");
+    assert_eq!((log.original_edits, log.followups), (1, 0), "{log:?}");
+    let errors = w
+        .sim()
+        .all_channel_messages(channel(0))
+        .iter()
+        .filter(|m| m.content.starts_with("Something went wrong"))
+        .count();
+    assert_eq!(errors, 1);
+    w.shutdown().await;
+}

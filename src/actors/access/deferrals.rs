@@ -82,7 +82,8 @@ pub(crate) enum Phase {
     Pending,
     /// The handler's own first answer went out; later answers pass through.
     Answered,
-    /// The access layer sent the first answer (a deferral, or an error).
+    /// A first answer that awaits the handler's: a deferral (the access layer's or
+    /// the handler's own), or the access layer's error.
     Deferred(Deferred),
     /// The interaction is gone (10062, or the deferral failed for good).
     Gone,
@@ -97,8 +98,12 @@ pub(crate) struct Deferred {
     pub(crate) ephemeral: bool,
     /// Type 5 only: the original still shows "thinking…" and awaits its edit.
     pub(crate) open: bool,
+    /// The access layer deferred (rather than the handler itself, or an error).
+    pub(crate) by_us: bool,
     /// Who has answered since.
     pub(crate) since: Since,
+    /// When the access layer answers with an error if nobody has by then.
+    pub(crate) error_at: Instant,
 }
 
 /// Who answered after the access layer's first answer.

@@ -14,6 +14,9 @@
 //! | `Modal` | refused: a modal must be the first answer | refused |
 //! | `Followup`, `EditOriginal`, `Autocomplete` | as sent | as sent |
 //!
+//! A handler that defers by itself is watched the same way: if its answer does not
+//! follow within `answer_within_ms`, the clock answers with the error.
+//!
 //! A deferral fixes the visibility of the original response, so an ephemeral answer
 //! after a public deferral becomes an ephemeral followup and the "thinking…"
 //! original is deleted (and the other way round): the user sees one answer, with the
@@ -22,7 +25,10 @@
 //!
 //! [`Deferrals`]: crate::actors::access::Deferrals
 
+use std::time::Duration;
+
 use secrecy::SecretString;
+use tokio::time::Instant;
 
 use super::core::Core;
 use super::exec::{Failure, Reply, send};
@@ -87,6 +93,15 @@ pub(crate) async fn respond(core: &Core, r: &RespondInteraction) -> Result<Optio
         Phase::Pending if is_initial(&r.response) => {
             let sent = send_as_is(core, &r.interaction_id, &r.response).await;
             match &sent {
+                // The handler deferred by itself: it still owes an answer, which
+                // the clock awaits as after its own deferral.
+                Ok(_)
+                    if let Some(timing) = core.deferrals.timing()
+                        && let Some(d) = handler_deferral(&r.response, timing.answer_within) =>
+                {
+                    *phase = Phase::Deferred(d);
+                    core.deferrals.schedule(&watch.id, d.error_at);
+                }
                 Ok(_) => {
                     *phase = Phase::Answered;
                     core.deferrals.forget(&watch.id);
@@ -99,11 +114,22 @@ pub(crate) async fn respond(core: &Core, r: &RespondInteraction) -> Result<Optio
             }
             sent.map(Some)
         }
-        Phase::Deferred(mut d) if is_initial(&r.response) => {
-            let first = d.since != Since::Handler;
-            let sent = translate(core, &r.interaction_id, &mut d, &r.response).await;
-            if sent.is_ok() && first {
-                metrics::counter!("switchboard_interaction_late_answers_total").increment(1);
+        Phase::Deferred(mut d) => {
+            let initial = is_initial(&r.response);
+            let sent = if initial {
+                translate(core, &r.interaction_id, &mut d, &r.response).await
+            } else {
+                send_as_is(core, &r.interaction_id, &r.response)
+                    .await
+                    .map(Some)
+            };
+            if sent.is_ok() {
+                if matches!(r.response, InteractionResponse::EditOriginal(_)) {
+                    d.open = false;
+                }
+                if d.by_us && d.since != Since::Handler {
+                    metrics::counter!("switchboard_interaction_late_answers_total").increment(1);
+                }
                 d.since = Since::Handler;
             }
             *phase = Phase::Deferred(d);
@@ -113,6 +139,23 @@ pub(crate) async fn respond(core: &Core, r: &RespondInteraction) -> Result<Optio
             .await
             .map(Some),
     }
+}
+
+/// The state after a handler's own deferral (`None`: not a deferral).
+fn handler_deferral(r: &InteractionResponse, answer_within: Duration) -> Option<Deferred> {
+    let (kind, ephemeral) = match r {
+        InteractionResponse::DeferredMessage { ephemeral } => (DeferKind::Message, *ephemeral),
+        InteractionResponse::DeferredUpdate => (DeferKind::Update, false),
+        _ => return None,
+    };
+    Some(Deferred {
+        kind,
+        ephemeral,
+        open: kind == DeferKind::Message,
+        by_us: false,
+        since: Since::Nobody,
+        error_at: Instant::now() + answer_within,
+    })
 }
 
 /// A first answer after the access layer's deferral, as what Discord now expects.

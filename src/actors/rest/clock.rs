@@ -13,7 +13,9 @@
 //! logged with tenant and interaction id and counted.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{ALREADY_ACKNOWLEDGED, deliver_message, send_as_is};
@@ -55,6 +57,11 @@ async fn on_due(core: &Core, watch: &Watch) {
     match *phase {
         Phase::Pending => defer(core, watch, &mut phase).await,
         Phase::Deferred(d) if d.since == Since::Nobody => {
+            // An earlier deadline of this watch (e.g. `defer_after` when the handler
+            // deferred by itself) is not the error's.
+            if Instant::now() < d.error_at {
+                return;
+            }
             fail(core, watch, &mut phase, "no answer").await;
         }
         _ => core.deferrals.forget(&watch.id),
@@ -69,12 +76,10 @@ async fn defer(core: &Core, watch: &Watch, phase: &mut Phase) {
         DeferKind::Message => InteractionResponse::DeferredMessage { ephemeral },
         DeferKind::Update => InteractionResponse::DeferredUpdate,
     };
-    let deferred = Deferred {
-        kind: watch.kind,
-        ephemeral,
-        open: watch.kind == DeferKind::Message,
-        since: Since::Nobody,
-    };
+    let answer_within = core
+        .deferrals
+        .timing()
+        .map_or(Duration::from_secs(10), |t| t.answer_within);
     match send_as_is(core, &watch.id, &response).await {
         Ok(_) => {
             let kind = match watch.kind {
@@ -84,13 +89,17 @@ async fn defer(core: &Core, watch: &Watch, phase: &mut Phase) {
             metrics::counter!("switchboard_interaction_deferrals_total", "kind" => kind)
                 .increment(1);
             tracing::debug!(provider = %t.provider, tenant = %t.tenant, interaction = %watch.id, kind, "interaction deferred for a slow handler");
+            // The handler's time runs from when Discord has the deferral.
+            let deferred = Deferred {
+                kind: watch.kind,
+                ephemeral,
+                open: watch.kind == DeferKind::Message,
+                by_us: true,
+                since: Since::Nobody,
+                error_at: Instant::now() + answer_within,
+            };
             *phase = Phase::Deferred(deferred);
-            if let Some(timing) = core.deferrals.timing() {
-                core.deferrals.schedule(
-                    &watch.id,
-                    tokio::time::Instant::now() + timing.answer_within,
-                );
-            }
+            core.deferrals.schedule(&watch.id, deferred.error_at);
         }
         // Acknowledged by someone else (another node's answer): nothing to defer.
         Err(f) if f.code == Some(ALREADY_ACKNOWLEDGED) => {
@@ -125,7 +134,9 @@ pub(crate) async fn fail(core: &Core, watch: &Watch, phase: &mut Phase, reason: 
                     kind: watch.kind,
                     ephemeral: true,
                     open: false,
+                    by_us: false,
                     since: Since::Error,
+                    error_at: Instant::now(),
                 });
             })
         }
