@@ -133,7 +133,12 @@ struct Table {
     watches: HashMap<String, Arc<Watch>>,
     /// `(due, interaction id)`.
     due: BTreeSet<(Instant, String)>,
+    /// When watches past the token's lifetime were last dropped.
+    swept: Option<Instant>,
 }
+
+/// How often the clock drops watches past the token's lifetime.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct Inner {
@@ -264,8 +269,13 @@ impl Deferrals {
                         out.push(Arc::clone(w));
                     }
                 }
-                t.watches
-                    .retain(|_, w| now.duration_since(w.created) < WATCH_TTL);
+                if t.swept
+                    .is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY)
+                {
+                    t.watches
+                        .retain(|_, w| now.duration_since(w.created) < WATCH_TTL);
+                    t.swept = Some(now);
+                }
                 if !out.is_empty() {
                     return out;
                 }
