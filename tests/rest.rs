@@ -8,6 +8,8 @@
 mod backfill;
 #[path = "rest/budget.rs"]
 mod budget;
+#[path = "rest/deferral.rs"]
+mod deferral;
 #[path = "rest/failures.rs"]
 mod failures;
 #[path = "rest/interactions.rs"]

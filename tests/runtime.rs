@@ -3,6 +3,10 @@
 
 #[path = "runtime/commands.rs"]
 mod commands;
+#[path = "runtime/deferral.rs"]
+mod deferral;
+#[path = "runtime/interaction_load.rs"]
+mod interaction_load;
 #[path = "runtime/jobs.rs"]
 mod jobs;
 #[path = "runtime/once_per_message.rs"]

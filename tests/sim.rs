@@ -14,6 +14,8 @@ mod control;
 mod gateway;
 #[path = "sim/gateway_faults.rs"]
 mod gateway_faults;
+#[path = "sim/interactions.rs"]
+mod interactions;
 #[path = "sim/ratelimit.rs"]
 mod ratelimit;
 #[path = "sim/rest.rs"]

@@ -6,6 +6,11 @@
 //! that panics fails the delivery *and* the worker, with the tenant's name, so its
 //! pool charges the panic to that tenant and restarts the worker. Deliveries of a
 //! tenant the pool has quarantined are dead-lettered without running a handler.
+//!
+//! When an interaction's delivery is dead-lettered (its handlers failed on the last
+//! attempt, or its tenant is quarantined), the worker tells the tenant's access
+//! layer ([`Command::InteractionFailed`]), which answers the user with an ephemeral
+//! error instead of leaving "This interaction failed".
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -19,7 +24,9 @@ use super::pool::PoolShared;
 use crate::bus::Delivery;
 use crate::handler::Ctx;
 use crate::handler::DynHandler;
-use crate::model::{Envelope, EnvelopeId, Event, Payload, TenantId};
+use crate::model::{
+    Command, Envelope, EnvelopeId, Event, InteractionFailed, InteractionKind, Payload, TenantId,
+};
 
 /// The worker's only message: take the next delivery.
 #[derive(Debug)]
@@ -74,6 +81,52 @@ impl Actor for WorkerActor {
         outcome?;
         let _ = myself.cast(WorkerMsg::Next);
         Ok(())
+    }
+}
+
+/// Acks a delivery whose handlers all succeeded, else fails it (reporting an
+/// interaction no attempt will answer).
+async fn settle(shared: &PoolShared, delivery: Delivery, errors: &[String]) {
+    let result = if errors.is_empty() {
+        shared.stats.handled.fetch_add(1, Ordering::Relaxed);
+        shared.bus.ack(delivery).await
+    } else {
+        shared.stats.failed.fetch_add(1, Ordering::Relaxed);
+        let error = errors.join("; ");
+        if shared.bus.is_last_attempt(&delivery.envelope) {
+            report_interaction(shared, &delivery.envelope, &error).await;
+        }
+        shared.bus.fail(delivery, &error).await
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "settling the delivery failed; it will be redelivered");
+    }
+}
+
+/// If `env` is an interaction (other than autocomplete), asks the tenant's access
+/// layer to answer it with an error: no handler will.
+async fn report_interaction(shared: &PoolShared, env: &Envelope, reason: &str) {
+    let Payload::Event(Event::InteractionCreated(i)) = &env.payload else {
+        return;
+    };
+    if i.kind == InteractionKind::Autocomplete {
+        return;
+    }
+    let ctx = Ctx::new(
+        shared.ctx.clone(),
+        env,
+        Arc::from("switchboard"),
+        Arc::new(serde_json::Value::Null),
+        None,
+        shared.cancel.child_token(),
+    );
+    let command = Command::InteractionFailed(InteractionFailed {
+        interaction_id: i.interaction_id.clone(),
+        reason: reason.to_owned(),
+    });
+    // The effect is dropped: the access layer logs what becomes of it.
+    if let Err(e) = ctx.submit(command).await {
+        tracing::warn!(provider = %env.provider, tenant = %env.tenant, interaction = %i.interaction_id, error = %e, "could not report a failed interaction to the access layer");
     }
 }
 
@@ -180,6 +233,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         metrics::counter!("switchboard_worker_quarantined_total").increment(1);
         tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, reason = %why, "tenant quarantined; dead-lettering");
         let error = format!("tenant {tenant} is quarantined: {why}");
+        report_interaction(shared, env, &error).await;
         if let Err(e) = shared.bus.reject(delivery, &error).await {
             tracing::warn!(error = %e, "dead-lettering failed");
         }
@@ -237,16 +291,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
             }
         }
     }
-    let result = if errors.is_empty() {
-        shared.stats.handled.fetch_add(1, Ordering::Relaxed);
-        shared.bus.ack(delivery).await
-    } else {
-        shared.stats.failed.fetch_add(1, Ordering::Relaxed);
-        shared.bus.fail(delivery, &errors.join("; ")).await
-    };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "settling the delivery failed; it will be redelivered");
-    }
+    settle(shared, delivery, &errors).await;
     match panicked {
         Some(message) => Err(HandlerPanicked { tenant, message }),
         None => Ok(()),

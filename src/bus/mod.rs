@@ -441,6 +441,11 @@ impl Bus {
         }
     }
 
+    /// Whether failing this envelope now would dead-letter it (its last attempt).
+    pub(crate) fn is_last_attempt(&self, envelope: &Envelope) -> bool {
+        envelope.attempt.saturating_add(1) >= self.inner.config.max_deliveries
+    }
+
     /// Dead-letters a delivery at once, without retries (an envelope no retry can
     /// fix, e.g. for an unknown tenant).
     ///

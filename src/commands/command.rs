@@ -110,6 +110,11 @@ pub struct AppCommand {
     /// Whether it is age-restricted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nsfw: bool,
+    /// A hint for the access layer, never sent to the provider: this command answers
+    /// ephemerally, so when its handler is slow the automatic deferral is ephemeral
+    /// too (a deferral fixes the visibility of the original response).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
 }
 
 impl AppCommand {
@@ -127,6 +132,7 @@ impl AppCommand {
             contexts: None,
             installs: None,
             nsfw: false,
+            ephemeral: false,
         }
     }
 
@@ -214,6 +220,15 @@ impl AppCommand {
     #[must_use]
     pub fn nsfw(mut self) -> Self {
         self.nsfw = true;
+        self
+    }
+
+    /// Declares that the command answers ephemerally (only the invoking user sees
+    /// the answer). Not sent to the provider: it tells the access layer to make an
+    /// automatic deferral ephemeral, so a slow handler's answer keeps its visibility.
+    #[must_use]
+    pub fn ephemeral(mut self) -> Self {
+        self.ephemeral = true;
         self
     }
 

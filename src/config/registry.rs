@@ -156,6 +156,38 @@ impl Default for RestartConfig {
     }
 }
 
+/// `runtime.interactions`: how the access layer keeps Discord's 3-second window for
+/// the first answer to an interaction (see `actors::rest` and `ARCHITECTURE.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct InteractionsConfig {
+    /// When the handler has not answered this long after the interaction arrived,
+    /// the access layer defers it (callback type 5, or 6 for components); 100–2500.
+    #[serde(default = "default_defer_after_ms")]
+    pub defer_after_ms: u64,
+    /// After a deferral, how long the handler may take before the access layer
+    /// answers with an ephemeral error itself; 1000–840000 (the token's 15 minutes,
+    /// less a margin).
+    #[serde(default = "default_answer_within_ms")]
+    pub answer_within_ms: u64,
+}
+
+fn default_defer_after_ms() -> u64 {
+    1_500
+}
+
+fn default_answer_within_ms() -> u64 {
+    10_000
+}
+
+impl Default for InteractionsConfig {
+    fn default() -> Self {
+        Self {
+            defer_after_ms: default_defer_after_ms(),
+            answer_within_ms: default_answer_within_ms(),
+        }
+    }
+}
+
 /// `runtime`: how this node runs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RuntimeConfig {
@@ -183,6 +215,9 @@ pub struct RuntimeConfig {
     /// Supervisor restart budget.
     #[serde(default)]
     pub restart: RestartConfig,
+    /// Automatic deferral of interactions whose handler is slow.
+    #[serde(default)]
+    pub interactions: InteractionsConfig,
     /// Default lease TTL, seconds.
     #[serde(default = "default_lease_ttl")]
     pub lease_ttl_secs: u64,
@@ -237,6 +272,7 @@ impl Default for RuntimeConfig {
             max_in_flight_per_tenant: default_max_in_flight(),
             max_deliveries: default_max_deliveries(),
             restart: RestartConfig::default(),
+            interactions: InteractionsConfig::default(),
             lease_ttl_secs: default_lease_ttl(),
             redis_prefix: default_redis_prefix(),
             tenants_dir: None,

@@ -91,6 +91,31 @@ fn redis_url(
     }
 }
 
+/// `runtime.interactions`: the deferral must reach Discord within its 3 s window.
+fn interactions(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
+    let ix = rt.interactions;
+    if !(100..=2_500).contains(&ix.defer_after_ms) {
+        issues.push(
+            file,
+            "runtime.interactions.defer_after_ms",
+            format!(
+                "{} is outside 100–2500: the deferral must reach Discord within its 3-second window",
+                ix.defer_after_ms
+            ),
+        );
+    }
+    if !(1_000..=840_000).contains(&ix.answer_within_ms) {
+        issues.push(
+            file,
+            "runtime.interactions.answer_within_ms",
+            format!(
+                "{} is outside 1000–840000 (the interaction token lives 15 minutes)",
+                ix.answer_within_ms
+            ),
+        );
+    }
+}
+
 pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issues: &mut Issues) {
     let at_least_one = |v: u64, field: &str, issues: &mut Issues| {
         if v == 0 {
@@ -113,6 +138,7 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
     at_least_one(u64::from(rt.max_deliveries), "max_deliveries", issues);
     at_least_one(rt.lease_ttl_secs, "lease_ttl_secs", issues);
     at_least_one(rt.restart.period_secs, "restart.period_secs", issues);
+    interactions(rt, file, issues);
     for (i, h) in rt.handlers.iter().enumerate() {
         if let Err(e) = validate_segment(h) {
             issues.push(

@@ -208,6 +208,17 @@ pub struct RespondInteraction {
     pub response: InteractionResponse,
 }
 
+/// A worker gave up on an interaction's handlers (they failed on every attempt, or
+/// their tenant is quarantined): the access layer answers the user with an
+/// ephemeral error in the handlers' place, unless one of them has answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionFailed {
+    /// The interaction, by id.
+    pub interaction_id: String,
+    /// Why, for the log (never shown to the user).
+    pub reason: String,
+}
+
 /// Give or take a role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleChange {
@@ -266,6 +277,8 @@ pub enum Command {
     SendDirectMessage(SendDirectMessage),
     /// Fetch a page of history.
     FetchHistory(FetchHistory),
+    /// Answer an interaction whose handlers failed with an error.
+    InteractionFailed(InteractionFailed),
 }
 
 impl Command {
@@ -279,6 +292,7 @@ impl Command {
             Self::RemoveRole(_) => "remove_role",
             Self::SendDirectMessage(_) => "send_direct_message",
             Self::FetchHistory(_) => "fetch_history",
+            Self::InteractionFailed(_) => "interaction_failed",
         }
     }
 }

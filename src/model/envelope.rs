@@ -128,9 +128,8 @@ impl Payload {
             Self::Event(
                 Event::MemberJoined(_) | Event::MemberLeft(_) | Event::MemberUpdated(_),
             ) => Priority::Member,
-            Self::Command(Command::RespondInteraction(_)) | Self::Response(_) => {
-                Priority::Interaction
-            }
+            Self::Command(Command::RespondInteraction(_) | Command::InteractionFailed(_))
+            | Self::Response(_) => Priority::Interaction,
             Self::Command(Command::FetchHistory(_)) | Self::Raw(_) => Priority::Backfill,
             Self::Event(_) | Self::Command(_) => Priority::Message,
         }

@@ -17,8 +17,8 @@ mod urn;
 pub use codec::{CodecError, MAX_ENVELOPE_BYTES, decode, encode};
 pub use command::{
     AllowedMentions, Choice, ChoiceValue, Command, Embed, EmbedField, FetchHistory,
-    InteractionResponse, MentionKind, MessageBody, PostMessage, RespondInteraction, RoleChange,
-    SendDirectMessage, TextInput,
+    InteractionFailed, InteractionResponse, MentionKind, MessageBody, PostMessage,
+    RespondInteraction, RoleChange, SendDirectMessage, TextInput,
 };
 pub use envelope::{CONTRACT_VERSION, Envelope, EnvelopeId, Payload, RawPayload, now_ms};
 pub use event::{

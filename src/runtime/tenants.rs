@@ -120,6 +120,9 @@ struct Ctx {
     /// asks it, unaudited, how long another node still holds the gateway lease.
     vault: VaultHandle,
     tokens: InteractionTokens,
+    /// The tenant's watched interactions, shared by its gateway and REST actor
+    /// (outliving their restarts).
+    deferrals: crate::actors::access::Deferrals,
     sessions: SessionStore,
     budget: Arc<InvalidRequestBudget>,
     lease_ttl: Duration,
@@ -256,6 +259,7 @@ impl Actor for TenantSupervisor {
                     c.sessions.clone(),
                 );
                 args.lease_ttl = Some(c.lease_ttl);
+                args.deferrals = c.deferrals.clone();
                 match GatewayHandle::start(args, Some(myself.get_cell())).await {
                     Ok((g, _)) => {
                         if !c.shared.commands.is_ready() {
@@ -291,6 +295,7 @@ impl Actor for TenantSupervisor {
                     bus: c.bus.clone(),
                     vault: c.vault.rest_scope(&TenantRef::from(&c.config.id())),
                     tokens: c.tokens.clone(),
+                    deferrals: c.deferrals.clone(),
                     budget: c.budget.clone(),
                     config: RestConfig {
                         lease_ttl: Some(c.lease_ttl),

@@ -101,6 +101,10 @@ pub struct GuildConfig {
     /// replaces `@everyone`'s permissions). A member's permissions are `@everyone`'s
     /// and those of each of its roles; `ADMINISTRATOR` or owning the guild grants all.
     pub roles: Vec<RoleConfig>,
+    /// Whether any other channel id is a text channel of this guild too, created on
+    /// first use (a message or interaction injected into it): a registry's
+    /// `channels: ["*"]`.
+    pub any_channel: bool,
 }
 
 impl GuildConfig {
@@ -118,6 +122,7 @@ impl GuildConfig {
                 })
                 .collect(),
             roles: Vec::new(),
+            any_channel: false,
         }
     }
 
@@ -130,6 +135,14 @@ impl GuildConfig {
             name: name.into(),
             permissions,
         });
+        self
+    }
+
+    /// Accepts any channel id as one of this guild's text channels, created on
+    /// first use.
+    #[must_use]
+    pub fn any_channel(mut self) -> Self {
+        self.any_channel = true;
         self
     }
 }
@@ -267,6 +280,9 @@ pub struct SimConfig {
     pub max_concurrency: u32,
     /// How long an interaction token stays valid (Discord: 15 minutes).
     pub interaction_token_ttl: Duration,
+    /// How long after its creation an interaction accepts its initial response
+    /// (Discord: 3 seconds); a later callback is 404 Unknown interaction (10062).
+    pub interaction_response_window: Duration,
     /// How long `enforce_nonce` deduplicates a create-message (Discord: a few minutes).
     pub nonce_ttl: Duration,
     /// REST rate limits.
@@ -285,6 +301,7 @@ impl Default for SimConfig {
             recommended_shards: 1,
             max_concurrency: 1,
             interaction_token_ttl: Duration::from_secs(15 * 60),
+            interaction_response_window: Duration::from_secs(3),
             nonce_ttl: Duration::from_secs(5 * 60),
             rate_limits: RateLimitConfig::default(),
         }

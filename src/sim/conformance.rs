@@ -59,6 +59,7 @@ fn gateway_payloads_parse() {
             name: "general".into(),
         }],
         roles: Vec::new(),
+        any_channel: false,
     };
     let ready = Ready {
         bot: &bot,

@@ -8,7 +8,9 @@
 //! | `PATCH /__sim/channels/{c}/messages/{m}` | `{"content"}` → 204 (`MESSAGE_UPDATE`) |
 //! | `DELETE /__sim/channels/{c}/messages/{m}` | 204 (`MESSAGE_DELETE`) |
 //! | `GET /__sim/channels/{c}/messages[?all=true]` | `[`[`PostedMessage`]`]`, oldest first; bots' only unless `all` |
-//! | `POST /__sim/interactions` | [`InjectInteraction`] → `{"id", "token"}` |
+//! | `POST /__sim/interactions` | [`InjectInteraction`] → `{"id", "token"}`; 400 for a command not registered |
+//! | `GET /__sim/interactions` | `[`[`InteractionLog`](super::InteractionLog)`]`, oldest first |
+//! | `GET /__sim/interactions/{id}` | [`InteractionLog`](super::InteractionLog) |
 //! | `POST /__sim/members` | [`MemberEvent`] → 204 |
 //! | `POST /__sim/faults` | [`FaultRequest`] → `{"affected": n}` |
 //! | `GET /__sim/stats` | [`SimStats`](super::SimStats) |
@@ -70,7 +72,11 @@ pub(crate) fn router() -> Router<App> {
             "/__sim/channels/{channel_id}/messages",
             get(channel_messages),
         )
-        .route("/__sim/interactions", post(inject_interaction))
+        .route(
+            "/__sim/interactions",
+            post(inject_interaction).get(interaction_logs),
+        )
+        .route("/__sim/interactions/{id}", get(interaction_log))
         .route("/__sim/members", post(member_event))
         .route("/__sim/faults", post(fault))
         .route("/__sim/stats", get(stats))
@@ -125,6 +131,22 @@ async fn inject_interaction(
     let req: InjectInteraction = parse(&body)?;
     let out = app.state.inject_interaction(&req)?;
     Ok(axum::Json(out).into_response())
+}
+
+async fn interaction_logs(AxState(app): AxState<App>) -> Response {
+    axum::Json(app.state.interaction_logs()).into_response()
+}
+
+async fn interaction_log(
+    AxState(app): AxState<App>,
+    Path(interaction): Path<String>,
+) -> Result<Response, ControlError> {
+    let id = id(&interaction)?;
+    let log = app
+        .state
+        .interaction_log(id)
+        .ok_or_else(|| ControlError(StatusCode::NOT_FOUND, format!("unknown interaction {id}")))?;
+    Ok(axum::Json(log).into_response())
 }
 
 async fn member_event(AxState(app): AxState<App>, body: Bytes) -> Result<Response, ControlError> {

@@ -32,7 +32,7 @@ impl State {
     pub(crate) fn inject_message(&self, req: InjectMessage) -> Result<u64, SimError> {
         let (channel, guild) = match (req.guild_id, req.channel_id) {
             (Some(g), Some(c)) => {
-                if self.channel_guild.get(&c) != Some(&g) {
+                if !self.guild_channel(g, c) {
                     return Err(SimError::UnknownChannel(c));
                 }
                 (c, Some(g))

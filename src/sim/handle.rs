@@ -14,6 +14,7 @@ use super::inject::{
     Fault, InjectInteraction, InjectMessage, InjectedInteraction, MemberEvent, MessageDeletion,
     MessageEdit, PostedMessage,
 };
+use super::interaction_log::InteractionLog;
 use super::server;
 use super::state::State;
 use super::stats::SimStats;
@@ -106,12 +107,26 @@ impl SimHandle {
     /// Delivers an `INTERACTION_CREATE` to the owning bot; returns its id and token.
     ///
     /// # Errors
-    /// Unknown tenant, guild or channel.
+    /// Unknown tenant, guild, channel or context-menu target message;
+    /// [`SimError::Invalid`] for a command the application has not registered
+    /// (globally, or in the interaction's guild).
     pub fn inject_interaction(
         &self,
         interaction: &InjectInteraction,
     ) -> Result<InjectedInteraction, SimError> {
         self.state.inject_interaction(interaction)
+    }
+
+    /// What a bot answered to an interaction, and when (`None`: unknown id).
+    #[must_use]
+    pub fn interaction(&self, id: u64) -> Option<InteractionLog> {
+        self.state.interaction_log(id)
+    }
+
+    /// The [`InteractionLog`] of every injected interaction, oldest first.
+    #[must_use]
+    pub fn interaction_log(&self) -> Vec<InteractionLog> {
+        self.state.interaction_logs()
     }
 
     /// Applies a member join, leave or update and dispatches it.
@@ -186,6 +201,22 @@ impl SimHandle {
     #[must_use]
     pub fn commands(&self, application_id: u64, guild: Option<u64>) -> Vec<serde_json::Value> {
         self.state.commands(application_id, guild)
+    }
+
+    /// Registers application commands for `application_id`, globally (`guild`
+    /// `None`) or in one guild, replacing that scope's set as a bulk overwrite
+    /// would (validated the same way) but without counting a PUT. Tests use it to
+    /// put commands in place before injecting them.
+    ///
+    /// # Errors
+    /// [`SimError::Invalid`] when the set breaks Discord's rules.
+    pub fn register_commands(
+        &self,
+        application_id: u64,
+        guild: Option<u64>,
+        commands: &[crate::commands::AppCommand],
+    ) -> Result<(), SimError> {
+        super::rest_commands::register(&self.state, application_id, guild, commands)
     }
 
     /// The names of [`SimHandle::commands`], sorted.

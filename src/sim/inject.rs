@@ -136,7 +136,7 @@ pub enum InteractionKind {
         #[serde(default)]
         options: Vec<Value>,
     },
-    /// A user context-menu command on a user.
+    /// A user context-menu command (`data.type` 2) on `target_id`.
     UserCommand {
         /// Command name.
         name: String,
@@ -144,7 +144,8 @@ pub enum InteractionKind {
         #[serde(deserialize_with = "id::de", serialize_with = "id::ser")]
         target_id: u64,
     },
-    /// A message context-menu command on a message.
+    /// A message context-menu command (`data.type` 3) on `target_id`, a message of
+    /// the interaction's channel.
     MessageCommand {
         /// Command name.
         name: String,

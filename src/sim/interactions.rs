@@ -4,14 +4,20 @@
 //!
 //! These routes are authorised by the token in the path, never by a bot token, as on
 //! Discord: an unknown or expired token (older than `interaction_token_ttl`) is 401
-//! with code 50027.
+//! with code 50027 on every route. The initial response must arrive within
+//! `interaction_response_window` (Discord: 3 s) of the interaction's creation, else
+//! it is 404 Unknown interaction (10062); a second one is 400 (40060). Slash,
+//! autocomplete and context-menu commands can only be injected when the application
+//! has registered them (globally, or in the interaction's guild). Every answer is
+//! recorded in the interaction's [`InteractionLog`].
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::error::{ApiError, SimError};
 use super::inject::{InjectInteraction, InjectedInteraction, InteractionKind};
+use super::interaction_log::InteractionLog;
 use super::messages::{self, EPHEMERAL, LOADING, StoredMessage};
 use super::payloads::{self, InteractionBase};
 use super::state::{Audience, ChannelOwner, InteractionRecord, State, World};
@@ -47,7 +53,7 @@ impl State {
             .ok_or_else(|| SimError::UnknownTenant(req.tenant.clone()))?;
         let tenant = &self.tenants[t];
         let channel_id = match (req.guild_id, req.channel_id) {
-            (Some(g), Some(c)) if self.channel_guild.get(&c) == Some(&g) => c,
+            (Some(g), Some(c)) if self.guild_channel(g, c) => c,
             (Some(_), Some(c)) => return Err(SimError::UnknownChannel(c)),
             (Some(_), None) => return Err(SimError::Invalid("channel_id is required".into())),
             (None, Some(c)) => match self.channel_owner(c) {
@@ -68,7 +74,8 @@ impl State {
             rand::random::<u128>()
         );
         let mut world = self.world();
-        let (kind, data, message_id) = interaction_data(&world, tenant.application_id, req, self);
+        let (kind, data, message_id) =
+            interaction_data(&world, tenant.application_id, req, channel_id, self)?;
         let message = message_id
             .and_then(|m| world.messages.get(channel_id, m))
             .map(StoredMessage::to_json);
@@ -108,6 +115,21 @@ impl State {
                 response_body: None,
                 original: None,
                 message_id,
+                log: InteractionLog {
+                    id,
+                    tenant: tenant.name.clone(),
+                    kind,
+                    initial_type: None,
+                    initial_after_ms: None,
+                    initial_ephemeral: false,
+                    late_callbacks: 0,
+                    duplicate_callbacks: 0,
+                    original_edits: 0,
+                    first_edit_after_ms: None,
+                    original_deleted: false,
+                    followups: 0,
+                    followup_ephemeral: Vec::new(),
+                },
             },
         );
         self.dispatch(
@@ -158,11 +180,21 @@ impl State {
         let mut world = self.world();
         let rec = self.interaction_for(&world, Some(id), None, token)?;
         if rec.response.is_some() {
+            if let Some(r) = world.interactions.get_mut(&id) {
+                r.log.duplicate_callbacks += 1;
+            }
             return Err(ApiError::new(
                 400,
                 "Interaction has already been acknowledged.",
                 40060,
             ));
+        }
+        if rec.created.elapsed() > self.config.interaction_response_window {
+            if let Some(r) = world.interactions.get_mut(&id) {
+                r.log.late_callbacks += 1;
+            }
+            self.changed.notify_waiters();
+            return Err(ApiError::new(404, "Unknown interaction", 10062));
         }
         let kind =
             body.get("type").and_then(Value::as_u64).ok_or_else(|| {
@@ -227,6 +259,12 @@ impl State {
             r.response = Some(kind);
             r.response_body = Some(body.clone());
             r.original = original;
+            r.log.initial_type = Some(kind);
+            r.log.initial_after_ms = Some(millis(r.created.elapsed()));
+            r.log.initial_ephemeral = data
+                .get("flags")
+                .and_then(Value::as_u64)
+                .is_some_and(|f| f & EPHEMERAL != 0);
         }
         self.changed.notify_waiters();
         let mut out = json!({
@@ -282,6 +320,10 @@ impl State {
         let mut msg = self.interaction_message(&rec, 0);
         messages::apply_body(&mut msg, body, true)?;
         let json = msg.to_json();
+        if let Some(r) = world.interactions.get_mut(&rec.id) {
+            r.log.followups += 1;
+            r.log.followup_ephemeral.push(msg.flags & EPHEMERAL != 0);
+        }
         self.post_interaction_message(&mut world, msg);
         drop(world);
         self.changed.notify_waiters();
@@ -344,6 +386,13 @@ impl State {
             let _ = messages::apply_body(m, body, false);
             m.flags &= !LOADING;
         })?;
+        if target == Target::Original
+            && let Some(r) = self.world().interactions.get_mut(&rec.id)
+        {
+            r.log.original_edits += 1;
+            let after = millis(r.created.elapsed());
+            r.log.first_edit_after_ms.get_or_insert(after);
+        }
         self.changed.notify_waiters();
         Ok(out)
     }
@@ -357,50 +406,129 @@ impl State {
     ) -> Result<(), ApiError> {
         let (rec, id) = self.webhook_target(app, token, target)?;
         self.delete_message(rec.channel_id, id)?;
+        if target == Target::Original
+            && let Some(r) = self.world().interactions.get_mut(&rec.id)
+        {
+            r.log.original_deleted = true;
+        }
         self.changed.notify_waiters();
         Ok(())
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl State {
+    /// The log of one interaction.
+    pub(crate) fn interaction_log(&self, id: u64) -> Option<InteractionLog> {
+        self.world().interactions.get(&id).map(|r| r.log.clone())
+    }
+
+    /// The logs of every interaction, oldest first.
+    pub(crate) fn interaction_logs(&self) -> Vec<InteractionLog> {
+        let mut logs: Vec<InteractionLog> = self
+            .world()
+            .interactions
+            .values()
+            .map(|r| r.log.clone())
+            .collect();
+        logs.sort_by_key(|l| l.id);
+        logs
+    }
+}
+
+/// The registered command of `kind` (1 chat input, 2 user, 3 message) called `name`
+/// for `app`, in the guild or globally: its JSON.
+fn registered<'w>(
+    world: &'w World,
+    app: u64,
+    guild: Option<u64>,
+    kind: u64,
+    name: &str,
+) -> Option<&'w Value> {
+    let scopes = [guild, None];
+    scopes
+        .iter()
+        .flatten()
+        .map(|g| Some(*g))
+        .chain([None])
+        .find_map(|g| {
+            world.commands.get(&(app, g)).and_then(|cmds| {
+                cmds.iter().find(|c| {
+                    c["name"] == name && c.get("type").and_then(Value::as_u64).unwrap_or(1) == kind
+                })
+            })
+        })
+}
+
 /// `type`, `data` and the component's message id of an injected interaction.
+///
+/// # Errors
+/// [`SimError::Invalid`] for a command the application has not registered (in the
+/// guild or globally), or a context-menu target that does not exist.
 fn interaction_data(
     world: &World,
     app: u64,
     req: &InjectInteraction,
+    channel_id: u64,
     state: &State,
-) -> (u8, Value, Option<u64>) {
-    let command = |name: &str, options: &[Value], kind: u8| {
-        let registered = [req.guild_id, None].iter().find_map(|g| {
-            world.commands.get(&(app, *g)).and_then(|cmds| {
-                cmds.iter()
-                    .find(|c| c["name"] == name)
-                    .and_then(|c| c["id"].as_str()?.parse::<u64>().ok())
-            })
-        });
-        let mut data = json!({
-            "id": registered.unwrap_or_else(|| state.snowflake()).to_string(),
-            "name": name,
-            "type": kind,
-        });
+) -> Result<(u8, Value, Option<u64>), SimError> {
+    let command = |name: &str, kind: u64| -> Result<Value, SimError> {
+        let cmd = registered(world, app, req.guild_id, kind, name).ok_or_else(|| {
+            let what = match kind {
+                2 => format!("user command {name:?}"),
+                3 => format!("message command {name:?}"),
+                _ => format!("slash command /{name}"),
+            };
+            let scope = req
+                .guild_id
+                .map_or_else(|| "globally (a DM)".to_owned(), |g| format!("globally or in guild {g}"));
+            SimError::Invalid(format!(
+                "{what} is not registered for application {app} ({scope}); register it first (PUT …/commands)"
+            ))
+        })?;
+        let id = cmd
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or_else(|| state.snowflake());
+        let mut data = json!({"id": id.to_string(), "name": name, "type": kind});
+        if let Some(g) = cmd.get("guild_id").filter(|g| !g.is_null()) {
+            data["guild_id"] = g.clone();
+        }
+        Ok(data)
+    };
+    let with_options = |mut data: Value, options: &[Value]| {
         if !options.is_empty() {
             data["options"] = json!(options);
         }
-        if let Some(g) = req.guild_id {
-            data["guild_id"] = json!(g.to_string());
-        }
         data
     };
-    match &req.kind {
-        InteractionKind::SlashCommand { name, options } => (2, command(name, options, 1), None),
-        InteractionKind::Autocomplete { name, options } => (4, command(name, options, 1), None),
+    Ok(match &req.kind {
+        InteractionKind::SlashCommand { name, options } => {
+            (2, with_options(command(name, 1)?, options), None)
+        }
+        InteractionKind::Autocomplete { name, options } => {
+            (4, with_options(command(name, 1)?, options), None)
+        }
         InteractionKind::UserCommand { name, target_id } => {
-            let mut data = command(name, &[], 2);
+            let mut data = command(name, 2)?;
+            let user = state.user_in(world, *target_id);
             data["target_id"] = json!(target_id.to_string());
+            data["resolved"] = json!({"users": {target_id.to_string(): payloads::user(&user)}});
             (2, data, None)
         }
         InteractionKind::MessageCommand { name, target_id } => {
-            let mut data = command(name, &[], 3);
+            let mut data = command(name, 3)?;
+            let message = world
+                .messages
+                .get(channel_id, *target_id)
+                .ok_or(SimError::UnknownMessage(*target_id))?
+                .to_json();
             data["target_id"] = json!(target_id.to_string());
+            data["resolved"] = json!({"messages": {target_id.to_string(): message}});
             (2, data, None)
         }
         InteractionKind::Button {
@@ -428,5 +556,5 @@ fn interaction_data(
             json!({"custom_id": custom_id, "components": components}),
             None,
         ),
-    }
+    })
 }

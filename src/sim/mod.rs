@@ -38,6 +38,7 @@ mod events;
 mod gateway;
 mod handle;
 mod inject;
+mod interaction_log;
 mod interactions;
 mod messages;
 mod payloads;
@@ -62,5 +63,6 @@ pub use inject::{
     Fault, FaultRequest, InjectInteraction, InjectMessage, InjectedInteraction, InteractionKind,
     MemberEvent, MessageDeletion, MessageEdit, PostedMessage, SimUser,
 };
+pub use interaction_log::InteractionLog;
 pub use registry::{DEMO_CHANNELS, DEMO_GUILD, FromRegistryError};
 pub use stats::{SimStats, TenantStats};

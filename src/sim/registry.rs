@@ -3,8 +3,10 @@
 //!
 //! Each Discord tenant becomes a bot with the registry's token and application id.
 //! Its guilds and channels are the explicit ids of its `allow` lists; a `"*"` list
-//! gets the shared demo guild [`DEMO_GUILD`] with channels [`DEMO_CHANNELS`]. The
-//! privileged intents a bot may use are the ones its registry entry asks for.
+//! gets the shared demo guild [`DEMO_GUILD`] with channels [`DEMO_CHANNELS`]; with a
+//! `"*"` channel list, any other channel id of its guilds is accepted too (created on
+//! first use by an injected message or interaction). The privileged intents a bot
+//! may use are the ones its registry entry asks for.
 
 use secrecy::ExposeSecret;
 
@@ -74,6 +76,7 @@ impl SimConfig {
                 guild_presences: asks("guild_presences"),
                 message_content: asks("message_content"),
             };
+            let any_channel = t.allow.channels.iter().any(|c| c == "*");
             let channels: Vec<ChannelConfig> = {
                 let explicit: Vec<u64> = t
                     .allow
@@ -120,6 +123,7 @@ impl SimConfig {
                     name: format!("guild-{id}"),
                     channels: channels.clone(),
                     roles: Vec::new(),
+                    any_channel,
                 });
             }
             config = config.tenant(tenant);
@@ -147,6 +151,7 @@ mod tests {
         let goose = &sim.tenants[1];
         assert_eq!(goose.guilds[0].id, DEMO_GUILD);
         assert_eq!(goose.guilds[0].channels.len(), 2);
+        assert!(duck.guilds[0].any_channel && goose.guilds[0].any_channel);
         assert_ne!(goose.bot_user_id, duck.bot_user_id);
     }
 }

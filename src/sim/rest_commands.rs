@@ -160,6 +160,34 @@ pub(crate) async fn put_commands(
     Ok(ok(Value::Array(out)))
 }
 
+/// Registers `commands` for `application` in one scope as a bulk overwrite would
+/// (validated, ids kept by name and type), without counting a PUT: for tests and
+/// control clients that need commands in place before injecting them.
+pub(crate) fn register(
+    state: &super::state::State,
+    application: u64,
+    guild: Option<u64>,
+    commands: &[AppCommand],
+) -> Result<(), super::error::SimError> {
+    validate(commands).map_err(|e| super::error::SimError::Invalid(e.to_string()))?;
+    let previous = state.commands(application, guild);
+    let out = commands
+        .iter()
+        .map(|c| {
+            let kind = kind_code(c.kind);
+            let id = previous
+                .iter()
+                .find(|p| p["name"] == c.name.as_str() && p["type"] == kind)
+                .and_then(|p| p["id"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| state.snowflake().to_string());
+            stored(c, kind, &id, state.snowflake(), application, guild)
+        })
+        .collect();
+    state.put_commands(application, guild, out);
+    state.changed.notify_waiters();
+    Ok(())
+}
+
 fn kind_code(k: CommandKind) -> u8 {
     match k {
         CommandKind::ChatInput => 1,

@@ -74,6 +74,8 @@ pub(crate) struct InteractionRecord {
     pub(crate) original: Option<u64>,
     /// The message a component sits on.
     pub(crate) message_id: Option<u64>,
+    /// What was answered, and when, for tests.
+    pub(crate) log: super::interaction_log::InteractionLog,
 }
 
 /// Everything bots and users can change.
@@ -116,7 +118,10 @@ pub(crate) struct State {
     pub(crate) addr: SocketAddr,
     pub(crate) tenants: Vec<TenantInfo>,
     pub(crate) guilds: HashMap<u64, GuildConfig>,
-    pub(crate) channel_guild: HashMap<u64, u64>,
+    /// Channel → guild; grows when a channel of an `any_channel` guild is first used.
+    pub(crate) channel_guild: DashMap<u64, u64>,
+    /// Guilds accepting any channel id (`GuildConfig::any_channel`).
+    pub(crate) open_guilds: std::collections::HashSet<u64>,
     world: Mutex<World>,
     pub(crate) sessions: DashMap<String, Arc<Session>>,
     pub(crate) limiter: RateLimiter,
@@ -135,7 +140,8 @@ impl State {
         let started = Instant::now();
         let now = payloads::now_unix_ms();
         let mut guilds = HashMap::new();
-        let mut channel_guild = HashMap::new();
+        let channel_guild = DashMap::new();
+        let mut open_guilds = std::collections::HashSet::new();
         let mut world = World::default();
         let mut tenants = Vec::new();
         for t in &config.tenants {
@@ -147,6 +153,9 @@ impl State {
             for g in &t.guilds {
                 for c in &g.channels {
                     channel_guild.insert(c.id, g.id);
+                }
+                if g.any_channel {
+                    open_guilds.insert(g.id);
                 }
                 guilds.entry(g.id).or_insert_with(|| g.clone());
                 world.members.insert(
@@ -176,6 +185,7 @@ impl State {
             tenants,
             guilds,
             channel_guild,
+            open_guilds,
             world: Mutex::new(world),
             sessions: DashMap::new(),
             limiter,
@@ -303,6 +313,21 @@ impl State {
             .map(|(t, _)| ChannelOwner::Dm(*t))
     }
 
+    /// Whether `channel` is a text channel of `guild`; in a guild accepting any
+    /// channel, an id not in use elsewhere becomes one.
+    pub(crate) fn guild_channel(&self, guild: u64, channel: u64) -> bool {
+        if let Some(g) = self.channel_guild.get(&channel) {
+            return *g == guild;
+        }
+        if !self.open_guilds.contains(&guild)
+            || channel == 0
+            || self.world().dm_channels.contains_key(&channel)
+        {
+            return false;
+        }
+        *self.channel_guild.entry(channel).or_insert(guild) == guild
+    }
+
     /// Whether tenant `t` can see the channel.
     pub(crate) fn tenant_sees(&self, t: usize, owner: &ChannelOwner) -> bool {
         match owner {
@@ -371,10 +396,15 @@ impl State {
     /// A user known to the emulator by id (a bot, a member, a DM recipient), or a
     /// placeholder named after the id.
     pub(crate) fn user(&self, id: u64) -> SimUser {
+        let world = self.world();
+        self.user_in(&world, id)
+    }
+
+    /// [`State::user`] with the world already locked.
+    pub(crate) fn user_in(&self, world: &World, id: u64) -> SimUser {
         if let Some(t) = self.tenants.iter().find(|t| t.bot.id == id) {
             return t.bot.clone();
         }
-        let world = self.world();
         if let Some(m) = world.members.values().find(|m| m.user.id == id) {
             return m.user.clone();
         }

@@ -541,3 +541,24 @@ fn shared_tenant_documents_are_checked_and_merged() {
         "{err}"
     );
 }
+
+#[test]
+fn interaction_deadlines_are_checked() {
+    let ok = "runtime: { interactions: { defer_after_ms: 1000 } }\nproviders:\n  - { provider: discord, tenant: a, credentials: { bot_token: t } }\n";
+    let reg = load_str(ok, &opts(&[])).expect("valid");
+    assert_eq!(reg.runtime.interactions.defer_after_ms, 1000);
+    assert_eq!(reg.runtime.interactions.answer_within_ms, 10_000, "default");
+    let bad = "runtime: { interactions: { defer_after_ms: 3000, answer_within_ms: 5, defer_aftr: 1 } }\nproviders:\n  - { provider: discord, tenant: a, credentials: { bot_token: t } }\n";
+    let msgs = messages(&load_str(bad, &opts(&[])).unwrap_err());
+    for field in [
+        "runtime.interactions.defer_after_ms: 3000 is outside 100–2500",
+        "runtime.interactions.answer_within_ms: 5 is outside 1000–840000",
+        "runtime.interactions.defer_aftr: unknown field",
+    ] {
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with(&format!("test.yml: {field}"))),
+            "{field} not in {msgs:#?}"
+        );
+    }
+}

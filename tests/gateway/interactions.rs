@@ -5,6 +5,7 @@
 use secrecy::ExposeSecret;
 use serde_json::json;
 use switchboard::actors::gateway::SessionStore;
+use switchboard::commands::{AppCommand, OptionDef};
 use switchboard::config::Shards;
 use switchboard::model::{Event, InteractionKind, Payload, encode};
 use switchboard::providers::discord::interactions::InteractionTokens;
@@ -16,6 +17,12 @@ use crate::support::{
     CHAN_A, Collector, DUCK_APP, DUCK_TOKEN, GUILD_A, LONG, args, eventually, start_ready,
     start_sim, tenant, user, vault,
 };
+
+/// Registers duck's command in guild A: the emulator refuses unregistered ones.
+fn register(sim: &switchboard::sim::SimHandle, command: AppCommand) {
+    sim.register_commands(DUCK_APP, Some(GUILD_A), &[command])
+        .expect("registered");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interaction_tokens_stay_in_the_access_layer() {
@@ -47,6 +54,10 @@ async fn interaction_tokens_stay_in_the_access_layer() {
             message_id: None,
         },
     ];
+    register(
+        &sim,
+        AppCommand::slash("roll", "Roll").option(OptionDef::integer("sides", "Sides")),
+    );
     let mut injected = Vec::new();
     for kind in kinds {
         injected.push(
@@ -264,6 +275,7 @@ async fn no_token_reaches_the_logs() {
         ),
         "{goose:?}"
     );
+    register(&sim, AppCommand::slash("ping", "Ping"));
     let inj = sim
         .inject_interaction(&InjectInteraction {
             tenant: "duck".into(),

@@ -285,6 +285,7 @@ async fn a_rest_actor_refuses_a_scope_minted_for_someone_else() {
         budget: Arc::clone(&w.budget),
         config: RestConfig::default(),
         commands: None,
+        deferrals: switchboard::actors::access::Deferrals::disabled(),
     };
     for scope in [
         vault.rest_scope(&goose),

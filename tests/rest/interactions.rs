@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 use serde_json::json;
 use switchboard::actors::rest::{BudgetConfig, RestConfig, TenantState};
+use switchboard::commands::{AppCommand, OptionDef};
 use switchboard::model::{
     Choice, ChoiceValue, Command, InteractionResponse, MessageBody, RespondInteraction,
     RestErrorKind, RestResult, TextInput,
@@ -23,6 +24,7 @@ fn slash() -> InteractionKind {
 /// Injects an interaction and hands its token to duck's REST actor, as the gateway
 /// would; returns its id.
 fn inject(w: &World, kind: InteractionKind) -> String {
+    register(w);
     let i = w
         .sim()
         .inject_interaction(&InjectInteraction {
@@ -36,6 +38,17 @@ fn inject(w: &World, kind: InteractionKind) -> String {
     let id = i.id.to_string();
     w.tokens["duck"].insert(&id, &DUCK_APP.to_string(), SecretString::from(i.token));
     id
+}
+
+/// Registers duck's `/ping` and `/find`: the emulator refuses unregistered commands.
+fn register(w: &World) {
+    let commands = [
+        AppCommand::slash("ping", "Ping"),
+        AppCommand::slash("find", "Find").option(OptionDef::string("q", "Query").autocomplete()),
+    ];
+    w.sim()
+        .register_commands(DUCK_APP, Some(GUILD), &commands)
+        .expect("commands registered");
 }
 
 fn respond(id: &str, response: InteractionResponse) -> Command {
@@ -213,6 +226,7 @@ async fn unknown_or_expired_tokens_fail_only_that_command() {
     assert_eq!(w.sim().stats().anonymous.requests, before);
 
     // Known id, but a token Discord rejects (401, code 50027).
+    register(&w);
     let i = w
         .sim()
         .inject_interaction(&InjectInteraction {

@@ -127,6 +127,8 @@ pub(crate) struct World {
     pub(crate) budget: Arc<InvalidRequestBudget>,
     pub(crate) rest: HashMap<String, (RestHandle, JoinHandle<()>)>,
     pub(crate) tokens: HashMap<String, InteractionTokens>,
+    /// Deferral cells a tenant's REST actor is started with (default: disabled).
+    pub(crate) deferrals: HashMap<String, switchboard::actors::access::Deferrals>,
 }
 
 impl World {
@@ -164,6 +166,7 @@ impl World {
             budget: Arc::new(InvalidRequestBudget::new(budget)),
             rest: HashMap::new(),
             tokens: HashMap::new(),
+            deferrals: HashMap::new(),
         }
     }
 
@@ -201,6 +204,7 @@ impl World {
             budget: Arc::clone(&self.budget),
             config,
             commands: None,
+            deferrals: self.deferrals.get(name).cloned().unwrap_or_default(),
         };
         let started = RestHandle::start(args, supervisor)
             .await

@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchboard::commands::{AppCommand, OptionDef};
 use switchboard::sim::{SimError, SimStats, intents};
 
-use crate::util::{CHAN_A, DUCK_TOKEN, GOOSE_TOKEN, GUILD_A, LONG, RawWs, config, http, start};
+use crate::util::{
+    CHAN_A, DUCK_APP, DUCK_TOKEN, GOOSE_TOKEN, GUILD_A, LONG, RawWs, config, http, start,
+};
 
 async fn next_dispatch(ws: &mut RawWs, t: &str) -> Value {
     loop {
@@ -99,13 +102,29 @@ async fn control_api_drives_the_emulator_over_http() {
         "43"
     );
 
+    let ping = json!({"tenant": "duck", "guild_id": GUILD_A, "channel_id": CHAN_A,
+        "user": {"id": 42, "username": "alice"}, "kind": "slash_command", "name": "ping",
+        "options": [{"type": 3, "name": "q", "value": "x"}]});
+    // A command the application has not registered is refused, saying so.
+    let refused = http()
+        .post(format!("{base}/interactions"))
+        .json(&ping)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 400);
+    let why: Value = refused.json().await.expect("json");
+    let why = why["message"].as_str().unwrap_or_default();
+    assert!(why.contains("/ping is not registered"), "{why}");
+    sim.register_commands(
+        DUCK_APP,
+        Some(GUILD_A),
+        &[AppCommand::slash("ping", "Ping").option(OptionDef::string("q", "Query"))],
+    )
+    .expect("registered");
     let r: Value = http()
         .post(format!("{base}/interactions"))
-        .json(
-            &json!({"tenant": "duck", "guild_id": GUILD_A, "channel_id": CHAN_A,
-            "user": {"id": 42, "username": "alice"}, "kind": "slash_command", "name": "ping",
-            "options": [{"type": 3, "name": "q", "value": "x"}]}),
-        )
+        .json(&ping)
         .send()
         .await
         .expect("post")
@@ -129,6 +148,24 @@ async fn control_api_drives_the_emulator_over_http() {
         .await
         .expect("callback");
     assert_eq!(cb.status(), 204);
+    let log: Value = http()
+        .get(format!(
+            "{base}/interactions/{}",
+            r["id"].as_str().unwrap_or("0")
+        ))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(log["initial_type"], 4, "{log}");
+    assert!(
+        log["initial_after_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms < 3_000),
+        "{log}"
+    );
     let posted: Value = http()
         .get(format!("{base}/channels/{CHAN_A}/messages"))
         .send()

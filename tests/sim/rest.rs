@@ -2,6 +2,7 @@
 //! paging, interactions answered through their token, and Discord-shaped errors.
 
 use serde_json::{Value, json};
+use switchboard::commands::AppCommand;
 use switchboard::sim::{InjectInteraction, InjectMessage, InteractionKind, MemberEvent};
 use twilight_http::request::Request;
 use twilight_http::routing::Route;
@@ -241,6 +242,13 @@ async fn interactions_are_answered_through_their_token() {
         .await
         .expect("bulk overwrite");
     assert_eq!(commands.model().await.expect("model").len(), 0);
+    // The emulator refuses commands the application has not registered.
+    sim.register_commands(
+        DUCK_APP,
+        Some(GUILD_A),
+        &[AppCommand::slash("ping", "Ping")],
+    )
+    .expect("registered");
     let inter = sim
         .inject_interaction(&InjectInteraction {
             tenant: "duck".into(),

@@ -2,13 +2,17 @@
 //! share: the token lease (taken as the capability's principal, its events
 //! forwarded), one [`TenantState`], and one typed [`AccessExit`] their supervisor
 //! matches on; and the cell through which the runtime hands the tenant's access
-//! layer its application commands ([`CommandSync`]).
+//! layer its application commands ([`CommandSync`]); and the interactions the gateway
+//! arms and the REST actor defers when their handler is slow ([`Deferrals`]).
 
 mod commands;
+mod deferrals;
 mod exit;
 pub(crate) mod lease;
 mod state;
 
 pub use commands::{CommandPlan, CommandSync, CommandSyncStatus, CommandTarget};
+pub(crate) use deferrals::{DeferKind, Deferred, Phase, Since, Watch};
+pub use deferrals::{DeferTiming, Deferrals};
 pub use exit::AccessExit;
 pub use state::TenantState;

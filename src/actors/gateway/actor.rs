@@ -156,6 +156,7 @@ impl GatewayState {
                 namespace: Arc::from(self.args.namespace.as_str()),
                 bus: self.args.bus.clone(),
                 tokens: self.args.tokens.clone(),
+                deferrals: self.args.deferrals.clone(),
                 allow: self.args.tenant.allow.clone(),
                 publish_raw: self.args.tenant.publish_raw,
                 sessions: self.args.sessions.clone(),

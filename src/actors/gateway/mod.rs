@@ -75,6 +75,7 @@ pub use session::{SESSION_TTL, SessionStore, StoredSession};
 use actor::{GatewayActor, GatewayMsg, Start};
 use health::HealthCell;
 
+use crate::actors::access::Deferrals;
 use crate::bus::Bus;
 use crate::config::TenantConfig;
 use crate::providers::discord::interactions::InteractionTokens;
@@ -99,6 +100,9 @@ pub struct GatewayArgs {
     pub vault: ScopedVault,
     /// Where interaction tokens go (shared with the tenant's REST actor).
     pub tokens: InteractionTokens,
+    /// Where arriving interactions are armed for the REST actor's deferral clock
+    /// (shared with it; [`GatewayArgs::new`] leaves it disabled).
+    pub deferrals: Deferrals,
     /// Where sessions are kept between runs.
     pub sessions: SessionStore,
     /// TTL of the gateway lease (`None`: the vault's default).
@@ -127,6 +131,7 @@ impl GatewayArgs {
             bus,
             vault,
             tokens,
+            deferrals: Deferrals::disabled(),
             sessions,
             lease_ttl: None,
             save_interval: Duration::from_secs(5),

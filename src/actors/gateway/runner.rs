@@ -24,9 +24,10 @@ use super::error::GatewayError;
 use super::filter::allowed;
 use super::health::{ShardCounters, ShardStatus, bump};
 use super::session::{SessionStore, StoredSession};
+use crate::actors::access::Deferrals;
 use crate::bus::{Bus, BusError};
 use crate::config::AllowConfig;
-use crate::model::{Envelope, Payload, RawPayload, TenantId, now_ms};
+use crate::model::{Envelope, Event, Payload, RawPayload, TenantId, now_ms};
 use crate::providers::discord::gateway::{
     GatewayOrigin, Normalized, WANTED_EVENTS, event_id, normalize,
 };
@@ -38,6 +39,8 @@ pub(super) struct ShardCtx {
     pub(super) namespace: Arc<str>,
     pub(super) bus: Bus,
     pub(super) tokens: InteractionTokens,
+    /// Where interactions are armed for the REST actor's deferral clock.
+    pub(super) deferrals: Deferrals,
     pub(super) allow: AllowConfig,
     pub(super) publish_raw: bool,
     pub(super) sessions: SessionStore,
@@ -225,6 +228,11 @@ async fn deliver(
         ctx.tokens
             .put(&t.interaction_id, &t.application_id, t.token)
             .await;
+        // The 3-second window starts now: arm the deferral before publishing.
+        if let Event::InteractionCreated(i) = &n.event {
+            ctx.deferrals
+                .arm(&i.interaction_id, i.kind, i.command_name.as_deref());
+        }
     }
     let id = event_id(&ctx.tenant, &n.event, false, origin);
     let raw_id = raw

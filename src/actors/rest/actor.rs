@@ -127,11 +127,13 @@ impl Actor for RestActor {
             client,
             args.bus.clone(),
             args.tokens.clone(),
+            (args.deferrals.clone(), args.commands.clone()),
             myself.clone(),
         ));
         let stop_pump = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(pump(Arc::clone(&core), stop_pump.clone(), tasks.clone()));
+        tasks.spawn(super::clock::run(Arc::clone(&core), stop_pump.clone()));
         if let Some(sync) = args.commands.clone() {
             tasks.spawn(register::run(
                 Arc::clone(&core),

@@ -16,6 +16,7 @@ use super::budget::InvalidRequestBudget;
 use super::config::RestConfig;
 use super::global::GlobalGate;
 use super::health::{Counters, RestHealth, TenantState};
+use crate::actors::access::{CommandSync, Deferrals};
 use crate::bus::Bus;
 use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
@@ -80,6 +81,10 @@ pub(crate) struct Core {
     client: RwLock<Arc<Client>>,
     pub(crate) bus: Bus,
     pub(crate) tokens: InteractionTokens,
+    /// Interactions the gateway armed, deferred by the clock when slow.
+    pub(crate) deferrals: Deferrals,
+    /// The tenant's command plan (for the ephemeral hint of deferrals).
+    pub(crate) commands: Option<CommandSync>,
     pub(crate) backfill: Arc<Semaphore>,
     /// Cancelled when in-flight commands must give up (tenant failed, or the drain
     /// timeout of a stop ran out): they answer `TenantUnavailable`.
@@ -95,6 +100,7 @@ impl Core {
         client: Client,
         bus: Bus,
         tokens: InteractionTokens,
+        interactions: (Deferrals, Option<CommandSync>),
         actor: ActorRef<RestMsg>,
     ) -> Self {
         let backfill = Arc::new(Semaphore::new(shared.config.backfill_concurrency.max(1)));
@@ -103,6 +109,8 @@ impl Core {
             client: RwLock::new(Arc::new(client)),
             bus,
             tokens,
+            deferrals: interactions.0,
+            commands: interactions.1,
             backfill,
             abort: CancellationToken::new(),
             actor,

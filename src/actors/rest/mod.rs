@@ -21,6 +21,11 @@
 //! - `start.rs`: [`RestHandle`], [`RestArgs`]; `config.rs`: [`RestConfig`].
 //! - `actor.rs`: the actor, the lease and rotation, the request pump.
 //! - `serve.rs`: one command end to end; `exec.rs`: one call through the gates.
+//! - `clock.rs`: the interaction clock — defers interactions the gateway armed when
+//!   their handler is slow (`runtime.interactions.defer_after_ms`), and answers with
+//!   an ephemeral error when it never answers or failed; `answer.rs`: a handler's
+//!   answer through its interaction's watch (as sent, or translated after a
+//!   deferral into an edit of `@original` or a followup).
 //! - `buckets.rs`, `global.rs`, `budget.rs`, `breaker.rs`: the gates.
 //! - `core.rs`: what tasks share; `health.rs`: [`RestHealth`].
 //! - `register.rs`: the tenant's application commands (GET, compare, bulk overwrite
@@ -30,11 +35,15 @@
 //! - The token is read from the lease only to build the client; it is never logged,
 //!   and interaction tokens never leave the request path (rate-limit keys use ids).
 //! - Every command taken off the bus is answered exactly once.
+//! - At most one first answer per interaction leaves this actor: the handler's and
+//!   the clock's are sent under the same per-interaction lock.
 
 mod actor;
+mod answer;
 mod breaker;
 mod buckets;
 mod budget;
+mod clock;
 mod config;
 mod core;
 mod exec;

@@ -5,8 +5,10 @@ use twilight_model::channel::Message;
 
 use super::core::Core;
 use super::exec::{Failure, Reply, send};
+use super::{answer, clock};
 use crate::model::{
-    Command, Envelope, InteractionResponse, RestErrorKind, RestResponse, RestResult,
+    Command, Envelope, InteractionFailed, InteractionResponse, MessageBody, RestErrorKind,
+    RestResponse, RestResult,
 };
 use crate::providers::discord::rest::{self as calls, BuildError, message_to_event, nonce_for};
 
@@ -73,23 +75,16 @@ async fn serve_inner(core: &Core, env: &Envelope, cmd: &Command) -> Result<RestR
             let call = calls::post_message(p, &nonce).map_err(bad)?;
             message_result(&send(core, &call).await?)
         }
-        Command::RespondInteraction(r) => {
-            let Some((token, app)) = core.tokens.fetch(&r.interaction_id).await else {
-                return Err(Failure::new(
-                    0,
-                    RestErrorKind::InteractionExpired,
-                    "unknown or expired interaction",
-                ));
-            };
-            let call =
-                calls::interaction(&r.response, &r.interaction_id, &app, &token).map_err(bad)?;
-            let reply = send(core, &call).await?;
-            match r.response {
-                InteractionResponse::Followup(_) | InteractionResponse::EditOriginal(_) => {
-                    message_result(&reply)
-                }
-                _ => Ok(success(&reply, RestResult::Empty)),
+        Command::RespondInteraction(r) => match answer::respond(core, r).await? {
+            Some(reply) if !answer::is_initial(&r.response) || is_message(&reply) => {
+                message_result(&reply)
             }
+            Some(reply) => Ok(success(&reply, RestResult::Empty)),
+            None => Ok(RestResponse::success(200, RestResult::Empty)),
+        },
+        Command::InteractionFailed(f) => {
+            interaction_failed(core, f).await;
+            Ok(RestResponse::success(200, RestResult::Empty))
         }
         Command::AssignRole(c) | Command::RemoveRole(c) => {
             let add = matches!(cmd, Command::AssignRole(_));
@@ -116,6 +111,39 @@ async fn serve_inner(core: &Core, env: &Envelope, cmd: &Command) -> Result<RestR
             let bot = bot_user(core).await;
             let page = messages.iter().map(|m| message_to_event(m, bot)).collect();
             Ok(success(&reply, RestResult::History(page)))
+        }
+    }
+}
+
+/// Whether a reply's body is a message (a translated answer: edit or followup).
+fn is_message(reply: &Reply) -> bool {
+    serde_json::from_slice::<Value>(&reply.body)
+        .ok()
+        .is_some_and(|m| m.get("id").is_some() && m.get("channel_id").is_some())
+}
+
+/// A worker gave up on an interaction: answer with the error unless answered.
+async fn interaction_failed(core: &Core, f: &InteractionFailed) {
+    let id = &f.interaction_id;
+    if let Some(watch) = core.deferrals.get(id) {
+        let mut phase = watch.phase.lock().await;
+        clock::fail(core, &watch, &mut phase, &f.reason).await;
+        return;
+    }
+    // Not watched (deferrals off): try a first answer; 40060 means one was given.
+    let body = MessageBody {
+        ephemeral: true,
+        ..MessageBody::text(clock::ERROR_TEXT)
+    };
+    let t = &core.shared.tenant;
+    match answer::send_as_is(core, id, &InteractionResponse::Message(body)).await {
+        Ok(_) => {
+            metrics::counter!("switchboard_interaction_failures_total", "reason" => "handler_failed").increment(1);
+            tracing::warn!(provider = %t.provider, tenant = %t.tenant, interaction = %id, reason = %f.reason, "interaction answered with an error in the handler's place");
+        }
+        Err(e) if e.code == Some(answer::ALREADY_ACKNOWLEDGED) => {}
+        Err(e) => {
+            tracing::warn!(provider = %t.provider, tenant = %t.tenant, interaction = %id, reason = %f.reason, error = %e.message, "could not answer a failed interaction");
         }
     }
 }

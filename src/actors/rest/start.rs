@@ -10,7 +10,7 @@ use super::budget::InvalidRequestBudget;
 use super::config::RestConfig;
 use super::core::Shared;
 use super::health::RestHealth;
-use crate::actors::access::CommandSync;
+use crate::actors::access::{CommandSync, Deferrals};
 use crate::bus::Bus;
 use crate::config::TenantConfig;
 use crate::model::TenantId;
@@ -31,6 +31,9 @@ pub struct RestArgs {
     pub vault: ScopedVault,
     /// The tenant's interaction tokens, filled by its gateway.
     pub tokens: InteractionTokens,
+    /// The interactions its gateway arms: the actor defers those whose handler is
+    /// slow ([`Deferrals::disabled`]: answers pass through as sent).
+    pub deferrals: Deferrals,
     /// The process-wide invalid-request budget, shared by every REST actor.
     pub budget: Arc<InvalidRequestBudget>,
     /// Limits and timeouts.

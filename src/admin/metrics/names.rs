@@ -13,6 +13,7 @@
 //! | `status` | HTTP status class (`2xx`, `4xx`, `429`, `5xx`) | 4 per tenant |
 //! | `backend` | `memory`, `redis` | 1 |
 //! | `schedule` | schedule name | schedules per tenant |
+//! | `kind`, `reason` | interaction deferral kind, failure reason | fixed small sets |
 //! | `event`, `write` | audit events, fenced writes | fixed small sets |
 
 /// What kind of metric a name is.
@@ -264,6 +265,21 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Interaction tokens that could not be shared with the REST actor.",
     ),
+    (
+        "switchboard_interaction_deferrals_total",
+        Kind::Counter,
+        "Interactions the access layer deferred because the handler had not answered in time.",
+    ),
+    (
+        "switchboard_interaction_late_answers_total",
+        Kind::Counter,
+        "Handler answers that arrived after a deferral (sent as an edit or a followup).",
+    ),
+    (
+        "switchboard_interaction_failures_total",
+        Kind::Counter,
+        "Interactions answered with the error message (handler failed, no answer, dead-lettered).",
+    ),
     // Vault.
     (
         "switchboard_vault_leases",
@@ -367,5 +383,42 @@ mod tests {
             used += 1;
         }
         assert!(used > 10, "the dashboard queries the metrics");
+    }
+
+    #[test]
+    fn every_metric_the_code_records_is_listed() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && let Ok(text) = std::fs::read_to_string(&path)
+                {
+                    for (i, _) in text.match_indices("\"switchboard_") {
+                        let name: String = text[i + 1..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        // Longer than the bare prefix (this test's own pattern).
+                        if name.len() > "switchboard_".len() {
+                            out.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        let mut used = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut used,
+        );
+        assert!(used.len() > 40, "the walk finds the metrics");
+        for name in used {
+            assert!(
+                METRICS.iter().any(|(n, _, _)| *n == name),
+                "{name} is recorded but not listed in METRICS (no HELP, no kind)"
+            );
+        }
     }
 }

@@ -47,6 +47,7 @@ impl TenantEntry {
             bus: access.bus.clone(),
             vault: access.vault.clone(),
             tokens: access.interaction_tokens(&config.id()),
+            deferrals: crate::actors::access::Deferrals::new(registry.runtime.interactions.into()),
             sessions: access.sessions(registry).await,
             budget: access.budget.clone(),
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),

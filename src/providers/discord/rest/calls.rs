@@ -414,6 +414,38 @@ pub fn interaction(
     })
 }
 
+/// `DELETE /webhooks/{application_id}/{interaction_token}/messages/@original`: removes
+/// the original response (e.g. a deferral's "thinking…" message).
+///
+/// # Errors
+/// A bad interaction or application id.
+pub fn delete_original(
+    interaction_id: &str,
+    application_id: &str,
+    token: &SecretString,
+) -> Result<Call, BuildError> {
+    snowflake("interaction_id", interaction_id)?;
+    let app = snowflake("application_id", application_id)?;
+    let request = build(
+        &Route::DeleteInteractionOriginal {
+            application_id: app,
+            interaction_token: token.expose_secret(),
+        },
+        None,
+        Auth::Interaction,
+        None,
+    )?;
+    Ok(Call {
+        request,
+        key: RouteKey {
+            route: "DELETE /webhooks/{application_id}/{interaction_token}/messages/@original",
+            major: interaction_id.to_owned(),
+        },
+        auth: Auth::Interaction,
+        global: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

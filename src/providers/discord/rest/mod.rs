@@ -18,8 +18,9 @@ mod history;
 mod nonce;
 
 pub use calls::{
-    Auth, BuildError, Call, RouteKey, create_dm, current_application, current_user, dm_message,
-    get_commands, history, interaction, post_message, role, set_commands, snowflake,
+    Auth, BuildError, Call, RouteKey, create_dm, current_application, current_user,
+    delete_original, dm_message, get_commands, history, interaction, post_message, role,
+    set_commands, snowflake,
 };
 pub use client::{ClientError, build_client, install_crypto_provider, proxy_host};
 pub use headers::RateLimitHeaders;
