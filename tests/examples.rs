@@ -15,8 +15,8 @@ use switchboard::commands::{AppCommand, Permissions, Reply, Router};
 use switchboard::config::{LoadOptions, Registry};
 use switchboard::runtime::Runtime;
 use switchboard::sim::{
-    DEMO_CHANNELS, DEMO_GUILD, InjectInteraction, InteractionKind, MemberEvent, Sim, SimConfig,
-    SimHandle, SimUser,
+    DEMO_CHANNELS, DEMO_GUILD, InjectInteraction, InjectMessage, InteractionKind, MemberEvent, Sim,
+    SimConfig, SimHandle, SimUser,
 };
 
 const GM_ROLE: u64 = 700_000_000_000_000_007;
@@ -258,17 +258,29 @@ async fn the_sessions_example_round_trips_every_kind_of_route() {
     )
     .await;
     assert_eq!(text(&r), (format!("<@{me}> hosts the session."), true));
+    // A message command needs a message of the channel to point at.
+    let noted = sim
+        .inject_message(InjectMessage::guild(
+            DEMO_GUILD,
+            DEMO_CHANNELS[0],
+            bob.clone(),
+            "worth a note",
+        ))
+        .expect("a message");
     let r = ask(
         &sim,
         &bob,
         false,
         InteractionKind::MessageCommand {
             name: "Session note".into(),
-            target_id: 123_456,
+            target_id: noted,
         },
     )
     .await;
-    assert_eq!(text(&r).0, "Noted message 123456 for the session.");
+    assert_eq!(
+        text(&r).0,
+        format!("Noted message {noted} for the session.")
+    );
 
     // The admin command: refused to a non-admin, with the uniform message.
     let r = ask(&sim, &bob, false, session("reset", &json!([]))).await;
