@@ -143,7 +143,13 @@ async fn a_killed_holder_is_taken_over_by_resume_and_the_gap_is_answered_once() 
 
     // Each tenant is held by exactly one node, standby on the other.
     let holders = placement(&nodes, &["duck", "goose"], long).await;
+    // "running" in status can come a moment before the emulator counts the session
+    // (the identify is still in flight): wait for it, then require exactly one.
     for (name, _, _) in BOTS {
+        eventually(long, &format!("{name}: a live session"), || {
+            sim.connected_sessions(name) >= 1
+        })
+        .await;
         assert_eq!(sim.connected_sessions(name), 1, "{name}: one live session");
     }
     say(&sim, "!echo before");
