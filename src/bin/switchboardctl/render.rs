@@ -7,6 +7,7 @@ use switchboard::admin::{
     BacklogStatus, ClusterStatus, CommandsStatus, RuntimeStatus, ScheduleStatus, TenantState,
     TenantStatus,
 };
+use switchboard::model::now_ms;
 
 fn human_duration(secs: u64) -> String {
     match secs {
@@ -73,7 +74,7 @@ fn tenant_line(t: &TenantStatus, backlog: Option<&BacklogStatus>, color: bool) -
         );
     }
     if let Some(c) = &t.commands {
-        line.push_str(&commands_part(c, now_unix_ms(), color));
+        line.push_str(&commands_part(c, now_ms(), color));
     }
     if let Some(holder) = &t.holder {
         let _ = write!(line, " · on {holder}");
@@ -160,12 +161,6 @@ fn ago(ms: u64) -> String {
     }
 }
 
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// `status --cluster`: one line per node, then one per tenant with its holder.
 pub(crate) fn render_cluster(c: &ClusterStatus) -> String {
     let mut out = format!(
@@ -232,6 +227,7 @@ pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
         s.vault.backend, s.vault.leases
     );
     let _ = writeln!(out, "├─ tenants ({})", s.tenants.len());
+    let now = now_ms();
     for (i, t) in s.tenants.iter().enumerate() {
         let branch = if i + 1 == s.tenants.len() {
             "└─"
@@ -240,7 +236,6 @@ pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
         };
         let backlog = s.bus.backlog.iter().find(|b| b.tenant == t.id);
         let _ = writeln!(out, "│  {branch} {}", tenant_line(t, backlog, color));
-        let now = now_unix_ms();
         for j in &t.schedules {
             let _ = writeln!(out, "│       {}", schedule_line(j, now, color));
         }
