@@ -73,6 +73,7 @@ pub mod model;
 pub mod providers;
 pub mod redis_acl;
 mod redis_tls;
+mod report;
 pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -83,4 +84,5 @@ pub use commands::{AppCommand, Reply, Router};
 pub use config::Registry;
 pub use handler::{Ctx, Handler, HandlerResult};
 pub use model::{Command, Envelope, Event, TenantId};
+pub use report::Report;
 pub use runtime::{Role, Runtime, RuntimeBuilder, RuntimeError};

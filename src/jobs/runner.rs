@@ -113,7 +113,7 @@ impl Runner {
         loop {
             let Some(next) = self.schedule.next_after(cursor) else {
                 self.cell.next.store(i64::MIN, Ordering::Relaxed);
-                tracing::info!(provider = %self.tenant.provider, tenant = %self.tenant.tenant, schedule = self.schedule.name(), "schedule has no further slot");
+                tracing::info!("schedule has no further slot");
                 return;
             };
             self.cell.next.store(next, Ordering::Relaxed);
@@ -128,7 +128,7 @@ impl Runner {
             while let Some(s) = slot.filter(|s| *s <= now) {
                 if now - s > CATCH_UP.as_millis() as i64 {
                     self.cell.skipped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(provider = %self.tenant.provider, tenant = %self.tenant.tenant, schedule = self.schedule.name(), slot = s, "slot found too late; skipped");
+                    tracing::warn!(slot = s, "slot found too late; skipped");
                 } else {
                     self.fire(s, false).await;
                 }
@@ -153,7 +153,7 @@ impl Runner {
             Err(e) => {
                 // Without the record nothing can be called missed; the schedule
                 // goes on with its next slot.
-                tracing::warn!(provider = %self.tenant.provider, tenant = %self.tenant.tenant, schedule = self.schedule.name(), error = %e, "cannot read the last fired slot");
+                tracing::warn!(error = %e, "cannot read the last fired slot");
                 None
             }
         };
@@ -166,12 +166,20 @@ impl Runner {
         };
         match self.schedule.missed_policy() {
             Missed::Once => {
-                tracing::info!(provider = %self.tenant.provider, tenant = %self.tenant.tenant, schedule = self.schedule.name(), slot = latest, last, "firing the most recent missed slot once");
+                tracing::info!(
+                    slot = latest,
+                    last,
+                    "firing the most recent missed slot once"
+                );
                 self.fire(latest, true).await;
             }
             Missed::Skip => {
                 self.cell.skipped.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(provider = %self.tenant.provider, tenant = %self.tenant.tenant, schedule = self.schedule.name(), slot = latest, last, "skipping slots missed while no node ran");
+                tracing::info!(
+                    slot = latest,
+                    last,
+                    "skipping slots missed while no node ran"
+                );
             }
         }
     }
@@ -244,12 +252,12 @@ impl Runner {
         loop {
             match self.bus.publish_job(env.clone(), claim).await {
                 Ok(true) => {
-                    tracing::debug!(provider = %self.tenant.provider, tenant = %self.tenant.tenant, schedule = self.schedule.name(), slot, "job fired");
+                    tracing::debug!(slot, "job fired");
                     return Fired::Here;
                 }
                 Ok(false) => return Fired::Elsewhere,
                 Err(e) => {
-                    tracing::warn!(provider = %self.tenant.provider, tenant = %self.tenant.tenant, schedule = self.schedule.name(), slot, error = %e, "firing a job failed");
+                    tracing::warn!(slot, error = %e, "firing a job failed");
                     self.cell.set_error(Some(format!("slot {slot}: {e}")));
                     if tokio::time::Instant::now() + backoff > deadline {
                         return Fired::Failed;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::clock::WallClock;
 use super::runner::{Runner, ScheduleCell};
@@ -127,8 +128,21 @@ impl JobScheduler {
                 clock: self.inner.clock,
                 cancel: cancel.clone(),
             };
-            tracing::info!(tenant = %key.0, schedule = key.1, cron = schedule.pattern(), tz = schedule.tz_name(), "schedule started");
-            self.inner.tasks.spawn(runner.run());
+            let span = tracing::info_span!(
+                parent: None,
+                "schedule",
+                provider = %key.0.provider,
+                tenant = %key.0.tenant,
+                schedule = key.1,
+            );
+            span.in_scope(|| {
+                tracing::info!(
+                    cron = schedule.pattern(),
+                    tz = schedule.tz_name(),
+                    "schedule started"
+                )
+            });
+            self.inner.tasks.spawn(runner.run().instrument(span));
             running.insert(
                 key,
                 Running {

@@ -217,7 +217,10 @@ impl RuntimeBuilder {
             view: view_tx,
         })
         .await
-        .map_err(|e| RuntimeError::Spawn(format!("root supervisor: {e}")))?;
+        .map_err(|e| RuntimeError::Spawn {
+            what: "the root supervisor",
+            source: Box::new(e),
+        })?;
         let runtime = Runtime {
             inner: Arc::new(RuntimeInner {
                 started: Instant::now(),
@@ -244,7 +247,10 @@ impl RuntimeBuilder {
             .unwrap_or_else(|e| Err(e.to_string()))
         {
             runtime.shutdown(Duration::from_secs(5)).await;
-            return Err(RuntimeError::Spawn(format!("worker pool: {e}")));
+            return Err(RuntimeError::Spawn {
+                what: "the worker pool",
+                source: e.into(),
+            });
         }
         runtime.follow_tenant_store();
         if let Some(jobs) = &runtime.inner.jobs {
@@ -266,7 +272,10 @@ async fn register_tenants(bus: &Bus, registry: &Registry) -> Result<(), RuntimeE
     for t in &registry.tenants {
         bus.register_tenant(&t.id())
             .await
-            .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+            .map_err(|e| RuntimeError::Bus {
+                what: "registering tenants on the bus",
+                source: Box::new(e),
+            })?;
     }
     Ok(())
 }
@@ -334,9 +343,14 @@ async fn pool_config(
 async fn start_state(registry: &Registry) -> Result<StateStore, RuntimeError> {
     let rt = &registry.runtime;
     match (rt.bus.backend, &rt.bus.url) {
-        (BackendKind::Redis, Some(url)) => StateStore::redis(url, &rt.redis_prefix)
-            .await
-            .map_err(|e| RuntimeError::Bus(format!("handler state: {e}"))),
+        (BackendKind::Redis, Some(url)) => {
+            StateStore::redis(url, &rt.redis_prefix)
+                .await
+                .map_err(|e| RuntimeError::Bus {
+                    what: "the handler state store",
+                    source: Box::new(e),
+                })
+        }
         _ => Ok(StateStore::memory()),
     }
 }
@@ -355,13 +369,14 @@ async fn with_shared_tenants(
     let (TenantsStore::Redis, Some(url)) = (rt.tenants_store, &rt.bus.url) else {
         return Ok((registry, None));
     };
+    let shared = |e| RuntimeError::Bus {
+        what: "the shared tenant registry",
+        source: Box::new(e),
+    };
     let store = TenantStore::connect(url, &rt.redis_prefix)
         .await
-        .map_err(|e| RuntimeError::Bus(e.to_string()))?;
-    let docs = store
-        .documents()
-        .await
-        .map_err(|e| RuntimeError::Bus(e.to_string()))?;
+        .map_err(shared)?;
+    let docs = store.documents().await.map_err(shared)?;
     let opts = LoadOptions {
         resolve_env: role.runs_access(),
         ..LoadOptions::default()
@@ -380,19 +395,23 @@ fn vault_key(registry: &Registry) -> Result<VaultKey, RuntimeError> {
         .key_env
         .as_deref()
         .unwrap_or(crate::vault::VAULT_KEY_ENV);
-    env_key(key_env, "the vault key")?.ok_or_else(|| {
-        RuntimeError::Vault(format!(
-            "environment variable {key_env} (the vault key) is not set"
-        ))
+    env_key(key_env, "the vault key")?.ok_or_else(|| RuntimeError::MissingKey {
+        var: key_env.to_owned(),
+        what: "the vault key",
+        hint: "",
     })
 }
 
 /// The key in environment variable `var`, if set.
-fn env_key(var: &str, what: &str) -> Result<Option<VaultKey>, RuntimeError> {
+fn env_key(var: &str, what: &'static str) -> Result<Option<VaultKey>, RuntimeError> {
     match std::env::var(var) {
         Ok(text) => VaultKey::parse(&text)
             .map(Some)
-            .map_err(|e| RuntimeError::Vault(format!("{var} ({what}): {e}"))),
+            .map_err(|source| RuntimeError::BadKey {
+                var: var.to_owned(),
+                what,
+                source,
+            }),
         Err(_) => Ok(None),
     }
 }
@@ -419,10 +438,10 @@ fn vault_keys(registry: &Registry, role: Role) -> Result<VaultKeys, RuntimeError
     if let Some(w) = worker {
         return Ok(VaultKeys::worker_only(&w));
     }
-    let access = vault_key(registry).map_err(|_| {
-        RuntimeError::Vault(format!(
-            "environment variable {worker_env} (the worker key) is not set; print it on an access node with `switchboard vault-key worker`"
-        ))
+    let access = vault_key(registry).map_err(|_| RuntimeError::MissingKey {
+        var: worker_env.to_owned(),
+        what: "the worker key",
+        hint: "; print it on an access node with `switchboard vault-key worker`",
     })?;
     tracing::warn!(
         "this worker node was given the vault key: it keeps only the worker key derived from it; give worker nodes {worker_env} alone"
@@ -458,7 +477,7 @@ async fn start_vault(registry: &Registry, role: Role) -> Result<VaultHandle, Run
     match rt.vault.backend {
         BackendKind::Memory => VaultHandle::memory(config)
             .await
-            .map_err(|e| RuntimeError::Vault(e.to_string())),
+            .map_err(RuntimeError::Vault),
         BackendKind::Redis => {
             let keys = vault_keys(registry, role)?;
             let url = rt.vault.url.clone().unwrap_or_default();
@@ -468,10 +487,10 @@ async fn start_vault(registry: &Registry, role: Role) -> Result<VaultHandle, Run
             }
             let backend = VaultRedis::connect(&options, &keys)
                 .await
-                .map_err(|e| RuntimeError::Vault(e.to_string()))?;
+                .map_err(RuntimeError::Vault)?;
             VaultHandle::spawn(config, &keys, backend)
                 .await
-                .map_err(|e| RuntimeError::Vault(e.to_string()))
+                .map_err(RuntimeError::Vault)
         }
     }
 }
@@ -498,7 +517,7 @@ fn admin_settings(
     let options = AdminOptions::new(token).auth_reads(admin.auth_reads);
     options.permits(addr).map_err(|e| RuntimeError::Admin {
         addr,
-        error: e.to_string(),
+        source: Box::new(e),
     })?;
     Ok(Some((addr, options)))
 }
@@ -562,7 +581,10 @@ async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus
             }
             Bus::redis(config, redis)
                 .await
-                .map_err(|e| RuntimeError::Bus(e.to_string()))
+                .map_err(|e| RuntimeError::Bus {
+                    what: "the bus",
+                    source: Box::new(e),
+                })
         }
     }
 }

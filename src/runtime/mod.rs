@@ -104,25 +104,64 @@ pub enum RuntimeError {
     /// The configuration cannot run (every problem listed).
     #[error("configuration cannot run:\n  - {}", .0.join("\n  - "))]
     Config(Vec<String>),
+    /// A key the vault needs is not in the environment (a configuration problem:
+    /// the daemon exits 78).
+    #[error("environment variable {var} ({what}) is not set{hint}")]
+    MissingKey {
+        /// The variable.
+        var: String,
+        /// Which key (`the vault key`, `the worker key`).
+        what: &'static str,
+        /// How to get one, with its leading separator, or empty.
+        hint: &'static str,
+    },
+    /// A key in the environment cannot be read.
+    #[error("environment variable {var} ({what}) is not a usable key")]
+    BadKey {
+        /// The variable.
+        var: String,
+        /// Which key.
+        what: &'static str,
+        /// Why not.
+        #[source]
+        source: crate::vault::VaultError,
+    },
     /// The vault failed to start.
-    #[error("vault: {0}")]
-    Vault(String),
-    /// The bus failed to start.
-    #[error("bus: {0}")]
-    Bus(String),
+    #[error("the vault could not start")]
+    Vault(#[source] crate::vault::VaultError),
+    /// A store the runtime needs (the bus, the handler state, the shared tenant
+    /// registry) could not be reached or read.
+    #[error("{what} could not start")]
+    Bus {
+        /// Which (`the bus`, `handler state`, ...).
+        what: &'static str,
+        /// Why not.
+        #[source]
+        source: BoxError,
+    },
     /// An actor failed to start.
-    #[error("actor: {0}")]
-    Spawn(String),
+    #[error("{what} could not start")]
+    Spawn {
+        /// Which (`the root supervisor`, `the worker pool`).
+        what: &'static str,
+        /// Why not.
+        #[source]
+        source: BoxError,
+    },
     /// The admin API could not start: the address could not be bound, or it is not
     /// a loopback address and no admin token is set.
-    #[error("admin API on {addr}: {error}")]
+    #[error("the admin API cannot listen on {addr}")]
     Admin {
         /// The address.
         addr: SocketAddr,
         /// Why not.
-        error: String,
+        #[source]
+        source: BoxError,
     },
 }
+
+/// An error from a dependency, kept as a [`RuntimeError`]'s source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub(crate) struct RuntimeInner {
     pub(crate) started: Instant,
@@ -252,7 +291,7 @@ impl Runtime {
                 self.shutdown(Duration::from_secs(5)).await;
                 Err(RuntimeError::Admin {
                     addr,
-                    error: e.to_string(),
+                    source: Box::new(e),
                 })
             }
         }

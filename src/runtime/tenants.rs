@@ -24,6 +24,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tracing::Instrument;
 
 use crate::actors::access::CommandSync;
 use crate::actors::gateway::{GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
@@ -146,6 +147,8 @@ pub(crate) enum SupMsg {
 
 struct SupState {
     ctx: Ctx,
+    /// `tenant{provider, tenant}`: supervision decisions log in it.
+    span: tracing::Span,
     budget: RestartBudget,
     /// Set while the gateway is being handed off to another node.
     handing_off: bool,
@@ -166,8 +169,12 @@ impl TenantSupervisor {
             Some(delay) => {
                 state.ctx.shared.restarts.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("switchboard_actor_restarts_total").increment(1);
-                let t = state.ctx.config.id();
-                tracing::warn!(provider = %t.provider, tenant = %t.tenant, ?child, reason, delay_ms = delay.as_millis() as u64, "restarting");
+                tracing::warn!(
+                    ?child,
+                    reason,
+                    delay_ms = delay.as_millis() as u64,
+                    "restarting"
+                );
                 state
                     .ctx
                     .shared
@@ -205,7 +212,9 @@ impl Actor for TenantSupervisor {
             let _ = myself.cast(SupMsg::Start(Child::Gateway));
         }
         let rest_parked = ctx.cluster.is_some();
+        let id = ctx.config.id();
         Ok(SupState {
+            span: tracing::info_span!(parent: None, "tenant", provider = %id.provider, tenant = %id.tenant),
             ctx,
             budget: RestartBudget::new(policy),
             handing_off: false,
@@ -231,101 +240,105 @@ impl Actor for TenantSupervisor {
         msg: SupMsg,
         state: &mut SupState,
     ) -> Result<(), ActorProcessingErr> {
-        if state.ctx.shared.stopping.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let child = match msg {
-            SupMsg::Start(child) => child,
-            SupMsg::CheckLease { claim } => {
-                Self::check_lease(state, &myself, claim).await;
+        let span = state.span.clone();
+        async move {
+            if state.ctx.shared.stopping.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            SupMsg::Cluster(signal) => {
-                Self::on_cluster(state, &myself, signal).await;
-                return Ok(());
-            }
-        };
-        let c = &state.ctx;
-        match child {
-            Child::Gateway => {
-                // The supervisor mints the gateway's capability: the actor never
-                // names its own principal.
-                let mut args = GatewayArgs::new(
-                    c.config.clone(),
-                    c.namespace.clone(),
-                    c.bus.clone(),
-                    c.vault.gateway_scope(&TenantRef::from(&c.config.id())),
-                    c.tokens.clone(),
-                    c.sessions.clone(),
-                );
-                args.lease_ttl = Some(c.lease_ttl);
-                args.deferrals = c.deferrals.clone();
-                match GatewayHandle::start(args, Some(myself.get_cell())).await {
-                    Ok((g, _)) => {
-                        if !c.shared.commands.is_ready() {
-                            spawn_ready_watch(g.clone(), c.shared.commands.clone());
+            let child = match msg {
+                SupMsg::Start(child) => child,
+                SupMsg::CheckLease { claim } => {
+                    Self::check_lease(state, &myself, claim).await;
+                    return Ok(());
+                }
+                SupMsg::Cluster(signal) => {
+                    Self::on_cluster(state, &myself, signal).await;
+                    return Ok(());
+                }
+            };
+            let c = &state.ctx;
+            match child {
+                Child::Gateway => {
+                    // The supervisor mints the gateway's capability: the actor never
+                    // names its own principal.
+                    let mut args = GatewayArgs::new(
+                        c.config.clone(),
+                        c.namespace.clone(),
+                        c.bus.clone(),
+                        c.vault.gateway_scope(&TenantRef::from(&c.config.id())),
+                        c.tokens.clone(),
+                        c.sessions.clone(),
+                    );
+                    args.lease_ttl = Some(c.lease_ttl);
+                    args.deferrals = c.deferrals.clone();
+                    match GatewayHandle::start(args, Some(myself.get_cell())).await {
+                        Ok((g, _)) => {
+                            if !c.shared.commands.is_ready() {
+                                spawn_ready_watch(g.clone(), c.shared.commands.clone());
+                            }
+                            *c.shared
+                                .gateway
+                                .write()
+                                .unwrap_or_else(PoisonError::into_inner) = Some(g);
+                            c.shared.set(TenantState::Running, None);
+                            if let Some(cluster) = &c.cluster {
+                                cluster.set_held(&c.config.id(), true);
+                                // The holder serves the tenant's REST requests.
+                                if c.shared.rest().is_none() {
+                                    state.rest_parked = false;
+                                    let _ = myself.cast(SupMsg::Start(Child::Rest));
+                                }
+                            }
                         }
-                        *c.shared
-                            .gateway
-                            .write()
-                            .unwrap_or_else(PoisonError::into_inner) = Some(g);
-                        c.shared.set(TenantState::Running, None);
-                        if let Some(cluster) = &c.cluster {
-                            cluster.set_held(&c.config.id(), true);
-                            // The holder serves the tenant's REST requests.
-                            if c.shared.rest().is_none() {
-                                state.rest_parked = false;
-                                let _ = myself.cast(SupMsg::Start(Child::Rest));
+                        Err(e) => match e.exit() {
+                            Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
+                            Some(GatewayExit::HeldElsewhere | GatewayExit::StoreUnavailable(_)) => {
+                                Self::check_lease(state, &myself, false).await;
+                            }
+                            _ => Self::retry(state, &myself, child, &crate::Report(&e).to_string()),
+                        },
+                    }
+                }
+                Child::Rest if state.rest_parked || c.shared.rest().is_some() => {}
+                Child::Rest => {
+                    let args = RestArgs {
+                        tenant: c.config.clone(),
+                        bus: c.bus.clone(),
+                        vault: c.vault.rest_scope(&TenantRef::from(&c.config.id())),
+                        tokens: c.tokens.clone(),
+                        deferrals: c.deferrals.clone(),
+                        budget: c.budget.clone(),
+                        config: RestConfig {
+                            lease_ttl: Some(c.lease_ttl),
+                            ..RestConfig::default()
+                        },
+                        commands: Some(c.shared.commands.clone()),
+                    };
+                    match RestHandle::start(args, Some(myself.get_cell())).await {
+                        Ok((r, _)) => {
+                            *c.shared
+                                .rest
+                                .write()
+                                .unwrap_or_else(PoisonError::into_inner) = Some(r);
+                        }
+                        Err(e) => {
+                            // A store outage is waited out, not charged to the tenant.
+                            let store_up = c.vault.stats().await.is_ok_and(|s| s.backend_available);
+                            if store_up {
+                                Self::retry(state, &myself, child, &crate::Report(&e).to_string());
+                            } else {
+                                tracing::warn!(error = %crate::Report(&e), "REST actor waits for the vault's store");
+                                myself
+                                    .send_after(Duration::from_secs(1), || SupMsg::Start(Child::Rest));
                             }
                         }
                     }
-                    Err(e) => match e.exit() {
-                        Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
-                        Some(GatewayExit::HeldElsewhere | GatewayExit::StoreUnavailable(_)) => {
-                            Self::check_lease(state, &myself, false).await;
-                        }
-                        _ => Self::retry(state, &myself, child, &e.to_string()),
-                    },
                 }
             }
-            Child::Rest if state.rest_parked || c.shared.rest().is_some() => {}
-            Child::Rest => {
-                let args = RestArgs {
-                    tenant: c.config.clone(),
-                    bus: c.bus.clone(),
-                    vault: c.vault.rest_scope(&TenantRef::from(&c.config.id())),
-                    tokens: c.tokens.clone(),
-                    deferrals: c.deferrals.clone(),
-                    budget: c.budget.clone(),
-                    config: RestConfig {
-                        lease_ttl: Some(c.lease_ttl),
-                        ..RestConfig::default()
-                    },
-                    commands: Some(c.shared.commands.clone()),
-                };
-                match RestHandle::start(args, Some(myself.get_cell())).await {
-                    Ok((r, _)) => {
-                        *c.shared
-                            .rest
-                            .write()
-                            .unwrap_or_else(PoisonError::into_inner) = Some(r);
-                    }
-                    Err(e) => {
-                        // A store outage is waited out, not charged to the tenant.
-                        let store_up = c.vault.stats().await.is_ok_and(|s| s.backend_available);
-                        if store_up {
-                            Self::retry(state, &myself, child, &e.to_string());
-                        } else {
-                            let t = c.config.id();
-                            tracing::warn!(provider = %t.provider, tenant = %t.tenant, error = %e, "REST actor waits for the vault's store");
-                            myself
-                                .send_after(Duration::from_secs(1), || SupMsg::Start(Child::Rest));
-                        }
-                    }
-                }
-            }
+            Ok(())
         }
-        Ok(())
+        .instrument(span)
+        .await
     }
 
     async fn handle_supervisor_evt(
@@ -334,50 +347,57 @@ impl Actor for TenantSupervisor {
         event: SupervisionEvent,
         state: &mut SupState,
     ) -> Result<(), ActorProcessingErr> {
-        let Some((cell, reason)) = crate::actors::child_exit(event) else {
-            return Ok(());
-        };
-        let shared = Arc::clone(&state.ctx.shared);
-        // Why the child stopped, from its handle: a typed exit, not a parsed reason.
-        let (child, exit) = if let Some(g) = shared
-            .gateway()
-            .filter(|g| g.actor().get_id() == cell.get_id())
-        {
-            *shared
-                .gateway
-                .write()
-                .unwrap_or_else(PoisonError::into_inner) = None;
-            (Child::Gateway, g.exit())
-        } else if let Some(r) = shared.rest().filter(|r| r.cell().get_id() == cell.get_id()) {
-            *shared.rest.write().unwrap_or_else(PoisonError::into_inner) = None;
-            if state.rest_parked {
+        let span = state.span.clone();
+        async move {
+            let Some((cell, reason)) = crate::actors::child_exit(event) else {
+                return Ok(());
+            };
+            let shared = Arc::clone(&state.ctx.shared);
+            // Why the child stopped, from its handle: a typed exit, not a parsed reason.
+            let (child, exit) = if let Some(g) = shared
+                .gateway()
+                .filter(|g| g.actor().get_id() == cell.get_id())
+            {
+                *shared
+                    .gateway
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
+                (Child::Gateway, g.exit())
+            } else if let Some(r) = shared.rest().filter(|r| r.cell().get_id() == cell.get_id()) {
+                *shared.rest.write().unwrap_or_else(PoisonError::into_inner) = None;
+                if state.rest_parked {
+                    return Ok(());
+                }
+                (Child::Rest, r.exit())
+            } else {
+                return Ok(());
+            };
+            if child == Child::Gateway {
+                Self::gateway_gone(state, exit.as_ref()).await;
+            }
+            if shared.stopping.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            (Child::Rest, r.exit())
-        } else {
-            return Ok(());
-        };
-        if child == Child::Gateway {
-            Self::gateway_gone(state, exit.as_ref()).await;
-        }
-        if shared.stopping.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        if std::mem::take(&mut state.handing_off) {
-            Self::handed_off(state, &myself);
-            return Ok(());
-        }
-        match exit {
-            Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
-            Some(GatewayExit::HeldElsewhere) => Self::check_lease(state, &myself, false).await,
-            Some(GatewayExit::LeaseLost(why) | GatewayExit::StoreUnavailable(why)) => {
-                let t = state.ctx.config.id();
-                tracing::warn!(provider = %t.provider, tenant = %t.tenant, reason = why, "gateway lost its lease; taking it back if it is free");
-                Self::check_lease(state, &myself, false).await;
+            if std::mem::take(&mut state.handing_off) {
+                Self::handed_off(state, &myself);
+                return Ok(());
             }
-            None => Self::retry(state, &myself, child, &reason),
+            match exit {
+                Some(GatewayExit::Fatal(why)) => Self::fail(state, why),
+                Some(GatewayExit::HeldElsewhere) => Self::check_lease(state, &myself, false).await,
+                Some(GatewayExit::LeaseLost(why) | GatewayExit::StoreUnavailable(why)) => {
+                    tracing::warn!(
+                        reason = why,
+                        "gateway lost its lease; taking it back if it is free"
+                    );
+                    Self::check_lease(state, &myself, false).await;
+                }
+                None => Self::retry(state, &myself, child, &reason),
+            }
+            Ok(())
         }
-        Ok(())
+        .instrument(span)
+        .await
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 use twilight_gateway::{Intents, Shard};
 
 use super::GatewayExit;
@@ -21,6 +22,7 @@ use super::runner::{self, ShardCtx, ShardEnd};
 use super::session::StoredSession;
 use super::setup::{self, ShardPlan};
 use super::{FATAL_PREFIX, GatewayArgs, lease};
+use crate::Report;
 use crate::model::{TenantId, Topic};
 use crate::providers::discord::gateway::{intent_names, parse_intents, privileged_intents};
 use crate::vault::Lease;
@@ -56,6 +58,9 @@ pub(crate) struct Start {
 pub(crate) struct GatewayState {
     args: GatewayArgs,
     id: TenantId,
+    /// `gateway{provider, tenant}`: every log line of the actor and its shard tasks
+    /// is in it.
+    span: Span,
     health: Arc<HealthCell>,
     intents: Intents,
     gateway_url: Option<String>,
@@ -92,7 +97,11 @@ pub(super) fn fatal_reason(code: Option<u16>, intents: Intents) -> String {
     }
 }
 
-async fn prepare(args: GatewayArgs, health: Arc<HealthCell>) -> Result<GatewayState, GatewayError> {
+async fn prepare(
+    args: GatewayArgs,
+    health: Arc<HealthCell>,
+    span: Span,
+) -> Result<GatewayState, GatewayError> {
     let id = args.tenant.id();
     Topic::new(&args.namespace, &id, "events", "x")?;
     let intents = parse_intents(&args.tenant.gateway.intents)?;
@@ -116,6 +125,7 @@ async fn prepare(args: GatewayArgs, health: Arc<HealthCell>) -> Result<GatewaySt
     health.set_shards(counters.clone());
     Ok(GatewayState {
         id,
+        span,
         health,
         intents,
         gateway_url,
@@ -137,7 +147,7 @@ impl GatewayState {
         let lease = self
             .lease
             .as_ref()
-            .ok_or(GatewayError::Spawn("no lease".to_owned()))?;
+            .ok_or_else(|| GatewayError::Spawn("started without its lease".into()))?;
         let token = lease.secret()?;
         for ((shard_id, stored), counters) in
             self.plan.ids.iter().zip(&self.stored).zip(&self.counters)
@@ -168,7 +178,8 @@ impl GatewayState {
                 save_interval: self.args.save_interval,
                 close_timeout: self.args.close_timeout,
             };
-            self.tracker.spawn(runner::run(shard, ctx));
+            let span = tracing::info_span!(parent: &self.span, "shard", shard = shard_id.number());
+            self.tracker.spawn(runner::run(shard, ctx).instrument(span));
         }
         Ok(())
     }
@@ -176,11 +187,10 @@ impl GatewayState {
     fn watch_lease(&mut self, myself: &ActorRef<GatewayMsg>) {
         self.lease_watch = self.cancel.child_token();
         if let Some(lease) = &self.lease {
-            self.tracker.spawn(lease::watch(
-                lease,
-                myself.clone(),
-                self.lease_watch.clone(),
-            ));
+            self.tracker.spawn(
+                lease::watch(lease, myself.clone(), self.lease_watch.clone())
+                    .instrument(self.span.clone()),
+            );
         }
     }
 
@@ -190,14 +200,14 @@ impl GatewayState {
         if let Some(old) = self.lease.take()
             && let Err(e) = old.release().await
         {
-            tracing::warn!(provider = %self.id.provider, tenant = %self.id.tenant, error = %e, "could not release the old gateway lease");
+            tracing::warn!(error = %Report(&e), "could not release the old gateway lease");
         }
         let lease = lease::acquire(&self.args).await?;
         self.fence
             .store(lease.fence().unwrap_or(0), Ordering::Relaxed);
         self.lease = Some(lease);
         self.watch_lease(myself);
-        tracing::info!(provider = %self.id.provider, tenant = %self.id.tenant, "gateway lease rolled over");
+        tracing::info!("gateway lease rolled over");
         Ok(())
     }
 }
@@ -217,16 +227,18 @@ impl Actor for GatewayActor {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let Start { args, health } = start;
         let id = args.tenant.id();
-        match prepare(args, Arc::clone(&health)).await {
+        let span = tracing::info_span!(parent: None, "gateway", provider = %id.provider, tenant = %id.tenant);
+        let prepared = prepare(args, Arc::clone(&health), span.clone());
+        match prepared.instrument(span.clone()).await {
             Ok(state) => Ok(state),
             Err(e) if e.exit() == Some(GatewayExit::HeldElsewhere) => {
-                tracing::debug!(provider = %id.provider, tenant = %id.tenant, "gateway lease held elsewhere");
+                span.in_scope(|| tracing::debug!("gateway lease held elsewhere"));
                 health.set_exit(GatewayExit::HeldElsewhere);
                 Err(Box::new(e))
             }
             Err(e) => {
-                tracing::error!(provider = %id.provider, tenant = %id.tenant, error = %e, "gateway cannot start");
-                health.fail(e.to_string());
+                span.in_scope(|| tracing::error!(error = %Report(&e), "gateway cannot start"));
+                health.fail(Report(&e).to_string());
                 if let Some(exit) = e.exit() {
                     health.set_exit(exit);
                 }
@@ -240,15 +252,14 @@ impl Actor for GatewayActor {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let _span = state.span.clone().entered();
         if let Err(e) = state.start_shards(&myself) {
-            state.health.fail(e.to_string());
+            state.health.fail(Report(&e).to_string());
             return Err(Box::new(e));
         }
         state.watch_lease(&myself);
         state.health.set_state(TenantState::Running);
         tracing::info!(
-            provider = %state.id.provider,
-            tenant = %state.id.tenant,
             shards = state.plan.ids.len(),
             resuming = state.stored.iter().filter(|s| s.is_some()).count(),
             "gateway running"
@@ -262,40 +273,8 @@ impl Actor for GatewayActor {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            GatewayMsg::ShardEnded {
-                shard,
-                end: ShardEnd::Fatal(code),
-            } => {
-                let reason = fatal_reason(code, state.intents);
-                tracing::error!(provider = %state.id.provider, tenant = %state.id.tenant, shard, %reason, "gateway closed for good; tenant failed");
-                state.health.fail(reason.clone());
-                state.health.set_exit(GatewayExit::Fatal(reason.clone()));
-                myself.stop(Some(format!("{FATAL_PREFIX}{reason}")));
-            }
-            GatewayMsg::LeaseLost { reason } => {
-                let reason = format!("lease lost: {reason}");
-                tracing::warn!(provider = %state.id.provider, tenant = %state.id.tenant, %reason, "closing the gateway");
-                state.health.fail(reason.clone());
-                state
-                    .health
-                    .set_exit(GatewayExit::LeaseLost(reason.clone()));
-                myself.stop(Some(reason));
-            }
-            GatewayMsg::RolloverLease => {
-                if let Err(e) = state.rollover(&myself).await {
-                    let reason = format!("lease lost: {e}");
-                    // Another node took the token between release and re-lease.
-                    let exit = e
-                        .exit()
-                        .filter(|x| *x == GatewayExit::HeldElsewhere)
-                        .unwrap_or_else(|| GatewayExit::LeaseLost(reason.clone()));
-                    state.health.fail(reason.clone());
-                    state.health.set_exit(exit);
-                    myself.stop(Some(reason));
-                }
-            }
-        }
+        let span = state.span.clone();
+        on_message(myself, msg, state).instrument(span).await;
         Ok(())
     }
 
@@ -304,27 +283,72 @@ impl Actor for GatewayActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.cancel.cancel();
-        state.tracker.close();
-        let bound = state.args.close_timeout + std::time::Duration::from_secs(2);
-        if tokio::time::timeout(bound, state.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(provider = %state.id.provider, tenant = %state.id.tenant, "shards did not stop in time");
-        }
-        if let Some(lease) = state.lease.take()
-            && let Err(e) = lease.release().await
-        {
-            tracing::warn!(provider = %state.id.provider, tenant = %state.id.tenant, error = %e, "could not release the gateway lease");
-        }
-        if matches!(
-            state.health.state(),
-            TenantState::Running | TenantState::Starting
-        ) {
-            state.health.set_state(TenantState::Stopped);
-        }
-        tracing::info!(provider = %state.id.provider, tenant = %state.id.tenant, "gateway stopped");
+        let span = state.span.clone();
+        stop(state).instrument(span).await;
         Ok(())
     }
+}
+
+/// Handles one control message.
+async fn on_message(myself: ActorRef<GatewayMsg>, msg: GatewayMsg, state: &mut GatewayState) {
+    match msg {
+        GatewayMsg::ShardEnded {
+            shard,
+            end: ShardEnd::Fatal(code),
+        } => {
+            let reason = fatal_reason(code, state.intents);
+            tracing::error!(shard, %reason, "gateway closed for good; tenant failed");
+            state.health.fail(reason.clone());
+            state.health.set_exit(GatewayExit::Fatal(reason.clone()));
+            myself.stop(Some(format!("{FATAL_PREFIX}{reason}")));
+        }
+        GatewayMsg::LeaseLost { reason } => {
+            let reason = format!("lease lost: {reason}");
+            tracing::warn!(%reason, "closing the gateway");
+            state.health.fail(reason.clone());
+            state
+                .health
+                .set_exit(GatewayExit::LeaseLost(reason.clone()));
+            myself.stop(Some(reason));
+        }
+        GatewayMsg::RolloverLease => {
+            if let Err(e) = state.rollover(&myself).await {
+                let reason = format!("lease lost: {}", Report(&e));
+                // Another node took the token between release and re-lease.
+                let exit = e
+                    .exit()
+                    .filter(|x| *x == GatewayExit::HeldElsewhere)
+                    .unwrap_or_else(|| GatewayExit::LeaseLost(reason.clone()));
+                state.health.fail(reason.clone());
+                state.health.set_exit(exit);
+                myself.stop(Some(reason));
+            }
+        }
+    }
+}
+
+/// Closes the shards resumably, waits for their sessions to be stored, and releases
+/// the lease.
+async fn stop(state: &mut GatewayState) {
+    state.cancel.cancel();
+    state.tracker.close();
+    let bound = state.args.close_timeout + std::time::Duration::from_secs(2);
+    if tokio::time::timeout(bound, state.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shards did not stop in time");
+    }
+    if let Some(lease) = state.lease.take()
+        && let Err(e) = lease.release().await
+    {
+        tracing::warn!(error = %Report(&e), "could not release the gateway lease");
+    }
+    if matches!(
+        state.health.state(),
+        TenantState::Running | TenantState::Starting
+    ) {
+        state.health.set_state(TenantState::Stopped);
+    }
+    tracing::info!("gateway stopped");
 }

@@ -1,8 +1,14 @@
-//! The gateway actor's error type. No variant carries a token.
+//! The gateway actor's error type: a kind per variant, and where a dependency failed
+//! (twilight-http, the session store, ractor) that error kept as the
+//! [`source`](std::error::Error::source), not flattened into a string (the model is
+//! twilight-gateway's `error.rs`). No variant carries a token.
 
 use crate::model::TopicError;
 use crate::providers::discord::gateway::UnknownIntent;
 use crate::vault::VaultError;
+
+/// An error from a dependency, kept as a variant's source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Everything that can keep a tenant's gateway from starting or running.
 #[derive(Debug, thiserror::Error)]
@@ -29,9 +35,10 @@ pub enum GatewayError {
     /// The provider rejected the token on `GET /gateway/bot` (HTTP 401).
     #[error("401 authentication failed (token rejected by GET /gateway/bot)")]
     Unauthorized,
-    /// `GET /gateway/bot` failed otherwise.
-    #[error("GET /gateway/bot failed: {0}")]
-    GatewayInfo(String),
+    /// `GET /gateway/bot` failed otherwise (the source: twilight-http's error, or
+    /// the timeout).
+    #[error("GET /gateway/bot failed")]
+    GatewayInfo(#[source] BoxError),
     /// A newer owner of the tenant's gateway lease has written: this gateway's
     /// fenced write was refused, and it must stand down.
     #[error("stale owner: a newer gateway owner's fence is on record (ours is {fence})")]
@@ -39,12 +46,12 @@ pub enum GatewayError {
         /// This gateway's fence.
         fence: u64,
     },
-    /// The session store failed.
-    #[error("session store: {0}")]
-    Store(String),
-    /// The actor could not be spawned.
-    #[error("the gateway actor could not start: {0}")]
-    Spawn(String),
+    /// The session store failed (the source: Redis's or the codec's error).
+    #[error("the gateway session store failed")]
+    Store(#[source] BoxError),
+    /// The actor could not be spawned (the source: ractor's error).
+    #[error("the gateway actor could not start")]
+    Spawn(#[source] BoxError),
 }
 
 impl GatewayError {

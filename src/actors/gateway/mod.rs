@@ -68,7 +68,7 @@ use tokio::task::JoinHandle;
 pub use crate::actors::access::AccessExit as GatewayExit;
 pub use crate::actors::access::AccessExit;
 pub use crate::actors::access::TenantState;
-pub use error::GatewayError;
+pub use error::{BoxError, GatewayError};
 pub use health::{GatewayHealth, ShardHealth, ShardStatus};
 pub use session::{SESSION_TTL, SessionStore, StoredSession};
 
@@ -180,9 +180,9 @@ impl GatewayHandle {
         let (actor, join) = spawned.map_err(|e| match e {
             ractor::SpawnErr::StartupFailed(inner) => match inner.downcast::<GatewayError>() {
                 Ok(e) => *e,
-                Err(other) => GatewayError::Spawn(other.to_string()),
+                Err(other) => GatewayError::Spawn(other),
             },
-            other => GatewayError::Spawn(other.to_string()),
+            other => GatewayError::Spawn(Box::new(other)),
         })?;
         Ok((Self { actor, health }, join))
     }

@@ -109,7 +109,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
                     ReceiveMessageErrorType::Reconnect => "reconnect",
                     _ => "other",
                 };
-                tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, kind, "gateway receive error");
+                tracing::warn!(kind, "gateway receive error");
             }
             Some(Ok(Message::Close(frame))) => {
                 let code = frame.map(|f| f.code);
@@ -117,7 +117,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
                 if code.is_some_and(is_fatal) {
                     ctx.counters.set_status(ShardStatus::Failed);
                     if let Err(e) = ctx.sessions.clear(&ctx.tenant, id).await {
-                        tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, error = %e, "could not clear the stored session");
+                        tracing::warn!(error = %crate::Report(&e), "could not clear the stored session");
                     }
                     let _ = ctx.actor.cast(GatewayMsg::ShardEnded {
                         shard: id,
@@ -125,7 +125,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
                     });
                     return;
                 }
-                tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = id, code, "gateway connection closed; reconnecting");
+                tracing::info!(code, "gateway connection closed; reconnecting");
             }
             Some(Ok(Message::Text(json))) => {
                 // Store the session as soon as it starts or resumes.
@@ -173,7 +173,7 @@ async fn handle_text(
         Ok(_) => return Frame::Other,
         Err(_) => {
             bump(&ctx.counters.parse_errors);
-            tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, seq, "dispatch rejected by twilight-model");
+            tracing::warn!(seq, "dispatch rejected by twilight-model");
             return Frame::Other;
         }
     };
@@ -181,12 +181,12 @@ async fn handle_text(
         DispatchEvent::Ready(ready) => {
             ctx.self_id.store(ready.user.id.get(), Ordering::Relaxed);
             bump(&ctx.counters.identifies);
-            tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "session started (READY)");
+            tracing::info!("session started (READY)");
             Frame::Session
         }
         DispatchEvent::Resumed => {
             bump(&ctx.counters.resumes);
-            tracing::info!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "session resumed");
+            tracing::info!("session resumed");
             Frame::Session
         }
         event => {
@@ -265,7 +265,7 @@ async fn deliver(
                 return;
             }
             Err(Some(error)) => {
-                tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, %error, "could not publish an event");
+                tracing::warn!(%error, "could not publish an event");
             }
         }
     }
@@ -309,7 +309,7 @@ async fn close(
         .await
         .is_err()
     {
-        tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, "close handshake timed out");
+        tracing::warn!("close handshake timed out");
     }
     ctx.counters.observe(shard);
 }
@@ -348,7 +348,10 @@ fn snapshot(shard: &Shard<InMemoryQueue>, ctx: &ShardCtx) -> Option<StoredSessio
 /// stops the shards; its supervisor stands by).
 fn stale(ctx: &ShardCtx, what: &'static str) {
     metrics::counter!("switchboard_gateway_fenced_writes_total", "write" => what).increment(1);
-    tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, write = what, "write refused: a newer owner holds the tenant; standing down");
+    tracing::warn!(
+        write = what,
+        "write refused: a newer owner holds the tenant; standing down"
+    );
     let _ = ctx.actor.cast(GatewayMsg::LeaseLost {
         reason: format!("stale owner ({what} refused by a newer owner's fence)"),
     });
@@ -379,7 +382,7 @@ async fn save(stored: Option<StoredSession>, ctx: &ShardCtx, last: &mut Option<(
         Ok(()) => *last = Some(key),
         Err(GatewayError::Stale { .. }) => stale(ctx, "session"),
         Err(e) => {
-            tracing::warn!(provider = %ctx.tenant.provider, tenant = %ctx.tenant.tenant, shard = ctx.counters.id, error = %e, "could not store the gateway session");
+            tracing::warn!(error = %crate::Report(&e), "could not store the gateway session");
         }
     }
 }

@@ -72,8 +72,8 @@ impl Default for SessionStore {
     }
 }
 
-fn store_err(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Store(e.to_string())
+fn store_err(e: impl Into<super::error::BoxError>) -> GatewayError {
+    GatewayError::Store(e.into())
 }
 
 impl SessionStore {

@@ -87,18 +87,16 @@ async fn gateway_info(
                 ErrorType::Response { status, .. } if status.get() == 401 => {
                     GatewayError::Unauthorized
                 }
-                _ => GatewayError::GatewayInfo(e.to_string()),
+                _ => GatewayError::GatewayInfo(Box::new(e)),
             })?;
         response
             .model()
             .await
-            .map_err(|e| GatewayError::GatewayInfo(e.to_string()))
+            .map_err(|e| GatewayError::GatewayInfo(Box::new(e)))
     };
     tokio::time::timeout(GATEWAY_INFO_TIMEOUT, fetch)
         .await
-        .map_err(|_| {
-            GatewayError::GatewayInfo(format!("timed out after {GATEWAY_INFO_TIMEOUT:?}"))
-        })?
+        .map_err(|elapsed| GatewayError::GatewayInfo(Box::new(elapsed)))?
 }
 
 /// Plans the shards. With `shards: auto` a failing `GET /gateway/bot` is an error
@@ -115,9 +113,7 @@ pub(super) async fn plan(
         (Shards::Fixed(n), Ok(info)) => (n, Some(info.session_start_limit)),
         (Shards::Fixed(n), Err(e)) => {
             tracing::warn!(
-                provider = %tenant.provider,
-                tenant = %tenant.tenant,
-                error = %e,
+                error = %crate::Report(&e),
                 "GET /gateway/bot failed; identifying one shard at a time"
             );
             (n, None)

@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::core::{Core, Shared};
 use super::exec::{Failure, unavailable};
@@ -20,6 +21,7 @@ use super::health::{BackfillGuard, TenantState, bump};
 use super::register;
 use super::serve::serve;
 use super::start::RestArgs;
+use crate::Report;
 use crate::actors::access;
 use crate::bus::Delivery;
 use crate::model::{Command, Payload, RestErrorKind, RestResponse};
@@ -103,21 +105,22 @@ impl Actor for RestActor {
         myself: ActorRef<Self::Msg>,
         StartArgs { args, shared }: StartArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let span = shared.span.clone();
         let started = async {
             let lease = lease_token(&args).await?;
             let client = client_for(&args, &lease)?;
             Ok::<_, RestError>((lease, client))
         }
+        .instrument(span.clone())
         .await;
         let (lease, client) = match started {
             Ok(v) => v,
             Err(e) => {
                 shared
                     .counters
-                    .set_state(TenantState::Failed(format!("start: {e}")));
-                tracing::error!(
-                    provider = %shared.tenant.provider, tenant = %shared.tenant.tenant,
-                    error = %e, "REST actor failed to start"
+                    .set_state(TenantState::Failed(format!("start: {}", Report(&e))));
+                span.in_scope(
+                    || tracing::error!(error = %Report(&e), "REST actor failed to start"),
                 );
                 return Err(Box::new(e));
             }
@@ -132,22 +135,26 @@ impl Actor for RestActor {
         ));
         let stop_pump = CancellationToken::new();
         let tasks = TaskTracker::new();
-        tasks.spawn(pump(Arc::clone(&core), stop_pump.clone(), tasks.clone()));
-        tasks.spawn(super::clock::run(Arc::clone(&core), stop_pump.clone()));
+        tasks.spawn(
+            pump(Arc::clone(&core), stop_pump.clone(), tasks.clone()).instrument(span.clone()),
+        );
+        tasks.spawn(
+            super::clock::run(Arc::clone(&core), stop_pump.clone()).instrument(span.clone()),
+        );
         if let Some(sync) = args.commands.clone() {
-            tasks.spawn(register::run(
-                Arc::clone(&core),
-                sync,
-                args.tenant.credentials.app_id.clone(),
-                stop_pump.clone(),
-            ));
+            tasks.spawn(
+                register::run(
+                    Arc::clone(&core),
+                    sync,
+                    args.tenant.credentials.app_id.clone(),
+                    stop_pump.clone(),
+                )
+                .instrument(span.clone()),
+            );
         }
         let watcher = watch(&lease, myself);
         core.shared.counters.set_state(TenantState::Running);
-        tracing::info!(
-            provider = %core.shared.tenant.provider, tenant = %core.shared.tenant.tenant,
-            "REST actor running"
-        );
+        span.in_scope(|| tracing::info!("REST actor running"));
         Ok(RestState {
             core,
             args,
@@ -164,45 +171,8 @@ impl Actor for RestActor {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            RestMsg::Lease(LeaseEvent::Renewed { .. }) => {}
-            RestMsg::Lease(LeaseEvent::Revoked) => {
-                state.core.fail("the token lease was revoked");
-            }
-            RestMsg::Lease(ev) => {
-                // Rotated (a new token) or expired (renewals reached the maximum TTL):
-                // lease again and rebuild the client.
-                match relet(state, &myself).await {
-                    Ok(()) => {
-                        bump(&state.core.shared.counters.rotations);
-                        tracing::info!(
-                            provider = %state.core.shared.tenant.provider,
-                            tenant = %state.core.shared.tenant.tenant,
-                            event = ?ev, "REST client rebuilt with a fresh token lease"
-                        );
-                    }
-                    // The store is down (or lost its data and the secret is being
-                    // published again): not a revocation; lease again shortly.
-                    Err(RestError::Lease(e))
-                        if e.is_unavailable() || matches!(e, VaultError::NotFound { .. }) =>
-                    {
-                        tracing::warn!(
-                            provider = %state.core.shared.tenant.provider,
-                            tenant = %state.core.shared.tenant.tenant,
-                            error = %e, "cannot lease the token again yet; retrying"
-                        );
-                        myself.send_after(RELET_RETRY, move || RestMsg::Lease(ev));
-                    }
-                    Err(e) => state.core.fail(&format!("token lease lost: {e}")),
-                }
-            }
-            RestMsg::Fatal(reason) => {
-                state.core.fail(&reason);
-                state.stop_pump.cancel();
-                drain(&state.core).await;
-                myself.stop(Some(format!("fatal: {reason}")));
-            }
-        }
+        let span = state.core.shared.span.clone();
+        on_message(&myself, msg, state).instrument(span).await;
         Ok(())
     }
 
@@ -211,21 +181,69 @@ impl Actor for RestActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.stop_pump.cancel();
-        state.tasks.close();
-        let drain = state.core.shared.config.drain_timeout;
-        if tokio::time::timeout(drain, state.tasks.wait())
-            .await
-            .is_err()
-        {
-            state.core.abort.cancel();
-            state.tasks.wait().await;
-        }
-        state.watcher.abort();
-        state.lease.stop_renewal();
-        state.core.shared.counters.set_state(TenantState::Stopped);
+        let span = state.core.shared.span.clone();
+        stop(state).instrument(span).await;
         Ok(())
     }
+}
+
+/// Handles one control message (lease events, a fatal failure).
+async fn on_message(myself: &ActorRef<RestMsg>, msg: RestMsg, state: &mut RestState) {
+    match msg {
+        RestMsg::Lease(LeaseEvent::Renewed { .. }) => {}
+        RestMsg::Lease(LeaseEvent::Revoked) => {
+            state.core.fail("the token lease was revoked");
+        }
+        RestMsg::Lease(ev) => {
+            // Rotated (a new token) or expired (renewals reached the maximum TTL):
+            // lease again and rebuild the client.
+            match relet(state, myself).await {
+                Ok(()) => {
+                    bump(&state.core.shared.counters.rotations);
+                    tracing::info!(
+                        event = ?ev, "REST client rebuilt with a fresh token lease"
+                    );
+                }
+                // The store is down (or lost its data and the secret is being
+                // published again): not a revocation; lease again shortly.
+                Err(RestError::Lease(e))
+                    if e.is_unavailable() || matches!(e, VaultError::NotFound { .. }) =>
+                {
+                    tracing::warn!(
+                        error = %e, "cannot lease the token again yet; retrying"
+                    );
+                    myself.send_after(RELET_RETRY, move || RestMsg::Lease(ev));
+                }
+                Err(e) => state
+                    .core
+                    .fail(&format!("token lease lost: {}", Report(&e))),
+            }
+        }
+        RestMsg::Fatal(reason) => {
+            state.core.fail(&reason);
+            state.stop_pump.cancel();
+            drain(&state.core).await;
+            myself.stop(Some(format!("fatal: {reason}")));
+        }
+    }
+}
+
+/// Stops taking requests, lets in-flight ones finish (up to the drain timeout),
+/// and gives the lease back.
+async fn stop(state: &mut RestState) {
+    state.stop_pump.cancel();
+    state.tasks.close();
+    let drain = state.core.shared.config.drain_timeout;
+    if tokio::time::timeout(drain, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        state.core.abort.cancel();
+        state.tasks.wait().await;
+    }
+    state.watcher.abort();
+    state.lease.stop_renewal();
+    state.core.shared.counters.set_state(TenantState::Stopped);
 }
 
 async fn relet(state: &mut RestState, myself: &ActorRef<RestMsg>) -> Result<(), RestError> {
@@ -252,7 +270,6 @@ async fn drain(core: &Core) {
 async fn respond(core: &Core, delivery: Delivery, response: RestResponse) {
     if let Err(e) = core.bus.respond(delivery, response).await {
         tracing::warn!(
-            provider = %core.shared.tenant.provider, tenant = %core.shared.tenant.tenant,
             error = %e, "could not answer a REST request"
         );
     }
@@ -293,12 +310,17 @@ async fn pump(core: Arc<Core>, stop: CancellationToken, tasks: TaskTracker) {
         } else {
             permit
         };
-        tasks.spawn(handle_delivery(
-            Arc::clone(&core),
-            delivery,
-            permit,
-            backfill,
-        ));
+        // A span per command when DEBUG is on; the tenant's span otherwise.
+        let span = tracing::debug_span!(
+            parent: &core.shared.span, "command", envelope = %delivery.envelope.id
+        );
+        let span = if span.is_disabled() {
+            core.shared.span.clone()
+        } else {
+            span
+        };
+        tasks
+            .spawn(handle_delivery(Arc::clone(&core), delivery, permit, backfill).instrument(span));
     }
 }
 

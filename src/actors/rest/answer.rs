@@ -36,9 +36,6 @@ use crate::actors::access::{DeferKind, Deferred, Phase, Since};
 use crate::model::{InteractionResponse, MessageBody, RespondInteraction, RestErrorKind};
 use crate::providers::discord::rest::{self as calls, BuildError};
 
-/// Discord's "Interaction has already been acknowledged".
-pub(crate) const ALREADY_ACKNOWLEDGED: u32 = 40060;
-
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(bad)`
 fn bad(e: BuildError) -> Failure {
     Failure::new(0, RestErrorKind::InvalidRequest, e.to_string())
@@ -181,7 +178,6 @@ async fn translate(
         }
         (InteractionResponse::Modal { .. }, _) => {
             tracing::warn!(
-                provider = %core.shared.tenant.provider, tenant = %core.shared.tenant.tenant,
                 interaction = id,
                 "a modal came after the access layer deferred the interaction; refused"
             );
@@ -217,7 +213,6 @@ pub(crate) async fn deliver_message(
         d.open = false;
         if let Err(f) = delete_original(core, id).await {
             tracing::warn!(
-                provider = %core.shared.tenant.provider, tenant = %core.shared.tenant.tenant,
                 interaction = id, error = %f.message,
                 "could not delete the deferred original response"
             );

@@ -17,11 +17,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use super::answer::{ALREADY_ACKNOWLEDGED, deliver_message, send_as_is};
+use super::answer::{deliver_message, send_as_is};
 use super::core::Core;
 use crate::actors::access::{DeferKind, Deferred, Phase, Since, Watch};
 use crate::model::{InteractionResponse, MessageBody, RestErrorKind};
+use crate::providers::discord::rest::ALREADY_ACKNOWLEDGED;
 
 /// What the user sees when the handler failed or never answered.
 pub(crate) const ERROR_TEXT: &str =
@@ -38,7 +40,8 @@ pub(crate) async fn run(core: Arc<Core>, stop: CancellationToken) {
         for watch in due {
             let core = Arc::clone(&core);
             // Each in its own task: one slow call must not hold the others back.
-            tokio::spawn(async move { on_due(&core, &watch).await });
+            let span = core.shared.span.clone();
+            tokio::spawn(async move { on_due(&core, &watch).await }.instrument(span));
         }
     }
 }
@@ -69,7 +72,6 @@ async fn on_due(core: &Core, watch: &Watch) {
 }
 
 async fn defer(core: &Core, watch: &Watch, phase: &mut Phase) {
-    let t = &core.shared.tenant;
     let ephemeral =
         watch.kind == DeferKind::Message && ephemeral_hint(core, watch.command.as_deref());
     let response = match watch.kind {
@@ -88,7 +90,7 @@ async fn defer(core: &Core, watch: &Watch, phase: &mut Phase) {
             };
             metrics::counter!("switchboard_interaction_deferrals_total", "kind" => kind)
                 .increment(1);
-            tracing::debug!(provider = %t.provider, tenant = %t.tenant, interaction = %watch.id, kind, "interaction deferred for a slow handler");
+            tracing::debug!(interaction = %watch.id, kind, "interaction deferred for a slow handler");
             // The handler's time runs from when Discord has the deferral.
             let deferred = Deferred {
                 kind: watch.kind,
@@ -109,7 +111,7 @@ async fn defer(core: &Core, watch: &Watch, phase: &mut Phase) {
         Err(f) => {
             metrics::counter!("switchboard_interaction_failures_total", "reason" => "defer_failed")
                 .increment(1);
-            tracing::warn!(provider = %t.provider, tenant = %t.tenant, interaction = %watch.id, error = %f.message, "could not defer a slow interaction");
+            tracing::warn!(interaction = %watch.id, error = %f.message, "could not defer a slow interaction");
             if f.kind == RestErrorKind::InteractionExpired {
                 *phase = Phase::Gone;
                 core.deferrals.forget(&watch.id);
@@ -121,7 +123,6 @@ async fn defer(core: &Core, watch: &Watch, phase: &mut Phase) {
 /// Answers with the error in the handler's place, if nothing has answered yet.
 /// Returns whether an error answer went out.
 pub(crate) async fn fail(core: &Core, watch: &Watch, phase: &mut Phase, reason: &str) -> bool {
-    let t = &core.shared.tenant;
     let body = MessageBody {
         ephemeral: true,
         ..MessageBody::text(ERROR_TEXT)
@@ -156,11 +157,11 @@ pub(crate) async fn fail(core: &Core, watch: &Watch, phase: &mut Phase, reason: 
     metrics::counter!("switchboard_interaction_failures_total", "reason" => label).increment(1);
     match sent {
         Ok(()) => {
-            tracing::warn!(provider = %t.provider, tenant = %t.tenant, interaction = %watch.id, reason, "interaction answered with an error in the handler's place");
+            tracing::warn!(interaction = %watch.id, reason, "interaction answered with an error in the handler's place");
             true
         }
         Err(f) => {
-            tracing::warn!(provider = %t.provider, tenant = %t.tenant, interaction = %watch.id, reason, error = %f.message, "could not answer a failed interaction");
+            tracing::warn!(interaction = %watch.id, reason, error = %f.message, "could not answer a failed interaction");
             false
         }
     }

@@ -25,6 +25,8 @@ use crate::providers::discord::interactions::InteractionTokens;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) tenant: TenantId,
+    /// `rest{provider, tenant}`: the actor and every task it spawns log in it.
+    pub(crate) span: tracing::Span,
     pub(crate) config: RestConfig,
     pub(crate) counters: Counters,
     pub(crate) buckets: BucketGate,
@@ -47,6 +49,7 @@ impl Shared {
             breaker: Breaker::new(config.breaker_threshold, config.breaker_cooldown),
             buckets: BucketGate::default(),
             counters: Counters::default(),
+            span: tracing::info_span!(parent: None, "rest", provider = %tenant.provider, tenant = %tenant.tenant),
             tenant,
             config,
             budget,
@@ -145,12 +148,9 @@ impl Core {
             .counters
             .set_state(TenantState::Failed(reason.to_owned()))
         {
-            tracing::error!(
-                provider = %self.shared.tenant.provider,
-                tenant = %self.shared.tenant.tenant,
-                reason,
-                "tenant REST access failed"
-            );
+            self.shared
+                .span
+                .in_scope(|| tracing::error!(reason, "tenant REST access failed"));
             self.abort.cancel();
             *self
                 .shared

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
-use serde_json::Value;
 use twilight_http::error::ErrorType;
 use twilight_http::response::marker::EmptyBody;
 
@@ -15,7 +14,7 @@ use super::core::{Core, Shared};
 use super::health::bump;
 use crate::bus::backoff;
 use crate::model::{RestErrorKind, RestResponse};
-use crate::providers::discord::rest::{Auth, Call, RateLimitHeaders};
+use crate::providers::discord::rest::{ApiError, Auth, Call, RateLimitHeaders};
 
 /// A 2xx answer.
 #[derive(Debug)]
@@ -98,8 +97,10 @@ async fn send_with_retries(core: &Core, call: &Call) -> Result<Reply, Failure> {
                 retry += 1;
                 bump(&shared.counters.retries);
                 tracing::debug!(
-                    provider = %shared.tenant.provider, tenant = %shared.tenant.tenant,
-                    route = call.key.route, status = f.status, retry, "retrying REST call"
+                    route = call.key.route,
+                    status = f.status,
+                    retry,
+                    "retrying REST call"
                 );
                 tokio::time::sleep(backoff(retry, cfg.retry_base, cfg.retry_max)).await;
             }
@@ -274,10 +275,7 @@ fn pre_flight(
         }
         // Every call after the first follows a 429 that twilight retries invisibly.
         bump(&shared.counters.ratelimited);
-        tracing::warn!(
-            provider = %shared.tenant.provider, tenant = %shared.tenant.tenant,
-            attempt = n, "hidden 429 retry"
-        );
+        tracing::warn!(attempt = n, "hidden 429 retry");
         if !ticket.retry_after_429() {
             refused.store(REFUSED_BUDGET, Ordering::Release);
             return false;
@@ -312,32 +310,15 @@ fn unauthorized(core: &Core, call: &Call, api_code: Option<u32>) -> Failure {
 
 /// A Discord error response as a failure of the right kind.
 fn classify(core: &Core, call: &Call, status: u16, body: &[u8]) -> Failure {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let api_code = parsed
-        .as_ref()
-        .and_then(|j| j.get("code"))
-        .and_then(Value::as_u64)
-        .and_then(|c| u32::try_from(c).ok());
-    let message = parsed
-        .as_ref()
-        .and_then(|j| j.get("message"))
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("HTTP {status}"), str::to_owned);
+    let api = ApiError::parse(status, body);
     if status == 401 {
-        return unauthorized(core, call, api_code);
+        return unauthorized(core, call, api.code);
     }
-    // 10062 Unknown interaction / 10015 Unknown webhook: the interaction is gone.
-    let expired = call.auth == Auth::Interaction && matches!(api_code, Some(10062 | 10015 | 50027));
-    let kind = match status {
-        _ if expired => RestErrorKind::InteractionExpired,
-        400 | 405 | 413 | 422 => RestErrorKind::InvalidRequest,
-        403 => RestErrorKind::Forbidden,
-        404 => RestErrorKind::NotFound,
-        429 => RestErrorKind::RateLimited,
-        500..=599 => RestErrorKind::ServerError,
-        _ => RestErrorKind::Other,
-    };
-    let mut f = Failure::new(status, kind, message);
-    f.code = api_code;
+    let mut f = Failure::new(
+        status,
+        api.kind(call.auth == Auth::Interaction),
+        api.message,
+    );
+    f.code = api.code;
     f
 }

@@ -103,8 +103,7 @@ pub(crate) async fn run(
                 }
                 Err(e) => {
                     failures += 1;
-                    let t = &core.shared.tenant;
-                    tracing::warn!(provider = %t.provider, tenant = %t.tenant, error = %e, failures, "registering application commands failed");
+                    tracing::warn!(error = %e, failures, "registering application commands failed");
                     sync.report(|s| {
                         s.generation = generation;
                         s.synced = false;
@@ -206,9 +205,8 @@ async fn overwrite_if_changed(
     send(core, &put)
         .await
         .map_err(|f| RegisterError::call("PUT commands", f))?;
-    let t = &core.shared.tenant;
     let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
-    tracing::info!(provider = %t.provider, tenant = %t.tenant, %target, commands = declared.len(), changes = %changes.join(", "), "application commands registered");
+    tracing::info!(%target, commands = declared.len(), changes = %changes.join(", "), "application commands registered");
     Ok(true)
 }
 

@@ -1,6 +1,5 @@
 //! One command, end to end: mapped to Discord calls, sent, and answered.
 
-use serde_json::Value;
 use twilight_model::channel::Message;
 
 use super::core::Core;
@@ -42,17 +41,15 @@ fn parse<T: serde::de::DeserializeOwned>(reply: &Reply) -> Result<T, Failure> {
 }
 
 fn message_result(reply: &Reply) -> Result<RestResponse, Failure> {
-    let m: Value = parse(reply)?;
-    let id = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-    match (id("id"), id("channel_id")) {
-        (Some(message_id), Some(channel_id)) => Ok(success(
+    match calls::message_ids(&reply.body) {
+        Some((message_id, channel_id)) => Ok(success(
             reply,
             RestResult::Message {
                 message_id,
                 channel_id,
             },
         )),
-        _ => Err(Failure::new(
+        None => Err(Failure::new(
             reply.status,
             RestErrorKind::Other,
             "response is not a message",
@@ -93,14 +90,9 @@ async fn serve_inner(core: &Core, env: &Envelope, cmd: &Command) -> Result<RestR
         }
         Command::SendDirectMessage(d) => {
             let open = send(core, &calls::create_dm(&d.user_id).map_err(bad)?).await?;
-            let channel: Value = parse(&open)?;
-            let channel_id = channel
-                .get("id")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    Failure::new(open.status, RestErrorKind::Other, "no DM channel id")
-                })?;
+            let channel_id = calls::channel_id(&open.body).ok_or_else(|| {
+                Failure::new(open.status, RestErrorKind::Other, "no DM channel id")
+            })?;
             let nonce = nonce_for(None, &origin, &["dm", &d.user_id, &d.content]);
             let call = calls::dm_message(channel_id, &d.content, &d.embeds, &nonce).map_err(bad)?;
             message_result(&send(core, &call).await?)
@@ -117,9 +109,7 @@ async fn serve_inner(core: &Core, env: &Envelope, cmd: &Command) -> Result<RestR
 
 /// Whether a reply's body is a message (a translated answer: edit or followup).
 fn is_message(reply: &Reply) -> bool {
-    serde_json::from_slice::<Value>(&reply.body)
-        .ok()
-        .is_some_and(|m| m.get("id").is_some() && m.get("channel_id").is_some())
+    calls::message_ids(&reply.body).is_some()
 }
 
 /// A worker gave up on an interaction: answer with the error unless answered.
@@ -135,15 +125,14 @@ async fn interaction_failed(core: &Core, f: &InteractionFailed) {
         ephemeral: true,
         ..MessageBody::text(clock::ERROR_TEXT)
     };
-    let t = &core.shared.tenant;
     match answer::send_as_is(core, id, &InteractionResponse::Message(body)).await {
         Ok(_) => {
             metrics::counter!("switchboard_interaction_failures_total", "reason" => "handler_failed").increment(1);
-            tracing::warn!(provider = %t.provider, tenant = %t.tenant, interaction = %id, reason = %f.reason, "interaction answered with an error in the handler's place");
+            tracing::warn!(interaction = %id, reason = %f.reason, "interaction answered with an error in the handler's place");
         }
-        Err(e) if e.code == Some(answer::ALREADY_ACKNOWLEDGED) => {}
+        Err(e) if e.code == Some(calls::ALREADY_ACKNOWLEDGED) => {}
         Err(e) => {
-            tracing::warn!(provider = %t.provider, tenant = %t.tenant, interaction = %id, reason = %f.reason, error = %e.message, "could not answer a failed interaction");
+            tracing::warn!(interaction = %id, reason = %f.reason, error = %e.message, "could not answer a failed interaction");
         }
     }
 }
@@ -155,8 +144,7 @@ async fn bot_user(core: &Core) -> Option<u64> {
     }
     let call = calls::current_user().ok()?;
     let reply = send(core, &call).await.ok()?;
-    let me: Value = parse(&reply).ok()?;
-    let id = me.get("id")?.as_str()?.parse::<u64>().ok()?;
+    let id = calls::user_id(&reply.body)?;
     let _ = core.bot_user.set(Some(id));
     Some(id)
 }

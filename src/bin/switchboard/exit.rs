@@ -29,7 +29,12 @@ pub(crate) fn code_of(error: &anyhow::Error) -> ExitCode {
         cause.is::<ConfigError>()
             || matches!(
                 cause.downcast_ref::<RuntimeError>(),
-                Some(RuntimeError::Config(_) | RuntimeError::NoConfig)
+                Some(
+                    RuntimeError::Config(_)
+                        | RuntimeError::NoConfig
+                        | RuntimeError::MissingKey { .. }
+                        | RuntimeError::BadKey { .. }
+                )
             )
             || matches!(
                 cause.downcast_ref::<DemoError>(),
@@ -55,7 +60,10 @@ mod tests {
         assert_eq!(code_of(&runtime), ExitCode::from(EXIT_CONFIG));
         let wrapped = anyhow::Error::new(DemoError::Runtime(RuntimeError::Config(vec![])));
         assert_eq!(code_of(&wrapped), ExitCode::from(EXIT_CONFIG));
-        let bus = anyhow::Error::new(RuntimeError::Bus("redis down".into()));
+        let bus = anyhow::Error::new(RuntimeError::Bus {
+            what: "the bus",
+            source: "redis down".into(),
+        });
         assert_eq!(code_of(&bus), ExitCode::FAILURE);
     }
 }

@@ -7,12 +7,15 @@
 //! - `body.rs`: JSON bodies (messages, embeds, interaction callbacks 4–9, modals).
 //! - `nonce.rs`: deterministic create-message nonces ([`derive_nonce`]).
 //! - `headers.rs`: [`RateLimitHeaders`].
+//! - `errors.rs`: [`ApiError`] (error bodies, JSON error codes) and the ids of
+//!   answered objects.
 //! - `history.rs`: [`message_to_event`] (REST message → `SocialMessageCreated`).
 //! - `client.rs`: [`build_client`] (proxy host, twilight's rate limiter, timeout).
 
 mod body;
 mod calls;
 mod client;
+mod errors;
 mod headers;
 mod history;
 mod nonce;
@@ -23,6 +26,10 @@ pub use calls::{
     set_commands, snowflake,
 };
 pub use client::{ClientError, build_client, install_crypto_provider, proxy_host};
+pub use errors::{
+    ALREADY_ACKNOWLEDGED, ApiError, INVALID_WEBHOOK_TOKEN, UNKNOWN_INTERACTION, UNKNOWN_WEBHOOK,
+    channel_id, message_ids, user_id,
+};
 pub use headers::RateLimitHeaders;
 pub use history::message_to_event;
 pub use nonce::{MAX_NONCE_LEN, derive_nonce, nonce_for};
