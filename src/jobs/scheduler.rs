@@ -140,7 +140,7 @@ impl JobScheduler {
                     cron = schedule.pattern(),
                     tz = schedule.tz_name(),
                     "schedule started"
-                )
+                );
             });
             self.inner.tasks.spawn(runner.run().instrument(span));
             running.insert(

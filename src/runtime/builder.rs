@@ -217,10 +217,7 @@ impl RuntimeBuilder {
             view: view_tx,
         })
         .await
-        .map_err(|e| RuntimeError::Spawn {
-            what: "the root supervisor",
-            source: Box::new(e),
-        })?;
+        .map_err(|e| spawn_error("the root supervisor", e))?;
         let runtime = Runtime {
             inner: Arc::new(RuntimeInner {
                 started: Instant::now(),
@@ -247,10 +244,7 @@ impl RuntimeBuilder {
             .unwrap_or_else(|e| Err(e.to_string()))
         {
             runtime.shutdown(Duration::from_secs(5)).await;
-            return Err(RuntimeError::Spawn {
-                what: "the worker pool",
-                source: e.into(),
-            });
+            return Err(spawn_error("the worker pool", e));
         }
         runtime.follow_tenant_store();
         if let Some(jobs) = &runtime.inner.jobs {
@@ -292,6 +286,13 @@ async fn access_shared(
     // Open the session store now, so the root never waits for it.
     access.sessions(registry).await;
     Arc::new(access)
+}
+
+fn spawn_error(what: &'static str, e: impl Into<super::BoxError>) -> RuntimeError {
+    RuntimeError::Spawn {
+        what,
+        source: e.into(),
+    }
 }
 
 /// A split role needs the Redis bus: nodes share work through it.
