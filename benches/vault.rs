@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
     Capability, Lease, MemoryBackend, RedisBackend, RedisOptions, ScopedVault, SecretKind,
-    SecretPath, TenantRef, VaultConfig, VaultHandle, VaultKey,
+    SecretPath, TenantId, VaultConfig, VaultHandle, VaultKey,
 };
 use tokio::runtime::Runtime;
 
@@ -61,7 +61,7 @@ fn token_path() -> SecretPath {
 
 /// The REST actor's scope for `discord/duck`, minted once, outside the timed loop.
 fn scope(vault: &VaultHandle) -> ScopedVault {
-    vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid tenant"))
+    vault.rest_scope(&TenantId::parse("discord", "duck").expect("valid tenant"))
 }
 
 async fn grant(who: &ScopedVault) -> Lease {

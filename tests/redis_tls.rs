@@ -15,8 +15,8 @@ use switchboard::bus::{Bus, BusConfig, RedisBusConfig};
 use switchboard::model::{Envelope, Event, Payload, SocialMessageCreated, TenantId, UserRef};
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
-    Capability, RedisBackend, RedisOptions, SecretKind, TenantRef, VaultConfig, VaultError,
-    VaultHandle, VaultKey,
+    Capability, RedisBackend, RedisOptions, SecretKind, VaultConfig, VaultError, VaultHandle,
+    VaultKey,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -137,7 +137,7 @@ async fn the_vaults_redis_backend_works_over_rediss() {
         )
         .await
         .expect("publish over TLS");
-    let duck = TenantRef::new("discord", "duck").expect("tenant");
+    let duck = TenantId::parse("discord", "duck").expect("tenant");
     let rest = vault.rest_scope(&duck);
     let path = || "discord/duck/bot_token".parse().expect("path");
     let lease = rest

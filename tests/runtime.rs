@@ -366,7 +366,7 @@ async fn a_tenant_whose_handler_keeps_panicking_is_quarantined_while_the_pool_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_vault_actor_is_restarted_over_the_same_store() {
     use secrecy::ExposeSecret;
-    use switchboard::vault::{Capability, TenantRef};
+    use switchboard::vault::{Capability, TenantId};
 
     let (sim, runtime) = start("runtime:\n  handlers: [ping]\n", "fake-duck-vault", |b| {
         b.admin_listen(None)
@@ -387,7 +387,7 @@ async fn a_dead_vault_actor_is_restarted_over_the_same_store() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     // The store survived the actor.
-    let rest = vault.rest_scope(&TenantRef::new("discord", "duck").unwrap());
+    let rest = vault.rest_scope(&TenantId::parse("discord", "duck").unwrap());
     let lease = rest
         .lease(
             "discord/duck/bot_token".parse().unwrap(),

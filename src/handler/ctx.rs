@@ -18,7 +18,7 @@ use crate::state::{
     Activity, Cooldown, CooldownDecision, CooldownScope, Coordination, StateError, StateStore,
     TenantState, Turn,
 };
-use crate::vault::{TenantRef, VaultError, WorkerSecrets};
+use crate::vault::{VaultError, WorkerSecrets};
 
 /// Why an effect failed.
 #[derive(Debug, thiserror::Error)]
@@ -211,7 +211,7 @@ impl Ctx {
         };
         // The tenant is the envelope's, set by the worker when it built this `Ctx`.
         secrets
-            .app_secret(&TenantRef::from(&self.tenant), name)
+            .app_secret(&self.tenant, name)
             .await
             .map_err(|source| CtxError::Secret {
                 name: name.to_owned(),

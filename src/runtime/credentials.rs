@@ -42,7 +42,7 @@ pub(crate) async fn publish_all(vault: &VaultHandle, registry: &Registry) -> usi
         .iter()
         .map(|t| (t.provider.as_str(), t.tenant.as_str()))
         .collect();
-    vault.retain_published(|t| configured.contains(&(t.provider(), t.tenant())));
+    vault.retain_published(|t| configured.contains(&(t.provider.as_str(), t.tenant.as_str())));
     let mut failed = 0;
     for t in &registry.tenants {
         if let Err(e) = vault

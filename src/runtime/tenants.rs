@@ -36,7 +36,7 @@ use crate::cluster::{Cluster, Signal};
 use crate::config::TenantConfig;
 use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
-use crate::vault::{TenantRef, VaultHandle};
+use crate::vault::VaultHandle;
 
 mod access;
 mod entry;
@@ -265,7 +265,7 @@ impl Actor for TenantSupervisor {
                         c.config.clone(),
                         c.namespace.clone(),
                         c.bus.clone(),
-                        c.vault.gateway_scope(&TenantRef::from(&c.config.id())),
+                        c.vault.gateway_scope(&c.config.id()),
                         c.tokens.clone(),
                         c.sessions.clone(),
                     );
@@ -304,7 +304,7 @@ impl Actor for TenantSupervisor {
                     let args = RestArgs {
                         tenant: c.config.clone(),
                         bus: c.bus.clone(),
-                        vault: c.vault.rest_scope(&TenantRef::from(&c.config.id())),
+                        vault: c.vault.rest_scope(&c.config.id()),
                         tokens: c.tokens.clone(),
                         deferrals: c.deferrals.clone(),
                         budget: c.budget.clone(),

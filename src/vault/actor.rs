@@ -21,8 +21,9 @@ use super::error::VaultError;
 use super::handle::{PublishReport, VaultStats};
 use super::lease::LeaseShared;
 use super::path::{SecretKind, SecretPath};
-use super::principal::{Capability, Principal, TenantRef};
+use super::principal::{Capability, Principal};
 use super::published::Published;
+use crate::model::TenantId;
 
 type Reply<T> = RpcReplyPort<Result<T, VaultError>>;
 
@@ -78,7 +79,7 @@ pub(crate) enum VaultMsg {
         reply: Reply<bool>,
     },
     Publish {
-        tenant: TenantRef,
+        tenant: TenantId,
         items: Vec<(String, SecretString, SecretKind)>,
         reply: Reply<PublishReport>,
     },

@@ -145,3 +145,13 @@ impl VaultError {
         matches!(self, Self::Unavailable { .. })
     }
 }
+
+impl From<crate::model::NameError> for VaultError {
+    /// A provider or tenant name that is not a valid segment.
+    fn from(e: crate::model::NameError) -> Self {
+        Self::InvalidPath {
+            path: e.value,
+            reason: super::path::segment_reason(&e.reason),
+        }
+    }
+}

@@ -25,11 +25,12 @@ use super::error::VaultError;
 use super::keys::VaultKeys;
 use super::lease::{Lease, LeaseShared};
 use super::path::{SecretKind, SecretPath};
-use super::principal::{Capability, Principal, TenantRef};
+use super::principal::{Capability, Principal};
 use super::published::Published;
 use super::renewals::Renewals;
 use super::scoped::ScopedVault;
 use super::worker_secrets::WorkerSecrets;
+use crate::model::TenantId;
 
 /// What [`VaultHandle::publish_tenant`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -64,7 +65,7 @@ pub struct VaultStats {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), switchboard::vault::VaultError> {
 /// use secrecy::{ExposeSecret, SecretString};
-/// use switchboard::vault::{Capability, SecretKind, TenantRef, VaultConfig, VaultHandle};
+/// use switchboard::vault::{Capability, SecretKind, TenantId, VaultConfig, VaultHandle};
 ///
 /// let vault = VaultHandle::memory(VaultConfig::default()).await?;
 /// vault
@@ -76,7 +77,7 @@ pub struct VaultStats {
 ///     .await?;
 ///
 /// // The supervisor mints the REST actor's capability; the actor cannot rebind it.
-/// let duck = TenantRef::new("discord", "duck")?;
+/// let duck = TenantId::parse("discord", "duck")?;
 /// let rest = vault.rest_scope(&duck);
 /// let lease = rest
 ///     .lease("discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
@@ -243,14 +244,14 @@ impl VaultHandle {
     /// the tenant supervisor hands it to the gateway it starts, which leases the
     /// exclusive `provider.gateway` lease on the tenant's token with it.
     #[must_use]
-    pub fn gateway_scope(&self, tenant: &TenantRef) -> ScopedVault {
+    pub fn gateway_scope(&self, tenant: &TenantId) -> ScopedVault {
         self.scoped(Principal::Gateway(tenant.clone()))
     }
 
     /// Mints the capability of `tenant`'s REST actor (`rest(provider/tenant)`): the
     /// tenant supervisor hands it to the REST actor it starts.
     #[must_use]
-    pub fn rest_scope(&self, tenant: &TenantRef) -> ScopedVault {
+    pub fn rest_scope(&self, tenant: &TenantId) -> ScopedVault {
         self.scoped(Principal::Rest(tenant.clone()))
     }
 
@@ -259,7 +260,7 @@ impl VaultHandle {
     /// can only read the served tenant's app secrets. This is for tools and tests
     /// that check what the policy grants a worker.
     #[must_use]
-    pub fn worker_scope(&self, serving: Option<&TenantRef>) -> ScopedVault {
+    pub fn worker_scope(&self, serving: Option<&TenantId>) -> ScopedVault {
         self.scoped(Principal::Worker {
             serving: serving.cloned(),
         })
@@ -508,7 +509,7 @@ impl VaultHandle {
         N: Into<String>,
         I: IntoIterator<Item = (N, SecretString, SecretKind)>,
     {
-        let tenant = TenantRef::new(provider, tenant)?;
+        let tenant = TenantId::parse(provider, tenant)?;
         let items: Vec<(String, SecretString, SecretKind)> = secrets
             .into_iter()
             .map(|(n, v, k)| (n.into(), v, k))
@@ -523,7 +524,7 @@ impl VaultHandle {
 
     /// Forgets what was published for the tenants `keep` rejects (removed from the
     /// registry), so a store that lost its data is never refilled with them.
-    pub fn retain_published(&self, keep: impl FnMut(&TenantRef) -> bool) {
+    pub fn retain_published(&self, keep: impl FnMut(&TenantId) -> bool) {
         self.inner.published.retain(keep);
     }
 

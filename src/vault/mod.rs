@@ -33,7 +33,8 @@
 //! - `lease.rs`: [`Lease`], [`LeaseInfo`], [`LeaseEvent`]; `renewals.rs`: the
 //!   handle's renewal schedule (one task renews every lease, in batches).
 //! - `policy.rs`: [`Policy`], [`Rule`], [`PathPattern`].
-//! - `principal.rs`: [`Principal`], [`Capability`], [`TenantRef`].
+//! - `principal.rs`: [`Principal`], [`Capability`] (tenants are the model's
+//!   [`TenantId`], re-exported here).
 //! - `path.rs`: [`SecretPath`], [`SecretKind`].
 //! - `crypto.rs`: [`VaultKey`], encryption at rest, the audit HMAC.
 //! - `keys.rs`: [`VaultKeys`]: the access key (provider credentials) and the worker
@@ -79,6 +80,7 @@ mod scoped;
 mod sealer;
 mod worker_secrets;
 
+pub use crate::model::TenantId;
 pub use audit::{AuditEvent, AuditRecord};
 pub use backend::{DEFAULT_SECRET_TTL, MemoryBackend, RedisBackend, RedisOptions};
 pub use config::VaultConfig;
@@ -89,7 +91,7 @@ pub use keys::{VaultKeys, WORKER_KEY_ENV};
 pub use lease::{Lease, LeaseEvent, LeaseInfo};
 pub use path::{MAX_SEGMENT_LEN, SecretKind, SecretPath};
 pub use policy::{Effect, PathPattern, Policy, PrincipalMatch, Rule};
-pub use principal::{Capability, Principal, TenantRef};
+pub use principal::{Capability, Principal};
 pub use scoped::ScopedVault;
 pub use sealer::TokenSealer;
 pub use worker_secrets::WorkerSecrets;

@@ -11,25 +11,24 @@ use serde::{Deserialize, Serialize};
 
 use super::error::VaultError;
 
-/// The longest segment accepted (the same limit as the model's names).
-pub const MAX_SEGMENT_LEN: usize = 64;
+pub use crate::model::MAX_SEGMENT_LEN;
+use crate::model::{SegmentError, validate_segment};
 
-/// Checks one path segment: non-empty, at most [`MAX_SEGMENT_LEN`] bytes, only
-/// lowercase ASCII letters, digits, `_` and `-`.
+/// Checks one path segment with the model's rule ([`validate_segment`]:
+/// non-empty, at most [`MAX_SEGMENT_LEN`] bytes, only lowercase ASCII letters,
+/// digits, `_` and `-`), saying why not in the vault's words.
 pub(crate) fn check_segment(s: &str) -> Result<(), &'static str> {
-    if s.is_empty() {
-        return Err("a segment is empty");
+    validate_segment(s).map_err(|e| segment_reason(&e))
+}
+
+/// Why a segment was refused, as [`VaultError::InvalidPath`] says it (without the
+/// offending characters, which could be anything).
+pub(crate) fn segment_reason(e: &SegmentError) -> &'static str {
+    match e {
+        SegmentError::Empty => "a segment is empty",
+        SegmentError::TooLong { .. } => "a segment is longer than 64 characters",
+        SegmentError::BadChar { .. } => "a segment contains a character outside [a-z0-9_-]",
     }
-    if s.len() > MAX_SEGMENT_LEN {
-        return Err("a segment is longer than 64 characters");
-    }
-    if !s
-        .bytes()
-        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
-    {
-        return Err("a segment contains a character outside [a-z0-9_-]");
-    }
-    Ok(())
 }
 
 /// A validated secret path: `<provider>/<tenant>/<name>`, e.g. `discord/duck/bot_token`.

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::VaultError;
 use super::path::{SecretPath, check_segment};
-use super::principal::{Capability, Principal, TenantRef};
+use super::principal::{Capability, Principal};
+use crate::model::TenantId;
 
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +158,7 @@ impl PathPattern {
     }
 
     /// Whether `path` matches, with templates bound to `bound`.
-    fn matches(&self, path: &[&str], bound: Option<&TenantRef>) -> bool {
+    fn matches(&self, path: &[&str], bound: Option<&TenantId>) -> bool {
         if path.len() < self.segments.len() {
             return false;
         }
@@ -165,8 +166,8 @@ impl PathPattern {
             let ok = match seg {
                 Seg::Literal(lit) => lit == have,
                 Seg::Plus => true,
-                Seg::Provider => bound.is_some_and(|t| t.provider() == *have),
-                Seg::Tenant => bound.is_some_and(|t| t.tenant() == *have),
+                Seg::Provider => bound.is_some_and(|t| t.provider.as_str() == *have),
+                Seg::Tenant => bound.is_some_and(|t| t.tenant.as_str() == *have),
             };
             if !ok {
                 return false;
@@ -385,8 +386,8 @@ mod tests {
 
     #[test]
     fn patterns_match_like_vault() {
-        let duck = TenantRef::new("discord", "duck").expect("valid");
-        let m = |p: &str, s: &str, b: Option<&TenantRef>| {
+        let duck = TenantId::parse("discord", "duck").expect("valid");
+        let m = |p: &str, s: &str, b: Option<&TenantId>| {
             let sp = path(s);
             pat(p).matches(&[sp.provider(), sp.tenant(), sp.name()], b)
         };
@@ -423,7 +424,7 @@ mod tests {
     fn deny_wins_and_default_denies() {
         let p = Policy::default().with("allow any provider.rest *".parse().expect("rule"));
         let worker = Principal::Worker {
-            serving: Some(TenantRef::new("discord", "duck").expect("valid")),
+            serving: Some(TenantId::parse("discord", "duck").expect("valid")),
         };
         let err = p
             .check(

@@ -24,83 +24,6 @@ use super::error::VaultError;
 use super::path::check_segment;
 use crate::model::TenantId;
 
-/// A tenant reference `(provider, tenant)`, both validated segments (also when
-/// deserialized).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "TenantRefParts")]
-pub struct TenantRef {
-    provider: Box<str>,
-    tenant: Box<str>,
-}
-
-impl TenantRef {
-    /// Validates and builds a tenant reference.
-    ///
-    /// # Errors
-    /// [`VaultError::InvalidPath`] when a segment breaks the `[a-z0-9_-]{1,64}` rule.
-    pub fn new(provider: &str, tenant: &str) -> Result<Self, VaultError> {
-        for s in [provider, tenant] {
-            check_segment(s).map_err(|reason| VaultError::InvalidPath {
-                path: format!("{provider}/{tenant}"),
-                reason,
-            })?;
-        }
-        Ok(Self {
-            provider: provider.into(),
-            tenant: tenant.into(),
-        })
-    }
-
-    /// The provider (`discord`).
-    #[must_use]
-    pub fn provider(&self) -> &str {
-        &self.provider
-    }
-
-    /// The tenant (`duck`).
-    #[must_use]
-    pub fn tenant(&self) -> &str {
-        &self.tenant
-    }
-}
-
-/// What a [`TenantRef`] deserializes from, before its segments are checked.
-#[derive(Deserialize)]
-struct TenantRefParts {
-    provider: String,
-    tenant: String,
-}
-
-impl TryFrom<TenantRefParts> for TenantRef {
-    type Error = VaultError;
-
-    fn try_from(parts: TenantRefParts) -> Result<Self, Self::Error> {
-        Self::new(&parts.provider, &parts.tenant)
-    }
-}
-
-impl From<&TenantId> for TenantRef {
-    /// A tenant id's segments are validated by the same rule, so this cannot fail.
-    fn from(id: &TenantId) -> Self {
-        Self {
-            provider: id.provider.as_str().into(),
-            tenant: id.tenant.as_str().into(),
-        }
-    }
-}
-
-impl fmt::Display for TenantRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.provider, self.tenant)
-    }
-}
-
-impl fmt::Debug for TenantRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TenantRef({self})")
-    }
-}
-
 /// Who is asking the vault for something.
 ///
 /// The vault acts for the principal its caller names, so callers never get to name
@@ -112,9 +35,9 @@ impl fmt::Debug for TenantRef {
 /// variants are `#[non_exhaustive]`, so they cannot be built outside this crate:
 ///
 /// ```compile_fail,E0603
-/// use switchboard::vault::{Principal, TenantRef};
+/// use switchboard::vault::{Principal, TenantId};
 ///
-/// let duck = TenantRef::new("discord", "duck").unwrap();
+/// let duck = TenantId::parse("discord", "duck").unwrap();
 /// let forged = Principal::Gateway(duck); // error: tuple variant `Gateway` is private
 /// ```
 ///
@@ -136,10 +59,10 @@ impl fmt::Debug for TenantRef {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), switchboard::vault::VaultError> {
-/// use switchboard::vault::{Principal, TenantRef, VaultConfig, VaultHandle};
+/// use switchboard::vault::{Principal, TenantId, VaultConfig, VaultHandle};
 ///
 /// let vault = VaultHandle::memory(VaultConfig::default()).await?;
-/// let duck = TenantRef::new("discord", "duck")?;
+/// let duck = TenantId::parse("discord", "duck")?;
 /// let scope = vault.gateway_scope(&duck);
 /// let who = match scope.principal() {
 ///     Principal::Gateway { 0: tenant, .. } => format!("the gateway of {tenant}"),
@@ -159,16 +82,16 @@ impl fmt::Debug for TenantRef {
 pub enum Principal {
     /// A tenant's gateway actor (access layer).
     #[non_exhaustive]
-    Gateway(TenantRef),
+    Gateway(TenantId),
     /// A tenant's REST actor (access layer).
     #[non_exhaustive]
-    Rest(TenantRef),
+    Rest(TenantId),
     /// A generic worker (domain layer), carrying the tenant whose envelope it is
     /// handling, if any. Policy templates (`{provider}`, `{tenant}`) bind to it.
     #[non_exhaustive]
     Worker {
         /// The tenant being served.
-        serving: Option<TenantRef>,
+        serving: Option<TenantId>,
     },
     /// The operator / the daemon publishing credentials.
     #[non_exhaustive]
@@ -195,7 +118,7 @@ impl Principal {
 
     /// The tenant that `{provider}` / `{tenant}` templates bind to, if any.
     #[must_use]
-    pub fn bound_tenant(&self) -> Option<&TenantRef> {
+    pub fn bound_tenant(&self) -> Option<&TenantId> {
         match self {
             Self::Gateway(t) | Self::Rest(t) => Some(t),
             Self::Worker { serving } => serving.as_ref(),

@@ -14,7 +14,7 @@ use std::sync::{PoisonError, RwLock};
 use secrecy::SecretString;
 
 use super::path::{SecretKind, SecretPath};
-use super::principal::TenantRef;
+use crate::model::TenantId;
 
 /// One published secret: name, value, kind.
 pub(crate) type Item = (String, SecretString, SecretKind);
@@ -25,12 +25,12 @@ type Named = HashMap<String, (SecretString, SecretKind)>;
 /// The published secrets of every tenant, by tenant then name.
 #[derive(Default)]
 pub(crate) struct Published {
-    tenants: RwLock<HashMap<TenantRef, Named>>,
+    tenants: RwLock<HashMap<TenantId, Named>>,
 }
 
 impl Published {
     /// Records what was published for `tenant` (a later value of a name replaces it).
-    pub(crate) fn remember(&self, tenant: &TenantRef, items: &[Item]) {
+    pub(crate) fn remember(&self, tenant: &TenantId, items: &[Item]) {
         let mut all = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
         let mine = all.entry(tenant.clone()).or_default();
         for (name, value, kind) in items {
@@ -39,8 +39,8 @@ impl Published {
     }
 
     /// Every published secret of the tenant of `path`, if `path` itself was published.
-    pub(crate) fn tenant_of(&self, path: &SecretPath) -> Option<(TenantRef, Vec<Item>)> {
-        let tenant = TenantRef::new(path.provider(), path.tenant()).ok()?;
+    pub(crate) fn tenant_of(&self, path: &SecretPath) -> Option<(TenantId, Vec<Item>)> {
+        let tenant = TenantId::parse(path.provider(), path.tenant()).ok()?;
         let all = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
         let mine = all.get(&tenant)?;
         if !mine.contains_key(path.name()) {
@@ -54,7 +54,7 @@ impl Published {
     }
 
     /// Forgets the tenants `keep` says no to (removed from the registry).
-    pub(crate) fn retain(&self, mut keep: impl FnMut(&TenantRef) -> bool) {
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&TenantId) -> bool) {
         self.tenants
             .write()
             .unwrap_or_else(PoisonError::into_inner)

@@ -27,7 +27,7 @@ use super::principal::{Capability, Principal};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), switchboard::vault::VaultError> {
 /// use secrecy::SecretString;
-/// use switchboard::vault::{Capability, SecretKind, TenantRef, VaultConfig, VaultError, VaultHandle};
+/// use switchboard::vault::{Capability, SecretKind, TenantId, VaultConfig, VaultError, VaultHandle};
 ///
 /// let vault = VaultHandle::memory(VaultConfig::default()).await?;
 /// for tenant in ["duck", "goose"] {
@@ -36,7 +36,7 @@ use super::principal::{Capability, Principal};
 ///         .publish_tenant("discord", tenant, [("bot_token", token, SecretKind::ProviderCredential)])
 ///         .await?;
 /// }
-/// let rest = vault.rest_scope(&TenantRef::new("discord", "duck")?);
+/// let rest = vault.rest_scope(&TenantId::parse("discord", "duck")?);
 /// assert_eq!(rest.principal().to_string(), "rest(discord/duck)");
 /// rest.lease("discord/duck/bot_token".parse()?, Capability::ProviderRest, None)
 ///     .await?;

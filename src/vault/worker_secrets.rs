@@ -19,7 +19,8 @@ use secrecy::SecretString;
 use super::error::VaultError;
 use super::handle::VaultHandle;
 use super::path::{SecretKind, SecretPath};
-use super::principal::{Capability, Principal, TenantRef};
+use super::principal::{Capability, Principal};
+use crate::model::TenantId;
 
 /// The worker pool's capability: the app secrets of the tenant being served, and
 /// nothing else. Minted by [`VaultHandle::worker_secrets`]; cheap to clone.
@@ -28,7 +29,7 @@ use super::principal::{Capability, Principal, TenantRef};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), switchboard::vault::VaultError> {
 /// use secrecy::{ExposeSecret, SecretString};
-/// use switchboard::vault::{SecretKind, TenantRef, VaultConfig, VaultError, VaultHandle};
+/// use switchboard::vault::{SecretKind, TenantId, VaultConfig, VaultError, VaultHandle};
 ///
 /// let vault = VaultHandle::memory(VaultConfig::default()).await?;
 /// vault
@@ -42,7 +43,7 @@ use super::principal::{Capability, Principal, TenantRef};
 ///     )
 ///     .await?;
 /// let secrets = vault.worker_secrets();
-/// let duck = TenantRef::new("discord", "duck")?;
+/// let duck = TenantId::parse("discord", "duck")?;
 /// assert_eq!(secrets.app_secret(&duck, "llm_key").await?.expose_secret(), "sk-duck");
 /// let token = secrets.app_secret(&duck, "bot_token").await;
 /// assert!(matches!(token, Err(VaultError::PolicyDenied { .. })));
@@ -71,10 +72,10 @@ impl WorkerSecrets {
     /// [`VaultError::NotFound`], [`VaultError::Unavailable`].
     pub async fn app_secret(
         &self,
-        serving: &TenantRef,
+        serving: &TenantId,
         name: &str,
     ) -> Result<SecretString, VaultError> {
-        let path = SecretPath::new(serving.provider(), serving.tenant(), name)?;
+        let path = SecretPath::new(serving.provider.as_str(), serving.tenant.as_str(), name)?;
         let principal = Principal::Worker {
             serving: Some(serving.clone()),
         };

@@ -10,7 +10,7 @@ use switchboard::bus::Bus;
 use switchboard::handler::{Ctx, Handler, HandlerResult, HandlerSet};
 use switchboard::model::SocialMessageCreated;
 use switchboard::vault::{
-    Capability, SecretKind, SecretPath, TenantRef, VaultConfig, VaultError, VaultHandle,
+    Capability, SecretKind, SecretPath, TenantId, VaultConfig, VaultError, VaultHandle,
 };
 
 use crate::support::{bus_config, eventually, message, tenant};
@@ -96,7 +96,7 @@ async fn ctx_secret_is_scoped_to_the_served_tenant() {
     assert!(seen[2].1.is_err());
 
     // The worker principal bound to t0 cannot lease t1's secret either.
-    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "t0").unwrap()));
+    let worker = vault.worker_scope(Some(&TenantId::parse("discord", "t0").unwrap()));
     let other = worker
         .lease(
             SecretPath::new("discord", "t1", "llm_api_key").unwrap(),

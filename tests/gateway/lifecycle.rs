@@ -11,7 +11,7 @@ use switchboard::config::Shards;
 use switchboard::model::TenantId;
 use switchboard::providers::discord::interactions::InteractionTokens;
 use switchboard::sim::{InjectMessage, SimHandle, SimUser};
-use switchboard::vault::{Capability, TenantRef, VaultError};
+use switchboard::vault::{Capability, VaultError};
 
 use crate::support::{
     CHAN_A, Collector, DUCK_BOT, DUCK_TOKEN, GOOSE_TOKEN, GUILD_A, LONG, MESSAGE_INTENTS, args,
@@ -314,7 +314,7 @@ async fn a_revoked_lease_closes_the_shards() {
     .await
     .expect("starts");
     crate::support::wait_ready(&gw).await;
-    let duck = TenantRef::new("discord", "duck").expect("tenant");
+    let duck = TenantId::parse("discord", "duck").expect("tenant");
     let principal = vault.gateway_scope(&duck).principal().clone();
     assert_eq!(vault.revoke_principal(&principal).await.expect("revoke"), 1);
     assert_eq!(wait_failed(&gw).await, "lease lost: revoked");
@@ -334,8 +334,8 @@ async fn a_revoked_lease_closes_the_shards() {
 async fn workers_and_other_tenants_cannot_lease_a_bot_token() {
     let vault = vault(&[("duck", DUCK_TOKEN)]).await;
     let path = || "discord/duck/bot_token".parse().expect("path");
-    let duck = TenantRef::new("discord", "duck").expect("p");
-    let goose = TenantRef::new("discord", "goose").expect("p");
+    let duck = TenantId::parse("discord", "duck").expect("p");
+    let goose = TenantId::parse("discord", "goose").expect("p");
     for principal in [
         vault.worker_scope(Some(&duck)),
         vault.worker_scope(None),

@@ -17,7 +17,7 @@ use switchboard::config::{
 use switchboard::model::{Envelope, Event, Payload, ProviderName, TenantName};
 use switchboard::providers::discord::interactions::InteractionTokens;
 use switchboard::sim::{self, GuildConfig, PrivilegedIntents, Sim, SimConfig, SimHandle, SimUser};
-use switchboard::vault::{SecretKind, TenantRef, VaultConfig, VaultHandle};
+use switchboard::vault::{SecretKind, VaultConfig, VaultHandle};
 use tokio::task::JoinHandle;
 
 pub(crate) use crate::common::eventually;
@@ -221,7 +221,7 @@ pub(crate) fn args(
     sessions: &SessionStore,
 ) -> GatewayArgs {
     // Minted as the tenant supervisor does: the gateway's scope for its own tenant.
-    let scope = vault.gateway_scope(&TenantRef::from(&tenant.id()));
+    let scope = vault.gateway_scope(&tenant.id());
     let mut a = GatewayArgs::new(
         Arc::new(tenant),
         NS,

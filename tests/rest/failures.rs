@@ -14,7 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use serde_json::json;
 use switchboard::actors::rest::{BudgetConfig, CircuitState, RestConfig, TenantState};
 use switchboard::model::RestErrorKind;
-use switchboard::vault::{Capability, TenantRef, VaultError};
+use switchboard::vault::{Capability, TenantId, VaultError};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{
@@ -203,7 +203,7 @@ async fn a_rejected_token_fails_only_its_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_cannot_lease_the_token() {
     let w = World::new(None, &[("duck", DUCK_TOKEN)], BudgetConfig::default()).await;
-    let duck = TenantRef::new("discord", "duck").expect("valid");
+    let duck = TenantId::parse("discord", "duck").expect("valid");
     let denied = w
         .vault
         .worker_scope(Some(&duck))
@@ -259,8 +259,8 @@ async fn a_rest_actor_refuses_a_scope_minted_for_someone_else() {
         )
         .await
         .expect("publish");
-    let duck = TenantRef::new("discord", "duck").expect("valid");
-    let goose = TenantRef::new("discord", "goose").expect("valid");
+    let duck = TenantId::parse("discord", "duck").expect("valid");
+    let goose = TenantId::parse("discord", "goose").expect("valid");
     // The policy really would let goose's REST principal lease duck's token.
     vault
         .rest_scope(&goose)

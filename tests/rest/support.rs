@@ -18,7 +18,7 @@ use switchboard::model::{
 };
 use switchboard::providers::discord::interactions::InteractionTokens;
 use switchboard::sim::{self, GuildConfig, RouteLimit, Sim, SimConfig, SimHandle, SimUser};
-use switchboard::vault::{SecretKind, TenantRef, VaultConfig, VaultHandle};
+use switchboard::vault::{SecretKind, VaultConfig, VaultHandle};
 use tokio::task::JoinHandle;
 
 pub(crate) const DUCK_TOKEN: &str = "duck-token.secret";
@@ -195,7 +195,7 @@ impl World {
         let tokens = InteractionTokens::new();
         let tenant = Arc::new(tenant(name, app, api));
         // Minted as the tenant supervisor does: the REST actor's scope for its tenant.
-        let vault = self.vault.rest_scope(&TenantRef::from(&tenant.id()));
+        let vault = self.vault.rest_scope(&tenant.id());
         let args = RestArgs {
             tenant,
             bus: self.bus.clone(),

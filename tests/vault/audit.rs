@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
-    AuditEvent, AuditRecord, Capability, RedisBackend, RedisOptions, SecretKind, TenantRef,
+    AuditEvent, AuditRecord, Capability, RedisBackend, RedisOptions, SecretKind, TenantId,
     VaultError, VaultHandle, VaultKey,
 };
 
@@ -20,8 +20,8 @@ async fn audit_trail(vault: &VaultHandle) {
         &[("bot_token", CANARY, SecretKind::ProviderCredential)],
     )
     .await;
-    let rest = vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
-    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "duck").expect("valid")));
+    let rest = vault.rest_scope(&TenantId::parse("discord", "duck").expect("valid"));
+    let worker = vault.worker_scope(Some(&TenantId::parse("discord", "duck").expect("valid")));
     let lease = rest
         .lease(
             path("discord/duck/bot_token"),
@@ -163,7 +163,7 @@ async fn wrong_key_fails_closed_with_a_clear_error() {
     )
     .await
     .expect("vault");
-    let rest = v.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let rest = v.rest_scope(&TenantId::parse("discord", "duck").expect("valid"));
     let err = rest
         .lease(
             path("discord/duck/bot_token"),

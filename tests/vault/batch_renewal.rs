@@ -12,7 +12,7 @@ use fred::prelude::*;
 use secrecy::SecretString;
 use switchboard::vault::backend::{Backend, GrantRequest, LeaseRecord, Removal};
 use switchboard::vault::{
-    AuditEvent, AuditRecord, Capability, Lease, LeaseEvent, SecretKind, SecretPath, TenantRef,
+    AuditEvent, AuditRecord, Capability, Lease, LeaseEvent, SecretKind, SecretPath, TenantId,
     VaultError, VaultHandle,
 };
 use tokio::sync::broadcast::Receiver;
@@ -24,8 +24,8 @@ use crate::support::{config, memory_vault, path, redis_backend, redis_vault, tes
 
 const TENANTS: usize = 12;
 
-fn tenant(i: usize) -> TenantRef {
-    TenantRef::new("discord", &format!("t{i}")).expect("valid")
+fn tenant(i: usize) -> TenantId {
+    TenantId::parse("discord", &format!("t{i}")).expect("valid")
 }
 
 async fn publish(vault: &VaultHandle) {

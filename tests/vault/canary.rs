@@ -8,7 +8,7 @@ use fred::types::{ClusterHash, CustomCommand};
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::vault::VaultKeys;
 use switchboard::vault::{
-    Capability, LeaseEvent, SecretKind, TenantRef, VaultConfig, VaultError, VaultHandle,
+    Capability, LeaseEvent, SecretKind, TenantId, VaultConfig, VaultError, VaultHandle,
 };
 
 use crate::common::redis::TestRedis;
@@ -115,9 +115,9 @@ async fn canary_never_leaks_into_redis_logs_or_debug() {
 
     publish_canary(&vault).await;
 
-    let rest = vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
-    let gw = vault.gateway_scope(&TenantRef::new("discord", "duck").expect("valid"));
-    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "duck").expect("valid")));
+    let rest = vault.rest_scope(&TenantId::parse("discord", "duck").expect("valid"));
+    let gw = vault.gateway_scope(&TenantId::parse("discord", "duck").expect("valid"));
+    let worker = vault.worker_scope(Some(&TenantId::parse("discord", "duck").expect("valid")));
     let lease = rest
         .lease(
             path("discord/duck/bot_token"),

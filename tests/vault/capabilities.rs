@@ -6,15 +6,15 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use switchboard::vault::{
-    AuditEvent, Capability, Policy, SecretKind, TenantRef, VaultConfig, VaultError, VaultHandle,
+    AuditEvent, Capability, Policy, SecretKind, TenantId, VaultConfig, VaultError, VaultHandle,
 };
 
 use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
 use crate::support::{config, memory_vault, path, redis_vault, seed};
 
-fn tenant(name: &str) -> TenantRef {
-    TenantRef::new("discord", name).expect("valid")
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse("discord", name).expect("valid")
 }
 
 /// A policy misconfigured to let any principal read any secret (`secret.read` on

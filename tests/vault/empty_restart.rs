@@ -8,7 +8,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::vault::{
-    Capability, Lease, LeaseEvent, ScopedVault, SecretKind, TenantRef, VaultError, VaultHandle,
+    Capability, Lease, LeaseEvent, ScopedVault, SecretKind, TenantId, VaultError, VaultHandle,
 };
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::TryRecvError;
@@ -22,8 +22,8 @@ use crate::support::{config, path, redis_backend, redis_vault, seed, test_key};
 /// the client's reconnect backoff, short enough that several renewals happen.
 const TTL: Duration = Duration::from_secs(4);
 
-fn tenant(name: &str) -> TenantRef {
-    TenantRef::new("discord", name).expect("valid")
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse("discord", name).expect("valid")
 }
 
 fn rest(vault: &VaultHandle, name: &str) -> ScopedVault {
@@ -273,7 +273,7 @@ async fn redis_a_lease_after_an_empty_restart_republishes_lost_secrets() {
     assert!(matches!(err, VaultError::NotFound { .. }), "{err}");
 
     // A tenant the registry dropped is forgotten, so it is not refilled.
-    vault.retain_published(|t| t.tenant() != "duck");
+    vault.retain_published(|t| t.tenant.as_str() != "duck");
     empty_restart(&mut redis, &vault).await;
     let err = eventually_some(Duration::from_secs(15), || async {
         rest(&vault, "duck")

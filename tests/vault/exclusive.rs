@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use switchboard::vault::VaultKeys;
-use switchboard::vault::{Capability, MemoryBackend, TenantRef, VaultError, VaultHandle, VaultKey};
+use switchboard::vault::{Capability, MemoryBackend, TenantId, VaultError, VaultHandle, VaultKey};
 
 use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
 use crate::support::{config, path, redis_vault, seed};
 
 async fn contend(first: &VaultHandle, second: &VaultHandle, ttl: Duration) {
-    let duck = TenantRef::new("discord", "duck").expect("valid");
+    let duck = TenantId::parse("discord", "duck").expect("valid");
     let cred = path("discord/duck/bot_token");
     // Each vault mints duck's gateway scope, as each node's tenant supervisor does.
     let grab = |v: &VaultHandle| {
@@ -100,7 +100,7 @@ async fn redis_fences_increase_across_many_grants() {
     let redis = TestRedis::start().await;
     let vault = redis_vault(&redis, config(Duration::from_secs(60))).await;
     seed(&vault, "v").await;
-    let gw = vault.gateway_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let gw = vault.gateway_scope(&TenantId::parse("discord", "duck").expect("valid"));
     let mut last = 0;
     for _ in 0..20 {
         let l = gw
@@ -117,7 +117,7 @@ async fn redis_fences_increase_across_many_grants() {
         l.release().await.expect("release");
     }
     // Another tenant's gateway is independent of duck's.
-    let goose = vault.gateway_scope(&TenantRef::new("discord", "goose").expect("valid"));
+    let goose = vault.gateway_scope(&TenantId::parse("discord", "goose").expect("valid"));
     let _g = goose
         .lease(
             path("discord/goose/bot_token"),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use switchboard::vault::{
-    Capability, LeaseEvent, ScopedVault, TenantRef, VaultConfig, VaultError, VaultHandle,
+    Capability, LeaseEvent, ScopedVault, TenantId, VaultConfig, VaultError, VaultHandle,
 };
 use tokio::sync::broadcast::Receiver;
 
@@ -15,7 +15,7 @@ use crate::support::{config, memory_vault, path, redis_vault, seed};
 
 /// The scope a tenant supervisor mints for `discord/<tenant>`'s REST actor.
 fn rest(vault: &VaultHandle, tenant: &str) -> ScopedVault {
-    vault.rest_scope(&TenantRef::new("discord", tenant).expect("valid"))
+    vault.rest_scope(&TenantId::parse("discord", tenant).expect("valid"))
 }
 
 /// Waits for `want` among the next events (skipping others).
@@ -153,7 +153,7 @@ async fn revocations(vault: &VaultHandle) {
     let lease = |p: ScopedVault, s: &'static str, cap| async move {
         p.lease(path(s), cap, None).await.expect("granted")
     };
-    let worker = vault.worker_scope(Some(&TenantRef::new("discord", "duck").expect("valid")));
+    let worker = vault.worker_scope(Some(&TenantId::parse("discord", "duck").expect("valid")));
     let duck_rest = lease(
         rest(vault, "duck"),
         "discord/duck/bot_token",

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use switchboard::vault::{Capability, LeaseEvent, ScopedVault, SecretKind, TenantRef};
+use switchboard::vault::{Capability, LeaseEvent, ScopedVault, SecretKind, TenantId};
 
 use crate::common::eventually_some;
 use crate::common::redis::TestRedis;
@@ -17,8 +17,8 @@ async fn redis_restart_mid_test() {
     let mut redis = TestRedis::start().await;
     let vault = redis_vault(&redis, config(Duration::from_secs(60))).await;
     seed(&vault, "v").await;
-    let rest = vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
-    let gw = vault.gateway_scope(&TenantRef::new("discord", "goose").expect("valid"));
+    let rest = vault.rest_scope(&TenantId::parse("discord", "duck").expect("valid"));
+    let gw = vault.gateway_scope(&TenantId::parse("discord", "goose").expect("valid"));
 
     let cached = rest
         .lease(

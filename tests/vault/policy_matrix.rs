@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use switchboard::vault::{Capability, ScopedVault, SecretKind, TenantRef, VaultError, VaultHandle};
+use switchboard::vault::{Capability, ScopedVault, SecretKind, TenantId, VaultError, VaultHandle};
 
 use crate::support::{config, memory_vault, path, seed};
 
-fn duck() -> TenantRef {
-    TenantRef::new("discord", "duck").expect("valid")
+fn duck() -> TenantId {
+    TenantId::parse("discord", "duck").expect("valid")
 }
 
 /// One scope of every principal kind, minted the only way there is: by the vault.

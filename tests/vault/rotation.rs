@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use switchboard::vault::{Capability, LeaseEvent, SecretKind, TenantRef, VaultHandle};
+use switchboard::vault::{Capability, LeaseEvent, SecretKind, TenantId, VaultHandle};
 
 use crate::common::redis::TestRedis;
 use crate::lifecycle::wait_event;
@@ -13,7 +13,7 @@ use crate::support::{config, memory_vault, path, redis_vault};
 async fn rotation(holder_vault: &VaultHandle, admin_vault: &VaultHandle, within: Duration) {
     let p = path("discord/duck/bot_token");
     let admin = admin_vault.admin_scope();
-    let rest = holder_vault.rest_scope(&TenantRef::new("discord", "duck").expect("valid"));
+    let rest = holder_vault.rest_scope(&TenantId::parse("discord", "duck").expect("valid"));
     let v1 = admin
         .put(
             p.clone(),

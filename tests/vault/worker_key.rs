@@ -10,7 +10,7 @@ use fred::types::{ClusterHash, CustomCommand};
 use secrecy::{ExposeSecret, SecretString};
 use switchboard::redis_acl::{AclRole, setuser_args};
 use switchboard::vault::{
-    Capability, RedisBackend, RedisOptions, SecretKind, TenantRef, VaultError, VaultHandle,
+    Capability, RedisBackend, RedisOptions, SecretKind, TenantId, VaultError, VaultHandle,
     VaultKeys,
 };
 
@@ -57,7 +57,7 @@ async fn a_worker_key_vault_serves_app_secrets_under_the_worker_user() {
         ],
     )
     .await;
-    let duck = TenantRef::new("discord", "duck").expect("tenant");
+    let duck = TenantId::parse("discord", "duck").expect("tenant");
     let token = access
         .rest_scope(&duck)
         .lease(

@@ -8,9 +8,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use crate::config::TenantConfig;
-use crate::vault::{
-    Capability, Lease, LeaseEvent, Principal, ScopedVault, SecretPath, TenantRef, VaultError,
-};
+use crate::vault::{Capability, Lease, LeaseEvent, Principal, ScopedVault, SecretPath, VaultError};
 
 /// The vault path of a tenant's bot token.
 ///
@@ -40,7 +38,7 @@ pub(crate) async fn acquire(
     ttl: Option<Duration>,
 ) -> Result<Lease, VaultError> {
     let path = token_path(tenant)?;
-    let own = TenantRef::from(&tenant.id());
+    let own = tenant.id();
     let matches = match vault.principal() {
         Principal::Gateway(t) => capability == Capability::ProviderGateway && *t == own,
         Principal::Rest(t) => capability == Capability::ProviderRest && *t == own,

@@ -34,10 +34,10 @@
 //! # ) -> Result<(), switchboard::actors::gateway::GatewayError> {
 //! use switchboard::actors::gateway::{GatewayArgs, GatewayHandle, SessionStore, TenantState};
 //! use switchboard::providers::discord::interactions::InteractionTokens;
-//! use switchboard::vault::TenantRef;
+//! use switchboard::vault::TenantId;
 //!
 //! // The supervisor mints the gateway's capability for this tenant.
-//! let scope = vault.gateway_scope(&TenantRef::from(&tenant.id()));
+//! let scope = vault.gateway_scope(&tenant.id());
 //! let args = GatewayArgs::new(tenant, "promethean", bus, scope, InteractionTokens::new(), SessionStore::memory());
 //! let (gateway, _join) = GatewayHandle::start(args, None).await?;
 //! if let TenantState::Failed(reason) = gateway.health().state {

@@ -83,7 +83,7 @@ impl<B: Backend> VaultActor<B> {
                     .increment(report.written as u64);
                 tracing::warn!(
                     target: "switchboard::vault",
-                    provider = tenant.provider(), tenant = tenant.tenant(), secret = path.name(),
+                    provider = %tenant.provider, tenant = %tenant.tenant, secret = path.name(),
                     written = report.written,
                     "a published secret was missing from the store (did it lose its data?); republished the tenant's secrets"
                 );
@@ -92,7 +92,7 @@ impl<B: Backend> VaultActor<B> {
             Err(e) => {
                 tracing::warn!(
                     target: "switchboard::vault",
-                    provider = tenant.provider(), tenant = tenant.tenant(), error = %e,
+                    provider = %tenant.provider, tenant = %tenant.tenant, error = %e,
                     "republishing a tenant's missing secrets failed"
                 );
                 false

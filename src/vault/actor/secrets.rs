@@ -3,12 +3,13 @@
 use secrecy::SecretString;
 
 use super::{VaultActor, VaultState};
+use crate::model::TenantId;
 use crate::vault::audit::AuditEvent;
 use crate::vault::backend::Backend;
 use crate::vault::error::VaultError;
 use crate::vault::handle::PublishReport;
 use crate::vault::path::{SecretKind, SecretPath};
-use crate::vault::principal::{Capability, Principal, TenantRef};
+use crate::vault::principal::{Capability, Principal};
 
 impl<B: Backend> VaultActor<B> {
     pub(super) async fn put(
@@ -90,12 +91,12 @@ impl<B: Backend> VaultActor<B> {
     pub(super) async fn publish(
         &self,
         st: &mut VaultState<B>,
-        tenant: &TenantRef,
+        tenant: &TenantId,
         items: Vec<(String, SecretString, SecretKind)>,
     ) -> Result<PublishReport, VaultError> {
         let mut report = PublishReport::default();
         for (name, value, kind) in items {
-            let path = SecretPath::new(tenant.provider(), tenant.tenant(), &name)?;
+            let path = SecretPath::new(tenant.provider.as_str(), tenant.tenant.as_str(), &name)?;
             let (_, changed) = self
                 .put(st, &Principal::Admin, &path, kind, &value, true)
                 .await?;
