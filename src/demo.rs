@@ -21,6 +21,15 @@ use crate::sim::{
 /// The demo registry shipped as `config/demo.yml`.
 pub const DEMO_REGISTRY: &str = include_str!("../config/demo.yml");
 
+/// How often the demo posts a message by default: a pace the bots can keep up with
+/// for ever. Messages go to the demo channels in turn and each may be answered by
+/// every bot, so one bot's replies in one channel come every
+/// `DEFAULT_EVERY × DEMO_CHANNELS.len()` = 1.3 s, under the emulated (and Discord's)
+/// limit of 5 messages per 5 s per channel: the REST queues stay empty and the
+/// backlog flat however long the demo runs. A faster pace piles replies up behind
+/// the rate limit (the runtime never breaks it), so the backlog grows.
+pub const DEFAULT_EVERY: Duration = Duration::from_millis(650);
+
 /// Why the demo could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -105,7 +114,7 @@ pub fn demo_registry() -> Result<Registry, DemoError> {
 impl Demo {
     /// Starts the emulator for `registry`'s tenants, points them at it, starts the
     /// runtime (admin API on `admin`, if any) and the traffic generator, posting one
-    /// message every `every`.
+    /// message every `every` ([`DEFAULT_EVERY`] keeps within the rate limits).
     ///
     /// # Errors
     /// A [`DemoError`] naming what could not start.
@@ -230,7 +239,10 @@ async fn traffic(
         }
         let msg = InjectMessage {
             guild_id: Some(DEMO_GUILD),
-            channel_id: Some(DEMO_CHANNELS[i % DEMO_CHANNELS.len()]),
+            // Lines and channels in turn, offset each round so every line reaches
+            // every channel (4 lines over 2 channels would otherwise send every
+            // `!echo` to the same one).
+            channel_id: Some(DEMO_CHANNELS[(i + i / LINES.len()) % DEMO_CHANNELS.len()]),
             tenant: None,
             author: SimUser {
                 id: 900_000_000_000_000_001 + (n % 3),
@@ -291,5 +303,24 @@ fn slash_ping(sim: &SimHandle, tenants: &[String], round: usize, counters: &Coun
                 .push(i.id);
         }
         Err(e) => tracing::warn!(error = %e, %tenant, "demo traffic: invoking /ping failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_EVERY, DEMO_CHANNELS};
+    use crate::sim::RateLimitConfig;
+
+    /// The default pace keeps each bot's replies per channel under the emulated
+    /// per-channel limit, with a 20 % margin.
+    #[test]
+    fn the_default_pace_is_within_the_channel_rate_limit() {
+        let route = RateLimitConfig::default().route;
+        let per_channel = DEFAULT_EVERY * u32::try_from(DEMO_CHANNELS.len()).unwrap_or(1);
+        let allowed = route.window / route.limit;
+        assert!(
+            per_channel.as_secs_f64() >= allowed.as_secs_f64() * 1.2,
+            "one reply per channel every {per_channel:?}; the limit allows one every {allowed:?}"
+        );
     }
 }

@@ -82,7 +82,7 @@ pub(crate) async fn run(
             };
             match result {
                 Ok(puts) => {
-                    let now = now_unix_ms();
+                    let now = crate::model::now_ms();
                     sync.report(|s| {
                         s.generation = generation;
                         s.synced = true;
@@ -222,10 +222,4 @@ async fn application_id(core: &Core) -> Result<u64, RegisterError> {
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| RegisterError::Answer("GET /applications/@me: no application id".into()))
-}
-
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -81,7 +81,8 @@ async fn run_demo(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let admin = admin.or(Some(([127, 0, 0, 1], 7878).into()));
-    let demo = switchboard::demo::Demo::start(registry, admin, Duration::from_millis(400)).await?;
+    let demo =
+        switchboard::demo::Demo::start(registry, admin, switchboard::demo::DEFAULT_EVERY).await?;
     let line = match demo.runtime.admin_addr().await {
         Some(addr) => format!(
             "switchboard demo running · admin http://{addr} · emulator http://{} · Ctrl-C to stop",
