@@ -1,7 +1,7 @@
 //! Embeddings: texts to vectors, for similarity search over a tenant's messages.
 //!
 //! [`Embedder`] is the seam (object safe, so the store holds an `Arc<dyn
-//! Embedder>`); [`OpenAiEmbedder`] speaks the OpenAI embeddings API
+//! Embedder>`); [`OpenAiEmbedder`] speaks the `OpenAI` embeddings API
 //! (`POST {url}/v1/embeddings`) that most providers and local servers copy. Each
 //! tenant pays for its own: the API key is the tenant's app secret named by
 //! `runtime.embeddings.secret`, read from the vault with `Ctx::secret` (as the worker

@@ -1,4 +1,4 @@
-//! [`OpenAiEmbedder`]: the OpenAI embeddings API (`POST {url}/v1/embeddings`) and the
+//! [`OpenAiEmbedder`]: the `OpenAI` embeddings API (`POST {url}/v1/embeddings`) and the
 //! many services that copy it.
 //!
 //! - **Batching**: inputs longer than `batch` are split into requests of at most

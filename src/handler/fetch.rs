@@ -296,12 +296,16 @@ impl HttpFetcher {
         }
     }
 
-    /// Follows redirects (at most [`MAX_REDIRECTS`], `http`/`https` only) and reads
-    /// the body within the size limit.
-    async fn exchange(&self, mut url: url::Url, shown: &str) -> Result<Fetched, FetchError> {
+    /// Sends the GET, following redirects (at most [`MAX_REDIRECTS`], to
+    /// `http`/`https` only); returns the final answer and its URL as shown.
+    async fn follow(
+        &self,
+        mut url: url::Url,
+        shown: &str,
+    ) -> Result<(hyper::Response<hyper::body::Incoming>, String), FetchError> {
         let mut shown = shown.to_owned();
         let mut redirects = 0;
-        let response = loop {
+        loop {
             let request = hyper::Request::get(url.as_str())
                 .header(hyper::header::USER_AGENT, crate::http::USER_AGENT)
                 .body(Full::new(Bytes::new()))
@@ -318,7 +322,7 @@ impl HttpFetcher {
                     source: e.into(),
                 })?;
             if !response.status().is_redirection() || response.status() == 304 {
-                break response;
+                return Ok((response, shown));
             }
             redirects += 1;
             let next = response
@@ -327,28 +331,25 @@ impl HttpFetcher {
                 .and_then(|l| l.to_str().ok())
                 .and_then(|l| url.join(l).ok());
             let reason = match &next {
-                _ if redirects > MAX_REDIRECTS => {
-                    Some(format!("more than {MAX_REDIRECTS} redirects"))
-                }
-                None => Some("a redirect without a usable Location".to_owned()),
+                _ if redirects > MAX_REDIRECTS => format!("more than {MAX_REDIRECTS} redirects"),
+                None => "a redirect without a usable Location".to_owned(),
                 Some(n) if !matches!(n.scheme(), "http" | "https") => {
-                    Some(format!("a redirect to a {}: URL", n.scheme()))
+                    format!("a redirect to a {}: URL", n.scheme())
                 }
-                Some(_) => None,
-            };
-            match (reason, next) {
-                (None, Some(n)) => {
-                    url = n;
+                Some(n) => {
+                    url = n.clone();
                     shown = display_url(&url);
+                    continue;
                 }
-                (reason, _) => {
-                    return Err(FetchError::Redirect {
-                        url: shown,
-                        reason: reason.unwrap_or_default(),
-                    });
-                }
-            }
-        };
+            };
+            return Err(FetchError::Redirect { url: shown, reason });
+        }
+    }
+
+    /// The exchange: the answer ([`HttpFetcher::follow`]), its status, and its body
+    /// read within the size limit.
+    async fn exchange(&self, url: url::Url, shown: &str) -> Result<Fetched, FetchError> {
+        let (response, shown) = self.follow(url, shown).await?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status {

@@ -71,7 +71,9 @@ pub fn vector(text: &str) -> Vec<f32> {
     if norm == 0.0 {
         v[0] = 1.0;
     } else {
-        v.iter_mut().for_each(|x| *x /= norm);
+        for x in &mut v {
+            *x /= norm;
+        }
     }
     v
 }

@@ -32,11 +32,11 @@ async fn message_create_attachments_parse_with_twilight_and_reach_the_model() {
             ],
         )
         .unwrap();
-    let text = next_dispatch_text(&mut shard, "MESSAGE_CREATE").await;
+    let frame = next_dispatch_text(&mut shard, "MESSAGE_CREATE").await;
 
     // The gateway actor's path: twilight's parser, then the normaliser.
     let Ok(Some(GatewayEvent::Dispatch(_, dispatch))) =
-        twilight_gateway::parse(text, WANTED_EVENTS)
+        twilight_gateway::parse(frame, WANTED_EVENTS)
     else {
         panic!("MESSAGE_CREATE does not parse with twilight");
     };
