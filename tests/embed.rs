@@ -14,6 +14,8 @@ mod config;
 mod embedder;
 #[path = "embed/fetch.rs"]
 mod fetch;
+#[path = "embed/measure.rs"]
+mod measure;
 #[path = "embed/rate.rs"]
 mod rate;
 #[path = "embed/runtime.rs"]

@@ -59,13 +59,22 @@ impl TenantRateLimiter {
     #[must_use]
     pub fn reserve(&self, tenant: &TenantId) -> Duration {
         let now = Instant::now();
-        let entry = self.buckets.entry(tenant.clone()).or_insert_with(|| {
+        // A read lock on the shard for a tenant already seen (no key clone).
+        if let Some(bucket) = self.buckets.get(tenant) {
+            return self.take(&bucket, now);
+        }
+        let bucket = self.buckets.entry(tenant.clone()).or_insert_with(|| {
             Mutex::new(Bucket {
                 tokens: self.burst,
                 last: now,
             })
         });
-        let mut b = entry
+        self.take(&bucket, now)
+    }
+
+    /// Refills `bucket` up to `now`, takes a token and returns the wait.
+    fn take(&self, bucket: &Mutex<Bucket>, now: Instant) -> Duration {
+        let mut b = bucket
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let refill = now.saturating_duration_since(b.last).as_secs_f64() * self.rate;

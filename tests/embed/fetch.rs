@@ -151,3 +151,87 @@ async fn error_statuses_and_other_schemes_are_errors() {
     }
     sim.shutdown().await;
 }
+
+/// A server whose `/to/<n>` redirects to `/to/<n-1>`, `/to/0` to `target`, and
+/// `/file` to a `file:` URL; stopped on drop.
+async fn redirecting(target: String) -> Streaming {
+    use axum::extract::Path;
+    use axum::http::{StatusCode, header};
+    let app = axum::Router::new()
+        .route(
+            "/to/{n}",
+            get(move |Path(n): Path<u32>| {
+                let target = target.clone();
+                async move {
+                    let location = if n == 0 {
+                        target
+                    } else {
+                        format!("/to/{}", n - 1)
+                    };
+                    (StatusCode::FOUND, [(header::LOCATION, location)])
+                }
+            }),
+        )
+        .route(
+            "/file",
+            get(|| async {
+                (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, "file:///etc/hostname")],
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+    });
+    Streaming { url, cancel }
+}
+
+#[tokio::test]
+async fn redirects_are_followed_five_times_to_http_only() {
+    let sim = sim().await;
+    sim.inject_message_with_attachments(
+        InjectMessage::guild(GUILD, CHANNEL, alice(), "a file"),
+        vec![SimAttachment::new(
+            "r.txt",
+            "text/plain",
+            b"redirected".to_vec(),
+        )],
+    )
+    .unwrap();
+    let target = sim.all_channel_messages(CHANNEL)[0].message["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = redirecting(target.clone()).await;
+    let fetcher = HttpFetcher::new(FetchLimits::default()).unwrap();
+    let got = fetcher
+        .fetch(&format!("{}/to/4", server.url))
+        .await
+        .unwrap();
+    assert_eq!(got.bytes, b"redirected");
+    assert_eq!(got.url, target, "the final URL is reported");
+    let err = fetcher
+        .fetch(&format!("{}/to/5", server.url))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Redirect { reason, .. } if reason.contains("more than 5")),
+        "{err}"
+    );
+    let err = fetcher
+        .fetch(&format!("{}/file", server.url))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Redirect { reason, .. } if reason.contains("file:")),
+        "{err}"
+    );
+    sim.shutdown().await;
+}
