@@ -86,6 +86,15 @@ pub enum EmbedError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The tenant's key could not be read from the vault.
+    #[error("the API key (app secret {name:?}) cannot be read: {source}")]
+    Secret {
+        /// The app secret's name.
+        name: String,
+        /// Why (`CtxError::Secret` or `CtxError::NoSecrets`).
+        #[source]
+        source: Box<crate::handler::CtxError>,
+    },
     /// The key cannot be sent in a header (control characters); the key itself is
     /// not shown.
     #[error("the API key is not a valid header value")]

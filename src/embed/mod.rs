@@ -9,13 +9,13 @@
 //! also keys the per-tenant rate limit ([`TenantRateLimiter`]).
 //!
 //! ```no_run
-//! use switchboard::embed::{Embedder, OpenAiEmbedder};
+//! use switchboard::embed::{OpenAiEmbedder, embed_for};
 //! use switchboard::handler::{Ctx, HandlerError};
 //!
 //! async fn vectors(ctx: &Ctx, embedder: &OpenAiEmbedder, texts: &[String])
 //!     -> Result<Vec<Vec<f32>>, HandlerError> {
-//!     let key = ctx.secret(embedder.secret_name()).await?;
-//!     Ok(embedder.embed(ctx.tenant(), &key, texts).await?)
+//!     // The envelope's tenant, its own key, its own rate limit.
+//!     Ok(embed_for(ctx, embedder, embedder.secret_name(), texts).await?)
 //! }
 //! ```
 //!
@@ -24,11 +24,14 @@
 //! - `openai`: [`OpenAiEmbedder`] — batching, retries honouring `Retry-After`, the
 //!   rate limit, the key only in a sensitive `Authorization` header.
 //! - `rate`: [`TenantRateLimiter`], a token bucket per tenant on tokio's clock.
+//! - `tenant`: [`embed_for`], embedding for a handler's tenant with its own key.
 
 mod embedder;
 mod openai;
 mod rate;
+mod tenant;
 
 pub use embedder::{EmbedError, EmbedFuture, Embedder};
 pub use openai::OpenAiEmbedder;
 pub use rate::TenantRateLimiter;
+pub use tenant::embed_for;

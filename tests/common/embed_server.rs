@@ -2,7 +2,7 @@
 //! `127.0.0.1:0`, `POST /v1/embeddings` (`{model, input: [..]}` →
 //! `{data: [{index, embedding}]}`). Vectors are a hashed bag of words, L2-normalised,
 //! so equal texts get equal vectors and texts sharing words are close. It counts
-//! requests, records every `Authorization` header and batch size it saw, can answer
+//! requests, records every `Authorization` header, batch size and input it saw, can answer
 //! 429 (or 500) the next `n` times, can require a key (else 401 echoing the key it
 //! got, as some services do), and answers its items in reverse order (clients must
 //! place vectors by `index`). Tests never touch the network.
@@ -28,6 +28,7 @@ struct Inner {
     requests: AtomicUsize,
     auth: Mutex<Vec<String>>,
     batches: Mutex<Vec<usize>>,
+    seen: Mutex<Vec<(String, Vec<String>)>>,
     fail_next: AtomicU32,
     fail_status: AtomicU32,
     retry_after_ms: Mutex<Option<u64>>,
@@ -124,6 +125,13 @@ async fn embeddings(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: B
         return (StatusCode::BAD_REQUEST, "input must be an array").into_response();
     };
     inner.batches.lock().unwrap().push(input.len());
+    inner.seen.lock().unwrap().push((
+        auth,
+        input
+            .iter()
+            .map(|t| t.as_str().unwrap_or_default().to_owned())
+            .collect(),
+    ));
     let mut data: Vec<Value> = input
         .iter()
         .enumerate()
@@ -183,6 +191,12 @@ impl EmbedServer {
     #[must_use]
     pub fn batches(&self) -> Vec<usize> {
         self.inner.batches.lock().unwrap().clone()
+    }
+
+    /// `(Authorization, input texts)` of every answered request, in order.
+    #[must_use]
+    pub fn seen(&self) -> Vec<(String, Vec<String>)> {
+        self.inner.seen.lock().unwrap().clone()
     }
 
     /// Answers the next `n` requests with `status` (429 or 5xx), with
