@@ -9,8 +9,8 @@
 //!   soon as it passes the limit (never buffered past `max_bytes` + one chunk);
 //! - a non-2xx answer is an error carrying the status; redirects are followed (5 at
 //!   most, to `http`/`https` only);
-//! - errors name the URL without its query string (signed CDN URLs carry their
-//!   signature there).
+//! - errors name the URL without credentials and query string (signed CDN URLs
+//!   carry their signature there).
 //!
 //! Every worker shares one client (one connection pool): [`HttpFetcher::shared`],
 //! whose limits the runtime sets from `runtime.fetch` at build
@@ -166,11 +166,15 @@ impl FetchError {
     }
 }
 
-/// A URL as errors and results show it: without query string and fragment.
+/// A URL as errors and results show it: without credentials, query string and
+/// fragment (where signed URLs keep their secrets).
 fn display_url(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
+    // Only fails for URLs that cannot have credentials, which then have none.
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
     u.to_string()
 }
 
@@ -435,6 +439,8 @@ mod tests {
     fn shown_urls_lose_their_query() {
         let u = url::Url::parse("https://cdn.example/a/b.png?ex=1&hm=secret#x").unwrap();
         assert_eq!(display_url(&u), "https://cdn.example/a/b.png");
+        let u = url::Url::parse("http://user:pw@cdn.example/a").unwrap();
+        assert_eq!(display_url(&u), "http://cdn.example/a");
     }
 
     #[tokio::test]
