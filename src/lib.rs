@@ -67,7 +67,9 @@ pub mod commands;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod embed;
 pub mod handler;
+mod http;
 pub mod jobs;
 pub mod model;
 pub mod providers;

@@ -20,4 +20,5 @@ pub use registry::{
     RuntimeConfig, ScheduleConfig, Shards, StorageConfig, TenantConfig, TenantsStore,
     VaultBackendConfig,
 };
+pub use registry::{EmbeddingsConfig, FetchConfig};
 pub use validate::{DISCORD_INTENTS, SUPPORTED_PROVIDERS, is_snowflake};

@@ -240,6 +240,12 @@ pub struct RuntimeConfig {
     /// this node before it stops them (a second SIGINT/SIGTERM stops at once).
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// Limits of the `http.fetch` effect (`Ctx::fetch`).
+    #[serde(default)]
+    pub fetch: FetchConfig,
+    /// The embeddings service (none: no embedder).
+    #[serde(default)]
+    pub embeddings: Option<EmbeddingsConfig>,
 }
 
 fn default_shutdown_grace() -> u64 {
@@ -279,8 +285,86 @@ impl Default for RuntimeConfig {
             strict: false,
             tenants_store: TenantsStore::File,
             shutdown_grace_secs: default_shutdown_grace(),
+            fetch: FetchConfig::default(),
+            embeddings: None,
         }
     }
+}
+
+/// `runtime.fetch`: limits of the `http.fetch` effect (`Ctx::fetch`, used by the
+/// attachment indexer to download attachments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct FetchConfig {
+    /// The largest body accepted, bytes; 1 to 1 GiB. Default 25 MiB.
+    #[serde(default = "default_fetch_max_bytes")]
+    pub max_bytes: u64,
+    /// Deadline of one whole fetch (connect, headers, body), ms; 100–600000.
+    /// Default 30000.
+    #[serde(default = "default_fetch_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_fetch_max_bytes() -> u64 {
+    crate::handler::DEFAULT_FETCH_MAX_BYTES
+}
+fn default_fetch_timeout_ms() -> u64 {
+    crate::handler::DEFAULT_FETCH_TIMEOUT.as_millis() as u64
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: default_fetch_max_bytes(),
+            timeout_ms: default_fetch_timeout_ms(),
+        }
+    }
+}
+
+/// `runtime.embeddings`: an OpenAI-compatible embeddings service
+/// (`POST {url}/v1/embeddings`). Each tenant pays for its own: the API key is the
+/// tenant's app secret named `secret`, read from the vault per request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EmbeddingsConfig {
+    /// Base URL, `http://` or `https://` (e.g. `https://api.openai.com`).
+    pub url: String,
+    /// The model name sent with every request and stored with every vector.
+    pub model: String,
+    /// The name of the tenant's app secret holding the API key (e.g. `openai_key`).
+    pub secret: String,
+    /// The vector length the model returns, if known (responses of another length
+    /// are refused).
+    #[serde(default)]
+    pub dimension: Option<usize>,
+    /// Texts per request, 1–2048; larger inputs are split. Default 64.
+    #[serde(default = "default_embed_batch")]
+    pub batch: usize,
+    /// Requests per second per tenant (a token bucket), at least 1. Default 10.
+    #[serde(default = "default_embed_rate")]
+    pub rate_per_sec: u32,
+    /// Requests a tenant may make at once after being idle (the bucket's size);
+    /// default `rate_per_sec`.
+    #[serde(default)]
+    pub burst: Option<u32>,
+    /// Retries of a request answered 429 or 5xx (or failing to connect), 0–10;
+    /// `Retry-After` is honoured. Default 5.
+    #[serde(default = "default_embed_retries")]
+    pub max_retries: u32,
+    /// Deadline of one request, ms; 100–600000. Default 30000.
+    #[serde(default = "default_embed_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_embed_batch() -> usize {
+    64
+}
+fn default_embed_rate() -> u32 {
+    10
+}
+fn default_embed_retries() -> u32 {
+    5
+}
+fn default_embed_timeout_ms() -> u64 {
+    30_000
 }
 
 /// A tenant's provider credentials. Only the access layer and the vault read them.

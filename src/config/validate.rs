@@ -116,6 +116,89 @@ fn interactions(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
     }
 }
 
+/// `runtime.fetch`: limits of the `http.fetch` effect.
+fn fetch(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
+    const GIB: u64 = 1 << 30;
+    let f = rt.fetch;
+    if !(1..=GIB).contains(&f.max_bytes) {
+        issues.push(
+            file,
+            "runtime.fetch.max_bytes",
+            format!("{} is outside 1–{GIB} (1 GiB)", f.max_bytes),
+        );
+    }
+    if !(100..=600_000).contains(&f.timeout_ms) {
+        issues.push(
+            file,
+            "runtime.fetch.timeout_ms",
+            format!("{} is outside 100–600000", f.timeout_ms),
+        );
+    }
+}
+
+/// `runtime.embeddings`: the embeddings service.
+fn embeddings(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
+    let Some(e) = &rt.embeddings else {
+        return;
+    };
+    match url::Url::parse(&e.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) => issues.push(
+            file,
+            "runtime.embeddings.url",
+            format!(
+                "a {}: URL: expected http:// or https:// with a host",
+                u.scheme()
+            ),
+        ),
+        Err(err) => issues.push(file, "runtime.embeddings.url", format!("not a URL: {err}")),
+    }
+    if e.model.trim().is_empty() {
+        issues.push(file, "runtime.embeddings.model", "must not be empty");
+    }
+    if let Err(err) = validate_segment(&e.secret) {
+        issues.push(
+            file,
+            "runtime.embeddings.secret",
+            format!("secret name {:?} {err}", e.secret),
+        );
+    }
+    if e.dimension == Some(0) {
+        issues.push(file, "runtime.embeddings.dimension", "must be at least 1");
+    }
+    if !(1..=2048).contains(&e.batch) {
+        issues.push(
+            file,
+            "runtime.embeddings.batch",
+            format!("{} is outside 1–2048", e.batch),
+        );
+    }
+    if e.rate_per_sec == 0 {
+        issues.push(
+            file,
+            "runtime.embeddings.rate_per_sec",
+            "must be at least 1",
+        );
+    }
+    if e.burst == Some(0) {
+        issues.push(file, "runtime.embeddings.burst", "must be at least 1");
+    }
+    if e.max_retries > 10 {
+        issues.push(
+            file,
+            "runtime.embeddings.max_retries",
+            format!("{} is more than 10", e.max_retries),
+        );
+    }
+    if !(100..=600_000).contains(&e.timeout_ms) {
+        issues.push(
+            file,
+            "runtime.embeddings.timeout_ms",
+            format!("{} is outside 100–600000", e.timeout_ms),
+        );
+    }
+}
+
 pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issues: &mut Issues) {
     let at_least_one = |v: u64, field: &str, issues: &mut Issues| {
         if v == 0 {
@@ -139,6 +222,8 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
     at_least_one(rt.lease_ttl_secs, "lease_ttl_secs", issues);
     at_least_one(rt.restart.period_secs, "restart.period_secs", issues);
     interactions(rt, file, issues);
+    fetch(rt, file, issues);
+    embeddings(rt, file, issues);
     for (i, h) in rt.handlers.iter().enumerate() {
         if let Err(e) = validate_segment(h) {
             issues.push(

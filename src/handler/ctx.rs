@@ -63,6 +63,9 @@ pub enum CtxError {
     /// The envelope failed to build (an invalid namespace).
     #[error("cannot build request: {0}")]
     Build(String),
+    /// An `http.fetch` failed (`Ctx::fetch`).
+    #[error(transparent)]
+    Fetch(#[from] super::fetch::FetchError),
 }
 
 /// The shared parts of every `Ctx` a worker builds.

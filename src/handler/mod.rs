@@ -30,6 +30,7 @@ mod builtin;
 mod ctx;
 mod dispatch;
 mod effect;
+mod fetch;
 
 use std::future::{Future, ready};
 
@@ -40,6 +41,9 @@ pub use ctx::{Ctx, CtxError};
 pub(crate) use dispatch::DynHandler;
 pub use dispatch::{HandlerSet, UnknownHandler};
 pub use effect::Effect;
+pub use fetch::{
+    DEFAULT_FETCH_MAX_BYTES, DEFAULT_FETCH_TIMEOUT, FetchError, FetchLimits, Fetched, HttpFetcher,
+};
 
 use crate::commands::AppCommand;
 use crate::model::{

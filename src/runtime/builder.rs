@@ -321,6 +321,9 @@ async fn pool_config(
     vault: &VaultHandle,
 ) -> Result<WorkerPoolConfig, RuntimeError> {
     let rt = &registry.runtime;
+    // `Ctx::fetch` uses the process's shared fetcher: give it `runtime.fetch`.
+    crate::handler::HttpFetcher::configure_shared((&rt.fetch).into())
+        .map_err(|e| RuntimeError::Config(vec![format!("runtime.fetch: {e}")]))?;
     Ok(WorkerPoolConfig {
         workers: rt.workers,
         handler_timeout: handler_timeout.unwrap_or(Duration::from_secs(30)),

@@ -45,6 +45,13 @@ fn message() -> StoredMessage {
         webhook_id: None,
         interaction_id: None,
         application_id: None,
+        attachments: vec![super::cdn::StoredAttachment {
+            id: 334_385_199_974_967_043,
+            filename: "notes.txt".into(),
+            content_type: Some("text/plain".into()),
+            size: 5,
+            url: "http://127.0.0.1:1/attachments/21/334385199974967043/notes.txt".into(),
+        }],
     }
 }
 
@@ -77,7 +84,17 @@ fn gateway_payloads_parse() {
 
     let mut m = message().to_json();
     m["member"] = payloads::partial_member(&[3], 1_499_794_027_299);
-    parse_event("MESSAGE_CREATE", &m);
+    match parse_event("MESSAGE_CREATE", &m) {
+        twilight_model::gateway::event::GatewayEvent::Dispatch(
+            _,
+            twilight_model::gateway::event::DispatchEvent::MessageCreate(mc),
+        ) => {
+            assert_eq!(mc.attachments.len(), 1);
+            assert_eq!(mc.attachments[0].filename, "notes.txt");
+            assert_eq!(mc.attachments[0].size, 5);
+        }
+        other => panic!("not a message: {other:?}"),
+    }
     parse_event("MESSAGE_UPDATE", &m);
     let mut redacted = message().view(99, false);
     assert_eq!(redacted["content"], "");

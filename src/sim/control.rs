@@ -4,7 +4,7 @@
 //!
 //! | Route | Body / answer |
 //! |---|---|
-//! | `POST /__sim/messages` | [`InjectMessage`] → `{"id"}` |
+//! | `POST /__sim/messages` | [`InjectMessage`] (+ `"attachments"`: [`SimAttachment`]s, bytes in base64 `"data"`) → `{"id"}` |
 //! | `PATCH /__sim/channels/{c}/messages/{m}` | `{"content"}` → 204 (`MESSAGE_UPDATE`) |
 //! | `DELETE /__sim/channels/{c}/messages/{m}` | 204 (`MESSAGE_DELETE`) |
 //! | `GET /__sim/channels/{c}/messages[?all=true]` | `[`[`PostedMessage`]`]`, oldest first; bots' only unless `all` |
@@ -28,6 +28,7 @@ use axum::routing::{get, patch, post};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::cdn::SimAttachment;
 use super::error::SimError;
 use super::inject::{FaultRequest, InjectInteraction, InjectMessage, MemberEvent, MessageEdit};
 use super::server::App;
@@ -83,8 +84,17 @@ pub(crate) fn router() -> Router<App> {
 }
 
 async fn inject_message(AxState(app): AxState<App>, body: Bytes) -> Result<Response, ControlError> {
+    /// The optional files next to the message's fields.
+    #[derive(serde::Deserialize)]
+    struct Files {
+        #[serde(default)]
+        attachments: Vec<SimAttachment>,
+    }
     let req: InjectMessage = parse(&body)?;
-    let id = app.state.inject_message(req)?;
+    let files: Files = parse(&body)?;
+    let id = app
+        .state
+        .inject_message_with_attachments(req, files.attachments)?;
     Ok(axum::Json(json!({"id": id.to_string()})).into_response())
 }
 

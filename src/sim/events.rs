@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::cdn::SimAttachment;
 use super::config::intents;
 use super::error::SimError;
 use super::inject::{InjectMessage, MemberEvent, MessageEdit, PostedMessage};
@@ -30,6 +31,15 @@ impl State {
 
     /// Delivers an injected user message as `MESSAGE_CREATE`; returns its id.
     pub(crate) fn inject_message(&self, req: InjectMessage) -> Result<u64, SimError> {
+        self.inject_message_with_attachments(req, Vec::new())
+    }
+
+    /// [`State::inject_message`] with files attached (served by the emulator's CDN).
+    pub(crate) fn inject_message_with_attachments(
+        &self,
+        req: InjectMessage,
+        files: Vec<SimAttachment>,
+    ) -> Result<u64, SimError> {
         let (channel, guild) = match (req.guild_id, req.channel_id) {
             (Some(g), Some(c)) => {
                 if !self.guild_channel(g, c) {
@@ -52,7 +62,8 @@ impl State {
             }
         };
         let mentions = req.mentions.iter().map(|id| self.user(*id)).collect();
-        let msg = self.new_message(channel, guild, None, req.author, req.content, mentions);
+        let mut msg = self.new_message(channel, guild, None, req.author, req.content, mentions);
+        msg.attachments = self.store_attachments(channel, files)?;
         let id = msg.id;
         let mut world = self.world();
         if let Some(g) = guild {
@@ -99,6 +110,7 @@ impl State {
             webhook_id: None,
             interaction_id: None,
             application_id: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::cdn::SimAttachment;
 use super::config::SimConfig;
 use super::error::SimError;
 use super::inject::{
@@ -102,6 +103,45 @@ impl SimHandle {
     /// Unknown guild, channel or tenant, or a guild message without a channel.
     pub fn inject_message(&self, msg: InjectMessage) -> Result<u64, SimError> {
         self.state.inject_message(msg)
+    }
+
+    /// [`SimHandle::inject_message`] with files attached: the message's `attachments`
+    /// (in `MESSAGE_CREATE`, REST message objects and history pages) carry each
+    /// file's `id`, `filename`, `size`, `content_type` and a `url` on this emulator
+    /// (`http://addr/attachments/<channel>/<attachment>/<filename>`) that serves the
+    /// bytes without authentication. Returns the message id.
+    ///
+    /// ```
+    /// use switchboard::sim::{GuildConfig, InjectMessage, Sim, SimAttachment, SimConfig, SimUser, TenantConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), switchboard::sim::SimError> {
+    /// let config = SimConfig::default().tenant(
+    ///     TenantConfig::new("duck", "duck-token", 11, 12)
+    ///         .guild(GuildConfig::new(1 << 22, "pond", &[(21, "general")])),
+    /// );
+    /// let sim = Sim::start(config, "127.0.0.1:0").await?;
+    /// let alice = SimUser { id: 42, username: "alice".into(), bot: false };
+    /// let id = sim.inject_message_with_attachments(
+    ///     InjectMessage::guild(1 << 22, 21, alice, "see file"),
+    ///     vec![SimAttachment::new("notes.txt", "text/plain", b"hello".to_vec())],
+    /// )?;
+    /// let posted = sim.all_channel_messages(21);
+    /// assert_eq!(posted[0].id, id);
+    /// assert_eq!(posted[0].message["attachments"][0]["size"], 5);
+    /// sim.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SimHandle::inject_message`]; [`SimError::Invalid`] for more than 10
+    /// files or a file without a name.
+    pub fn inject_message_with_attachments(
+        &self,
+        msg: InjectMessage,
+        attachments: Vec<SimAttachment>,
+    ) -> Result<u64, SimError> {
+        self.state.inject_message_with_attachments(msg, attachments)
     }
 
     /// Delivers an `INTERACTION_CREATE` to the owning bot; returns its id and token.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::cdn::{self, StoredAttachment};
 use super::error::ApiError;
 use super::payloads::{self, SimUser};
 
@@ -129,6 +130,8 @@ pub(crate) struct StoredMessage {
     pub(crate) webhook_id: Option<u64>,
     pub(crate) interaction_id: Option<u64>,
     pub(crate) application_id: Option<u64>,
+    /// Files attached by an injected user (served by the emulator's CDN).
+    pub(crate) attachments: Vec<StoredAttachment>,
 }
 
 impl StoredMessage {
@@ -146,7 +149,7 @@ impl StoredMessage {
             "mentions": self.mentions.iter().map(payloads::user).collect::<Vec<_>>(),
             "mention_roles": [],
             "mention_channels": [],
-            "attachments": [],
+            "attachments": cdn::to_json(&self.attachments),
             "embeds": self.embeds,
             "components": self.components,
             "reactions": [],
@@ -314,6 +317,7 @@ mod tests {
             webhook_id: None,
             interaction_id: None,
             application_id: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -19,6 +19,8 @@
 //! - `state`, `events`, `messages`, `interactions`, `payloads`: the world and the
 //!   Discord-shaped objects it sends.
 //! - `control`, `inject`, `stats`: the `/__sim/` control API and its types.
+//! - `cdn`: attachments of injected messages and the unauthenticated route serving
+//!   their bytes at the URLs their objects carry.
 //!
 //! # Invariants
 //! - Tokens are compared, never logged, never returned (stats are keyed by tenant name).
@@ -28,6 +30,7 @@
 //!   world changes are dispatched under the world lock, so every session sees events
 //!   in the order they happened.
 
+mod cdn;
 mod compress;
 mod config;
 #[cfg(test)]
@@ -53,6 +56,7 @@ mod session;
 mod state;
 mod stats;
 
+pub use cdn::SimAttachment;
 pub use config::{
     ChannelConfig, GuildConfig, PrivilegedIntents, RateLimitConfig, RoleConfig, RouteLimit,
     SimConfig, TenantConfig, intents,

@@ -1,5 +1,6 @@
 //! Starting the emulator: one TCP listener serving the gateway (`/gateway`), the REST
-//! API (`/api/v10`) and the control API (`/__sim`), plus the session janitor. Every
+//! API (`/api/v10`), the control API (`/__sim`) and attachment bytes
+//! (`/attachments/...`, CDN-like), plus the session janitor. Every
 //! task hangs off one `CancellationToken` and one `TaskTracker`.
 
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use super::error::SimError;
 use super::inject::Fault;
 use super::session::ConnCmd;
 use super::state::State;
-use super::{control, gateway, rest};
+use super::{cdn, control, gateway, rest};
 
 /// What every route handler shares.
 #[derive(Debug, Clone)]
@@ -51,6 +52,10 @@ pub(crate) async fn start(config: SimConfig, addr: &str) -> Result<App, SimError
     let router = Router::new()
         .route("/gateway", get(gateway::upgrade))
         .route("/gateway/", get(gateway::upgrade))
+        .route(
+            "/attachments/{channel_id}/{attachment_id}/{filename}",
+            get(cdn::serve),
+        )
         .merge(control::router())
         .merge(api)
         .with_state(app.clone());

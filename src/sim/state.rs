@@ -91,6 +91,8 @@ pub(crate) struct World {
     pub(crate) interactions: HashMap<u64, InteractionRecord>,
     /// `(application, guild)` → commands (guild `None` = global).
     pub(crate) commands: HashMap<(u64, Option<u64>), Vec<Value>>,
+    /// Attachment id → the bytes the CDN serves.
+    pub(crate) blobs: HashMap<u64, super::cdn::Blob>,
 }
 
 /// Where a channel lives.

@@ -1,8 +1,10 @@
-//! Shared support for integration tests: bounded polling, log capture, and (in
-//! `redis.rs`) a throwaway Redis server.
+//! Shared support for integration tests: bounded polling, log capture, (in
+//! `redis.rs`) a throwaway Redis server and (in `embed_server.rs`) a local
+//! deterministic embeddings server.
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod embed_server;
 pub mod redis;
 
 use std::future::Future;

@@ -15,6 +15,7 @@
 //! | `schedule` | schedule name | schedules per tenant |
 //! | `kind`, `reason` | interaction deferral kind, failure reason | fixed small sets |
 //! | `event`, `write` | audit events, fenced writes | fixed small sets |
+//! | `result` | http.fetch outcome | 7, fixed |
 
 /// What kind of metric a name is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +280,37 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         "switchboard_interaction_failures_total",
         Kind::Counter,
         "Interactions answered with the error message (handler failed, no answer, dead-lettered).",
+    ),
+    // Effects: http.fetch (`Ctx::fetch`) and embeddings (`embed::OpenAiEmbedder`).
+    (
+        "switchboard_fetch_total",
+        Kind::Counter,
+        "http.fetch calls by result (ok, too_large, timeout, status, error, refused, cancelled).",
+    ),
+    (
+        "switchboard_fetch_bytes_total",
+        Kind::Counter,
+        "Body bytes downloaded by successful http.fetch calls.",
+    ),
+    (
+        "switchboard_fetch_duration_seconds",
+        Kind::Histogram,
+        "Duration of http.fetch calls, whatever their result.",
+    ),
+    (
+        "switchboard_embed_requests_total",
+        Kind::Counter,
+        "Requests to the embeddings service per tenant, by status class (2xx, 4xx, 429, 5xx, error).",
+    ),
+    (
+        "switchboard_embed_retries_total",
+        Kind::Counter,
+        "Embeddings requests retried after a 429, 5xx or connection failure, per tenant.",
+    ),
+    (
+        "switchboard_embed_texts_total",
+        Kind::Counter,
+        "Texts embedded per tenant.",
     ),
     // Vault.
     (
