@@ -11,7 +11,7 @@ use switchboard::TenantId;
 use switchboard::config::EmbeddingsConfig;
 use switchboard::embed::{EmbedError, Embedder, OpenAiEmbedder};
 use switchboard::vault::{
-    MemoryBackend, SecretKind, TenantRef, VaultConfig, VaultHandle, VaultKey, VaultKeys,
+    MemoryBackend, SecretKind, VaultConfig, VaultHandle, VaultKey, VaultKeys,
 };
 
 use crate::common::capture_logs;
@@ -130,10 +130,7 @@ async fn the_tenants_vault_key_is_the_bearer_token_and_never_logged() {
     let embedder = Arc::new(OpenAiEmbedder::new(&config(&server)).unwrap());
     let key = vault
         .worker_secrets()
-        .app_secret(
-            &TenantRef::new("discord", "duck").unwrap(),
-            embedder.secret_name(),
-        )
+        .app_secret(&duck(), embedder.secret_name())
         .await
         .unwrap();
     server.fail_next(1, 429, Some(1)); // a retry logs; it must not log the key
