@@ -61,11 +61,6 @@ impl TestDb {
         }
     }
 
-    /// The store configuration.
-    pub(crate) fn config(&self) -> &StoreConfig {
-        &self.config
-    }
-
     /// The `runtime.store` value, as inline YAML.
     pub(crate) fn yaml(&self) -> &str {
         &self.yaml
