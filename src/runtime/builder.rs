@@ -186,15 +186,12 @@ impl RuntimeBuilder {
             None
         };
         // Handlers reach the store, so nodes that run workers open it.
-        let store = if role.runs_workers() {
-            start_store(&registry).await?
+        let (pool, store) = if role.runs_workers() {
+            let store = start_store(&registry).await?;
+            let pool = pool_config(&registry, self.handler_timeout, &vault, store.clone()).await?;
+            (Some(pool), store)
         } else {
-            None
-        };
-        let pool = if role.runs_workers() {
-            Some(pool_config(&registry, self.handler_timeout, &vault, store.clone()).await?)
-        } else {
-            None
+            (None, None)
         };
         let policy = restart_policy(&registry);
 

@@ -38,7 +38,7 @@ impl TenantStore {
         .bind(self.tenant_name())
         .bind(name)
         .bind(value)
-        .bind(crate::model::now_ms() as i64)
+        .bind(super::tenant::now_ms())
         .execute(&self.pool)
         .await
         .map_err(StoreError::query("write a cursor"))?;

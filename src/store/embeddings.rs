@@ -9,7 +9,7 @@
 use sqlx::Row;
 
 use super::error::StoreError;
-use super::tenant::{TenantStore, message_columns_of, message_from_row};
+use super::tenant::{TenantStore, len_i64, message_columns_of, message_from_row};
 use super::types::StoredMessage;
 
 /// The embedding kind of messages.
@@ -46,7 +46,7 @@ impl TenantStore {
         .bind(kind)
         .bind(id)
         .bind(model)
-        .bind(vector.len() as i64)
+        .bind(len_i64(vector.len()))
         .bind(bytes)
         .execute(&self.pool)
         .await
@@ -84,7 +84,7 @@ impl TenantStore {
             .bind(self.provider_name())
             .bind(self.tenant_name())
             .bind(kind)
-            .bind(query.len() as i64)
+            .bind(len_i64(query.len()))
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::query(op))?;
@@ -132,7 +132,7 @@ fn cosine(a: &[f32], a_norm: f32, b: &[f32]) -> f32 {
 
 /// Little-endian f32 bytes back to floats (`None` for a length not a multiple of 4).
 fn decode(bytes: &[u8]) -> Option<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return None;
     }
     Some(
@@ -154,7 +154,7 @@ mod tests {
         assert!((cosine(&q, n, &[2.0, 0.0]) - 1.0).abs() < 1e-6);
         assert!(cosine(&q, n, &[0.0, 1.0]).abs() < 1e-6);
         assert!((cosine(&q, n, &[-1.0, 0.0]) + 1.0).abs() < 1e-6);
-        assert_eq!(cosine(&q, n, &[0.0, 0.0]), 0.0);
+        assert!(cosine(&q, n, &[0.0, 0.0]).abs() < f32::EPSILON);
     }
 
     #[test]

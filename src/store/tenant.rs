@@ -182,7 +182,7 @@ impl TenantStore {
         deletion: &SocialMessageDeleted,
     ) -> Result<DeleteOutcome, StoreError> {
         let op = "delete a message";
-        let now = crate::model::now_ms() as i64;
+        let now = now_ms();
         let done = sqlx::query(
             "UPDATE messages SET deleted_ms = $4 \
              WHERE provider = $1 AND tenant = $2 AND foreign_id = $3 AND deleted_ms IS NULL",
@@ -341,6 +341,16 @@ pub(super) fn message_columns_of(alias: &str) -> String {
         .map(|c| format!("{alias}.{c}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The time now, Unix milliseconds, as the schema stores it.
+pub(super) fn now_ms() -> i64 {
+    i64::try_from(crate::model::now_ms()).unwrap_or(i64::MAX)
+}
+
+/// A length as the schema stores it.
+pub(super) fn len_i64(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
 }
 
 /// Lowercase hex.

@@ -15,6 +15,7 @@ use crate::support::{
 };
 
 const HISTORY: u64 = 250;
+const HISTORY_ROWS: i64 = 250;
 const ROUTE: &str = "GET /channels/{channel_id}/messages";
 
 async fn progress(s: &TenantStore, channel: &str) -> Option<BackfillProgress> {
@@ -101,7 +102,7 @@ async fn backfill_scenario(db: &TestDb) {
     })
     .await;
     settled(&runtime, timeout).await;
-    assert_eq!(s.messages_count().await.unwrap(), HISTORY as i64);
+    assert_eq!(s.messages_count().await.unwrap(), HISTORY_ROWS);
     let last = progress(&s, &channel).await.unwrap();
     assert_eq!(last.fetched, HISTORY, "{last:?}");
     // Resumed, not restarted: the messages posted between the runs are newer than
@@ -118,7 +119,7 @@ async fn backfill_scenario(db: &TestDb) {
     publish(&runtime, &bf, job("backfill", request)).await;
     settled(&runtime, timeout).await;
     assert_eq!(sim.stats().tenant("bf").requests, stats.requests);
-    assert_eq!(s.messages_count().await.unwrap(), HISTORY as i64);
+    assert_eq!(s.messages_count().await.unwrap(), HISTORY_ROWS);
     runtime.shutdown(Duration::from_secs(10)).await;
     observer.close().await;
     sim.shutdown().await;

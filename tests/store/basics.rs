@@ -344,8 +344,7 @@ async fn runtime_refuses_renamed_namespace(db: &TestDb) {
         .admin_listen(None)
         .build()
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let text = err.to_string();
     assert!(
         text.contains("discord/duck") && text.contains("elsewhere"),

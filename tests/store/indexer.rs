@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use switchboard::model::{Event, SocialMessageDeleted, SocialMessageUpdated};
+use switchboard::runtime::Runtime;
 use switchboard::sim::{
     DEMO_CHANNELS, DEMO_GUILD, InjectMessage, MessageDeletion, MessageEdit, SimUser,
 };
@@ -17,7 +18,7 @@ use crate::support::{
 };
 
 const TENANTS: [&str; 3] = ["i1", "i2", "i3"];
-const MESSAGES: usize = 6;
+const MESSAGES: i64 = 6;
 
 /// (messages, edits, deleted) of a tenant.
 async fn counts(store: &TenantStore) -> (i64, i64, i64) {
@@ -26,6 +27,41 @@ async fn counts(store: &TenantStore) -> (i64, i64, i64) {
         store.edits_count().await.unwrap(),
         store.deleted_count().await.unwrap(),
     )
+}
+
+/// Publishes every message's creation, the edit of `ids[0]` and the deletion of
+/// `ids[1]` three more times per tenant, as fresh envelopes.
+async fn redeliver(runtime: &Runtime, stores: &[TenantStore], ids: &[u64]) {
+    for (t, s) in TENANTS.iter().zip(stores) {
+        let id = tenant(t);
+        let edited = s.message(&ids[0].to_string()).await.unwrap().unwrap();
+        for _ in 0..3 {
+            for (i, m) in ids.iter().enumerate() {
+                let mut msg = message(
+                    &m.to_string(),
+                    &DEMO_CHANNELS[0].to_string(),
+                    &format!("message {i}"),
+                );
+                msg.guild_id = Some(DEMO_GUILD.to_string());
+                publish(runtime, &id, Event::SocialMessageCreated(msg)).await;
+            }
+            let update = SocialMessageUpdated {
+                message_id: edited.id.clone(),
+                channel_id: edited.channel_id.clone(),
+                guild_id: edited.guild_id.clone(),
+                author: None,
+                content: Some(edited.content.clone()),
+                edited_timestamp_ms: edited.edited_ms,
+            };
+            publish(runtime, &id, Event::SocialMessageUpdated(update)).await;
+            let deletion = SocialMessageDeleted {
+                message_id: ids[1].to_string(),
+                channel_id: DEMO_CHANNELS[0].to_string(),
+                guild_id: Some(DEMO_GUILD.to_string()),
+            };
+            publish(runtime, &id, Event::SocialMessageDeleted(deletion)).await;
+        }
+    }
 }
 
 async fn indexer_scenario(db: &TestDb) {
@@ -63,7 +99,7 @@ async fn indexer_scenario(db: &TestDb) {
     let timeout = Duration::from_secs(60);
     for s in &stores {
         until(timeout, "every message indexed", || async {
-            s.messages_count().await.unwrap() == MESSAGES as i64
+            s.messages_count().await.unwrap() == MESSAGES
         })
         .await;
     }
@@ -80,7 +116,7 @@ async fn indexer_scenario(db: &TestDb) {
     .unwrap();
     for s in &stores {
         until(timeout, "edit and delete indexed", || async {
-            counts(s).await == (MESSAGES as i64, 1, 1)
+            counts(s).await == (MESSAGES, 1, 1)
         })
         .await;
         let m = s.message(&ids[0].to_string()).await.unwrap().unwrap();
@@ -99,40 +135,11 @@ async fn indexer_scenario(db: &TestDb) {
     }
 
     // A redelivery storm: every event three more times, as fresh envelopes.
-    for (t, s) in TENANTS.iter().zip(&stores) {
-        let id = tenant(t);
-        let edited = s.message(&ids[0].to_string()).await.unwrap().unwrap();
-        for _ in 0..3 {
-            for (i, m) in ids.iter().enumerate() {
-                let mut msg = message(
-                    &m.to_string(),
-                    &DEMO_CHANNELS[0].to_string(),
-                    &format!("message {i}"),
-                );
-                msg.guild_id = Some(DEMO_GUILD.to_string());
-                publish(&runtime, &id, Event::SocialMessageCreated(msg)).await;
-            }
-            let update = SocialMessageUpdated {
-                message_id: edited.id.clone(),
-                channel_id: edited.channel_id.clone(),
-                guild_id: edited.guild_id.clone(),
-                author: None,
-                content: Some(edited.content.clone()),
-                edited_timestamp_ms: edited.edited_ms,
-            };
-            publish(&runtime, &id, Event::SocialMessageUpdated(update)).await;
-            let deletion = SocialMessageDeleted {
-                message_id: ids[1].to_string(),
-                channel_id: DEMO_CHANNELS[0].to_string(),
-                guild_id: Some(DEMO_GUILD.to_string()),
-            };
-            publish(&runtime, &id, Event::SocialMessageDeleted(deletion)).await;
-        }
-    }
+    redeliver(&runtime, &stores, &ids).await;
     settled(&runtime, timeout).await;
     assert_eq!(runtime.bus().stats().dead_lettered, 0);
     for (t, s) in TENANTS.iter().zip(&stores) {
-        assert_eq!(counts(s).await, (MESSAGES as i64, 1, 1), "tenant {t}");
+        assert_eq!(counts(s).await, (MESSAGES, 1, 1), "tenant {t}");
         let m = s.message(&ids[0].to_string()).await.unwrap().unwrap();
         assert_eq!(m.content, "message 0, edited", "tenant {t}");
     }
