@@ -10,6 +10,8 @@ mod common;
 mod backfill;
 #[path = "store/basics.rs"]
 mod basics;
+#[path = "store/config.rs"]
+mod config;
 #[path = "store/indexer.rs"]
 mod indexer;
 #[path = "store/isolation.rs"]
