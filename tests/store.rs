@@ -18,6 +18,8 @@ mod indexer;
 mod isolation;
 #[path = "store/support.rs"]
 mod support;
+#[path = "store/throughput.rs"]
+mod throughput;
 
 /// Runs `$scenario(&TestDb)` as two tests, one per backend.
 #[macro_export]
