@@ -355,3 +355,60 @@ both_backends!(
     a_runtime_with_a_renamed_namespace_does_not_start,
     super::runtime_refuses_renamed_namespace
 );
+
+/// `switchboard store move-namespace` moves a tenant's rows to the namespace its
+/// registry entry names now; then a runtime with the renamed namespace starts.
+async fn move_namespace_command(db: &TestDb) {
+    let store = db.connect().await;
+    let s = store
+        .register_tenant(&tenant("duck"), "discord__duck")
+        .await
+        .unwrap();
+    s.upsert_message(&message("1", "10", "kept")).await.unwrap();
+    store.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registry.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "runtime:\n  handlers: []\n  store: {}\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials: {{ bot_token: fake-duck }}\n    storage: {{ namespace: renamed }}\n",
+            db.yaml()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["store", "move-namespace", "--config"])
+            .arg(&file)
+            .arg("discord/duck")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 rows moved to namespace \"renamed\""),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("postgres@"),
+        "no credentials shown: {stdout}"
+    );
+    let store = db.connect().await;
+    let s = store
+        .register_tenant(&tenant("duck"), "renamed")
+        .await
+        .unwrap();
+    assert_eq!(s.message("1").await.unwrap().unwrap().namespace, "renamed");
+    store.close().await;
+}
+both_backends!(
+    the_move_namespace_command_moves_the_rows,
+    super::move_namespace_command
+);
