@@ -16,6 +16,8 @@ mod config;
 mod indexer;
 #[path = "store/isolation.rs"]
 mod isolation;
+#[path = "store/scale.rs"]
+mod scale;
 #[path = "store/support.rs"]
 mod support;
 #[path = "store/throughput.rs"]
