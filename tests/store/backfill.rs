@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use switchboard::model::Event;
 use switchboard::sim::{DEMO_CHANNELS, DEMO_GUILD, InjectMessage, RouteLimit, SimUser};
 use switchboard::store::TenantStore;
-use switchboard::store::indexer::BackfillProgress;
+use switchboard::store::indexer::{BackfillProgress, BackfillRequest};
 
 use crate::both_backends;
 use crate::support::{
@@ -58,7 +59,10 @@ async fn backfill_scenario(db: &TestDb) {
     }
     let channel = channel.to_string();
     let bf = tenant("bf");
-    let request = serde_json::json!({ "channel": channel });
+    let request = BackfillRequest {
+        channel: channel.clone(),
+        limit: None,
+    };
     let timeout = Duration::from_secs(60);
 
     // First run: stopped once the first page is stored. The test watches through a
@@ -66,7 +70,7 @@ async fn backfill_scenario(db: &TestDb) {
     let runtime = start_runtime(&sim, &yaml, |b| b).await;
     let observer = db.connect().await;
     let s = observer.tenant(&bf, "discord__bf");
-    publish(&runtime, &bf, job("backfill", request.clone())).await;
+    publish(&runtime, &bf, Event::Job(request.job())).await;
     until(timeout, "the first page is stored", || async {
         progress(&s, &channel)
             .await
@@ -96,7 +100,7 @@ async fn backfill_scenario(db: &TestDb) {
 
     // Second run, over the same database: resumes from the cursor.
     let runtime = start_runtime(&sim, &yaml, |b| b).await;
-    publish(&runtime, &bf, job("backfill", request.clone())).await;
+    publish(&runtime, &bf, Event::Job(request.job())).await;
     until(timeout, "the backfill finishes", || async {
         progress(&s, &channel).await.is_some_and(|p| p.done)
     })
@@ -116,7 +120,7 @@ async fn backfill_scenario(db: &TestDb) {
     }
     let stats = sim.stats().tenant("bf");
     // A finished backfill asked again does nothing.
-    publish(&runtime, &bf, job("backfill", request)).await;
+    publish(&runtime, &bf, Event::Job(request.job())).await;
     settled(&runtime, timeout).await;
     assert_eq!(sim.stats().tenant("bf").requests, stats.requests);
     assert_eq!(s.messages_count().await.unwrap(), HISTORY_ROWS);
@@ -128,3 +132,49 @@ both_backends!(
     a_backfill_resumes_from_its_cursor_after_a_restart,
     super::backfill_scenario
 );
+
+/// A job's JSON payload as a schedule would send it, with a limit: exactly `limit`
+/// of the newest messages are stored, and the backfill is done.
+async fn limited_scenario(db: &TestDb) {
+    let yaml = registry_yaml(db, "", &[("bf", Some("[backfill]"))]);
+    let sim = start_sim(&yaml, |_| {}).await;
+    let channel = DEMO_CHANNELS[1];
+    let author = SimUser {
+        id: 78,
+        username: "chronicler".into(),
+        bot: false,
+    };
+    let ids: Vec<u64> = (0..HISTORY)
+        .map(|n| {
+            sim.inject_message(InjectMessage::guild(
+                DEMO_GUILD,
+                channel,
+                author.clone(),
+                &format!("old {n}"),
+            ))
+            .unwrap()
+        })
+        .collect();
+    let channel = channel.to_string();
+    let runtime = start_runtime(&sim, &yaml, |b| b).await;
+    let bf = tenant("bf");
+    let payload = serde_json::json!({ "channel": channel, "limit": 120 });
+    publish(&runtime, &bf, job("backfill", payload)).await;
+    let s = runtime.store().unwrap().tenant(&bf, "discord__bf");
+    let timeout = Duration::from_secs(60);
+    until(timeout, "the limited backfill finishes", || async {
+        progress(&s, &channel).await.is_some_and(|p| p.done)
+    })
+    .await;
+    settled(&runtime, timeout).await;
+    assert_eq!(s.messages_count().await.unwrap(), 120);
+    assert_eq!(progress(&s, &channel).await.unwrap().pages, 2);
+    // The newest 120: the oldest stored is the 120th from the end.
+    let oldest = &ids[ids.len() - 120];
+    assert!(s.message(&oldest.to_string()).await.unwrap().is_some());
+    let older = &ids[ids.len() - 121];
+    assert!(s.message(&older.to_string()).await.unwrap().is_none());
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+both_backends!(a_backfill_stops_at_its_limit, super::limited_scenario);

@@ -412,3 +412,26 @@ both_backends!(
     the_move_namespace_command_moves_the_rows,
     super::move_namespace_command
 );
+
+/// `path: ":memory:"` (the demo's store): a working store that lives as long as
+/// its pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_sqlite_store_works() {
+    let store =
+        switchboard::store::Store::connect(&switchboard::store::StoreConfig::sqlite(":memory:"))
+            .await
+            .unwrap();
+    let s = store.tenant(&tenant("duck"), "discord__duck");
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.upsert_message(&message(&i.to_string(), "10", "x")).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(s.messages_count().await.unwrap(), 4);
+    assert_eq!(store.target(), "sqlite::memory:");
+    store.close().await;
+}

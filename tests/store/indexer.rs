@@ -150,3 +150,49 @@ both_backends!(
     the_message_indexer_keeps_one_row_per_message_per_tenant,
     super::indexer_scenario
 );
+
+/// `attachment-indexer` beside `message-indexer`: a message with two attachments,
+/// delivered three times, is one message row and two attachment rows; hashing them
+/// to the same bytes makes one blob.
+async fn attachment_scenario(db: &TestDb) {
+    use switchboard::model::Attachment;
+    let yaml = registry_yaml(
+        db,
+        "",
+        &[("att", Some("[message-indexer, attachment-indexer]"))],
+    );
+    let sim = start_sim(&yaml, |_| {}).await;
+    let runtime = start_runtime(&sim, &yaml, |b| b).await;
+    let att = tenant("att");
+    let mut msg = message("900", "10", "two files");
+    msg.attachments = ["a", "b"]
+        .iter()
+        .map(|n| Attachment {
+            id: format!("att-{n}"),
+            filename: format!("{n}.png"),
+            url: format!("https://cdn.example/{n}.png"),
+            size: 10,
+            content_type: Some("image/png".into()),
+        })
+        .collect();
+    for _ in 0..3 {
+        publish(&runtime, &att, Event::SocialMessageCreated(msg.clone())).await;
+    }
+    settled(&runtime, Duration::from_secs(60)).await;
+    let s = runtime.store().unwrap().tenant(&att, "discord__att");
+    assert_eq!(s.messages_count().await.unwrap(), 1);
+    assert_eq!(s.attachments_count().await.unwrap(), 2);
+    let a = s.attachment("att-a").await.unwrap().unwrap();
+    assert_eq!((a.message_id.as_str(), a.sha256), ("900", None));
+    // The fetch hook: identical bytes are one blob.
+    let sha = "cd".repeat(32);
+    s.set_attachment_hash("att-a", &sha, 10).await.unwrap();
+    s.set_attachment_hash("att-b", &sha, 10).await.unwrap();
+    assert_eq!(s.distinct_blobs().await.unwrap(), 1);
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+both_backends!(
+    the_attachment_indexer_records_metadata_once,
+    super::attachment_scenario
+);

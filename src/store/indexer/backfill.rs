@@ -27,6 +27,26 @@ pub struct BackfillRequest {
     pub limit: Option<u64>,
 }
 
+impl BackfillRequest {
+    /// The job that starts (or resumes) this backfill: for the `backfill` handler
+    /// only, with this request as its payload. Publish it on the tenant's inbox
+    /// (`Envelope::new(ns, tenant, Payload::Event(Event::Job(job)))`) or fire it
+    /// from a schedule with the same payload.
+    #[must_use]
+    pub fn job(&self) -> Job {
+        Job {
+            schedule: "backfill".to_owned(),
+            slot_ms: 0,
+            handler: Some("backfill".to_owned()),
+            payload: JobPayload::Json(serde_json::json!({
+                "channel": self.channel,
+                "limit": self.limit,
+            })),
+            recovered: false,
+        }
+    }
+}
+
 /// A backfill's stored cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackfillProgress {
