@@ -42,7 +42,10 @@ async fn throughput(db: &TestDb) {
             store.backend(),
             rows as f64 / secs
         );
-        assert_eq!(s.messages_count().await.unwrap(), rows as i64);
+        assert_eq!(
+            s.messages_count().await.unwrap(),
+            i64::try_from(rows).unwrap()
+        );
     }
     store.close().await;
 }
