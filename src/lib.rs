@@ -19,6 +19,8 @@
 //!
 //! - [`runtime`], [`handler`], [`commands`], [`state`], [`jobs`]: writing and running
 //!   bots (scheduled jobs: per-tenant cron schedules delivered as `Job` events).
+//! - [`store`]: the tenant-scoped store (`ctx.store()`: messages, attachments,
+//!   cursors, embeddings in SQLite or PostgreSQL) and its indexer handlers.
 //! - [`model`]: the provider-neutral wire contract and its MessagePack codec.
 //! - [`config`]: the tenant registry (YAML, `${VAR}` interpolation, validation that
 //!   reports every problem with its path).
@@ -80,6 +82,7 @@ pub mod runtime;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod state;
+pub mod store;
 pub mod vault;
 
 pub use commands::{AppCommand, Reply, Router};

@@ -98,6 +98,109 @@ pub struct BusBackendConfig {
     pub claim_idle_ms: Option<u64>,
 }
 
+/// `runtime.store.backend`: which database the tenant-scoped store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// An embedded SQLite file (`path`), the default; `:memory:` for a throwaway
+    /// in-memory database (the demo).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL server (`url`), shared by every node.
+    Postgres,
+}
+
+/// `runtime.store`: the tenant-scoped store handlers reach with `Ctx::store()`
+/// (messages, attachments, cursors, embeddings; see `crate::store`). Absent: no
+/// store (handlers that need one fail to start).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct StoreConfig {
+    /// `sqlite` (default) or `postgres`.
+    #[serde(default)]
+    pub backend: StoreBackend,
+    /// The database URL (`postgres` only; `postgres://user:password@host/db`). A
+    /// secret: it may carry a password, so it is never logged or shown.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    /// The SQLite file (`sqlite` only), created with its folder if missing; relative
+    /// to the working directory. Default `data/switchboard.sqlite`; `:memory:` keeps
+    /// the database in this process only.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Most connections in the pool (`postgres` only; SQLite uses one writer).
+    /// Default 8.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+}
+
+impl PartialEq for StoreConfig {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.backend == other.backend
+            && self.path == other.path
+            && self.max_connections == other.max_connections
+            && self.url.as_ref().map(ExposeSecret::expose_secret)
+                == other.url.as_ref().map(ExposeSecret::expose_secret)
+    }
+}
+
+impl Eq for StoreConfig {}
+
+impl StoreConfig {
+    /// The default SQLite file, relative to the working directory.
+    pub const DEFAULT_SQLITE_PATH: &'static str = "data/switchboard.sqlite";
+
+    /// An embedded SQLite store in the file `path`.
+    #[must_use]
+    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: StoreBackend::Sqlite,
+            path: Some(path.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A PostgreSQL store at `url`.
+    #[must_use]
+    pub fn postgres(url: impl Into<String>) -> Self {
+        Self {
+            backend: StoreBackend::Postgres,
+            url: Some(SecretString::from(url.into())),
+            ..Self::default()
+        }
+    }
+
+    /// What to show for this store in logs and errors: the backend and the SQLite
+    /// path, or the PostgreSQL host and database with user and password left out.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        use secrecy::ExposeSecret;
+        match self.backend {
+            StoreBackend::Sqlite => format!(
+                "sqlite:{}",
+                self.path
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(Self::DEFAULT_SQLITE_PATH))
+                    .display()
+            ),
+            StoreBackend::Postgres => match self
+                .url
+                .as_ref()
+                .and_then(|u| url::Url::parse(u.expose_secret()).ok())
+            {
+                Some(u) => {
+                    format!(
+                        "postgres://{}{}",
+                        u.host_str().unwrap_or(""),
+                        u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                    ) + u.path()
+                }
+                None => "postgres (no valid url)".to_owned(),
+            },
+        }
+    }
+}
+
 /// `runtime.admin`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AdminConfig {
@@ -206,6 +309,9 @@ pub struct RuntimeConfig {
     /// The admin API.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The tenant-scoped store (`Ctx::store()`); `None`: none.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
     /// Worker concurrency cap per tenant.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight_per_tenant: usize,
@@ -275,6 +381,7 @@ impl Default for RuntimeConfig {
             vault: VaultBackendConfig::default(),
             bus: BusBackendConfig::default(),
             admin: AdminConfig::default(),
+            store: None,
             max_in_flight_per_tenant: default_max_in_flight(),
             max_deliveries: default_max_deliveries(),
             restart: RestartConfig::default(),

@@ -294,6 +294,71 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
     }
     bus(rt, file, opts.resolve_env, issues);
     admin(rt, file, opts, issues);
+    store(rt, file, issues);
+}
+
+/// `runtime.store`: each backend with its own fields, and a PostgreSQL URL that is
+/// one. The URL is a secret: problems never quote it.
+fn store(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
+    use secrecy::ExposeSecret;
+
+    use super::registry::StoreBackend;
+    let Some(store) = &rt.store else {
+        return;
+    };
+    if store.max_connections == Some(0) {
+        issues.push(file, "runtime.store.max_connections", "must be at least 1");
+    }
+    match store.backend {
+        StoreBackend::Sqlite => {
+            if store.url.is_some() {
+                issues.push(
+                    file,
+                    "runtime.store.url",
+                    "only for backend postgres (sqlite takes a path)",
+                );
+            }
+            if store
+                .path
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().is_empty())
+            {
+                issues.push(file, "runtime.store.path", "must not be empty");
+            }
+        }
+        StoreBackend::Postgres => {
+            if store.path.is_some() {
+                issues.push(
+                    file,
+                    "runtime.store.path",
+                    "only for backend sqlite (postgres takes a url)",
+                );
+            }
+            match &store.url {
+                None => issues.push(
+                    file,
+                    "runtime.store.url",
+                    "required for backend postgres (e.g. postgres://user@127.0.0.1:5432/switchboard)",
+                ),
+                Some(u) => {
+                    let u = u.expose_secret();
+                    let ok = url::Url::parse(u).is_ok_and(|parsed| {
+                        matches!(parsed.scheme(), "postgres" | "postgresql")
+                            && parsed.host_str().is_some()
+                    });
+                    // An uninterpolated `${VAR}` (check-config without the
+                    // environment) is checked when the runtime starts.
+                    if !ok && !u.starts_with("${") {
+                        issues.push(
+                            file,
+                            "runtime.store.url",
+                            "is not a PostgreSQL URL (expected postgres://user:password@host:port/database; not shown, it may hold a password)",
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `runtime.admin`: a usable token variable, and no admin API on the network without

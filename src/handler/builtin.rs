@@ -1,4 +1,6 @@
-//! Built-in example handlers, enabled by name in the registry (`ping`, `echo`).
+//! Built-in handlers, enabled by name in the registry: the examples `ping` and
+//! `echo`, and the store's `message-indexer`, `attachment-indexer` and `backfill`
+//! (`crate::store::indexer`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -6,6 +8,7 @@ use super::dispatch::DynHandler;
 use super::{Ctx, Handler, HandlerResult};
 use crate::commands::{AppCommand, Router};
 use crate::model::{InteractionCreated, SocialMessageCreated};
+use crate::store::indexer::{AttachmentIndexer, Backfill, MessageIndexer};
 
 /// The routed `/ping`, shared by every `Ping`.
 static PING_ROUTES: LazyLock<Router> = LazyLock::new(|| {
@@ -68,13 +71,25 @@ impl Handler for Echo {
 }
 
 /// The names of the built-in handlers.
-pub const BUILTIN_HANDLERS: &[&str] = &["ping", "echo"];
+pub const BUILTIN_HANDLERS: &[&str] = &[
+    "ping",
+    "echo",
+    "message-indexer",
+    "attachment-indexer",
+    "backfill",
+];
+
+/// The built-in handlers that need `runtime.store`.
+pub const STORE_HANDLERS: &[&str] = &["message-indexer", "attachment-indexer", "backfill"];
 
 /// The built-in handler called `name`, if there is one.
 pub(crate) fn builtin(name: &str) -> Option<Arc<dyn DynHandler>> {
     match name {
         "ping" => Some(Arc::new(Ping)),
         "echo" => Some(Arc::new(Echo)),
+        "message-indexer" => Some(Arc::new(MessageIndexer)),
+        "attachment-indexer" => Some(Arc::new(AttachmentIndexer)),
+        "backfill" => Some(Arc::new(Backfill)),
         _ => None,
     }
 }

@@ -18,6 +18,7 @@ use crate::state::{
     Activity, Cooldown, CooldownDecision, CooldownScope, Coordination, StateError, StateStore,
     TenantState, Turn,
 };
+use crate::store::{Store, TenantStore};
 use crate::vault::{VaultError, WorkerSecrets};
 
 /// Why an effect failed.
@@ -66,6 +67,9 @@ pub enum CtxError {
     /// An `http.fetch` failed (`Ctx::fetch`).
     #[error(transparent)]
     Fetch(#[from] super::fetch::FetchError),
+    /// `Ctx::store` without a store (`runtime.store` is not configured).
+    #[error("no store is configured (runtime.store)")]
+    NoStore,
 }
 
 /// The shared parts of every `Ctx` a worker builds.
@@ -78,6 +82,8 @@ pub(crate) struct CtxShared {
     pub(crate) secrets: Option<WorkerSecrets>,
     /// Handlers' state; `Ctx::state` binds it to the envelope's tenant.
     pub(crate) state: StateStore,
+    /// The tenant-scoped store; `Ctx::store` binds it to the envelope's tenant.
+    pub(crate) store: Option<Store>,
     pub(crate) request_timeout: Duration,
 }
 
@@ -220,6 +226,21 @@ impl Ctx {
                 name: name.to_owned(),
                 source,
             })
+    }
+
+    /// This tenant's store (messages, attachments, cursors, embeddings in SQLite or
+    /// PostgreSQL; see [`crate::store`]), bound to the envelope's tenant: every
+    /// statement it issues names this tenant, so a handler cannot read or write
+    /// another tenant's rows.
+    ///
+    /// # Errors
+    /// [`CtxError::NoStore`] when the runtime has no `runtime.store`.
+    pub fn store(&self) -> Result<TenantStore, CtxError> {
+        self.shared
+            .store
+            .as_ref()
+            .map(|s| s.for_tenant(&self.tenant))
+            .ok_or(CtxError::NoStore)
     }
 
     /// This tenant's state (key-value with TTL, counters, sets, maps, cooldowns,

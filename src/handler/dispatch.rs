@@ -89,7 +89,9 @@ pub struct HandlerSet {
 
 /// A handler name that is not a built-in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown handler {0:?} (built-ins: ping, echo)")]
+#[error(
+    "unknown handler {0:?} (built-ins: ping, echo, message-indexer, attachment-indexer, backfill)"
+)]
 pub struct UnknownHandler(pub String);
 
 impl HandlerSet {

@@ -35,7 +35,7 @@ mod fetch;
 use std::future::{Future, ready};
 
 pub(crate) use builtin::builtin;
-pub use builtin::{BUILTIN_HANDLERS, Echo, Ping};
+pub use builtin::{BUILTIN_HANDLERS, Echo, Ping, STORE_HANDLERS};
 pub(crate) use ctx::CtxShared;
 pub use ctx::{Ctx, CtxError};
 pub(crate) use dispatch::DynHandler;

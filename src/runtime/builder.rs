@@ -27,6 +27,7 @@ use crate::jobs::{CodeSchedules, Schedule};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::SharedTokenStore;
 use crate::state::StateStore;
+use crate::store::Store;
 use crate::vault::TokenSealer;
 use crate::vault::{
     RedisBackend as VaultRedis, RedisOptions, VaultConfig, VaultHandle, VaultKey, VaultKeys,
@@ -184,10 +185,13 @@ impl RuntimeBuilder {
         } else {
             None
         };
-        let pool = if role.runs_workers() {
-            Some(pool_config(&registry, self.handler_timeout, &vault).await?)
+        // Handlers reach the store, so nodes that run workers open it.
+        let (pool, store) = if role.runs_workers() {
+            let store = start_store(&registry).await?;
+            let pool = pool_config(&registry, self.handler_timeout, &vault, store.clone()).await?;
+            (Some(pool), store)
         } else {
-            None
+            (None, None)
         };
         let policy = restart_policy(&registry);
 
@@ -230,6 +234,7 @@ impl RuntimeBuilder {
                 cluster,
                 tenant_store,
                 jobs,
+                store,
                 admin: Mutex::new(None),
                 cancel,
                 tasks,
@@ -319,6 +324,7 @@ async fn pool_config(
     registry: &Registry,
     handler_timeout: Option<Duration>,
     vault: &VaultHandle,
+    store: Option<Store>,
 ) -> Result<WorkerPoolConfig, RuntimeError> {
     let rt = &registry.runtime;
     // `Ctx::fetch` uses the process's shared fetcher: give it `runtime.fetch`.
@@ -338,8 +344,47 @@ async fn pool_config(
         tenant_panics: restart_policy(registry),
         secrets: Some(vault.worker_secrets()),
         state: start_state(registry).await?,
+        store,
         ..WorkerPoolConfig::default()
     })
+}
+
+/// The tenant-scoped store of `runtime.store` (none without it): connected and
+/// migrated, every configured tenant registered under its `storage.namespace` (a
+/// tenant whose rows carry another namespace fails the build). Tenants that enable a
+/// store handler (`message-indexer`, ...) without a store fail it too.
+async fn start_store(registry: &Registry) -> Result<Option<Store>, RuntimeError> {
+    let Some(config) = &registry.runtime.store else {
+        let needy: Vec<String> = registry
+            .tenants
+            .iter()
+            .filter_map(|t| {
+                let h = t.handlers(&registry.runtime);
+                h.iter()
+                    .find(|h| crate::handler::STORE_HANDLERS.contains(&h.as_str()))
+                    .map(|h| format!("tenant {}: handler {h} needs runtime.store", t.id()))
+            })
+            .collect();
+        return if needy.is_empty() {
+            Ok(None)
+        } else {
+            Err(RuntimeError::Config(needy))
+        };
+    };
+    let store = Store::connect(config)
+        .await
+        .map_err(|e| RuntimeError::Store(Box::new(e)))?;
+    let mut refused = Vec::new();
+    for t in &registry.tenants {
+        if let Err(e) = store.register_tenant(&t.id(), &t.storage_namespace()).await {
+            refused.push(e.to_string());
+        }
+    }
+    if !refused.is_empty() {
+        store.close().await;
+        return Err(RuntimeError::Config(refused));
+    }
+    Ok(Some(store))
 }
 
 /// Handlers' state: next to the bus in Redis when the bus is there (every node's

@@ -139,6 +139,9 @@ pub enum RuntimeError {
         #[source]
         source: BoxError,
     },
+    /// The store (`runtime.store`) could not be opened.
+    #[error("the store could not be opened")]
+    Store(#[source] Box<crate::store::StoreError>),
     /// An actor failed to start.
     #[error("{what} could not start")]
     Spawn {
@@ -179,6 +182,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) tenant_store: Option<crate::cluster::TenantStore>,
     /// This node's job scheduler (worker and all-in-one nodes).
     pub(crate) jobs: Option<crate::jobs::JobScheduler>,
+    /// The tenant-scoped store (`runtime.store`, nodes with workers).
+    pub(crate) store: Option<crate::store::Store>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -355,6 +360,12 @@ impl Runtime {
         Duration::from_secs(self.inner.view().registry.runtime.shutdown_grace_secs)
     }
 
+    /// The tenant-scoped store (`runtime.store`), on nodes that run workers.
+    #[must_use]
+    pub fn store(&self) -> Option<&crate::store::Store> {
+        self.inner.store.as_ref()
+    }
+
     /// Graceful shutdown: stop accepting (gateways close with a resumable code and save
     /// their sessions), let handlers finish within `timeout`, settle in-flight
     /// deliveries, release leases, stop the admin API.
@@ -409,6 +420,10 @@ impl Runtime {
         inner.bus.close().await;
         if let Some(admin) = inner.admin.lock().await.take() {
             admin.shutdown().await;
+        }
+        if let Some(store) = &inner.store {
+            // After the workers: no handler uses it any more.
+            store.close().await;
         }
         inner.vault.stop();
         inner.root.stop();

@@ -60,6 +60,9 @@ pub struct WorkerPoolConfig {
     /// Where `Ctx::state` keeps handlers' state (the runtime gives a Redis store when
     /// the bus is on Redis, so every node sees the same); in-process by default.
     pub state: StateStore,
+    /// Where `Ctx::store` reaches the tenant-scoped store (`runtime.store`); `None`:
+    /// handlers get `CtxError::NoStore`.
+    pub store: Option<crate::store::Store>,
 }
 
 impl std::fmt::Debug for WorkerPoolConfig {
@@ -87,6 +90,7 @@ impl Default for WorkerPoolConfig {
             tenant_panics: RestartPolicy::default(),
             secrets: None,
             state: StateStore::memory(),
+            store: None,
         }
     }
 }
@@ -307,6 +311,7 @@ impl WorkerPoolHandle {
             namespace: Arc::from(config.namespace.as_str()),
             secrets: config.secrets.clone(),
             state: config.state.clone(),
+            store: config.store.clone(),
             request_timeout: config.request_timeout,
         };
         let shared = Arc::new(PoolShared {

@@ -13,10 +13,13 @@
 //!   derived from the vault key in `SWITCHBOARD_VAULT_KEY` (what worker nodes get).
 //! - `switchboard redis-acl --role access|worker --user NAME --password-env VAR`
 //!   prints a Redis ACL user for a node role (`switchboard::redis_acl`).
+//! - `switchboard store move-namespace --config FILE PROVIDER/TENANT [--to NS]`
+//!   moves a tenant's stored rows to a new `storage.namespace`.
 
 mod exit;
 mod run;
 mod service;
+mod store_cmd;
 mod tools;
 
 use std::net::SocketAddr;
@@ -59,6 +62,22 @@ pub(crate) enum AclFormat {
     Aclfile,
     /// An `ACL SETUSER` command (for `redis-cli`).
     Setuser,
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Move a tenant's stored rows (messages, attachments, embeddings) to a new
+    /// namespace: by default the `storage.namespace` its registry entry names now.
+    MoveNamespace {
+        /// The registry file (its `runtime.store` and the tenant's namespace).
+        #[arg(long)]
+        config: PathBuf,
+        /// The tenant, `provider/tenant`.
+        tenant: String,
+        /// The namespace to move to (default: the registry's).
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Subcommand)]
@@ -152,6 +171,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "aclfile")]
         format: AclFormat,
     },
+    /// Maintain the tenant-scoped store (`runtime.store`).
+    Store {
+        #[command(subcommand)]
+        what: StoreCommand,
+    },
     /// Run the local Discord emulator (gateway and REST on one port) serving the bots of
     /// a registry; stops on Ctrl-C.
     Sim {
@@ -204,6 +228,12 @@ fn main() -> ExitCode {
             }
         }
         Command::VaultKey { what, from_env } => report("vault-key", vault_key(what, &from_env)),
+        Command::Store {
+            what: StoreCommand::MoveNamespace { config, tenant, to },
+        } => report(
+            "store move-namespace",
+            store_cmd::move_namespace(&config, &tenant, to.as_deref()),
+        ),
         Command::RedisAcl {
             role,
             user,

@@ -1,0 +1,180 @@
+//! `backfill` through whole runtimes: a channel of 250 messages in the emulator
+//! (paged 100 at a time), a job for it, the runtime stopped after the first page,
+//! a new runtime over the same store resuming from the stored cursor: exactly 250
+//! rows, and none of the messages posted in between (newer than the cursor).
+
+use std::time::Duration;
+
+use switchboard::model::Event;
+use switchboard::sim::{DEMO_CHANNELS, DEMO_GUILD, InjectMessage, RouteLimit, SimUser};
+use switchboard::store::TenantStore;
+use switchboard::store::indexer::{BackfillProgress, BackfillRequest};
+
+use crate::both_backends;
+use crate::support::{
+    TestDb, job, publish, registry_yaml, settled, start_runtime, start_sim, tenant, until,
+};
+
+const HISTORY: u64 = 250;
+const HISTORY_ROWS: i64 = 250;
+const ROUTE: &str = "GET /channels/{channel_id}/messages";
+
+async fn progress(s: &TenantStore, channel: &str) -> Option<BackfillProgress> {
+    let text = s
+        .cursor(&BackfillProgress::cursor_name(channel))
+        .await
+        .unwrap()?;
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+async fn backfill_scenario(db: &TestDb) {
+    let yaml = registry_yaml(db, "", &[("bf", Some("[backfill]"))]);
+    // One history page per 1.5 s: the first run is stopped while it waits for the
+    // second.
+    let sim = start_sim(&yaml, |c| {
+        c.rate_limits.overrides.insert(
+            ROUTE.to_owned(),
+            RouteLimit {
+                limit: 1,
+                window: Duration::from_millis(1500),
+                shared: false,
+            },
+        );
+    })
+    .await;
+    let channel = DEMO_CHANNELS[1];
+    let author = SimUser {
+        id: 77,
+        username: "historian".into(),
+        bot: false,
+    };
+    for n in 0..HISTORY {
+        sim.inject_message(InjectMessage::guild(
+            DEMO_GUILD,
+            channel,
+            author.clone(),
+            &format!("old {n}"),
+        ))
+        .unwrap();
+    }
+    let channel = channel.to_string();
+    let bf = tenant("bf");
+    let request = BackfillRequest {
+        channel: channel.clone(),
+        limit: None,
+    };
+    let timeout = Duration::from_secs(60);
+
+    // First run: stopped once the first page is stored. The test watches through a
+    // pool of its own (the runtime closes its pool when it stops).
+    let runtime = start_runtime(&sim, &yaml, |b| b).await;
+    let observer = db.connect().await;
+    let s = observer.tenant(&bf, "discord__bf");
+    publish(&runtime, &bf, Event::Job(request.job())).await;
+    until(timeout, "the first page is stored", || async {
+        progress(&s, &channel)
+            .await
+            .is_some_and(|p| p.fetched >= 100)
+    })
+    .await;
+    runtime.shutdown(Duration::from_millis(100)).await;
+    let first = progress(&s, &channel).await.unwrap();
+    assert!(!first.done, "stopped midway: {first:?}");
+    let stored_first = s.messages_count().await.unwrap();
+    assert_eq!(
+        stored_first as u64, first.fetched,
+        "the cursor follows what is stored"
+    );
+    // Messages posted while no runtime runs (newer than anything backfilled).
+    let newer: Vec<u64> = (0..5)
+        .map(|n| {
+            sim.inject_message(InjectMessage::guild(
+                DEMO_GUILD,
+                DEMO_CHANNELS[1],
+                author.clone(),
+                &format!("new {n}"),
+            ))
+            .unwrap()
+        })
+        .collect();
+
+    // Second run, over the same database: resumes from the cursor.
+    let runtime = start_runtime(&sim, &yaml, |b| b).await;
+    publish(&runtime, &bf, Event::Job(request.job())).await;
+    until(timeout, "the backfill finishes", || async {
+        progress(&s, &channel).await.is_some_and(|p| p.done)
+    })
+    .await;
+    settled(&runtime, timeout).await;
+    assert_eq!(s.messages_count().await.unwrap(), HISTORY_ROWS);
+    let last = progress(&s, &channel).await.unwrap();
+    assert_eq!(last.fetched, HISTORY, "{last:?}");
+    // Resumed, not restarted: the messages posted between the runs are newer than
+    // the cursor, so the resumed walk never meets them (a restarted one would store
+    // them first).
+    for id in &newer {
+        assert!(
+            s.message(&id.to_string()).await.unwrap().is_none(),
+            "{id} was fetched"
+        );
+    }
+    let stats = sim.stats().tenant("bf");
+    // A finished backfill asked again does nothing.
+    publish(&runtime, &bf, Event::Job(request.job())).await;
+    settled(&runtime, timeout).await;
+    assert_eq!(sim.stats().tenant("bf").requests, stats.requests);
+    assert_eq!(s.messages_count().await.unwrap(), HISTORY_ROWS);
+    runtime.shutdown(Duration::from_secs(10)).await;
+    observer.close().await;
+    sim.shutdown().await;
+}
+both_backends!(
+    a_backfill_resumes_from_its_cursor_after_a_restart,
+    super::backfill_scenario
+);
+
+/// A job's JSON payload as a schedule would send it, with a limit: exactly `limit`
+/// of the newest messages are stored, and the backfill is done.
+async fn limited_scenario(db: &TestDb) {
+    let yaml = registry_yaml(db, "", &[("bf", Some("[backfill]"))]);
+    let sim = start_sim(&yaml, |_| {}).await;
+    let channel = DEMO_CHANNELS[1];
+    let author = SimUser {
+        id: 78,
+        username: "chronicler".into(),
+        bot: false,
+    };
+    let ids: Vec<u64> = (0..HISTORY)
+        .map(|n| {
+            sim.inject_message(InjectMessage::guild(
+                DEMO_GUILD,
+                channel,
+                author.clone(),
+                &format!("old {n}"),
+            ))
+            .unwrap()
+        })
+        .collect();
+    let channel = channel.to_string();
+    let runtime = start_runtime(&sim, &yaml, |b| b).await;
+    let bf = tenant("bf");
+    let payload = serde_json::json!({ "channel": channel, "limit": 120 });
+    publish(&runtime, &bf, job("backfill", payload)).await;
+    let s = runtime.store().unwrap().tenant(&bf, "discord__bf");
+    let timeout = Duration::from_secs(60);
+    until(timeout, "the limited backfill finishes", || async {
+        progress(&s, &channel).await.is_some_and(|p| p.done)
+    })
+    .await;
+    settled(&runtime, timeout).await;
+    assert_eq!(s.messages_count().await.unwrap(), 120);
+    assert_eq!(progress(&s, &channel).await.unwrap().pages, 2);
+    // The newest 120: the oldest stored is the 120th from the end.
+    let oldest = &ids[ids.len() - 120];
+    assert!(s.message(&oldest.to_string()).await.unwrap().is_some());
+    let older = &ids[ids.len() - 121];
+    assert!(s.message(&older.to_string()).await.unwrap().is_none());
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+both_backends!(a_backfill_stops_at_its_limit, super::limited_scenario);
