@@ -91,9 +91,9 @@ pub enum EmbedError {
     Secret {
         /// The app secret's name.
         name: String,
-        /// Why (`CtxError::Secret` or `CtxError::NoSecrets`).
+        /// Why (the vault's refusal, or no vault).
         #[source]
-        source: Box<crate::handler::CtxError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The key cannot be sent in a header (control characters); the key itself is
     /// not shown.

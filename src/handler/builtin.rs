@@ -1,5 +1,6 @@
 //! Built-in handlers, enabled by name in the registry: the examples `ping` and
-//! `echo`, and the store's `message-indexer`, `attachment-indexer` and `backfill`
+//! `echo`, and the store's `message-indexer`, `attachment-indexer`,
+//! `embedding-indexer` and `backfill`
 //! (`crate::store::indexer`).
 
 use std::sync::{Arc, LazyLock};
@@ -8,7 +9,7 @@ use super::dispatch::DynHandler;
 use super::{Ctx, Handler, HandlerResult};
 use crate::commands::{AppCommand, Router};
 use crate::model::{InteractionCreated, SocialMessageCreated};
-use crate::store::indexer::{AttachmentIndexer, Backfill, MessageIndexer};
+use crate::store::indexer::{AttachmentIndexer, Backfill, EmbeddingIndexer, MessageIndexer};
 
 /// The routed `/ping`, shared by every `Ping`.
 static PING_ROUTES: LazyLock<Router> = LazyLock::new(|| {
@@ -76,11 +77,17 @@ pub const BUILTIN_HANDLERS: &[&str] = &[
     "echo",
     "message-indexer",
     "attachment-indexer",
+    "embedding-indexer",
     "backfill",
 ];
 
 /// The built-in handlers that need `runtime.store`.
-pub const STORE_HANDLERS: &[&str] = &["message-indexer", "attachment-indexer", "backfill"];
+pub const STORE_HANDLERS: &[&str] = &[
+    "message-indexer",
+    "attachment-indexer",
+    "embedding-indexer",
+    "backfill",
+];
 
 /// The built-in handler called `name`, if there is one.
 pub(crate) fn builtin(name: &str) -> Option<Arc<dyn DynHandler>> {
@@ -89,6 +96,7 @@ pub(crate) fn builtin(name: &str) -> Option<Arc<dyn DynHandler>> {
         "echo" => Some(Arc::new(Echo)),
         "message-indexer" => Some(Arc::new(MessageIndexer)),
         "attachment-indexer" => Some(Arc::new(AttachmentIndexer)),
+        "embedding-indexer" => Some(Arc::new(EmbeddingIndexer)),
         "backfill" => Some(Arc::new(Backfill)),
         _ => None,
     }

@@ -84,6 +84,8 @@ pub(crate) struct CtxShared {
     pub(crate) state: StateStore,
     /// The tenant-scoped store; `Ctx::store` binds it to the envelope's tenant.
     pub(crate) store: Option<Store>,
+    /// How the store embeds text for a tenant (`runtime.embeddings`).
+    pub(crate) semantic: Option<crate::store::Semantic>,
     pub(crate) request_timeout: Duration,
 }
 
@@ -239,7 +241,10 @@ impl Ctx {
         self.shared
             .store
             .as_ref()
-            .map(|s| s.for_tenant(&self.tenant))
+            .map(|s| {
+                s.for_tenant(&self.tenant)
+                    .with_semantic(self.shared.semantic.clone())
+            })
             .ok_or(CtxError::NoStore)
     }
 

@@ -345,8 +345,41 @@ async fn pool_config(
         secrets: Some(vault.worker_secrets()),
         state: start_state(registry).await?,
         store,
+        embedder: embedder(registry)?,
         ..WorkerPoolConfig::default()
     })
+}
+
+/// The embedder of `runtime.embeddings` (none without it), with the app secret that
+/// holds each tenant's key.
+fn embedder(
+    registry: &Registry,
+) -> Result<Option<(Arc<dyn crate::embed::Embedder>, String)>, RuntimeError> {
+    let Some(config) = &registry.runtime.embeddings else {
+        let needy: Vec<String> = registry
+            .tenants
+            .iter()
+            .filter(|t| {
+                t.handlers(&registry.runtime)
+                    .iter()
+                    .any(|h| h == "embedding-indexer")
+            })
+            .map(|t| {
+                format!(
+                    "tenant {}: handler embedding-indexer needs runtime.embeddings",
+                    t.id()
+                )
+            })
+            .collect();
+        return if needy.is_empty() {
+            Ok(None)
+        } else {
+            Err(RuntimeError::Config(needy))
+        };
+    };
+    let embedder = crate::embed::OpenAiEmbedder::new(config)
+        .map_err(|e| RuntimeError::Config(vec![format!("runtime.embeddings: {e}")]))?;
+    Ok(Some((Arc::new(embedder), config.secret.clone())))
 }
 
 /// The tenant-scoped store of `runtime.store` (none without it): connected and

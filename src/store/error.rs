@@ -22,6 +22,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// Text search or indexing by meaning without an embedder
+    /// (`runtime.embeddings` is not configured).
+    #[error("no embedder is configured (runtime.embeddings)")]
+    NoEmbedder,
+    /// Embedding failed (the tenant's key could not be read, or the embedder
+    /// failed).
+    #[error("store: embedding failed")]
+    Embed(#[source] crate::embed::EmbedError),
     /// The database could not be reached (never shows the URL: it may hold a
     /// password).
     #[error("store: cannot connect to {target}")]

@@ -35,6 +35,7 @@ mod embeddings;
 mod error;
 pub mod indexer;
 mod migrate;
+mod semantic;
 mod tenant;
 mod types;
 
@@ -50,6 +51,7 @@ use sqlx::{Executor, Row};
 pub use crate::config::{StoreBackend, StoreConfig};
 pub use embeddings::MESSAGES_KIND;
 pub use error::{BoxError, StoreError};
+pub(crate) use semantic::Semantic;
 pub use tenant::TenantStore;
 pub use types::{DeleteOutcome, EditOutcome, MessageEdit, StoredAttachment, StoredMessage, Upsert};
 

@@ -26,6 +26,8 @@ pub struct TenantStore {
     pub(super) pool: AnyPool,
     pub(super) tenant: TenantId,
     pub(super) namespace: Arc<str>,
+    /// How to embed text for this tenant (`None`: no embedder configured).
+    pub(super) semantic: Option<super::semantic::Semantic>,
 }
 
 impl std::fmt::Debug for TenantStore {
@@ -43,6 +45,7 @@ impl TenantStore {
             pool,
             tenant,
             namespace,
+            semantic: None,
         }
     }
 

@@ -63,6 +63,9 @@ pub struct WorkerPoolConfig {
     /// Where `Ctx::store` reaches the tenant-scoped store (`runtime.store`); `None`:
     /// handlers get `CtxError::NoStore`.
     pub store: Option<crate::store::Store>,
+    /// The embedder `TenantStore::similar` and the `embedding-indexer` use, and the
+    /// app secret holding each tenant's API key for it; `None`: no embedder.
+    pub embedder: Option<(Arc<dyn crate::embed::Embedder>, String)>,
 }
 
 impl std::fmt::Debug for WorkerPoolConfig {
@@ -91,6 +94,7 @@ impl Default for WorkerPoolConfig {
             secrets: None,
             state: StateStore::memory(),
             store: None,
+            embedder: None,
         }
     }
 }
@@ -312,6 +316,14 @@ impl WorkerPoolHandle {
             secrets: config.secrets.clone(),
             state: config.state.clone(),
             store: config.store.clone(),
+            semantic: config
+                .embedder
+                .as_ref()
+                .map(|(embedder, secret)| crate::store::Semantic {
+                    embedder: Arc::clone(embedder),
+                    secret: Arc::from(secret.as_str()),
+                    secrets: config.secrets.clone(),
+                }),
             request_timeout: config.request_timeout,
         };
         let shared = Arc::new(PoolShared {
