@@ -193,6 +193,7 @@ impl RuntimeBuilder {
         } else {
             (None, None)
         };
+        let semantic = pool.as_ref().and_then(WorkerPoolConfig::semantic);
         let policy = restart_policy(&registry);
 
         let registry = Arc::new(registry);
@@ -235,6 +236,7 @@ impl RuntimeBuilder {
                 tenant_store,
                 jobs,
                 store,
+                semantic,
                 admin: Mutex::new(None),
                 cancel,
                 tasks,

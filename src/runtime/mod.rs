@@ -184,6 +184,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) jobs: Option<crate::jobs::JobScheduler>,
     /// The tenant-scoped store (`runtime.store`, nodes with workers).
     pub(crate) store: Option<crate::store::Store>,
+    /// How the store embeds text (`runtime.embeddings`), for [`Runtime::store_for`].
+    pub(crate) semantic: Option<crate::store::Semantic>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -364,6 +366,19 @@ impl Runtime {
     #[must_use]
     pub fn store(&self) -> Option<&crate::store::Store> {
         self.inner.store.as_ref()
+    }
+
+    /// `tenant`'s store as its handlers see it (`Ctx::store`): under its registered
+    /// namespace, and able to embed text (`TenantStore::similar`) when
+    /// `runtime.embeddings` is set. `None` without a store.
+    #[must_use]
+    pub fn store_for(&self, tenant: &crate::model::TenantId) -> Option<crate::store::TenantStore> {
+        let store = self.inner.store.as_ref()?;
+        Some(
+            store
+                .for_tenant(tenant)
+                .with_semantic(self.inner.semantic.clone()),
+        )
     }
 
     /// Graceful shutdown: stop accepting (gateways close with a resumable code and save

@@ -124,29 +124,44 @@ impl TenantStore {
     /// [`StoreError::Query`].
     pub async fn attachment(&self, id: &str) -> Result<Option<StoredAttachment>, StoreError> {
         let op = "read an attachment";
-        let row = sqlx::query(
-            "SELECT foreign_id, message_id, filename, content_type, size, url, sha256 \
-             FROM attachments WHERE provider = $1 AND tenant = $2 AND foreign_id = $3",
-        )
+        let row = sqlx::query(&format!(
+            "{SELECT_ATTACHMENT} WHERE provider = $1 AND tenant = $2 AND foreign_id = $3"
+        ))
         .bind(self.provider_name())
         .bind(self.tenant_name())
         .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::query(op))?;
-        row.map(|row| {
-            Ok(StoredAttachment {
-                id: row.try_get(0)?,
-                message_id: row.try_get(1)?,
-                filename: row.try_get(2)?,
-                content_type: row.try_get(3)?,
-                size: u64::try_from(row.try_get::<i64, _>(4)?).unwrap_or_default(),
-                url: row.try_get(5)?,
-                sha256: row.try_get(6)?,
-            })
-        })
-        .transpose()
-        .map_err(StoreError::query(op))
+        row.as_ref()
+            .map(attachment_of)
+            .transpose()
+            .map_err(StoreError::query(op))
+    }
+
+    /// The recorded attachments of a message, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Query`].
+    pub async fn attachments_of(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<StoredAttachment>, StoreError> {
+        let op = "read a message's attachments";
+        let rows = sqlx::query(&format!(
+            "{SELECT_ATTACHMENT} WHERE provider = $1 AND tenant = $2 AND message_id = $3 \
+             ORDER BY foreign_id"
+        ))
+        .bind(self.provider_name())
+        .bind(self.tenant_name())
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query(op))?;
+        rows.iter()
+            .map(attachment_of)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(op))
     }
 
     /// How many attachments are recorded.
@@ -173,4 +188,21 @@ impl TenantStore {
         )
         .await
     }
+}
+
+/// The columns [`attachment_of`] reads.
+const SELECT_ATTACHMENT: &str =
+    "SELECT foreign_id, message_id, filename, content_type, size, url, sha256 FROM attachments";
+
+/// A row of [`SELECT_ATTACHMENT`].
+fn attachment_of(row: &sqlx::any::AnyRow) -> Result<StoredAttachment, sqlx::Error> {
+    Ok(StoredAttachment {
+        id: row.try_get(0)?,
+        message_id: row.try_get(1)?,
+        filename: row.try_get(2)?,
+        content_type: row.try_get(3)?,
+        size: u64::try_from(row.try_get::<i64, _>(4)?).unwrap_or_default(),
+        url: row.try_get(5)?,
+        sha256: row.try_get(6)?,
+    })
 }

@@ -151,11 +151,13 @@ both_backends!(
     super::indexer_scenario
 );
 
-/// `attachment-indexer` beside `message-indexer`: a message with two attachments,
-/// delivered three times, is one message row and two attachment rows; hashing them
-/// to the same bytes makes one blob.
+/// `attachment-indexer` beside `message-indexer`, on the emulator's real
+/// attachments: a message with three files, two of them the same bytes, delivered
+/// three more times, is one message row, three attachment rows, each hashed
+/// (SHA-256 of the bytes the emulator serves), and two blobs.
 async fn attachment_scenario(db: &TestDb) {
-    use switchboard::model::Attachment;
+    use sha2::{Digest, Sha256};
+    use switchboard::sim::SimAttachment;
     let yaml = registry_yaml(
         db,
         "",
@@ -164,35 +166,159 @@ async fn attachment_scenario(db: &TestDb) {
     let sim = start_sim(&yaml, |_| {}).await;
     let runtime = start_runtime(&sim, &yaml, |b| b).await;
     let att = tenant("att");
-    let mut msg = message("900", "10", "two files");
-    msg.attachments = ["a", "b"]
-        .iter()
-        .map(|n| Attachment {
-            id: format!("att-{n}"),
-            filename: format!("{n}.png"),
-            url: format!("https://cdn.example/{n}.png"),
-            size: 10,
-            content_type: Some("image/png".into()),
+    let author = SimUser {
+        id: 4242,
+        username: "reader".into(),
+        bot: false,
+    };
+    let id = sim
+        .inject_message_with_attachments(
+            InjectMessage::guild(DEMO_GUILD, DEMO_CHANNELS[0], author, "three files"),
+            vec![
+                SimAttachment::new("a.png", "image/png", b"same bytes".to_vec()),
+                SimAttachment::new("b.png", "image/png", b"same bytes".to_vec()),
+                SimAttachment::new("c.txt", "text/plain", b"other bytes".to_vec()),
+            ],
+        )
+        .unwrap();
+    let s = runtime.store().unwrap().tenant(&att, "discord__att");
+    let hashed = || async {
+        let mut n = 0;
+        for a in s.attachments_of(&id.to_string()).await.unwrap() {
+            n += usize::from(a.sha256.is_some());
+        }
+        n
+    };
+    until(
+        Duration::from_secs(60),
+        "every attachment hashed",
+        || async { hashed().await == 3 },
+    )
+    .await;
+    // Redelivered three times: no new row, nothing downloaded again.
+    let stored = s.message(&id.to_string()).await.unwrap().unwrap();
+    let mut msg = message(&stored.id, &stored.channel_id, &stored.content);
+    msg.guild_id = stored.guild_id.clone();
+    msg.attachments = s
+        .attachments_of(&id.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| switchboard::model::Attachment {
+            id: a.id,
+            filename: a.filename,
+            url: a.url,
+            size: a.size,
+            content_type: a.content_type,
         })
         .collect();
     for _ in 0..3 {
         publish(&runtime, &att, Event::SocialMessageCreated(msg.clone())).await;
     }
     settled(&runtime, Duration::from_secs(60)).await;
-    let s = runtime.store().unwrap().tenant(&att, "discord__att");
+    assert_eq!(runtime.bus().stats().dead_lettered, 0);
     assert_eq!(s.messages_count().await.unwrap(), 1);
-    assert_eq!(s.attachments_count().await.unwrap(), 2);
-    let a = s.attachment("att-a").await.unwrap().unwrap();
-    assert_eq!((a.message_id.as_str(), a.sha256), ("900", None));
-    // The fetch hook: identical bytes are one blob.
-    let sha = "cd".repeat(32);
-    s.set_attachment_hash("att-a", &sha, 10).await.unwrap();
-    s.set_attachment_hash("att-b", &sha, 10).await.unwrap();
-    assert_eq!(s.distinct_blobs().await.unwrap(), 1);
+    assert_eq!(s.attachments_count().await.unwrap(), 3);
+    assert_eq!(s.distinct_blobs().await.unwrap(), 2);
+    let hex = |b: &[u8]| {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
+    let by_name = |name: &'static str| {
+        let s = s.clone();
+        async move {
+            s.attachments_of(&id.to_string())
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|a| a.filename == name)
+                .and_then(|a| a.sha256)
+        }
+    };
+    assert_eq!(by_name("a.png").await, Some(hex(b"same bytes")));
+    assert_eq!(by_name("b.png").await, Some(hex(b"same bytes")));
+    assert_eq!(by_name("c.txt").await, Some(hex(b"other bytes")));
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }
 both_backends!(
-    the_attachment_indexer_records_metadata_once,
+    the_attachment_indexer_hashes_each_file_once,
     super::attachment_scenario
+);
+
+/// `embedding-indexer` with the local embeddings server: each tenant's messages are
+/// embedded with that tenant's own key, and `TenantStore::similar` finds the
+/// nearest of the tenant's own messages only.
+async fn embedding_scenario(db: &TestDb) {
+    use crate::common::embed_server::{DIM, EmbedServer};
+    let server = EmbedServer::start().await;
+    let extra = format!(
+        "  embeddings: {{ url: \"{}\", model: test-embed-1, secret: openai_key, dimension: {DIM} }}\n",
+        server.url()
+    );
+    let handlers = Some("[message-indexer, embedding-indexer]");
+    let mut yaml = registry_yaml(db, &extra, &[("e1", handlers), ("e2", handlers)]);
+    for t in ["e1", "e2"] {
+        yaml = yaml.replace(
+            &format!("    tenant: {t}\n"),
+            &format!("    tenant: {t}\n    secrets: {{ openai_key: key-of-{t} }}\n"),
+        );
+    }
+    let sim = start_sim(&yaml, |_| {}).await;
+    let runtime = start_runtime(&sim, &yaml, |b| b).await;
+    let texts = [
+        ("e1", "1", "the duck swims across the pond"),
+        ("e1", "2", "taxes are due in april"),
+        ("e1", "3", "bring bread for the ducks"),
+        ("e2", "4", "the duck swims across the pond again"),
+        ("e2", "5", "a meeting about the budget"),
+    ];
+    for (t, id, text) in texts {
+        let mut msg = message(id, &DEMO_CHANNELS[0].to_string(), text);
+        msg.guild_id = Some(DEMO_GUILD.to_string());
+        publish(&runtime, &tenant(t), Event::SocialMessageCreated(msg)).await;
+    }
+    settled(&runtime, Duration::from_secs(60)).await;
+    assert_eq!(runtime.bus().stats().dead_lettered, 0);
+    // Through a handler's view of the store (as `ctx.store()` builds it).
+    let e1 = runtime.store_for(&tenant("e1")).unwrap();
+    let e2 = runtime.store_for(&tenant("e2")).unwrap();
+    assert_eq!(e1.embeddings_count().await.unwrap(), 3);
+    assert_eq!(e2.embeddings_count().await.unwrap(), 2);
+    let found = e1.similar("duck swims pond", 2).await.unwrap();
+    let ids: Vec<&str> = found.iter().map(|(m, _)| m.id.as_str()).collect();
+    assert_eq!(ids[0], "1", "nearest first: {ids:?}");
+    assert!(
+        ids.iter().all(|id| ["1", "2", "3"].contains(id)),
+        "e1's own only: {ids:?}"
+    );
+    assert!(found[0].1 > found[1].1);
+    let found = e2.similar("duck swims pond", 5).await.unwrap();
+    let ids: Vec<&str> = found.iter().map(|(m, _)| m.id.as_str()).collect();
+    assert_eq!(ids, ["4", "5"], "e2's own only");
+    // Every request carried the key of the tenant whose text it embedded.
+    for (auth, inputs) in server.seen() {
+        let owner = if auth.ends_with("key-of-e1") {
+            "e1"
+        } else {
+            "e2"
+        };
+        for input in inputs {
+            let known = texts
+                .iter()
+                .any(|(t, _, text)| *t == owner && *text == input);
+            assert!(
+                known || input == "duck swims pond",
+                "{input:?} sent with {owner}'s key"
+            );
+        }
+    }
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+both_backends!(
+    the_embedding_indexer_embeds_with_each_tenants_key,
+    super::embedding_scenario
 );

@@ -82,6 +82,19 @@ impl std::fmt::Debug for WorkerPoolConfig {
     }
 }
 
+impl WorkerPoolConfig {
+    /// How the store embeds text for a tenant, from `embedder` and `secrets`.
+    pub(crate) fn semantic(&self) -> Option<crate::store::Semantic> {
+        self.embedder
+            .as_ref()
+            .map(|(embedder, secret)| crate::store::Semantic {
+                embedder: Arc::clone(embedder),
+                secret: Arc::from(secret.as_str()),
+                secrets: self.secrets.clone(),
+            })
+    }
+}
+
 impl Default for WorkerPoolConfig {
     fn default() -> Self {
         Self {
@@ -316,14 +329,7 @@ impl WorkerPoolHandle {
             secrets: config.secrets.clone(),
             state: config.state.clone(),
             store: config.store.clone(),
-            semantic: config
-                .embedder
-                .as_ref()
-                .map(|(embedder, secret)| crate::store::Semantic {
-                    embedder: Arc::clone(embedder),
-                    secret: Arc::from(secret.as_str()),
-                    secrets: config.secrets.clone(),
-                }),
+            semantic: config.semantic(),
             request_timeout: config.request_timeout,
         };
         let shared = Arc::new(PoolShared {
