@@ -11,6 +11,6 @@ mod restart;
 mod worker;
 
 pub use latency::LatencyHistogram;
-pub use pool::{PoolStats, WorkerPoolConfig, WorkerPoolHandle};
+pub use pool::{PoolStats, SecretEmbedder, WorkerPoolConfig, WorkerPoolHandle};
 pub(crate) use restart::child_exit;
 pub use restart::{RestartBudget, RestartPolicy};

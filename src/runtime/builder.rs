@@ -354,9 +354,7 @@ async fn pool_config(
 
 /// The embedder of `runtime.embeddings` (none without it), with the app secret that
 /// holds each tenant's key.
-fn embedder(
-    registry: &Registry,
-) -> Result<Option<(Arc<dyn crate::embed::Embedder>, String)>, RuntimeError> {
+fn embedder(registry: &Registry) -> Result<Option<crate::actors::SecretEmbedder>, RuntimeError> {
     let Some(config) = &registry.runtime.embeddings else {
         let needy: Vec<String> = registry
             .tenants
@@ -381,7 +379,10 @@ fn embedder(
     };
     let embedder = crate::embed::OpenAiEmbedder::new(config)
         .map_err(|e| RuntimeError::Config(vec![format!("runtime.embeddings: {e}")]))?;
-    Ok(Some((Arc::new(embedder), config.secret.clone())))
+    Ok(Some(crate::actors::SecretEmbedder {
+        embedder: Arc::new(embedder),
+        secret: config.secret.clone(),
+    }))
 }
 
 /// The tenant-scoped store of `runtime.store` (none without it): connected and

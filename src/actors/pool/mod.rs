@@ -65,7 +65,16 @@ pub struct WorkerPoolConfig {
     pub store: Option<crate::store::Store>,
     /// The embedder `TenantStore::similar` and the `embedding-indexer` use, and the
     /// app secret holding each tenant's API key for it; `None`: no embedder.
-    pub embedder: Option<(Arc<dyn crate::embed::Embedder>, String)>,
+    pub embedder: Option<SecretEmbedder>,
+}
+
+/// An embedder and the app secret that holds each tenant's API key for it.
+#[derive(Clone)]
+pub struct SecretEmbedder {
+    /// The embedder.
+    pub embedder: Arc<dyn crate::embed::Embedder>,
+    /// The app secret's name (`runtime.embeddings.secret`).
+    pub secret: String,
 }
 
 impl std::fmt::Debug for WorkerPoolConfig {
@@ -85,13 +94,11 @@ impl std::fmt::Debug for WorkerPoolConfig {
 impl WorkerPoolConfig {
     /// How the store embeds text for a tenant, from `embedder` and `secrets`.
     pub(crate) fn semantic(&self) -> Option<crate::store::Semantic> {
-        self.embedder
-            .as_ref()
-            .map(|(embedder, secret)| crate::store::Semantic {
-                embedder: Arc::clone(embedder),
-                secret: Arc::from(secret.as_str()),
-                secrets: self.secrets.clone(),
-            })
+        self.embedder.as_ref().map(|e| crate::store::Semantic {
+            embedder: Arc::clone(&e.embedder),
+            secret: Arc::from(e.secret.as_str()),
+            secrets: self.secrets.clone(),
+        })
     }
 }
 
