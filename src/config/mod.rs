@@ -16,7 +16,7 @@ pub use error::{ConfigError, ConfigIssue};
 pub use load::{EnvLookup, LoadOptions};
 pub use registry::{
     AdminConfig, AllowConfig, BackendKind, BusBackendConfig, CommandScope, CommandsConfig,
-    Credentials, Endpoints, GatewayConfig, InteractionsConfig, Registry, RestartConfig,
+    Credentials, Endpoints, GatewayConfig, GroupConfig, InteractionsConfig, Registry, RestartConfig,
     RuntimeConfig, ScheduleConfig, Shards, StorageConfig, TenantConfig, TenantsStore,
     VaultBackendConfig,
 };

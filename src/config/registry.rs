@@ -240,6 +240,27 @@ pub struct RuntimeConfig {
     /// this node before it stops them (a second SIGINT/SIGTERM stops at once).
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// Worker groups besides the default one (`runtime.workers` running the
+    /// tenants' handlers), by name: each sees every tenant's events independently,
+    /// with its own workers, handlers, retries, dead letters and backlog.
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, GroupConfig>,
+}
+
+/// `runtime.groups.<name>`: a worker group.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GroupConfig {
+    /// How many workers the group runs on each node that runs it.
+    #[serde(default = "default_group_workers")]
+    pub workers: usize,
+    /// Built-in handlers the group runs for every tenant (code handlers are added
+    /// with `RuntimeBuilder::group_handler`).
+    #[serde(default)]
+    pub handlers: Vec<String>,
+}
+
+fn default_group_workers() -> usize {
+    2
 }
 
 fn default_shutdown_grace() -> u64 {
@@ -279,6 +300,7 @@ impl Default for RuntimeConfig {
             strict: false,
             tenants_store: TenantsStore::File,
             shutdown_grace_secs: default_shutdown_grace(),
+            groups: std::collections::BTreeMap::new(),
         }
     }
 }
