@@ -1,0 +1,196 @@
+//! Backend-independent worker-group scenarios; each backend module instantiates
+//! them with `all!`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use switchboard::bus::{Bus, BusConfig, DEFAULT_GROUP};
+
+use crate::common::eventually;
+use crate::support::{
+    Counting, Gated, Guard, INDEXER, WAIT, group_config, message, serving, start_group_pool,
+    tenant,
+};
+
+/// Defines one `#[tokio::test]` per scenario for a backend constructor `$make`.
+macro_rules! all {
+    ($make:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn each_group_sees_each_event_once() {
+            $crate::scenarios::each_group_sees_each_event_once($make).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_failure_is_retried_and_dead_lettered_in_its_group_only() {
+            $crate::scenarios::a_failure_is_retried_and_dead_lettered_in_its_group_only($make)
+                .await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_blocked_group_does_not_delay_another() {
+            $crate::scenarios::a_blocked_group_does_not_delay_another($make).await;
+        }
+    };
+}
+pub(crate) use all;
+
+/// Two groups, several tenants, single publishes and batches: each group's handler
+/// (the same handler name in both) handles each envelope exactly once.
+pub(crate) async fn each_group_sees_each_event_once<F, Fut>(make: F)
+where
+    F: Fn(BusConfig) -> Fut,
+    Fut: Future<Output = (Bus, Guard)>,
+{
+    let (bus, _guard) = make(group_config(3)).await;
+    let tenants = 4;
+    let (bot, indexer) = (Counting::default(), Counting::default());
+    let bot_pool = start_group_pool(&bus, DEFAULT_GROUP, serving(tenants, bot.clone()), 3).await;
+    let idx_pool = start_group_pool(&bus, INDEXER, serving(tenants, indexer.clone()), 2).await;
+    let mut n = 0;
+    for i in 0..100 {
+        bus.publish(message(&tenant(i % tenants), "one")).await.unwrap();
+        n += 1;
+    }
+    let batch: Vec<_> = (0..200).map(|i| message(&tenant(i % tenants), "batch")).collect();
+    n += batch.len();
+    bus.publish_batch(batch).await.unwrap();
+    eventually(WAIT, || {
+        let s = bus.stats();
+        let done = s.groups.iter().all(|g| g.acked == n as u64);
+        async move { done }
+    })
+    .await;
+    assert_eq!(bot.once_each(), (n, true), "the bot group, once each");
+    assert_eq!(indexer.once_each(), (n, true), "the indexer group, once each");
+    let stats = bus.stats();
+    let names: Vec<&str> = stats.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, [DEFAULT_GROUP, INDEXER]);
+    assert!(stats.groups.iter().all(|g| g.retried == 0 && g.dead_lettered == 0));
+    // Nothing is left behind for either group.
+    eventually(WAIT, || {
+        let bus = bus.clone();
+        async move {
+            let b = bus.backlog().await.unwrap();
+            b.groups.len() == 2 && b.groups.iter().all(|g| g.lag() == 0 && g.pending() == 0)
+        }
+    })
+    .await;
+    bot_pool.shutdown().await;
+    idx_pool.shutdown().await;
+    bus.close().await;
+}
+
+/// The indexer fails one envelope for good: it is retried and dead-lettered in the
+/// indexer group only (the bot group handled it once), and a replay of the dead
+/// letter goes back to the indexer group alone.
+pub(crate) async fn a_failure_is_retried_and_dead_lettered_in_its_group_only<F, Fut>(make: F)
+where
+    F: Fn(BusConfig) -> Fut,
+    Fut: Future<Output = (Bus, Guard)>,
+{
+    let max = 3;
+    let (bus, _guard) = make(group_config(max)).await;
+    let (bot, indexer) = (Counting::default(), Counting::failing());
+    let bot_pool = start_group_pool(&bus, DEFAULT_GROUP, serving(2, bot.clone()), 2).await;
+    let idx_pool = start_group_pool(&bus, INDEXER, serving(2, indexer.clone()), 2).await;
+    let poison = message(&tenant(1), "poison");
+    let poison_id = poison.id;
+    bus.publish(poison).await.unwrap();
+    for i in 0..10 {
+        bus.publish(message(&tenant(i % 2), "fine")).await.unwrap();
+    }
+    eventually(WAIT, || {
+        let s = bus.stats();
+        let done = s.groups[1].dead_lettered == 1 && s.groups[0].acked == 11;
+        async move { done }
+    })
+    .await;
+    let stats = bus.stats();
+    let (def, idx) = (&stats.groups[0], &stats.groups[1]);
+    assert_eq!(
+        (def.retried, def.dead_lettered),
+        (0, 0),
+        "the bot group never retried"
+    );
+    assert_eq!(
+        (idx.retried, idx.dead_lettered),
+        (u64::from(max) - 1, 1),
+        "retried, then dead-lettered, in the indexer group"
+    );
+    assert_eq!(bot.attempts.get(&poison_id).map(|a| *a), Some(1), "the bot ran it once");
+    assert_eq!(
+        indexer.attempts.get(&poison_id).map(|a| *a),
+        Some(max),
+        "the indexer ran it max_deliveries times"
+    );
+    let dead = bus.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].group, INDEXER, "the letter names its group");
+
+    // Replayed, it goes back to the indexer group only.
+    indexer.fail_poison.store(false, Ordering::SeqCst);
+    assert!(bus.replay_dead_letter(&dead[0].id).await.unwrap());
+    eventually(WAIT, || {
+        let ok = indexer.handled.contains_key(&poison_id);
+        async move { ok }
+    })
+    .await;
+    // Wait until the bot group has nothing left to see, then check it saw no replay.
+    eventually(WAIT, || {
+        let bus = bus.clone();
+        async move {
+            let b = bus.backlog().await.unwrap();
+            b.groups.iter().all(|g| g.lag() == 0 && g.pending() == 0)
+        }
+    })
+    .await;
+    assert_eq!(bot.attempts.get(&poison_id).map(|a| *a), Some(1), "no replay in the bot group");
+    assert_eq!(bot.once_each(), (11, true));
+    assert_eq!(indexer.once_each(), (11, true));
+    bot_pool.shutdown().await;
+    idx_pool.shutdown().await;
+    bus.close().await;
+}
+
+/// The indexer's handler is blocked: the bot group still handles every envelope
+/// (asserted while the indexer is stuck), then the indexer catches up.
+pub(crate) async fn a_blocked_group_does_not_delay_another<F, Fut>(make: F)
+where
+    F: Fn(BusConfig) -> Fut,
+    Fut: Future<Output = (Bus, Guard)>,
+{
+    let (bus, _guard) = make(group_config(3)).await;
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let slow = Gated {
+        gate,
+        entered: Arc::new(AtomicU64::new(0)),
+        done: Arc::new(AtomicU64::new(0)),
+    };
+    let bot = Counting::default();
+    let bot_pool = start_group_pool(&bus, DEFAULT_GROUP, serving(3, bot.clone()), 2).await;
+    let idx_pool = start_group_pool(&bus, INDEXER, serving(3, slow.clone()), 2).await;
+    let n = 60;
+    for i in 0..n {
+        bus.publish(message(&tenant(i % 3), "hello")).await.unwrap();
+    }
+    eventually(WAIT, || {
+        let (handled, _) = bot.once_each();
+        async move { handled == n }
+    })
+    .await;
+    assert!(slow.entered.load(Ordering::SeqCst) >= 1, "the indexer took work");
+    assert_eq!(
+        slow.done.load(Ordering::SeqCst),
+        0,
+        "the indexer is still blocked while the bot group finished all {n}"
+    );
+    assert_eq!(bot.once_each(), (n, true));
+    open.send_replace(true);
+    eventually(WAIT, || {
+        let done = slow.done.load(Ordering::SeqCst);
+        async move { done == n as u64 }
+    })
+    .await;
+    bot_pool.shutdown().await;
+    idx_pool.shutdown().await;
+    bus.close().await;
+}
