@@ -9,6 +9,8 @@ mod config;
 mod memory;
 #[path = "groups/redis.rs"]
 mod redis;
+#[path = "groups/runtime.rs"]
+mod runtime;
 #[path = "groups/scenarios.rs"]
 mod scenarios;
 #[path = "groups/support.rs"]

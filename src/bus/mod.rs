@@ -41,8 +41,8 @@ pub use retry::backoff;
 pub use scheduler::{SchedulerConfig, SchedulerStats};
 
 use delivery::Receipt;
-use pending::Pending;
 use group::Group;
+use pending::Pending;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -399,7 +399,11 @@ impl Bus {
     /// The names of every worker group of this bus, the default first.
     #[must_use]
     pub fn group_names(&self) -> Vec<String> {
-        self.inner.groups.iter().map(|g| g.name.to_string()).collect()
+        self.inner
+            .groups
+            .iter()
+            .map(|g| g.name.to_string())
+            .collect()
     }
 
     /// Whether more than the default group exists (then retries and replays are

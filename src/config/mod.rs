@@ -16,8 +16,8 @@ pub use error::{ConfigError, ConfigIssue};
 pub use load::{EnvLookup, LoadOptions};
 pub use registry::{
     AdminConfig, AllowConfig, BackendKind, BusBackendConfig, CommandScope, CommandsConfig,
-    Credentials, Endpoints, GatewayConfig, GroupConfig, InteractionsConfig, Registry, RestartConfig,
-    RuntimeConfig, ScheduleConfig, Shards, StorageConfig, TenantConfig, TenantsStore,
-    VaultBackendConfig,
+    Credentials, Endpoints, GatewayConfig, GroupConfig, InteractionsConfig, Registry,
+    RestartConfig, RuntimeConfig, ScheduleConfig, Shards, StorageConfig, TenantConfig,
+    TenantsStore, VaultBackendConfig,
 };
 pub use validate::{DISCORD_INTENTS, SUPPORTED_PROVIDERS, is_snowflake};

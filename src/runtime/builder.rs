@@ -244,16 +244,14 @@ impl RuntimeBuilder {
         let policy = restart_policy(&registry);
 
         let registry = Arc::new(registry);
-        let (view_tx, view) = tokio::sync::watch::channel(Arc::new(RootView::empty(
-            registry.clone(),
-            &running,
-        )));
+        let (view_tx, view) =
+            tokio::sync::watch::channel(Arc::new(RootView::empty(registry.clone(), &running)));
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
         // Every node with workers runs every schedule; the bus's per-slot claim
         // fires each slot once across the cluster.
-        let jobs = (!pools.is_empty())
-            .then(|| job_scheduler(&bus, self.schedules, &cancel, &tasks));
+        let jobs =
+            (!pools.is_empty()).then(|| job_scheduler(&bus, self.schedules, &cancel, &tasks));
         let root = RootSupervisor::spawn(RootArgs {
             registry,
             bus: bus.clone(),
@@ -341,9 +339,7 @@ fn check_groups(
     let mut all = vec![crate::bus::DEFAULT_GROUP.to_owned()];
     all.extend(extra.iter().cloned());
     for g in &extra {
-        if let Err(RuntimeError::Config(p)) =
-            handlers::group_handler_set(registry, &[], code, g)
-        {
+        if let Err(RuntimeError::Config(p)) = handlers::group_handler_set(registry, &[], code, g) {
             problems.extend(p);
         }
     }
@@ -378,11 +374,7 @@ fn group_pool_config(
     let workers = if group == crate::bus::DEFAULT_GROUP {
         default.workers
     } else {
-        registry
-            .runtime
-            .groups
-            .get(group)
-            .map_or(2, |g| g.workers)
+        registry.runtime.groups.get(group).map_or(2, |g| g.workers)
     };
     WorkerPoolConfig {
         group: group.to_owned(),

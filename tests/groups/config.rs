@@ -41,7 +41,8 @@ fn bad_group_names_unknown_handlers_and_zero_workers_are_each_named() {
     );
     assert!(all.contains("runtime.groups.indexer.workers"), "{all}");
     assert!(
-        all.contains("runtime.groups.indexer.handlers[0]") && all.contains("unknown handler \"nope\""),
+        all.contains("runtime.groups.indexer.handlers[0]")
+            && all.contains("unknown handler \"nope\""),
         "{all}"
     );
     assert!(!all.contains("handlers[1]"), "ping is a built-in: {all}");

@@ -81,7 +81,10 @@ async fn entries_stay_until_every_group_is_done() {
     })
     .await;
     let len: u64 = client.xlen(inbox(&server)).await.unwrap();
-    assert_eq!(len, n as u64, "acked by the bot group, kept for the indexer");
+    assert_eq!(
+        len, n as u64,
+        "acked by the bot group, kept for the indexer"
+    );
     let backlog = a.backlog().await.unwrap();
     assert_eq!(backlog.groups[1].group, INDEXER);
     assert_eq!(backlog.groups[1].lag(), n as u64, "the indexer's own lag");
@@ -148,7 +151,11 @@ async fn a_dead_group_nodes_entries_are_claimed_by_its_group() {
         async move { client.xlen::<u64, _>(key).await.unwrap() == 0 }
     })
     .await;
-    assert_eq!(indexer.once_each(), (n, true), "claimed and handled once each");
+    assert_eq!(
+        indexer.once_each(),
+        (n, true),
+        "claimed and handled once each"
+    );
     assert_eq!(bot.once_each(), (n, true), "the bot group, once each");
     let info: String = client
         .custom(fred::cmd!("INFO"), vec!["commandstats"])

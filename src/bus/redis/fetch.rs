@@ -21,8 +21,8 @@ use super::recover::{ErrorBackoff, is_nogroup};
 use super::ring::{self, Stream};
 use super::scripts::MOVE_DUE;
 use super::{REST, RedisBackend};
-use crate::bus::{Bus, GroupId};
 use crate::bus::delivery::{Delivery, Receipt};
+use crate::bus::{Bus, GroupId};
 use crate::model::{Priority, TenantId, decode, now_ms};
 
 /// Converts an `XREAD`/`XREADGROUP` reply. A nil reply means the `BLOCK` timed out
@@ -172,7 +172,14 @@ async fn admit(
     metrics::counter!("switchboard_bus_decode_errors_total").increment(1);
     tracing::error!(provider = %tenant.provider, tenant = %tenant.tenant, stream, error, "dead-lettering a bad entry");
     if let Err(e) = bus
-        .dead_letter(None, Some(bytes.to_vec()), &error, 1, &receipt, reader.group)
+        .dead_letter(
+            None,
+            Some(bytes.to_vec()),
+            &error,
+            1,
+            &receipt,
+            reader.group,
+        )
         .await
     {
         tracing::warn!(error = %e, "cannot dead-letter a bad entry");
@@ -259,7 +266,8 @@ async fn own_pending(
                 };
                 let (full, last) = (entries.len() as u64 >= OWN_PENDING_BATCH, last.clone());
                 for (id, fields) in entries {
-                    if let Admitted::Delivery(d) = admit(bus, r, t, stream, reader, id, fields).await
+                    if let Admitted::Delivery(d) =
+                        admit(bus, r, t, stream, reader, id, fields).await
                     {
                         sink(*d);
                     }
@@ -324,7 +332,9 @@ fn push_into_scheduler(bus: &Bus, group: GroupId) -> impl FnMut(Delivery) + Send
     move |d: Delivery| {
         let t = d.envelope.tenant_id();
         let class = d.envelope.priority();
-        bus.group_of(group).scheduler.push_now(&t, class, Box::new(d));
+        bus.group_of(group)
+            .scheduler
+            .push_now(&t, class, Box::new(d));
     }
 }
 
@@ -502,7 +512,14 @@ pub(super) async fn request_fetcher(bus: Bus) {
                 }
             };
             if recovered.insert(t.clone()) {
-                own_pending(&bus, r, vec![(stream.clone(), t.clone())], &reader, &mut sink).await;
+                own_pending(
+                    &bus,
+                    r,
+                    vec![(stream.clone(), t.clone())],
+                    &reader,
+                    &mut sink,
+                )
+                .await;
             }
             if claim_now {
                 claim(&bus, r, t, &stream, &reader, &mut sink).await;
@@ -808,11 +825,13 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
         if r.inbox_groups.len() > 1 {
             // Several worker groups: each stream's batch is one `ACK_DEL` (deleting
             // only what no other group needs); the client pipelines them.
-            let settles = by_stream.into_iter().map(|((stream, group), ids)| async move {
-                if let Err(e) = r.settle_entries(&stream, &group, ids).await {
-                    tracing::warn!(stream, error = %e, "acknowledging a batch failed");
-                }
-            });
+            let settles = by_stream
+                .into_iter()
+                .map(|((stream, group), ids)| async move {
+                    if let Err(e) = r.settle_entries(&stream, &group, ids).await {
+                        tracing::warn!(stream, error = %e, "acknowledging a batch failed");
+                    }
+                });
             futures_util::future::join_all(settles).await;
             continue;
         }

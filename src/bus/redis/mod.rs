@@ -572,8 +572,7 @@ impl RedisBackend {
             ts: text(fields.remove("ts"))
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0),
-            group: text(fields.remove("group"))
-                .unwrap_or_else(|| super::DEFAULT_GROUP.to_owned()),
+            group: text(fields.remove("group")).unwrap_or_else(|| super::DEFAULT_GROUP.to_owned()),
         }
     }
 
