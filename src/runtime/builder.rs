@@ -230,16 +230,7 @@ impl RuntimeBuilder {
         } else {
             None
         };
-        let pools = if role.runs_workers() {
-            let default = pool_config(&registry, self.handler_timeout, &vault).await?;
-            groups
-                .run
-                .iter()
-                .map(|g| group_pool_config(&registry, &default, g))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let pools = pool_configs(&registry, role, &groups, self.handler_timeout, &vault).await?;
         let running: Vec<String> = pools.iter().map(|p| p.group.clone()).collect();
         let policy = restart_policy(&registry);
 
@@ -362,6 +353,25 @@ fn check_groups(
     } else {
         Err(RuntimeError::Config(problems))
     }
+}
+
+/// The pools of the worker groups this node runs (none unless it runs workers).
+async fn pool_configs(
+    registry: &Registry,
+    role: Role,
+    groups: &Groups,
+    handler_timeout: Option<Duration>,
+    vault: &VaultHandle,
+) -> Result<Vec<WorkerPoolConfig>, RuntimeError> {
+    if !role.runs_workers() {
+        return Ok(Vec::new());
+    }
+    let default = pool_config(registry, handler_timeout, vault).await?;
+    Ok(groups
+        .run
+        .iter()
+        .map(|g| group_pool_config(registry, &default, g))
+        .collect())
 }
 
 /// The pool of worker group `group`: the default pool's settings with the group's
