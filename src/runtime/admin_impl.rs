@@ -449,6 +449,7 @@ impl AdminBackend for AdminFacade {
                     error: d.error,
                     attempts: d.attempts,
                     ts: d.ts,
+                    group: d.group,
                 })
                 .collect())
         })

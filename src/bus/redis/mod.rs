@@ -2,9 +2,10 @@
 //!
 //! Publishing is an `XADD` to the tenant's inbox stream for the envelope's priority
 //! class (`keys.rs` has the layout), followed in the same round trip by a ring on the
-//! work doorbell (`ring.rs`). Each node runs one fetcher that reads, through the
-//! consumer group `workers`, only the inbox streams that rang and whose local queue
-//! has room, and feeds the shared fair scheduler — so fairness and the per-tenant cap
+//! work doorbell (`ring.rs`). Each node runs one fetcher per worker group it runs
+//! (`group.rs`), reading through that group's consumer group (`workers` for the
+//! default) only the inbox streams that rang and whose local queue has room, and
+//! feeding that group's fair scheduler — so fairness and the per-tenant cap
 //! hold across Redis too, and an idle tenant costs no read at all. The fetcher first
 //! re-reads this node's own pending entries, and claims (`XAUTOCLAIM`) entries another
 //! node left idle past `claim_idle`.
