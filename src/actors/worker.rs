@@ -187,11 +187,8 @@ async fn once_mine(shared: &PoolShared, tenant: &TenantId, event: &Event, handle
     }
 }
 
-/// Whether handler `h` still has to run for this envelope: not if it finished it
-/// before (an idempotency mark), nor if it runs once per message and another tenant
-/// of the namespace claimed the message.
-/// The name a handler's idempotency marks and once-per-message claims are kept
-/// under: its own in the default group (the keys existing data uses), else
+/// The name a handler's idempotency marks, once-per-message claims and effect keys
+/// are kept under: its own in the default group (the keys existing data uses), else
 /// `<group>/<name>`, so the same handler in two groups runs in each.
 fn mark_name<'a>(shared: &PoolShared, name: &'a str) -> std::borrow::Cow<'a, str> {
     if shared.config.group == crate::bus::DEFAULT_GROUP {
@@ -201,6 +198,9 @@ fn mark_name<'a>(shared: &PoolShared, name: &'a str) -> std::borrow::Cow<'a, str
     }
 }
 
+/// Whether handler `h` still has to run for this envelope: not if it finished it
+/// before (an idempotency mark), nor if it runs once per message and another tenant
+/// of the namespace claimed the message.
 async fn should_run(
     shared: &PoolShared,
     tenant: &TenantId,
@@ -264,7 +264,9 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         let ctx = Ctx::new(
             shared.ctx.clone(),
             env,
-            Arc::from(name),
+            // Qualified outside the default group, so the same handler in two groups
+            // derives distinct effect idempotency keys.
+            Arc::from(&*mark_name(shared, name)),
             th.settings.clone(),
             th.coordination,
             cancel.clone(),

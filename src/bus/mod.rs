@@ -209,7 +209,9 @@ impl Bus {
                 groups: group::groups(
                     &config.groups,
                     config.consume_groups.as_deref(),
-                    config.consume_inbox,
+                    // In process the scheduler is the inbox: `consume_inbox` only
+                    // stops a Redis node's fetchers.
+                    config.consume_inbox || matches!(backend, Backend::Memory(_)),
                     config.scheduler,
                 ),
                 config,

@@ -191,3 +191,55 @@ async fn every_group_has_its_consumer_group() {
     assert_eq!(names, ["workers", "workers:indexer"]);
     a.close().await;
 }
+
+/// Not a check but a measurement (`cargo nextest run --test groups --run-ignored
+/// only measure --no-capture`): 5,000 envelopes across 20 tenants published in one
+/// batch and drained with acks, by the default group alone and by two groups at once
+/// (acks through `ACK_DEL`). Prints both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run explicitly"]
+async fn measure_one_group_vs_two() {
+    let server = TestRedis::start().await;
+    let n = 5_000;
+    let tenants = 20;
+    for groups in [Vec::new(), vec![INDEXER.to_owned()]] {
+        let mut cfg = group_config(3);
+        cfg.scheduler.max_in_flight_per_tenant = 1 << 20;
+        cfg.scheduler.queue_bound_per_tenant = 1 << 20;
+        cfg.groups = groups.clone();
+        let prefix = format!("{}{}", server.prefix(), groups.len());
+        let bus = Bus::redis(cfg, RedisBusConfig::new(server.url(), prefix))
+            .await
+            .unwrap();
+        for t in 0..tenants {
+            bus.register_tenant(&tenant(t)).await.unwrap();
+        }
+        let envs: Vec<_> = (0..n).map(|i| message(&tenant(i % tenants), "m")).collect();
+        let start = std::time::Instant::now();
+        let consumers: Vec<_> = bus
+            .group_names()
+            .iter()
+            .map(|name| {
+                let bus = bus.clone();
+                let id = bus.group(name).unwrap();
+                tokio::spawn(async move {
+                    for _ in 0..n {
+                        let d = bus.next_for(id).await.unwrap();
+                        bus.ack(d).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        bus.publish_batch(envs).await.unwrap();
+        for c in consumers {
+            c.await.unwrap();
+        }
+        let drained = start.elapsed();
+        println!(
+            "groups {}: {n} envelopes, {tenants} tenants: {drained:?} ({:.0}/s per group)",
+            groups.len() + 1,
+            n as f64 / drained.as_secs_f64()
+        );
+        bus.close().await;
+    }
+}
