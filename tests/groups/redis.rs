@@ -192,6 +192,41 @@ async fn every_group_has_its_consumer_group() {
     a.close().await;
 }
 
+/// Redis loses its data (`FLUSHALL`): the `NOGROUP` recovery re-creates every
+/// worker group's consumer group, and both groups go on handling every envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_groups_consumer_group_is_recreated_after_redis_lost_its_data() {
+    let server = TestRedis::start().await;
+    let client = server.client().await;
+    let bus = node(&server, "node-a", &[DEFAULT_GROUP, INDEXER]).await;
+    bus.register_tenant(&tenant(0)).await.unwrap();
+    let (bot, indexer) = (Counting::default(), Counting::default());
+    let bot_pool = start_group_pool(&bus, DEFAULT_GROUP, serving(1, bot.clone()), 2).await;
+    let idx_pool = start_group_pool(&bus, INDEXER, serving(1, indexer.clone()), 2).await;
+    for _ in 0..5 {
+        bus.publish(message(&tenant(0), "before")).await.unwrap();
+    }
+    eventually(WAIT, || {
+        let done = bot.once_each().0 == 5 && indexer.once_each().0 == 5;
+        async move { done }
+    })
+    .await;
+    let _: () = client.flushall(false).await.unwrap();
+    for _ in 0..5 {
+        bus.publish(message(&tenant(0), "after")).await.unwrap();
+    }
+    eventually(WAIT, || {
+        let done = bot.once_each().0 == 10 && indexer.once_each().0 == 10;
+        async move { done }
+    })
+    .await;
+    assert_eq!(bot.once_each(), (10, true));
+    assert_eq!(indexer.once_each(), (10, true));
+    bot_pool.shutdown().await;
+    idx_pool.shutdown().await;
+    bus.close().await;
+}
+
 /// Not a check but a measurement (`cargo nextest run --test groups --run-ignored
 /// only measure --no-capture`): 5,000 envelopes across 20 tenants published in one
 /// batch and drained with acks, by the default group alone and by two groups at once
