@@ -99,9 +99,9 @@ where
     bus.close().await;
 }
 
-/// The indexer fails one envelope for good: it is retried and dead-lettered in the
-/// indexer group only (the bot group handled it once), and a replay of the dead
-/// letter goes back to the indexer group alone.
+/// Each group fails a different envelope for good: each is retried and
+/// dead-lettered in its own group only (the other group ran it once), and a replay
+/// of a dead letter goes back to its group alone.
 pub(crate) async fn a_failure_is_retried_and_dead_lettered_in_its_group_only<F, Fut>(make: F)
 where
     F: Fn(BusConfig) -> Fut,
@@ -112,56 +112,84 @@ where
     for i in 0..2 {
         bus.register_tenant(&tenant(i)).await.unwrap();
     }
-    let (bot, indexer) = (Counting::default(), Counting::failing());
+    let (bot, indexer) = (
+        Counting::failing("bot-poison"),
+        Counting::failing("idx-poison"),
+    );
     let bot_pool = start_group_pool(&bus, DEFAULT_GROUP, serving(2, bot.clone()), 2).await;
     let idx_pool = start_group_pool(&bus, INDEXER, serving(2, indexer.clone()), 2).await;
-    let poison = message(&tenant(1), "poison");
-    let poison_id = poison.id;
-    bus.publish(poison).await.unwrap();
+    let (bot_poison, idx_poison) = (
+        message(&tenant(1), "bot-poison"),
+        message(&tenant(0), "idx-poison"),
+    );
+    let (bot_id, idx_id) = (bot_poison.id, idx_poison.id);
+    bus.publish(bot_poison).await.unwrap();
+    bus.publish(idx_poison).await.unwrap();
     for i in 0..10 {
         bus.publish(message(&tenant(i % 2), "fine")).await.unwrap();
     }
     eventually(WAIT, || {
         let s = bus.stats();
-        let done = s.groups[1].dead_lettered == 1 && s.groups[0].acked >= 11;
+        let done = s
+            .groups
+            .iter()
+            .all(|g| g.dead_lettered == 1 && g.acked >= 11);
         async move { done }
     })
     .await;
-    let stats = bus.stats();
-    let (def, idx) = (&stats.groups[0], &stats.groups[1]);
+    let attempts = |c: &Counting, id| c.attempts.get(&id).map(|a| *a);
+    for g in &bus.stats().groups {
+        assert_eq!(
+            (g.retried, g.dead_lettered),
+            (u64::from(max) - 1, 1),
+            "group {}: its own poison retried, then dead-lettered",
+            g.name
+        );
+    }
     assert_eq!(
-        (def.retried, def.dead_lettered),
-        (0, 0),
-        "the bot group never retried"
-    );
-    assert_eq!(
-        (idx.retried, idx.dead_lettered),
-        (u64::from(max) - 1, 1),
-        "retried, then dead-lettered, in the indexer group"
-    );
-    assert_eq!(
-        bot.attempts.get(&poison_id).map(|a| *a),
-        Some(1),
-        "the bot ran it once"
-    );
-    assert_eq!(
-        indexer.attempts.get(&poison_id).map(|a| *a),
+        attempts(&bot, bot_id),
         Some(max),
-        "the indexer ran it max_deliveries times"
+        "the bot retried its poison"
     );
-    let dead = bus.dead_letters(10).await.unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].group, INDEXER, "the letter names its group");
+    assert_eq!(
+        attempts(&indexer, bot_id),
+        Some(1),
+        "the indexer ran it once"
+    );
+    assert_eq!(
+        attempts(&indexer, idx_id),
+        Some(max),
+        "the indexer retried its poison"
+    );
+    assert_eq!(attempts(&bot, idx_id), Some(1), "the bot ran it once");
+    let mut dead: Vec<(String, String)> = bus
+        .dead_letters(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.group, d.id))
+        .collect();
+    dead.sort();
+    let groups: Vec<&str> = dead.iter().map(|(g, _)| g.as_str()).collect();
+    assert_eq!(
+        groups,
+        [DEFAULT_GROUP, INDEXER],
+        "each letter names its group"
+    );
 
-    // Replayed, it goes back to the indexer group only.
+    // Replayed, each goes back to its own group only.
+    bot.fail_poison.store(false, Ordering::SeqCst);
     indexer.fail_poison.store(false, Ordering::SeqCst);
-    assert!(bus.replay_dead_letter(&dead[0].id).await.unwrap());
+    for (_, id) in &dead {
+        assert!(bus.replay_dead_letter(id).await.unwrap());
+    }
     eventually(WAIT, || {
-        let ok = indexer.handled.contains_key(&poison_id);
+        let ok = bot.handled.contains_key(&bot_id) && indexer.handled.contains_key(&idx_id);
         async move { ok }
     })
     .await;
-    // Wait until the bot group has nothing left to see, then check it saw no replay.
+    // Wait until neither group has anything left to see, then check that neither
+    // saw the other's replay.
     eventually(WAIT, || {
         let bus = bus.clone();
         async move {
@@ -171,12 +199,27 @@ where
     })
     .await;
     assert_eq!(
-        bot.attempts.get(&poison_id).map(|a| *a),
+        attempts(&bot, bot_id),
+        Some(max + 1),
+        "the bot's replay, once"
+    );
+    assert_eq!(
+        attempts(&indexer, bot_id),
+        Some(1),
+        "no replay in the indexer"
+    );
+    assert_eq!(
+        attempts(&indexer, idx_id),
+        Some(max + 1),
+        "the indexer's replay, once"
+    );
+    assert_eq!(
+        attempts(&bot, idx_id),
         Some(1),
         "no replay in the bot group"
     );
-    assert_eq!(bot.once_each(), (11, true));
-    assert_eq!(indexer.once_each(), (11, true));
+    assert_eq!(bot.once_each(), (12, true));
+    assert_eq!(indexer.once_each(), (12, true));
     bot_pool.shutdown().await;
     idx_pool.shutdown().await;
     bus.close().await;

@@ -104,18 +104,23 @@ pub(crate) fn serving<H: Handler>(tenants: usize, h: H) -> HandlerSet {
 }
 
 /// Counts successful handlings per envelope and attempts per envelope; fails
-/// envelopes whose content starts with "poison" while `fail_poison` is set. Every
-/// group uses the same handler *name*, so idempotency marks must be kept per group.
+/// envelopes whose content is `poison` while `fail_poison` is set. Every group uses
+/// the same handler *name*, so idempotency marks must be kept per group.
 #[derive(Clone, Default)]
 pub(crate) struct Counting {
     pub(crate) handled: Arc<DashMap<EnvelopeId, u32>>,
     pub(crate) attempts: Arc<DashMap<EnvelopeId, u32>>,
     pub(crate) fail_poison: Arc<AtomicBool>,
+    pub(crate) poison: &'static str,
 }
 
 impl Counting {
-    pub(crate) fn failing() -> Self {
-        let c = Self::default();
+    /// Fails every envelope whose content is `poison`.
+    pub(crate) fn failing(poison: &'static str) -> Self {
+        let c = Self {
+            poison,
+            ..Self::default()
+        };
         c.fail_poison.store(true, Ordering::SeqCst);
         c
     }
@@ -135,7 +140,7 @@ impl Handler for Counting {
     }
     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
         *self.attempts.entry(ctx.envelope_id()).or_insert(0) += 1;
-        if msg.content.starts_with("poison") && self.fail_poison.load(Ordering::SeqCst) {
+        if msg.content == self.poison && self.fail_poison.load(Ordering::SeqCst) {
             return Err(format!("poisoned at attempt {}", ctx.attempt()).into());
         }
         *self.handled.entry(ctx.envelope_id()).or_insert(0) += 1;
