@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use switchboard::bus::{Bus, BusConfig, DEFAULT_GROUP};
+use switchboard::model::EnvelopeId;
 
 use crate::common::eventually;
 use crate::support::{
@@ -177,10 +178,27 @@ where
         "each letter names its group"
     );
 
+    replays_go_back_to_their_group(&bus, &bot, &indexer, &dead, (bot_id, idx_id), max).await;
+    bot_pool.shutdown().await;
+    idx_pool.shutdown().await;
+    bus.close().await;
+}
+
+/// Replays the dead letters `dead` (group, id) with the handlers fixed: each is
+/// handled again by its own group only.
+async fn replays_go_back_to_their_group(
+    bus: &Bus,
+    bot: &Counting,
+    indexer: &Counting,
+    dead: &[(String, String)],
+    (bot_id, idx_id): (EnvelopeId, EnvelopeId),
+    max: u32,
+) {
+    let attempts = |c: &Counting, id| c.attempts.get(&id).map(|a| *a);
     // Replayed, each goes back to its own group only.
     bot.fail_poison.store(false, Ordering::SeqCst);
     indexer.fail_poison.store(false, Ordering::SeqCst);
-    for (_, id) in &dead {
+    for (_, id) in dead {
         assert!(bus.replay_dead_letter(id).await.unwrap());
     }
     eventually(WAIT, || {
@@ -199,30 +217,23 @@ where
     })
     .await;
     assert_eq!(
-        attempts(&bot, bot_id),
+        attempts(bot, bot_id),
         Some(max + 1),
         "the bot's replay, once"
     );
     assert_eq!(
-        attempts(&indexer, bot_id),
+        attempts(indexer, bot_id),
         Some(1),
         "no replay in the indexer"
     );
     assert_eq!(
-        attempts(&indexer, idx_id),
+        attempts(indexer, idx_id),
         Some(max + 1),
         "the indexer's replay, once"
     );
-    assert_eq!(
-        attempts(&bot, idx_id),
-        Some(1),
-        "no replay in the bot group"
-    );
+    assert_eq!(attempts(bot, idx_id), Some(1), "no replay in the bot group");
     assert_eq!(bot.once_each(), (12, true));
     assert_eq!(indexer.once_each(), (12, true));
-    bot_pool.shutdown().await;
-    idx_pool.shutdown().await;
-    bus.close().await;
 }
 
 /// The indexer's handler is blocked: the bot group still handles every envelope
