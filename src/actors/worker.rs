@@ -68,7 +68,7 @@ impl Actor for WorkerActor {
         shared: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let delivery = tokio::select! {
-            d = shared.bus.next() => d,
+            d = shared.bus.next_for(shared.group) => d,
             () = shared.cancel.cancelled() => None,
         };
         let Some(delivery) = delivery else {
@@ -187,6 +187,17 @@ async fn once_mine(shared: &PoolShared, tenant: &TenantId, event: &Event, handle
     }
 }
 
+/// The name a handler's idempotency marks, once-per-message claims and effect keys
+/// are kept under: its own in the default group (the keys existing data uses), else
+/// `<group>/<name>`, so the same handler in two groups runs in each.
+fn mark_name<'a>(shared: &PoolShared, name: &'a str) -> std::borrow::Cow<'a, str> {
+    if shared.config.group == crate::bus::DEFAULT_GROUP {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("{}/{name}", shared.config.group))
+    }
+}
+
 /// Whether handler `h` still has to run for this envelope: not if it finished it
 /// before (an idempotency mark), nor if it runs once per message and another tenant
 /// of the namespace claimed the message.
@@ -197,13 +208,14 @@ async fn should_run(
     event: &Event,
     h: &dyn DynHandler,
 ) -> bool {
-    match shared.bus.is_done(tenant, id, h.name()).await {
+    let mark = mark_name(shared, h.name());
+    match shared.bus.is_done(tenant, id, &mark).await {
         Ok(true) => return false,
         Ok(false) => {}
         // Not knowing is no reason to skip: at-least-once, effects are idempotent.
         Err(e) => tracing::warn!(error = %e, "idempotency lookup failed"),
     }
-    !h.once_per_message() || once_mine(shared, tenant, event, h.name()).await
+    !h.once_per_message() || once_mine(shared, tenant, event, &mark).await
 }
 
 /// Handles one delivery. Returns `Err` only when a handler panicked.
@@ -252,7 +264,9 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         let ctx = Ctx::new(
             shared.ctx.clone(),
             env,
-            Arc::from(name),
+            // Qualified outside the default group, so the same handler in two groups
+            // derives distinct effect idempotency keys.
+            Arc::from(&*mark_name(shared, name)),
             th.settings.clone(),
             th.coordination,
             cancel.clone(),
@@ -266,7 +280,8 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
             .record(elapsed.as_secs_f64());
         match result {
             Ok(Ok(Ok(()))) => {
-                if let Err(e) = shared.bus.mark_done(&tenant, env.id, name).await {
+                let mark = mark_name(shared, name);
+                if let Err(e) = shared.bus.mark_done(&tenant, env.id, &mark).await {
                     tracing::warn!(error = %e, "recording handler completion failed");
                 }
             }

@@ -81,6 +81,14 @@ pub struct DeadLetterView {
     pub attempts: u32,
     /// When, Unix ms.
     pub ts: u64,
+    /// The worker group that gave up on it (`default`: the tenants' handlers); a
+    /// replay goes back to this group only.
+    #[serde(default = "default_group")]
+    pub group: String,
+}
+
+fn default_group() -> String {
+    crate::bus::DEFAULT_GROUP.to_owned()
 }
 
 /// Implemented by the runtime for the admin API.

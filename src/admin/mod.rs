@@ -24,6 +24,6 @@ pub use options::{
 pub use routes::{AdminRoute, ROUTES, RouteBody, RouteMethod};
 pub use server::AdminServer;
 pub use status::{
-    BacklogStatus, BucketStatus, BusStatus, CommandsStatus, RestStatus, RuntimeStatus,
+    BacklogStatus, BucketStatus, BusStatus, CommandsStatus, GroupStatus, RestStatus, RuntimeStatus,
     ScheduleStatus, ShardStatus, TenantState, TenantStatus, VaultStatus, WorkersStatus,
 };

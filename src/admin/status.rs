@@ -261,4 +261,32 @@ pub struct RuntimeStatus {
     pub bus: BusStatus,
     /// Vault.
     pub vault: VaultStatus,
+    /// Every worker group, the default first — listed only when the runtime has
+    /// groups besides the default (`runtime.groups`); `workers` and `bus.backlog`
+    /// are then the default group's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupStatus>,
+}
+
+/// One worker group: its pool on this node, its backlog and its outcomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GroupStatus {
+    /// The group's name (`default` for the tenants' own handlers).
+    pub name: String,
+    /// Its pool on this node; `None` when this node does not run the group.
+    #[serde(default)]
+    pub workers: Option<WorkersStatus>,
+    /// Envelopes not yet delivered to the group, all tenants (on Redis: across
+    /// every node); `None` when the bus could not be read.
+    #[serde(default)]
+    pub lag: Option<u64>,
+    /// Envelopes the group holds unsettled, all tenants.
+    #[serde(default)]
+    pub pending: Option<u64>,
+    /// Deliveries this node acked for the group.
+    pub acked: u64,
+    /// Deliveries this node retried for the group.
+    pub retried: u64,
+    /// Deliveries this node dead-lettered for the group.
+    pub dead_lettered: u64,
 }

@@ -11,11 +11,16 @@
 //!
 //! In process the scheduler is the inbox: lag is what waits in it, pending what
 //! workers hold.
+//!
+//! Each worker group has its own backlog (`BusBacklog::groups`; `tenants` is the
+//! default group's). With several groups, entries one group acked stay in the
+//! stream until every group is done with them, so the `XLEN − pending` fallback
+//! over-counts a fast group's lag while Redis cannot tell `lag`.
 
 use fred::prelude::*;
 
 use super::error::BusError;
-use super::redis::{RedisBackend, WORKERS};
+use super::redis::RedisBackend;
 use super::{Backend, Bus};
 use crate::model::{Priority, TenantId};
 
@@ -34,10 +39,35 @@ pub struct TenantBacklog {
 /// The bus's backlog: per tenant, and the dead-letter queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BusBacklog {
+    /// Every tenant the bus knows, in tenant order (the default worker group).
+    pub tenants: Vec<TenantBacklog>,
+    /// Dead letters kept (all tenants, all groups).
+    pub dead_letters: u64,
+    /// Every worker group's backlog, the default first.
+    pub groups: Vec<GroupBacklog>,
+}
+
+/// One worker group's backlog, per tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupBacklog {
+    /// The group's name.
+    pub group: String,
     /// Every tenant the bus knows, in tenant order.
     pub tenants: Vec<TenantBacklog>,
-    /// Dead letters kept (all tenants).
-    pub dead_letters: u64,
+}
+
+impl GroupBacklog {
+    /// Envelopes not yet handed to this group, all tenants.
+    #[must_use]
+    pub fn lag(&self) -> u64 {
+        self.tenants.iter().map(|t| t.lag).sum()
+    }
+
+    /// Envelopes this group holds unsettled, all tenants.
+    #[must_use]
+    pub fn pending(&self) -> u64 {
+        self.tenants.iter().map(|t| t.pending).sum()
+    }
 }
 
 impl BusBacklog {
@@ -56,27 +86,41 @@ impl Bus {
     /// # Errors
     /// [`BusError::Redis`] if Redis cannot be read.
     pub async fn backlog(&self) -> Result<BusBacklog, BusError> {
-        match &self.inner.backend {
-            Backend::Memory(m) => Ok(BusBacklog {
-                tenants: self
+        let mut out = match &self.inner.backend {
+            Backend::Memory(m) => BusBacklog {
+                groups: self
                     .inner
-                    .scheduler
-                    .per_tenant()
-                    .into_iter()
-                    .map(|(tenant, waiting, in_flight)| TenantBacklog {
-                        tenant,
-                        lag: waiting as u64,
-                        pending: in_flight as u64,
+                    .groups
+                    .iter()
+                    .map(|g| GroupBacklog {
+                        group: g.name.to_string(),
+                        tenants: g
+                            .scheduler
+                            .per_tenant()
+                            .into_iter()
+                            .map(|(tenant, waiting, in_flight)| TenantBacklog {
+                                tenant,
+                                lag: waiting as u64,
+                                pending: in_flight as u64,
+                            })
+                            .collect(),
                     })
                     .collect(),
                 dead_letters: m.dead_len() as u64,
-            }),
-            Backend::Redis(r) => redis_backlog(r).await,
-        }
+                tenants: Vec::new(),
+            },
+            Backend::Redis(r) => redis_backlog(r, &self.group_names()).await?,
+        };
+        out.tenants = out
+            .groups
+            .first()
+            .map(|g| g.tenants.clone())
+            .unwrap_or_default();
+        Ok(out)
     }
 }
 
-async fn redis_backlog(r: &RedisBackend) -> Result<BusBacklog, BusError> {
+async fn redis_backlog(r: &RedisBackend, names: &[String]) -> Result<BusBacklog, BusError> {
     let mut tenants: Vec<TenantId> = r.known.iter().map(|e| e.key().clone()).collect();
     tenants.sort();
     let p = r.client.pipeline();
@@ -100,21 +144,38 @@ async fn redis_backlog(r: &RedisBackend) -> Result<BusBacklog, BusError> {
             )),
         }
     };
-    let mut out = BusBacklog::default();
+    let mut out = BusBacklog {
+        groups: names
+            .iter()
+            .map(|n| GroupBacklog {
+                group: n.clone(),
+                tenants: Vec::with_capacity(tenants.len()),
+            })
+            .collect(),
+        ..BusBacklog::default()
+    };
     for tenant in tenants {
-        let mut backlog = TenantBacklog {
-            tenant,
-            lag: 0,
-            pending: 0,
-        };
+        let mut backlogs: Vec<TenantBacklog> = names
+            .iter()
+            .map(|_| TenantBacklog {
+                tenant: tenant.clone(),
+                lag: 0,
+                pending: 0,
+            })
+            .collect();
         for _ in Priority::ALL {
             let groups = next()?;
             let len = next()?.as_u64().unwrap_or(0);
-            let (lag, pending) = group_backlog(groups, WORKERS, len);
-            backlog.lag += lag;
-            backlog.pending += pending;
+            for (backlog, name) in backlogs.iter_mut().zip(names) {
+                let consumer = super::consumer_group(name);
+                let (lag, pending) = group_backlog(groups.clone(), &consumer, len);
+                backlog.lag += lag;
+                backlog.pending += pending;
+            }
         }
-        out.tenants.push(backlog);
+        for (g, backlog) in out.groups.iter_mut().zip(backlogs) {
+            g.tenants.push(backlog);
+        }
     }
     out.dead_letters = next()?.as_u64().unwrap_or(0);
     Ok(out)

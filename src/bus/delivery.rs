@@ -1,5 +1,8 @@
 //! What the bus hands a consumer, and what it keeps of failures.
 
+use std::borrow::Cow;
+
+use super::group::GroupId;
 use super::scheduler::Ticket;
 use crate::model::Envelope;
 
@@ -13,7 +16,7 @@ pub(crate) enum Receipt {
         /// The stream key.
         stream: String,
         /// The consumer group holding it.
-        group: &'static str,
+        group: Cow<'static, str>,
         /// The entry id.
         id: String,
     },
@@ -31,6 +34,9 @@ pub struct Delivery {
     /// The tenant's in-flight slot while a worker holds this delivery (inbox
     /// deliveries only); released when the delivery is acked, failed or dropped.
     pub(crate) ticket: Option<Ticket>,
+    /// The worker group this delivery belongs to: its ack, retry or dead letter
+    /// concerns that group alone.
+    pub(crate) group: GroupId,
 }
 
 impl Delivery {
@@ -39,7 +45,20 @@ impl Delivery {
             envelope,
             receipt,
             ticket: None,
+            group: GroupId::default(),
         }
+    }
+
+    /// The same delivery, for worker group `group`.
+    pub(crate) fn in_group(mut self, group: GroupId) -> Self {
+        self.group = group;
+        self
+    }
+
+    /// The worker group this delivery belongs to.
+    #[must_use]
+    pub fn group(&self) -> GroupId {
+        self.group
     }
 }
 
@@ -58,4 +77,8 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// When it was dead-lettered, Unix milliseconds.
     pub ts: u64,
+    /// The worker group that gave up on it ([`DEFAULT_GROUP`](super::DEFAULT_GROUP)
+    /// for the default group, and for letters written before groups existed); a
+    /// replay goes back to this group only.
+    pub group: String,
 }

@@ -18,6 +18,7 @@
 mod backlog;
 mod delivery;
 mod error;
+mod group;
 pub(crate) mod jobs;
 mod memory;
 mod pending;
@@ -29,9 +30,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use backlog::{BusBacklog, TenantBacklog};
+pub use backlog::{BusBacklog, GroupBacklog, TenantBacklog};
 pub use delivery::{DeadLetter, Delivery};
 pub use error::BusError;
+pub use group::{DEFAULT_GROUP, GroupId, GroupStats, consumer_group};
 pub use pending::PendingReply;
 pub(crate) use redis::{FENCED_SET, connect as connect_redis};
 pub use redis::{RedisBusConfig, fence_key};
@@ -39,8 +41,8 @@ pub use retry::backoff;
 pub use scheduler::{SchedulerConfig, SchedulerStats};
 
 use delivery::Receipt;
+use group::Group;
 use pending::Pending;
-use scheduler::Scheduler;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -68,6 +70,11 @@ pub struct BusConfig {
     /// access-only node sets it off: it runs no workers, so anything it fetched would
     /// wait in vain until another node claimed it.
     pub consume_inbox: bool,
+    /// Worker groups besides the default one (`runtime.groups`), the same on every
+    /// node of a cluster: each sees every inbox envelope independently.
+    pub groups: Vec<String>,
+    /// The groups this node consumes (with `consume_inbox`); `None`: all of them.
+    pub consume_groups: Option<Vec<String>>,
 }
 
 impl Default for BusConfig {
@@ -81,6 +88,8 @@ impl Default for BusConfig {
             request_queue_bound: 4096,
             dead_letter_capacity: 10_000,
             consume_inbox: true,
+            groups: Vec::new(),
+            consume_groups: None,
         }
     }
 }
@@ -104,8 +113,10 @@ pub struct BusStats {
     pub requests: u64,
     /// Requests waiting for a response on this node.
     pub pending_requests: usize,
-    /// The scheduler's view.
+    /// The default group's scheduler.
     pub scheduler: SchedulerStats,
+    /// Every worker group (the default first): its scheduler and outcomes.
+    pub groups: Vec<GroupStats>,
 }
 
 #[derive(Default)]
@@ -125,9 +136,10 @@ enum Backend {
 
 struct Inner {
     config: BusConfig,
+    /// The worker groups, the default first, each with its own scheduler.
     /// Deliveries wait boxed: an envelope is several hundred bytes, and a box moves
     /// through the queue's futures and slots as one pointer.
-    scheduler: Scheduler<Box<Delivery>>,
+    groups: Vec<Group>,
     pending: Pending,
     counters: Counters,
     backend: Backend,
@@ -194,7 +206,14 @@ impl Bus {
     fn with_backend(config: BusConfig, backend: Backend) -> Self {
         Self {
             inner: Arc::new(Inner {
-                scheduler: Scheduler::new(config.scheduler),
+                groups: group::groups(
+                    &config.groups,
+                    config.consume_groups.as_deref(),
+                    // In process the scheduler is the inbox: `consume_inbox` only
+                    // stops a Redis node's fetchers.
+                    config.consume_inbox || matches!(backend, Backend::Memory(_)),
+                    config.scheduler,
+                ),
                 config,
                 pending: Pending::default(),
                 counters: Counters::default(),
@@ -315,18 +334,27 @@ impl Bus {
                     .counters
                     .published
                     .fetch_add(n, Ordering::Relaxed);
-                // One lock per chunk instead of one per envelope.
-                self.inner
-                    .scheduler
-                    .push_all(envelopes.into_iter().map(|envelope| {
-                        (
-                            envelope.tenant_id(),
-                            envelope.priority(),
-                            Box::new(Delivery::new(envelope, Receipt::Memory)),
-                        )
-                    }))
-                    .await
-                    .map_err(|_| BusError::Closed)
+                // One lock per chunk and group instead of one per envelope.
+                for i in self.consumed_group_ids() {
+                    let items: Vec<_> = envelopes
+                        .iter()
+                        .map(|envelope| {
+                            (
+                                envelope.tenant_id(),
+                                envelope.priority(),
+                                Box::new(
+                                    Delivery::new(envelope.clone(), Receipt::Memory).in_group(i),
+                                ),
+                            )
+                        })
+                        .collect();
+                    self.group_of(i)
+                        .scheduler
+                        .push_all(items)
+                        .await
+                        .map_err(|_| BusError::Closed)?;
+                }
+                Ok(())
             }
             _ => {
                 for e in envelopes {
@@ -337,31 +365,94 @@ impl Bus {
         }
     }
 
-    /// Puts a delivery into the local scheduler, waiting for room.
+    /// The ids of the groups this node consumes.
+    fn consumed_group_ids(&self) -> Vec<GroupId> {
+        self.inner
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.consumed)
+            .map(|(i, _)| GroupId(i))
+            .collect()
+    }
+
+    pub(crate) fn group_of(&self, id: GroupId) -> &Group {
+        // Ids are only minted by this bus (`Bus::group`), so they are in range; the
+        // default group is always there.
+        self.inner.groups.get(id.0).unwrap_or(&self.inner.groups[0])
+    }
+
+    /// The worker group called `name`, if this bus has it.
+    #[must_use]
+    pub fn group(&self, name: &str) -> Option<GroupId> {
+        self.inner
+            .groups
+            .iter()
+            .position(|g| &*g.name == name)
+            .map(GroupId)
+    }
+
+    /// The name of worker group `id`.
+    #[must_use]
+    pub fn group_name(&self, id: GroupId) -> &str {
+        &self.group_of(id).name
+    }
+
+    /// The names of every worker group of this bus, the default first.
+    #[must_use]
+    pub fn group_names(&self) -> Vec<String> {
+        self.inner
+            .groups
+            .iter()
+            .map(|g| g.name.to_string())
+            .collect()
+    }
+
+    /// Whether more than the default group exists (then retries and replays are
+    /// addressed to one group, and Redis acks delete only what no group needs).
+    pub(crate) fn has_groups(&self) -> bool {
+        self.inner.groups.len() > 1
+    }
+
+    /// Puts an inbox envelope into every consumed group's scheduler, waiting for
+    /// room in each (in process, a group that is `queue_bound_per_tenant` behind on
+    /// a tenant holds that tenant's publishers back).
     async fn enqueue(&self, envelope: Envelope, receipt: Receipt) -> Result<(), BusError> {
         let tenant = envelope.tenant_id();
         let class = envelope.priority();
-        self.inner
-            .scheduler
-            .push(tenant, class, Box::new(Delivery::new(envelope, receipt)))
-            .await
-            .map_err(|_| BusError::Closed)
+        for i in self.consumed_group_ids() {
+            let d = Delivery::new(envelope.clone(), receipt.clone()).in_group(i);
+            self.group_of(i)
+                .scheduler
+                .push(tenant.clone(), class, Box::new(d))
+                .await
+                .map_err(|_| BusError::Closed)?;
+        }
+        Ok(())
     }
 
-    /// Waits for the next delivery a worker should handle, chosen fairly. `None` once
-    /// the bus is closed and nothing is left.
+    /// Waits for the next delivery of the default group, chosen fairly. `None`
+    /// once the bus is closed and nothing is left.
     pub async fn next(&self) -> Option<Delivery> {
+        self.next_for(GroupId::default()).await
+    }
+
+    /// Waits for the next delivery of worker group `group`, chosen fairly among
+    /// its tenants. `None` once the bus is closed and nothing is left.
+    pub async fn next_for(&self, group: GroupId) -> Option<Delivery> {
+        let scheduler = &self.group_of(group).scheduler;
         // Fast path: something is eligible now (no waiter registered anywhere).
-        let popped = if let Some(p) = self.inner.scheduler.try_pop() {
+        let popped = if let Some(p) = scheduler.try_pop() {
             Some(p)
         } else {
             tokio::select! {
-                p = self.inner.scheduler.pop() => p,
-                () = self.inner.cancel.cancelled() => self.inner.scheduler.try_pop(),
+                p = scheduler.pop() => p,
+                () = self.inner.cancel.cancelled() => scheduler.try_pop(),
             }
         };
         popped.map(|(mut delivery, ticket)| {
             delivery.ticket = Some(ticket);
+            delivery.group = group;
             *delivery
         })
     }
@@ -375,6 +466,10 @@ impl Bus {
     pub async fn ack(&self, delivery: Delivery) -> Result<(), BusError> {
         // Exported as `switchboard_bus_acked_total` at scrape time.
         self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
+        self.group_of(delivery.group)
+            .counters
+            .acked
+            .fetch_add(1, Ordering::Relaxed);
         if let Backend::Redis(r) = &self.inner.backend {
             r.ack(&delivery.receipt);
         }
@@ -393,6 +488,7 @@ impl Bus {
             mut envelope,
             receipt,
             ticket,
+            group,
         } = delivery;
         // The tenant's in-flight slot is free as soon as the outcome is decided.
         drop(ticket);
@@ -400,10 +496,10 @@ impl Bus {
         if attempts >= self.inner.config.max_deliveries {
             tracing::warn!(
                 provider = %envelope.provider, tenant = %envelope.tenant, id = %envelope.id,
-                attempts, error, "dead-lettering envelope"
+                group = self.group_name(group), attempts, error, "dead-lettering envelope"
             );
             return self
-                .dead_letter(Some(envelope), None, error, attempts, &receipt)
+                .dead_letter(Some(envelope), None, error, attempts, &receipt, group)
                 .await;
         }
         envelope.attempt = attempts;
@@ -413,6 +509,10 @@ impl Bus {
             self.inner.config.retry_max,
         );
         self.inner.counters.retried.fetch_add(1, Ordering::Relaxed);
+        self.group_of(group)
+            .counters
+            .retried
+            .fetch_add(1, Ordering::Relaxed);
         metrics::counter!("switchboard_bus_retried_total").increment(1);
         tracing::debug!(
             provider = %envelope.provider, tenant = %envelope.tenant, id = %envelope.id,
@@ -429,15 +529,20 @@ impl Bus {
                     }
                     let tenant = envelope.tenant_id();
                     let class = envelope.priority();
-                    bus.inner.scheduler.push_now(
+                    // Back into this delivery's group only.
+                    bus.group_of(group).scheduler.push_now(
                         &tenant,
                         class,
-                        Box::new(Delivery::new(envelope, Receipt::Memory)),
+                        Box::new(Delivery::new(envelope, Receipt::Memory).in_group(group)),
                     );
                 });
                 Ok(())
             }
-            Backend::Redis(r) => r.retry(envelope, delay, &receipt).await,
+            Backend::Redis(r) => {
+                let target = self.has_groups().then(|| &self.group_of(group).consumer);
+                r.retry(envelope, delay, &receipt, target.map(|c| &**c))
+                    .await
+            }
         }
     }
 
@@ -456,10 +561,11 @@ impl Bus {
             envelope,
             receipt,
             ticket,
+            group,
         } = delivery;
         drop(ticket);
         let attempts = envelope.attempt.saturating_add(1);
-        self.dead_letter(Some(envelope), None, error, attempts, &receipt)
+        self.dead_letter(Some(envelope), None, error, attempts, &receipt, group)
             .await
     }
 
@@ -470,11 +576,14 @@ impl Bus {
         error: &str,
         attempts: u32,
         receipt: &Receipt,
+        group: GroupId,
     ) -> Result<(), BusError> {
         self.inner
             .counters
             .dead_lettered
             .fetch_add(1, Ordering::Relaxed);
+        let g = self.group_of(group);
+        g.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("switchboard_bus_dead_lettered_total").increment(1);
         let letter = DeadLetter {
             id: String::new(),
@@ -483,6 +592,7 @@ impl Bus {
             error: error.to_owned(),
             attempts,
             ts: now_ms(),
+            group: g.name.to_string(),
         };
         match &self.inner.backend {
             Backend::Memory(m) => {
@@ -515,13 +625,39 @@ impl Bus {
             Backend::Memory(m) => m.take_dead_letter(id),
             Backend::Redis(r) => r.take_dead_letter(id).await?,
         };
-        match letter.and_then(|l| l.envelope) {
-            Some(mut env) => {
-                env.attempt = 0;
-                self.publish(env).await?;
-                Ok(true)
+        let Some((mut env, group)) = letter.and_then(|l| Some((l.envelope?, l.group))) else {
+            return Ok(false);
+        };
+        env.attempt = 0;
+        match self.group(&group) {
+            // Several groups: only the group that gave up on it runs it again.
+            Some(id) if self.has_groups() && env.topic.area() != "rest" => {
+                self.publish_to(env, id).await?;
             }
-            None => Ok(false),
+            _ => self.publish(env).await?,
+        }
+        Ok(true)
+    }
+
+    /// Publishes an inbox envelope for one worker group only (a replayed dead letter
+    /// of that group): the other groups never see it.
+    async fn publish_to(&self, envelope: Envelope, group: GroupId) -> Result<(), BusError> {
+        self.inner
+            .counters
+            .published
+            .fetch_add(1, Ordering::Relaxed);
+        let g = self.group_of(group);
+        match &self.inner.backend {
+            Backend::Memory(_) => {
+                let tenant = envelope.tenant_id();
+                let class = envelope.priority();
+                let d = Delivery::new(envelope, Receipt::Memory).in_group(group);
+                g.scheduler
+                    .push(tenant, class, Box::new(d))
+                    .await
+                    .map_err(|_| BusError::Closed)
+            }
+            Backend::Redis(r) => r.publish_to(envelope, &g.consumer).await,
         }
     }
 
@@ -699,7 +835,20 @@ impl Bus {
             decode_errors: c.decode_errors.load(Ordering::Relaxed),
             requests: c.requests.load(Ordering::Relaxed),
             pending_requests: self.inner.pending.len(),
-            scheduler: self.inner.scheduler.stats(),
+            scheduler: self.inner.groups[0].scheduler.stats(),
+            groups: self
+                .inner
+                .groups
+                .iter()
+                .map(|g| GroupStats {
+                    name: g.name.to_string(),
+                    consumed: g.consumed,
+                    acked: g.counters.acked.load(Ordering::Relaxed),
+                    retried: g.counters.retried.load(Ordering::Relaxed),
+                    dead_lettered: g.counters.dead_lettered.load(Ordering::Relaxed),
+                    scheduler: g.scheduler.stats(),
+                })
+                .collect(),
         }
     }
 
@@ -707,7 +856,9 @@ impl Bus {
     /// store (Redis: left pending for redelivery), background tasks end.
     pub async fn close(&self) {
         self.inner.cancel.cancel();
-        self.inner.scheduler.close();
+        for g in &self.inner.groups {
+            g.scheduler.close();
+        }
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
         if let Backend::Redis(r) = &self.inner.backend {

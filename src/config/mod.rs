@@ -16,9 +16,9 @@ pub use error::{ConfigError, ConfigIssue};
 pub use load::{EnvLookup, LoadOptions};
 pub use registry::{
     AdminConfig, AllowConfig, BackendKind, BusBackendConfig, CommandScope, CommandsConfig,
-    Credentials, Endpoints, GatewayConfig, InteractionsConfig, Registry, RestartConfig,
-    RuntimeConfig, ScheduleConfig, Shards, StorageConfig, StoreBackend, StoreConfig, TenantConfig,
-    TenantsStore, VaultBackendConfig,
+    Credentials, Endpoints, GatewayConfig, GroupConfig, InteractionsConfig, Registry,
+    RestartConfig, RuntimeConfig, ScheduleConfig, Shards, StorageConfig, StoreBackend, StoreConfig,
+    TenantConfig, TenantsStore, VaultBackendConfig,
 };
 pub use registry::{EmbeddingsConfig, FetchConfig};
 pub use validate::{DISCORD_INTENTS, SUPPORTED_PROVIDERS, is_snowflake};

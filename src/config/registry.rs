@@ -352,6 +352,27 @@ pub struct RuntimeConfig {
     /// The embeddings service (none: no embedder).
     #[serde(default)]
     pub embeddings: Option<EmbeddingsConfig>,
+    /// Worker groups besides the default one (`runtime.workers` running the
+    /// tenants' handlers), by name: each sees every tenant's events independently,
+    /// with its own workers, handlers, retries, dead letters and backlog.
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, GroupConfig>,
+}
+
+/// `runtime.groups.<name>`: a worker group.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GroupConfig {
+    /// How many workers the group runs on each node that runs it.
+    #[serde(default = "default_group_workers")]
+    pub workers: usize,
+    /// Built-in handlers the group runs for every tenant (code handlers are added
+    /// with `RuntimeBuilder::group_handler`).
+    #[serde(default)]
+    pub handlers: Vec<String>,
+}
+
+fn default_group_workers() -> usize {
+    2
 }
 
 fn default_shutdown_grace() -> u64 {
@@ -394,6 +415,7 @@ impl Default for RuntimeConfig {
             shutdown_grace_secs: default_shutdown_grace(),
             fetch: FetchConfig::default(),
             embeddings: None,
+            groups: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -199,6 +199,46 @@ fn embeddings(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
     }
 }
 
+/// `runtime.groups`: names are segments other than the default group's, each
+/// group has 1–4096 workers, and its handlers are built-ins.
+fn groups(rt: &RuntimeConfig, file: &Path, issues: &mut Issues) {
+    for (name, g) in &rt.groups {
+        let at = format!("runtime.groups.{name}");
+        if let Err(e) = validate_segment(name) {
+            issues.push(file, &at, format!("group name {name:?} {e}"));
+        } else if name == crate::bus::DEFAULT_GROUP {
+            issues.push(
+                file,
+                &at,
+                format!(
+                    "{name:?} is the default group (runtime.workers, runtime.handlers); choose another name"
+                ),
+            );
+        }
+        if g.workers == 0 || g.workers > 4096 {
+            issues.push(
+                file,
+                format!("{at}.workers"),
+                format!("{} workers: must be 1 to 4096", g.workers),
+            );
+        }
+        for (i, h) in g.handlers.iter().enumerate() {
+            let field = format!("{at}.handlers[{i}]");
+            if let Err(e) = validate_segment(h) {
+                issues.push(file, field, format!("handler name {h:?} {e}"));
+            } else if crate::handler::builtin(h).is_none() {
+                issues.push(
+                    file,
+                    field,
+                    format!(
+                        "unknown handler {h:?}: not a built-in (code handlers join a group with RuntimeBuilder::group_handler)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
 pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issues: &mut Issues) {
     let at_least_one = |v: u64, field: &str, issues: &mut Issues| {
         if v == 0 {
@@ -233,6 +273,7 @@ pub(crate) fn runtime(rt: &RuntimeConfig, file: &Path, opts: &LoadOptions, issue
             );
         }
     }
+    groups(rt, file, issues);
     if let Err(e) = validate_segment(&rt.redis_prefix) {
         issues.push(
             file,

@@ -9,11 +9,11 @@ use futures_util::future::BoxFuture;
 
 use super::RuntimeInner;
 use super::reload::write_atomically;
-use super::root::{ChildState, RootView};
+use super::root::{ChildState, PoolView, RootView};
 use crate::actors::WorkerPoolHandle;
 use crate::admin::{
-    AdminBackend, AdminError, BacklogStatus, BusStatus, DeadLetterView, Readiness, ReloadReport,
-    RuntimeStatus, TenantState, TenantView, VaultStatus, WorkersStatus,
+    AdminBackend, AdminError, BacklogStatus, BusStatus, DeadLetterView, GroupStatus, Readiness,
+    ReloadReport, RuntimeStatus, TenantState, TenantView, VaultStatus, WorkersStatus,
 };
 use crate::model::{TenantId, validate_segment};
 
@@ -39,6 +39,50 @@ fn served_tenants<'a>(
             schedules: Vec::new(),
         }
     })
+}
+
+/// A pool as status shows it.
+fn workers_status(slot: &PoolView) -> WorkersStatus {
+    let (state, reason) = (slot.state, slot.reason.clone());
+    let s = slot.handle.as_ref().map(WorkerPoolHandle::stats);
+    WorkersStatus {
+        workers: s.as_ref().map_or(0, |s| s.workers as u64),
+        busy: s.as_ref().map_or(0, |s| s.busy),
+        handled: s.as_ref().map_or(0, |s| s.handled),
+        failed: s.as_ref().map_or(0, |s| s.failed),
+        restarts: s.as_ref().map_or(0, |s| s.restarts),
+        p99_us: s.as_ref().and_then(|s| s.p99).map(|d| d.as_micros() as u64),
+        state: state.as_str().to_owned(),
+        reason,
+        pool_restarts: slot.restarts,
+    }
+}
+
+/// Every worker group: its pool here (if this node runs it), backlog, outcomes.
+fn groups_status(
+    view: &RootView,
+    bus: &crate::bus::BusStats,
+    backlog: Option<&crate::bus::BusBacklog>,
+) -> Vec<GroupStatus> {
+    bus.groups
+        .iter()
+        .map(|g| {
+            let b = backlog.and_then(|b| b.groups.iter().find(|b| b.group == g.name));
+            GroupStatus {
+                name: g.name.clone(),
+                workers: view
+                    .pools
+                    .iter()
+                    .find(|p| p.group == g.name)
+                    .map(workers_status),
+                lag: b.map(crate::bus::GroupBacklog::lag),
+                pending: b.map(crate::bus::GroupBacklog::pending),
+                acked: g.acked,
+                retried: g.retried,
+                dead_lettered: g.dead_lettered,
+            }
+        })
+        .collect()
 }
 
 impl RuntimeInner {
@@ -80,8 +124,9 @@ impl RuntimeInner {
             // Worker nodes run no tenant actors; list the tenants they serve.
             tenants.extend(served_tenants(view, &waiting));
         }
-        // Handler panics are charged per tenant by this node's pool.
-        if let Some(pool) = view.pool.as_ref().and_then(|p| p.handle.as_ref()) {
+        // Handler panics are charged per tenant by this node's pools (each group
+        // keeps its own budget; status shows their sum and any quarantine).
+        for pool in view.pools.iter().filter_map(|p| p.handle.as_ref()) {
             let mut faults: std::collections::HashMap<String, _> = pool
                 .tenant_faults()
                 .into_iter()
@@ -91,8 +136,10 @@ impl RuntimeInner {
                 let Some(f) = faults.remove(&t.id) else {
                     continue;
                 };
-                t.handler_panics = f.panics;
-                t.quarantined = f.quarantined;
+                t.handler_panics += f.panics;
+                if t.quarantined.is_none() {
+                    t.quarantined = f.quarantined;
+                }
             }
         }
         self.name_holders(&mut tenants);
@@ -112,21 +159,12 @@ impl RuntimeInner {
             role: self.role.as_str().to_owned(),
             uptime_secs: self.started.elapsed().as_secs(),
             tenants,
-            workers: view.pool.as_ref().map(|slot| {
-                let (state, reason) = (slot.state, slot.reason.clone());
-                let s = slot.handle.as_ref().map(WorkerPoolHandle::stats);
-                WorkersStatus {
-                    workers: s.as_ref().map_or(0, |s| s.workers as u64),
-                    busy: s.as_ref().map_or(0, |s| s.busy),
-                    handled: s.as_ref().map_or(0, |s| s.handled),
-                    failed: s.as_ref().map_or(0, |s| s.failed),
-                    restarts: s.as_ref().map_or(0, |s| s.restarts),
-                    p99_us: s.as_ref().and_then(|s| s.p99).map(|d| d.as_micros() as u64),
-                    state: state.as_str().to_owned(),
-                    reason,
-                    pool_restarts: slot.restarts,
-                }
-            }),
+            workers: view.pool().map(workers_status),
+            groups: if bus.groups.len() > 1 {
+                groups_status(view, &bus, backlog.as_ref())
+            } else {
+                Vec::new()
+            },
             bus: BusStatus {
                 backend: bus.backend.to_owned(),
                 published: bus.published,
@@ -325,11 +363,14 @@ impl AdminBackend for AdminFacade {
                 Err(e) => reasons.push(format!("vault: {e}")),
             }
             let view = self.0.view();
-            if let Some(pool) = &view.pool
-                && pool.state == ChildState::Failed
-            {
+            for pool in view.pools.iter().filter(|p| p.state == ChildState::Failed) {
+                let what = if pool.group == crate::bus::DEFAULT_GROUP {
+                    "worker pool".to_owned()
+                } else {
+                    format!("worker pool of group {}", pool.group)
+                };
                 reasons.push(format!(
-                    "worker pool failed: {}",
+                    "{what} failed: {}",
                     pool.reason.as_deref().unwrap_or_default()
                 ));
             }
@@ -408,6 +449,7 @@ impl AdminBackend for AdminFacade {
                     error: d.error,
                     attempts: d.attempts,
                     ts: d.ts,
+                    group: d.group,
                 })
                 .collect())
         })

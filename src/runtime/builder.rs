@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handlers::{self, AppHandler};
+use super::handlers::{self, AppHandler, GroupHandlers};
 use super::root::{RootArgs, RootSupervisor, RootView};
 use super::schedules::{check_code_schedules, job_scheduler};
 use super::{Role, Runtime, RuntimeError, RuntimeInner, commands, credentials, tenants};
@@ -50,6 +50,8 @@ enum AdminListen {
 pub struct RuntimeBuilder {
     registry: Option<Registry>,
     handlers: Vec<AppHandler>,
+    group_handlers: GroupHandlers,
+    run_groups: Option<Vec<String>>,
     role: Role,
     node_id: Option<String>,
     admin_listen: AdminListen,
@@ -83,6 +85,49 @@ impl RuntimeBuilder {
             .push(Arc::new(move |set: &mut HandlerSet, t: &TenantId| {
                 set.add(t, handler.clone());
             }));
+        self
+    }
+
+    /// Adds a handler to worker group `group` (not the default one): it runs for
+    /// every tenant, after the group's configured built-ins
+    /// (`runtime.groups.<group>.handlers`), on that group's own workers, and sees
+    /// every event independently of the tenants' own handlers — its retries, dead
+    /// letters and backlog are the group's. A group only named here runs
+    /// `runtime.groups.<group>.workers` workers if configured, else 2.
+    ///
+    /// ```no_run
+    /// # async fn f(registry: switchboard::config::Registry) -> Result<(), Box<dyn std::error::Error>> {
+    /// use switchboard::handler::Echo;
+    /// use switchboard::runtime::Runtime;
+    ///
+    /// let runtime = Runtime::builder()
+    ///     .config(registry)
+    ///     .group_handler("indexer", Echo)
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn group_handler<H: Handler>(mut self, group: &str, handler: H) -> Self {
+        let handler = Arc::new(handler);
+        self.group_handlers
+            .entry(group.to_owned())
+            .or_default()
+            .push(Arc::new(move |set: &mut HandlerSet, t: &TenantId| {
+                set.add(t, handler.clone());
+            }));
+        self
+    }
+
+    /// Runs only these worker groups' pools on this node (`switchboard run --role
+    /// worker --group NAME`); default: every group. Names are checked at build.
+    #[must_use]
+    pub fn run_groups<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.run_groups = Some(groups.into_iter().map(Into::into).collect());
         self
     }
 
@@ -167,13 +212,14 @@ impl RuntimeBuilder {
         // Fail fast on handler configuration (the pool builds its set when it starts)
         // and on the commands the handlers declare.
         let handler_set = handlers::handler_set(&registry, &self.handlers)?;
+        let groups = check_groups(&registry, &self.group_handlers, self.run_groups.as_deref())?;
         let plans = commands::plans(&registry, &handler_set)?;
         check_code_schedules(&registry, &self.schedules)?;
         handlers::check_schedule_targets(&registry, &handler_set)?;
         let admin = admin_settings(self.admin_listen, &registry)?;
 
         let vault = start_vault(&registry, role).await?;
-        let bus = start_bus(&registry, &node_id, role).await?;
+        let bus = start_bus(&registry, &node_id, role, &groups).await?;
         let cluster = join_cluster(&registry, &node_id, role, &bus).await;
         register_tenants(&bus, &registry).await?;
         if role.runs_access() {
@@ -185,29 +231,21 @@ impl RuntimeBuilder {
         } else {
             None
         };
-        // Handlers reach the store, so nodes that run workers open it.
-        let (pool, store) = if role.runs_workers() {
-            let store = start_store(&registry).await?;
-            let pool = pool_config(&registry, self.handler_timeout, &vault, store.clone()).await?;
-            (Some(pool), store)
-        } else {
-            (None, None)
-        };
-        let semantic = pool.as_ref().and_then(WorkerPoolConfig::semantic);
+        let (pools, store) =
+            pool_configs(&registry, role, &groups, self.handler_timeout, &vault).await?;
+        let semantic = pools.first().and_then(WorkerPoolConfig::semantic);
+        let running: Vec<String> = pools.iter().map(|p| p.group.clone()).collect();
         let policy = restart_policy(&registry);
 
         let registry = Arc::new(registry);
-        let (view_tx, view) = tokio::sync::watch::channel(Arc::new(RootView::empty(
-            registry.clone(),
-            pool.is_some(),
-        )));
+        let (view_tx, view) =
+            tokio::sync::watch::channel(Arc::new(RootView::empty(registry.clone(), &running)));
         let tasks = TaskTracker::new();
         let cancel = CancellationToken::new();
         // Every node with workers runs every schedule; the bus's per-slot claim
         // fires each slot once across the cluster.
-        let jobs = pool
-            .is_some()
-            .then(|| job_scheduler(&bus, self.schedules, &cancel, &tasks));
+        let jobs =
+            (!pools.is_empty()).then(|| job_scheduler(&bus, self.schedules, &cancel, &tasks));
         let root = RootSupervisor::spawn(RootArgs {
             registry,
             bus: bus.clone(),
@@ -215,8 +253,9 @@ impl RuntimeBuilder {
             access,
             cluster: cluster.clone(),
             app_handlers: self.handlers,
+            group_handlers: self.group_handlers,
             plans,
-            pool,
+            pools,
             policy,
             tasks: tasks.clone(),
             view: view_tx,
@@ -265,6 +304,101 @@ impl RuntimeBuilder {
         }
         tracing::info!(node = %runtime.inner.node_id, role = role.as_str(), "switchboard runtime started");
         Ok(runtime)
+    }
+}
+
+/// The worker groups of a runtime: every group besides the default, and those
+/// this node runs (the default first).
+struct Groups {
+    extra: Vec<String>,
+    run: Vec<String>,
+}
+
+/// Checks the worker groups: code handlers' group names, each group's handler
+/// table, and the groups asked to run here.
+fn check_groups(
+    registry: &Registry,
+    code: &GroupHandlers,
+    only: Option<&[String]>,
+) -> Result<Groups, RuntimeError> {
+    let mut problems = Vec::new();
+    for name in code.keys() {
+        if let Err(e) = crate::model::validate_segment(name) {
+            problems.push(format!("group_handler: group name {name:?} {e}"));
+        } else if name == crate::bus::DEFAULT_GROUP {
+            problems.push(format!(
+                "group_handler: {name:?} is the default group; use RuntimeBuilder::handler"
+            ));
+        }
+    }
+    let extra = handlers::extra_groups(registry, code);
+    let mut all = vec![crate::bus::DEFAULT_GROUP.to_owned()];
+    all.extend(extra.iter().cloned());
+    for g in &extra {
+        if let Err(RuntimeError::Config(p)) = handlers::group_handler_set(registry, &[], code, g) {
+            problems.extend(p);
+        }
+    }
+    let run = match only {
+        None => all.clone(),
+        Some(only) => {
+            for g in only {
+                if !all.contains(g) {
+                    problems.push(format!(
+                        "--group {g}: no such worker group (groups: {})",
+                        all.join(", ")
+                    ));
+                }
+            }
+            all.iter().filter(|g| only.contains(g)).cloned().collect()
+        }
+    };
+    if problems.is_empty() {
+        Ok(Groups { extra, run })
+    } else {
+        Err(RuntimeError::Config(problems))
+    }
+}
+
+/// The pools of the worker groups this node runs (none unless it runs workers).
+///
+/// Handlers reach the store, so nodes that run workers open it (returned too).
+async fn pool_configs(
+    registry: &Registry,
+    role: Role,
+    groups: &Groups,
+    handler_timeout: Option<Duration>,
+    vault: &VaultHandle,
+) -> Result<(Vec<WorkerPoolConfig>, Option<Store>), RuntimeError> {
+    if !role.runs_workers() {
+        return Ok((Vec::new(), None));
+    }
+    let store = start_store(registry).await?;
+    let default = pool_config(registry, handler_timeout, vault, store.clone()).await?;
+    let pools = groups
+        .run
+        .iter()
+        .map(|g| group_pool_config(registry, &default, g))
+        .collect();
+    Ok((pools, store))
+}
+
+/// The pool of worker group `group`: the default pool's settings with the group's
+/// worker count.
+fn group_pool_config(
+    registry: &Registry,
+    default: &WorkerPoolConfig,
+    group: &str,
+) -> WorkerPoolConfig {
+    let workers = if group == crate::bus::DEFAULT_GROUP {
+        default.workers
+    } else {
+        registry.runtime.groups.get(group).map_or(2, |g| g.workers)
+    };
+    WorkerPoolConfig {
+        group: group.to_owned(),
+        workers,
+        ..default.clone()
     }
 }
 
@@ -644,7 +778,12 @@ async fn join_cluster(
     }
 }
 
-async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus, RuntimeError> {
+async fn start_bus(
+    registry: &Registry,
+    node_id: &str,
+    role: Role,
+    groups: &Groups,
+) -> Result<Bus, RuntimeError> {
     let rt = &registry.runtime;
     let config = BusConfig {
         node_id: node_id.to_owned(),
@@ -654,6 +793,8 @@ async fn start_bus(registry: &Registry, node_id: &str, role: Role) -> Result<Bus
             ..SchedulerConfig::default()
         },
         consume_inbox: role.runs_workers(),
+        groups: groups.extra.clone(),
+        consume_groups: Some(groups.run.clone()),
         ..BusConfig::default()
     };
     match rt.bus.backend {

@@ -1,6 +1,7 @@
 //! Which handlers serve which tenant, from the registry plus the embedding
 //! application's own handlers.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::Registry;
@@ -10,6 +11,70 @@ use super::RuntimeError;
 
 /// A handler the application registered: it serves every tenant.
 pub(crate) type AppHandler = Arc<dyn Fn(&mut HandlerSet, &crate::model::TenantId) + Send + Sync>;
+
+/// Code handlers of worker groups other than the default, by group name
+/// (`RuntimeBuilder::group_handler`).
+pub(crate) type GroupHandlers = BTreeMap<String, Vec<AppHandler>>;
+
+/// Every worker group of a runtime besides the default: those of
+/// `runtime.groups` and those code handlers were added to, in name order.
+pub(crate) fn extra_groups(registry: &Registry, code: &GroupHandlers) -> Vec<String> {
+    let mut names: Vec<String> = registry
+        .runtime
+        .groups
+        .keys()
+        .chain(code.keys())
+        .filter(|n| *n != crate::bus::DEFAULT_GROUP)
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The handler table of worker group `group`: the default group's is
+/// [`handler_set`]; another group runs, for every tenant, its configured built-ins
+/// (`runtime.groups.<group>.handlers`) then its code handlers, with the tenant's
+/// `settings`.
+pub(crate) fn group_handler_set(
+    registry: &Registry,
+    app: &[AppHandler],
+    groups: &GroupHandlers,
+    group: &str,
+) -> Result<HandlerSet, RuntimeError> {
+    if group == crate::bus::DEFAULT_GROUP {
+        return handler_set(registry, app);
+    }
+    let builtins = registry
+        .runtime
+        .groups
+        .get(group)
+        .map_or(&[][..], |g| g.handlers.as_slice());
+    let code = groups.get(group).map_or(&[][..], Vec::as_slice);
+    let mut set = HandlerSet::new();
+    let mut problems = Vec::new();
+    for t in &registry.tenants {
+        let id = t.id();
+        for (i, name) in builtins.iter().enumerate() {
+            if let Err(e) = set.add_builtin(&id, name) {
+                let problem = format!("runtime.groups.{group}.handlers[{i}]: {e}");
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+        }
+        for add in code {
+            add(&mut set, &id);
+        }
+        set.set_settings(&id, t.settings.clone());
+        set.set_coordination(&id, t.coordination);
+    }
+    if problems.is_empty() {
+        Ok(set)
+    } else {
+        Err(RuntimeError::Config(problems))
+    }
+}
 
 /// Builds the handler table: each tenant's configured built-ins (its own `handlers`,
 /// else `runtime.handlers`), then every application handler, with its `settings`.

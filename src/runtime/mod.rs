@@ -398,7 +398,7 @@ impl Runtime {
             }
             ShutdownPlan {
                 tenants: view.tenants.iter().map(|(_, t)| t.clone()).collect(),
-                pool: view.pool.as_ref().and_then(|p| p.handle.clone()),
+                pools: view.pools.iter().filter_map(|p| p.handle.clone()).collect(),
             }
         });
         // 1. No new events: gateways close resumably and save their sessions.
@@ -406,12 +406,19 @@ impl Runtime {
             t.stop_gateway().await;
         }
         // 2. Workers finish what is queued here; REST actors still serve their effects.
-        if let Some(pool) = &plan.pool {
-            // Let the workers drain what is queued here, within the timeout.
+        if !plan.pools.is_empty() {
+            // Let the workers drain what is queued here (every group), within the
+            // timeout.
+            let busy = || {
+                inner
+                    .bus
+                    .stats()
+                    .groups
+                    .iter()
+                    .any(|g| g.scheduler.waiting > 0 || g.scheduler.in_flight > 0)
+            };
             let drained = tokio::time::timeout(timeout, async {
-                while inner.bus.stats().scheduler.waiting > 0
-                    || inner.bus.stats().scheduler.in_flight > 0
-                {
+                while busy() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             })
@@ -421,7 +428,9 @@ impl Runtime {
                     "shutdown timeout: some deliveries stay queued (Redis: they are redelivered)"
                 );
             }
-            pool.shutdown().await;
+            for pool in &plan.pools {
+                pool.shutdown().await;
+            }
         }
         // 3. REST actors answer what they hold; every lease is released.
         for t in &plan.tenants {

@@ -221,10 +221,11 @@ async fn attachment_scenario(db: &TestDb) {
     assert_eq!(s.attachments_count().await.unwrap(), 3);
     assert_eq!(s.distinct_blobs().await.unwrap(), 2);
     let hex = |b: &[u8]| {
-        Sha256::digest(b)
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
+        use std::fmt::Write as _;
+        Sha256::digest(b).iter().fold(String::new(), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
     };
     let by_name = |name: &'static str| {
         let s = s.clone();

@@ -1,4 +1,7 @@
-//! `WorkerPool`: supervises `runtime.workers` generic [`WorkerActor`]s.
+//! `WorkerPool`: supervises the generic [`WorkerActor`]s of one worker group
+//! (`runtime.workers` for the default group, `runtime.groups.<name>.workers` for
+//! another): they take that group's deliveries only ([`Bus::next_for`]), so each
+//! group has its own pool, backlog and restart budget.
 //!
 //! **A handler's panic is charged to its tenant, not to the pool.** The worker that
 //! ran it fails with the tenant's name ([`HandlerPanicked`]); the pool restarts it at
@@ -30,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::latency::LatencyHistogram;
 use super::restart::{RestartBudget, RestartPolicy};
 use super::worker::{HandlerPanicked, WorkerActor};
-use crate::bus::Bus;
+use crate::bus::{Bus, GroupId};
 use crate::handler::{CtxShared, HandlerSet};
 use crate::model::TenantId;
 use crate::vault::WorkerSecrets;
@@ -39,6 +42,9 @@ use faults::{FaultTable, TenantBudgets, TenantFaults};
 /// How the pool runs.
 #[derive(Clone)]
 pub struct WorkerPoolConfig {
+    /// The worker group whose deliveries the pool takes
+    /// ([`DEFAULT_GROUP`](crate::bus::DEFAULT_GROUP) by default).
+    pub group: String,
     /// How many workers.
     pub workers: usize,
     /// Longest a handler may run for one envelope before it counts as failed.
@@ -80,6 +86,7 @@ pub struct SecretEmbedder {
 impl std::fmt::Debug for WorkerPoolConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerPoolConfig")
+            .field("group", &self.group)
             .field("workers", &self.workers)
             .field("handler_timeout", &self.handler_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -105,6 +112,7 @@ impl WorkerPoolConfig {
 impl Default for WorkerPoolConfig {
     fn default() -> Self {
         Self {
+            group: crate::bus::DEFAULT_GROUP.to_owned(),
             workers: 8,
             handler_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
@@ -133,6 +141,8 @@ pub(crate) struct Stats {
 /// What every worker of a pool shares.
 pub(crate) struct PoolShared {
     pub(crate) bus: Bus,
+    /// The worker group this pool serves.
+    pub(crate) group: GroupId,
     pub(crate) config: WorkerPoolConfig,
     pub(crate) ctx: CtxShared,
     pub(crate) cancel: CancellationToken,
@@ -319,17 +329,28 @@ impl std::fmt::Debug for WorkerPoolHandle {
 }
 
 impl WorkerPoolHandle {
-    /// Starts a pool of workers taking deliveries from `bus` and running `handlers`.
-    /// With `supervisor`, the pool is linked to it.
+    /// Starts a pool of workers taking the deliveries of worker group
+    /// `config.group` from `bus` and running `handlers`. With `supervisor`, the pool
+    /// is linked to it.
     ///
     /// # Errors
-    /// [`SpawnErr`] if the pool actor cannot start.
+    /// [`SpawnErr`] if the pool actor cannot start, or the bus has no such group.
     pub async fn start(
         config: WorkerPoolConfig,
         bus: Bus,
         handlers: HandlerSet,
         supervisor: Option<ActorCell>,
     ) -> Result<(Self, JoinHandle<()>), SpawnErr> {
+        let group = bus.group(&config.group).ok_or_else(|| {
+            SpawnErr::StartupFailed(
+                format!(
+                    "the bus has no worker group {:?} (groups: {})",
+                    config.group,
+                    bus.group_names().join(", ")
+                )
+                .into(),
+            )
+        })?;
         let ctx = CtxShared {
             bus: bus.clone(),
             namespace: Arc::from(config.namespace.as_str()),
@@ -341,6 +362,7 @@ impl WorkerPoolHandle {
         };
         let shared = Arc::new(PoolShared {
             bus,
+            group,
             config,
             ctx,
             cancel: CancellationToken::new(),
@@ -363,6 +385,12 @@ impl WorkerPoolHandle {
             .handlers
             .write()
             .unwrap_or_else(PoisonError::into_inner) = handlers;
+    }
+
+    /// The worker group this pool serves.
+    #[must_use]
+    pub fn group(&self) -> &str {
+        &self.shared.config.group
     }
 
     /// Handler panics per tenant, and which tenants are quarantined (read from

@@ -63,6 +63,23 @@ pub(super) fn export_status(st: &super::status::RuntimeStatus) {
     if let Some(w) = &st.workers {
         gauge!("switchboard_workers_busy").set(w.busy as f64);
     }
+    for g in &st.groups {
+        let group = g.name.clone();
+        if let Some(lag) = g.lag {
+            gauge!("switchboard_group_lag", "group" => group.clone()).set(lag as f64);
+        }
+        if let Some(pending) = g.pending {
+            gauge!("switchboard_group_pending", "group" => group.clone()).set(pending as f64);
+        }
+        if let Some(w) = &g.workers {
+            gauge!("switchboard_group_workers", "group" => group.clone()).set(w.workers as f64);
+            gauge!("switchboard_group_workers_busy", "group" => group.clone()).set(w.busy as f64);
+        }
+        counter!("switchboard_group_acked_total", "group" => group.clone()).absolute(g.acked);
+        counter!("switchboard_group_retried_total", "group" => group.clone()).absolute(g.retried);
+        counter!("switchboard_group_dead_lettered_total", "group" => group)
+            .absolute(g.dead_lettered);
+    }
     for t in &st.tenants {
         let tenant = t.id.clone();
         let up = t.state == super::status::TenantState::Running;

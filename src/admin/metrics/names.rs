@@ -9,6 +9,7 @@
 //! | `tenant` | `provider/tenant` | one per configured tenant |
 //! | `shard` | shard id | shards per tenant (1 below 2,500 guilds) |
 //! | `handler` | handler name | handlers configured (built-in + embedded) |
+//! | `group` | worker group name (`default`, `runtime.groups`) | groups configured |
 //! | `route` | REST route (`post_message`, …) | ~20, fixed |
 //! | `status` | HTTP status class (`2xx`, `4xx`, `429`, `5xx`) | 4 per tenant |
 //! | `backend` | `memory`, `redis` | 1 |
@@ -100,6 +101,42 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         "switchboard_bus_dead_letter_depth",
         Kind::Gauge,
         "Entries in the dead-letter queue.",
+    ),
+    // Worker groups (set from the status tree when `runtime.groups` is used).
+    (
+        "switchboard_group_lag",
+        Kind::Gauge,
+        "Inbox entries not yet read by a worker group, all tenants.",
+    ),
+    (
+        "switchboard_group_pending",
+        Kind::Gauge,
+        "Inbox entries a worker group read but has not settled, all tenants.",
+    ),
+    (
+        "switchboard_group_workers",
+        Kind::Gauge,
+        "Workers a worker group runs on this node.",
+    ),
+    (
+        "switchboard_group_workers_busy",
+        Kind::Gauge,
+        "Workers of a worker group handling an event now.",
+    ),
+    (
+        "switchboard_group_acked_total",
+        Kind::Counter,
+        "Deliveries of a worker group acknowledged on this node.",
+    ),
+    (
+        "switchboard_group_retried_total",
+        Kind::Counter,
+        "Deliveries of a worker group scheduled for a retry on this node.",
+    ),
+    (
+        "switchboard_group_dead_lettered_total",
+        Kind::Counter,
+        "Deliveries of a worker group dead-lettered on this node.",
     ),
     // Workers and handlers.
     (

@@ -33,6 +33,7 @@ impl AdminBackend for Stub {
     fn status(&self) -> BoxFuture<'_, RuntimeStatus> {
         Box::pin(async {
             RuntimeStatus {
+                groups: Vec::new(),
                 version: "test".into(),
                 node: "n".into(),
                 role: "all".into(),

@@ -1,6 +1,7 @@
 //! The switchboard daemon.
 //!
-//! - `switchboard run --config FILE [--role all|access|worker]` runs the daemon;
+//! - `switchboard run --config FILE [--role all|access|worker] [--group NAME]...` runs
+//!   the daemon (`--group`: only these worker groups' pools; default every group);
 //!   `switchboard run --demo` runs the offline demo (emulator, memory vault,
 //!   in-process bus, traffic generator) and prints a summary line every few seconds.
 //!   SIGINT/SIGTERM shut down gracefully (exit 0; a second signal exits at once);
@@ -109,6 +110,10 @@ enum Command {
         /// What this node runs.
         #[arg(long, value_enum, default_value = "all")]
         role: RoleArg,
+        /// Run only this worker group's pool (repeatable): `default` (the tenants'
+        /// handlers) or a name of `runtime.groups`. Default: every group.
+        #[arg(long = "group", value_name = "NAME")]
+        groups: Vec<String>,
         /// This node's id (default: generated).
         #[arg(long)]
         node_id: Option<String>,
@@ -200,6 +205,7 @@ fn main() -> ExitCode {
             config,
             demo,
             role,
+            groups,
             node_id,
             admin,
             grace,
@@ -211,6 +217,7 @@ fn main() -> ExitCode {
                 config,
                 demo,
                 role,
+                groups,
                 node_id,
                 admin,
                 summary_every: Duration::from_secs(summary_every.max(1)),

@@ -18,6 +18,8 @@ pub(crate) struct RunOptions {
     pub(crate) config: Option<PathBuf>,
     pub(crate) demo: bool,
     pub(crate) role: RoleArg,
+    /// `--group`: the worker groups this node runs (empty: all).
+    pub(crate) groups: Vec<String>,
     pub(crate) node_id: Option<String>,
     pub(crate) admin: Option<SocketAddr>,
     pub(crate) summary_every: Duration,
@@ -50,7 +52,15 @@ pub(crate) async fn run(opts: RunOptions) -> anyhow::Result<()> {
     if opts.demo {
         return run_demo(registry, opts.admin, opts.summary_every, grace).await;
     }
+    if !opts.groups.is_empty() && role == Role::Access {
+        return Err(
+            ConfigError("--group needs a role that runs workers (worker or all)".into()).into(),
+        );
+    }
     let mut builder = Runtime::builder().config(registry).role(role);
+    if !opts.groups.is_empty() {
+        builder = builder.run_groups(opts.groups);
+    }
     if let Some(id) = opts.node_id {
         builder = builder.node_id(id);
     }

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use switchboard::admin::{
-    BacklogStatus, ClusterStatus, CommandsStatus, RuntimeStatus, ScheduleStatus, TenantState,
-    TenantStatus,
+    BacklogStatus, ClusterStatus, CommandsStatus, GroupStatus, RuntimeStatus, ScheduleStatus,
+    TenantState, TenantStatus,
 };
 use switchboard::model::now_ms;
 
@@ -240,6 +240,11 @@ pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
             let _ = writeln!(out, "│       {}", schedule_line(j, now, color));
         }
     }
+    let last = if s.groups.is_empty() {
+        "└─"
+    } else {
+        "├─"
+    };
     match &s.workers {
         Some(w) => {
             let state = match (w.state.as_str(), &w.reason) {
@@ -249,7 +254,7 @@ pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "└─ workers {state} · {} · busy {} · handled {} · failed {} · restarts {} (pool {}) · p99 {}",
+                "{last} workers {state} · {} · busy {} · handled {} · failed {} · restarts {} (pool {}) · p99 {}",
                 w.workers,
                 w.busy,
                 human_count(w.handled),
@@ -262,14 +267,68 @@ pub(crate) fn render(s: &RuntimeStatus, color: bool) -> String {
                 )
             );
         }
-        None => out.push_str("└─ workers (none on this node)\n"),
+        None => {
+            let _ = writeln!(out, "{last} workers (none on this node)");
+        }
+    }
+    if !s.groups.is_empty() {
+        let _ = writeln!(out, "└─ groups ({})", s.groups.len());
+        for (i, g) in s.groups.iter().enumerate() {
+            let branch = if i + 1 == s.groups.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            let _ = writeln!(out, "   {branch} {}", group_line(g, color));
+        }
     }
     out
+}
+
+/// One worker group: its pool here (or that another node runs it), its backlog
+/// across the cluster, and what this node settled for it.
+fn group_line(g: &GroupStatus, color: bool) -> String {
+    let pool = match &g.workers {
+        Some(w) if w.state == "running" => format!("{} workers · busy {}", w.workers, w.busy),
+        Some(w) => paint(
+            color,
+            "31",
+            &format!("pool {}: {}", w.state, w.reason.as_deref().unwrap_or("-")),
+        ),
+        None => "not run on this node".to_owned(),
+    };
+    let figure = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), human_count);
+    let dead = if g.dead_lettered > 0 {
+        paint(color, "33", &format!("dead {}", g.dead_lettered))
+    } else {
+        "dead 0".to_owned()
+    };
+    format!(
+        "{} · {pool} · lag {} · pending {} · acked {} · retried {} · {dead}",
+        paint(color, "1", &g.name),
+        figure(g.lag),
+        figure(g.pending),
+        human_count(g.acked),
+        g.retried,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_shows_its_pool_backlog_and_outcomes() {
+        let g: GroupStatus = serde_json::from_value(serde_json::json!({
+            "name": "indexer", "workers": null, "lag": 120, "pending": 3,
+            "acked": 40, "retried": 2, "dead_lettered": 1
+        }))
+        .unwrap();
+        assert_eq!(
+            group_line(&g, false),
+            "indexer · not run on this node · lag 120 · pending 3 · acked 40 · retried 2 · dead 1"
+        );
+    }
 
     #[test]
     fn a_schedule_shows_next_and_last_run_and_its_firings() {

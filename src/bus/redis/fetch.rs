@@ -6,6 +6,7 @@
 //! The fetchers read only streams the work doorbell marked dirty (`ring.rs`), with
 //! non-blocking reads; with nothing dirty they wait for a ring, not for Redis.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,9 +20,9 @@ use tokio::time::Instant;
 use super::recover::{ErrorBackoff, is_nogroup};
 use super::ring::{self, Stream};
 use super::scripts::MOVE_DUE;
-use super::{REST, RedisBackend, WORKERS};
-use crate::bus::Bus;
+use super::{REST, RedisBackend};
 use crate::bus::delivery::{Delivery, Receipt};
+use crate::bus::{Bus, GroupId};
 use crate::model::{Priority, TenantId, decode, now_ms};
 
 /// Converts an `XREAD`/`XREADGROUP` reply. A nil reply means the `BLOCK` timed out
@@ -69,7 +70,7 @@ async fn wait_for_work(
 async fn read_new(
     r: &RedisBackend,
     reader: &Client,
-    group: &'static str,
+    group: &str,
     keys: Vec<String>,
 ) -> Result<XReadResponse<String, String, String, Bytes>, fred::error::Error> {
     let ids: Vec<&str> = vec![">"; keys.len()];
@@ -95,18 +96,38 @@ enum Admitted {
     Settled,
 }
 
+/// A consumer group reading entries, and the worker group it belongs to (the
+/// default for the request streams' `rest`).
+#[derive(Clone)]
+pub(super) struct Reader {
+    pub(super) consumer: Cow<'static, str>,
+    pub(super) group: GroupId,
+}
+
+impl Reader {
+    fn rest() -> Self {
+        Self {
+            consumer: Cow::Borrowed(REST),
+            group: GroupId::default(),
+        }
+    }
+}
+
 /// Decodes one entry; undecodable bytes (or an envelope of another tenant than the
-/// stream's) are dead-lettered at once with the reason.
+/// stream's) are dead-lettered at once with the reason. An entry addressed to
+/// another worker group (field `g`: a retry or replay of that group) is
+/// acknowledged unread.
 async fn admit(
     bus: &Bus,
     r: &RedisBackend,
     tenant: &TenantId,
     stream: &str,
-    group: &'static str,
+    reader: &Reader,
     id: String,
     mut fields: Fields,
 ) -> Admitted {
-    let key = (stream.to_owned(), id.clone());
+    let group = reader.consumer.clone();
+    let key = (stream.to_owned(), id.clone(), group.clone());
     if r.in_hand.contains_key(&key) {
         // Already held here (a claim can return this node's own entries).
         return Admitted::Settled;
@@ -116,6 +137,14 @@ async fn admit(
         group,
         id,
     };
+    if let Some(target) = fields.remove("g")
+        && *target != *reader.consumer.as_bytes()
+    {
+        if let Err(e) = r.ack_now(&receipt).await {
+            tracing::warn!(error = %e, "cannot settle another group's entry");
+        }
+        return Admitted::Settled;
+    }
     let Some(bytes) = fields.remove("e") else {
         // A deleted entry still listed as pending reads back with no fields.
         if let Err(e) = r.ack_now(&receipt).await {
@@ -125,8 +154,10 @@ async fn admit(
     };
     let error = match decode(&bytes) {
         Ok(env) if &env.tenant_id() == tenant => {
-            r.in_hand.insert(key, (Instant::now(), group));
-            return Admitted::Delivery(Box::new(Delivery::new(env, receipt)));
+            r.in_hand.insert(key, Instant::now());
+            return Admitted::Delivery(Box::new(
+                Delivery::new(env, receipt).in_group(reader.group),
+            ));
         }
         Ok(env) => format!(
             "envelope of tenant {} found in stream {stream} of {tenant}",
@@ -141,7 +172,14 @@ async fn admit(
     metrics::counter!("switchboard_bus_decode_errors_total").increment(1);
     tracing::error!(provider = %tenant.provider, tenant = %tenant.tenant, stream, error, "dead-lettering a bad entry");
     if let Err(e) = bus
-        .dead_letter(None, Some(bytes.to_vec()), &error, 1, &receipt)
+        .dead_letter(
+            None,
+            Some(bytes.to_vec()),
+            &error,
+            1,
+            &receipt,
+            reader.group,
+        )
         .await
     {
         tracing::warn!(error = %e, "cannot dead-letter a bad entry");
@@ -182,7 +220,7 @@ async fn own_pending(
     bus: &Bus,
     r: &RedisBackend,
     streams: Vec<(String, TenantId)>,
-    group: &'static str,
+    reader: &Reader,
     sink: &mut (impl FnMut(Delivery) + Send),
 ) {
     // Each open stream with the id after which to read next.
@@ -198,7 +236,7 @@ async fn own_pending(
             let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
                 .inbox_reader
                 .xreadgroup::<Value, _, _, _, _>(
-                    group,
+                    &*reader.consumer,
                     r.node.as_str(),
                     Some(OWN_PENDING_BATCH),
                     None,
@@ -228,7 +266,8 @@ async fn own_pending(
                 };
                 let (full, last) = (entries.len() as u64 >= OWN_PENDING_BATCH, last.clone());
                 for (id, fields) in entries {
-                    if let Admitted::Delivery(d) = admit(bus, r, t, stream, group, id, fields).await
+                    if let Admitted::Delivery(d) =
+                        admit(bus, r, t, stream, reader, id, fields).await
                     {
                         sink(*d);
                     }
@@ -251,7 +290,7 @@ async fn claim(
     r: &RedisBackend,
     t: &TenantId,
     stream: &str,
-    group: &'static str,
+    reader: &Reader,
     sink: &mut (impl FnMut(Delivery) + Send),
 ) {
     let idle = r.cfg.claim_idle.as_millis() as u64;
@@ -259,7 +298,7 @@ async fn claim(
         .client
         .xautoclaim_values::<String, String, Bytes, _, _, _, _>(
             stream,
-            group,
+            &*reader.consumer,
             r.node.as_str(),
             idle,
             "0-0",
@@ -272,13 +311,14 @@ async fn claim(
             if !entries.is_empty() {
                 tracing::info!(
                     stream,
+                    group = %reader.consumer,
                     count = entries.len(),
                     "claimed entries left idle by another consumer"
                 );
                 metrics::counter!("switchboard_bus_claimed_total").increment(entries.len() as u64);
             }
             for (id, fields) in entries {
-                if let Admitted::Delivery(d) = admit(bus, r, t, stream, group, id, fields).await {
+                if let Admitted::Delivery(d) = admit(bus, r, t, stream, reader, id, fields).await {
                     sink(*d);
                 }
             }
@@ -288,11 +328,13 @@ async fn claim(
     }
 }
 
-fn push_into_scheduler(bus: &Bus) -> impl FnMut(Delivery) + Send + '_ {
+fn push_into_scheduler(bus: &Bus, group: GroupId) -> impl FnMut(Delivery) + Send + '_ {
     move |d: Delivery| {
         let t = d.envelope.tenant_id();
         let class = d.envelope.priority();
-        bus.inner.scheduler.push_now(&t, class, Box::new(d));
+        bus.group_of(group)
+            .scheduler
+            .push_now(&t, class, Box::new(d));
     }
 }
 
@@ -301,26 +343,36 @@ fn push_into_scheduler(bus: &Bus) -> impl FnMut(Delivery) + Send + '_ {
 async fn recover_inboxes(
     bus: &Bus,
     r: &RedisBackend,
+    reader: &Reader,
     tenants: &[TenantId],
     recovered: &mut HashSet<TenantId>,
     last_claim: &mut u64,
     prefetch: usize,
 ) {
+    let scheduler = &bus.group_of(reader.group).scheduler;
     let fresh: Vec<(String, TenantId)> = tenants
         .iter()
         .filter(|t| recovered.insert((*t).clone()))
         .flat_map(|t| Priority::ALL.map(|c| (r.keys.inbox(t, c), t.clone())))
         .collect();
     if !fresh.is_empty() {
-        own_pending(bus, r, fresh, WORKERS, &mut push_into_scheduler(bus)).await;
+        own_pending(
+            bus,
+            r,
+            fresh,
+            reader,
+            &mut push_into_scheduler(bus, reader.group),
+        )
+        .await;
     }
     if r.claims.due(*last_claim, r.cfg.claim_idle) {
         *last_claim = now_ms();
         for t in tenants {
             for class in Priority::ALL {
-                if bus.inner.scheduler.queued(t, class) < prefetch {
+                if scheduler.queued(t, class) < prefetch {
                     let stream = r.keys.inbox(t, class);
-                    claim(bus, r, t, &stream, WORKERS, &mut push_into_scheduler(bus)).await;
+                    let mut sink = push_into_scheduler(bus, reader.group);
+                    claim(bus, r, t, &stream, reader, &mut sink).await;
                 }
             }
         }
@@ -331,8 +383,18 @@ async fn recover_inboxes(
 /// follow the rings).
 const TENANTS_REFRESH: Duration = Duration::from_secs(5);
 
-pub(super) async fn inbox_fetcher(bus: Bus) {
+/// The inbox fetcher of worker group `group`: its own consumer group, rings,
+/// scheduler and claims, so a slow group's backlog never holds another's reads.
+pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
     let Some(r) = bus.redis_backend() else { return };
+    let Some(dirty) = r.rings.inbox.get(group.0) else {
+        return;
+    };
+    let reader = Reader {
+        consumer: bus.group_of(group).consumer.clone(),
+        group,
+    };
+    let scheduler = &bus.group_of(group).scheduler;
     let cancel = bus.inner.cancel.clone();
     // Fetch ahead only a little: entries waiting here are invisible to other nodes.
     let prefetch = (bus.config().scheduler.queue_bound_per_tenant / 2)
@@ -353,28 +415,37 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
             }
             refreshed = Some(Instant::now());
         }
-        recover_inboxes(&bus, r, &tenants, &mut recovered, &mut last_claim, prefetch).await;
+        recover_inboxes(
+            &bus,
+            r,
+            &reader,
+            &tenants,
+            &mut recovered,
+            &mut last_claim,
+            prefetch,
+        )
+        .await;
         // The streams that rang and have room here.
         let mut ready: Vec<(String, TenantId, u64)> = Vec::new();
         let mut waiting_for_room = false;
-        for (key, stream, seen) in r.rings.inbox.snapshot() {
+        for (key, stream, seen) in dirty.snapshot() {
             let Stream::Inbox(t, class) = stream else {
-                r.rings.inbox.forget(&key);
+                dirty.forget(&key);
                 continue;
             };
-            if bus.inner.scheduler.queued(&t, class) < prefetch {
+            if scheduler.queued(&t, class) < prefetch {
                 ready.push((key, t, seen));
             } else {
                 waiting_for_room = true;
             }
         }
         if ready.is_empty() {
-            wait_for_work(&r.rings.inbox, waiting_for_room, &cancel).await;
+            wait_for_work(dirty, waiting_for_room, &cancel).await;
             continue;
         }
         for chunk in ready.chunks(READ_KEYS) {
             let keys: Vec<String> = chunk.iter().map(|(k, _, _)| k.clone()).collect();
-            match read_new(r, &r.inbox_reader, WORKERS, keys).await {
+            match read_new(r, &r.inbox_reader, &reader.consumer, keys).await {
                 Ok(mut resp) => {
                     backoff.reset();
                     let mut admitted = Vec::new();
@@ -382,18 +453,18 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
                         let entries = resp.remove(stream).unwrap_or_default();
                         if (entries.len() as u64) < r.cfg.fetch_count {
                             // Drained, unless it rang again meanwhile.
-                            r.rings.inbox.settle(stream, *seen);
+                            dirty.settle(stream, *seen);
                         }
                         for (id, fields) in entries {
                             if let Admitted::Delivery(d) =
-                                admit(&bus, r, t, stream, WORKERS, id, fields).await
+                                admit(&bus, r, t, stream, &reader, id, fields).await
                             {
                                 admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
                             }
                         }
                     }
                     // One lock for the whole read.
-                    bus.inner.scheduler.push_now_all(admitted);
+                    scheduler.push_now_all(admitted);
                 }
                 Err(e) if is_nogroup(&e) => {
                     // One of the streams lost its group; which one Redis does not say.
@@ -412,6 +483,7 @@ pub(super) async fn inbox_fetcher(bus: Bus) {
 
 pub(super) async fn request_fetcher(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
+    let reader = Reader::rest();
     let cancel = bus.inner.cancel.clone();
     let mut recovered: HashSet<TenantId> = HashSet::new();
     let mut last_claim = now_ms();
@@ -440,10 +512,17 @@ pub(super) async fn request_fetcher(bus: Bus) {
                 }
             };
             if recovered.insert(t.clone()) {
-                own_pending(&bus, r, vec![(stream.clone(), t.clone())], REST, &mut sink).await;
+                own_pending(
+                    &bus,
+                    r,
+                    vec![(stream.clone(), t.clone())],
+                    &reader,
+                    &mut sink,
+                )
+                .await;
             }
             if claim_now {
-                claim(&bus, r, t, &stream, REST, &mut sink).await;
+                claim(&bus, r, t, &stream, &reader, &mut sink).await;
             }
         }
         recovered.retain(|t| subs.contains_key(t));
@@ -482,7 +561,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
                         }
                         for (id, fields) in entries {
                             if let Admitted::Delivery(d) =
-                                admit(&bus, r, t, stream, REST, id, fields).await
+                                admit(&bus, r, t, stream, &reader, id, fields).await
                             {
                                 // Capacity was checked before the read and nobody else
                                 // sends on this channel, so this does not wait long.
@@ -739,15 +818,28 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
                 Err(_) => break,
             }
         }
-        let mut by_stream: HashMap<(String, &'static str), Vec<String>> = HashMap::new();
+        let mut by_stream: HashMap<(String, Cow<'static, str>), Vec<String>> = HashMap::new();
         for (stream, group, id) in batch {
             by_stream.entry((stream, group)).or_default().push(id);
+        }
+        if r.inbox_groups.len() > 1 {
+            // Several worker groups: each stream's batch is one `ACK_DEL` (deleting
+            // only what no other group needs); the client pipelines them.
+            let settles = by_stream
+                .into_iter()
+                .map(|((stream, group), ids)| async move {
+                    if let Err(e) = r.settle_entries(&stream, &group, ids).await {
+                        tracing::warn!(stream, error = %e, "acknowledging a batch failed");
+                    }
+                });
+            futures_util::future::join_all(settles).await;
+            continue;
         }
         let p = r.client.pipeline();
         let mut queued = true;
         let mut streams = Vec::with_capacity(by_stream.len());
         for ((stream, group), ids) in by_stream {
-            let a: Result<Value, _> = p.xack(stream.as_str(), group, ids.clone()).await;
+            let a: Result<Value, _> = p.xack(stream.as_str(), &*group, ids.clone()).await;
             let d: Result<Value, _> = p.xdel(stream.as_str(), ids).await;
             queued &= a.is_ok() && d.is_ok();
             streams.push(stream);
@@ -779,13 +871,14 @@ pub(super) async fn toucher(bus: Bus) {
             () = cancel.cancelled() => return,
         }
         let now = Instant::now();
-        let mut old: HashMap<(String, &'static str), Vec<String>> = HashMap::new();
+        let mut old: HashMap<(String, Cow<'static, str>), Vec<String>> = HashMap::new();
         for e in &r.in_hand {
-            let (at, group) = *e.value();
+            let at = *e.value();
+            let (stream, id, group) = e.key();
             if now.duration_since(at) >= every {
-                old.entry((e.key().0.clone(), group))
+                old.entry((stream.clone(), group.clone()))
                     .or_default()
-                    .push(e.key().1.clone());
+                    .push(id.clone());
             }
         }
         for ((stream, group), ids) in old {
@@ -793,7 +886,7 @@ pub(super) async fn toucher(bus: Bus) {
                 .client
                 .xclaim(
                     stream.as_str(),
-                    group,
+                    &*group,
                     r.node.as_str(),
                     0,
                     ids.clone(),
@@ -807,8 +900,9 @@ pub(super) async fn toucher(bus: Bus) {
             match res {
                 Ok(_) => {
                     for id in ids {
-                        if let Some(mut e) = r.in_hand.get_mut(&(stream.clone(), id)) {
-                            e.0 = now;
+                        if let Some(mut e) = r.in_hand.get_mut(&(stream.clone(), id, group.clone()))
+                        {
+                            *e = now;
                         }
                     }
                 }

@@ -7,19 +7,19 @@
 //!
 //! | key | type | what |
 //! | --- | --- | --- |
-//! | `P:{p:t}:inbox:<class>` | stream, group `workers` | the tenant's inbox, one per priority class |
+//! | `P:{p:t}:inbox:<class>` | stream, group `workers` (+ `workers:<group>` per worker group) | the tenant's inbox, one per priority class; an entry with field `g` is for that consumer group only |
 //! | `P:{p:t}:rest` | stream, group `rest` | commands for the tenant's `RestActor` |
-//! | `P:{p:t}:retry` | sorted set | retries by due time (member `<class>\|<id>\|<attempt>`) |
+//! | `P:{p:t}:retry` | sorted set | retries by due time (member `<class>\|<id>\|<attempt>`, with worker groups `…\|<consumer group>`) |
 //! | `P:{p:t}:retry:data` | hash | member → encoded envelope |
 //! | `P:retry:due` | sorted set | the retry doorbell: `<provider>/<tenant>\|<retry member>` by due time |
 //! | `P:{p:t}:gateway:fence` | string | the newest gateway owner's fence (fenced publishes, session saves) |
-//! | `P:{p:t}:done:<id>:<handler>` | string, PX 1 h | handler finished envelope (idempotency) |
+//! | `P:{p:t}:done:<id>:<handler>` | string, PX 1 h | handler finished envelope (idempotency); `<group>/<handler>` outside the default group |
 //! | `P:{p:t}:job:<schedule>:slot:<ms>` | string, PX | a fired slot's claim (its envelope id) |
 //! | `P:{p:t}:job:<schedule>:last` | string | the schedule's last fired slot, ms |
 //! | `P:tenants` | set | tenants that ever published (what the sweeps read) |
 //! | `P:ring` | stream, MAXLEN ~100k | the work doorbell: field `k` names an inbox or request stream just written to |
 //! | `P:node:<node>:replies` | stream | responses addressed to a node |
-//! | `P:dlq` | stream | dead letters of every tenant |
+//! | `P:dlq` | stream | dead letters of every tenant (field `group`: the worker group that gave up) |
 
 use crate::model::{Priority, TenantId};
 

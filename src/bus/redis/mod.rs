@@ -2,9 +2,10 @@
 //!
 //! Publishing is an `XADD` to the tenant's inbox stream for the envelope's priority
 //! class (`keys.rs` has the layout), followed in the same round trip by a ring on the
-//! work doorbell (`ring.rs`). Each node runs one fetcher that reads, through the
-//! consumer group `workers`, only the inbox streams that rang and whose local queue
-//! has room, and feeds the shared fair scheduler — so fairness and the per-tenant cap
+//! work doorbell (`ring.rs`). Each node runs one fetcher per worker group it runs
+//! (`group.rs`), reading through that group's consumer group (`workers` for the
+//! default) only the inbox streams that rang and whose local queue has room, and
+//! feeding that group's fair scheduler — so fairness and the per-tenant cap
 //! hold across Redis too, and an idle tenant costs no read at all. The fetcher first
 //! re-reads this node's own pending entries, and claims (`XAUTOCLAIM`) entries another
 //! node left idle past `claim_idle`.
@@ -27,6 +28,7 @@ pub(crate) use self::connect_client as connect;
 pub use keys::fence_key;
 pub(crate) use scripts::FENCED_SET;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,8 +47,6 @@ use super::{Bus, BusConfig};
 use crate::model::{Envelope, EnvelopeId, Priority, TenantId, decode, encode, now_ms};
 pub(crate) use keys::Keys;
 
-/// The consumer group of workers on inbox streams.
-pub(crate) const WORKERS: &str = "workers";
 /// The consumer group of `RestActor`s on request streams.
 pub(crate) const REST: &str = "rest";
 
@@ -86,7 +86,18 @@ impl RedisBusConfig {
 }
 
 /// A pending acknowledgement: stream, group, entry id.
-pub(crate) type AckItem = (String, &'static str, String);
+pub(crate) type AckItem = (String, Cow<'static, str>, String);
+
+/// An entry a consumer group of this node holds: stream, entry id, group.
+pub(crate) type HeldKey = (String, String, Cow<'static, str>);
+
+/// A worker group's consumer group on the inbox streams, and whether this node
+/// reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct InboxGroup {
+    pub(crate) consumer: Cow<'static, str>,
+    pub(crate) consumed: bool,
+}
 
 /// A request queue of a tenant served on this node.
 type RequestQueue = (
@@ -108,6 +119,9 @@ pub(crate) struct RedisBackend {
     pub(crate) rings: ring::Rings,
     /// Whether this node's workers read the inboxes (else inbox rings are ignored).
     pub(crate) reads_inbox: bool,
+    /// Every worker group's consumer group on the inbox streams (the default's,
+    /// `workers`, first), in the bus's group order.
+    pub(crate) inbox_groups: Vec<InboxGroup>,
     /// Wakes the retry mover when this node schedules a retry.
     pub(crate) retry_wake: Notify,
     /// Tenants whose streams and groups exist, as far as this node knows.
@@ -117,7 +131,7 @@ pub(crate) struct RedisBackend {
     /// Entries this node holds (fetched, not yet settled), with when they were last
     /// claimed: the toucher re-claims old ones so no other node takes them while this
     /// node is alive, and claims skip them so this node never takes one twice.
-    pub(crate) in_hand: DashMap<(String, String), (tokio::time::Instant, &'static str)>,
+    pub(crate) in_hand: DashMap<HeldKey, tokio::time::Instant>,
     acks: mpsc::UnboundedSender<AckItem>,
     ack_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<AckItem>>>,
     publishes: AtomicU64,
@@ -162,6 +176,18 @@ impl RedisBackend {
         let reply_reader = connect_client(&redis.url).await?;
         let ring_reader = connect_client(&redis.url).await?;
         let (acks, ack_rx) = mpsc::unbounded_channel();
+        let inbox_groups: Vec<InboxGroup> = super::group::groups(
+            &config.groups,
+            config.consume_groups.as_deref(),
+            config.consume_inbox,
+            config.scheduler,
+        )
+        .into_iter()
+        .map(|g| InboxGroup {
+            consumer: g.consumer,
+            consumed: g.consumed,
+        })
+        .collect();
         Ok(Self {
             keys: Keys::new(&redis.prefix),
             cfg: redis,
@@ -171,8 +197,9 @@ impl RedisBackend {
             request_reader,
             reply_reader,
             ring_reader,
-            rings: ring::Rings::default(),
-            reads_inbox: config.consume_inbox,
+            rings: ring::Rings::new(inbox_groups.len()),
+            reads_inbox: inbox_groups.iter().any(|g| g.consumed),
+            inbox_groups,
             retry_wake: Notify::new(),
             known: DashMap::new(),
             request_subs: DashMap::new(),
@@ -198,8 +225,10 @@ impl RedisBackend {
         if let Some(rx) = rx {
             tasks.spawn(fetch::ack_batcher(bus.clone(), rx));
         }
-        if bus.config().consume_inbox {
-            tasks.spawn(fetch::inbox_fetcher(bus.clone()));
+        for (i, g) in r.inbox_groups.iter().enumerate() {
+            if g.consumed {
+                tasks.spawn(fetch::inbox_fetcher(bus.clone(), super::GroupId(i)));
+            }
         }
         tasks.spawn(ring::ring_reader(bus.clone()));
         tasks.spawn(fetch::request_fetcher(bus.clone()));
@@ -222,9 +251,15 @@ impl RedisBackend {
     async fn create_tenant_groups(&self, t: &TenantId) -> Result<usize, BusError> {
         // One round trip: starting a thousand tenants costs a thousand, not seven
         // thousand.
-        let mut groups: Vec<(String, &'static str)> = Priority::ALL
+        // Every worker group's consumer group, whichever this node runs: an entry
+        // is deleted only once each of them is done with it.
+        let mut groups: Vec<(String, &str)> = Priority::ALL
             .iter()
-            .map(|c| (self.keys.inbox(t, *c), WORKERS))
+            .flat_map(|c| {
+                self.inbox_groups
+                    .iter()
+                    .map(|g| (self.keys.inbox(t, *c), &*g.consumer))
+            })
             .collect();
         groups.push((self.keys.rest(t), REST));
         let p = self.client.pipeline();
@@ -383,8 +418,9 @@ impl RedisBackend {
 
     /// Forgets an entry this node held.
     pub(crate) fn release(&self, receipt: &Receipt) {
-        if let Receipt::Redis { stream, id, .. } = receipt {
-            self.in_hand.remove(&(stream.clone(), id.clone()));
+        if let Receipt::Redis { stream, id, group } = receipt {
+            self.in_hand
+                .remove(&(stream.clone(), id.clone(), group.clone()));
         }
     }
 
@@ -392,30 +428,62 @@ impl RedisBackend {
         self.release(receipt);
         if let Receipt::Redis { stream, group, id } = receipt {
             // The batcher only stops at shutdown; an ack lost then is redelivered.
-            let _ = self.acks.send((stream.clone(), group, id.clone()));
+            let _ = self.acks.send((stream.clone(), group.clone(), id.clone()));
         }
     }
 
     /// Acknowledges and deletes one entry now (used where order matters).
-    async fn ack_now(&self, receipt: &Receipt) -> Result<(), BusError> {
+    pub(crate) async fn ack_now(&self, receipt: &Receipt) -> Result<(), BusError> {
         self.release(receipt);
         if let Receipt::Redis { stream, group, id } = receipt {
-            let p = self.client.pipeline();
-            let _: Value = p.xack(stream.as_str(), *group, id.as_str()).await?;
-            let _: Value = p.xdel(stream.as_str(), id.as_str()).await?;
-            self.settled(stream, p.try_all().await).await?;
+            self.settle_entries(stream, group, vec![id.clone()]).await?;
         }
         Ok(())
     }
 
+    /// Acknowledges `ids` of `stream` for `group` and deletes them — with several
+    /// worker groups on an inbox stream, only those no other group still needs
+    /// (not yet read by it, or pending in it), atomically in Lua (`ACK_DEL`).
+    pub(crate) async fn settle_entries(
+        &self,
+        stream: &str,
+        group: &str,
+        ids: Vec<String>,
+    ) -> Result<(), BusError> {
+        let replies = if self.inbox_groups.len() > 1 && group != REST {
+            let mut args: Vec<Value> = Vec::with_capacity(ids.len() + 1);
+            args.push(Value::from(group));
+            args.extend(ids.into_iter().map(Value::from));
+            let r: Result<Value, _> = scripts::ACK_DEL
+                .evalsha_with_reload(&self.client, vec![stream.to_owned()], args)
+                .await;
+            vec![r]
+        } else {
+            let p = self.client.pipeline();
+            let _: Value = p.xack(stream, group, ids.clone()).await?;
+            let _: Value = p.xdel(stream, ids).await?;
+            p.try_all().await
+        };
+        self.settled(stream, replies).await
+    }
+
+    /// Schedules a retry of `env` after `delay` and settles its entry. With several
+    /// worker groups `target` names the consumer group the retry is for: the member
+    /// carries it (`<class>|<id>|<attempt>|<group>`) and the moved entry its field
+    /// `g`, so the other groups skip it.
     pub(crate) async fn retry(
         &self,
         env: Envelope,
         delay: Duration,
         receipt: &Receipt,
+        target: Option<&str>,
     ) -> Result<(), BusError> {
         let t = env.tenant_id();
-        let member = format!("{}|{}|{}", env.priority().index(), env.id, env.attempt);
+        let mut member = format!("{}|{}|{}", env.priority().index(), env.id, env.attempt);
+        if let Some(g) = target {
+            member.push('|');
+            member.push_str(g);
+        }
         let due = now_ms() + delay.as_millis() as u64;
         let bytes = encode(&env)?;
         let p = self.client.pipeline();
@@ -446,28 +514,13 @@ impl RedisBackend {
                 (due as f64, format!("{t}|{member}")),
             )
             .await?;
-        let mut stream = None;
-        if let Receipt::Redis {
-            stream: s,
-            group,
-            id,
-        } = receipt
-        {
-            let _: Value = p.xack(s.as_str(), *group, id.as_str()).await?;
-            let _: Value = p.xdel(s.as_str(), id.as_str()).await?;
-            stream = Some(s.as_str());
+        let replies = p.try_all::<Value>().await;
+        if let Some(e) = replies.into_iter().find_map(Result::err) {
+            // Not stored: the entry stays pending and is redelivered.
+            return Err(e.into());
         }
-        let replies = p.try_all().await;
-        match stream {
-            // The retry is stored even if the acknowledgement finds the group gone.
-            Some(s) => self.settled(s, replies).await?,
-            None => {
-                if let Some(e) = replies.into_iter().find_map(Result::err) {
-                    return Err(e.into());
-                }
-            }
-        }
-        self.release(receipt);
+        // Stored: settle the entry (a `NOGROUP` here is no error, see `settled`).
+        self.ack_now(receipt).await?;
         self.retry_wake.notify_one();
         Ok(())
     }
@@ -486,6 +539,7 @@ impl RedisBackend {
             f.push(("raw", Value::Bytes(Bytes::from(raw.clone()))));
         }
         f.push(("error", Value::from(letter.error.clone())));
+        f.push(("group", Value::from(letter.group.clone())));
         f.push(("attempts", Value::from(i64::from(letter.attempts))));
         f.push((
             "ts",
@@ -519,6 +573,7 @@ impl RedisBackend {
             ts: text(fields.remove("ts"))
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0),
+            group: text(fields.remove("group")).unwrap_or_else(|| super::DEFAULT_GROUP.to_owned()),
         }
     }
 
@@ -589,6 +644,21 @@ impl RedisBackend {
         Ok(n > 0)
     }
 
+    /// Appends an inbox entry for consumer group `consumer` only (field `g`): the
+    /// other worker groups acknowledge it unread.
+    pub(crate) async fn publish_to(&self, env: Envelope, consumer: &str) -> Result<(), BusError> {
+        let t = env.tenant_id();
+        self.ensure_tenant(&t).await?;
+        let key = self.keys.inbox(&t, env.priority());
+        let mut f = fields(encode(&env)?);
+        f.push(("g", Value::from(consumer)));
+        let p = self.client.pipeline();
+        let _: Value = p.xadd(key.as_str(), false, None::<()>, "*", f).await?;
+        self.ring_on(&p, &key).await?;
+        let _: Vec<Value> = p.all().await?;
+        Ok(())
+    }
+
     pub(crate) async fn publish_request(&self, env: Envelope) -> Result<(), BusError> {
         let t = env.tenant_id();
         self.ensure_tenant(&t).await?;
@@ -628,7 +698,7 @@ impl RedisBackend {
                 moved += 1;
             }
         }
-        self.in_hand.retain(|(s, _), _| *s != stream);
+        self.in_hand.retain(|(s, ..), _| *s != stream);
         if moved > 0 {
             tracing::info!(tenant = %t, moved, "requests handed back to the tenant's holder");
         }

@@ -116,12 +116,23 @@ impl Dirty {
     }
 }
 
-/// The dirty streams of one node: inboxes (read by the workers' fetcher) and request
-/// streams (read by the `RestActor`s' fetcher).
+/// The dirty streams of one node: inboxes, one set per worker group (each read by
+/// that group's fetcher: a ring wakes every group), and request streams (read by
+/// the `RestActor`s' fetcher).
 #[derive(Debug, Default)]
 pub(crate) struct Rings {
-    pub(crate) inbox: Dirty,
+    pub(crate) inbox: Vec<Dirty>,
     pub(crate) rest: Dirty,
+}
+
+impl Rings {
+    /// Rings for `groups` worker groups.
+    pub(crate) fn new(groups: usize) -> Self {
+        Self {
+            inbox: (0..groups.max(1)).map(|_| Dirty::default()).collect(),
+            rest: Dirty::default(),
+        }
+    }
 }
 
 impl RedisBackend {
@@ -152,7 +163,13 @@ impl RedisBackend {
             .into_iter()
             .filter(|(_, s)| self.reads(s))
             .partition(|(_, s)| matches!(s, Stream::Inbox(..)));
-        self.rings.inbox.mark_all(inbox);
+        if !inbox.is_empty() {
+            for (dirty, g) in self.rings.inbox.iter().zip(&self.inbox_groups) {
+                if g.consumed {
+                    dirty.mark_all(inbox.iter().cloned());
+                }
+            }
+        }
         self.rings.rest.mark_all(rest);
     }
 

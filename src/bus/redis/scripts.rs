@@ -64,7 +64,9 @@ return 1
 });
 
 /// Moves due retries of one tenant into its inbox streams, ringing the doorbell once
-/// per stream written.
+/// per stream written. A member with a fourth part (`<class>|<id>|<attempt>|<group>`)
+/// is a retry for one worker group: its entry carries the field `g` naming that
+/// consumer group, and the other groups skip it.
 ///
 /// KEYS: retry zset, retry data hash, the five inbox streams in priority order, the
 /// ring. ARGV: now (ms), max entries to move, the ring's length bound. Returns how
@@ -78,7 +80,12 @@ for _, m in ipairs(due) do
   local data = redis.call('HGET', KEYS[2], m)
   if data then
     local class = tonumber(string.sub(m, 1, 1))
-    redis.call('XADD', KEYS[3 + class], '*', 'e', data)
+    local group = string.match(m, '^[^|]*|[^|]*|[^|]*|(.+)$')
+    if group then
+      redis.call('XADD', KEYS[3 + class], '*', 'e', data, 'g', group)
+    else
+      redis.call('XADD', KEYS[3 + class], '*', 'e', data)
+    end
     written[3 + class] = true
   end
   redis.call('ZREM', KEYS[1], m)
@@ -88,6 +95,54 @@ for k, _ in pairs(written) do
   redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[3], '*', 'k', KEYS[k])
 end
 return #due
+",
+    )
+});
+
+/// Acknowledges entries of an inbox stream for one consumer group and deletes those
+/// no other consumer group of the stream still needs: an entry is still needed by a
+/// group that has not read it yet (its id is past the group's `last-delivered-id`)
+/// or holds it pending. Atomic, so a group reading meanwhile cannot slip between the
+/// check and the delete. (Several worker groups share an inbox stream; with one the
+/// bus sends `XACK` + `XDEL` instead.)
+///
+/// KEYS: the stream. ARGV: the consumer group, then the entry ids. Returns how many
+/// entries were deleted.
+pub(crate) static ACK_DEL: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms) or 0, tonumber(seq) or 0
+end
+local function after(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am > bm or (am == bm and as > bs)
+end
+local others = {}
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
+  if info['name'] ~= ARGV[1] then others[#others + 1] = info end
+end
+local dead = {}
+for _, id in ipairs(ids) do
+  local needed = false
+  for _, info in ipairs(others) do
+    if after(id, info['last-delivered-id']) then needed = true break end
+    if tonumber(info['pending']) > 0 then
+      local p = redis.call('XPENDING', KEYS[1], info['name'], id, id, 1)
+      if #p > 0 then needed = true break end
+    end
+  end
+  if not needed then dead[#dead + 1] = id end
+end
+if #dead > 0 then return redis.call('XDEL', KEYS[1], unpack(dead)) end
+return 0
 ",
     )
 });

@@ -15,7 +15,7 @@ use crate::actors::RestartBudget;
 use crate::admin::{AdminError, ReloadReport};
 use crate::config::{Registry, TenantConfig};
 use crate::model::TenantId;
-use crate::runtime::handlers::handler_set;
+use crate::runtime::handlers::{group_handler_set, handler_set};
 use crate::runtime::reload::{Retire, retire, same_tenant};
 use crate::runtime::tenants::TenantEntry;
 
@@ -85,6 +85,25 @@ impl RootState {
                 return;
             }
         };
+        // Every other worker group this node runs gets its handlers for the new
+        // tenants too (the set of groups is fixed at build).
+        let mut group_sets = Vec::new();
+        for p in &self.pools {
+            let group = &p.config.group;
+            if group == crate::bus::DEFAULT_GROUP {
+                continue;
+            }
+            match group_handler_set(&registry, &self.app_handlers, &self.group_handlers, group) {
+                Ok(set) => group_sets.push((group.clone(), set)),
+                Err(e) => {
+                    let _ = reply.send(Err(match e {
+                        crate::runtime::RuntimeError::Config(p) => AdminError::InvalidConfig(p),
+                        other => AdminError::Internal(other.to_string()),
+                    }));
+                    return;
+                }
+            }
+        }
         let registry = Arc::new(*registry);
         let mut report = ReloadReport::default();
         let new_ids: Vec<TenantId> = registry.tenants.iter().map(TenantConfig::id).collect();
@@ -130,6 +149,7 @@ impl RootState {
         self.applying = Some(Applying {
             registry: registry.clone(),
             handlers,
+            group_sets,
             plans,
             start,
             report,
@@ -184,8 +204,17 @@ impl RootState {
                 );
             }
         }
-        if let Some(pool) = self.pool.as_ref().and_then(|p| p.view.handle.as_ref()) {
-            pool.set_handlers(applying.handlers);
+        let mut sets = applying.group_sets;
+        sets.push((crate::bus::DEFAULT_GROUP.to_owned(), applying.handlers));
+        for (group, set) in sets {
+            if let Some(pool) = self
+                .pools
+                .iter()
+                .find(|p| p.config.group == group)
+                .and_then(|p| p.view.handle.as_ref())
+            {
+                pool.set_handlers(set);
+            }
         }
         if let Some(cluster) = &self.cluster {
             cluster.set_tenants(applying.registry.tenants.len());

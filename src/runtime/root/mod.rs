@@ -18,7 +18,8 @@
 //! the budget it is marked failed and left stopped, and every other child keeps
 //! running. ractor's default (stop the parent when a child exits) is overridden.
 //!
-//! - **Worker pool**: it fails when its own budget for failures no tenant caused is
+//! - **Worker pools** (one per worker group this node runs, each with its own
+//!   budget; one group's failures never stop another's pool): a pool fails when its own budget for failures no tenant caused is
 //!   spent (a handler's panics are charged to its tenant, inside the pool). The root
 //!   starts a fresh pool with the current handlers; past the root's budget the node
 //!   stops taking work (`/readyz` says why) while its tenants, bus and admin API
@@ -49,7 +50,7 @@ use crate::actors::{RestartBudget, WorkerPoolHandle};
 use crate::model::TenantId;
 
 pub(crate) use msg::{RootHandle, RootMsg, ShutdownPlan};
-pub(crate) use state::{ChildState, RootArgs, RootView};
+pub(crate) use state::{ChildState, PoolView, RootArgs, RootView};
 use state::{RootState, TenantSlot};
 
 /// The root actor.
@@ -67,13 +68,28 @@ impl RootSupervisor {
 }
 
 impl RootState {
-    /// Starts a pool linked to the root with the registry's current handlers.
-    async fn start_pool(&mut self, root: ActorCell) -> Result<(), String> {
-        let Some(slot) = &mut self.pool else {
+    /// Starts every worker group's pool (at build).
+    async fn start_pools(&mut self, root: &ActorCell) -> Result<(), String> {
+        let groups: Vec<String> = self.pools.iter().map(|p| p.config.group.clone()).collect();
+        for g in groups {
+            self.start_pool(&g, root.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts worker group `group`'s pool linked to the root with the registry's
+    /// current handlers.
+    async fn start_pool(&mut self, group: &str, root: ActorCell) -> Result<(), String> {
+        let handlers = handlers::group_handler_set(
+            &self.registry,
+            &self.app_handlers,
+            &self.group_handlers,
+            group,
+        )
+        .map_err(|e| e.to_string())?;
+        let Some(slot) = self.pools.iter_mut().find(|p| p.config.group == group) else {
             return Ok(());
         };
-        let handlers =
-            handlers::handler_set(&self.registry, &self.app_handlers).map_err(|e| e.to_string())?;
         let (pool, _) =
             WorkerPoolHandle::start(slot.config.clone(), self.bus.clone(), handlers, Some(root))
                 .await
@@ -113,23 +129,27 @@ impl RootState {
             .unwrap_or_default()
     }
 
-    fn pool_down(&mut self, myself: &ActorRef<RootMsg>, why: &str) {
-        let Some(slot) = &mut self.pool else { return };
+    fn pool_down(&mut self, myself: &ActorRef<RootMsg>, group: &str, why: &str) {
+        let Some(slot) = self.pools.iter_mut().find(|p| p.config.group == group) else {
+            return;
+        };
         slot.view.handle = None;
         if let Some(delay) = slot.budget.on_failure() {
             slot.view.restarts += 1;
             metrics::counter!("switchboard_actor_restarts_total").increment(1);
             tracing::warn!(
+                group,
                 reason = why,
                 delay_ms = delay.as_millis() as u64,
                 "worker pool failed; restarting it"
             );
             slot.view.state = ChildState::Restarting;
             slot.view.reason = Some(why.to_owned());
-            myself.send_after(delay, || RootMsg::StartPool);
+            let group = group.to_owned();
+            myself.send_after(delay, move || RootMsg::StartPool(group));
         } else {
             let reason = format!("restart budget spent ({why})");
-            tracing::error!(reason, "worker pool failed; left stopped");
+            tracing::error!(group, reason, "worker pool failed; left stopped");
             slot.view.state = ChildState::Failed;
             slot.view.reason = Some(reason);
         }
@@ -198,7 +218,11 @@ impl RootState {
             .collect();
         ShutdownPlan {
             tenants,
-            pool: self.pool.as_ref().and_then(|p| p.view.handle.clone()),
+            pools: self
+                .pools
+                .iter()
+                .filter_map(|p| p.view.handle.clone())
+                .collect(),
         }
     }
 }
@@ -237,7 +261,7 @@ impl Actor for RootSupervisor {
             RootMsg::Retired => state.finish_apply(&myself).await,
             _ if state.shutting_down => return Ok(()),
             RootMsg::Start(reply) => {
-                let started = state.start_pool(myself.get_cell()).await;
+                let started = state.start_pools(&myself.get_cell()).await;
                 let configs: Vec<_> = state
                     .registry
                     .tenants
@@ -250,9 +274,9 @@ impl Actor for RootSupervisor {
                 }
                 let _ = reply.send(started);
             }
-            RootMsg::StartPool => {
-                if let Err(e) = state.start_pool(myself.get_cell()).await {
-                    state.pool_down(&myself, &format!("pool did not start: {e}"));
+            RootMsg::StartPool(group) => {
+                if let Err(e) = state.start_pool(&group, myself.get_cell()).await {
+                    state.pool_down(&myself, &group, &format!("pool did not start: {e}"));
                 }
             }
             RootMsg::RestartVault => match state.vault.restart(Some(myself.get_cell())).await {
@@ -293,8 +317,13 @@ impl Actor for RootSupervisor {
             // Shutting down: every exit is expected.
             return Ok(());
         }
-        if state.pool.as_ref().is_some_and(|s| s.is(&cell)) {
-            state.pool_down(&myself, &reason);
+        if let Some(group) = state
+            .pools
+            .iter()
+            .find(|s| s.is(&cell))
+            .map(|s| s.config.group.clone())
+        {
+            state.pool_down(&myself, &group, &reason);
         } else if state.vault.actor_cell().get_id() == cell.get_id() {
             state.vault_down(&myself, &reason);
         } else if let Some(id) = state.tenant_of(&cell) {

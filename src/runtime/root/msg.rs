@@ -34,8 +34,8 @@ pub(crate) enum RootMsg {
     /// Shutdown: the root stops restarting anything and hands its children over,
     /// so the runtime can stop them in order.
     Shutdown(RpcReplyPort<ShutdownPlan>),
-    /// Start the worker pool again.
-    StartPool,
+    /// Start a worker group's pool again.
+    StartPool(String),
     /// Start a tenant's supervisor again, if the one that died (this id) is still
     /// the tenant's current one.
     RestartTenant(TenantId, ActorId),
@@ -46,7 +46,7 @@ pub(crate) enum RootMsg {
 /// What the runtime stops, in order, on shutdown.
 pub(crate) struct ShutdownPlan {
     pub(crate) tenants: Vec<Arc<TenantEntry>>,
-    pub(crate) pool: Option<WorkerPoolHandle>,
+    pub(crate) pools: Vec<WorkerPoolHandle>,
 }
 
 /// Why the root could not answer.

@@ -20,7 +20,7 @@ use crate::config::{Registry, TenantConfig};
 use crate::handler::HandlerSet;
 use crate::model::TenantId;
 use crate::runtime::commands::Plans;
-use crate::runtime::handlers::AppHandler;
+use crate::runtime::handlers::{AppHandler, GroupHandlers};
 use crate::runtime::tenants::{AccessShared, TenantEntry};
 use crate::vault::VaultHandle;
 
@@ -42,9 +42,11 @@ impl ChildState {
     }
 }
 
-/// The worker pool as the view shows it.
+/// A worker group's pool as the view shows it.
 #[derive(Clone)]
 pub(crate) struct PoolView {
+    /// The worker group it serves.
+    pub(crate) group: String,
     /// The running pool, if any.
     pub(crate) handle: Option<WorkerPoolHandle>,
     pub(crate) state: ChildState,
@@ -60,22 +62,38 @@ pub(crate) struct RootView {
     pub(crate) registry: Arc<Registry>,
     /// The supervised tenants, by id (their health is read from shared cells).
     pub(crate) tenants: Vec<(TenantId, Arc<TenantEntry>)>,
-    /// The worker pool (worker and all-in-one nodes).
-    pub(crate) pool: Option<PoolView>,
+    /// The worker pools this node runs, one per worker group (the default first
+    /// when it runs it): none on an access-only node.
+    pub(crate) pools: Vec<PoolView>,
 }
 
 impl RootView {
     /// The view before the root has started anything.
-    pub(crate) fn empty(registry: Arc<Registry>, runs_workers: bool) -> Self {
+    pub(crate) fn empty(registry: Arc<Registry>, groups: &[String]) -> Self {
         Self {
             registry,
             tenants: Vec::new(),
-            pool: runs_workers.then_some(PoolView {
-                handle: None,
-                state: ChildState::Running,
-                reason: None,
-                restarts: 0,
-            }),
+            pools: groups.iter().map(|g| PoolView::new(g)).collect(),
+        }
+    }
+
+    /// The default group's pool if this node runs it, else its first.
+    pub(crate) fn pool(&self) -> Option<&PoolView> {
+        self.pools
+            .iter()
+            .find(|p| p.group == crate::bus::DEFAULT_GROUP)
+            .or_else(|| self.pools.first())
+    }
+}
+
+impl PoolView {
+    fn new(group: &str) -> Self {
+        Self {
+            group: group.to_owned(),
+            handle: None,
+            state: ChildState::Running,
+            reason: None,
+            restarts: 0,
         }
     }
 }
@@ -90,10 +108,12 @@ pub(crate) struct RootArgs {
     /// The cluster this node joined (Redis mode): told the tenant count on reload.
     pub(crate) cluster: Option<Cluster>,
     pub(crate) app_handlers: Vec<AppHandler>,
+    /// Code handlers of the worker groups besides the default.
+    pub(crate) group_handlers: GroupHandlers,
     /// Every tenant's application-command plan.
     pub(crate) plans: Plans,
-    /// Set when this node runs workers.
-    pub(crate) pool: Option<WorkerPoolConfig>,
+    /// The pools of the worker groups this node runs (none: access only).
+    pub(crate) pools: Vec<WorkerPoolConfig>,
     pub(crate) policy: RestartPolicy,
     /// Where the root's background work (stopping tenants) is tracked, so shutdown
     /// waits for it.
@@ -107,7 +127,7 @@ pub(crate) struct TenantSlot {
     pub(crate) budget: RestartBudget,
 }
 
-/// The worker pool's place in the tree.
+/// A worker group's pool's place in the tree, with its own restart budget.
 pub(crate) struct PoolSlot {
     pub(crate) config: WorkerPoolConfig,
     pub(crate) view: PoolView,
@@ -126,7 +146,10 @@ impl PoolSlot {
 /// An apply between its two halves: the old tenants are being stopped by a task.
 pub(crate) struct Applying {
     pub(crate) registry: Arc<Registry>,
+    /// The default group's handlers.
     pub(crate) handlers: HandlerSet,
+    /// Every other group's handlers, by group.
+    pub(crate) group_sets: Vec<(String, HandlerSet)>,
     pub(crate) plans: Plans,
     /// Tenants to start once the old ones are stopped.
     pub(crate) start: Vec<Arc<TenantConfig>>,
@@ -142,12 +165,13 @@ pub(crate) struct RootState {
     pub(crate) access: Option<Arc<AccessShared>>,
     pub(crate) cluster: Option<Cluster>,
     pub(crate) app_handlers: Vec<AppHandler>,
+    pub(crate) group_handlers: GroupHandlers,
     /// Every tenant's application-command plan, for the registry running now.
     pub(crate) plans: Plans,
     pub(crate) policy: RestartPolicy,
     pub(crate) tasks: TaskTracker,
     pub(crate) tenants: BTreeMap<TenantId, TenantSlot>,
-    pub(crate) pool: Option<PoolSlot>,
+    pub(crate) pools: Vec<PoolSlot>,
     pub(crate) vault_budget: RestartBudget,
     /// The apply in progress, and those waiting for it.
     pub(crate) applying: Option<Applying>,
@@ -167,18 +191,18 @@ impl RootState {
             access: args.access,
             cluster: args.cluster,
             app_handlers: args.app_handlers,
+            group_handlers: args.group_handlers,
             plans: args.plans,
             tenants: BTreeMap::new(),
-            pool: args.pool.map(|config| PoolSlot {
-                config,
-                view: PoolView {
-                    handle: None,
-                    state: ChildState::Running,
-                    reason: None,
-                    restarts: 0,
-                },
-                budget: RestartBudget::new(args.policy),
-            }),
+            pools: args
+                .pools
+                .into_iter()
+                .map(|config| PoolSlot {
+                    view: PoolView::new(&config.group),
+                    config,
+                    budget: RestartBudget::new(args.policy),
+                })
+                .collect(),
             vault_budget: RestartBudget::new(args.policy),
             policy: args.policy,
             tasks: args.tasks,
@@ -198,7 +222,7 @@ impl RootState {
                 .iter()
                 .map(|(id, slot)| (id.clone(), slot.entry.clone()))
                 .collect(),
-            pool: self.pool.as_ref().map(|p| p.view.clone()),
+            pools: self.pools.iter().map(|p| p.view.clone()).collect(),
         })
     }
 

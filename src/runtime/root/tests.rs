@@ -96,7 +96,7 @@ async fn a_pool_that_keeps_dying_is_restarted_then_left_stopped_while_tenants_ru
     let mut killed = Vec::new();
     let pool = loop {
         let view = runtime.inner.root.view().await.unwrap();
-        let pool = view.pool.clone().unwrap();
+        let pool = view.pool().cloned().unwrap();
         if pool.state == ChildState::Failed {
             break pool;
         }
