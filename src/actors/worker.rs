@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tracing::Instrument;
 
 use super::pool::PoolShared;
 use crate::bus::Delivery;
@@ -76,7 +77,17 @@ impl Actor for WorkerActor {
             return Ok(());
         };
         shared.stats.busy.fetch_add(1, Ordering::Relaxed);
-        let outcome = process(shared, delivery).await;
+        let env = &delivery.envelope;
+        // Everything logged while handling it names the delivery.
+        let span = tracing::info_span!(
+            "delivery",
+            provider = %env.provider,
+            tenant = %env.tenant,
+            envelope = %env.id,
+            attempt = env.attempt,
+            group = shared.bus.group_name(shared.group),
+        );
+        let outcome = process(shared, delivery).instrument(span).await;
         shared.stats.busy.fetch_sub(1, Ordering::Relaxed);
         outcome?;
         let _ = myself.cast(WorkerMsg::Next);
@@ -126,7 +137,7 @@ async fn report_interaction(shared: &PoolShared, env: &Envelope, reason: &str) {
     });
     // The effect is dropped: the access layer logs what becomes of it.
     if let Err(e) = ctx.submit(command).await {
-        tracing::warn!(provider = %env.provider, tenant = %env.tenant, interaction = %i.interaction_id, error = %e, "could not report a failed interaction to the access layer");
+        tracing::warn!(interaction = %i.interaction_id, error = %e, "could not report a failed interaction to the access layer");
     }
 }
 
@@ -181,7 +192,7 @@ async fn once_mine(shared: &PoolShared, tenant: &TenantId, event: &Event, handle
     match claim {
         Ok(mine) => mine,
         Err(e) => {
-            tracing::warn!(provider = %tenant.provider, tenant = %tenant.tenant, handler, error = %e, "once-per-message claim failed; running the handler");
+            tracing::warn!(handler, error = %e, "once-per-message claim failed; running the handler");
             true
         }
     }
@@ -233,7 +244,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
     let Some(th) = table.get(&tenant) else {
         shared.stats.unknown_tenant.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("switchboard_worker_unknown_tenant_total").increment(1);
-        tracing::error!(provider = %env.provider, tenant = %env.tenant, id = %env.id, "envelope for an unknown tenant; dead-lettering");
+        tracing::error!("envelope for an unknown tenant; dead-lettering");
         let error = format!("unknown tenant {tenant}: no handlers are configured for it");
         if let Err(e) = shared.bus.reject(delivery, &error).await {
             tracing::warn!(error = %e, "dead-lettering failed");
@@ -243,7 +254,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
     if let Some(why) = shared.faults.quarantined(&tenant) {
         shared.stats.quarantined.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("switchboard_worker_quarantined_total").increment(1);
-        tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, reason = %why, "tenant quarantined; dead-lettering");
+        tracing::warn!(reason = %why, "tenant quarantined; dead-lettering");
         let error = format!("tenant {tenant} is quarantined: {why}");
         report_interaction(shared, env, &error).await;
         if let Err(e) = shared.bus.reject(delivery, &error).await {
@@ -286,19 +297,19 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
                 }
             }
             Ok(Ok(Err(e))) => {
-                tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, handler = name, attempt = env.attempt, error = %e, "handler failed");
+                tracing::warn!(handler = name, error = %e, "handler failed");
                 errors.push(format!("handler {name}: {e}"));
             }
             Ok(Err(payload)) => {
                 let msg = panic_message(payload.as_ref());
-                tracing::error!(provider = %env.provider, tenant = %env.tenant, id = %env.id, handler = name, panic = %msg, "handler panicked");
+                tracing::error!(handler = name, panic = %msg, "handler panicked");
                 errors.push(format!("handler {name} panicked: {msg}"));
                 panicked = Some(format!("handler {name} panicked: {msg}"));
                 break;
             }
             Err(_) => {
                 cancel.cancel();
-                tracing::warn!(provider = %env.provider, tenant = %env.tenant, id = %env.id, handler = name, "handler timed out");
+                tracing::warn!(handler = name, "handler timed out");
                 errors.push(format!(
                     "handler {name} timed out after {} ms",
                     shared.config.handler_timeout.as_millis()
