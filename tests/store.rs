@@ -8,6 +8,8 @@ mod common;
 
 #[path = "store/backfill.rs"]
 mod backfill;
+#[path = "store/backfill_load.rs"]
+mod backfill_load;
 #[path = "store/basics.rs"]
 mod basics;
 #[path = "store/config.rs"]

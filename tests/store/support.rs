@@ -61,6 +61,15 @@ impl TestDb {
         }
     }
 
+    /// `sqlite` or `postgres`, for printed figures.
+    pub(crate) fn name(&self) -> &'static str {
+        if self.pg_name.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
     /// The `runtime.store` value, as inline YAML.
     pub(crate) fn yaml(&self) -> &str {
         &self.yaml
