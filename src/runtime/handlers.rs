@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::Registry;
-use crate::handler::HandlerSet;
+use crate::config::{Registry, TenantConfig};
+use crate::handler::{HandlerSet, UnknownHandler};
 
 use super::RuntimeError;
 
@@ -51,29 +51,12 @@ pub(crate) fn group_handler_set(
         .get(group)
         .map_or(&[][..], |g| g.handlers.as_slice());
     let code = groups.get(group).map_or(&[][..], Vec::as_slice);
-    let mut set = HandlerSet::new();
-    let mut problems = Vec::new();
-    for t in &registry.tenants {
-        let id = t.id();
-        for (i, name) in builtins.iter().enumerate() {
-            if let Err(e) = set.add_builtin(&id, name) {
-                let problem = format!("runtime.groups.{group}.handlers[{i}]: {e}");
-                if !problems.contains(&problem) {
-                    problems.push(problem);
-                }
-            }
-        }
-        for add in code {
-            add(&mut set, &id);
-        }
-        set.set_settings(&id, t.settings.clone());
-        set.set_coordination(&id, t.coordination);
-    }
-    if problems.is_empty() {
-        Ok(set)
-    } else {
-        Err(RuntimeError::Config(problems))
-    }
+    table(
+        registry,
+        code,
+        |_| builtins,
+        |_, i, e| format!("runtime.groups.{group}.handlers[{i}]: {e}"),
+    )
 }
 
 /// Builds the handler table: each tenant's configured built-ins (its own `handlers`,
@@ -82,16 +65,37 @@ pub(crate) fn handler_set(
     registry: &Registry,
     app: &[AppHandler],
 ) -> Result<HandlerSet, RuntimeError> {
+    table(
+        registry,
+        app,
+        |t| t.handlers(&registry.runtime),
+        |t, _, e| format!("{}: {}: {e}", t.source.display(), t.id()),
+    )
+}
+
+/// The handler table of every tenant of `registry`: the built-ins `builtins` names
+/// for it, then the code handlers `code`, with the tenant's `settings` and
+/// `coordination`; a built-in it cannot have is a problem worded by `problem`
+/// (tenant, index, error), each listed once.
+fn table<'r>(
+    registry: &'r Registry,
+    code: &[AppHandler],
+    builtins: impl Fn(&'r TenantConfig) -> &'r [String],
+    problem: impl Fn(&TenantConfig, usize, &UnknownHandler) -> String,
+) -> Result<HandlerSet, RuntimeError> {
     let mut set = HandlerSet::new();
     let mut problems = Vec::new();
     for t in &registry.tenants {
         let id = t.id();
-        for name in t.handlers(&registry.runtime) {
+        for (i, name) in builtins(t).iter().enumerate() {
             if let Err(e) = set.add_builtin(&id, name) {
-                problems.push(format!("{}: {}: {e}", t.source.display(), id));
+                let p = problem(t, i, &e);
+                if !problems.contains(&p) {
+                    problems.push(p);
+                }
             }
         }
-        for add in app {
+        for add in code {
             add(&mut set, &id);
         }
         set.set_settings(&id, t.settings.clone());
