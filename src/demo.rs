@@ -257,7 +257,9 @@ async fn traffic(
                 n += 1;
                 counters.posted.store(n, Ordering::Relaxed);
             }
-            Err(e) => tracing::warn!(error = %e, "demo traffic: injecting a message failed"),
+            Err(e) => {
+                tracing::warn!(error = %crate::Report(&e), "demo traffic: injecting a message failed")
+            }
         }
     }
 }
@@ -302,7 +304,9 @@ fn slash_ping(sim: &SimHandle, tenants: &[String], round: usize, counters: &Coun
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(i.id);
         }
-        Err(e) => tracing::warn!(error = %e, %tenant, "demo traffic: invoking /ping failed"),
+        Err(e) => {
+            tracing::warn!(error = %crate::Report(&e), %tenant, "demo traffic: invoking /ping failed")
+        }
     }
 }
 

@@ -110,7 +110,7 @@ async fn settle(shared: &PoolShared, delivery: Delivery, errors: &[String]) {
         shared.bus.fail(delivery, &error).await
     };
     if let Err(e) = result {
-        tracing::warn!(error = %e, "settling the delivery failed; it will be redelivered");
+        tracing::warn!(error = %crate::Report(&e), "settling the delivery failed; it will be redelivered");
     }
 }
 
@@ -137,7 +137,7 @@ async fn report_interaction(shared: &PoolShared, env: &Envelope, reason: &str) {
     });
     // The effect is dropped: the access layer logs what becomes of it.
     if let Err(e) = ctx.submit(command).await {
-        tracing::warn!(interaction = %i.interaction_id, error = %e, "could not report a failed interaction to the access layer");
+        tracing::warn!(interaction = %i.interaction_id, error = %crate::Report(&e), "could not report a failed interaction to the access layer");
     }
 }
 
@@ -192,7 +192,7 @@ async fn once_mine(shared: &PoolShared, tenant: &TenantId, event: &Event, handle
     match claim {
         Ok(mine) => mine,
         Err(e) => {
-            tracing::warn!(handler, error = %e, "once-per-message claim failed; running the handler");
+            tracing::warn!(handler, error = %crate::Report(&e), "once-per-message claim failed; running the handler");
             true
         }
     }
@@ -224,7 +224,7 @@ async fn should_run(
         Ok(true) => return false,
         Ok(false) => {}
         // Not knowing is no reason to skip: at-least-once, effects are idempotent.
-        Err(e) => tracing::warn!(error = %e, "idempotency lookup failed"),
+        Err(e) => tracing::warn!(error = %crate::Report(&e), "idempotency lookup failed"),
     }
     !h.once_per_message() || once_mine(shared, tenant, event, &mark).await
 }
@@ -236,7 +236,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
     let Payload::Event(event) = &env.payload else {
         // Raw payloads are for external consumers; workers have nothing to run.
         if let Err(e) = shared.bus.ack(delivery).await {
-            tracing::warn!(error = %e, "ack failed");
+            tracing::warn!(error = %crate::Report(&e), "ack failed");
         }
         return Ok(());
     };
@@ -247,7 +247,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         tracing::error!("envelope for an unknown tenant; dead-lettering");
         let error = format!("unknown tenant {tenant}: no handlers are configured for it");
         if let Err(e) = shared.bus.reject(delivery, &error).await {
-            tracing::warn!(error = %e, "dead-lettering failed");
+            tracing::warn!(error = %crate::Report(&e), "dead-lettering failed");
         }
         return Ok(());
     };
@@ -258,7 +258,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         let error = format!("tenant {tenant} is quarantined: {why}");
         report_interaction(shared, env, &error).await;
         if let Err(e) = shared.bus.reject(delivery, &error).await {
-            tracing::warn!(error = %e, "dead-lettering failed");
+            tracing::warn!(error = %crate::Report(&e), "dead-lettering failed");
         }
         return Ok(());
     }
@@ -293,12 +293,12 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
             Ok(Ok(Ok(()))) => {
                 let mark = mark_name(shared, name);
                 if let Err(e) = shared.bus.mark_done(&tenant, env.id, &mark).await {
-                    tracing::warn!(error = %e, "recording handler completion failed");
+                    tracing::warn!(error = %crate::Report(&e), "recording handler completion failed");
                 }
             }
             Ok(Ok(Err(e))) => {
-                tracing::warn!(handler = name, error = %e, "handler failed");
-                errors.push(format!("handler {name}: {e}"));
+                tracing::warn!(handler = name, error = %crate::Report(&*e), "handler failed");
+                errors.push(format!("handler {name}: {}", crate::Report(&*e)));
             }
             Ok(Err(payload)) => {
                 let msg = panic_message(payload.as_ref());

@@ -82,7 +82,7 @@ impl AdminServer {
             let server = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await });
             if let Err(e) = server.await {
-                tracing::error!(error = %e, "admin server failed");
+                tracing::error!(error = %crate::Report(&e), "admin server failed");
             }
         });
         tracker.close();

@@ -139,9 +139,10 @@ async fn redis_backlog(r: &RedisBackend, names: &[String]) -> Result<BusBacklog,
             // The stream does not exist (yet): nothing in it.
             Some(Err(e)) if e.details().contains("no such key") => Ok(Value::Null),
             Some(Err(e)) => Err(e.into()),
-            None => Err(BusError::Redis(
-                "the backlog pipeline answered too few replies".to_owned(),
-            )),
+            None => Err(BusError::Redis(fred::error::Error::new(
+                fred::error::ErrorKind::Protocol,
+                "the backlog pipeline answered too few replies",
+            ))),
         }
     };
     let mut out = BusBacklog {

@@ -1,4 +1,5 @@
-//! Bus errors.
+//! Bus errors: a kind per variant; a Redis failure keeps fred's error (its kind and
+//! details) instead of a string.
 
 use crate::model::CodecError;
 
@@ -32,13 +33,7 @@ pub enum BusError {
         /// The refused writer's fence.
         fence: u64,
     },
-    /// Redis failed or is unreachable.
-    #[error("redis: {0}")]
-    Redis(String),
-}
-
-impl From<fred::error::Error> for BusError {
-    fn from(e: fred::error::Error) -> Self {
-        Self::Redis(e.to_string())
-    }
+    /// Redis failed or is unreachable (the source: fred's error).
+    #[error("Redis failed")]
+    Redis(#[from] fred::error::Error),
 }

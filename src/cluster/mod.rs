@@ -170,7 +170,7 @@ impl Cluster {
             on_node_lost: RwLock::new(None),
         });
         if let Err(e) = shared.beat().await {
-            tracing::warn!(error = %e, "first cluster heartbeat failed; retrying in the background");
+            tracing::warn!(error = %crate::Report(&e), "first cluster heartbeat failed; retrying in the background");
         }
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -281,7 +281,7 @@ impl Cluster {
             .publish::<(), _, _>(channel, tenant.to_string())
             .await
         {
-            tracing::debug!(provider = %tenant.provider, tenant = %tenant.tenant, error = %e, "could not announce a released lease");
+            tracing::debug!(provider = %tenant.provider, tenant = %tenant.tenant, error = %crate::Report(&e), "could not announce a released lease");
         }
     }
 

@@ -95,7 +95,7 @@ pub(super) async fn heartbeat(shared: Arc<Shared>, cancel: CancellationToken) {
             }
             Err(e) => {
                 if ok {
-                    tracing::warn!(node = %shared.me, error = %e, "cluster heartbeat failed");
+                    tracing::warn!(node = %shared.me, error = %crate::Report(&e), "cluster heartbeat failed");
                     ok = false;
                 }
                 metrics::counter!("switchboard_cluster_heartbeat_errors_total").increment(1);
@@ -112,7 +112,7 @@ pub(super) async fn listen(shared: Arc<Shared>, subscriber: Client, cancel: Canc
     let mut messages = subscriber.message_rx();
     let mut reconnects = subscriber.reconnect_rx();
     if let Err(e) = subscriber.subscribe(channels.clone()).await {
-        tracing::warn!(error = %e, "cannot subscribe to cluster announcements; standbys wait for expiry");
+        tracing::warn!(error = %crate::Report(&e), "cannot subscribe to cluster announcements; standbys wait for expiry");
     }
     loop {
         tokio::select! {
@@ -130,7 +130,7 @@ pub(super) async fn listen(shared: Arc<Shared>, subscriber: Client, cancel: Canc
             r = reconnects.recv() => match r {
                 Ok(_) | Err(RecvError::Lagged(_)) => {
                     if let Err(e) = subscriber.subscribe(channels.clone()).await {
-                        tracing::debug!(error = %e, "re-subscribing to lease releases failed");
+                        tracing::debug!(error = %crate::Report(&e), "re-subscribing to lease releases failed");
                     }
                 }
                 Err(RecvError::Closed) => return,

@@ -153,7 +153,7 @@ impl Runner {
             Err(e) => {
                 // Without the record nothing can be called missed; the schedule
                 // goes on with its next slot.
-                tracing::warn!(error = %e, "cannot read the last fired slot");
+                tracing::warn!(error = %crate::Report(&e), "cannot read the last fired slot");
                 None
             }
         };
@@ -199,7 +199,7 @@ impl Runner {
             &self.tenant,
             Payload::Event(Event::Job(job)),
         )
-        .inspect_err(|e| tracing::error!(error = %e, "cannot build a job envelope"))
+        .inspect_err(|e| tracing::error!(error = %crate::Report(e), "cannot build a job envelope"))
         .ok()?;
         let key = format!(
             "job\0{}\0{}\0{}\0{slot}",
@@ -257,7 +257,7 @@ impl Runner {
                 }
                 Ok(false) => return Fired::Elsewhere,
                 Err(e) => {
-                    tracing::warn!(slot, error = %e, "firing a job failed");
+                    tracing::warn!(slot, error = %crate::Report(&e), "firing a job failed");
                     self.cell.set_error(Some(format!("slot {slot}: {e}")));
                     if tokio::time::Instant::now() + backoff > deadline {
                         return Fired::Failed;

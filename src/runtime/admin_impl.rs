@@ -151,7 +151,9 @@ impl RuntimeInner {
             .bus
             .backlog()
             .await
-            .inspect_err(|e| tracing::debug!(error = %e, "reading the bus backlog failed"))
+            .inspect_err(
+                |e| tracing::debug!(error = %crate::Report(e), "reading the bus backlog failed"),
+            )
             .ok();
         RuntimeStatus {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -280,7 +282,8 @@ impl AdminFacade {
     ) -> Result<ReloadReport, AdminError> {
         let id = TenantId::parse(provider, tenant)
             .map_err(|e| AdminError::BadRequest(format!("invalid tenant id: {e}")))?;
-        let internal = |e: crate::cluster::ClusterError| AdminError::Internal(e.to_string());
+        let internal =
+            |e: crate::cluster::ClusterError| AdminError::Internal(crate::Report(&e).to_string());
         let previous = store.get(&id).await.map_err(internal)?;
         let in_registry = self.0.view().registry.tenants.iter().any(|t| t.id() == id);
         if create && in_registry {
@@ -314,7 +317,7 @@ impl AdminFacade {
             let removed = store
                 .remove(&id)
                 .await
-                .map_err(|e| AdminError::Internal(e.to_string()))?;
+                .map_err(|e| AdminError::Internal(crate::Report(&e).to_string()))?;
             if !removed {
                 return Err(AdminError::NotFound(format!(
                     "tenant {id} is not in the shared registry (tenants of the registry file are edited there)"
@@ -435,7 +438,7 @@ impl AdminBackend for AdminFacade {
                 .bus
                 .dead_letters(limit)
                 .await
-                .map_err(|e| AdminError::Internal(e.to_string()))?;
+                .map_err(|e| AdminError::Internal(crate::Report(&e).to_string()))?;
             Ok(letters
                 .into_iter()
                 .map(|d| DeadLetterView {
@@ -461,7 +464,7 @@ impl AdminBackend for AdminFacade {
                 .bus
                 .replay_dead_letter(&id)
                 .await
-                .map_err(|e| AdminError::Internal(e.to_string()))
+                .map_err(|e| AdminError::Internal(crate::Report(&e).to_string()))
         })
     }
 
@@ -472,7 +475,7 @@ impl AdminBackend for AdminFacade {
                 .vault
                 .stats()
                 .await
-                .map_err(|e| AdminError::Internal(e.to_string()))?;
+                .map_err(|e| AdminError::Internal(crate::Report(&e).to_string()))?;
             Ok(serde_json::json!({
                 "backend": s.backend,
                 "local_leases": s.local_leases,

@@ -681,7 +681,7 @@ async fn shared_tokens(registry: &Registry) -> Option<SharedTokenStore> {
     match SharedTokenStore::redis(url, &rt.redis_prefix, sealer).await {
         Ok(s) => Some(s),
         Err(e) => {
-            tracing::warn!(error = %e, "interaction tokens stay on this node");
+            tracing::warn!(error = %crate::Report(&e), "interaction tokens stay on this node");
             None
         }
     }
@@ -772,7 +772,7 @@ async fn join_cluster(
             Some(c)
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot join the cluster; placing tenants on this node alone");
+            tracing::warn!(error = %crate::Report(&e), "cannot join the cluster; placing tenants on this node alone");
             None
         }
     }

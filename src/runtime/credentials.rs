@@ -51,7 +51,7 @@ pub(crate) async fn publish_all(vault: &VaultHandle, registry: &Registry) -> usi
         {
             failed += 1;
             metrics::counter!("switchboard_vault_publish_errors_total").increment(1);
-            tracing::error!(provider = %t.provider, tenant = %t.tenant, error = %e, "publishing credentials failed");
+            tracing::error!(provider = %t.provider, tenant = %t.tenant, error = %crate::Report(&e), "publishing credentials failed");
         }
     }
     failed

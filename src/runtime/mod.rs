@@ -325,7 +325,7 @@ impl Runtime {
                         tracing::info!(?report, "applied a change of the shared tenant registry");
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "a change of the shared tenant registry was not applied");
+                        tracing::warn!(error = %crate::Report(&e), "a change of the shared tenant registry was not applied");
                     }
                 }
             });
@@ -394,7 +394,7 @@ impl Runtime {
             // (a bug): stop what it last published.
             let view = inner.view();
             if !view.tenants.is_empty() {
-                tracing::error!(error = %e, "shutting down without the root supervisor");
+                tracing::error!(error = %crate::Report(&e), "shutting down without the root supervisor");
             }
             ShutdownPlan {
                 tenants: view.tenants.iter().map(|(_, t)| t.clone()).collect(),

@@ -107,13 +107,13 @@ pub(crate) async fn retire(
         r.entry.stop().await;
         let prefix = format!("{}/{}/", r.id.provider, r.id.tenant);
         if let Err(e) = vault.revoke_prefix(&prefix).await {
-            tracing::warn!(provider = %r.id.provider, tenant = %r.id.tenant, error = %e, "revoking a removed tenant's leases failed");
+            tracing::warn!(provider = %r.id.provider, tenant = %r.id.tenant, error = %crate::Report(&e), "revoking a removed tenant's leases failed");
         }
     }
     for t in &registry.tenants {
         let id = t.id();
         if let Err(e) = bus.register_tenant(&id).await {
-            tracing::warn!(provider = %id.provider, tenant = %id.tenant, error = %e, "registering tenant on the bus failed");
+            tracing::warn!(provider = %id.provider, tenant = %id.tenant, error = %crate::Report(&e), "registering tenant on the bus failed");
         }
     }
     let Some(access) = access else {
@@ -132,7 +132,7 @@ pub(crate) async fn retire(
             let store = access.sessions(registry).await;
             for shard in shards {
                 if let Err(e) = store.clear(&r.id, shard).await {
-                    tracing::warn!(provider = %r.id.provider, tenant = %r.id.tenant, shard, error = %e, "forgetting a gateway session failed");
+                    tracing::warn!(provider = %r.id.provider, tenant = %r.id.tenant, shard, error = %crate::Report(&e), "forgetting a gateway session failed");
                 }
             }
         }
@@ -155,7 +155,7 @@ impl RuntimeInner {
             let docs = store
                 .documents()
                 .await
-                .map_err(|e| AdminError::Internal(e.to_string()))?;
+                .map_err(|e| AdminError::Internal(crate::Report(&e).to_string()))?;
             registry = registry
                 .with_tenant_documents(&docs, &opts)
                 .map_err(invalid)?;

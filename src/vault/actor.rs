@@ -286,7 +286,7 @@ impl<B: Backend> VaultActor<B> {
             if ok {
                 tracing::info!(target: "switchboard::vault", backend = st.backend.name(), "vault backend is back");
             } else if let Err(e) = r {
-                tracing::warn!(target: "switchboard::vault", backend = st.backend.name(), error = %e, "vault backend unavailable: new grants fail, cached leases keep working until they expire");
+                tracing::warn!(target: "switchboard::vault", backend = st.backend.name(), error = %crate::Report(e), "vault backend unavailable: new grants fail, cached leases keep working until they expire");
             }
         }
     }

@@ -210,7 +210,7 @@ async fn on_message(myself: &ActorRef<RestMsg>, msg: RestMsg, state: &mut RestSt
                     if e.is_unavailable() || matches!(e, VaultError::NotFound { .. }) =>
                 {
                     tracing::warn!(
-                        error = %e, "cannot lease the token again yet; retrying"
+                        error = %crate::Report(&e), "cannot lease the token again yet; retrying"
                     );
                     myself.send_after(RELET_RETRY, move || RestMsg::Lease(ev));
                 }
@@ -270,7 +270,7 @@ async fn drain(core: &Core) {
 async fn respond(core: &Core, delivery: Delivery, response: RestResponse) {
     if let Err(e) = core.bus.respond(delivery, response).await {
         tracing::warn!(
-            error = %e, "could not answer a REST request"
+            error = %crate::Report(&e), "could not answer a REST request"
         );
     }
 }

@@ -103,11 +103,11 @@ pub(crate) async fn run(
                 }
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!(error = %e, failures, "registering application commands failed");
+                    tracing::warn!(error = %crate::Report(&e), failures, "registering application commands failed");
                     sync.report(|s| {
                         s.generation = generation;
                         s.synced = false;
-                        s.error = Some(e.to_string());
+                        s.error = Some(crate::Report(&e).to_string());
                     });
                     if core.is_failed() {
                         return;

@@ -32,7 +32,7 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 Some(h)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics is empty");
+                tracing::warn!(error = %crate::Report(&e), "a metrics recorder is already installed; /metrics is empty");
                 None
             }
         })

@@ -53,7 +53,7 @@ pub(crate) fn stopping() {
 
 fn send(states: &[NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(false, states) {
-        tracing::warn!(error = %e, "could not notify the service manager (NOTIFY_SOCKET)");
+        tracing::warn!(error = %switchboard::Report(&e), "could not notify the service manager (NOTIFY_SOCKET)");
     }
 }
 
@@ -120,7 +120,7 @@ pub(crate) fn reload_on_hup(runtime: switchboard::runtime::Runtime) {
             match runtime.reload().await {
                 Ok(report) => tracing::info!(?report, "reloaded on SIGHUP"),
                 Err(e) => {
-                    tracing::error!(error = %e, "reload rejected; the running configuration stays");
+                    tracing::error!(error = %switchboard::Report(&e), "reload rejected; the running configuration stays");
                 }
             }
             send(&[NotifyState::Ready]);

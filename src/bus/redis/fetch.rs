@@ -141,14 +141,14 @@ async fn admit(
         && *target != *reader.consumer.as_bytes()
     {
         if let Err(e) = r.ack_now(&receipt).await {
-            tracing::warn!(error = %e, "cannot settle another group's entry");
+            tracing::warn!(error = %crate::Report(&e), "cannot settle another group's entry");
         }
         return Admitted::Settled;
     }
     let Some(bytes) = fields.remove("e") else {
         // A deleted entry still listed as pending reads back with no fields.
         if let Err(e) = r.ack_now(&receipt).await {
-            tracing::warn!(error = %e, "cannot settle an empty entry");
+            tracing::warn!(error = %crate::Report(&e), "cannot settle an empty entry");
         }
         return Admitted::Settled;
     };
@@ -182,7 +182,7 @@ async fn admit(
         )
         .await
     {
-        tracing::warn!(error = %e, "cannot dead-letter a bad entry");
+        tracing::warn!(error = %crate::Report(&e), "cannot dead-letter a bad entry");
     }
     Admitted::Settled
 }
@@ -206,7 +206,7 @@ async fn refresh_tenants(r: &RedisBackend) -> Result<Vec<TenantId>, fred::error:
     out.sort();
     for t in &out {
         if let Err(e) = r.ensure_tenant(t).await {
-            tracing::warn!(tenant = %t, error = %e, "cannot prepare tenant streams");
+            tracing::warn!(tenant = %t, error = %crate::Report(&e), "cannot prepare tenant streams");
         }
     }
     Ok(out)
@@ -255,7 +255,7 @@ async fn own_pending(
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read own pending entries");
+                    tracing::warn!(error = %crate::Report(&e), "cannot read own pending entries");
                     continue;
                 }
             };
@@ -324,7 +324,7 @@ async fn claim(
             }
         }
         Err(e) if is_nogroup(&e) => r.recreate_groups(t, "XAUTOCLAIM").await,
-        Err(e) => tracing::warn!(stream, error = %e, "xautoclaim failed"),
+        Err(e) => tracing::warn!(stream, error = %crate::Report(&e), "xautoclaim failed"),
     }
 }
 
@@ -411,7 +411,7 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
         {
             match refresh_tenants(r).await {
                 Ok(t) => tenants = t,
-                Err(e) => tracing::warn!(error = %e, "cannot list tenants"),
+                Err(e) => tracing::warn!(error = %crate::Report(&e), "cannot list tenants"),
             }
             refreshed = Some(Instant::now());
         }
@@ -473,7 +473,7 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
                     backoff.wait(&cancel).await;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "inbox read failed");
+                    tracing::warn!(error = %crate::Report(&e), "inbox read failed");
                     backoff.wait(&cancel).await;
                 }
             }
@@ -580,7 +580,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
                     backoff.wait(&cancel).await;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "request read failed");
+                    tracing::warn!(error = %crate::Report(&e), "request read failed");
                     backoff.wait(&cancel).await;
                 }
             }
@@ -608,7 +608,7 @@ pub(super) async fn reply_reader(bus: Bus) {
             match r.client.pexpire::<Value, _>(key.as_str(), ms, None).await {
                 Ok(_) => refreshed = Some(tokio::time::Instant::now()),
                 Err(e) => {
-                    tracing::debug!(error = %e, "refreshing the reply stream's expiry failed");
+                    tracing::debug!(error = %crate::Report(&e), "refreshing the reply stream's expiry failed");
                 }
             }
         }
@@ -634,14 +634,14 @@ pub(super) async fn reply_reader(bus: Bus) {
                                 .counters
                                 .decode_errors
                                 .fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(error = %e, "undecodable response dropped");
+                            tracing::error!(error = %crate::Report(&e), "undecodable response dropped");
                         }
                         None => {}
                     }
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "reply read failed");
+                tracing::warn!(error = %crate::Report(&e), "reply read failed");
                 backoff.wait(&cancel).await;
             }
         }
@@ -692,7 +692,7 @@ pub(super) async fn retry_mover(bus: Bus) {
                 });
             }
             Err(e) => {
-                tracing::warn!(error = %e, "moving due retries failed");
+                tracing::warn!(error = %crate::Report(&e), "moving due retries failed");
                 pause = backoff.next_pause();
             }
         }
@@ -829,7 +829,7 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
                 .into_iter()
                 .map(|((stream, group), ids)| async move {
                     if let Err(e) = r.settle_entries(&stream, &group, ids).await {
-                        tracing::warn!(stream, error = %e, "acknowledging a batch failed");
+                        tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
                     }
                 });
             futures_util::future::join_all(settles).await;
@@ -853,7 +853,7 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
             let mine: Vec<_> = replies.by_ref().take(2).collect();
             if let Err(e) = r.settled(stream, mine).await {
                 // Unacknowledged entries are redelivered after the claim bound.
-                tracing::warn!(stream, error = %e, "acknowledging a batch failed");
+                tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
             }
         }
     }
@@ -907,7 +907,9 @@ pub(super) async fn toucher(bus: Bus) {
                     }
                 }
                 Err(e) if is_nogroup(&e) => r.recreate_groups_of([stream.as_str()], "XCLAIM").await,
-                Err(e) => tracing::warn!(stream, error = %e, "re-claiming held entries failed"),
+                Err(e) => {
+                    tracing::warn!(stream, error = %crate::Report(&e), "re-claiming held entries failed")
+                }
             }
         }
     }

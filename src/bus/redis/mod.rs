@@ -718,13 +718,13 @@ impl RedisBackend {
         match requeued {
             Ok(()) => {
                 if let Err(e) = self.ack_now(&d.receipt).await {
-                    tracing::warn!(tenant = %t, error = %e, "a handed-back request stays pending until claimed");
+                    tracing::warn!(tenant = %t, error = %crate::Report(&e), "a handed-back request stays pending until claimed");
                 }
                 true
             }
             Err(e) => {
                 self.release(&d.receipt);
-                tracing::warn!(tenant = %t, error = %e, "could not hand a request back");
+                tracing::warn!(tenant = %t, error = %crate::Report(&e), "could not hand a request back");
                 false
             }
         }
@@ -732,7 +732,7 @@ impl RedisBackend {
 
     pub(crate) async fn next_request(&self, bus: &Bus, t: &TenantId) -> Option<Delivery> {
         if let Err(e) = self.ensure_tenant(t).await {
-            tracing::warn!(tenant = %t, error = %e, "cannot prepare the request stream");
+            tracing::warn!(tenant = %t, error = %crate::Report(&e), "cannot prepare the request stream");
         }
         let q = self.request_queue(t);
         let mut rx = q.1.lock().await;

@@ -84,7 +84,7 @@ impl RedisBackend {
                 );
             }
             Err(e) => tracing::warn!(
-                provider = %t.provider, tenant = %t.tenant, during, error = %e,
+                provider = %t.provider, tenant = %t.tenant, during, error = %crate::Report(&e),
                 "cannot re-create consumer groups yet"
             ),
         }

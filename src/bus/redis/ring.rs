@@ -237,7 +237,7 @@ pub(super) async fn ring_reader(bus: Bus) {
         match r.ring_tail().await {
             Ok(id) => break id,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read the ring's tail");
+                tracing::warn!(error = %crate::Report(&e), "cannot read the ring's tail");
                 backoff.wait(&cancel).await;
                 if cancel.is_cancelled() {
                     return;
@@ -250,7 +250,9 @@ pub(super) async fn ring_reader(bus: Bus) {
         if swept.is_none_or(|s| s.elapsed() >= RING_SWEEP) {
             match r.sweep().await {
                 Ok(_) => swept = Some(tokio::time::Instant::now()),
-                Err(e) => tracing::warn!(error = %e, "cannot sweep the tenants' streams"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::Report(&e), "cannot sweep the tenants' streams")
+                }
             }
         }
         let res: Result<XReadResponse<String, String, String, Bytes>, _> = r
@@ -281,7 +283,7 @@ pub(super) async fn ring_reader(bus: Bus) {
                 r.mark_dirty(rung);
             }
             Err(e) => {
-                tracing::warn!(error = %e, "ring read failed");
+                tracing::warn!(error = %crate::Report(&e), "ring read failed");
                 backoff.wait(&cancel).await;
             }
         }

@@ -95,7 +95,7 @@ impl SharedTokenStore {
         let sealed = match self.inner.sealer.seal(token, key) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot seal an interaction token");
+                tracing::warn!(error = %crate::Report(&e), "cannot seal an interaction token");
                 return;
             }
         };
@@ -111,7 +111,7 @@ impl SharedTokenStore {
             .set::<(), _, _>(key, Value::Bytes(value.into()), Some(ttl), None, false)
             .await
         {
-            tracing::warn!(error = %e, "cannot share an interaction token; only this node can answer it");
+            tracing::warn!(error = %crate::Report(&e), "cannot share an interaction token; only this node can answer it");
             metrics::counter!("switchboard_interaction_token_share_errors_total").increment(1);
         }
     }
@@ -120,7 +120,7 @@ impl SharedTokenStore {
         let raw: Option<Vec<u8>> = match self.inner.client.get(key).await {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read a shared interaction token");
+                tracing::warn!(error = %crate::Report(&e), "cannot read a shared interaction token");
                 return None;
             }
         };

@@ -70,7 +70,7 @@ impl AccessShared {
                     Some(url) => match SessionStore::redis(&url, &rt.redis_prefix).await {
                         Ok(s) => s,
                         Err(e) => {
-                            tracing::warn!(error = %e, "session store on Redis unavailable; keeping sessions in memory");
+                            tracing::warn!(error = %crate::Report(&e), "session store on Redis unavailable; keeping sessions in memory");
                             SessionStore::memory()
                         }
                     },

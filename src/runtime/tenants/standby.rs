@@ -112,7 +112,7 @@ impl TenantSupervisor {
             }
             Err(e) => {
                 let t = c.config.id();
-                tracing::debug!(provider = %t.provider, tenant = %t.tenant, error = %e, "cannot read the gateway lease; standing by");
+                tracing::debug!(provider = %t.provider, tenant = %t.tenant, error = %crate::Report(&e), "cannot read the gateway lease; standing by");
                 Self::standby(
                     state,
                     myself,

@@ -451,7 +451,7 @@ impl<B: Backend> VaultActor<B> {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::debug!(target: "switchboard::vault", error = %e, "sweep stopped");
+                    tracing::debug!(target: "switchboard::vault", error = %crate::Report(&e), "sweep stopped");
                     return;
                 }
             }

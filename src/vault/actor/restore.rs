@@ -92,7 +92,7 @@ impl<B: Backend> VaultActor<B> {
             Err(e) => {
                 tracing::warn!(
                     target: "switchboard::vault",
-                    provider = %tenant.provider, tenant = %tenant.tenant, error = %e,
+                    provider = %tenant.provider, tenant = %tenant.tenant, error = %crate::Report(&e),
                     "republishing a tenant's missing secrets failed"
                 );
                 false

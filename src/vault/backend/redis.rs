@@ -572,7 +572,7 @@ fn spawn_audit_writer(
                 let _: Result<Value, _> = pipe.custom(cmd, args).await;
             }
             if let Err(e) = pipe.all::<Value>().await {
-                tracing::debug!(target: "switchboard::vault", error = %e, "audit records not stored");
+                tracing::debug!(target: "switchboard::vault", error = %crate::Report(&e), "audit records not stored");
             }
         }
         let _ = client.quit().await;
