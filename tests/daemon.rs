@@ -11,6 +11,8 @@
 mod admin;
 #[path = "daemon/admin_auth.rs"]
 mod admin_auth;
+#[path = "daemon/backfill.rs"]
+mod backfill;
 #[path = "daemon/cluster.rs"]
 mod cluster;
 #[path = "daemon/demo.rs"]

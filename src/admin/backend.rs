@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster::ClusterStatus;
 use super::status::RuntimeStatus;
+use crate::store::indexer::{BackfillProgress, BackfillRequest};
 
 /// Why an admin operation failed; mapped onto an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,25 @@ fn default_group() -> String {
     crate::bus::DEFAULT_GROUP.to_owned()
 }
 
+/// A channel's backfill as the admin API shows it (`POST`/`GET
+/// /v1/tenants/{provider}/{tenant}/backfills…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillView {
+    /// `provider/tenant`.
+    pub tenant: String,
+    /// The channel's id.
+    pub channel: String,
+    /// The stored cursor (`backfill:messages:<channel>`); `None` before the first
+    /// page is stored, or when this node has no store to read it from.
+    pub progress: Option<BackfillProgress>,
+    /// The tenant's stored messages of this channel (backfilled or indexed live);
+    /// `None` when this node has no store.
+    pub stored: Option<i64>,
+    /// The id of the job envelope published (`POST` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+}
+
 /// Implemented by the runtime for the admin API.
 pub trait AdminBackend: Send + Sync + 'static {
     /// The whole tree.
@@ -125,5 +145,38 @@ pub trait AdminBackend: Send + Sync + 'static {
     /// in-process bus).
     fn cluster(&self) -> BoxFuture<'_, Option<ClusterStatus>> {
         Box::pin(async { None })
+    }
+
+    /// Starts (or resumes) a backfill of `request.channel` for `provider/tenant`:
+    /// publishes the `backfill` handler's job on the tenant's inbox and answers the
+    /// progress stored so far. Unknown tenant: [`AdminError::NotFound`].
+    fn start_backfill(
+        &self,
+        provider: String,
+        tenant: String,
+        request: BackfillRequest,
+    ) -> BoxFuture<'_, Result<BackfillView, AdminError>> {
+        let _ = (provider, tenant, request);
+        Box::pin(async {
+            Err(AdminError::Unsupported(
+                "this node does not run backfills".to_owned(),
+            ))
+        })
+    }
+
+    /// A channel's backfill progress and stored messages. A node without
+    /// `runtime.store`: [`AdminError::Unsupported`].
+    fn backfill(
+        &self,
+        provider: String,
+        tenant: String,
+        channel: String,
+    ) -> BoxFuture<'_, Result<BackfillView, AdminError>> {
+        let _ = (provider, tenant, channel);
+        Box::pin(async {
+            Err(AdminError::Unsupported(
+                "this node does not run backfills".to_owned(),
+            ))
+        })
     }
 }

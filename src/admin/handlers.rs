@@ -1,5 +1,5 @@
 //! What each admin route does. Handlers check the shape of what the client sent
-//! (content type, encoding, names, dead-letter ids) before touching the runtime, so a
+//! (content type, encoding, names, dead-letter ids, channel ids) before touching the runtime, so a
 //! malformed request is a 4xx naming the problem and 5xx is left to real faults.
 //! Authentication and limits are middleware (`auth.rs`, `limits.rs`): no handler
 //! checks them.
@@ -267,6 +267,77 @@ pub(super) async fn cluster(State(s): State<AppState>) -> Response {
             "this node is not in a cluster (the in-process bus runs one node)".to_owned(),
         )
         .into_response(),
+    }
+}
+
+/// The body of `POST …/backfills`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BackfillBody {
+    channel: String,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+/// A channel id from the client: a snowflake, else a 400 naming it.
+fn channel_id(channel: &str) -> Result<(), ApiError> {
+    if crate::config::is_snowflake(channel) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "channel {} is not a channel id: expected a snowflake (1-20 digits)",
+            quoted(channel, 64)
+        )))
+    }
+}
+
+pub(super) async fn start_backfill(
+    State(s): State<AppState>,
+    Path((provider, tenant)): Path<(String, String)>,
+    body: Result<Json<BackfillBody>, JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(rejection) => {
+            return ApiError::new(
+                rejection.status(),
+                format!(
+                    "{}; expected a JSON body {{\"channel\": \"<id>\", \"limit\": <n>}} (limit optional)",
+                    rejection.body_text()
+                ),
+            )
+            .into_response();
+        }
+    };
+    if let Err(e) = channel_id(&body.channel) {
+        return e.into_response();
+    }
+    if body.limit == Some(0) {
+        return ApiError::bad_request(
+            "limit 0 would fetch nothing: leave it out for the whole history",
+        )
+        .into_response();
+    }
+    let request = crate::store::indexer::BackfillRequest {
+        channel: body.channel,
+        limit: body.limit,
+    };
+    match s.backend.start_backfill(provider, tenant, request).await {
+        Ok(view) => (StatusCode::ACCEPTED, Json(view)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(super) async fn backfill(
+    State(s): State<AppState>,
+    Path((provider, tenant, channel)): Path<(String, String, String)>,
+) -> Response {
+    if let Err(e) = channel_id(&channel) {
+        return e.into_response();
+    }
+    match s.backend.backfill(provider, tenant, channel).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

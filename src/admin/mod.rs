@@ -1,6 +1,6 @@
 //! The admin API that `switchboardctl` and operators use: health, readiness,
 //! Prometheus metrics, the status tree, tenant management, reload and the dead-letter
-//! queue. The runtime plugs in through [`AdminBackend`]; [`AdminOptions`] say how
+//! queue, backfills. The runtime plugs in through [`AdminBackend`]; [`AdminOptions`] say how
 //! routes are guarded; [`ROUTES`] lists every route.
 
 mod auth;
@@ -15,7 +15,9 @@ mod routes;
 mod server;
 mod status;
 
-pub use backend::{AdminBackend, AdminError, DeadLetterView, Readiness, ReloadReport, TenantView};
+pub use backend::{
+    AdminBackend, AdminError, BackfillView, DeadLetterView, Readiness, ReloadReport, TenantView,
+};
 pub use cluster::{ClusterStatus, NodeStatus, TenantPlacement};
 pub use metrics::prometheus;
 pub use options::{

@@ -81,6 +81,8 @@ enum Endpoint {
     Replay,
     Leases,
     Cluster,
+    StartBackfill,
+    Backfill,
 }
 
 /// One route of the admin API.
@@ -138,6 +140,18 @@ pub const ROUTES: &[AdminRoute] = {
         route(Post, "/v1/dlq/replay", B::Json, E::Replay),
         route(Get, "/v1/leases", B::None, E::Leases),
         route(Get, "/v1/cluster", B::None, E::Cluster),
+        route(
+            Post,
+            "/v1/tenants/{provider}/{tenant}/backfills",
+            B::Json,
+            E::StartBackfill,
+        ),
+        route(
+            Get,
+            "/v1/tenants/{provider}/{tenant}/backfills/{channel}",
+            B::None,
+            E::Backfill,
+        ),
     ]
 };
 
@@ -159,6 +173,8 @@ impl AdminRoute {
             Endpoint::Replay => on(f, handlers::replay),
             Endpoint::Leases => on(f, handlers::leases),
             Endpoint::Cluster => on(f, handlers::cluster),
+            Endpoint::StartBackfill => on(f, handlers::start_backfill),
+            Endpoint::Backfill => on(f, handlers::backfill),
         }
     }
 }

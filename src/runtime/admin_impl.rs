@@ -484,6 +484,24 @@ impl AdminBackend for AdminFacade {
         })
     }
 
+    fn start_backfill(
+        &self,
+        provider: String,
+        tenant: String,
+        request: crate::store::indexer::BackfillRequest,
+    ) -> BoxFuture<'_, Result<crate::admin::BackfillView, AdminError>> {
+        Box::pin(async move { self.publish_backfill(&provider, &tenant, request).await })
+    }
+
+    fn backfill(
+        &self,
+        provider: String,
+        tenant: String,
+        channel: String,
+    ) -> BoxFuture<'_, Result<crate::admin::BackfillView, AdminError>> {
+        Box::pin(async move { self.read_backfill(&provider, &tenant, &channel).await })
+    }
+
     fn cluster(&self) -> BoxFuture<'_, Option<crate::admin::ClusterStatus>> {
         Box::pin(async move {
             self.0

@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin_backfill;
 mod admin_impl;
 mod builder;
 mod commands;

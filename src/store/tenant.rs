@@ -239,6 +239,25 @@ impl TenantStore {
         .await
     }
 
+    /// How many messages of `channel` are stored (soft-deleted ones included): what
+    /// a backfill of the channel has to show, next to what indexing live added. One
+    /// indexed count (`messages_by_channel`).
+    ///
+    /// # Errors
+    /// [`StoreError::Query`].
+    pub async fn channel_messages_count(&self, channel: &str) -> Result<i64, StoreError> {
+        sqlx::query(
+            "SELECT COUNT(*) FROM messages WHERE provider = $1 AND tenant = $2 AND channel_id = $3",
+        )
+        .bind(self.provider_name())
+        .bind(self.tenant_name())
+        .bind(channel)
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|row| row.try_get::<i64, _>(0))
+        .map_err(StoreError::query("count a channel's messages"))
+    }
+
     /// How many messages are marked deleted.
     ///
     /// # Errors

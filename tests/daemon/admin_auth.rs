@@ -145,6 +145,16 @@ fn samples(goose: &str) -> Vec<(RouteMethod, &'static str, Sample)> {
                 expect: [404, 404],
             },
         ),
+        (
+            RouteMethod::Post,
+            "/v1/tenants/{provider}/{tenant}/backfills",
+            Sample {
+                path: "/v1/tenants/discord/duck/backfills",
+                content_type: Some("application/json"),
+                body: Some(r#"{"channel": "1001"}"#.to_owned()),
+                expect: [202, 202],
+            },
+        ),
     ]
 }
 
@@ -184,6 +194,21 @@ fn hostile(kind: RouteBody, path: &str) -> Vec<(Option<&'static str>, Vec<u8>, u
                 (yaml, "[".repeat(100_000).into_bytes(), 400),
             ]
         }
+        RouteBody::Json if path.ends_with("/backfills") => vec![
+            (json, br#"{"channel": "#.to_vec(), 400),
+            (Some("text/plain"), br#"{"channel": "1"}"#.to_vec(), 415),
+            (None, br#"{"channel": "1"}"#.to_vec(), 415),
+            (json, br#"{"channel": 5}"#.to_vec(), 422),
+            (json, br#"{"channel": "1", "limit": -1}"#.to_vec(), 422),
+            (json, br#"{"channel": "1", "limit": 0}"#.to_vec(), 400),
+            (json, b"[]".to_vec(), 422),
+            (json, br#"{"channel": "general"}"#.to_vec(), 400),
+            (
+                json,
+                format!(r#"{{"channel": "{}"}}"#, "9".repeat(1_000_000)).into_bytes(),
+                400,
+            ),
+        ],
         RouteBody::Json => vec![
             (json, br#"{"id": "#.to_vec(), 400),
             (Some("text/plain"), br#"{"id": "0"}"#.to_vec(), 415),
@@ -374,15 +399,24 @@ async fn auth_reads_guards_the_v1_reads_and_leaves_probes_open() {
     let http = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", daemon.admin);
     for route in ROUTES.iter().filter(|r| !r.method.is_mutating()) {
-        let path = route.path;
+        let path = &route
+            .path
+            .replace("{provider}", "discord")
+            .replace("{tenant}", "duck")
+            .replace("{channel}", "1001");
         let open = send(&http, "GET", url(path), None, None, None).await;
         if path.starts_with("/v1/") {
             assert_eq!(open.status, 401, "{path}: {}", open.body);
             assert!(open.error(path).contains("missing Authorization"));
             let lower = format!("bearer {TOKEN}");
             let a = send(&http, "GET", url(path), Some(&lower), None, None).await;
-            // `/v1/cluster` is 404 on a node outside a cluster.
-            let want = if path == "/v1/cluster" { 404 } else { 200 };
+            // `/v1/cluster` is 404 on a node outside a cluster, backfill progress 409
+            // on a node without a store.
+            let want = match path.as_str() {
+                "/v1/cluster" => 404,
+                p if p.contains("/backfills/") => 409,
+                _ => 200,
+            };
             assert_eq!(a.status, want, "{path}: {}", a.body);
         } else {
             // Probes and scrapers: open (readiness may still be settling).

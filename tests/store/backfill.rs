@@ -168,6 +168,10 @@ async fn limited_scenario(db: &TestDb) {
     .await;
     settled(&runtime, timeout).await;
     assert_eq!(s.messages_count().await.unwrap(), 120);
+    // Counted per channel too (what the admin API shows next to the cursor).
+    assert_eq!(s.channel_messages_count(&channel).await.unwrap(), 120);
+    let other = DEMO_CHANNELS[0].to_string();
+    assert_eq!(s.channel_messages_count(&other).await.unwrap(), 0);
     assert_eq!(progress(&s, &channel).await.unwrap().pages, 2);
     // The newest 120: the oldest stored is the 120th from the end.
     let oldest = &ids[ids.len() - 120];

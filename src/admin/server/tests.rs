@@ -10,8 +10,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::*;
 use crate::admin::{AdminError, RouteBody};
 use crate::admin::{
-    BusStatus, DeadLetterView, Readiness, ReloadReport, RuntimeStatus, TenantView, VaultStatus,
+    BackfillView, BusStatus, DeadLetterView, Readiness, ReloadReport, RuntimeStatus, TenantView,
+    VaultStatus,
 };
+use crate::store::indexer::BackfillRequest;
 
 const TOKEN: &str = "CANARY-unit-admin-token";
 
@@ -96,6 +98,43 @@ impl AdminBackend for Stub {
     }
     fn leases(&self) -> BoxFuture<'_, Result<serde_json::Value, AdminError>> {
         Box::pin(async { Ok(serde_json::json!({})) })
+    }
+    fn start_backfill(
+        &self,
+        provider: String,
+        tenant: String,
+        request: BackfillRequest,
+    ) -> BoxFuture<'_, Result<BackfillView, AdminError>> {
+        Box::pin(async move {
+            self.record(format!(
+                "backfill {provider}/{tenant} {} {:?}",
+                request.channel, request.limit
+            ));
+            Ok(BackfillView {
+                tenant: format!("{provider}/{tenant}"),
+                channel: request.channel,
+                progress: None,
+                stored: None,
+                job: Some("job".into()),
+            })
+        })
+    }
+    fn backfill(
+        &self,
+        provider: String,
+        tenant: String,
+        channel: String,
+    ) -> BoxFuture<'_, Result<BackfillView, AdminError>> {
+        Box::pin(async move {
+            self.record(format!("progress {provider}/{tenant} {channel}"));
+            Ok(BackfillView {
+                tenant: format!("{provider}/{tenant}"),
+                channel,
+                progress: None,
+                stored: Some(0),
+                job: None,
+            })
+        })
     }
 }
 
@@ -278,7 +317,8 @@ async fn bodies_over_the_limit_are_413_declared_or_streamed() {
         let path = route
             .path
             .replace("{provider}", "discord")
-            .replace("{tenant}", "duck");
+            .replace("{tenant}", "duck")
+            .replace("{channel}", "1001");
         // Declared: answered before a byte of the body is read.
         let head = format!(
             "{} {path} HTTP/1.1\r\n{auth}\r\nContent-Type: application/json\r\nContent-Length: 1025",
@@ -371,12 +411,16 @@ async fn every_route_of_the_table_is_served() {
         let path = route
             .path
             .replace("{provider}", "discord")
-            .replace("{tenant}", "duck");
+            .replace("{tenant}", "duck")
+            .replace("{channel}", "1001");
         let method = reqwest::Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
         let mut req = http
             .request(method, format!("http://{}{path}", server.addr()))
             .bearer_auth(TOKEN);
         req = match route.body {
+            RouteBody::Json if path.ends_with("/backfills") => {
+                req.json(&serde_json::json!({ "channel": "1001" }))
+            }
             RouteBody::Json => req.json(&serde_json::json!({ "id": "1-0" })),
             RouteBody::TenantEntry => req.body("provider: discord\ntenant: duck\n"),
             _ => req,
@@ -403,4 +447,95 @@ async fn a_non_loopback_address_needs_a_token() {
     .await
     .unwrap_err();
     assert!(matches!(err, AdminStartError::Exposed { .. }), "{err}");
+}
+
+/// The backfill routes check what the client sent before the backend sees it: a
+/// channel that is not a snowflake (body or path), a zero limit, an unknown field,
+/// a missing token.
+#[tokio::test]
+async fn backfill_routes_check_channel_limit_and_token() {
+    let stub = Arc::new(Stub::default());
+    let server = serve(stub.clone(), guarded()).await;
+    let base = format!("http://{}/v1/tenants/discord/duck", server.addr());
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        http.post(format!("{base}/backfills"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+    };
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            http.post(format!("{base}/backfills"))
+                .json(&serde_json::json!({ "channel": "1001" })),
+            401,
+            "missing Authorization",
+        ),
+        (
+            post(serde_json::json!({ "channel": "general" })),
+            400,
+            "channel \"general\" is not a channel id",
+        ),
+        (
+            post(serde_json::json!({ "channel": "0" })),
+            400,
+            "not a channel id",
+        ),
+        (
+            post(serde_json::json!({ "channel": "1001", "limit": 0 })),
+            400,
+            "limit 0",
+        ),
+        (
+            post(serde_json::json!({ "channel": "1001", "limt": 5 })),
+            422,
+            "unknown field `limt`",
+        ),
+        (
+            post(serde_json::json!({ "limit": 5 })),
+            422,
+            "expected a JSON body {\"channel\"",
+        ),
+        (
+            http.get(format!("{base}/backfills/not-a-channel")),
+            400,
+            "\"not-a-channel\" is not a channel id",
+        ),
+    ];
+    for (req, want, names) in cases {
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, want, "{body}");
+        let error = error_of(status, &body);
+        assert!(
+            error.contains(names),
+            "{status}: {error:?} does not name {names:?}"
+        );
+    }
+    assert!(
+        stub.calls.lock().unwrap().is_empty(),
+        "a refused request reached the backend"
+    );
+    // Well-formed: 202 with the backend's view; a read needs no token.
+    let r = post(serde_json::json!({ "channel": "1001", "limit": 120 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let view: BackfillView = r.json().await.unwrap();
+    assert_eq!(view.job.as_deref(), Some("job"));
+    let r = http
+        .get(format!("{base}/backfills/1001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        *stub.calls.lock().unwrap(),
+        [
+            "backfill discord/duck 1001 Some(120)".to_owned(),
+            "progress discord/duck 1001".to_owned()
+        ]
+    );
+    server.shutdown().await;
 }

@@ -83,6 +83,9 @@ enum Cmd {
     },
     /// Vault lease counts.
     Leases,
+    /// Page a channel's history into the tenant's store (`backfill TENANT CHANNEL`),
+    /// or show how far it got (`backfill status TENANT CHANNEL`).
+    Backfill(BackfillArgs),
     /// Print a shell completion script (e.g. `switchboardctl completions bash >
     /// /etc/bash_completion.d/switchboardctl`).
     Completions {
@@ -110,6 +113,48 @@ enum TenantsCmd {
     Remove {
         /// `provider/tenant`.
         id: String,
+    },
+}
+
+/// `backfill TENANT CHANNEL [--limit N] [--follow]`, or `backfill status …`.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct BackfillArgs {
+    #[command(subcommand)]
+    command: Option<BackfillCmd>,
+    #[command(flatten)]
+    start: BackfillStart,
+}
+
+/// What starts a backfill.
+#[derive(clap::Args)]
+struct BackfillStart {
+    /// The tenant, `provider/tenant`.
+    #[arg(required = true)]
+    tenant: Option<String>,
+    /// The channel's id.
+    #[arg(required = true)]
+    channel: Option<String>,
+    /// At most this many messages (the newest); default: the whole history.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Poll the progress every second until the backfill is done.
+    #[arg(long)]
+    follow: bool,
+    /// With `--follow`: give up (exit 1) after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum BackfillCmd {
+    /// A channel's backfill progress and stored messages (needs a node with
+    /// `runtime.store`).
+    Status {
+        /// The tenant, `provider/tenant`.
+        tenant: String,
+        /// The channel's id.
+        channel: String,
     },
 }
 
@@ -218,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Reload => print_report(&api.post("/v1/reload", None).await?, json),
         Cmd::Dlq { command } => dlq(&api, command, json).await,
         Cmd::Leases => print_json(&api.get("/v1/leases").await?),
+        Cmd::Backfill(args) => backfill(&api, args, json).await,
         Cmd::Completions { .. } => Ok(()),
     }
 }
@@ -308,6 +354,107 @@ async fn dlq(api: &Api, command: DlqCmd, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn backfill(api: &Api, args: BackfillArgs, json: bool) -> anyhow::Result<()> {
+    if let Some(BackfillCmd::Status { tenant, channel }) = args.command {
+        // The channel goes into the path: digits only, so it cannot name another route.
+        if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(anyhow!(
+                "{channel:?} is not a channel id (a snowflake: digits)"
+            ));
+        }
+        let view = api
+            .get(&format!("{}/backfills/{channel}", tenant_path(&tenant)?))
+            .await?;
+        return print_backfill(&view, json);
+    }
+    let BackfillStart {
+        tenant: Some(tenant),
+        channel: Some(channel),
+        limit,
+        follow,
+        timeout,
+    } = args.start
+    else {
+        return Err(anyhow!(
+            "expected TENANT CHANNEL (or `status TENANT CHANNEL`)"
+        ));
+    };
+    let base = tenant_path(&tenant)?;
+    let mut body = serde_json::json!({ "channel": channel });
+    if let Some(limit) = limit {
+        body["limit"] = limit.into();
+    }
+    let mut view = api.post_json(&format!("{base}/backfills"), &body).await?;
+    if !follow {
+        return print_backfill(&view, json);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let status = format!("{base}/backfills/{channel}");
+    let mut shown = String::new();
+    loop {
+        let line = render_backfill(&view);
+        if !json && line != shown {
+            println!("{line}");
+            shown = line;
+        }
+        if view["progress"]["done"].as_bool() == Some(true) {
+            return if json { print_json(&view) } else { Ok(()) };
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(anyhow!(
+                "the backfill is not done after {timeout} s ({}); it goes on in the daemon: `switchboardctl backfill status {tenant} {channel}`",
+                render_backfill(&view)
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        view = api.get(&status).await?;
+    }
+}
+
+/// `discord/duck #123: fetched 250 messages in 3 pages · done · 250 stored`.
+fn render_backfill(view: &Value) -> String {
+    let p = &view["progress"];
+    let progress = if p.is_null() {
+        if view["stored"].is_null() {
+            "progress unknown here (this node has no runtime.store)".to_owned()
+        } else {
+            "no page fetched yet · running".to_owned()
+        }
+    } else {
+        let (fetched, pages) = (
+            p["fetched"].as_u64().unwrap_or(0),
+            p["pages"].as_u64().unwrap_or(0),
+        );
+        format!(
+            "fetched {fetched} message{} in {pages} page{} · {}",
+            if fetched == 1 { "" } else { "s" },
+            if pages == 1 { "" } else { "s" },
+            if p["done"].as_bool() == Some(true) {
+                "done"
+            } else {
+                "running"
+            }
+        )
+    };
+    let stored = view["stored"]
+        .as_i64()
+        .map(|n| format!(" · {n} stored"))
+        .unwrap_or_default();
+    format!(
+        "{} #{}: {progress}{stored}",
+        view["tenant"].as_str().unwrap_or_default(),
+        view["channel"].as_str().unwrap_or_default()
+    )
+}
+
+fn print_backfill(view: &Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(view);
+    }
+    println!("{}", render_backfill(view));
+    Ok(())
 }
 
 /// What a change did: tenants added, removed, changed and unchanged.
