@@ -258,7 +258,7 @@ async fn traffic(
                 counters.posted.store(n, Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::warn!(error = %crate::Report(&e), "demo traffic: injecting a message failed")
+                tracing::warn!(error = %crate::Report(&e), "demo traffic: injecting a message failed");
             }
         }
     }
@@ -305,7 +305,7 @@ fn slash_ping(sim: &SimHandle, tenants: &[String], round: usize, counters: &Coun
                 .push(i.id);
         }
         Err(e) => {
-            tracing::warn!(error = %crate::Report(&e), %tenant, "demo traffic: invoking /ping failed")
+            tracing::warn!(error = %crate::Report(&e), %tenant, "demo traffic: invoking /ping failed");
         }
     }
 }

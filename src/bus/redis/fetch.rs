@@ -908,7 +908,7 @@ pub(super) async fn toucher(bus: Bus) {
                 }
                 Err(e) if is_nogroup(&e) => r.recreate_groups_of([stream.as_str()], "XCLAIM").await,
                 Err(e) => {
-                    tracing::warn!(stream, error = %crate::Report(&e), "re-claiming held entries failed")
+                    tracing::warn!(stream, error = %crate::Report(&e), "re-claiming held entries failed");
                 }
             }
         }

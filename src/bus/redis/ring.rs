@@ -251,7 +251,7 @@ pub(super) async fn ring_reader(bus: Bus) {
             match r.sweep().await {
                 Ok(_) => swept = Some(tokio::time::Instant::now()),
                 Err(e) => {
-                    tracing::warn!(error = %crate::Report(&e), "cannot sweep the tenants' streams")
+                    tracing::warn!(error = %crate::Report(&e), "cannot sweep the tenants' streams");
                 }
             }
         }
