@@ -282,15 +282,14 @@ impl RuntimeBuilder {
             }),
         };
         // The pool and every tenant start in the root, the one place children start.
-        if let Err(e) = runtime
-            .inner
-            .root
-            .start()
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
-        {
+        let started = match runtime.inner.root.start().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(spawn_error("the worker pool", e)),
+            Err(gone) => Err(spawn_error("the root supervisor", gone)),
+        };
+        if let Err(e) = started {
             runtime.shutdown(Duration::from_secs(5)).await;
-            return Err(spawn_error("the worker pool", e));
+            return Err(e);
         }
         runtime.follow_tenant_store();
         if let Some(jobs) = &runtime.inner.jobs {

@@ -49,7 +49,7 @@ use super::tenants::TenantEntry;
 use crate::actors::{RestartBudget, WorkerPoolHandle};
 use crate::model::TenantId;
 
-pub(crate) use msg::{RootHandle, RootMsg, ShutdownPlan};
+pub(crate) use msg::{PoolStartError, RootHandle, RootMsg, ShutdownPlan};
 pub(crate) use state::{ChildState, PoolView, RootArgs, RootView};
 use state::{RootState, TenantSlot};
 
@@ -69,7 +69,7 @@ impl RootSupervisor {
 
 impl RootState {
     /// Starts every worker group's pool (at build).
-    async fn start_pools(&mut self, root: &ActorCell) -> Result<(), String> {
+    async fn start_pools(&mut self, root: &ActorCell) -> Result<(), PoolStartError> {
         let groups: Vec<String> = self.pools.iter().map(|p| p.config.group.clone()).collect();
         for g in groups {
             self.start_pool(&g, root.clone()).await?;
@@ -79,21 +79,27 @@ impl RootState {
 
     /// Starts worker group `group`'s pool linked to the root with the registry's
     /// current handlers.
-    async fn start_pool(&mut self, group: &str, root: ActorCell) -> Result<(), String> {
+    async fn start_pool(&mut self, group: &str, root: ActorCell) -> Result<(), PoolStartError> {
         let handlers = handlers::group_handler_set(
             &self.registry,
             &self.app_handlers,
             &self.group_handlers,
             group,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| PoolStartError::Handlers {
+            group: group.to_owned(),
+            source: Box::new(source),
+        })?;
         let Some(slot) = self.pools.iter_mut().find(|p| p.config.group == group) else {
             return Ok(());
         };
         let (pool, _) =
             WorkerPoolHandle::start(slot.config.clone(), self.bus.clone(), handlers, Some(root))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|source| PoolStartError::Spawn {
+                    group: group.to_owned(),
+                    source,
+                })?;
         slot.view.handle = Some(pool);
         slot.view.state = ChildState::Running;
         slot.view.reason = None;
@@ -276,7 +282,7 @@ impl Actor for RootSupervisor {
             }
             RootMsg::StartPool(group) => {
                 if let Err(e) = state.start_pool(&group, myself.get_cell()).await {
-                    state.pool_down(&myself, &group, &format!("pool did not start: {e}"));
+                    state.pool_down(&myself, &group, &crate::Report(&e).to_string());
                 }
             }
             RootMsg::RestartVault => match state.vault.restart(Some(myself.get_cell())).await {

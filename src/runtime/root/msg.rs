@@ -18,7 +18,7 @@ use crate::runtime::tenants::TenantEntry;
 pub(crate) enum RootMsg {
     /// Start the worker pool and every tenant of the registry (once, at build).
     /// Answers why the pool could not start.
-    Start(RpcReplyPort<Result<(), String>>),
+    Start(RpcReplyPort<Result<(), PoolStartError>>),
     /// Reload: apply a new registry (add, remove, change tenants; new handlers).
     /// Applies run one after the other; the answer comes once the tenants it added
     /// or changed are started.
@@ -49,6 +49,29 @@ pub(crate) struct ShutdownPlan {
     pub(crate) pools: Vec<WorkerPoolHandle>,
 }
 
+/// Why a worker group's pool did not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PoolStartError {
+    /// Its handler table could not be built.
+    #[error("worker group {group}: its handlers")]
+    Handlers {
+        /// The group.
+        group: String,
+        /// Why.
+        #[source]
+        source: Box<super::super::RuntimeError>,
+    },
+    /// The pool actor could not be spawned.
+    #[error("worker group {group}: the pool did not start")]
+    Spawn {
+        /// The group.
+        group: String,
+        /// ractor's error.
+        #[source]
+        source: ractor::SpawnErr,
+    },
+}
+
 /// Why the root could not answer.
 #[derive(Debug, thiserror::Error)]
 #[error("the root supervisor is not running: {0}")]
@@ -66,7 +89,7 @@ impl RootHandle {
     }
 
     /// Starts the pool and the tenants.
-    pub(crate) async fn start(&self) -> Result<Result<(), String>, RootGone> {
+    pub(crate) async fn start(&self) -> Result<Result<(), PoolStartError>, RootGone> {
         ractor::call!(self.actor, RootMsg::Start).map_err(|e| RootGone(e.to_string()))
     }
 
