@@ -74,7 +74,7 @@ async fn connect_bus(url: String, prefix: &str) -> Result<Bus, String> {
     )
     .await
     .map_err(|_| format!("no answer within {BOUND:?}"))?
-    .map_err(|e| e.to_string())
+    .map_err(|e| switchboard::Report(&e).to_string())
 }
 
 /// Publishes an envelope carrying `content` and waits for its delivery.
