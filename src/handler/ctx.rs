@@ -87,6 +87,8 @@ pub(crate) struct CtxShared {
     /// How the store embeds text for a tenant (`runtime.embeddings`).
     pub(crate) semantic: Option<crate::store::Semantic>,
     pub(crate) request_timeout: Duration,
+    /// How long a handler may run for one envelope (`Ctx::deadline`).
+    pub(crate) handler_timeout: Duration,
 }
 
 /// A handler's view of the world while it handles one envelope of one tenant.
@@ -107,6 +109,7 @@ pub struct Ctx {
     coordination: Option<Coordination>,
     cancel: CancellationToken,
     effects: Arc<AtomicU32>,
+    deadline: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -152,6 +155,7 @@ impl Ctx {
         coordination: Option<Coordination>,
         cancel: CancellationToken,
     ) -> Self {
+        let shared_timeout = shared.handler_timeout;
         Self {
             shared,
             tenant: envelope.tenant_id(),
@@ -163,7 +167,42 @@ impl Ctx {
             coordination,
             cancel,
             effects: Arc::new(AtomicU32::new(0)),
+            deadline: tokio::time::Instant::now() + shared_timeout,
         }
+    }
+
+    /// When this handler run times out (and its delivery is retried). Long work —
+    /// a backfill — stops before it and continues in a job of its own
+    /// ([`Ctx::enqueue_job`]).
+    #[must_use]
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.deadline
+    }
+
+    /// Queues `job` on this tenant's inbox, as `Event::Job` for the handlers it names
+    /// (`job.handler`), delivered like any event (retries, dead letters, every worker
+    /// group). The envelope id is derived from this envelope and `key`, so a retried
+    /// handler that enqueues the same continuation again enqueues the same envelope,
+    /// which handlers that already ran it skip.
+    ///
+    /// # Errors
+    /// [`CtxError::Build`] for an invalid namespace; [`CtxError::Bus`] when it could
+    /// not be queued.
+    pub async fn enqueue_job(&self, job: crate::model::Job, key: &str) -> Result<(), CtxError> {
+        let id = EnvelopeId::derived(
+            self.ts,
+            format!("{}/job/{key}", self.envelope_id).as_bytes(),
+        );
+        let mut env = Envelope::new(
+            &self.shared.namespace,
+            &self.tenant,
+            crate::model::Payload::Event(crate::model::Event::Job(job)),
+        )
+        .map_err(|e| CtxError::Build(e.to_string()))?
+        .with_id(id);
+        env.causation = Some(self.envelope_id);
+        self.shared.bus.publish(env).await?;
+        Ok(())
     }
 
     /// The tenant this envelope belongs to.

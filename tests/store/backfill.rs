@@ -182,3 +182,65 @@ async fn limited_scenario(db: &TestDb) {
     sim.shutdown().await;
 }
 both_backends!(a_backfill_stops_at_its_limit, super::limited_scenario);
+
+/// A history longer than one handler run can page: with a 6 s handler timeout (the
+/// backfill keeps 5 s to spare) and one history page per 1.5 s, the backfill stops
+/// before the timeout and goes on in a job it enqueues itself — all 250 rows, no
+/// delivery timed out or retried.
+async fn sliced_scenario(db: &TestDb) {
+    let yaml = registry_yaml(db, "", &[("bf", Some("[backfill]"))]);
+    let sim = start_sim(&yaml, |c| {
+        c.rate_limits.overrides.insert(
+            ROUTE.to_owned(),
+            RouteLimit {
+                limit: 1,
+                window: Duration::from_millis(1500),
+                shared: false,
+            },
+        );
+    })
+    .await;
+    let author = SimUser {
+        id: 77,
+        username: "historian".into(),
+        bot: false,
+    };
+    for n in 0..HISTORY {
+        sim.inject_message(InjectMessage::guild(
+            DEMO_GUILD,
+            DEMO_CHANNELS[1],
+            author.clone(),
+            &format!("old {n}"),
+        ))
+        .unwrap();
+    }
+    let runtime = start_runtime(&sim, &yaml, |b| b.handler_timeout(Duration::from_secs(6))).await;
+    let bf = tenant("bf");
+    let channel = DEMO_CHANNELS[1].to_string();
+    let request = BackfillRequest {
+        channel: channel.clone(),
+        limit: None,
+    };
+    publish(&runtime, &bf, Event::Job(request.job())).await;
+    let s = runtime.store_for(&bf).unwrap();
+    until(
+        Duration::from_secs(120),
+        "the backfill finishes",
+        || async { progress(&s, &channel).await.is_some_and(|p| p.done) },
+    )
+    .await;
+    settled(&runtime, Duration::from_secs(60)).await;
+    assert_eq!(s.messages_count().await.unwrap(), HISTORY_ROWS);
+    let stats = runtime.bus().stats();
+    assert_eq!((stats.retried, stats.dead_lettered), (0, 0), "{stats:?}");
+    assert!(
+        stats.published >= 2,
+        "the backfill went on in jobs of its own: {stats:?}"
+    );
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+both_backends!(
+    a_long_backfill_continues_in_jobs_before_the_handler_timeout,
+    super::sliced_scenario
+);

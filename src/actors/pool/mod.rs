@@ -359,6 +359,7 @@ impl WorkerPoolHandle {
             store: config.store.clone(),
             semantic: config.semantic(),
             request_timeout: config.request_timeout,
+            handler_timeout: config.handler_timeout,
         };
         let shared = Arc::new(PoolShared {
             bus,

@@ -7,15 +7,24 @@
 //! upserted, then the cursor `backfill:messages:<channel>` records the oldest id
 //! seen and the count so far. A run that stops (shutdown, handler timeout, a crash)
 //! is resumed by the next job for the channel from the stored cursor; a finished
-//! one (`done`) does nothing, so a redelivered job is harmless.
+//! one (`done`) does nothing, so a redelivered job is harmless. A run never reaches
+//! the handler's timeout: near it, it stores its cursor and enqueues the same job
+//! again (`Ctx::enqueue_job`), so a history of any length is paged in slices.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use crate::handler::{Ctx, Handler, HandlerResult};
 use crate::model::{Job, JobPayload};
 
 /// The page size the provider allows (Discord: 100).
 const PAGE: u64 = 100;
+
+/// A run stops when less than this (or three times its slowest page) is left
+/// before the handler's timeout, and continues in a new job.
+const MARGIN: Duration = Duration::from_secs(5);
 
 /// What a backfill job asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,7 +108,22 @@ async fn run(ctx: &Ctx, request: &BackfillRequest) -> HandlerResult {
         None => BackfillProgress::default(),
     };
     let limit = request.limit.unwrap_or(u64::MAX);
+    let mut slowest = Duration::ZERO;
     while !progress.done && progress.fetched < limit && !ctx.cancellation().is_cancelled() {
+        // Stop well before the handler's timeout (a timed-out run is retried, and a
+        // long history would spend every retry): the rest goes on in a fresh job.
+        let left = ctx.deadline().saturating_duration_since(Instant::now());
+        if left < (slowest * 3).max(MARGIN) {
+            ctx.enqueue_job(request.job(), &format!("continue/{}", progress.pages))
+                .await?;
+            tracing::debug!(
+                channel = %request.channel,
+                fetched = progress.fetched,
+                "backfill continues in a new job"
+            );
+            return Ok(());
+        }
+        let page_started = Instant::now();
         let want = (limit - progress.fetched).min(PAGE);
         let page = ctx
             .fetch_history(&request.channel, progress.before.as_deref(), want as u16)
@@ -117,6 +141,7 @@ async fn run(ctx: &Ctx, request: &BackfillRequest) -> HandlerResult {
         store
             .set_cursor(&cursor, &serde_json::to_string(&progress)?)
             .await?;
+        slowest = slowest.max(page_started.elapsed());
     }
     tracing::debug!(
         tenant = %ctx.tenant(),
