@@ -17,6 +17,8 @@ mod cluster;
 mod demo;
 #[path = "daemon/failures.rs"]
 mod failures;
+#[path = "daemon/indexer.rs"]
+mod indexer;
 #[path = "daemon/jobs.rs"]
 mod jobs;
 #[path = "daemon/lifecycle.rs"]
@@ -31,5 +33,8 @@ mod redis_server;
 mod roles;
 #[path = "daemon/service.rs"]
 mod service;
+#[path = "store/support.rs"]
+#[allow(dead_code)]
+mod store_support;
 #[path = "daemon/support.rs"]
 mod support;
