@@ -269,6 +269,7 @@ async fn indexer_survives_kill_9(db: &TestDb) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let indexer_b = node("worker", Some("indexer"), "indexer-b");
+    let (b_started, b_from) = (Instant::now(), rows(&pool).await.values().sum::<i64>());
     let deadline = tokio::time::Instant::now() + LONG;
     let mut got = rows(&pool).await;
     while !(got.len() == TENANTS && got.values().all(|n| *n >= per_tenant)) {
@@ -283,6 +284,7 @@ async fn indexer_survives_kill_9(db: &TestDb) {
     }
     let secs = started.elapsed().as_secs_f64();
     let after_kill = killed.elapsed().as_secs_f64();
+    let b_secs = b_started.elapsed().as_secs_f64();
 
     // Past the claim time: nothing more arrives, nothing waits, nothing died.
     let deadline = tokio::time::Instant::now() + LONG;
@@ -313,6 +315,12 @@ async fn indexer_survives_kill_9(db: &TestDb) {
         "{:?}: {total} rows over {TENANTS} tenants in {secs:.1} s = {:.0} rows/s (kill -9 at {at_kill} rows; the rest {after_kill:.1} s after the kill)",
         db.backend(),
         total as f64 / secs
+    );
+    eprintln!(
+        "{:?}: indexer-b wrote {} rows in {b_secs:.1} s after its start = {:.0} rows/s (claim time 2 s included)",
+        db.backend(),
+        want - b_from,
+        (want - b_from) as f64 / b_secs
     );
     pool.close().await;
     drop(indexer_b);
