@@ -503,6 +503,44 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
     }
 }
 
+/// A request stream that rang, of a tenant served here with room: its key, the
+/// tenant, the REST actor's queue and the mark's generation.
+type RungRequest = (String, TenantId, mpsc::Sender<Delivery>, u64);
+
+/// The request streams that rang, of tenants served here (`subs`) with room; and
+/// whether some wait for room (or for the next round).
+fn rung_requests(
+    r: &RedisBackend,
+    subs: &HashMap<TenantId, mpsc::Sender<Delivery>>,
+) -> (Vec<RungRequest>, bool) {
+    let mut ready: Vec<RungRequest> = Vec::new();
+    let mut waiting_for_room = false;
+    for (key, stream, seen) in r.rings.rest.snapshot() {
+        let Stream::Rest(t) = stream else {
+            r.rings.rest.forget(&key);
+            continue;
+        };
+        let Some(tx) = subs.get(&t) else {
+            // Not served here (any more): its holder reads it. A REST actor that
+            // subscribed since `subs` was taken marked its stream as it did: keep
+            // that mark for the next round (soon), or its first requests wait for
+            // the ring's sweep (30 s).
+            if r.request_subs.contains_key(&t) {
+                waiting_for_room = true;
+            } else {
+                r.rings.rest.forget(&key);
+            }
+            continue;
+        };
+        if tx.capacity() as u64 >= r.cfg.fetch_count {
+            ready.push((key, t, tx.clone(), seen));
+        } else {
+            waiting_for_room = true;
+        }
+    }
+    (ready, waiting_for_room)
+}
+
 pub(super) async fn request_fetcher(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
     let reader = Reader::rest();
@@ -548,25 +586,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
             }
         }
         recovered.retain(|t| subs.contains_key(t));
-        // The request streams that rang, of tenants served here with room.
-        let mut ready: Vec<(String, TenantId, mpsc::Sender<Delivery>, u64)> = Vec::new();
-        let mut waiting_for_room = false;
-        for (key, stream, seen) in r.rings.rest.snapshot() {
-            let Stream::Rest(t) = stream else {
-                r.rings.rest.forget(&key);
-                continue;
-            };
-            let Some(tx) = subs.get(&t) else {
-                // Not served here (any more): its holder reads it.
-                r.rings.rest.forget(&key);
-                continue;
-            };
-            if tx.capacity() as u64 >= r.cfg.fetch_count {
-                ready.push((key, t, tx.clone(), seen));
-            } else {
-                waiting_for_room = true;
-            }
-        }
+        let (ready, waiting_for_room) = rung_requests(r, &subs);
         if ready.is_empty() {
             wait_for_work(&r.rings.rest, waiting_for_room, &cancel).await;
             continue;
