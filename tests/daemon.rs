@@ -19,6 +19,8 @@ mod cluster;
 mod demo;
 #[path = "daemon/failures.rs"]
 mod failures;
+#[path = "daemon/indexer.rs"]
+mod indexer;
 #[path = "daemon/jobs.rs"]
 mod jobs;
 #[path = "daemon/lifecycle.rs"]
@@ -33,5 +35,8 @@ mod redis_server;
 mod roles;
 #[path = "daemon/service.rs"]
 mod service;
+#[path = "store/support.rs"]
+#[allow(dead_code)]
+mod store_support;
 #[path = "daemon/support.rs"]
 mod support;

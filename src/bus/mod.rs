@@ -760,10 +760,13 @@ impl Bus {
 
     /// Claims entries other consumers left idle only when asked ([`Bus::claim_soon`])
     /// and every `safety`, instead of sweeping every tenant every half claim time:
-    /// for a node in a cluster, which knows when another node left.
+    /// for a node in a cluster, which knows when another node left. One sweep runs a
+    /// claim time from now: a node that died before this one joined never leaves its
+    /// view, and its entries would otherwise wait for the safety sweep.
     pub fn claim_on_demand(&self, safety: Duration) {
         if let Backend::Redis(r) = &self.inner.backend {
             r.claims.on_demand(safety);
+            r.claims.sweep_after(r.cfg.claim_idle);
         }
     }
 

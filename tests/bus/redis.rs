@@ -92,9 +92,10 @@ async fn a_dead_consumers_entries_are_claimed_and_handled() {
     b.close().await;
 }
 
-/// In a cluster the bus claims on demand: a dead consumer's entries stay where
-/// they are while nobody says a node left (no per-tenant sweep), and are claimed
-/// and handled once `claim_soon` is called (the cluster calls it when a node leaves
+/// In a cluster the bus claims on demand: one sweep a claim time after it starts
+/// (a node that died before this one joined never leaves its view, so its entries
+/// are taken then), then none while nobody says a node left (no per-tenant sweep),
+/// and one more once `claim_soon` is called (the cluster calls it when a node leaves
 /// its view).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_demand_claims_wait_for_a_lost_node() {
@@ -112,34 +113,45 @@ async fn on_demand_claims_wait_for_a_lost_node() {
         Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
     );
     let pool = start_pool(&b, set, 2).await;
-    // Past several claim times (1.5 s) with no lost node: nothing is claimed.
+    // The dead node's entries are claimed by the first sweep.
+    eventually(
+        Duration::from_secs(30),
+        "claimed and handled by the sweep after the start",
+        || {
+            let n = handled.len();
+            async move { n == 3 }
+        },
+    )
+    .await;
     let raw = raw_client(&server).await;
-    let stats = || async {
+    let sweeps = || async {
         let info: String = raw
             .custom(fred::cmd!("INFO"), vec!["commandstats"])
             .await
             .unwrap();
-        info.contains("cmdstat_xautoclaim")
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_xautoclaim:calls="))
+            .and_then(|rest| rest.split(',').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
     };
-    let claimed_early = tokio::time::timeout(Duration::from_secs(4), async {
+    let after_start = sweeps().await;
+    assert!(after_start > 0, "the sweep after the start ran");
+    // Past several claim times (1.5 s) with no lost node: no further sweep.
+    let swept_again = tokio::time::timeout(Duration::from_secs(4), async {
         loop {
-            if stats().await || !handled.is_empty() {
+            if sweeps().await > after_start {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await;
-    assert!(claimed_early.is_err(), "no claim sweep without a lost node");
+    assert!(swept_again.is_err(), "no claim sweep without a lost node");
     b.claim_soon();
-    eventually(
-        Duration::from_secs(30),
-        "claimed and handled after claim_soon",
-        || {
-            let n = handled.len();
-            async move { n == 3 }
-        },
-    )
+    eventually(Duration::from_secs(30), "a sweep after claim_soon", || {
+        let s = sweeps();
+        async move { s.await > after_start }
+    })
     .await;
     pool.shutdown().await;
     b.close().await;

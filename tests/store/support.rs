@@ -23,6 +23,7 @@ pub(crate) const NS: &str = "storetest";
 pub(crate) struct TestDb {
     config: StoreConfig,
     yaml: String,
+    url: String,
     _dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
 }
@@ -35,6 +36,7 @@ impl TestDb {
         Self {
             config: StoreConfig::sqlite(&path),
             yaml: format!("{{ backend: sqlite, path: '{}' }}", path.display()),
+            url: format!("sqlite://{}?mode=rwc", path.display()),
             _dir: Some(dir),
             pg_name: None,
         }
@@ -56,6 +58,7 @@ impl TestDb {
         Self {
             config: StoreConfig::postgres(&url),
             yaml: format!("{{ backend: postgres, url: '{url}' }}"),
+            url,
             _dir: None,
             pg_name: Some(name),
         }
@@ -73,6 +76,18 @@ impl TestDb {
     /// The `runtime.store` value, as inline YAML.
     pub(crate) fn yaml(&self) -> &str {
         &self.yaml
+    }
+
+    /// Its sqlx URL (for a test's own queries through `sqlx::AnyPool`).
+    #[allow(dead_code)] // tests/daemon/indexer.rs
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Its backend.
+    #[allow(dead_code)] // tests/daemon/indexer.rs
+    pub(crate) fn backend(&self) -> switchboard::store::StoreBackend {
+        self.config.backend
     }
 
     /// A new connection pool to it.

@@ -285,6 +285,11 @@ async fn own_pending(
 const OWN_PENDING_BATCH: u64 = 100;
 
 /// Claims entries idle on other consumers past the claim bound.
+/// Most entries one `XAUTOCLAIM` takes from a stream.
+const CLAIM_BATCH: usize = 100;
+
+/// Claims entries of `stream` idle past the claim time; whether some may be left
+/// (a full batch was taken, or the call failed).
 async fn claim(
     bus: &Bus,
     r: &RedisBackend,
@@ -292,7 +297,7 @@ async fn claim(
     stream: &str,
     reader: &Reader,
     sink: &mut (impl FnMut(Delivery) + Send),
-) {
+) -> bool {
     let idle = r.cfg.claim_idle.as_millis() as u64;
     let res = r
         .client
@@ -302,12 +307,13 @@ async fn claim(
             r.node.as_str(),
             idle,
             "0-0",
-            Some(100),
+            Some(CLAIM_BATCH as u64),
             false,
         )
         .await;
     match res {
         Ok((_, entries)) => {
+            let full = entries.len() >= CLAIM_BATCH;
             if !entries.is_empty() {
                 tracing::info!(
                     stream,
@@ -322,9 +328,16 @@ async fn claim(
                     sink(*d);
                 }
             }
+            full
         }
-        Err(e) if is_nogroup(&e) => r.recreate_groups(t, "XAUTOCLAIM").await,
-        Err(e) => tracing::warn!(stream, error = %crate::Report(&e), "xautoclaim failed"),
+        Err(e) if is_nogroup(&e) => {
+            r.recreate_groups(t, "XAUTOCLAIM").await;
+            false
+        }
+        Err(e) => {
+            tracing::warn!(stream, error = %crate::Report(&e), "xautoclaim failed");
+            true
+        }
     }
 }
 
@@ -367,14 +380,23 @@ async fn recover_inboxes(
     }
     if r.claims.due(*last_claim, r.cfg.claim_idle) {
         *last_claim = now_ms();
+        // A stream skipped for want of room, or claimed a full batch of, is swept
+        // again a claim time later: an on-demand sweep is otherwise the last until
+        // the safety sweep, minutes away.
+        let mut left = false;
         for t in tenants {
             for class in Priority::ALL {
                 if scheduler.queued(t, class) < prefetch {
                     let stream = r.keys.inbox(t, class);
                     let mut sink = push_into_scheduler(bus, reader.group);
-                    claim(bus, r, t, &stream, reader, &mut sink).await;
+                    left |= claim(bus, r, t, &stream, reader, &mut sink).await;
+                } else {
+                    left = true;
                 }
             }
+        }
+        if left {
+            r.claims.sweep_after(r.cfg.claim_idle);
         }
     }
 }
@@ -481,6 +503,44 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
     }
 }
 
+/// A request stream that rang, of a tenant served here with room: its key, the
+/// tenant, the REST actor's queue and the mark's generation.
+type RungRequest = (String, TenantId, mpsc::Sender<Delivery>, u64);
+
+/// The request streams that rang, of tenants served here (`subs`) with room; and
+/// whether some wait for room (or for the next round).
+fn rung_requests(
+    r: &RedisBackend,
+    subs: &HashMap<TenantId, mpsc::Sender<Delivery>>,
+) -> (Vec<RungRequest>, bool) {
+    let mut ready: Vec<RungRequest> = Vec::new();
+    let mut waiting_for_room = false;
+    for (key, stream, seen) in r.rings.rest.snapshot() {
+        let Stream::Rest(t) = stream else {
+            r.rings.rest.forget(&key);
+            continue;
+        };
+        let Some(tx) = subs.get(&t) else {
+            // Not served here (any more): its holder reads it. A REST actor that
+            // subscribed since `subs` was taken marked its stream as it did: keep
+            // that mark for the next round (soon), or its first requests wait for
+            // the ring's sweep (30 s).
+            if r.request_subs.contains_key(&t) {
+                waiting_for_room = true;
+            } else {
+                r.rings.rest.forget(&key);
+            }
+            continue;
+        };
+        if tx.capacity() as u64 >= r.cfg.fetch_count {
+            ready.push((key, t, tx.clone(), seen));
+        } else {
+            waiting_for_room = true;
+        }
+    }
+    (ready, waiting_for_room)
+}
+
 pub(super) async fn request_fetcher(bus: Bus) {
     let Some(r) = bus.redis_backend() else { return };
     let reader = Reader::rest();
@@ -526,25 +586,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
             }
         }
         recovered.retain(|t| subs.contains_key(t));
-        // The request streams that rang, of tenants served here with room.
-        let mut ready: Vec<(String, TenantId, mpsc::Sender<Delivery>, u64)> = Vec::new();
-        let mut waiting_for_room = false;
-        for (key, stream, seen) in r.rings.rest.snapshot() {
-            let Stream::Rest(t) = stream else {
-                r.rings.rest.forget(&key);
-                continue;
-            };
-            let Some(tx) = subs.get(&t) else {
-                // Not served here (any more): its holder reads it.
-                r.rings.rest.forget(&key);
-                continue;
-            };
-            if tx.capacity() as u64 >= r.cfg.fetch_count {
-                ready.push((key, t, tx.clone(), seen));
-            } else {
-                waiting_for_room = true;
-            }
-        }
+        let (ready, waiting_for_room) = rung_requests(r, &subs);
         if ready.is_empty() {
             wait_for_work(&r.rings.rest, waiting_for_room, &cancel).await;
             continue;
