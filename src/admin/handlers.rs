@@ -220,22 +220,24 @@ fn is_dead_letter_id(id: &str) -> bool {
     }
 }
 
+/// A JSON body, or the rejection's status and text followed by what was expected
+/// (`expected`: the body's shape).
+fn json_body<T>(body: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, ApiError> {
+    body.map(|Json(b)| b).map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            format!("{}; expected a JSON body {expected}", rejection.body_text()),
+        )
+    })
+}
+
 pub(super) async fn replay(
     State(s): State<AppState>,
     body: Result<Json<ReplayBody>, JsonRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(Json(b)) => b,
-        Err(rejection) => {
-            return ApiError::new(
-                rejection.status(),
-                format!(
-                    "{}; expected a JSON body {{\"id\": \"<dead-letter id>\"}}",
-                    rejection.body_text()
-                ),
-            )
-            .into_response();
-        }
+    let body = match json_body(body, r#"{"id": "<dead-letter id>"}"#) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
     if !is_dead_letter_id(&body.id) {
         return ApiError::bad_request(format!(
@@ -296,18 +298,12 @@ pub(super) async fn start_backfill(
     Path((provider, tenant)): Path<(String, String)>,
     body: Result<Json<BackfillBody>, JsonRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(Json(b)) => b,
-        Err(rejection) => {
-            return ApiError::new(
-                rejection.status(),
-                format!(
-                    "{}; expected a JSON body {{\"channel\": \"<id>\", \"limit\": <n>}} (limit optional)",
-                    rejection.body_text()
-                ),
-            )
-            .into_response();
-        }
+    let body = match json_body(
+        body,
+        r#"{"channel": "<id>", "limit": <n>} (limit optional)"#,
+    ) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
     if let Err(e) = channel_id(&body.channel) {
         return e.into_response();

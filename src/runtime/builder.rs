@@ -489,26 +489,7 @@ async fn pool_config(
 /// holds each tenant's key.
 fn embedder(registry: &Registry) -> Result<Option<crate::actors::SecretEmbedder>, RuntimeError> {
     let Some(config) = &registry.runtime.embeddings else {
-        let needy: Vec<String> = registry
-            .tenants
-            .iter()
-            .filter(|t| {
-                t.handlers(&registry.runtime)
-                    .iter()
-                    .any(|h| h == "embedding-indexer")
-            })
-            .map(|t| {
-                format!(
-                    "tenant {}: handler embedding-indexer needs runtime.embeddings",
-                    t.id()
-                )
-            })
-            .collect();
-        return if needy.is_empty() {
-            Ok(None)
-        } else {
-            Err(RuntimeError::Config(needy))
-        };
+        return unneeded(registry, &["embedding-indexer"], "runtime.embeddings");
     };
     let embedder = crate::embed::OpenAiEmbedder::new(config)
         .map_err(|e| RuntimeError::Config(vec![format!("runtime.embeddings: {e}")]))?;
@@ -518,27 +499,37 @@ fn embedder(registry: &Registry) -> Result<Option<crate::actors::SecretEmbedder>
     }))
 }
 
+/// `Ok(None)` when no tenant enables one of `handlers`, which need `setting` (not
+/// configured); else every such tenant as a configuration problem.
+fn unneeded<T>(
+    registry: &Registry,
+    handlers: &[&str],
+    setting: &str,
+) -> Result<Option<T>, RuntimeError> {
+    let needy: Vec<String> = registry
+        .tenants
+        .iter()
+        .filter_map(|t| {
+            t.handlers(&registry.runtime)
+                .iter()
+                .find(|h| handlers.contains(&h.as_str()))
+                .map(|h| format!("tenant {}: handler {h} needs {setting}", t.id()))
+        })
+        .collect();
+    if needy.is_empty() {
+        Ok(None)
+    } else {
+        Err(RuntimeError::Config(needy))
+    }
+}
+
 /// The tenant-scoped store of `runtime.store` (none without it): connected and
 /// migrated, every configured tenant registered under its `storage.namespace` (a
 /// tenant whose rows carry another namespace fails the build). Tenants that enable a
 /// store handler (`message-indexer`, ...) without a store fail it too.
 async fn start_store(registry: &Registry) -> Result<Option<Store>, RuntimeError> {
     let Some(config) = &registry.runtime.store else {
-        let needy: Vec<String> = registry
-            .tenants
-            .iter()
-            .filter_map(|t| {
-                let h = t.handlers(&registry.runtime);
-                h.iter()
-                    .find(|h| crate::handler::STORE_HANDLERS.contains(&h.as_str()))
-                    .map(|h| format!("tenant {}: handler {h} needs runtime.store", t.id()))
-            })
-            .collect();
-        return if needy.is_empty() {
-            Ok(None)
-        } else {
-            Err(RuntimeError::Config(needy))
-        };
+        return unneeded(registry, crate::handler::STORE_HANDLERS, "runtime.store");
     };
     let store = Store::connect(config)
         .await
