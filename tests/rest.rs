@@ -12,9 +12,13 @@ mod budget;
 mod deferral;
 #[path = "rest/failures.rs"]
 mod failures;
+#[path = "rest/handover.rs"]
+mod handover;
 #[path = "rest/interactions.rs"]
 mod interactions;
 #[path = "rest/messages.rs"]
 mod messages;
+#[path = "common/redis.rs"]
+mod redis_server;
 #[path = "rest/support.rs"]
 mod support;

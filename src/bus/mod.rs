@@ -35,7 +35,7 @@ pub use delivery::{DeadLetter, Delivery};
 pub use error::BusError;
 pub use group::{DEFAULT_GROUP, GroupId, GroupStats, consumer_group};
 pub use pending::PendingReply;
-pub(crate) use redis::{FENCED_SET, connect as connect_redis};
+pub(crate) use redis::{FENCED_SET, Keys as RedisKeys, connect as connect_redis};
 pub use redis::{RedisBusConfig, fence_key};
 pub use retry::backoff;
 pub use scheduler::{SchedulerConfig, SchedulerStats};

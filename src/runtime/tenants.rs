@@ -28,7 +28,7 @@ use tracing::Instrument;
 
 use crate::actors::access::CommandSync;
 use crate::actors::gateway::{GatewayArgs, GatewayExit, GatewayHandle, SessionStore};
-use crate::actors::rest::{InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
+use crate::actors::rest::{BucketMemory, InvalidRequestBudget, RestArgs, RestConfig, RestHandle};
 use crate::actors::{RestartBudget, RestartPolicy};
 use crate::admin::TenantState;
 use crate::bus::Bus;
@@ -126,6 +126,8 @@ struct Ctx {
     deferrals: crate::actors::access::Deferrals,
     sessions: SessionStore,
     budget: Arc<InvalidRequestBudget>,
+    /// Where its REST actor's bucket gate outlives the actor.
+    limits: BucketMemory,
     lease_ttl: Duration,
     shared: Arc<TenantShared>,
     /// The cluster this node belongs to (Redis mode), for placement and hand-offs.
@@ -313,6 +315,7 @@ impl Actor for TenantSupervisor {
                             ..RestConfig::default()
                         },
                         commands: Some(c.shared.commands.clone()),
+                        limits: c.limits.clone(),
                     };
                     match RestHandle::start(args, Some(myself.get_cell())).await {
                         Ok((r, _)) => {

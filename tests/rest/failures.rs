@@ -286,6 +286,7 @@ async fn a_rest_actor_refuses_a_scope_minted_for_someone_else() {
         config: RestConfig::default(),
         commands: None,
         deferrals: switchboard::actors::access::Deferrals::disabled(),
+        limits: switchboard::actors::rest::BucketMemory::in_process(),
     };
     for scope in [
         vault.rest_scope(&goose),

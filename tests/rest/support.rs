@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use switchboard::actors::rest::{
-    BudgetConfig, InvalidRequestBudget, RestArgs, RestConfig, RestHandle,
+    BucketMemory, BudgetConfig, InvalidRequestBudget, RestArgs, RestConfig, RestHandle,
 };
 use switchboard::bus::{Bus, BusConfig};
 use switchboard::config::{Credentials, Endpoints, TenantConfig};
@@ -205,6 +205,7 @@ impl World {
             config,
             commands: None,
             deferrals: self.deferrals.get(name).cloned().unwrap_or_default(),
+            limits: BucketMemory::for_bus(&self.bus),
         };
         let started = RestHandle::start(args, supervisor)
             .await

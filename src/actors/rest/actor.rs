@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::core::{Core, Shared};
 use super::exec::{Failure, unavailable};
 use super::health::{BackfillGuard, TenantState, bump};
+use super::memory::BucketMemory;
 use super::register;
 use super::serve::serve;
 use super::start::RestArgs;
@@ -141,6 +142,10 @@ impl Actor for RestActor {
         tasks.spawn(
             super::clock::run(Arc::clone(&core), stop_pump.clone()).instrument(span.clone()),
         );
+        tasks.spawn(
+            keep_layout(Arc::clone(&core), args.limits.clone(), stop_pump.clone())
+                .instrument(span.clone()),
+        );
         if let Some(sync) = args.commands.clone() {
             tasks.spawn(
                 register::run(
@@ -234,13 +239,20 @@ async fn stop(state: &mut RestState) {
     state.stop_pump.cancel();
     state.tasks.close();
     let drain = state.core.shared.config.drain_timeout;
-    if tokio::time::timeout(drain, state.tasks.wait())
+    let drained = tokio::time::timeout(drain, state.tasks.wait())
         .await
-        .is_err()
-    {
+        .is_ok();
+    if !drained {
         state.core.abort.cancel();
         state.tasks.wait().await;
     }
+    // Drained: every request sent was answered, so the gate is exact.
+    let shared = &state.core.shared;
+    state
+        .args
+        .limits
+        .stopped(&shared.tenant, &shared.buckets, drained)
+        .await;
     state.watcher.abort();
     state.lease.stop_renewal();
     state.core.shared.counters.set_state(TenantState::Stopped);
@@ -272,6 +284,29 @@ async fn respond(core: &Core, delivery: Delivery, response: RestResponse) {
         tracing::warn!(
             error = %crate::Report(&e), "could not answer a REST request"
         );
+    }
+}
+
+/// How long the layout keeper waits after a change before saving, so a burst of
+/// new routes is one write.
+const LAYOUT_DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// Saves the bucket layout whenever the gate learns a new route, bucket or window,
+/// so the tenant's next holder knows it even if this one dies (see `memory.rs`).
+async fn keep_layout(core: Arc<Core>, memory: BucketMemory, stop: CancellationToken) {
+    let shared = &core.shared;
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            () = shared.buckets.layout_learned() => {}
+        }
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(LAYOUT_DEBOUNCE) => {}
+        }
+        memory.save_layout(&shared.tenant, &shared.buckets).await;
     }
 }
 

@@ -19,19 +19,30 @@
 //! - Responses without headers (twilight hides the headers of error responses) still
 //!   settle their reservation; a bucket left exhausted with no deadline waits one
 //!   window length.
+//! - **A hand-over keeps the windows.** The gate outlives its actor
+//!   ([`BucketMemory`](super::memory::BucketMemory)): a clean stop hands its exact
+//!   state to the next holder ([`BucketGate::hand_over`], [`BucketGate::seeded`]);
+//!   after a holder died, the next one starts every bucket of the saved layout
+//!   spent for one window, as the dead holder may have spent it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::model::now_ms;
 use crate::providers::discord::rest::RateLimitHeaders;
 
 /// Two `X-RateLimit-Reset` values this close (seconds) name the same window.
 const SAME_WINDOW: f64 = 0.010;
+
+/// After an unclean hand-over a known bucket waits its window plus a tenth of it,
+/// and at least this much (the window is learned from `Reset-After`, which is a
+/// little shorter than the window by the time it arrives).
+const CAUTION_MARGIN: Duration = Duration::from_millis(250);
 
 /// One bucket as health reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,6 +92,20 @@ impl Bucket {
             stale: false,
             deadline: None,
             window_len: Duration::from_secs(1),
+        }
+    }
+
+    /// A bucket whose window is spent until `until` (then `limit` per window).
+    fn spent_until(limit: u32, until: Instant, window_len: Duration) -> Self {
+        Self {
+            probing: false,
+            limit,
+            remaining: 0,
+            in_flight: 0,
+            window: None,
+            stale: true,
+            deadline: Some(until),
+            window_len,
         }
     }
 
@@ -149,8 +174,15 @@ impl Bucket {
 
 #[derive(Debug, Default)]
 struct Gates {
-    routes: HashMap<&'static str, RouteBucket>,
+    routes: HashMap<String, RouteBucket>,
     buckets: HashMap<(String, String), Bucket>,
+    /// Bucket id → its limit and longest window seen: what a layout records.
+    limits: HashMap<String, (u32, Duration)>,
+    /// After an unclean hand-over: bucket id → (limit, until when every major of
+    /// it starts spent), since the previous holder's last requests are unknown.
+    caution: HashMap<String, (u32, Instant)>,
+    /// Something [`BucketGate::layout`] returns changed since it was last taken.
+    layout_changed: bool,
 }
 
 /// The gate of one tenant.
@@ -158,6 +190,8 @@ struct Gates {
 pub(crate) struct BucketGate {
     gates: Mutex<Gates>,
     changed: Notify,
+    /// Rung when the layout (routes, bucket limits, window lengths) changed.
+    learned: Notify,
 }
 
 /// A reserved request. Complete it with the response's headers; dropping it
@@ -185,6 +219,7 @@ impl BucketGate {
             changed.as_mut().enable();
             let wait = {
                 let mut g = self.lock();
+                let g = &mut *g;
                 let key = match g.routes.get(route) {
                     Some(RouteBucket::Unlimited) => {
                         return BucketPermit {
@@ -197,8 +232,15 @@ impl BucketGate {
                     Some(RouteBucket::Known(b)) => (b.clone(), major.to_owned()),
                     None => (format!("?{route}"), major.to_owned()),
                 };
-                let bucket = g.buckets.entry(key.clone()).or_insert_with(Bucket::probe);
-                match bucket.try_reserve(Instant::now()) {
+                let now = Instant::now();
+                let caution = g.caution.get(&key.0).filter(|(_, until)| *until > now);
+                let window = g.limits.get(&key.0).map_or(Duration::from_secs(1), |l| l.1);
+                let bucket = g.buckets.entry(key.clone()).or_insert_with(|| {
+                    caution.map_or_else(Bucket::probe, |&(limit, until)| {
+                        Bucket::spent_until(limit, until, window)
+                    })
+                });
+                match bucket.try_reserve(now) {
                     Ok(()) => {
                         return BucketPermit {
                             gate: self,
@@ -244,7 +286,11 @@ impl BucketGate {
                     return;
                 };
                 let major = key.map(|k| k.1.clone()).unwrap_or_default();
-                g.routes.insert(route, RouteBucket::Known(id.clone()));
+                if !matches!(g.routes.get(route), Some(RouteBucket::Known(b)) if *b == id) {
+                    g.routes
+                        .insert(route.to_owned(), RouteBucket::Known(id.clone()));
+                    g.layout_changed = true;
+                }
                 // A probe's placeholder is replaced by the real bucket.
                 let mut in_flight = 0;
                 if let Some(k) = key.filter(|k| k.0.starts_with('?'))
@@ -252,9 +298,18 @@ impl BucketGate {
                 {
                     in_flight = p.in_flight;
                 }
-                let b = g.buckets.entry((id, major)).or_insert_with(Bucket::probe);
+                let b = g
+                    .buckets
+                    .entry((id.clone(), major))
+                    .or_insert_with(Bucket::probe);
                 b.in_flight += in_flight;
                 b.learn(h, limit, remaining, now);
+                let seen = (b.limit, b.window_len);
+                let known = g.limits.entry(id).or_insert((0, Duration::ZERO));
+                if known.0 != seen.0 || seen.1 > known.1 {
+                    *known = (seen.0, known.1.max(seen.1));
+                    g.layout_changed = true;
+                }
             }
             None => {
                 if let Some(key) = key
@@ -263,8 +318,9 @@ impl BucketGate {
                     if ok && b.probing && key.0.starts_with('?') {
                         // A successful response without any rate-limit header: the
                         // route has no bucket.
-                        g.routes.insert(route, RouteBucket::Unlimited);
+                        g.routes.insert(route.to_owned(), RouteBucket::Unlimited);
                         g.buckets.remove(key);
+                        g.layout_changed = true;
                     } else if !b.probing
                         && b.remaining == 0
                         && b.in_flight == 0
@@ -275,8 +331,12 @@ impl BucketGate {
                 }
             }
         }
+        let learned = g.layout_changed;
         drop(g);
         self.changed.notify_waiters();
+        if learned {
+            self.learned.notify_one();
+        }
     }
 
     /// Every known bucket.
@@ -308,6 +368,163 @@ impl BucketGate {
         out.sort_by(|a, b| (&a.id, &a.major).cmp(&(&b.id, &b.major)));
         out
     }
+
+    /// Waits until the layout changed (a route's bucket, a bucket's limit or a
+    /// longer window was learned): when to save it.
+    pub(crate) async fn layout_learned(&self) {
+        self.learned.notified().await;
+    }
+
+    /// The layout if it changed since the last call (clears the mark).
+    pub(crate) fn take_layout(&self) -> Option<GateLayout> {
+        let mut g = self.lock();
+        if !g.layout_changed {
+            return None;
+        }
+        g.layout_changed = false;
+        Some(layout_of(&g))
+    }
+
+    /// The layout and the exact state of every bucket, for the next holder of the
+    /// tenant. Exact only when nothing is in flight (after a drain).
+    pub(crate) fn hand_over(&self) -> (GateLayout, GateState) {
+        let (now, wall) = (Instant::now(), now_ms());
+        let at_wall = |t: Instant| wall + t.saturating_duration_since(now).as_millis() as u64;
+        let g = self.lock();
+        let buckets = g
+            .buckets
+            .iter()
+            .filter(|((id, _), b)| !id.starts_with('?') && !b.probing)
+            .map(|((id, major), b)| SavedBucket {
+                id: id.clone(),
+                major: major.clone(),
+                limit: b.limit,
+                remaining: b.remaining,
+                reset: b.window,
+                until_ms: b.deadline.filter(|d| *d > now).map(at_wall),
+            })
+            .collect();
+        let caution = g
+            .caution
+            .iter()
+            .filter(|(_, (_, until))| *until > now)
+            .map(|(id, (limit, until))| (id.clone(), *limit, at_wall(*until)))
+            .collect();
+        (layout_of(&g), GateState { buckets, caution })
+    }
+
+    /// A gate that starts from what a previous holder of the tenant left: with its
+    /// exact `state` (a clean hand-over), buckets go on where they were; without it
+    /// (the holder died), every bucket the layout names starts spent for one window
+    /// plus a margin, since the dead holder's last requests may have spent it.
+    pub(crate) fn seeded(layout: &GateLayout, state: Option<&GateState>) -> Self {
+        let (now, wall) = (Instant::now(), now_ms());
+        let at = |ms: u64| (ms > wall).then(|| now + Duration::from_millis(ms - wall));
+        let mut g = Gates::default();
+        for (route, bucket) in &layout.routes {
+            let b = bucket
+                .clone()
+                .map_or(RouteBucket::Unlimited, RouteBucket::Known);
+            g.routes.insert(route.clone(), b);
+        }
+        for (id, limit, window_ms) in &layout.limits {
+            g.limits
+                .insert(id.clone(), (*limit, Duration::from_millis(*window_ms)));
+        }
+        match state {
+            Some(state) => {
+                for s in &state.buckets {
+                    let window_len = g.limits.get(&s.id).map_or(Duration::from_secs(1), |l| l.1);
+                    let deadline = s.until_ms.and_then(at);
+                    let bucket = Bucket {
+                        probing: false,
+                        limit: s.limit,
+                        remaining: if deadline.is_some() {
+                            s.remaining
+                        } else {
+                            s.limit
+                        },
+                        in_flight: 0,
+                        window: s.reset,
+                        stale: deadline.is_none(),
+                        deadline,
+                        window_len,
+                    };
+                    g.buckets.insert((s.id.clone(), s.major.clone()), bucket);
+                }
+                for (id, limit, until_ms) in &state.caution {
+                    if let Some(until) = at(*until_ms) {
+                        g.caution.insert(id.clone(), (*limit, until));
+                    }
+                }
+            }
+            None => {
+                for (id, (limit, window)) in &g.limits {
+                    let margin = (*window / 10).max(CAUTION_MARGIN);
+                    g.caution
+                        .insert(id.clone(), (*limit, now + *window + margin));
+                }
+            }
+        }
+        Self {
+            gates: Mutex::new(g),
+            ..Self::default()
+        }
+    }
+}
+
+fn layout_of(g: &Gates) -> GateLayout {
+    let mut routes: Vec<(String, Option<String>)> = g
+        .routes
+        .iter()
+        .map(|(route, b)| {
+            let id = match b {
+                RouteBucket::Known(id) => Some(id.clone()),
+                RouteBucket::Unlimited => None,
+            };
+            (route.clone(), id)
+        })
+        .collect();
+    routes.sort();
+    let mut limits: Vec<(String, u32, u64)> = g
+        .limits
+        .iter()
+        .map(|(id, (limit, window))| (id.clone(), *limit, window.as_millis() as u64))
+        .collect();
+    limits.sort();
+    GateLayout { routes, limits }
+}
+
+/// Which bucket each route uses, and each bucket's limit and longest window: what
+/// the next holder of a tenant needs to be careful after its previous holder died.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GateLayout {
+    /// Route → its bucket id (`None`: the route has no bucket).
+    pub(crate) routes: Vec<(String, Option<String>)>,
+    /// Bucket id, its limit, the longest window seen (ms).
+    pub(crate) limits: Vec<(String, u32, u64)>,
+}
+
+/// Every bucket's state when a holder stopped cleanly (nothing in flight).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GateState {
+    pub(crate) buckets: Vec<SavedBucket>,
+    /// Bucket ids still spent after an earlier unclean hand-over: id, limit, until
+    /// (Unix ms).
+    pub(crate) caution: Vec<(String, u32, u64)>,
+}
+
+/// One bucket of a [`GateState`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SavedBucket {
+    pub(crate) id: String,
+    pub(crate) major: String,
+    pub(crate) limit: u32,
+    pub(crate) remaining: u32,
+    /// `X-RateLimit-Reset` of its window.
+    pub(crate) reset: Option<f64>,
+    /// When its window ends, Unix ms (`None`: it has ended).
+    pub(crate) until_ms: Option<u64>,
 }
 
 impl BucketPermit<'_> {
@@ -408,5 +625,63 @@ mod tests {
         let a = gate.acquire("GET /x", "").await;
         let b = gate.acquire("GET /x", "").await;
         assert!(a.bucket().is_none() && b.bucket().is_none());
+    }
+    #[tokio::test(start_paused = true)]
+    async fn a_clean_hand_over_goes_on_where_the_gate_stopped() {
+        let gate = BucketGate::default();
+        gate.acquire(R, "1")
+            .await
+            .complete(Some(&headers(1, 100.0, 2.0)), true);
+        gate.acquire(R, "1")
+            .await
+            .complete(Some(&headers(0, 100.0, 2.0)), true);
+        let (layout, state) = gate.hand_over();
+        assert_eq!(layout.routes, vec![(R.to_owned(), Some("b1".to_owned()))]);
+        assert_eq!(layout.limits, vec![("b1".to_owned(), 2, 2000)]);
+        assert_eq!(state.buckets[0].remaining, 0);
+        // The next holder waits for the window the last one spent, then has it all.
+        let next = BucketGate::seeded(&layout, Some(&state));
+        let t0 = Instant::now();
+        let p = next.acquire(R, "1").await;
+        let waited = Instant::now() - t0;
+        assert!(
+            waited >= Duration::from_millis(1900) && waited <= Duration::from_secs(2),
+            "{waited:?}"
+        );
+        assert_eq!(p.bucket(), Some("b1"), "known, not probed");
+        let q = next.acquire(R, "1").await;
+        assert_eq!(Instant::now() - t0, waited, "two per window");
+        drop((p, q));
+        assert!(
+            next.hand_over().1.caution.is_empty(),
+            "nothing to be careful of"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_an_unclean_hand_over_every_known_bucket_waits_one_window() {
+        let gate = BucketGate::default();
+        gate.acquire(R, "1")
+            .await
+            .complete(Some(&headers(1, 100.0, 2.0)), true);
+        let layout = gate.take_layout().expect("a new route is a new layout");
+        assert!(gate.take_layout().is_none(), "taken");
+        gate.acquire(R, "1")
+            .await
+            .complete(Some(&headers(0, 100.0, 2.0)), true);
+        assert!(gate.take_layout().is_none(), "same bucket, same layout");
+        let next = BucketGate::seeded(&layout, None);
+        let t0 = Instant::now();
+        // Any channel of the bucket: the dead holder may have spent it.
+        let p = next.acquire(R, "9").await;
+        assert_eq!(Instant::now() - t0, Duration::from_millis(2250));
+        assert_eq!(p.bucket(), Some("b1"));
+        // A clean stop of this holder passes the caution on.
+        let (_, state) = next.hand_over();
+        assert!(state.caution.is_empty(), "over by now");
+        // A route it does not know probes at once.
+        let t1 = Instant::now();
+        drop(next.acquire("GET /other", "").await);
+        assert_eq!(Instant::now(), t1);
     }
 }

@@ -29,7 +29,9 @@ pub(crate) struct Shared {
     pub(crate) span: tracing::Span,
     pub(crate) config: RestConfig,
     pub(crate) counters: Counters,
-    pub(crate) buckets: BucketGate,
+    /// Shared with the node's [`BucketMemory`](super::memory::BucketMemory), which
+    /// hands it to the tenant's next holder.
+    pub(crate) buckets: Arc<BucketGate>,
     pub(crate) global: GlobalGate,
     pub(crate) breaker: Breaker,
     pub(crate) budget: Arc<InvalidRequestBudget>,
@@ -40,6 +42,7 @@ impl Shared {
         tenant: TenantId,
         config: RestConfig,
         budget: Arc<InvalidRequestBudget>,
+        buckets: Arc<BucketGate>,
     ) -> Self {
         Self {
             global: GlobalGate::new(
@@ -47,7 +50,7 @@ impl Shared {
                 config.global_window + config.global_margin,
             ),
             breaker: Breaker::new(config.breaker_threshold, config.breaker_cooldown),
-            buckets: BucketGate::default(),
+            buckets,
             counters: Counters::default(),
             span: tracing::info_span!(parent: None, "rest", provider = %tenant.provider, tenant = %tenant.tenant),
             tenant,

@@ -27,6 +27,8 @@
 //!   answer through its interaction's watch (as sent, or translated after a
 //!   deferral into an edit of `@original` or a followup).
 //! - `buckets.rs`, `global.rs`, `budget.rs`, `breaker.rs`: the gates.
+//! - `memory.rs`: [`BucketMemory`], the bucket gate kept for the tenant's next
+//!   holder (a restart, another node), so a hand-over meets no spent window.
 //! - `core.rs`: what tasks share; `health.rs`: [`RestHealth`].
 //! - `register.rs`: the tenant's application commands (GET, compare, bulk overwrite
 //!   only when they differ), following the plan in [`RestArgs::commands`].
@@ -49,6 +51,7 @@ mod core;
 mod exec;
 mod global;
 mod health;
+mod memory;
 mod register;
 mod serve;
 mod start;
@@ -61,4 +64,5 @@ pub use budget::{
 };
 pub use config::RestConfig;
 pub use health::{RestHealth, StatusCounts, TenantState};
+pub use memory::BucketMemory;
 pub use start::{RestArgs, RestHandle};

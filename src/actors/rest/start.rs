@@ -10,6 +10,7 @@ use super::budget::InvalidRequestBudget;
 use super::config::RestConfig;
 use super::core::Shared;
 use super::health::RestHealth;
+use super::memory::BucketMemory;
 use crate::actors::access::{CommandSync, Deferrals};
 use crate::bus::Bus;
 use crate::config::TenantConfig;
@@ -41,6 +42,10 @@ pub struct RestArgs {
     /// The tenant's application commands: the actor registers the plan it holds
     /// and reports back through it (`None`: it registers nothing).
     pub commands: Option<CommandSync>,
+    /// Where the actor's bucket gate comes from and goes to, so its next holder
+    /// starts where it stopped ([`BucketMemory::for_bus`] on a node;
+    /// [`BucketMemory::in_process`] keeps it in this process only).
+    pub limits: BucketMemory,
 }
 
 impl std::fmt::Debug for RestArgs {
@@ -90,10 +95,13 @@ impl RestHandle {
         args: RestArgs,
         supervisor: Option<ActorCell>,
     ) -> Result<(Self, JoinHandle<()>), SpawnErr> {
+        let tenant = args.tenant.id();
+        let gate = args.limits.gate(&tenant).await;
         let shared = Arc::new(Shared::new(
-            args.tenant.id(),
+            tenant,
             args.config.clone(),
             Arc::clone(&args.budget),
+            gate,
         ));
         let start = StartArgs {
             args,

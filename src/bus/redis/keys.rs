@@ -9,6 +9,7 @@
 //! | --- | --- | --- |
 //! | `P:{p:t}:inbox:<class>` | stream, group `workers` (+ `workers:<group>` per worker group) | the tenant's inbox, one per priority class; an entry with field `g` is for that consumer group only |
 //! | `P:{p:t}:rest` | stream, group `rest` | commands for the tenant's `RestActor` |
+//! | `P:{p:t}:rest:limits` | hash, PX 7 d | the `RestActor`'s bucket memory for its next holder: `layout` (routes' buckets, limits, windows), `state` (exact, after a clean stop) |
 //! | `P:{p:t}:retry` | sorted set | retries by due time (member `<class>\|<id>\|<attempt>`, with worker groups `…\|<consumer group>`) |
 //! | `P:{p:t}:retry:data` | hash | member → encoded envelope |
 //! | `P:retry:due` | sorted set | the retry doorbell: `<provider>/<tenant>\|<retry member>` by due time |
@@ -50,6 +51,11 @@ impl Keys {
 
     pub(crate) fn rest(&self, t: &TenantId) -> String {
         format!("{}:rest", self.tenant_base(t))
+    }
+
+    /// The tenant's REST bucket memory (`actors::rest::BucketMemory`).
+    pub(crate) fn rest_limits(&self, t: &TenantId) -> String {
+        format!("{}:rest:limits", self.tenant_base(t))
     }
 
     /// The retry doorbell: one member per scheduled retry, `<provider>/<tenant>|<retry

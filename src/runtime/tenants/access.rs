@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::actors::gateway::SessionStore;
-use crate::actors::rest::{BudgetConfig, InvalidRequestBudget};
+use crate::actors::rest::{BucketMemory, BudgetConfig, InvalidRequestBudget};
 use crate::bus::Bus;
 use crate::cluster::Cluster;
 use crate::config::{BackendKind, Registry};
@@ -20,6 +20,9 @@ pub(crate) struct AccessShared {
     sessions: tokio::sync::OnceCell<SessionStore>,
     /// Discord's invalid-request budget is per IP: one for the whole process.
     pub(super) budget: Arc<InvalidRequestBudget>,
+    /// REST bucket gates kept for each tenant's next holder (in Redis with the
+    /// Redis bus).
+    pub(super) limits: BucketMemory,
     /// The cluster this node joined (Redis mode).
     cluster: Option<Cluster>,
     /// Interaction tokens shared by the cluster's access nodes (Redis mode).
@@ -34,6 +37,7 @@ impl AccessShared {
         tokens: Option<SharedTokenStore>,
     ) -> Self {
         Self {
+            limits: BucketMemory::for_bus(&bus),
             bus,
             vault,
             sessions: tokio::sync::OnceCell::new(),

@@ -50,6 +50,7 @@ impl TenantEntry {
             deferrals: crate::actors::access::Deferrals::new(registry.runtime.interactions.into()),
             sessions: access.sessions(registry).await,
             budget: access.budget.clone(),
+            limits: access.limits.clone(),
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
             shared: shared.clone(),
             cluster: access.cluster().cloned(),
