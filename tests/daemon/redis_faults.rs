@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::redis_server::TestRedis;
-use crate::support::{Daemon, registry, replies, say, sim, wait};
+use crate::support::{Daemon, registry, replies, say, sim, sim_with, wait};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_redis_restart_under_load_fails_no_tenant() {
@@ -179,4 +179,101 @@ async fn a_daemon_killed_and_restarted_answers_every_message_once() {
         status["tenants"][0]["restarts"], 0,
         "standby spends no budget"
     );
+}
+
+/// `kill -9` of a daemon that has just spent a rate-limit window, and its successor
+/// serving the tenant while that window is still open: the successor finds the
+/// bucket layout the dead one saved (and no clean state), starts every known bucket
+/// spent for one window, and its first reply waits for the window instead of
+/// meeting a 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemons_successor_meets_no_spent_window() {
+    use fred::prelude::*;
+    const WINDOW: Duration = Duration::from_secs(20);
+    let redis = TestRedis::start().await;
+    let sim = sim_with(&[("duck", "fake-duck")], |c| {
+        c.rate_limits.overrides.insert(
+            "POST /channels/{channel_id}/messages".to_owned(),
+            switchboard::sim::RouteLimit {
+                limit: 3,
+                window: WINDOW,
+                shared: false,
+            },
+        );
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = crate::support::redis_runtime(&redis, "", "  lease_ttl_secs: 2\n");
+    let reg = registry(dir.path(), &sim, &[("duck", "TOK_DUCK")], &extra);
+    let env = [
+        ("TOK_DUCK", "fake-duck"),
+        (
+            "TEST_VAULT_KEY",
+            "0000000000000000000000000000000000000000000000000000000000000001",
+        ),
+    ];
+    let args = ["--config", reg.to_str().unwrap(), "--node-id", "solo"];
+    let long = Duration::from_secs(60);
+    let mut first = Daemon::start(&args, &env);
+    assert!(wait(long, || sim.connected_sessions("duck") == 1).await);
+    for n in 0..3 {
+        say(&sim, &format!("!echo spent-{n}"));
+    }
+    assert!(
+        wait(long, || (0..3).all(|n| replies(
+            &sim,
+            &format!("spent-{n}")
+        )
+        .len()
+            == 1))
+        .await,
+        "{}",
+        first.output()
+    );
+    let spent = std::time::Instant::now();
+    // The dead holder leaves what it saved as it learned: the bucket layout.
+    let client = redis.client().await;
+    let key = format!("{}:{{discord:duck}}:rest:limits", redis.prefix());
+    let deadline = tokio::time::Instant::now() + long;
+    loop {
+        let saved: bool = client.hexists(&key, "layout").await.unwrap();
+        if saved {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no layout saved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill();
+
+    let second = Daemon::start(&args, &env);
+    let deadline = tokio::time::Instant::now() + long;
+    loop {
+        let status: serde_json::Value =
+            match reqwest::get(format!("{}/v1/status", second.admin)).await {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => serde_json::Value::Null,
+            };
+        if status["tenants"][0]["state"] == "running" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the successor never ran duck"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        spent.elapsed() < WINDOW,
+        "the successor took over after the window ({:?}): the scenario proves nothing",
+        spent.elapsed()
+    );
+    say(&sim, "!echo after");
+    assert!(
+        wait(long, || replies(&sim, "after").len() == 1).await,
+        "{}",
+        second.output()
+    );
+    let stats = sim.stats().tenant("duck");
+    let limited = stats.ratelimited_bucket + stats.ratelimited_global + stats.ratelimited_shared;
+    assert_eq!(limited, 0, "the successor waited for the window: {stats:?}");
 }

@@ -238,6 +238,14 @@ pub(crate) fn tenant_entry(sim: &SimHandle, name: &str, var: &str) -> String {
 
 /// An emulator serving bots `name` with token `token`, all in the demo guild.
 pub(crate) async fn sim(bots: &[(&str, &str)]) -> SimHandle {
+    sim_with(bots, |_| {}).await
+}
+
+/// [`sim`] with `tweak` applied to its configuration (e.g. a route's limit).
+pub(crate) async fn sim_with(
+    bots: &[(&str, &str)],
+    tweak: impl FnOnce(&mut SimConfig),
+) -> SimHandle {
     let mut yaml = String::from("providers:\n");
     for (name, token) in bots {
         yaml.push_str(&format!(
@@ -250,9 +258,9 @@ pub(crate) async fn sim(bots: &[(&str, &str)]) -> SimHandle {
         &switchboard::config::LoadOptions::default(),
     )
     .unwrap();
-    Sim::start(SimConfig::from_registry(&reg).unwrap(), "127.0.0.1:0")
-        .await
-        .unwrap()
+    let mut config = SimConfig::from_registry(&reg).unwrap();
+    tweak(&mut config);
+    Sim::start(config, "127.0.0.1:0").await.unwrap()
 }
 
 /// A human's message in the demo guild's first channel.
