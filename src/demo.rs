@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{LoadOptions, Registry};
+use crate::config::{ConfigError, LoadOptions, Registry};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::sim::{
-    DEMO_CHANNELS, DEMO_GUILD, InjectInteraction, InjectMessage, InteractionKind, Sim, SimConfig,
-    SimHandle, SimUser,
+    DEMO_CHANNELS, DEMO_GUILD, FromRegistryError, InjectInteraction, InjectMessage,
+    InteractionKind, Sim, SimConfig, SimError, SimHandle, SimUser,
 };
 
 /// The demo registry shipped as `config/demo.yml`.
@@ -30,16 +30,20 @@ pub const DEMO_REGISTRY: &str = include_str!("../config/demo.yml");
 /// the rate limit (the runtime never breaks it), so the backlog grows.
 pub const DEFAULT_EVERY: Duration = Duration::from_millis(650);
 
-/// Why the demo could not start.
+/// Why the demo could not start: what failed, with the error that caused it as the
+/// [`source`](std::error::Error::source) (print it with [`Report`](crate::Report)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DemoError {
-    /// The registry is invalid.
-    #[error("{0}")]
-    Config(String),
+    /// The shipped demo registry does not load (a build bug).
+    #[error("the demo registry is invalid")]
+    Config(#[source] ConfigError),
+    /// The registry cannot be emulated (a Discord tenant without a bot token).
+    #[error("the registry cannot be emulated")]
+    Emulate(#[source] FromRegistryError),
     /// The emulator could not start.
-    #[error("emulator: {0}")]
-    Sim(String),
+    #[error("the emulator could not start")]
+    Sim(#[source] SimError),
     /// The runtime could not start.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
@@ -105,10 +109,10 @@ struct Counters {
 /// The shipped demo registry.
 ///
 /// # Errors
-/// [`DemoError::Config`] if it does not parse (a build bug).
+/// [`DemoError::Config`] if it does not load (a build bug).
 pub fn demo_registry() -> Result<Registry, DemoError> {
     Registry::from_yaml_str(DEMO_REGISTRY, "config/demo.yml", &LoadOptions::default())
-        .map_err(|e| DemoError::Config(e.to_string()))
+        .map_err(DemoError::Config)
 }
 
 impl Demo {
@@ -123,12 +127,11 @@ impl Demo {
         admin: Option<SocketAddr>,
         every: Duration,
     ) -> Result<Self, DemoError> {
-        let sim_config =
-            SimConfig::from_registry(&registry).map_err(|e| DemoError::Config(e.to_string()))?;
+        let sim_config = SimConfig::from_registry(&registry).map_err(DemoError::Emulate)?;
         let sim = Arc::new(
             Sim::start(sim_config, "127.0.0.1:0")
                 .await
-                .map_err(|e| DemoError::Sim(e.to_string()))?,
+                .map_err(DemoError::Sim)?,
         );
         for t in &mut registry.tenants {
             t.endpoints.api = Some(format!("http://{}", sim.api_host()));

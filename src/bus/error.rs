@@ -19,9 +19,12 @@ pub enum BusError {
         timeout_ms: u64,
     },
     /// The envelope cannot travel on the bus (wrong topic area, missing reply inbox).
+    /// The text is the message itself, naming the envelope's topic or id: no other
+    /// error caused this one, so there is no source to keep.
     #[error("cannot route envelope: {0}")]
     Route(String),
-    /// Encoding or decoding failed.
+    /// Encoding or decoding failed (transparent: the codec error's own source, e.g.
+    /// rmp-serde's, follows it in a [`Report`](crate::Report)).
     #[error(transparent)]
     Codec(#[from] CodecError),
     /// A fenced write was refused: a newer owner of the tenant's gateway lease has

@@ -258,7 +258,8 @@ impl Runner {
                 Ok(false) => return Fired::Elsewhere,
                 Err(e) => {
                     tracing::warn!(slot, error = %crate::Report(&e), "firing a job failed");
-                    self.cell.set_error(Some(format!("slot {slot}: {e}")));
+                    self.cell
+                        .set_error(Some(format!("slot {slot}: {}", crate::Report(&e))));
                     if tokio::time::Instant::now() + backoff > deadline {
                         return Fired::Failed;
                     }

@@ -51,7 +51,9 @@ pub enum ScheduleError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The time zone is not an IANA name this build knows.
+    /// The time zone is not an IANA name this build knows. The text is the name as
+    /// given; chrono-tz's parse error is dropped on purpose, as it says nothing more
+    /// ("failed to parse timezone").
     #[error("unknown time zone {0:?} (an IANA name such as Europe/Berlin or UTC)")]
     TimeZone(String),
     /// The handler name is not a valid segment.

@@ -43,11 +43,12 @@ impl AdminFacade {
         let envelope = Envelope::new(&namespace, &id, Payload::Event(Event::Job(request.job())))
             .map_err(|e| AdminError::Internal(format!("building the backfill job: {e}")))?;
         let job = envelope.id.to_string();
-        self.0
-            .bus
-            .publish(envelope)
-            .await
-            .map_err(|e| AdminError::Internal(format!("publishing the backfill job: {e}")))?;
+        self.0.bus.publish(envelope).await.map_err(|e| {
+            AdminError::Internal(format!(
+                "publishing the backfill job: {}",
+                crate::Report(&e)
+            ))
+        })?;
         tracing::info!(tenant = %id, channel = %request.channel, limit = ?request.limit, %job, "backfill requested");
         let mut view = match self.tenant_store(&id) {
             Some(store) => read(&store, &id, &request.channel).await?,

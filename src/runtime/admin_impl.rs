@@ -356,7 +356,7 @@ impl AdminBackend for AdminFacade {
         Box::pin(async move {
             let mut reasons = Vec::new();
             if let Err(e) = self.0.bus.dead_letters(1).await {
-                reasons.push(format!("bus unreachable: {e}"));
+                reasons.push(format!("bus unreachable: {}", crate::Report(&e)));
             }
             match self.0.vault.stats().await {
                 Ok(s) if !s.backend_available => {

@@ -73,7 +73,7 @@ impl State {
                 .or_insert_with(|| MemberRecord {
                     user: msg.author.clone(),
                     roles: Vec::new(),
-                    joined_unix_ms: payloads::now_unix_ms(),
+                    joined_unix_ms: crate::model::now_ms(),
                     nick: None,
                 });
         }
@@ -189,7 +189,7 @@ impl State {
             .get_mut(channel, id)
             .ok_or(SimError::UnknownMessage(id))?;
         change(msg);
-        msg.edited_unix_ms = Some(payloads::now_unix_ms());
+        msg.edited_unix_ms = Some(crate::model::now_ms());
         let msg = msg.clone();
         self.dispatch_message(&world, &msg, "MESSAGE_UPDATE");
         Ok(msg.to_json())
@@ -227,7 +227,7 @@ impl State {
                 let rec = MemberRecord {
                     user: user.clone(),
                     roles: Vec::new(),
-                    joined_unix_ms: payloads::now_unix_ms(),
+                    joined_unix_ms: crate::model::now_ms(),
                     nick: None,
                 };
                 let mut d = payloads::member(&user, &[], rec.joined_unix_ms);

@@ -82,7 +82,7 @@ impl State {
         let (roles, joined) = req
             .guild_id
             .and_then(|g| world.members.get(&(g, req.user.id)))
-            .map_or((Vec::new(), payloads::now_unix_ms()), |m| {
+            .map_or((Vec::new(), crate::model::now_ms()), |m| {
                 (m.roles.clone(), m.joined_unix_ms)
             });
         let d = InteractionBase {

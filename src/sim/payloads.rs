@@ -5,8 +5,6 @@
 //! the fields twilight-model 0.18 insists on (`flags` on members, `mfa_enabled` on the
 //! READY user, `nsfw_level` on guilds, `attachment_size_limit` on interactions...).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 
 use super::config::{ChannelConfig, GuildConfig};
@@ -30,13 +28,6 @@ const ADMINISTRATOR: u64 = 1 << 3;
 
 /// Default upload limit (10 MiB), sent as `attachment_size_limit` on interactions.
 const ATTACHMENT_SIZE_LIMIT: u64 = 10_485_760;
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// The creation time embedded in a snowflake, as Unix milliseconds.
 pub(crate) fn snowflake_unix_ms(id: u64) -> u64 {

@@ -19,7 +19,6 @@ use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::payloads;
 use super::ratelimit::{BucketState, Scope, Verdict};
 use super::server::App;
 use super::stats::bump;
@@ -281,7 +280,7 @@ fn retry_after_header(d: Duration) -> String {
 
 fn bucket_headers(h: &mut HeaderMap, b: &BucketState) {
     let after = round_up_ms(b.reset_after.as_secs_f64());
-    let reset = (payloads::now_unix_ms() as f64 / 1000.0) + after;
+    let reset = (crate::model::now_ms() as f64 / 1000.0) + after;
     set(h, "x-ratelimit-limit", &b.limit.to_string());
     set(h, "x-ratelimit-remaining", &b.remaining.to_string());
     set(h, "x-ratelimit-reset", &format!("{reset:.3}"));

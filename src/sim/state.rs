@@ -140,7 +140,7 @@ impl State {
     /// Builds the state from a configuration.
     pub(crate) fn new(config: SimConfig, addr: SocketAddr) -> Self {
         let started = Instant::now();
-        let now = payloads::now_unix_ms();
+        let now = crate::model::now_ms();
         let mut guilds = HashMap::new();
         let channel_guild = DashMap::new();
         let mut open_guilds = std::collections::HashSet::new();
@@ -289,7 +289,7 @@ impl State {
 
     /// A new snowflake, strictly greater than every earlier one.
     pub(crate) fn snowflake(&self) -> u64 {
-        let ms = payloads::now_unix_ms().saturating_sub(payloads::DISCORD_EPOCH_MS);
+        let ms = crate::model::now_ms().saturating_sub(payloads::DISCORD_EPOCH_MS);
         let candidate = ms << 22;
         let mut last = self
             .last_snowflake

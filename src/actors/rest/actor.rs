@@ -46,7 +46,10 @@ pub enum RestError {
 pub(crate) enum RestMsg {
     /// Something happened to the token lease.
     Lease(LeaseEvent),
-    /// The tenant failed for good: answer what is pending and stop.
+    /// The tenant failed for good: answer what is pending and stop. The reason is
+    /// text, not an error: it becomes the tenant's `TenantState::Failed` and
+    /// `AccessExit::Fatal` (cloned into health and status), and where an error
+    /// caused it, it was rendered with its chain through [`Report`] already.
     Fatal(String),
 }
 

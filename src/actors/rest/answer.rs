@@ -38,7 +38,11 @@ use crate::providers::discord::rest::{self as calls, BuildError};
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(bad)`
 fn bad(e: BuildError) -> Failure {
-    Failure::new(0, RestErrorKind::InvalidRequest, e.to_string())
+    Failure::new(
+        0,
+        RestErrorKind::InvalidRequest,
+        crate::Report(&e).to_string(),
+    )
 }
 
 /// The token of a live interaction, or `InteractionExpired`.

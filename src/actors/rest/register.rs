@@ -23,10 +23,11 @@ use super::core::Core;
 use super::exec::{Failure, send};
 use crate::actors::access::{CommandPlan, CommandSync, CommandTarget};
 use crate::bus::backoff;
-use crate::providers::discord::commands::{diff, from_discord, to_discord};
+use crate::providers::discord::commands::{ParseCommandsError, diff, from_discord, to_discord};
 use crate::providers::discord::rest as calls;
 
-/// Why a registration failed.
+/// Why a registration failed: the call and, where another error caused it, that
+/// error as the source (the status shows it through [`Report`](crate::Report)).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RegisterError {
     /// The provider refused or failed a call.
@@ -36,12 +37,28 @@ pub(crate) enum RegisterError {
         status: u16,
         message: String,
     },
-    /// An answer that is not what Discord documents.
-    #[error("{0}")]
-    Answer(String),
+    /// A call could not be built.
+    #[error("{what}: the request could not be built")]
+    Build {
+        what: &'static str,
+        #[source]
+        source: calls::BuildError,
+    },
+    /// `GET …/commands` answered something that is not a list of application
+    /// commands as Discord documents them.
+    #[error("GET commands: the answer is not a list of application commands")]
+    Commands(#[source] ParseCommandsError),
+    /// `GET /applications/@me` answered without a usable application id (the
+    /// source: the JSON error, if the body was not JSON at all).
+    #[error("GET /applications/@me: the answer names no application id")]
+    ApplicationId(#[source] Option<serde_json::Error>),
 }
 
 impl RegisterError {
+    fn build(what: &'static str) -> impl FnOnce(calls::BuildError) -> Self {
+        move |source| Self::Build { what, source }
+    }
+
     fn call(what: &'static str, f: Failure) -> Self {
         Self::Call {
             what,
@@ -189,11 +206,11 @@ async fn overwrite_if_changed(
         CommandTarget::Global => None,
         CommandTarget::Guild(g) => Some(g),
     };
-    let get = calls::get_commands(app, guild).map_err(|e| RegisterError::Answer(e.to_string()))?;
+    let get = calls::get_commands(app, guild).map_err(RegisterError::build("GET commands"))?;
     let reply = send(core, &get)
         .await
         .map_err(|f| RegisterError::call("GET commands", f))?;
-    let fetched = from_discord(&reply.body).map_err(|e| RegisterError::Answer(e.to_string()))?;
+    let fetched = from_discord(&reply.body).map_err(RegisterError::Commands)?;
     let declared = plan.commands.commands();
     let changes = diff(declared, &fetched);
     if changes.is_empty() {
@@ -201,7 +218,7 @@ async fn overwrite_if_changed(
     }
     let body = to_discord(declared);
     let put =
-        calls::set_commands(app, guild, &body).map_err(|e| RegisterError::Answer(e.to_string()))?;
+        calls::set_commands(app, guild, &body).map_err(RegisterError::build("PUT commands"))?;
     send(core, &put)
         .await
         .map_err(|f| RegisterError::call("PUT commands", f))?;
@@ -212,14 +229,15 @@ async fn overwrite_if_changed(
 
 /// The application's id, from `GET /applications/@me`.
 async fn application_id(core: &Core) -> Result<u64, RegisterError> {
-    let call = calls::current_application().map_err(|e| RegisterError::Answer(e.to_string()))?;
+    let call =
+        calls::current_application().map_err(RegisterError::build("GET /applications/@me"))?;
     let reply = send(core, &call)
         .await
         .map_err(|f| RegisterError::call("GET /applications/@me", f))?;
-    let me: Value = serde_json::from_slice(&reply.body)
-        .map_err(|e| RegisterError::Answer(format!("GET /applications/@me: {e}")))?;
+    let me: Value =
+        serde_json::from_slice(&reply.body).map_err(|e| RegisterError::ApplicationId(Some(e)))?;
     me.get("id")
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| RegisterError::Answer("GET /applications/@me: no application id".into()))
+        .ok_or(RegisterError::ApplicationId(None))
 }

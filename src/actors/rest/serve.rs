@@ -21,7 +21,11 @@ pub(crate) async fn serve(core: &Core, env: &Envelope, cmd: &Command) -> RestRes
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(bad)`
 fn bad(e: BuildError) -> Failure {
-    Failure::new(0, RestErrorKind::InvalidRequest, e.to_string())
+    Failure::new(
+        0,
+        RestErrorKind::InvalidRequest,
+        crate::Report(&e).to_string(),
+    )
 }
 
 fn success(reply: &Reply, result: RestResult) -> RestResponse {

@@ -38,7 +38,11 @@ pub(crate) fn code_of(error: &anyhow::Error) -> ExitCode {
             )
             || matches!(
                 cause.downcast_ref::<DemoError>(),
-                Some(DemoError::Config(_) | DemoError::Runtime(RuntimeError::Config(_)))
+                Some(
+                    DemoError::Config(_)
+                        | DemoError::Emulate(_)
+                        | DemoError::Runtime(RuntimeError::Config(_))
+                )
             )
     });
     if config {
@@ -50,6 +54,8 @@ pub(crate) fn code_of(error: &anyhow::Error) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    use switchboard::sim::FromRegistryError;
+
     use super::*;
 
     #[test]
@@ -60,6 +66,11 @@ mod tests {
         assert_eq!(code_of(&runtime), ExitCode::from(EXIT_CONFIG));
         let wrapped = anyhow::Error::new(DemoError::Runtime(RuntimeError::Config(vec![])));
         assert_eq!(code_of(&wrapped), ExitCode::from(EXIT_CONFIG));
+        let emulate = anyhow::Error::new(DemoError::Emulate(FromRegistryError {
+            tenant: "discord/duck".into(),
+            reason: "no bot token".into(),
+        }));
+        assert_eq!(code_of(&emulate), ExitCode::from(EXIT_CONFIG));
         let bus = anyhow::Error::new(RuntimeError::Bus {
             what: "the bus",
             source: "redis down".into(),

@@ -163,7 +163,7 @@ async fn admit(
             "envelope of tenant {} found in stream {stream} of {tenant}",
             env.tenant_id()
         ),
-        Err(e) => format!("undecodable entry in {stream}: {e}"),
+        Err(e) => format!("undecodable entry in {stream}: {}", crate::Report(&e)),
     };
     bus.inner
         .counters

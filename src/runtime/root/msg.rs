@@ -34,7 +34,7 @@ pub(crate) enum RootMsg {
     /// Shutdown: the root stops restarting anything and hands its children over,
     /// so the runtime can stop them in order.
     Shutdown(RpcReplyPort<ShutdownPlan>),
-    /// Start a worker group's pool again.
+    /// Start a worker group's pool again (the group's name).
     StartPool(String),
     /// Start a tenant's supervisor again, if the one that died (this id) is still
     /// the tenant's current one.
@@ -72,10 +72,17 @@ pub(crate) enum PoolStartError {
     },
 }
 
-/// Why the root could not answer.
+/// Why the root could not answer (the source: ractor's error, the message it
+/// could not deliver dropped).
 #[derive(Debug, thiserror::Error)]
-#[error("the root supervisor is not running: {0}")]
-pub(crate) struct RootGone(String);
+#[error("the root supervisor is not running")]
+pub(crate) struct RootGone(#[source] ractor::RactorErr<()>);
+
+impl<T> From<ractor::RactorErr<T>> for RootGone {
+    fn from(e: ractor::RactorErr<T>) -> Self {
+        Self(e.map(drop))
+    }
+}
 
 /// A handle on the root supervisor.
 #[derive(Clone)]
@@ -90,27 +97,43 @@ impl RootHandle {
 
     /// Starts the pool and the tenants.
     pub(crate) async fn start(&self) -> Result<Result<(), PoolStartError>, RootGone> {
-        ractor::call!(self.actor, RootMsg::Start).map_err(|e| RootGone(e.to_string()))
+        Ok(ractor::call!(self.actor, RootMsg::Start)?)
     }
 
     /// Applies a new registry.
     pub(crate) async fn apply(&self, registry: Registry) -> Result<ReloadReport, AdminError> {
         ractor::call!(self.actor, RootMsg::Apply, Box::new(registry))
-            .map_err(|e| AdminError::Internal(RootGone(e.to_string()).to_string()))?
+            .map_err(|e| AdminError::Internal(crate::Report(&RootGone::from(e)).to_string()))?
     }
 
     /// The root's view, answered by the root itself.
     pub(crate) async fn view(&self) -> Result<Arc<RootView>, RootGone> {
-        ractor::call!(self.actor, RootMsg::View).map_err(|e| RootGone(e.to_string()))
+        Ok(ractor::call!(self.actor, RootMsg::View)?)
     }
 
     /// Takes the children over for shutdown.
     pub(crate) async fn shutdown(&self) -> Result<ShutdownPlan, RootGone> {
-        ractor::call!(self.actor, RootMsg::Shutdown).map_err(|e| RootGone(e.to_string()))
+        Ok(ractor::call!(self.actor, RootMsg::Shutdown)?)
     }
 
     /// Stops the root actor itself (the last step of shutdown).
     pub(crate) fn stop(&self) {
         self.actor.stop(Some("shutdown".to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RootGone, RootMsg};
+
+    #[test]
+    fn root_gone_keeps_ractors_error_as_its_source() {
+        let gone = RootGone::from(ractor::RactorErr::<RootMsg>::Timeout);
+        let report = crate::Report(&gone).to_string();
+        assert!(
+            report.starts_with("the root supervisor is not running: "),
+            "{report}"
+        );
+        assert!(std::error::Error::source(&gone).is_some());
     }
 }

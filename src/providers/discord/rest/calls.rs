@@ -29,9 +29,10 @@ pub enum BuildError {
     /// A page size outside 1–100.
     #[error("limit must be between 1 and 100, got {0}")]
     BadLimit(u16),
-    /// twilight refused to build the request (e.g. a body that does not serialize).
-    #[error("cannot build the request: {0}")]
-    Request(String),
+    /// twilight refused to build the request, e.g. a body that does not serialize
+    /// (the source: twilight-http's error).
+    #[error("cannot build the request")]
+    Request(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What authorises a call.
@@ -108,7 +109,7 @@ fn build(
         let name = http::HeaderName::from_static("x-audit-log-reason");
         b = b.headers(std::iter::once((name, value)));
     }
-    b.build().map_err(|e| BuildError::Request(e.to_string()))
+    b.build().map_err(|e| BuildError::Request(e.into()))
 }
 
 fn bot_call(

@@ -10,7 +10,8 @@ use twilight_http_ratelimiting::RateLimiter;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// `endpoints.api` is not `http(s)://host[:port]`.
+    /// `endpoints.api` is not `http(s)://host[:port]` (the URL as configured: the
+    /// check is ours, no other error caused it).
     #[error("endpoints.api must be http://host[:port] or https://host[:port], got {0:?}")]
     BadEndpoint(String),
 }
