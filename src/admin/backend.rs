@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster::ClusterStatus;
 use super::status::RuntimeStatus;
-use crate::store::indexer::{BackfillProgress, BackfillRequest};
+use crate::store::indexer::{BackfillProgress, BackfillRequest, BackfillRun, BackfillState};
 
 /// Why an admin operation failed; mapped onto an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,15 @@ pub struct BackfillView {
     /// The stored cursor (`backfill:messages:<channel>`); `None` before the first
     /// page is stored, or when this node has no store to read it from.
     pub progress: Option<BackfillProgress>,
+    /// `running`, `done` or `failed` (the cursor's error says why); `None` when this
+    /// node has no store.
+    #[serde(default)]
+    pub state: Option<BackfillState>,
+    /// The run holding the channel's lease (paging now, retrying, or handing over
+    /// to its continuation); absent when none does, or when this node runs no
+    /// workers and so cannot see the lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<BackfillRun>,
     /// The tenant's stored messages of this channel (backfilled or indexed live);
     /// `None` when this node has no store.
     pub stored: Option<i64>,
@@ -149,7 +158,9 @@ pub trait AdminBackend: Send + Sync + 'static {
 
     /// Starts (or resumes) a backfill of `request.channel` for `provider/tenant`:
     /// publishes the `backfill` handler's job on the tenant's inbox and answers the
-    /// progress stored so far. Unknown tenant: [`AdminError::NotFound`].
+    /// progress stored so far. Unknown tenant: [`AdminError::NotFound`]; a run of
+    /// the channel already holds its lease: [`AdminError::Conflict`], naming the
+    /// channel and its progress.
     fn start_backfill(
         &self,
         provider: String,

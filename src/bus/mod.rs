@@ -548,7 +548,13 @@ impl Bus {
 
     /// Whether failing this envelope now would dead-letter it (its last attempt).
     pub(crate) fn is_last_attempt(&self, envelope: &Envelope) -> bool {
-        envelope.attempt.saturating_add(1) >= self.inner.config.max_deliveries
+        self.is_last_delivery(envelope.attempt)
+    }
+
+    /// Whether a delivery after `attempt` earlier ones is the last before the dead
+    /// letter queue (`max_deliveries`).
+    pub(crate) fn is_last_delivery(&self, attempt: u32) -> bool {
+        attempt.saturating_add(1) >= self.inner.config.max_deliveries
     }
 
     /// Dead-letters a delivery at once, without retries (an envelope no retry can

@@ -229,6 +229,16 @@ impl Ctx {
         self.attempt
     }
 
+    /// Whether this is the envelope's last delivery: if the handler fails now, the
+    /// envelope is dead-lettered instead of retried (`runtime.max_deliveries`). A
+    /// handler that keeps a record of its work (a backfill's cursor) marks it failed
+    /// here, so the failure is visible where the work is followed. A timeout or a
+    /// panic on the last attempt dead-letters too, without the handler seeing it.
+    #[must_use]
+    pub fn is_last_attempt(&self) -> bool {
+        self.shared.bus.is_last_delivery(self.attempt)
+    }
+
     /// When the envelope was created, Unix milliseconds.
     #[must_use]
     pub fn envelope_ts(&self) -> u64 {

@@ -234,6 +234,7 @@ impl RuntimeBuilder {
         let (pools, store) =
             pool_configs(&registry, role, &groups, self.handler_timeout, &vault).await?;
         let semantic = pools.first().and_then(WorkerPoolConfig::semantic);
+        let state = pools.first().map(|p| p.state.clone());
         let running: Vec<String> = pools.iter().map(|p| p.group.clone()).collect();
         let policy = restart_policy(&registry);
 
@@ -276,6 +277,7 @@ impl RuntimeBuilder {
                 jobs,
                 store,
                 semantic,
+                state,
                 admin: Mutex::new(None),
                 cancel,
                 tasks,

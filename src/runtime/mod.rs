@@ -187,6 +187,9 @@ pub(crate) struct RuntimeInner {
     pub(crate) store: Option<crate::store::Store>,
     /// How the store embeds text (`runtime.embeddings`), for [`Runtime::store_for`].
     pub(crate) semantic: Option<crate::store::Semantic>,
+    /// Handlers' state, as the workers see it (nodes with workers): the admin API
+    /// reads backfill run leases in it.
+    pub(crate) state: Option<crate::state::StateStore>,
     pub(crate) admin: Mutex<Option<AdminServer>>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,

@@ -318,6 +318,17 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Interactions answered with the error message (handler failed, no answer, dead-lettered).",
     ),
+    // The store's `backfill` handler (`store/indexer/backfill/`).
+    (
+        "switchboard_backfill_skipped_total",
+        Kind::Counter,
+        "Backfill jobs acked without paging because another run holds the channel's lease.",
+    ),
+    (
+        "switchboard_backfill_failed_total",
+        Kind::Counter,
+        "Backfill runs that failed on their last delivery (recorded in the channel's cursor).",
+    ),
     // Effects: http.fetch (`Ctx::fetch`) and embeddings (`embed::OpenAiEmbedder`).
     (
         "switchboard_fetch_total",

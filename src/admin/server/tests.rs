@@ -13,7 +13,7 @@ use crate::admin::{
     BackfillView, BusStatus, DeadLetterView, Readiness, ReloadReport, RuntimeStatus, TenantView,
     VaultStatus,
 };
-use crate::store::indexer::BackfillRequest;
+use crate::store::indexer::{BackfillRequest, BackfillState};
 
 const TOKEN: &str = "CANARY-unit-admin-token";
 
@@ -114,6 +114,8 @@ impl AdminBackend for Stub {
                 tenant: format!("{provider}/{tenant}"),
                 channel: request.channel,
                 progress: None,
+                state: None,
+                run: None,
                 stored: None,
                 job: Some("job".into()),
             })
@@ -131,6 +133,8 @@ impl AdminBackend for Stub {
                 tenant: format!("{provider}/{tenant}"),
                 channel,
                 progress: None,
+                state: Some(BackfillState::Running),
+                run: None,
                 stored: Some(0),
                 job: None,
             })

@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | done |
-//! | 1 | anything else (a file that cannot be read, an unexpected answer) |
+//! | 1 | anything else (a file that cannot be read, an unexpected answer, a backfill followed with `--follow` that failed or did not finish in time) |
 //! | 2 | usage error (clap) |
 //! | 3 | no daemon answered at the admin address |
 //! | 4 | the daemon refused the request (an HTTP error: bad input, unauthorised, ...) |
@@ -33,6 +33,12 @@ impl Refused {
         self.status == 404
     }
 }
+
+/// A backfill followed with `--follow` failed (its job was dead-lettered): exit
+/// code 1, with the reason the daemon recorded.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct BackfillFailed(pub(crate) String);
 
 /// The exit code for a failed command.
 pub(crate) fn exit_code(error: &anyhow::Error) -> ExitCode {

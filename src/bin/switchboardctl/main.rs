@@ -4,8 +4,9 @@
 //! The daemon is found from `--admin`, `SWITCHBOARD_ADMIN`, or the
 //! `runtime.admin.listen` of `--config FILE`. Every command prints the daemon's answer
 //! as JSON with `--json`. Colours follow the terminal (off on pipes and with
-//! `NO_COLOR`). Exit codes: 0 done, 1 other failure, 2 usage, 3 no daemon answered,
-//! 4 the daemon refused the request (see `api.rs`).
+//! `NO_COLOR`). Exit codes: 0 done, 1 other failure (a followed backfill that
+//! failed, too), 2 usage, 3 no daemon answered, 4 the daemon refused the request
+//! (see `api.rs`).
 
 mod api;
 mod render;
@@ -138,7 +139,8 @@ struct BackfillStart {
     /// At most this many messages (the newest); default: the whole history.
     #[arg(long)]
     limit: Option<u64>,
-    /// Poll the progress every second until the backfill is done.
+    /// Poll the progress every second until the backfill is done; a run that fails
+    /// (its job dead-lettered) stops it with the reason and exit code 1.
     #[arg(long)]
     follow: bool,
     /// With `--follow`: give up (exit 1) after this many seconds.
@@ -392,6 +394,9 @@ async fn backfill(api: &Api, args: BackfillArgs, json: bool) -> anyhow::Result<(
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let status = format!("{base}/backfills/{channel}");
+    // A failure recorded before this start is the previous run's: this run clears it
+    // when it takes the channel up, and a failure of its own is a new record.
+    let earlier_failure = view["progress"]["error"].clone();
     let mut shown = String::new();
     loop {
         let line = render_backfill(&view);
@@ -401,6 +406,18 @@ async fn backfill(api: &Api, args: BackfillArgs, json: bool) -> anyhow::Result<(
         }
         if view["progress"]["done"].as_bool() == Some(true) {
             return if json { print_json(&view) } else { Ok(()) };
+        }
+        let failure = &view["progress"]["error"];
+        if !failure.is_null() && *failure != earlier_failure {
+            if json {
+                print_json(&view)?;
+            }
+            return Err(api::BackfillFailed(format!(
+                "the backfill of {tenant} #{channel} failed after {} deliveries: {}; start it again to resume from its cursor",
+                failure["attempts"].as_u64().unwrap_or(0),
+                failure["message"].as_str().unwrap_or("no reason recorded")
+            ))
+            .into());
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(anyhow!(
@@ -413,7 +430,8 @@ async fn backfill(api: &Api, args: BackfillArgs, json: bool) -> anyhow::Result<(
     }
 }
 
-/// `discord/duck #123: fetched 250 messages in 3 pages · done · 250 stored`.
+/// `discord/duck #123: fetched 250 messages in 3 pages · done · 250 stored`; a
+/// failed one says `· failed: <why> ·`.
 fn render_backfill(view: &Value) -> String {
     let p = &view["progress"];
     let progress = if p.is_null() {
@@ -427,15 +445,21 @@ fn render_backfill(view: &Value) -> String {
             p["fetched"].as_u64().unwrap_or(0),
             p["pages"].as_u64().unwrap_or(0),
         );
+        let state = match view["state"].as_str() {
+            Some("failed") => format!(
+                "failed: {}",
+                p["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no reason recorded")
+            ),
+            Some(state) => state.to_owned(),
+            None if p["done"].as_bool() == Some(true) => "done".to_owned(),
+            None => "running".to_owned(),
+        };
         format!(
-            "fetched {fetched} message{} in {pages} page{} · {}",
+            "fetched {fetched} message{} in {pages} page{} · {state}",
             if fetched == 1 { "" } else { "s" },
             if pages == 1 { "" } else { "s" },
-            if p["done"].as_bool() == Some(true) {
-                "done"
-            } else {
-                "running"
-            }
         )
     };
     let stored = view["stored"]

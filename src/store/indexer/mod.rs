@@ -11,6 +11,9 @@ mod embedding;
 mod message;
 
 pub use attachment::AttachmentIndexer;
-pub use backfill::{Backfill, BackfillProgress, BackfillRequest};
+pub use backfill::{
+    Backfill, BackfillFailure, BackfillProgress, BackfillRequest, BackfillRun, BackfillState,
+    active_run,
+};
 pub use embedding::EmbeddingIndexer;
 pub use message::MessageIndexer;
