@@ -10,6 +10,11 @@
 //!   instance is started) or `SWITCHBOARD_BENCH_REDIS_URL`; skipped otherwise.
 //! - After the criterion groups, a latency run prints p50/p99/p999 of publish→receive
 //!   for one envelope at a time on the in-process bus and the mpsc baseline.
+//! - Then a fairness run: a quiet tenant publishing one envelope every 2 ms, alone
+//!   (its baseline) and behind a flooding tenant's backlog of 40,000, through 4
+//!   consumers that each spend 50 µs per envelope, on both backends (the default
+//!   per-tenant in-flight cap of 4). It prints the quiet tenant's publish→delivery
+//!   p50/p99 both ways and their ratio.
 //!
 //! Setup (building envelopes, starting Redis) is outside the timed sections.
 
@@ -300,6 +305,123 @@ fn latency() {
     });
 }
 
+/// The quiet tenant's publish→delivery latencies, with `flood` envelopes of another
+/// tenant queued ahead of it.
+async fn quiet_latencies(bus: &Bus, flood: usize) -> Vec<Duration> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const QUIET: usize = 200;
+    let started: Arc<dashmap::DashMap<String, Instant>> = Arc::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
+    let done = Arc::new(AtomicBool::new(false));
+    let quiet = TenantId::parse("discord", "quiet").unwrap();
+    let flooder = TenantId::parse("discord", "flood").unwrap();
+    for t in [&quiet, &flooder] {
+        bus.register_tenant(t).await.expect("register");
+    }
+    let mut consumers = Vec::new();
+    for _ in 0..4 {
+        let (bus, started, tx, done) = (
+            bus.clone(),
+            Arc::clone(&started),
+            tx.clone(),
+            Arc::clone(&done),
+        );
+        consumers.push(tokio::spawn(async move {
+            while !done.load(Ordering::Relaxed) {
+                let Ok(Some(d)) =
+                    tokio::time::timeout(Duration::from_millis(100), bus.next()).await
+                else {
+                    continue;
+                };
+                if let Some((_, at)) = started.remove(&d.envelope.id.to_string()) {
+                    let _ = tx.send(at.elapsed());
+                }
+                // The handler's work.
+                let spin = Instant::now();
+                while spin.elapsed() < Duration::from_micros(50) {
+                    std::hint::spin_loop();
+                }
+                bus.ack(d).await.expect("ack");
+            }
+        }));
+    }
+    let mut flood_envs = envelopes(flood, 1);
+    for e in &mut flood_envs {
+        *e = Envelope::new("promethean", &flooder, e.payload.clone()).unwrap();
+    }
+    if flood > 0 {
+        bus.publish_batch(flood_envs).await.expect("flood");
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(2));
+    for e in envelopes(QUIET, 1) {
+        tick.tick().await;
+        let e = Envelope::new("promethean", &quiet, e.payload).unwrap();
+        started.insert(e.id.to_string(), Instant::now());
+        bus.publish(e).await.expect("publish");
+    }
+    let mut samples = Vec::with_capacity(QUIET);
+    while samples.len() < QUIET {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+            Ok(Some(d)) => samples.push(d),
+            _ => break,
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    for c in consumers {
+        let _ = c.await;
+    }
+    samples
+}
+
+fn p(samples: &mut [Duration], q: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1))]
+}
+
+fn fairness() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let server = redis_server::TestRedis::try_start().await.ok();
+        for backend in ["memory", "redis"] {
+            let mut figures = Vec::new();
+            for flood in [0usize, 40_000] {
+                let bus = match (backend, &server) {
+                    ("memory", _) => Bus::memory(BusConfig::default()),
+                    (_, Some(s)) => {
+                        let prefix = format!("fair{}", rand::random::<u32>());
+                        Bus::redis(BusConfig::default(), RedisBusConfig::new(s.url(), prefix))
+                            .await
+                            .expect("bus")
+                    }
+                    _ => {
+                        eprintln!("fairness on redis: skipped (no redis-server)");
+                        break;
+                    }
+                };
+                let mut samples = quiet_latencies(&bus, flood).await;
+                bus.close().await;
+                if samples.is_empty() {
+                    println!("fairness {backend} flood {flood}: no samples");
+                    continue;
+                }
+                let (p50, p99) = (p(&mut samples, 0.5), p(&mut samples, 0.99));
+                println!(
+                    "fairness {backend}: quiet tenant behind a backlog of {flood}: p50 {p50:?}  p99 {p99:?}  ({} samples)",
+                    samples.len()
+                );
+                figures.push(p99);
+            }
+            if let [alone, behind] = figures[..] {
+                println!(
+                    "fairness {backend}: p99 behind the flood / alone = {:.2}",
+                    behind.as_secs_f64() / alone.as_secs_f64()
+                );
+            }
+        }
+    });
+}
+
 criterion_group!(benches, memory, redis);
 
 fn main() {
@@ -309,5 +431,6 @@ fn main() {
     // or smoke-tests the benchmarks.
     if std::env::args().any(|a| a == "--bench") {
         latency();
+        fairness();
     }
 }

@@ -10,6 +10,8 @@ mod common;
 mod backfill;
 #[path = "store/backfill_load.rs"]
 mod backfill_load;
+#[path = "store/backfill_restart.rs"]
+mod backfill_restart;
 #[path = "store/basics.rs"]
 mod basics;
 #[path = "store/config.rs"]

@@ -68,9 +68,11 @@ impl Actor for WorkerActor {
         WorkerMsg::Next: Self::Msg,
         shared: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // Once cancelled, take nothing new even if a delivery is ready.
         let delivery = tokio::select! {
-            d = shared.bus.next_for(shared.group) => d,
+            biased;
             () = shared.cancel.cancelled() => None,
+            d = shared.bus.next_for(shared.group) => d,
         };
         let Some(delivery) = delivery else {
             myself.stop(Some("shutdown".to_owned()));

@@ -861,8 +861,11 @@ impl Bus {
         }
     }
 
-    /// Stops the bus: no new deliveries are fetched, waiting ones are returned to their
-    /// store (Redis: left pending for redelivery), background tasks end.
+    /// Stops the bus: no new deliveries are fetched, background tasks end, and on
+    /// Redis every delivery fetched but not handed to a worker is given back to its
+    /// stream (a new entry for the same consumer group, the old one acknowledged),
+    /// so the next node takes it at once instead of after the claim time. In-process,
+    /// waiting deliveries are lost with the process (the runtime says how many).
     pub async fn close(&self) {
         self.inner.cancel.cancel();
         for g in &self.inner.groups {
@@ -871,6 +874,14 @@ impl Bus {
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
         if let Backend::Redis(r) = &self.inner.backend {
+            let waiting: Vec<Delivery> = self
+                .inner
+                .groups
+                .iter()
+                .flat_map(|g| g.scheduler.drain())
+                .map(|d| *d)
+                .collect();
+            r.hand_back(waiting).await;
             r.close().await;
         }
     }

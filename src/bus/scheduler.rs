@@ -410,6 +410,32 @@ impl<T> Scheduler<T> {
         }
     }
 
+    /// Takes every waiting item out (for a closing node to hand back), oldest
+    /// first per tenant and class.
+    pub(crate) fn drain(&self) -> Vec<T> {
+        let mut st = self.lock();
+        let State {
+            slots,
+            rings,
+            waiting,
+            ..
+        } = &mut *st;
+        let mut out = Vec::with_capacity(*waiting);
+        for slot in slots.iter_mut() {
+            for (queue, deficit) in slot.queues.iter_mut().zip(slot.deficit.iter_mut()) {
+                out.extend(queue.drain(..));
+                *deficit = 0;
+            }
+        }
+        for ring in rings.iter_mut() {
+            ring.clear();
+        }
+        *waiting = 0;
+        drop(st);
+        self.room.notify_waiters();
+        out
+    }
+
     /// Stops accepting pushes and wakes everyone; waiting items can still be popped.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
@@ -533,6 +559,27 @@ mod tests {
         }
         let order: Vec<u32> = std::iter::from_fn(|| take(&s)).collect();
         assert_eq!(order, [0, 1, 2, 100, 101, 102, 3, 4, 5, 103, 104, 105]);
+    }
+
+    #[test]
+    fn drain_takes_everything_waiting() {
+        let s = sched(10, 10);
+        for n in 1..=3 {
+            push(&s, "a", Priority::Message, n);
+        }
+        for n in 4..=5 {
+            push(&s, "b", Priority::Interaction, n);
+        }
+        let (first, _ticket) = s.try_pop().expect("one popped");
+        assert_eq!(first, ("b", 4), "interactions first");
+        let mut drained: Vec<u32> = s.drain().into_iter().map(|x| x.1).collect();
+        drained.sort_unstable();
+        assert_eq!(drained, [1, 2, 3, 5]);
+        assert_eq!(s.stats().waiting, 0);
+        assert!(s.try_pop().is_none());
+        // Pushes after a drain are served as usual.
+        push(&s, "a", Priority::Message, 6);
+        assert_eq!(take(&s), Some(("a", 6)));
     }
 
     #[tokio::test]

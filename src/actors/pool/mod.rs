@@ -424,15 +424,30 @@ impl WorkerPoolHandle {
     }
 
     /// Stops taking deliveries, lets handlers finish their current delivery, and stops
-    /// the pool. Handlers see their `Ctx::cancellation` fire.
+    /// the pool. Handlers see their `Ctx::cancellation` fire; each delivery they hold
+    /// is settled (acked, retried) before the pool stops, since stopping the pool
+    /// actor ends its workers wherever they are. A handler that ignores the
+    /// cancellation is cut off after the handler timeout; its delivery stays
+    /// unsettled (redelivered on Redis).
     pub async fn shutdown(&self) {
         self.shared.cancel.cancel();
+        let limit = self.shared.config.handler_timeout + Duration::from_secs(1);
+        // Shutdown only: workers hold no channel to announce their last settle on.
+        let settled = tokio::time::timeout(limit, async {
+            while self.shared.stats.busy.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        if settled.is_err() {
+            tracing::warn!(
+                busy = self.shared.stats.busy.load(Ordering::Relaxed),
+                "handlers still running at shutdown; their deliveries are not settled"
+            );
+        }
         let _ = self
             .actor
-            .stop_and_wait(
-                Some("shutdown".to_owned()),
-                Some(self.shared.config.handler_timeout + Duration::from_secs(1)),
-            )
+            .stop_and_wait(Some("shutdown".to_owned()), Some(limit))
             .await;
     }
 }

@@ -730,6 +730,38 @@ impl RedisBackend {
         }
     }
 
+    /// Gives inbox deliveries this node fetched but will not handle (it is closing)
+    /// back to their streams: each as a new entry for its own consumer group only
+    /// (field `g`), then the old entry acknowledged — nothing lost, and nothing waits
+    /// for the claim time. One that cannot be given back stays pending and is
+    /// claimed after the claim time.
+    pub(crate) async fn hand_back(&self, deliveries: Vec<Delivery>) {
+        let mut moved = 0_u64;
+        for d in deliveries {
+            let Receipt::Redis { group, .. } = &d.receipt else {
+                continue;
+            };
+            let tenant = d.envelope.tenant_id();
+            let given = match self.publish_to(d.envelope.clone(), group).await {
+                Ok(()) => self.ack_now(&d.receipt).await,
+                Err(e) => Err(e),
+            };
+            match given {
+                Ok(()) => moved += 1,
+                Err(e) => {
+                    self.release(&d.receipt);
+                    tracing::warn!(tenant = %tenant, error = %crate::Report(&e), "a fetched delivery stays pending until claimed");
+                }
+            }
+        }
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                "deliveries fetched but not handled handed back to their streams"
+            );
+        }
+    }
+
     pub(crate) async fn next_request(&self, bus: &Bus, t: &TenantId) -> Option<Delivery> {
         if let Err(e) = self.ensure_tenant(t).await {
             tracing::warn!(tenant = %t, error = %crate::Report(&e), "cannot prepare the request stream");

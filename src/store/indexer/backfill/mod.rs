@@ -6,18 +6,21 @@
 //! page (at most 100 messages, newest first) is fetched with `Ctx::fetch_history`
 //! — through the tenant's REST actor, its buckets and backfill cap — every message
 //! upserted, then the cursor `backfill:messages:<channel>` records the oldest id
-//! seen and the count so far. A run that stops (shutdown, handler timeout, a crash)
-//! is resumed by the next job for the channel from the stored cursor; a finished
-//! one (`done`) does nothing, so a redelivered job is harmless. A run never reaches
-//! the handler's timeout: near it, it stores its cursor and enqueues its own
-//! continuation (`Ctx::enqueue_job`), so a history of any length is paged in slices.
+//! seen and the count so far. A run that stops (handler timeout, a crash) is resumed
+//! by the next job for the channel from the stored cursor; a finished one (`done`)
+//! does nothing, so a redelivered job is harmless. A run never reaches the handler's
+//! timeout: near it, it stores its cursor and enqueues its own continuation
+//! (`Ctx::enqueue_job`), so a history of any length is paged in slices. A shutdown
+//! (`Ctx::cancellation`) does the same at once, even while a page waits for its
+//! rate-limit window: on the Redis bus the continuation is kept, so the backfill
+//! goes on by itself when a node starts again.
 //!
 //! **One run per channel.** A run is named by its first job's envelope id, which its
 //! continuations carry. Before it pages, a run takes the channel's lease in the
 //! tenant's state (`lease.rs`), and takes it again after every page; a job of
 //! another run while the lease is held acks without paging (counted in
-//! `switchboard_backfill_skipped_total`). A run that ends (done, limit, shutdown)
-//! releases the lease; one that continues in a new job keeps it for its
+//! `switchboard_backfill_skipped_total`). A run that ends (done, limit) releases
+//! the lease; one that continues in a new job (deadline, shutdown) keeps it for its
 //! continuation; one killed mid-page leaves it to expire (a handler timeout and
 //! 10 s), except to its own redelivery, which takes it back at once. A state store
 //! that cannot answer fails the job like any other error (retried, then recorded).
@@ -46,7 +49,8 @@ use tracing::Instrument as _;
 
 use self::lease::{LEASE_SLACK, RunLease, Take};
 use self::request::JobRequest;
-use crate::handler::{Ctx, Handler, HandlerError, HandlerResult};
+use crate::bus::BusError;
+use crate::handler::{Ctx, CtxError, Handler, HandlerError, HandlerResult};
 use crate::model::Job;
 use crate::store::TenantStore;
 
@@ -83,10 +87,10 @@ impl Handler for Backfill {
 
 /// How a run's turn ended without an error.
 enum Pause {
-    /// The history's start, the limit, or cancellation: the lease is let go.
+    /// The history's start or the limit: the lease is let go.
     Ended,
-    /// Near the handler timeout: a continuation of the run was queued, and keeps the
-    /// lease.
+    /// Near the handler timeout, or at shutdown: a continuation of the run was
+    /// queued, and keeps the lease.
     Continues,
     /// Another run took the lease over (this one's had expired).
     Lost,
@@ -160,31 +164,36 @@ async fn page(
     }
     let limit = request.limit.unwrap_or(u64::MAX);
     let mut slowest = Duration::ZERO;
-    while !progress.done && progress.fetched < limit && !ctx.cancellation().is_cancelled() {
+    while !progress.done && progress.fetched < limit {
         // Stop well before the handler's timeout (a timed-out run is retried, and a
-        // long history would spend every retry): the rest goes on in a fresh job,
-        // which takes the lease over as the same run.
+        // long history would spend every retry), or at shutdown: the rest goes on in
+        // a fresh job, which takes the lease over as the same run (after a restart,
+        // on the Redis bus).
         let left = ctx.deadline().saturating_duration_since(Instant::now());
-        if left < (slowest * 3).max(MARGIN) {
-            if let Some(holder) = lease.renew().await? {
-                return Ok(lost(&holder));
-            }
-            ctx.enqueue_job(
-                request.continuation(lease.run()),
-                &format!("continue/{}", progress.pages),
-            )
-            .await?;
-            tracing::debug!(
-                fetched = progress.fetched,
-                "backfill continues in a new job"
-            );
-            return Ok(Pause::Continues);
+        if left < (slowest * 3).max(MARGIN) || ctx.cancellation().is_cancelled() {
+            return continue_later(ctx, request, lease, &progress).await;
         }
         let page_started = Instant::now();
         let want = (limit - progress.fetched).min(PAGE);
-        let page = ctx
-            .fetch_history(&request.channel, progress.before.as_deref(), want as u16)
-            .await?;
+        // A page may wait for its rate-limit window; a shutdown does not wait with
+        // it (the page is fetched again by the continuation).
+        let page = tokio::select! {
+            page = ctx.fetch_history(&request.channel, progress.before.as_deref(), want as u16) => page,
+            () = ctx.cancellation().cancelled() => {
+                return continue_later(ctx, request, lease, &progress).await;
+            }
+        };
+        let page = match page {
+            Ok(page) => page,
+            // The page waited longer than a request may (a long rate-limit window,
+            // or a window the tenant's last holder spent): not a failure, so no
+            // retry is spent on it; the continuation asks again.
+            Err(CtxError::Bus(BusError::Timeout { .. })) => {
+                tracing::debug!("a history page is still waiting for its rate limit");
+                return continue_later(ctx, request, lease, &progress).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
         for msg in &page {
             store.upsert_message(msg).await?;
         }
@@ -210,6 +219,31 @@ async fn page(
         "backfill paused or finished"
     );
     Ok(Pause::Ended)
+}
+
+/// Queues the run's continuation (it keeps the lease) and pauses. Its envelope id
+/// derives from this job's and the page count, so a redelivered job queues the same
+/// continuation.
+async fn continue_later(
+    ctx: &Ctx,
+    request: &BackfillRequest,
+    lease: &RunLease,
+    progress: &BackfillProgress,
+) -> Result<Pause, HandlerError> {
+    if let Some(holder) = lease.renew().await? {
+        return Ok(lost(&holder));
+    }
+    ctx.enqueue_job(
+        request.continuation(lease.run()),
+        &format!("continue/{}", progress.pages),
+    )
+    .await?;
+    tracing::debug!(
+        fetched = progress.fetched,
+        shutdown = ctx.cancellation().is_cancelled(),
+        "backfill continues in a new job"
+    );
+    Ok(Pause::Continues)
 }
 
 fn lost(holder: &BackfillRun) -> Pause {
