@@ -62,8 +62,14 @@ pub enum CtxError {
     #[error(transparent)]
     State(#[from] StateError),
     /// The envelope failed to build (an invalid namespace).
-    #[error("cannot build request: {0}")]
-    Build(String),
+    #[error("cannot build the request envelope")]
+    Build(#[source] crate::model::TopicError),
+    /// The access layer's reply to a request carried no response.
+    #[error("the reply to {command} carried no response")]
+    NoResponse {
+        /// The command asked for.
+        command: &'static str,
+    },
     /// An `http.fetch` failed (`Ctx::fetch`).
     #[error(transparent)]
     Fetch(#[from] super::fetch::FetchError),
@@ -198,7 +204,7 @@ impl Ctx {
             &self.tenant,
             crate::model::Payload::Event(crate::model::Event::Job(job)),
         )
-        .map_err(|e| CtxError::Build(e.to_string()))?
+        .map_err(CtxError::Build)?
         .with_id(id);
         env.causation = Some(self.envelope_id);
         self.shared.bus.publish(env).await?;
@@ -382,7 +388,7 @@ impl Ctx {
             command,
             self.shared.bus.node_id(),
         )
-        .map_err(|e| CtxError::Build(e.to_string()))?;
+        .map_err(CtxError::Build)?;
         env.causation = Some(self.envelope_id);
         let reply = self
             .shared

@@ -46,7 +46,7 @@ pub(crate) fn response_of(
     reply: Envelope,
 ) -> Result<RestResponse, CtxError> {
     let Payload::Response(response) = reply.payload else {
-        return Err(CtxError::Build("the reply carried no response".to_owned()));
+        return Err(CtxError::NoResponse { command });
     };
     if response.ok {
         Ok(response)

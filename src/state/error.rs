@@ -41,7 +41,7 @@ pub enum StateError {
         /// How long it stays held unless renewed.
         left: Duration,
     },
-    /// Redis is unreachable or answered an error.
-    #[error("state store unavailable: {0}")]
-    Unavailable(String),
+    /// Redis is unreachable or answered an error (the source says which).
+    #[error("state store unavailable")]
+    Unavailable(#[source] fred::error::Error),
 }

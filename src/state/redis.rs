@@ -145,7 +145,7 @@ impl std::fmt::Debug for RedisState {
 }
 
 fn unavailable(e: &fred::error::Error) -> StateError {
-    StateError::Unavailable(e.to_string())
+    StateError::Unavailable(e.clone())
 }
 
 fn ttl_ms(ttl: Option<Duration>) -> String {
@@ -275,7 +275,7 @@ impl RedisState {
                 key: key.to_owned(),
             }),
             Err(StateError::Unavailable(e))
-                if e.contains("not an integer") || e.contains("overflow") =>
+                if e.details().contains("not an integer") || e.details().contains("overflow") =>
             {
                 Err(StateError::NotAnInteger {
                     key: key.to_owned(),
