@@ -24,13 +24,17 @@
 //! - [`model`]: the provider-neutral wire contract and its MessagePack codec.
 //! - [`config`]: the tenant registry (YAML, `${VAR}` interpolation, validation that
 //!   reports every problem with its path).
+//! - [`embed`]: texts to vectors for similarity search (an `OpenAI`-compatible
+//!   embedder), each tenant paying with its own key.
 //! - [`vault`]: credentials and app secrets leased with a TTL under a capability
-//!   policy; [`redis_acl`]: Redis users per node role.
+//!   policy, and the Redis ACL users of worker and access nodes.
 //! - [`admin`]: the admin API's status model and metrics.
 //! - `sim` and `demo` (feature `sim`, on by default): the local Discord emulator the
 //!   real twilight clients talk to, and the offline demo.
-//! - [`actors`], [`bus`], [`cluster`], [`providers`]: the building blocks the runtime
-//!   is made of, public for tests, benchmarks and advanced embedding.
+//!
+//! The building blocks the runtime is made of — the actors, the bus, the cluster
+//! registry, the Discord mapping — are private: nothing above needs them, and they
+//! change freely.
 //!
 //! # Features
 //!
@@ -38,6 +42,9 @@
 //! - `cli` (default): what the `switchboard` and `switchboardctl` binaries need
 //!   (clap, reqwest, anyhow, tracing-subscriber, sd-notify). An embedder that only
 //!   wants the library uses `default-features = false`.
+//! - `internals` (off): makes those building blocks public (`actors`, `bus`,
+//!   `cluster`, `providers`, `redis_acl`, and `Runtime::bus`) for this crate's own
+//!   integration tests and benches. Unstable: no semver promise covers them.
 //!
 //! `ARCHITECTURE.md` at the repository root describes the design and its invariants.
 //!
@@ -61,10 +68,7 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod actors;
 pub mod admin;
-pub mod bus;
-pub mod cluster;
 pub mod commands;
 pub mod config;
 #[cfg(feature = "sim")]
@@ -74,8 +78,6 @@ pub mod handler;
 mod http;
 pub mod jobs;
 pub mod model;
-pub mod providers;
-pub mod redis_acl;
 mod redis_tls;
 mod report;
 pub mod runtime;
@@ -84,6 +86,37 @@ pub mod sim;
 pub mod state;
 pub mod store;
 pub mod vault;
+
+// The building blocks the runtime is made of: public only with the `internals`
+// feature (this crate's integration tests and benches), without a semver promise.
+// Their items are `pub` for that build, hence the `unreachable_pub` allowance when
+// they are private; the lint still checks them in the `internals` build (`clippy
+// --all-targets`).
+#[cfg(feature = "internals")]
+pub mod actors;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, reason = "public with the `internals` feature")]
+mod actors;
+#[cfg(feature = "internals")]
+pub mod bus;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, reason = "public with the `internals` feature")]
+mod bus;
+#[cfg(feature = "internals")]
+pub mod cluster;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, reason = "public with the `internals` feature")]
+mod cluster;
+#[cfg(feature = "internals")]
+pub mod providers;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, reason = "public with the `internals` feature")]
+mod providers;
+#[cfg(feature = "internals")]
+pub mod redis_acl;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub, reason = "public with the `internals` feature")]
+mod redis_acl;
 
 pub use commands::{AppCommand, Reply, Router};
 pub use config::Registry;

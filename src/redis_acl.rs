@@ -119,7 +119,8 @@ pub fn password_hash(password: &SecretString) -> String {
 }
 
 /// The arguments of `ACL SETUSER` for `user` (after `SETUSER`): `reset`, `on`, the
-/// password hash, then [`rules`].
+/// password hash (SHA-256: the password itself is not stored), then the role's rules
+/// (its key and channel patterns and command categories).
 #[must_use]
 pub fn setuser_args(
     user: &str,

@@ -40,6 +40,7 @@ impl LatencyHistogram {
     }
 
     /// How many durations were recorded.
+    #[cfg(test)]
     #[must_use]
     pub fn count(&self) -> u64 {
         self.lock().len()

@@ -10,7 +10,10 @@ pub mod rest;
 mod restart;
 mod worker;
 
+#[cfg(feature = "internals")]
 pub use latency::LatencyHistogram;
-pub use pool::{PoolStats, SecretEmbedder, WorkerPoolConfig, WorkerPoolHandle};
+#[cfg(feature = "internals")]
+pub use pool::PoolStats;
+pub use pool::{SecretEmbedder, WorkerPoolConfig, WorkerPoolHandle};
 pub(crate) use restart::child_exit;
 pub use restart::{RestartBudget, RestartPolicy};

@@ -88,6 +88,7 @@ impl RestartBudget {
     }
 
     /// Restarts made since this budget was created.
+    #[cfg(test)]
     #[must_use]
     pub fn total(&self) -> u64 {
         self.total

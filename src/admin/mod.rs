@@ -15,6 +15,7 @@ mod routes;
 mod server;
 mod status;
 
+pub use crate::cluster::NodeRecord;
 pub use backend::{
     AdminBackend, AdminError, BackfillView, DeadLetterView, Readiness, ReloadReport, TenantView,
 };

@@ -72,6 +72,7 @@ impl GroupBacklog {
 
 impl BusBacklog {
     /// The backlog of one tenant, if the bus knows it.
+    #[cfg(feature = "internals")]
     #[must_use]
     pub fn tenant(&self, tenant: &TenantId) -> Option<&TenantBacklog> {
         self.tenants.iter().find(|t| &t.tenant == tenant)

@@ -54,12 +54,6 @@ impl Delivery {
         self.group = group;
         self
     }
-
-    /// The worker group this delivery belongs to.
-    #[must_use]
-    pub fn group(&self) -> GroupId {
-        self.group
-    }
 }
 
 /// An envelope (or undecodable bytes) that could not be handled.

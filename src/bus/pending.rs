@@ -110,12 +110,6 @@ impl PendingReply {
         }
     }
 
-    /// The request's correlation id.
-    #[must_use]
-    pub fn corr(&self) -> EnvelopeId {
-        self.corr
-    }
-
     /// Waits for the response, at most the timeout given when it was submitted.
     ///
     /// # Errors

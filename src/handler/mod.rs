@@ -38,6 +38,8 @@ pub(crate) use builtin::builtin;
 pub use builtin::{BUILTIN_HANDLERS, Echo, Ping, STORE_HANDLERS};
 pub(crate) use ctx::CtxShared;
 pub use ctx::{Ctx, CtxError};
+// What `CtxError::Bus` holds: why a request could not be sent or went unanswered.
+pub use crate::bus::BusError;
 pub(crate) use dispatch::DynHandler;
 pub use dispatch::{HandlerSet, UnknownHandler};
 pub use effect::Effect;

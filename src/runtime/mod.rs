@@ -231,9 +231,17 @@ impl Runtime {
         }
     }
 
-    /// The bus (to publish or inspect).
+    /// The bus (to publish or inspect): an unstable building block, public with the
+    /// `internals` feature only. [`Runtime::status`] reports its counters.
+    #[cfg(feature = "internals")]
     #[must_use]
     pub fn bus(&self) -> &Bus {
+        &self.inner.bus
+    }
+
+    /// The bus, for the crate (the demo reads its counters).
+    #[cfg(all(feature = "sim", not(feature = "internals")))]
+    pub(crate) fn bus(&self) -> &Bus {
         &self.inner.bus
     }
 

@@ -60,6 +60,14 @@
 //!   lease record lost with the store's data (restored from its holder on renewal)
 //!   is never confused with a revocation. An exclusive lease is restored only if its
 //!   lock is free: never two holders.
+//!
+//! # Redis users per node role
+//! On Redis, a worker node's connection should not reach a credential even if the
+//! node is compromised: [`setuser_args`] and [`aclfile_line`] give the Redis ACL
+//! user of an [`AclRole`] under a key prefix (`switchboard redis-acl` prints it).
+//! A worker's user gets the bus, the cluster registry, app secrets and lease
+//! records, and answers `NOPERM` on provider credentials, gateway locks and fences,
+//! gateway sessions and interaction tokens.
 
 mod actor;
 mod audit;
@@ -95,3 +103,7 @@ pub use principal::{Capability, Principal};
 pub use scoped::ScopedVault;
 pub use sealer::TokenSealer;
 pub use worker_secrets::WorkerSecrets;
+
+// The Redis side of "a worker node cannot reach a token": what `switchboard
+// redis-acl` prints.
+pub use crate::redis_acl::{AclRole, aclfile_line, setuser_args};

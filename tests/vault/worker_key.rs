@@ -1,14 +1,14 @@
 //! A vault holding only the worker key, connected as the worker Redis user
-//! (`switchboard::redis_acl`): app secrets work end to end — lease, renew, the sweep
-//! of another node's expired credential lease — and a provider credential is refused
-//! by construction.
+//! (`switchboard::vault::setuser_args`): app secrets work end to end — lease, renew,
+//! the sweep of another node's expired credential lease — and a provider credential
+//! is refused by construction.
 
 use std::time::Duration;
 
 use fred::prelude::*;
 use fred::types::{ClusterHash, CustomCommand};
 use secrecy::{ExposeSecret, SecretString};
-use switchboard::redis_acl::{AclRole, setuser_args};
+use switchboard::vault::{AclRole, setuser_args};
 use switchboard::vault::{
     Capability, RedisBackend, RedisOptions, SecretKind, TenantId, VaultError, VaultHandle,
     VaultKeys,

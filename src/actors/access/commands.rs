@@ -99,14 +99,6 @@ impl CommandSync {
         }
     }
 
-    /// A cell whose access layer may register at once (no gateway to wait for).
-    #[must_use]
-    pub fn ready_now(plan: CommandPlan) -> Self {
-        let sync = Self::new(plan);
-        sync.set_ready();
-        sync
-    }
-
     /// Lets registration begin (the tenant's gateway has a session).
     pub fn set_ready(&self) {
         self.ready.send_replace(true);

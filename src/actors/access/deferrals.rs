@@ -181,6 +181,7 @@ impl Deferrals {
     }
 
     /// How many interactions are watched.
+    #[cfg(test)]
     #[must_use]
     pub fn len(&self) -> usize {
         self.inner
@@ -189,6 +190,7 @@ impl Deferrals {
     }
 
     /// Whether none are.
+    #[cfg(test)]
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0

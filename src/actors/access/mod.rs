@@ -11,8 +11,12 @@ mod exit;
 pub(crate) mod lease;
 mod state;
 
-pub use commands::{CommandPlan, CommandSync, CommandSyncStatus, CommandTarget};
+#[cfg(feature = "internals")]
+pub use commands::CommandSyncStatus;
+pub use commands::{CommandPlan, CommandSync, CommandTarget};
+#[cfg(feature = "internals")]
+pub use deferrals::DeferTiming;
+pub use deferrals::Deferrals;
 pub(crate) use deferrals::{DeferKind, Deferred, Phase, Since, Watch};
-pub use deferrals::{DeferTiming, Deferrals};
 pub use exit::AccessExit;
 pub use state::TenantState;

@@ -66,11 +66,19 @@ use tokio::task::JoinHandle;
 
 /// Why a gateway stopped on its own: the access layer's [`AccessExit`].
 pub use crate::actors::access::AccessExit as GatewayExit;
-pub use crate::actors::access::AccessExit;
 pub use crate::actors::access::TenantState;
-pub use error::{BoxError, GatewayError};
-pub use health::{GatewayHealth, ShardHealth, ShardStatus};
-pub use session::{SESSION_TTL, SessionStore, StoredSession};
+pub use error::GatewayError;
+pub use health::{GatewayHealth, ShardStatus};
+pub use session::SessionStore;
+// The rest of the gateway's surface, for the `internals` build.
+#[cfg(feature = "internals")]
+pub use crate::actors::access::AccessExit;
+#[cfg(feature = "internals")]
+pub use error::BoxError;
+#[cfg(feature = "internals")]
+pub use health::ShardHealth;
+#[cfg(feature = "internals")]
+pub use session::{SESSION_TTL, StoredSession};
 
 use actor::{GatewayActor, GatewayMsg, Start};
 use health::HealthCell;
@@ -193,7 +201,8 @@ impl GatewayHandle {
         self.health.snapshot()
     }
 
-    /// The tenant's state now.
+    /// The tenant's state now (the runtime reads [`GatewayHandle::health`]).
+    #[cfg(feature = "internals")]
     #[must_use]
     pub fn state(&self) -> TenantState {
         self.health.state()

@@ -388,12 +388,6 @@ impl WorkerPoolHandle {
             .unwrap_or_else(PoisonError::into_inner) = handlers;
     }
 
-    /// The worker group this pool serves.
-    #[must_use]
-    pub fn group(&self) -> &str {
-        &self.shared.config.group
-    }
-
     /// Handler panics per tenant, and which tenants are quarantined (read from
     /// shared state, without an actor round trip).
     #[must_use]

@@ -92,12 +92,6 @@ impl InvalidRequestBudget {
         }
     }
 
-    /// The limits.
-    #[must_use]
-    pub fn config(&self) -> BudgetConfig {
-        self.config
-    }
-
     fn threshold(&self) -> u32 {
         self.config.limit.saturating_sub(self.config.margin)
     }
@@ -141,11 +135,6 @@ impl InvalidRequestBudget {
             budget: Arc::clone(self),
             settled: AtomicBool::new(false),
         })
-    }
-
-    /// Records one invalid request now (outside a ticket).
-    pub fn record_invalid(&self) {
-        self.lock().events.push_back(Instant::now());
     }
 
     /// The current numbers.

@@ -80,7 +80,9 @@ enum MemoryError {
 }
 
 impl BucketMemory {
-    /// Kept in this process only (a restarted process starts empty).
+    /// Kept in this process only (a restarted process starts empty). The runtime
+    /// uses [`BucketMemory::for_bus`]; tests build actors with this.
+    #[cfg(feature = "internals")]
     #[must_use]
     pub fn in_process() -> Self {
         Self::default()

@@ -56,13 +56,18 @@ mod register;
 mod serve;
 mod start;
 
-pub use actor::RestError;
-pub use breaker::CircuitState;
-pub use buckets::BucketInfo;
-pub use budget::{
-    BudgetConfig, BudgetExhausted, BudgetSnapshot, BudgetTicket, InvalidRequestBudget,
-};
+pub use budget::{BudgetConfig, InvalidRequestBudget};
 pub use config::RestConfig;
-pub use health::{RestHealth, StatusCounts, TenantState};
 pub use memory::BucketMemory;
 pub use start::{RestArgs, RestHandle};
+// The rest of the REST actor's surface, for the `internals` build.
+#[cfg(feature = "internals")]
+pub use actor::RestError;
+#[cfg(feature = "internals")]
+pub use breaker::CircuitState;
+#[cfg(feature = "internals")]
+pub use buckets::BucketInfo;
+#[cfg(feature = "internals")]
+pub use budget::{BudgetExhausted, BudgetSnapshot, BudgetTicket};
+#[cfg(feature = "internals")]
+pub use health::{RestHealth, StatusCounts, TenantState};

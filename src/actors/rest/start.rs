@@ -14,7 +14,6 @@ use super::memory::BucketMemory;
 use crate::actors::access::{CommandSync, Deferrals};
 use crate::bus::Bus;
 use crate::config::TenantConfig;
-use crate::model::TenantId;
 use crate::providers::discord::interactions::InteractionTokens;
 use crate::vault::ScopedVault;
 
@@ -112,12 +111,6 @@ impl RestHandle {
             None => Actor::spawn(None, RestActor, start).await?,
         };
         Ok((Self { actor, shared }, join))
-    }
-
-    /// The tenant this actor serves.
-    #[must_use]
-    pub fn tenant(&self) -> &TenantId {
-        &self.shared.tenant
     }
 
     /// A snapshot of its health (no actor round trip).

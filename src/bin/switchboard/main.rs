@@ -13,7 +13,7 @@
 //! - `switchboard vault-key new|worker` prints a new vault key, or the worker key
 //!   derived from the vault key in `SWITCHBOARD_VAULT_KEY` (what worker nodes get).
 //! - `switchboard redis-acl --role access|worker --user NAME --password-env VAR`
-//!   prints a Redis ACL user for a node role (`switchboard::redis_acl`).
+//!   prints a Redis ACL user for a node role (`switchboard::vault::setuser_args`).
 //! - `switchboard store move-namespace --config FILE PROVIDER/TENANT [--to NS]`
 //!   moves a tenant's stored rows to a new `storage.namespace`.
 

@@ -42,7 +42,7 @@ pub(crate) fn redis_acl(
     config: Option<&Path>,
     format: AclFormat,
 ) -> anyhow::Result<()> {
-    use switchboard::redis_acl::{AclRole, aclfile_line, setuser_args};
+    use switchboard::vault::{AclRole, aclfile_line, setuser_args};
     anyhow::ensure!(
         !user.is_empty()
             && user

@@ -400,7 +400,9 @@ impl fmt::Display for CommandChange {
 
 /// Whether Discord's commands (`fetched`, from [`from_discord`]) are the
 /// `declared` ones, ignoring order, server-assigned fields and the defaults Discord
-/// fills in. When it is `false`, a bulk overwrite is due.
+/// fills in. When it is `false`, a bulk overwrite is due. (Registration uses the
+/// [`diff`] itself; this is for tests.)
+#[cfg(feature = "internals")]
 #[must_use]
 pub fn same_commands(declared: &[AppCommand], fetched: &[AppCommand]) -> bool {
     diff(declared, fetched).is_empty()

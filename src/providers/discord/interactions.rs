@@ -199,12 +199,14 @@ impl InteractionTokens {
     }
 
     /// How many tokens are held.
+    #[cfg(test)]
     #[must_use]
     pub fn len(&self) -> usize {
         self.inner.len()
     }
 
     /// Whether none are held.
+    #[cfg(test)]
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()

@@ -38,4 +38,6 @@ mod normalize;
 
 pub use identity::{GatewayOrigin, event_id};
 pub use intents::{UnknownIntent, intent_names, parse_intents, privileged_intents};
-pub use normalize::{InteractionToken, Normalized, WANTED_EVENTS, normalize, unix_ms};
+#[cfg(feature = "internals")]
+pub use normalize::{InteractionToken, unix_ms};
+pub use normalize::{Normalized, WANTED_EVENTS, normalize};

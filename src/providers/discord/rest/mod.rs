@@ -21,15 +21,20 @@ mod history;
 mod nonce;
 
 pub use calls::{
-    Auth, BuildError, Call, RouteKey, create_dm, current_application, current_user,
-    delete_original, dm_message, get_commands, history, interaction, post_message, role,
-    set_commands, snowflake,
+    Auth, BuildError, Call, create_dm, current_application, current_user, delete_original,
+    dm_message, get_commands, history, interaction, post_message, role, set_commands,
 };
-pub use client::{ClientError, build_client, install_crypto_provider, proxy_host};
-pub use errors::{
-    ALREADY_ACKNOWLEDGED, ApiError, INVALID_WEBHOOK_TOKEN, UNKNOWN_INTERACTION, UNKNOWN_WEBHOOK,
-    channel_id, message_ids, user_id,
-};
+pub use client::{ClientError, build_client};
+pub use errors::{ALREADY_ACKNOWLEDGED, ApiError, channel_id, message_ids, user_id};
 pub use headers::RateLimitHeaders;
 pub use history::message_to_event;
-pub use nonce::{MAX_NONCE_LEN, derive_nonce, nonce_for};
+pub use nonce::nonce_for;
+// The rest of the mapping's surface, for the `internals` build.
+#[cfg(feature = "internals")]
+pub use calls::{RouteKey, snowflake};
+#[cfg(feature = "internals")]
+pub use client::{install_crypto_provider, proxy_host};
+#[cfg(feature = "internals")]
+pub use errors::{INVALID_WEBHOOK_TOKEN, UNKNOWN_INTERACTION, UNKNOWN_WEBHOOK};
+#[cfg(feature = "internals")]
+pub use nonce::{MAX_NONCE_LEN, derive_nonce};
