@@ -76,9 +76,29 @@ pub trait Embedder: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmbedError {
-    /// The configuration cannot work (bad URL, zero batch or rate).
+    /// The configuration cannot work (a non-http URL, zero batch or rate): the
+    /// text says what.
     #[error("embeddings configuration: {0}")]
     Config(String),
+    /// The configured URL does not parse.
+    #[error("embeddings configuration: url {url:?}")]
+    Url {
+        /// The URL as configured (or as extended with the API path).
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// JSON could not be written or read: the request body, or an answer that is
+    /// not the API's shape.
+    #[error("embeddings {what}")]
+    Json {
+        /// Which: "request body" or "answer".
+        what: &'static str,
+        /// `serde_json`'s error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {source}")]
     Client {
@@ -128,8 +148,8 @@ pub enum EmbedError {
         /// The per-request deadline.
         timeout: Duration,
     },
-    /// The answer is not what the API documents (not JSON, missing or duplicate
-    /// indices, wrong count or dimension).
+    /// The answer is not what the API documents (missing or duplicate indices,
+    /// wrong count or dimension): the text says what.
     #[error("embeddings service answered something unexpected: {0}")]
     Invalid(String),
 }

@@ -87,22 +87,27 @@ impl OpenAiEmbedder {
     /// An embedder for `runtime.embeddings`.
     ///
     /// # Errors
-    /// [`EmbedError::Config`] for a URL that is not `http(s)`, a zero batch;
+    /// [`EmbedError::Url`] for a URL that does not parse, [`EmbedError::Config`]
+    /// for one that is not `http(s)` or a zero batch;
     /// [`EmbedError::Client`] if the HTTP client cannot be built.
     pub fn new(config: &EmbeddingsConfig) -> Result<Self, EmbedError> {
-        let base = url::Url::parse(config.url.trim_end_matches('/'))
-            .map_err(|e| EmbedError::Config(format!("url: {e}")))?;
+        let base = url::Url::parse(config.url.trim_end_matches('/')).map_err(|source| {
+            EmbedError::Url {
+                url: config.url.clone(),
+                source,
+            }
+        })?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(EmbedError::Config(format!(
                 "url: a {}: URL, expected http or https",
                 base.scheme()
             )));
         }
-        let endpoint = url::Url::parse(&format!(
-            "{}/v1/embeddings",
-            base.as_str().trim_end_matches('/')
-        ))
-        .map_err(|e| EmbedError::Config(format!("url: {e}")))?;
+        let endpoint = format!("{}/v1/embeddings", base.as_str().trim_end_matches('/'));
+        let endpoint = url::Url::parse(&endpoint).map_err(|source| EmbedError::Url {
+            url: endpoint.clone(),
+            source,
+        })?;
         if config.batch == 0 {
             return Err(EmbedError::Config("batch must be at least 1".into()));
         }
@@ -169,8 +174,12 @@ impl OpenAiEmbedder {
         texts: &[String],
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
         let body = Bytes::from(
-            serde_json::to_vec(&serde_json::json!({"model": self.model, "input": texts}))
-                .map_err(|e| EmbedError::Invalid(format!("cannot encode the request: {e}")))?,
+            serde_json::to_vec(&serde_json::json!({"model": self.model, "input": texts})).map_err(
+                |source| EmbedError::Json {
+                    what: "request body",
+                    source,
+                },
+            )?,
         );
         let mut attempt: u32 = 0;
         loop {
@@ -293,8 +302,11 @@ impl OpenAiEmbedder {
 
     /// The vectors of a 2xx answer, in input order.
     fn parse(&self, bytes: &[u8], expected: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let response: Response = serde_json::from_slice(bytes)
-            .map_err(|e| EmbedError::Invalid(format!("not an embeddings answer: {e}")))?;
+        let response: Response =
+            serde_json::from_slice(bytes).map_err(|source| EmbedError::Json {
+                what: "answer",
+                source,
+            })?;
         if response.data.len() != expected {
             return Err(EmbedError::Invalid(format!(
                 "{} vectors for {expected} texts",

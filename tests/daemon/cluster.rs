@@ -459,8 +459,9 @@ async fn a_paused_holder_is_replaced_and_stands_down_when_it_resumes() {
             .iter()
             .all(|t| answers(&sim, t).contains_key("duck")))
         .await,
-        "answered while the holder is paused: {:?}",
-        during.iter().map(|t| answers(&sim, t)).collect::<Vec<_>>()
+        "answered while the holder is paused: {:?}\n--- node taking over:\n{}",
+        during.iter().map(|t| answers(&sim, t)).collect::<Vec<_>>(),
+        nodes[other].output()
     );
 
     nodes[paused].signal("CONT");
