@@ -46,7 +46,11 @@ fn node(reg: &Path, id: &str) -> Daemon {
     )
 }
 
-/// Each tenant's state on a node (`running`, `standby`, ...).
+/// Each tenant's state on a node (`running`, `standby`, ...). A tenant counts as
+/// `running` only once every shard of it is `ready`: its session is stored by then,
+/// so a node paused or killed after this point is taken over by RESUME (before it,
+/// Discord's own behaviour applies: dispatches to a session nobody can resume are
+/// lost), and it reads `connecting` until then.
 async fn states(daemon: &Daemon) -> BTreeMap<String, String> {
     let status: serde_json::Value = reqwest::get(format!("{}/v1/status", daemon.admin))
         .await
@@ -59,9 +63,20 @@ async fn states(daemon: &Daemon) -> BTreeMap<String, String> {
         .into_iter()
         .flatten()
         .map(|t| {
+            let state = t["state"].as_str().unwrap_or_default();
+            let shards = t["shards"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let ready = !shards.is_empty() && shards.iter().all(|s| s["state"] == "ready");
+            let state = if state == "running" && !ready {
+                "connecting"
+            } else {
+                state
+            };
             (
                 t["id"].as_str().unwrap_or_default().to_owned(),
-                t["state"].as_str().unwrap_or_default().to_owned(),
+                state.to_owned(),
             )
         })
         .collect()
