@@ -91,32 +91,17 @@ pub mod vault;
 // feature (this crate's integration tests and benches), without a semver promise.
 // Their items are `pub` for that build, hence the `unreachable_pub` allowance when
 // they are private; the lint still checks them in the `internals` build (`clippy
-// --all-targets`).
-#[cfg(feature = "internals")]
-pub mod actors;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, reason = "public with the `internals` feature")]
-mod actors;
-#[cfg(feature = "internals")]
-pub mod bus;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, reason = "public with the `internals` feature")]
-mod bus;
-#[cfg(feature = "internals")]
-pub mod cluster;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, reason = "public with the `internals` feature")]
-mod cluster;
-#[cfg(feature = "internals")]
-pub mod providers;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, reason = "public with the `internals` feature")]
-mod providers;
-#[cfg(feature = "internals")]
-pub mod redis_acl;
-#[cfg(not(feature = "internals"))]
-#[allow(unreachable_pub, reason = "public with the `internals` feature")]
-mod redis_acl;
+// --all-targets`). `internal_mods!` declares each both ways.
+macro_rules! internal_mods {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        #[allow(unreachable_pub, reason = "public with the `internals` feature")]
+        mod $name;
+    )*};
+}
+internal_mods!(actors, bus, cluster, providers, redis_acl);
 
 pub use commands::{AppCommand, Reply, Router};
 pub use config::Registry;

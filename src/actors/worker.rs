@@ -99,11 +99,23 @@ impl Actor for WorkerActor {
 
 /// Acks a delivery whose handlers all succeeded, else fails it (reporting an
 /// interaction no attempt will answer).
-async fn settle(shared: &PoolShared, delivery: Delivery, errors: &[String]) {
+async fn settle(shared: &PoolShared, delivery: Delivery, finished: &[String], errors: &[String]) {
     let result = if errors.is_empty() {
         shared.stats.handled.fetch_add(1, Ordering::Relaxed);
-        shared.bus.ack(delivery).await
+        // The marks ride with the acknowledgement.
+        shared.bus.ack_done(delivery, finished);
+        Ok(())
     } else {
+        // Mark what finished before the retry is scheduled, so the retry skips it.
+        for mark in finished {
+            if let Err(e) = shared
+                .bus
+                .mark_done(&delivery.envelope.tenant_id(), delivery.envelope.id, mark)
+                .await
+            {
+                tracing::warn!(error = %crate::Report(&e), "recording handler completion failed");
+            }
+        }
         shared.stats.failed.fetch_add(1, Ordering::Relaxed);
         let error = errors.join("; ");
         if shared.bus.is_last_attempt(&delivery.envelope) {
@@ -267,6 +279,8 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
     let event: &Event = event;
     record_ingest_latency(env);
     let mut errors: Vec<String> = Vec::new();
+    // The idempotency marks of the handlers that finished, written as it settles.
+    let mut finished: Vec<String> = Vec::new();
     let mut panicked = None;
     for h in &th.handlers {
         let name = h.name();
@@ -292,12 +306,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
         metrics::histogram!("switchboard_handler_seconds", "handler" => name.to_owned())
             .record(elapsed.as_secs_f64());
         match result {
-            Ok(Ok(Ok(()))) => {
-                let mark = mark_name(shared, name);
-                if let Err(e) = shared.bus.mark_done(&tenant, env.id, &mark).await {
-                    tracing::warn!(error = %crate::Report(&e), "recording handler completion failed");
-                }
-            }
+            Ok(Ok(Ok(()))) => finished.push(mark_name(shared, name).into_owned()),
             Ok(Ok(Err(e))) => {
                 tracing::warn!(handler = name, error = %crate::Report(&*e), "handler failed");
                 errors.push(format!("handler {name}: {}", crate::Report(&*e)));
@@ -319,7 +328,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
             }
         }
     }
-    settle(shared, delivery, &errors).await;
+    settle(shared, delivery, &finished, &errors).await;
     match panicked {
         Some(message) => Err(HandlerPanicked { tenant, message }),
         None => Ok(()),

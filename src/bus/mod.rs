@@ -473,16 +473,36 @@ impl Bus {
     /// then be redelivered: handlers must be idempotent, see [`Bus::mark_done`]).
     #[allow(clippy::unused_async)] // async like `fail`; Redis acks are batched in the background
     pub async fn ack(&self, delivery: Delivery) -> Result<(), BusError> {
+        self.ack_done(delivery, &[] as &[&str]);
+        Ok(())
+    }
+
+    /// Acknowledges a delivery that `handlers` finished, recording each one's
+    /// idempotency mark first (as [`Bus::mark_done`]), so a redelivery of the same
+    /// envelope skips them. On Redis the marks travel in the acknowledgement's
+    /// batched pipeline, ahead of it: a handled delivery costs no round trip of its
+    /// own, and an entry is never acknowledged without its marks.
+    pub fn ack_done(&self, delivery: Delivery, handlers: &[impl AsRef<str>]) {
         // Exported as `switchboard_bus_acked_total` at scrape time.
         self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
         self.group_of(delivery.group)
             .counters
             .acked
             .fetch_add(1, Ordering::Relaxed);
-        if let Backend::Redis(r) = &self.inner.backend {
-            r.ack(&delivery.receipt);
+        match &self.inner.backend {
+            Backend::Memory(m) => {
+                for h in handlers {
+                    m.mark_done(delivery.envelope.id, h.as_ref());
+                }
+            }
+            Backend::Redis(r) if handlers.is_empty() => r.ack(&delivery.receipt),
+            Backend::Redis(r) => r.ack_done(
+                &delivery.receipt,
+                &delivery.envelope.tenant_id(),
+                delivery.envelope.id,
+                handlers,
+            ),
         }
-        Ok(())
     }
 
     /// Records a failed delivery: it is retried after a backoff as a new entry with

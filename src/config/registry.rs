@@ -77,8 +77,9 @@ pub struct VaultBackendConfig {
     #[serde(default)]
     pub worker_key_env: Option<String>,
     /// Stored secrets expire this long after they were last published (`redis`
-    /// only; every node re-publishes its tenants' secrets each minute, so they expire
-    /// only once every publisher is gone). Seconds; `None`: 24 h; `0`: never.
+    /// only; every access node re-publishes its tenants' secrets every twenty-fourth
+    /// of this, between each second and each hour, so they expire only once every
+    /// publisher is gone). Seconds; `None`: 24 h; `0`: never.
     #[serde(default)]
     pub secret_ttl_secs: Option<u64>,
 }

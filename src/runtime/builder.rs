@@ -238,6 +238,9 @@ impl RuntimeBuilder {
         let running: Vec<String> = pools.iter().map(|p| p.group.clone()).collect();
         let policy = restart_policy(&registry);
 
+        let republish_every = self
+            .republish_every
+            .unwrap_or_else(|| republish_period(registry.runtime.vault.secret_ttl_secs));
         let registry = Arc::new(registry);
         let (view_tx, view) =
             tokio::sync::watch::channel(Arc::new(RootView::empty(registry.clone(), &running)));
@@ -298,7 +301,7 @@ impl RuntimeBuilder {
             jobs.follow(runtime.inner.view.clone());
         }
         if role.runs_access() {
-            runtime.spawn_republisher(self.republish_every.unwrap_or(Duration::from_secs(60)));
+            runtime.spawn_republisher(republish_every);
         }
         if let Some((addr, options)) = admin {
             runtime.start_admin(addr, options).await?;
@@ -679,6 +682,21 @@ async fn shared_tokens(registry: &Registry) -> Option<SharedTokenStore> {
     }
 }
 
+/// How often an access node publishes its tenants' secrets again: often enough
+/// that a stored secret never outlives its last publisher by more than a
+/// twenty-fourth of its TTL (`runtime.vault.secret_ttl_secs`: `None` is 24 h, `0`
+/// never expires), between once a second and once an hour. The republish keeps
+/// secrets alive; a store that lost them is refilled at once, when a lease misses
+/// them. (At a fixed minute, 1,000 tenants cost an idle node a steady stream of
+/// store round trips for secrets that live a day.)
+fn republish_period(secret_ttl_secs: Option<u64>) -> Duration {
+    const MAX: Duration = Duration::from_secs(3600);
+    match secret_ttl_secs.unwrap_or(86_400) {
+        0 => MAX,
+        secs => (Duration::from_secs(secs) / 24).clamp(Duration::from_secs(1), MAX),
+    }
+}
+
 async fn start_vault(registry: &Registry, role: Role) -> Result<VaultHandle, RuntimeError> {
     let rt = &registry.runtime;
     let config = VaultConfig {
@@ -804,5 +822,32 @@ async fn start_bus(
                     source: Box::new(e),
                 })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_republished_a_twenty_fourth_of_their_ttl_apart() {
+        let secs = |s: u64| Duration::from_secs(s);
+        assert_eq!(
+            republish_period(None),
+            secs(3600),
+            "24 h by default: hourly"
+        );
+        assert_eq!(
+            republish_period(Some(0)),
+            secs(3600),
+            "never expire: hourly"
+        );
+        assert_eq!(republish_period(Some(240)), secs(10));
+        assert_eq!(republish_period(Some(2)), secs(1), "at most once a second");
+        assert_eq!(
+            republish_period(Some(7 * 86_400)),
+            secs(3600),
+            "at least hourly"
+        );
     }
 }

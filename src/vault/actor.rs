@@ -1,7 +1,6 @@
 //! The vault actor: policy checks, grants, renewals, revocations, the sweep, and the
 //! bookkeeping of the leases this vault handed out (to notify their holders).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 mod leases;
+mod local;
 mod restore;
 mod secrets;
 
@@ -112,7 +112,7 @@ pub(crate) struct VaultActor<B> {
 pub(crate) struct VaultState<B> {
     backend: B,
     /// Leases this vault granted that are still alive, by id.
-    local: HashMap<String, Arc<LeaseShared>>,
+    local: local::LocalLeases,
     sweeper: JoinHandle<()>,
     /// Whether the last backend call worked (to log only the transitions).
     backend_ok: bool,
@@ -131,7 +131,7 @@ impl<B: Backend> Actor for VaultActor<B> {
         let sweeper = myself.send_interval(self.config.sweep_interval, || VaultMsg::Sweep);
         Ok(VaultState {
             backend,
-            local: HashMap::new(),
+            local: local::LocalLeases::default(),
             sweeper,
             backend_ok: true,
         })
@@ -170,7 +170,7 @@ impl<B: Backend> Actor for VaultActor<B> {
                 reply,
             } => {
                 if let Some(h) = &holder {
-                    st.local.entry(id.clone()).or_insert_with(|| Arc::clone(h));
+                    st.local.adopt(&id, h);
                 }
                 let r = self.renew(st, &id, increment, holder.as_deref()).await;
                 let _ = reply.send(r);

@@ -42,6 +42,11 @@ macro_rules! all {
             $crate::scenarios::retry_reruns_only_unfinished_handlers($make).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_republished_envelope_skips_the_handlers_that_finished_it() {
+            $crate::scenarios::a_republished_envelope_skips_the_handlers_that_finished_it($make)
+                .await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn reply_reaches_the_rest_queue_and_resolves() {
             $crate::scenarios::reply_reaches_the_rest_queue_and_resolves($make).await;
         }
@@ -468,6 +473,55 @@ where
         "the finished handler is not re-run"
     );
     assert_eq!(*runs.get("second").unwrap(), 2);
+    pool.shutdown().await;
+    bus.close().await;
+}
+
+/// A delivery whose handlers all finished is acknowledged with their idempotency
+/// marks (on Redis in the ack batch's pipeline): the same envelope published again
+/// (a gateway replay) runs neither handler.
+pub(crate) async fn a_republished_envelope_skips_the_handlers_that_finished_it<F, Fut>(make: F)
+where
+    F: Fn(BusConfig) -> Fut,
+    Fut: Future<Output = (Bus, Guard)>,
+{
+    let (bus, _guard) = make(bus_config(5, 4, 1000)).await;
+    let runs = Arc::new(DashMap::new());
+    let mut set = HandlerSet::new();
+    for name in ["first", "second"] {
+        set.add(
+            &tenant(0),
+            Arc::new(Step {
+                name,
+                runs: runs.clone(),
+                fail_first: false,
+            }),
+        );
+    }
+    let pool = start_pool(&bus, set, 2).await;
+    let env = message(&tenant(0), "x");
+    bus.publish(env.clone()).await.unwrap();
+    eventually(Duration::from_secs(30), "both marks written", || {
+        let bus = bus.clone();
+        async move {
+            bus.is_done(&tenant(0), env.id, "first")
+                .await
+                .unwrap_or(false)
+                && bus
+                    .is_done(&tenant(0), env.id, "second")
+                    .await
+                    .unwrap_or(false)
+        }
+    })
+    .await;
+    bus.publish(env.clone()).await.unwrap();
+    eventually(Duration::from_secs(30), "the replay settled", || {
+        let acked = bus.stats().acked;
+        async move { acked == 2 }
+    })
+    .await;
+    assert_eq!(*runs.get("first").unwrap(), 1, "first ran once");
+    assert_eq!(*runs.get("second").unwrap(), 1, "second ran once");
     pool.shutdown().await;
     bus.close().await;
 }

@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use switchboard::actors::rest::BucketMemory;
+use switchboard::model::TenantId;
+
 use crate::redis_server::TestRedis;
 use crate::support::{Daemon, registry, replies, say, sim, sim_with, wait};
 
@@ -233,7 +236,7 @@ async fn a_killed_daemons_successor_meets_no_spent_window() {
     let spent = std::time::Instant::now();
     // The dead holder leaves what it saved as it learned: the bucket layout.
     let client = redis.client().await;
-    let key = format!("{}:{{discord:duck}}:rest:limits", redis.prefix());
+    let key = BucketMemory::redis_key(redis.prefix(), &TenantId::parse("discord", "duck").unwrap());
     let deadline = tokio::time::Instant::now() + long;
     loop {
         let saved: bool = client.hexists(&key, "layout").await.unwrap();

@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use fred::prelude::*;
-use switchboard::actors::rest::{BudgetConfig, RestConfig};
+use switchboard::actors::rest::{BucketMemory, BudgetConfig, RestConfig};
 use switchboard::bus::{Bus, BusConfig, RedisBusConfig};
-use switchboard::model::RestResponse;
+use switchboard::model::{RestResponse, TenantId};
 
 use crate::redis_server::TestRedis;
 use crate::support::{DUCK_APP, DUCK_TOKEN, World, channel, limit, post, sim_config};
@@ -87,7 +87,7 @@ async fn a_clean_hand_over_keeps_the_spent_window() {
     assert_eq!(ratelimited(&w), 0, "the next holder waited for the window");
     // The state was taken: a second holder after this one would be careful.
     let client = redis.client().await;
-    let key = format!("{}:{{discord:duck}}:rest:limits", redis.prefix());
+    let key = BucketMemory::redis_key(redis.prefix(), &TenantId::parse("discord", "duck").unwrap());
     let fields: Vec<String> = client.hkeys(&key).await.expect("HKEYS");
     assert_eq!(fields, vec!["layout".to_owned()], "state is read once");
     w.shutdown().await;
@@ -101,7 +101,7 @@ async fn after_the_holder_died_the_next_one_waits_out_the_window() {
     // What a killed holder leaves behind: the layout it saved as it learned, and no
     // state (that is written only by a clean stop).
     let client = redis.client().await;
-    let key = format!("{}:{{discord:duck}}:rest:limits", redis.prefix());
+    let key = BucketMemory::redis_key(redis.prefix(), &TenantId::parse("discord", "duck").unwrap());
     let removed: u64 = client.hdel(&key, "state").await.expect("HDEL");
     assert_eq!(removed, 1, "the clean stop had saved the state");
     let spent = std::time::Instant::now();

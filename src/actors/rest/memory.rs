@@ -88,6 +88,14 @@ impl BucketMemory {
         Self::default()
     }
 
+    /// The Redis hash a tenant's memory is kept in, under key prefix `prefix` (for
+    /// tests that inspect or damage it).
+    #[cfg(feature = "internals")]
+    #[must_use]
+    pub fn redis_key(prefix: &str, tenant: &TenantId) -> String {
+        RedisKeys::new(prefix).rest_limits(tenant)
+    }
+
     /// Kept next to `bus`: in its Redis when it is the Redis bus (so a restarted
     /// daemon or another node taking a tenant over goes on where the last holder
     /// stopped), else in this process.

@@ -189,8 +189,20 @@ async fn admit(
 
 /// The tenants to read: the shared set, plus those this node created. A tenant this
 /// node knows but the set lacks means Redis lost its data (the set is only ever added
-/// to): its groups are re-created at once rather than when a read fails.
-async fn refresh_tenants(r: &RedisBackend) -> Result<Vec<TenantId>, fred::error::Error> {
+/// to): its groups are re-created at once rather than when a read fails. `None`
+/// when nothing changed since `current` was listed: the set has as many members as
+/// then (it only grows) and this node created none since — one `SCARD`, not a
+/// thousand names to parse and sort every few seconds.
+async fn refresh_tenants(
+    r: &RedisBackend,
+    current: Option<&[TenantId]>,
+) -> Result<Option<Vec<TenantId>>, fred::error::Error> {
+    if let Some(current) = current {
+        let listed: usize = r.client.scard(r.keys.tenants()).await?;
+        if listed == current.len() && r.known.len() <= current.len() {
+            return Ok(None);
+        }
+    }
     let mut out = r.listed_tenants().await?;
     let listed: HashSet<TenantId> = out.iter().cloned().collect();
     let lost: Vec<TenantId> = r
@@ -209,7 +221,7 @@ async fn refresh_tenants(r: &RedisBackend) -> Result<Vec<TenantId>, fred::error:
             tracing::warn!(tenant = %t, error = %crate::Report(&e), "cannot prepare tenant streams");
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Re-reads this node's own pending entries of `streams` (delivered before a
@@ -365,9 +377,10 @@ async fn recover_inboxes(
     let scheduler = &bus.group_of(reader.group).scheduler;
     let fresh: Vec<(String, TenantId)> = tenants
         .iter()
-        .filter(|t| recovered.insert((*t).clone()))
+        .filter(|t| !recovered.contains(*t))
         .flat_map(|t| Priority::ALL.map(|c| (r.keys.inbox(t, c), t.clone())))
         .collect();
+    recovered.extend(fresh.iter().map(|(_, t)| t.clone()));
     if !fresh.is_empty() {
         own_pending(
             bus,
@@ -431,8 +444,10 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
         // created are found by the periodic refresh.
         if refreshed.is_none_or(|t| t.elapsed() >= TENANTS_REFRESH) || r.known.len() > tenants.len()
         {
-            match refresh_tenants(r).await {
-                Ok(t) => tenants = t,
+            let current = refreshed.is_some().then_some(tenants.as_slice());
+            match refresh_tenants(r, current).await {
+                Ok(Some(t)) => tenants = t,
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %crate::Report(&e), "cannot list tenants"),
             }
             refreshed = Some(Instant::now());
@@ -507,12 +522,9 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
 /// tenant, the REST actor's queue and the mark's generation.
 type RungRequest = (String, TenantId, mpsc::Sender<Delivery>, u64);
 
-/// The request streams that rang, of tenants served here (`subs`) with room; and
-/// whether some wait for room (or for the next round).
-fn rung_requests(
-    r: &RedisBackend,
-    subs: &HashMap<TenantId, mpsc::Sender<Delivery>>,
-) -> (Vec<RungRequest>, bool) {
+/// The request streams that rang, of tenants served here with room; and whether
+/// some wait for room.
+fn rung_requests(r: &RedisBackend) -> (Vec<RungRequest>, bool) {
     let mut ready: Vec<RungRequest> = Vec::new();
     let mut waiting_for_room = false;
     for (key, stream, seen) in r.rings.rest.snapshot() {
@@ -520,25 +532,60 @@ fn rung_requests(
             r.rings.rest.forget(&key);
             continue;
         };
-        let Some(tx) = subs.get(&t) else {
-            // Not served here (any more): its holder reads it. A REST actor that
-            // subscribed since `subs` was taken marked its stream as it did: keep
-            // that mark for the next round (soon), or its first requests wait for
-            // the ring's sweep (30 s).
-            if r.request_subs.contains_key(&t) {
-                waiting_for_room = true;
-            } else {
-                r.rings.rest.forget(&key);
-            }
+        let Some(tx) = r.request_subs.get(&t).map(|q| q.0.clone()) else {
+            // Not served here (any more): its holder reads it.
+            r.rings.rest.forget(&key);
             continue;
         };
         if tx.capacity() as u64 >= r.cfg.fetch_count {
-            ready.push((key, t, tx.clone(), seen));
+            ready.push((key, t, tx, seen));
         } else {
             waiting_for_room = true;
         }
     }
     (ready, waiting_for_room)
+}
+
+/// Re-reads this node's pending requests of tenants newly served here (delivered
+/// before a restart, never acknowledged) and, when `claim_now`, claims requests
+/// other nodes left idle; forgets tenants no longer served here.
+async fn recover_requests(
+    bus: &Bus,
+    r: &RedisBackend,
+    reader: &Reader,
+    recovered: &mut HashSet<TenantId>,
+    claim_now: bool,
+) {
+    let subs: Vec<(TenantId, mpsc::Sender<Delivery>)> = r
+        .request_subs
+        .iter()
+        .map(|e| (e.key().clone(), e.value().0.clone()))
+        .collect();
+    for (t, tx) in &subs {
+        let fresh = !recovered.contains(t);
+        if !fresh && !claim_now {
+            continue;
+        }
+        let stream = r.keys.rest(t);
+        let mut sink = |d: Delivery| {
+            if let Err(e) = tx.try_send(d) {
+                // Full, or the REST actor stopped: the entry stays pending in Redis
+                // but this node lets go of it, so it is claimed (by this node's next
+                // claim, or the tenant's holder) — never kept alive unserved.
+                let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) = e;
+                r.release(&d.receipt);
+                tracing::warn!(tenant = %t, "request queue full or closed; leaving an entry to be claimed");
+            }
+        };
+        if fresh {
+            recovered.insert(t.clone());
+            own_pending(bus, r, vec![(stream.clone(), t.clone())], reader, &mut sink).await;
+        }
+        if claim_now {
+            claim(bus, r, t, &stream, reader, &mut sink).await;
+        }
+    }
+    recovered.retain(|t| r.request_subs.contains_key(t));
 }
 
 pub(super) async fn request_fetcher(bus: Bus) {
@@ -548,45 +595,21 @@ pub(super) async fn request_fetcher(bus: Bus) {
     let mut recovered: HashSet<TenantId> = HashSet::new();
     let mut last_claim = now_ms();
     let mut backoff = ErrorBackoff::default();
+    // The subscriptions' generation last looked at: the served tenants are walked
+    // only when it moved (a REST actor started or stopped here) or a claim sweep is
+    // due, never per round — a round per ring must not cost every tenant served.
+    let mut looked_at = None;
     while !cancel.is_cancelled() {
-        let subs: HashMap<TenantId, mpsc::Sender<Delivery>> = r
-            .request_subs
-            .iter()
-            .map(|e| (e.key().clone(), e.value().0.clone()))
-            .collect();
         let claim_now = r.claims.due(last_claim, r.cfg.claim_idle);
         if claim_now {
             last_claim = now_ms();
         }
-        for (t, tx) in &subs {
-            let stream = r.keys.rest(t);
-            let mut sink = |d: Delivery| {
-                if let Err(e) = tx.try_send(d) {
-                    // Full, or the REST actor stopped: the entry stays pending in Redis
-                    // but this node lets go of it, so it is claimed (by this node's
-                    // next claim, or the tenant's holder) — never kept alive unserved.
-                    let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) =
-                        e;
-                    r.release(&d.receipt);
-                    tracing::warn!(tenant = %t, "request queue full or closed; leaving an entry to be claimed");
-                }
-            };
-            if recovered.insert(t.clone()) {
-                own_pending(
-                    &bus,
-                    r,
-                    vec![(stream.clone(), t.clone())],
-                    &reader,
-                    &mut sink,
-                )
-                .await;
-            }
-            if claim_now {
-                claim(&bus, r, t, &stream, &reader, &mut sink).await;
-            }
+        let generation = r.request_subs_changed.load(Ordering::Acquire);
+        if claim_now || looked_at != Some(generation) {
+            looked_at = Some(generation);
+            recover_requests(&bus, r, &reader, &mut recovered, claim_now).await;
         }
-        recovered.retain(|t| subs.contains_key(t));
-        let (ready, waiting_for_room) = rung_requests(r, &subs);
+        let (ready, waiting_for_room) = rung_requests(r);
         if ready.is_empty() {
             wait_for_work(&r.rings.rest, waiting_for_room, &cancel).await;
             continue;
@@ -861,10 +884,28 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
             }
         }
         let mut by_stream: HashMap<(String, Cow<'static, str>), Vec<String>> = HashMap::new();
-        for (stream, group, id) in batch {
-            by_stream.entry((stream, group)).or_default().push(id);
+        let mut marks = Vec::new();
+        for item in batch {
+            marks.extend(item.marks);
+            by_stream
+                .entry((item.stream, item.group))
+                .or_default()
+                .push(item.id);
+        }
+        let p = r.client.pipeline();
+        // The idempotency marks first: Redis runs the pipeline in order, so an entry
+        // is never acknowledged before its handlers' marks are written.
+        let done_ttl = Expiration::PX(r.cfg.done_ttl.as_millis() as i64);
+        let mut queued = true;
+        for key in &marks {
+            let m: Result<Value, _> = p.set(key.as_str(), 1, Some(done_ttl.clone()), None, false).await;
+            queued &= m.is_ok();
         }
         if r.inbox_groups.len() > 1 {
+            // The marks before any acknowledgement.
+            if !marks.is_empty() {
+                marks_written(p.try_all::<Value>().await);
+            }
             // Several worker groups: each stream's batch is one `ACK_DEL` (deleting
             // only what no other group needs); the client pipelines them.
             let settles = by_stream
@@ -877,8 +918,6 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
             futures_util::future::join_all(settles).await;
             continue;
         }
-        let p = r.client.pipeline();
-        let mut queued = true;
         let mut streams = Vec::with_capacity(by_stream.len());
         for ((stream, group), ids) in by_stream {
             let a: Result<Value, _> = p.xack(stream.as_str(), &*group, ids.clone()).await;
@@ -889,8 +928,9 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
         if !queued {
             tracing::warn!("could not queue acknowledgements");
         }
-        // Two replies per stream (XACK, XDEL), in order.
+        // One reply per mark, then two per stream (XACK, XDEL), in order.
         let mut replies = p.try_all::<Value>().await.into_iter();
+        marks_written(replies.by_ref().take(marks.len()).collect());
         for stream in &streams {
             let mine: Vec<_> = replies.by_ref().take(2).collect();
             if let Err(e) = r.settled(stream, mine).await {
@@ -898,6 +938,15 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
                 tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
             }
         }
+    }
+}
+
+/// Logs a failed idempotency mark. The entry is acknowledged all the same, as when
+/// a mark could not be written at all: a redelivery of it (a gateway replay) runs
+/// the handler again, at least once.
+fn marks_written(replies: Vec<Result<Value, fred::error::Error>>) {
+    if let Some(Err(e)) = replies.into_iter().find(Result::is_err) {
+        tracing::warn!(error = %crate::Report(&e), "writing idempotency marks failed");
     }
 }
 

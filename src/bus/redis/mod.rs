@@ -85,8 +85,14 @@ impl RedisBusConfig {
     }
 }
 
-/// A pending acknowledgement: stream, group, entry id.
-pub(crate) type AckItem = (String, Cow<'static, str>, String);
+/// A pending acknowledgement: stream, group, entry id, and the idempotency marks
+/// (`done` keys) to write before it, in the same pipeline.
+pub(crate) struct AckItem {
+    pub(crate) stream: String,
+    pub(crate) group: Cow<'static, str>,
+    pub(crate) id: String,
+    pub(crate) marks: Vec<String>,
+}
 
 /// An entry a consumer group of this node holds: stream, entry id, group.
 pub(crate) type HeldKey = (String, String, Cow<'static, str>);
@@ -128,6 +134,9 @@ pub(crate) struct RedisBackend {
     pub(crate) known: DashMap<TenantId, ()>,
     /// Tenants whose `RestActor` runs on this node.
     pub(crate) request_subs: DashMap<TenantId, Arc<RequestQueue>>,
+    /// Bumped whenever `request_subs` gains or loses a tenant (the request fetcher
+    /// walks the served tenants only then, or for a claim sweep).
+    pub(crate) request_subs_changed: AtomicU64,
     /// Entries this node holds (fetched, not yet settled), with when they were last
     /// claimed: the toucher re-claims old ones so no other node takes them while this
     /// node is alive, and claims skip them so this node never takes one twice.
@@ -203,6 +212,7 @@ impl RedisBackend {
             retry_wake: Notify::new(),
             known: DashMap::new(),
             request_subs: DashMap::new(),
+            request_subs_changed: AtomicU64::new(0),
             in_hand: DashMap::new(),
             claims: Box::default(),
             acks,
@@ -425,10 +435,38 @@ impl RedisBackend {
     }
 
     pub(crate) fn ack(&self, receipt: &Receipt) {
+        self.ack_marked(receipt, Vec::new());
+    }
+
+    /// [`Self::ack`] after writing `handlers`' idempotency marks for `id` of `t`: both
+    /// go in the ack batcher's next pipeline, the marks first (Redis runs a pipeline
+    /// in order), so a crash never leaves an entry acknowledged without its marks,
+    /// and a handled delivery costs no round trip of its own.
+    pub(crate) fn ack_done(
+        &self,
+        receipt: &Receipt,
+        t: &TenantId,
+        id: EnvelopeId,
+        handlers: &[impl AsRef<str>],
+    ) {
+        let id = id.to_string();
+        let marks = handlers
+            .iter()
+            .map(|h| self.keys.done(t, &id, h.as_ref()))
+            .collect();
+        self.ack_marked(receipt, marks);
+    }
+
+    fn ack_marked(&self, receipt: &Receipt, marks: Vec<String>) {
         self.release(receipt);
         if let Receipt::Redis { stream, group, id } = receipt {
             // The batcher only stops at shutdown; an ack lost then is redelivered.
-            let _ = self.acks.send((stream.clone(), group.clone(), id.clone()));
+            let _ = self.acks.send(AckItem {
+                stream: stream.clone(),
+                group: group.clone(),
+                id: id.clone(),
+                marks,
+            });
         }
     }
 
@@ -666,17 +704,24 @@ impl RedisBackend {
     }
 
     fn request_queue(&self, t: &TenantId) -> Arc<RequestQueue> {
-        self.request_subs
-            .entry(t.clone())
-            .or_insert_with(|| {
+        let (queue, created) = match self.request_subs.entry(t.clone()) {
+            dashmap::Entry::Occupied(e) => (Arc::clone(e.get()), false),
+            dashmap::Entry::Vacant(e) => {
                 let (tx, rx) = mpsc::channel(self.request_bound);
-                // Read what is already there at once.
-                self.rings
-                    .rest
-                    .mark(self.keys.rest(t), ring::Stream::Rest(t.clone()));
-                Arc::new((tx, tokio::sync::Mutex::new(rx)))
-            })
-            .clone()
+                let queue = Arc::new((tx, tokio::sync::Mutex::new(rx)));
+                e.insert(Arc::clone(&queue));
+                (queue, true)
+            }
+        };
+        if created {
+            // Once the subscription is visible: recover its pending entries, and read
+            // what is already there at once.
+            self.request_subs_changed.fetch_add(1, Ordering::Release);
+            self.rings
+                .rest
+                .mark(self.keys.rest(t), ring::Stream::Rest(t.clone()));
+        }
+        queue
     }
 
     /// This node stops serving `t`'s requests (its REST actor stopped because another
@@ -689,6 +734,7 @@ impl RedisBackend {
         let Some((_, queue)) = self.request_subs.remove(t) else {
             return;
         };
+        self.request_subs_changed.fetch_add(1, Ordering::Release);
         let stream = self.keys.rest(t);
         let mut rx = queue.1.lock().await;
         rx.close();

@@ -151,9 +151,7 @@ impl<B: Backend> VaultActor<B> {
     ) -> Vec<Result<Duration, VaultError>> {
         // A restarted actor adopts the leases its holders renew.
         for h in holders {
-            st.local
-                .entry(h.id.clone())
-                .or_insert_with(|| Arc::clone(h));
+            st.local.adopt(&h.id, h);
         }
         let now = self.clock.now_ms();
         let items: Vec<(&str, u64)> = holders.iter().map(|h| (h.id.as_str(), h.ttl_ms)).collect();
@@ -373,7 +371,7 @@ impl<B: Backend> VaultActor<B> {
     ) -> Result<usize, VaultError> {
         let mut ids: Vec<String> = st
             .local
-            .keys()
+            .ids()
             .filter(|id| id.starts_with(prefix))
             .cloned()
             .collect();
@@ -397,7 +395,7 @@ impl<B: Backend> VaultActor<B> {
         let key = principal.key();
         let mut ids: Vec<String> = st
             .local
-            .values()
+            .leases()
             .filter(|l| l.principal_key == key)
             .map(|l| l.id.clone())
             .collect();
@@ -420,9 +418,9 @@ impl<B: Backend> VaultActor<B> {
         // Local leases first: they end on time even if the store is unreachable.
         let ended: Vec<String> = st
             .local
-            .iter()
-            .filter(|(_, l)| l.expires_ms() <= now || !l.is_active())
-            .map(|(id, _)| id.clone())
+            .leases()
+            .filter(|l| l.expires_ms() <= now || !l.is_active())
+            .map(|l| l.id.clone())
             .collect();
         for id in ended {
             if let Some(l) = st.local.remove(&id) {

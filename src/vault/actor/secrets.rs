@@ -32,8 +32,7 @@ impl<B: Backend> VaultActor<B> {
         // know (the next one if the value changed), so a refill is not a rotation.
         let first_version = st
             .local
-            .values()
-            .filter(|l| &l.path == path)
+            .of_path(path)
             .max_by_key(|l| l.version)
             .map_or(1, |l| l.version + u64::from(!l.holds(kind, value)));
         let r = st
@@ -52,7 +51,7 @@ impl<B: Backend> VaultActor<B> {
                 None,
                 Some(format!("version {} kind {kind}", out.version)),
             );
-            for l in st.local.values().filter(|l| &l.path == path) {
+            for l in st.local.of_path(path) {
                 l.rotated(out.version);
             }
         }

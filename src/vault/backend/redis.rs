@@ -44,8 +44,9 @@ pub struct RedisOptions {
     /// The audit stream is trimmed to about this many records.
     pub audit_max_len: u64,
     /// Stored secrets expire this long after their last write or unchanged re-write
-    /// (the publishers re-write every minute), so secrets of a deployment whose every
-    /// publisher is gone do not outlive it. `None`: they never expire.
+    /// (the runtime's publishers re-write them a twenty-fourth of it apart), so
+    /// secrets of a deployment whose every publisher is gone do not outlive it.
+    /// `None`: they never expire.
     pub secret_ttl: Option<Duration>,
 }
 
