@@ -483,25 +483,30 @@ impl Bus {
     /// batched pipeline, ahead of it: a handled delivery costs no round trip of its
     /// own, and an entry is never acknowledged without its marks.
     pub fn ack_done(&self, delivery: Delivery, handlers: &[impl AsRef<str>]) {
+        let Delivery {
+            envelope,
+            receipt,
+            ticket,
+            group,
+        } = delivery;
+        // The tenant's in-flight slot is free once the outcome is decided.
+        drop(ticket);
         // Exported as `switchboard_bus_acked_total` at scrape time.
         self.inner.counters.acked.fetch_add(1, Ordering::Relaxed);
-        self.group_of(delivery.group)
+        self.group_of(group)
             .counters
             .acked
             .fetch_add(1, Ordering::Relaxed);
         match &self.inner.backend {
             Backend::Memory(m) => {
                 for h in handlers {
-                    m.mark_done(delivery.envelope.id, h.as_ref());
+                    m.mark_done(envelope.id, h.as_ref());
                 }
             }
-            Backend::Redis(r) if handlers.is_empty() => r.ack(&delivery.receipt),
-            Backend::Redis(r) => r.ack_done(
-                &delivery.receipt,
-                &delivery.envelope.tenant_id(),
-                delivery.envelope.id,
-                handlers,
-            ),
+            Backend::Redis(r) if handlers.is_empty() => r.ack(&receipt),
+            Backend::Redis(r) => {
+                r.ack_done(&receipt, &envelope.tenant_id(), envelope.id, handlers);
+            }
         }
     }
 

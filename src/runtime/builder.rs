@@ -238,9 +238,6 @@ impl RuntimeBuilder {
         let running: Vec<String> = pools.iter().map(|p| p.group.clone()).collect();
         let policy = restart_policy(&registry);
 
-        let republish_every = self
-            .republish_every
-            .unwrap_or_else(|| republish_period(registry.runtime.vault.secret_ttl_secs));
         let registry = Arc::new(registry);
         let (view_tx, view) =
             tokio::sync::watch::channel(Arc::new(RootView::empty(registry.clone(), &running)));
@@ -301,7 +298,7 @@ impl RuntimeBuilder {
             jobs.follow(runtime.inner.view.clone());
         }
         if role.runs_access() {
-            runtime.spawn_republisher(republish_every);
+            runtime.spawn_republisher(self.republish_every);
         }
         if let Some((addr, options)) = admin {
             runtime.start_admin(addr, options).await?;
@@ -689,7 +686,7 @@ async fn shared_tokens(registry: &Registry) -> Option<SharedTokenStore> {
 /// secrets alive; a store that lost them is refilled at once, when a lease misses
 /// them. (At a fixed minute, 1,000 tenants cost an idle node a steady stream of
 /// store round trips for secrets that live a day.)
-fn republish_period(secret_ttl_secs: Option<u64>) -> Duration {
+pub(super) fn republish_period(secret_ttl_secs: Option<u64>) -> Duration {
     const MAX: Duration = Duration::from_secs(3600);
     match secret_ttl_secs.unwrap_or(86_400) {
         0 => MAX,

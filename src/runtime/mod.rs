@@ -344,7 +344,12 @@ impl Runtime {
         }));
     }
 
-    fn spawn_republisher(&self, every: Duration) {
+    /// Publishes the tenants' secrets again every `every` (by default a
+    /// twenty-fourth of their TTL: `builder::republish_period`).
+    fn spawn_republisher(&self, every: Option<Duration>) {
+        let every = every.unwrap_or_else(|| {
+            builder::republish_period(self.inner.view().registry.runtime.vault.secret_ttl_secs)
+        });
         let inner = self.inner.clone();
         self.inner.tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
