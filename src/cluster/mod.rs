@@ -317,6 +317,11 @@ impl Shared {
         held
     }
 
+    /// How many tenants this node holds (without listing them).
+    fn held_count(&self) -> usize {
+        self.members.iter().filter(|m| m.held).count()
+    }
+
     fn record(&self) -> NodeRecord {
         let held = self.held();
         NodeRecord {
@@ -338,7 +343,7 @@ impl Shared {
     /// The access-capable nodes as placement sees them; this node's own count is
     /// the live one, not the last heartbeat's.
     fn candidates(&self) -> Vec<Candidate> {
-        let mine = self.held().len();
+        let mine = self.held_count();
         let mut nodes: Vec<Candidate> = self
             .view()
             .into_iter()
@@ -372,9 +377,13 @@ impl Shared {
                 return;
             }
         }
-        let held = self.held();
         let nodes = self.candidates();
         let tenants = self.tenants.load(Ordering::Relaxed);
+        // Within its share (the usual case) a node lists nothing: one count a beat.
+        if self.held_count() <= placement::fair_share(tenants, nodes.len()) {
+            return;
+        }
+        let held = self.held();
         let Some(tenant) = placement::hand_off(&self.me, &held, &nodes, tenants) else {
             return;
         };

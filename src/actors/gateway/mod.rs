@@ -115,8 +115,8 @@ pub struct GatewayArgs {
     pub sessions: SessionStore,
     /// TTL of the gateway lease (`None`: the vault's default).
     pub lease_ttl: Option<Duration>,
-    /// How often a shard stores its session when it changed (also on READY, RESUMED
-    /// and shutdown).
+    /// How long after its session moved a shard stores it, at most (also at once on
+    /// READY, RESUMED and shutdown); a shard whose session did not move sets no timer.
     pub save_interval: Duration,
     /// How long a shard's close handshake may take on shutdown.
     pub close_timeout: Duration,

@@ -74,9 +74,11 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
     let mut last_saved: Option<(String, u64)> = None;
     let mut last_seq: Option<u64> = None;
     let mut session_id = SessionId::default();
-    let mut tick = tokio::time::interval(ctx.save_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    // The periodic save, armed only once the session moved past what was stored: an
+    // idle shard (heartbeats only) sets no timer at all.
+    let save_timer = tokio::time::sleep(ctx.save_interval);
+    tokio::pin!(save_timer);
+    let mut save_armed = false;
     loop {
         let item = tokio::select! {
             biased;
@@ -86,7 +88,8 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
                 ctx.counters.set_status(ShardStatus::Stopped);
                 return;
             }
-            _ = tick.tick() => {
+            () = &mut save_timer, if save_armed => {
+                save_armed = false;
                 save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
                 continue;
             }
@@ -136,7 +139,20 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
             }
         }
         ctx.counters.observe(&shard);
+        if !save_armed && unsaved(&shard, last_saved.as_ref()) {
+            save_timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + ctx.save_interval);
+            save_armed = true;
+        }
     }
+}
+
+/// Whether the shard's session moved past the one last stored.
+fn unsaved(shard: &Shard<InMemoryQueue>, last_saved: Option<&(String, u64)>) -> bool {
+    shard.session().is_some_and(|s| {
+        last_saved.is_none_or(|(id, seq)| *seq != s.sequence() || id.as_str() != s.id())
+    })
 }
 
 /// What a text frame meant for the connection.
