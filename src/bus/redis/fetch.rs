@@ -892,51 +892,82 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
                 .or_default()
                 .push(item.id);
         }
-        let p = r.client.pipeline();
-        // The idempotency marks first: Redis runs the pipeline in order, so an entry
-        // is never acknowledged before its handlers' marks are written.
-        let done_ttl = Expiration::PX(r.cfg.done_ttl.as_millis() as i64);
-        let mut queued = true;
-        for key in &marks {
-            let m: Result<Value, _> = p.set(key.as_str(), 1, Some(done_ttl.clone()), None, false).await;
-            queued &= m.is_ok();
+        settle_batch(r, by_stream, &marks).await;
+    }
+}
+
+/// Writes `marks`, then acknowledges (and deletes) every entry of `by_stream`, and
+/// lets go of them here: an entry stays held until it is settled, so a re-read of
+/// this node's pending entries meanwhile does not deliver it again.
+async fn settle_batch(
+    r: &RedisBackend,
+    by_stream: HashMap<(String, Cow<'static, str>), Vec<String>>,
+    marks: &[String],
+) {
+    let held: Vec<super::HeldKey> = by_stream
+        .iter()
+        .flat_map(|((stream, group), ids)| {
+            ids.iter()
+                .map(|id| (stream.clone(), id.clone(), group.clone()))
+        })
+        .collect();
+    write_marks_and_acks(r, by_stream, marks).await;
+    for key in held {
+        r.in_hand.remove(&key);
+    }
+}
+
+/// One pipeline: the idempotency marks, then each stream's `XACK` and `XDEL` (with
+/// several worker groups, the marks first and then one `ACK_DEL` script per stream).
+async fn write_marks_and_acks(
+    r: &RedisBackend,
+    by_stream: HashMap<(String, Cow<'static, str>), Vec<String>>,
+    marks: &[String],
+) {
+    let p = r.client.pipeline();
+    // The idempotency marks first: Redis runs the pipeline in order, so an entry
+    // is never acknowledged before its handlers' marks are written.
+    let done_ttl = Expiration::PX(r.cfg.done_ttl.as_millis() as i64);
+    let mut queued = true;
+    for key in marks {
+        let m: Result<Value, _> = p.set(key.as_str(), 1, Some(done_ttl.clone()), None, false).await;
+        queued &= m.is_ok();
+    }
+    if r.inbox_groups.len() > 1 {
+        // The marks before any acknowledgement.
+        if !marks.is_empty() {
+            marks_written(p.try_all::<Value>().await);
         }
-        if r.inbox_groups.len() > 1 {
-            // The marks before any acknowledgement.
-            if !marks.is_empty() {
-                marks_written(p.try_all::<Value>().await);
-            }
-            // Several worker groups: each stream's batch is one `ACK_DEL` (deleting
-            // only what no other group needs); the client pipelines them.
-            let settles = by_stream
-                .into_iter()
-                .map(|((stream, group), ids)| async move {
-                    if let Err(e) = r.settle_entries(&stream, &group, ids).await {
-                        tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
-                    }
-                });
-            futures_util::future::join_all(settles).await;
-            continue;
-        }
-        let mut streams = Vec::with_capacity(by_stream.len());
-        for ((stream, group), ids) in by_stream {
-            let a: Result<Value, _> = p.xack(stream.as_str(), &*group, ids.clone()).await;
-            let d: Result<Value, _> = p.xdel(stream.as_str(), ids).await;
-            queued &= a.is_ok() && d.is_ok();
-            streams.push(stream);
-        }
-        if !queued {
-            tracing::warn!("could not queue acknowledgements");
-        }
-        // One reply per mark, then two per stream (XACK, XDEL), in order.
-        let mut replies = p.try_all::<Value>().await.into_iter();
-        marks_written(replies.by_ref().take(marks.len()).collect());
-        for stream in &streams {
-            let mine: Vec<_> = replies.by_ref().take(2).collect();
-            if let Err(e) = r.settled(stream, mine).await {
-                // Unacknowledged entries are redelivered after the claim bound.
-                tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
-            }
+        // Several worker groups: each stream's batch is one `ACK_DEL` (deleting
+        // only what no other group needs); the client pipelines them.
+        let settles = by_stream
+            .into_iter()
+            .map(|((stream, group), ids)| async move {
+                if let Err(e) = r.settle_entries(&stream, &group, ids).await {
+                    tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
+                }
+            });
+        futures_util::future::join_all(settles).await;
+        return;
+    }
+    let mut streams = Vec::with_capacity(by_stream.len());
+    for ((stream, group), ids) in by_stream {
+        let a: Result<Value, _> = p.xack(stream.as_str(), &*group, ids.clone()).await;
+        let d: Result<Value, _> = p.xdel(stream.as_str(), ids).await;
+        queued &= a.is_ok() && d.is_ok();
+        streams.push(stream);
+    }
+    if !queued {
+        tracing::warn!("could not queue acknowledgements");
+    }
+    // One reply per mark, then two per stream (XACK, XDEL), in order.
+    let mut replies = p.try_all::<Value>().await.into_iter();
+    marks_written(replies.by_ref().take(marks.len()).collect());
+    for stream in &streams {
+        let mine: Vec<_> = replies.by_ref().take(2).collect();
+        if let Err(e) = r.settled(stream, mine).await {
+            // Unacknowledged entries are redelivered after the claim bound.
+            tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
         }
     }
 }

@@ -458,9 +458,11 @@ impl RedisBackend {
     }
 
     fn ack_marked(&self, receipt: &Receipt, marks: Vec<String>) {
-        self.release(receipt);
         if let Receipt::Redis { stream, group, id } = receipt {
-            // The batcher only stops at shutdown; an ack lost then is redelivered.
+            // Still held here until the batcher has settled it (it releases it then):
+            // a re-read of this node's pending entries meanwhile must not deliver it
+            // again. The batcher only stops at shutdown; an ack lost then is
+            // redelivered.
             let _ = self.acks.send(AckItem {
                 stream: stream.clone(),
                 group: group.clone(),
@@ -472,11 +474,16 @@ impl RedisBackend {
 
     /// Acknowledges and deletes one entry now (used where order matters).
     pub(crate) async fn ack_now(&self, receipt: &Receipt) -> Result<(), BusError> {
+        let settled = match receipt {
+            Receipt::Redis { stream, group, id } => {
+                self.settle_entries(stream, group, vec![id.clone()]).await
+            }
+            _ => Ok(()),
+        };
+        // Released only once settled: until then a re-read of this node's pending
+        // entries (a tenant seen for the first time) must not deliver it again.
         self.release(receipt);
-        if let Receipt::Redis { stream, group, id } = receipt {
-            self.settle_entries(stream, group, vec![id.clone()]).await?;
-        }
-        Ok(())
+        settled
     }
 
     /// Acknowledges `ids` of `stream` for `group` and deletes them — with several
