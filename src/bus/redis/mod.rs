@@ -478,7 +478,7 @@ impl RedisBackend {
             Receipt::Redis { stream, group, id } => {
                 self.settle_entries(stream, group, vec![id.clone()]).await
             }
-            _ => Ok(()),
+            Receipt::Memory => Ok(()),
         };
         // Released only once settled: until then a re-read of this node's pending
         // entries (a tenant seen for the first time) must not deliver it again.
