@@ -112,6 +112,28 @@ pub(crate) struct NewLease {
     pub(crate) secret: SecretString,
 }
 
+#[cfg(test)]
+impl NewLease {
+    /// A renewable REST-token lease of `path` at version 1, for unit tests.
+    pub(crate) fn for_test(id: &str, path: &str, ttl_ms: u64, expires_ms: u64) -> Self {
+        Self {
+            id: id.to_owned(),
+            path: path.parse().expect("a valid secret path"),
+            principal_key: "rest:discord/duck".to_owned(),
+            principal: "rest(discord/duck)".to_owned(),
+            capability: Capability::ProviderRest,
+            kind: SecretKind::ProviderCredential,
+            version: 1,
+            fence: None,
+            renewable: true,
+            ttl_ms,
+            expires_ms,
+            max_expires_ms: expires_ms + 1_000_000,
+            secret: SecretString::from("x"),
+        }
+    }
+}
+
 impl LeaseShared {
     pub(crate) fn new(n: NewLease, clock: Clock) -> Self {
         let (events, _) = broadcast::channel(16);

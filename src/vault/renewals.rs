@@ -183,32 +183,13 @@ fn settle(
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
-
     use super::*;
     use crate::vault::lease::NewLease;
-    use crate::vault::path::SecretKind;
-    use crate::vault::principal::Capability;
 
     fn lease(clock: Clock, ttl_ms: u64, expires_ms: u64) -> Arc<LeaseShared> {
-        Arc::new(LeaseShared::new(
-            NewLease {
-                id: "discord/duck/bot_token/01J0000000000000000000000".to_owned(),
-                path: "discord/duck/bot_token".parse().expect("valid"),
-                principal_key: "rest:discord/duck".to_owned(),
-                principal: "rest(discord/duck)".to_owned(),
-                capability: Capability::ProviderRest,
-                kind: SecretKind::ProviderCredential,
-                version: 1,
-                fence: None,
-                renewable: true,
-                ttl_ms,
-                expires_ms,
-                max_expires_ms: expires_ms + 1_000_000,
-                secret: SecretString::from("x"),
-            },
-            clock,
-        ))
+        let id = "discord/duck/bot_token/01J0000000000000000000000";
+        let lease = NewLease::for_test(id, "discord/duck/bot_token", ttl_ms, expires_ms);
+        Arc::new(LeaseShared::new(lease, clock))
     }
 
     #[tokio::test(start_paused = true)]

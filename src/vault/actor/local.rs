@@ -80,37 +80,17 @@ impl LocalLeases {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
-
     use super::*;
     use crate::vault::clock::Clock;
     use crate::vault::lease::NewLease;
-    use crate::vault::path::SecretKind;
-    use crate::vault::principal::Capability;
 
     fn path(s: &str) -> SecretPath {
         s.parse().expect("valid path")
     }
 
     fn lease(id: &str, path: SecretPath) -> Arc<LeaseShared> {
-        Arc::new(LeaseShared::new(
-            NewLease {
-                id: id.to_owned(),
-                path,
-                principal_key: "rest:discord/duck".to_owned(),
-                principal: "rest(discord/duck)".to_owned(),
-                capability: Capability::ProviderRest,
-                kind: SecretKind::ProviderCredential,
-                version: 1,
-                fence: None,
-                renewable: true,
-                ttl_ms: 30_000,
-                expires_ms: 30_000,
-                max_expires_ms: 60_000,
-                secret: SecretString::from("x"),
-            },
-            Clock::new(),
-        ))
+        let lease = NewLease::for_test(id, &path.to_string(), 30_000, 30_000);
+        Arc::new(LeaseShared::new(lease, Clock::new()))
     }
 
     #[test]
