@@ -88,17 +88,17 @@ mod tests {
         s.parse().expect("valid path")
     }
 
-    fn lease(id: &str, path: SecretPath) -> Arc<LeaseShared> {
-        let lease = NewLease::for_test(id, &path.to_string(), 30_000, 30_000);
+    fn lease(id: &str, path: &str) -> Arc<LeaseShared> {
+        let lease = NewLease::for_test(id, path, 30_000, 30_000);
         Arc::new(LeaseShared::new(lease, Clock::new()))
     }
 
     #[test]
     fn the_path_index_follows_inserts_replacements_and_removals() {
         let mut leases = LocalLeases::default();
-        let a = lease("a", path("discord/duck/bot_token"));
-        let b = lease("b", path("discord/duck/bot_token"));
-        let c = lease("c", path("discord/goose/bot_token"));
+        let a = lease("a", "discord/duck/bot_token");
+        let b = lease("b", "discord/duck/bot_token");
+        let c = lease("c", "discord/goose/bot_token");
         leases.insert("a".into(), Arc::clone(&a));
         leases.insert("b".into(), Arc::clone(&b));
         leases.adopt("c", &c);
@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(leases.of_path(&path("discord/goose/bot_token")).count(), 1);
 
         // Replacing "b" with a lease of another path moves it in the index.
-        let b2 = lease("b", path("discord/goose/bot_token"));
+        let b2 = lease("b", "discord/goose/bot_token");
         leases.insert("b".into(), b2);
         assert_eq!(leases.of_path(&duck).count(), 1);
         assert_eq!(leases.of_path(&path("discord/goose/bot_token")).count(), 2);
