@@ -293,6 +293,107 @@ async fn responses_reach_the_node_that_asked() {
     serving.close().await;
 }
 
+fn post(content: &str) -> Envelope {
+    let cmd = Command::PostMessage(PostMessage {
+        channel_id: "1".into(),
+        content: content.into(),
+        reply_to: None,
+        embeds: vec![],
+        allowed_mentions: None,
+        nonce: None,
+    });
+    Envelope::request("promethean", &tenant(5), cmd, "ignored").unwrap()
+}
+
+/// A command for a tenant whose requests the publishing node serves costs one write:
+/// its doorbell rings in memory, not on the shared ring. When that node stops serving
+/// the tenant (a node paused past its lease, while another took the tenant over),
+/// the node serving it now gets every such command, each once, and the answers reach
+/// the node that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_served_here_rings_in_memory_and_reaches_the_next_holder() {
+    use futures_util::FutureExt;
+    let server = TestRedis::start().await;
+    let t = tenant(5);
+    let mut cfg_b = bus_config(3, 4, 1000);
+    cfg_b.node_id = "holder".into();
+    let holder = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
+    let answered: Arc<DashMap<String, u32>> = Arc::default();
+    let responder = {
+        let (holder, answered, t) = (holder.clone(), Arc::clone(&answered), t.clone());
+        tokio::spawn(async move {
+            while let Some(req) = holder.next_request(&t).await {
+                if let switchboard::model::Payload::Command(Command::PostMessage(p)) =
+                    &req.envelope.payload
+                {
+                    *answered.entry(p.content.clone()).or_default() += 1;
+                }
+                let answer = RestResponse::success(200, RestResult::Empty);
+                holder.respond(req, answer).await.unwrap();
+            }
+        })
+    };
+    // The paused node still serves the tenant, with room for one request at a time
+    // (one poll subscribes it: the tenant is registered, so nothing waits on Redis).
+    let mut cfg_a = bus_config(3, 4, 1000);
+    cfg_a.node_id = "paused".into();
+    cfg_a.request_queue_bound = 1;
+    let paused = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
+    paused.register_tenant(&t).await.unwrap();
+    assert!(paused.next_request(&t).now_or_never().is_none());
+    let mut replies = Vec::new();
+    let commands = monitored(
+        &server,
+        Box::pin(async {
+            for i in 0..3 {
+                let pending = paused
+                    .submit(post(&format!("m{i}")), Duration::from_secs(30))
+                    .await
+                    .unwrap();
+                replies.push(pending);
+            }
+        }),
+    )
+    .await;
+    let ring = format!("{}:ring\"", server.prefix());
+    let writes: Vec<&String> = commands
+        .iter()
+        .filter(|l| l.contains("\"XADD\"") && l.contains(":rest\""))
+        .collect();
+    assert_eq!(writes.len(), 3, "one write per command: {commands:?}");
+    let rings: Vec<&String> = commands
+        .iter()
+        .filter(|l| l.contains("\"XADD\"") && l.contains(&ring))
+        .collect();
+    assert!(
+        rings.is_empty(),
+        "served here: no ring on {ring}: {rings:?}"
+    );
+    // It stops serving the tenant: what it fetched goes back, and the stream rings.
+    paused.stop_requests(&t).await;
+    for pending in replies {
+        let reply = pending.wait().await.expect("answered by the holder");
+        assert!(reply.corr.is_some());
+    }
+    let mut seen: Vec<(String, u32)> = answered
+        .iter()
+        .map(|e| (e.key().clone(), *e.value()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("m0".to_owned(), 1),
+            ("m1".to_owned(), 1),
+            ("m2".to_owned(), 1)
+        ],
+        "each command served once, by the holder"
+    );
+    responder.abort();
+    paused.close().await;
+    holder.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_is_namespaced_by_prefix_and_tenant() {
     let server = TestRedis::start().await;

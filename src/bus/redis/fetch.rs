@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::recover::{ErrorBackoff, is_nogroup};
 use super::ring::{self, Stream};
-use super::scripts::MOVE_DUE;
+use super::scripts::{ACK_MANY, MOVE_DUE};
 use super::{REST, RedisBackend};
 use crate::bus::delivery::{Delivery, Receipt};
 use crate::bus::{Bus, GroupId};
@@ -65,20 +65,22 @@ async fn wait_for_work(
     }
 }
 
-/// One non-blocking `XREADGROUP ... >` of new entries for this node's consumer over
-/// `keys` (only streams that rang are named, so nothing waits in Redis).
+/// One non-blocking `XREADGROUP ... >` of at most `count` new entries per stream for
+/// this node's consumer over `keys` (only streams that rang are named, so nothing
+/// waits in Redis).
 async fn read_new(
     r: &RedisBackend,
     reader: &Client,
     group: &str,
     keys: Vec<String>,
+    count: u64,
 ) -> Result<XReadResponse<String, String, String, Bytes>, fred::error::Error> {
     let ids: Vec<&str> = vec![">"; keys.len()];
     reader
         .xreadgroup::<Value, _, _, _, _>(
             group,
             r.node.as_str(),
-            Some(r.cfg.fetch_count),
+            Some(count),
             None,
             false,
             keys,
@@ -482,7 +484,7 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
         }
         for chunk in ready.chunks(READ_KEYS) {
             let keys: Vec<String> = chunk.iter().map(|(k, _, _)| k.clone()).collect();
-            match read_new(r, &r.inbox_reader, &reader.consumer, keys).await {
+            match read_new(r, &r.inbox_reader, &reader.consumer, keys, r.cfg.fetch_count).await {
                 Ok(mut resp) => {
                     backoff.reset();
                     let mut admitted = Vec::new();
@@ -518,6 +520,12 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
     }
 }
 
+/// Most requests one read takes per stream: a batch, or the REST actor's whole queue
+/// if that is smaller (a queue smaller than a batch must still be read).
+fn request_batch(r: &RedisBackend) -> u64 {
+    r.cfg.fetch_count.min(r.request_bound as u64).max(1)
+}
+
 /// A request stream that rang, of a tenant served here with room: its key, the
 /// tenant, the REST actor's queue and the mark's generation.
 type RungRequest = (String, TenantId, mpsc::Sender<Delivery>, u64);
@@ -537,7 +545,7 @@ fn rung_requests(r: &RedisBackend) -> (Vec<RungRequest>, bool) {
             r.rings.rest.forget(&key);
             continue;
         };
-        if tx.capacity() as u64 >= r.cfg.fetch_count {
+        if tx.capacity() as u64 >= request_batch(r) {
             ready.push((key, t, tx, seen));
         } else {
             waiting_for_room = true;
@@ -616,12 +624,13 @@ pub(super) async fn request_fetcher(bus: Bus) {
         }
         for chunk in ready.chunks(READ_KEYS) {
             let keys: Vec<String> = chunk.iter().map(|(k, ..)| k.clone()).collect();
-            match read_new(r, &r.request_reader, REST, keys).await {
+            let batch = request_batch(r);
+            match read_new(r, &r.request_reader, REST, keys, batch).await {
                 Ok(mut resp) => {
                     backoff.reset();
                     for (stream, t, tx, seen) in chunk {
                         let entries = resp.remove(stream).unwrap_or_default();
-                        if (entries.len() as u64) < r.cfg.fetch_count {
+                        if (entries.len() as u64) < batch {
                             r.rings.rest.settle(stream, *seen);
                         }
                         for (id, fields) in entries {
@@ -883,7 +892,7 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
                 Err(_) => break,
             }
         }
-        let mut by_stream: HashMap<(String, Cow<'static, str>), Vec<String>> = HashMap::new();
+        let mut by_stream: AckBatch = HashMap::new();
         let mut marks = Vec::new();
         for item in batch {
             marks.extend(item.marks);
@@ -899,75 +908,89 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
 /// Writes `marks`, then acknowledges (and deletes) every entry of `by_stream`, and
 /// lets go of them here: an entry stays held until it is settled, so a re-read of
 /// this node's pending entries meanwhile does not deliver it again.
-async fn settle_batch(
-    r: &RedisBackend,
-    by_stream: HashMap<(String, Cow<'static, str>), Vec<String>>,
-    marks: &[String],
-) {
-    let held: Vec<super::HeldKey> = by_stream
-        .iter()
-        .flat_map(|((stream, group), ids)| {
-            ids.iter()
-                .map(|id| (stream.clone(), id.clone(), group.clone()))
-        })
-        .collect();
-    write_marks_and_acks(r, by_stream, marks).await;
-    for key in held {
-        r.in_hand.remove(&key);
+async fn settle_batch(r: &RedisBackend, by_stream: AckBatch, marks: &[String]) {
+    write_marks_and_acks(r, &by_stream, marks).await;
+    for ((stream, group), ids) in by_stream {
+        for id in ids {
+            r.in_hand.remove(&(stream.clone(), id, group.clone()));
+        }
     }
 }
 
-/// One pipeline: the idempotency marks, then each stream's `XACK` and `XDEL` (with
-/// several worker groups, the marks first and then one `ACK_DEL` script per stream).
-async fn write_marks_and_acks(
-    r: &RedisBackend,
-    by_stream: HashMap<(String, Cow<'static, str>), Vec<String>>,
-    marks: &[String],
-) {
-    let p = r.client.pipeline();
-    // The idempotency marks first: Redis runs the pipeline in order, so an entry
-    // is never acknowledged before its handlers' marks are written.
-    let done_ttl = Expiration::PX(r.cfg.done_ttl.as_millis() as i64);
-    let mut queued = true;
-    for key in marks {
-        let m: Result<Value, _> = p.set(key.as_str(), 1, Some(done_ttl.clone()), None, false).await;
-        queued &= m.is_ok();
-    }
+/// An ack batch: entry ids by stream and consumer group.
+type AckBatch = HashMap<(String, Cow<'static, str>), Vec<String>>;
+
+/// The marks, then each stream's acknowledgement and delete: one `ACK_MANY` call
+/// (with several worker groups, the marks and then one `ACK_DEL` script per stream).
+async fn write_marks_and_acks(r: &RedisBackend, by_stream: &AckBatch, marks: &[String]) {
+    let done_ttl = r.cfg.done_ttl.as_millis() as i64;
     if r.inbox_groups.len() > 1 {
         // The marks before any acknowledgement.
         if !marks.is_empty() {
+            let p = r.client.pipeline();
+            let mut queued = true;
+            for key in marks {
+                let m: Result<Value, _> = p
+                    .set(key.as_str(), 1, Some(Expiration::PX(done_ttl)), None, false)
+                    .await;
+                queued &= m.is_ok();
+            }
+            if !queued {
+                tracing::warn!("could not queue idempotency marks");
+            }
             marks_written(p.try_all::<Value>().await);
         }
         // Several worker groups: each stream's batch is one `ACK_DEL` (deleting
         // only what no other group needs); the client pipelines them.
-        let settles = by_stream
-            .into_iter()
-            .map(|((stream, group), ids)| async move {
-                if let Err(e) = r.settle_entries(&stream, &group, ids).await {
-                    tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
-                }
-            });
+        let settles = by_stream.iter().map(|((stream, group), ids)| async move {
+            if let Err(e) = r.settle_entries(stream, group, ids.clone()).await {
+                tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
+            }
+        });
         futures_util::future::join_all(settles).await;
         return;
     }
-    let mut streams = Vec::with_capacity(by_stream.len());
+    let mut keys: Vec<&str> = Vec::with_capacity(marks.len() + by_stream.len());
+    keys.extend(marks.iter().map(String::as_str));
+    let ids: usize = by_stream.values().map(Vec::len).sum();
+    let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * by_stream.len() + ids);
+    args.push(Value::from(done_ttl));
+    args.push(Value::from(i64::try_from(marks.len()).unwrap_or(i64::MAX)));
+    let mut streams: Vec<&str> = Vec::with_capacity(by_stream.len());
     for ((stream, group), ids) in by_stream {
-        let a: Result<Value, _> = p.xack(stream.as_str(), &*group, ids.clone()).await;
-        let d: Result<Value, _> = p.xdel(stream.as_str(), ids).await;
-        queued &= a.is_ok() && d.is_ok();
+        keys.push(stream);
         streams.push(stream);
+        args.push(Value::from(&**group));
+        args.push(Value::from(i64::try_from(ids.len()).unwrap_or(i64::MAX)));
+        args.extend(ids.iter().map(|id| Value::from(id.as_str())));
     }
-    if !queued {
-        tracing::warn!("could not queue acknowledgements");
-    }
-    // One reply per mark, then two per stream (XACK, XDEL), in order.
-    let mut replies = p.try_all::<Value>().await.into_iter();
-    marks_written(replies.by_ref().take(marks.len()).collect());
-    for stream in &streams {
-        let mine: Vec<_> = replies.by_ref().take(2).collect();
-        if let Err(e) = r.settled(stream, mine).await {
-            // Unacknowledged entries are redelivered after the claim bound.
-            tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
+    match ACK_MANY
+        .evalsha_with_reload::<Value, _, _>(&r.client, keys, args)
+        .await
+    {
+        Ok(failed) => {
+            // Pairs: the failed stream's index (from 1) and the error.
+            let failed = failed.into_array();
+            for pair in failed.chunks(2) {
+                let [index, error] = pair else { continue };
+                let stream = index
+                    .as_u64()
+                    .and_then(|i| streams.get(usize::try_from(i).ok()?.checked_sub(1)?));
+                let error = error.as_string().unwrap_or_default();
+                let Some(stream) = stream else { continue };
+                if error.contains("NOGROUP") {
+                    r.recreate_groups_of([*stream], "XACK").await;
+                } else {
+                    // Unacknowledged entries are redelivered after the claim bound.
+                    tracing::warn!(stream, error, "acknowledging a batch failed");
+                }
+            }
+        }
+        Err(e) => {
+            // Nothing written, marks included (the script is atomic): the entries
+            // are redelivered after the claim bound and their handlers run again,
+            // at least once.
+            tracing::warn!(error = %crate::Report(&e), "writing idempotency marks and acknowledgements failed");
         }
     }
 }

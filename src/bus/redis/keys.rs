@@ -18,7 +18,7 @@
 //! | `P:{p:t}:job:<schedule>:slot:<ms>` | string, PX | a fired slot's claim (its envelope id) |
 //! | `P:{p:t}:job:<schedule>:last` | string | the schedule's last fired slot, ms |
 //! | `P:tenants` | set | tenants that ever published (what the sweeps read) |
-//! | `P:ring` | stream, MAXLEN ~100k | the work doorbell: field `k` names an inbox or request stream just written to |
+//! | `P:ring` | stream, MAXLEN ~100k | the work doorbell: each entry names inbox or request streams just written to (field `k`, and `k1`, `k2`, … for a batch) |
 //! | `P:node:<node>:replies` | stream | responses addressed to a node |
 //! | `P:dlq` | stream | dead letters of every tenant (field `group`: the worker group that gave up) |
 

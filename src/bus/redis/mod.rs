@@ -10,11 +10,11 @@
 //! re-reads this node's own pending entries, and claims (`XAUTOCLAIM`) entries another
 //! node left idle past `claim_idle`.
 //!
-//! Acknowledgements are batched (`XACK` + `XDEL` in one pipeline), so an acked entry
-//! leaves the stream and nothing pending is ever trimmed. Retries wait in a per-tenant
-//! sorted set and are moved back into the stream by a Lua script when due; dead letters
-//! go to one `dlq` stream. Blocking reads use clients of their own: a blocking command
-//! stalls every other command on its connection.
+//! Acknowledgements are batched (`XACK` + `XDEL` of every stream in one Lua call), so
+//! an acked entry leaves the stream and nothing pending is ever trimmed. Retries wait
+//! in a per-tenant sorted set and are moved back into the stream by a Lua script when
+//! due; dead letters go to one `dlq` stream. Blocking reads use clients of their own:
+//! a blocking command stalls every other command on its connection.
 
 mod claims;
 mod fetch;
@@ -144,12 +144,19 @@ pub(crate) struct RedisBackend {
     acks: mpsc::UnboundedSender<AckItem>,
     ack_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<AckItem>>>,
     publishes: AtomicU64,
-    request_bound: usize,
+    pub(crate) request_bound: usize,
     /// About how many dead letters the `dlq` stream keeps (approximate trimming).
     dead_letter_cap: usize,
     /// When the fetchers claim entries other consumers left idle.
     pub(crate) claims: Box<claims::ClaimSchedule>,
+    /// Inbox lengths batch publishers read (`XLEN`), plus what this node added
+    /// since, with when they were read (`backpressure_many`).
+    lengths: DashMap<String, (u64, tokio::time::Instant)>,
 }
+
+/// How long a batch publisher trusts an inbox length it read (other nodes publish
+/// too).
+const LENGTH_FRESH: Duration = Duration::from_secs(1);
 
 /// A connected client to the Redis at `url`, with the project's connection timeout
 /// and reconnect policy: the one way the bus, the cluster registry, the session
@@ -215,6 +222,7 @@ impl RedisBackend {
             request_subs_changed: AtomicU64::new(0),
             in_hand: DashMap::new(),
             claims: Box::default(),
+            lengths: DashMap::new(),
             acks,
             ack_rx: std::sync::Mutex::new(Some(ack_rx)),
             publishes: AtomicU64::new(0),
@@ -291,11 +299,17 @@ impl RedisBackend {
         Ok(created)
     }
 
-    /// Queues on `p` a ring naming `stream`, after the write it announces.
-    async fn ring_on(&self, p: &Pipeline<Client>, stream: &str) -> Result<(), BusError> {
+    /// Queues on `p` one ring naming every stream of `streams`, after the writes it
+    /// announces: a batch touching five hundred streams rings once, not five hundred
+    /// times.
+    async fn ring_on<'a>(
+        &self,
+        p: &Pipeline<Client>,
+        streams: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), BusError> {
         let cap = XCap::try_from(("MAXLEN", "~", ring::RING_MAX_LEN))?;
         let _: Value = p
-            .xadd(self.keys.ring(), false, cap, "*", vec![("k", stream)])
+            .xadd(self.keys.ring(), false, cap, "*", ring::ring_fields(streams))
             .await?;
         Ok(())
     }
@@ -306,7 +320,7 @@ impl RedisBackend {
         let _: Value = p
             .xadd(stream, false, None::<()>, "*", fields(bytes))
             .await?;
-        self.ring_on(&p, stream).await?;
+        self.ring_on(&p, [stream]).await?;
         let _: Vec<Value> = p.all().await?;
         Ok(())
     }
@@ -360,26 +374,64 @@ impl RedisBackend {
         {
             return Ok(());
         }
-        self.wait_for_room(bus, &[key].into()).await
+        self.wait_for_room(bus, &[key].into()).await.map(|_| ())
     }
 
-    /// [`Self::backpressure`] for a batch: every stream it writes, checked at once.
+    /// [`Self::backpressure`] for a batch: the streams it writes whose length could
+    /// be past the soft limit, checked at once. A stream read less than
+    /// [`LENGTH_FRESH`] ago is not read again unless what this node added since
+    /// could take it to the limit: a batch over a thousand quiet streams costs no
+    /// `XLEN` per stream.
     async fn backpressure_many(
         &self,
         bus: &Bus,
         batch: &[(String, Vec<u8>)],
     ) -> Result<(), BusError> {
-        let keys = batch.iter().map(|(k, _)| k.as_str()).collect();
-        self.wait_for_room(bus, &keys).await
+        let mut adding: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for (key, _) in batch {
+            *adding.entry(key.as_str()).or_default() += 1;
+        }
+        let now = tokio::time::Instant::now();
+        let stale = |key: &str, n: u64| {
+            self.lengths.get(key).is_none_or(|e| {
+                let (len, at) = *e;
+                now.duration_since(at) >= LENGTH_FRESH
+                    || len.saturating_add(n) >= self.cfg.stream_soft_limit
+            })
+        };
+        let check: std::collections::BTreeSet<&str> = adding
+            .iter()
+            .filter(|(k, n)| stale(k, **n))
+            .map(|(k, _)| *k)
+            .collect();
+        let lens = if check.is_empty() {
+            Vec::new()
+        } else {
+            self.wait_for_room(bus, &check).await?
+        };
+        let read: HashMap<&str, u64> = check.iter().copied().zip(lens).collect();
+        for (key, n) in adding {
+            match read.get(key) {
+                Some(len) => {
+                    self.lengths.insert(key.to_owned(), (len + n, now));
+                }
+                None => {
+                    if let Some(mut e) = self.lengths.get_mut(key) {
+                        e.0 += n;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Waits while any of `keys` is past the soft limit; their lengths are read in
-    /// one pipelined round trip.
+    /// one pipelined round trip. Returns the lengths last read, in `keys`' order.
     async fn wait_for_room(
         &self,
         bus: &Bus,
         keys: &std::collections::BTreeSet<&str>,
-    ) -> Result<(), BusError> {
+    ) -> Result<Vec<u64>, BusError> {
         loop {
             let p = self.client.pipeline();
             for key in keys {
@@ -387,7 +439,7 @@ impl RedisBackend {
             }
             let lens: Vec<u64> = p.all().await?;
             if lens.iter().all(|&n| n < self.cfg.stream_soft_limit) {
-                return Ok(());
+                return Ok(lens);
             }
             if bus.inner.cancel.is_cancelled() {
                 return Err(BusError::Closed);
@@ -401,7 +453,7 @@ impl RedisBackend {
         bus: &Bus,
         envs: Vec<Envelope>,
     ) -> Result<(), BusError> {
-        for chunk in envs.chunks(500) {
+        for chunk in envs.chunks(2000) {
             let mut encoded = Vec::with_capacity(chunk.len());
             for env in chunk {
                 let t = env.tenant_id();
@@ -418,9 +470,7 @@ impl RedisBackend {
                     .await?;
                 written.insert(key);
             }
-            for key in &written {
-                self.ring_on(&p, key).await?;
-            }
+            self.ring_on(&p, written.iter().map(String::as_str)).await?;
             let _: Vec<Value> = p.all().await?;
         }
         Ok(())
@@ -699,15 +749,43 @@ impl RedisBackend {
         f.push(("g", Value::from(consumer)));
         let p = self.client.pipeline();
         let _: Value = p.xadd(key.as_str(), false, None::<()>, "*", f).await?;
-        self.ring_on(&p, &key).await?;
+        self.ring_on(&p, [key.as_str()]).await?;
         let _: Vec<Value> = p.all().await?;
         Ok(())
     }
 
+    /// Appends a command to the tenant's request stream. When this node serves the
+    /// tenant's requests (its `RestActor` runs here, the usual case for a tenant's
+    /// own gateway and workers) nobody else reads the stream, so the doorbell is rung
+    /// here in memory rather than on the shared ring: a command costs one write. If
+    /// the service stopped meanwhile (checked after the write) the ring goes out as
+    /// usual; a stop after that rings the stream itself (`stop_requests`), so the
+    /// next holder never misses an entry written without a ring.
     pub(crate) async fn publish_request(&self, env: Envelope) -> Result<(), BusError> {
         let t = env.tenant_id();
         self.ensure_tenant(&t).await?;
-        self.xadd_and_ring(&self.keys.rest(&t), encode(&env)?).await
+        let stream = self.keys.rest(&t);
+        let bytes = encode(&env)?;
+        if !self.request_subs.contains_key(&t) {
+            return self.xadd_and_ring(&stream, bytes).await;
+        }
+        let _: Value = self
+            .client
+            .xadd(stream.as_str(), false, None::<()>, "*", fields(bytes))
+            .await?;
+        if self.request_subs.contains_key(&t) {
+            self.rings.rest.mark(stream, ring::Stream::Rest(t));
+            return Ok(());
+        }
+        self.ring(&stream).await
+    }
+
+    /// Rings the shared doorbell for `stream` alone.
+    async fn ring(&self, stream: &str) -> Result<(), BusError> {
+        let p = self.client.pipeline();
+        self.ring_on(&p, [stream]).await?;
+        let _: Vec<Value> = p.all().await?;
+        Ok(())
     }
 
     fn request_queue(&self, t: &TenantId) -> Arc<RequestQueue> {
@@ -752,6 +830,11 @@ impl RedisBackend {
             }
         }
         self.in_hand.retain(|(s, ..), _| *s != stream);
+        // Requests published here while this node served the tenant rang only here
+        // (`publish_request`): ring the stream for the tenant's next holder.
+        if let Err(e) = self.ring(&stream).await {
+            tracing::warn!(tenant = %t, error = %crate::Report(&e), "cannot ring the request stream for its next holder (it reads it at its next sweep)");
+        }
         if moved > 0 {
             tracing::info!(tenant = %t, moved, "requests handed back to the tenant's holder");
         }

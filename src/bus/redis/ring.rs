@@ -1,7 +1,9 @@
 //! The work doorbell ("ring"): which streams have entries to read.
 //!
 //! Every write to an inbox or request stream also appends that stream's key to one
-//! shared stream, `P:ring`, in the same pipeline or script and after the entry. One
+//! shared stream, `P:ring`, in the same pipeline or script and after the entry (a
+//! batch writing many streams appends one ring naming them all: fields `k`, `k1`,
+//! `k2`, …). One
 //! task per node reads the ring with a blocking `XREAD` (every node sees every ring)
 //! and marks the streams it names **dirty**; the fetchers read only dirty streams,
 //! without blocking, and a stream stops being dirty once a read returns less than a
@@ -37,6 +39,18 @@ pub(crate) const RING_MAX_LEN: i64 = 100_000;
 
 /// Most rings one read takes.
 const RING_BATCH: u64 = 1_000;
+
+/// The fields of one ring naming `streams`: `k`, then `k1`, `k2`, … (a reader takes
+/// every field's value as a stream key).
+pub(crate) fn ring_fields<'a>(
+    streams: impl IntoIterator<Item = &'a str>,
+) -> Vec<(String, &'a str)> {
+    streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| (if i == 0 { "k".to_owned() } else { format!("k{i}") }, s))
+        .collect()
+}
 
 /// A stream a ring can name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -269,15 +283,15 @@ pub(super) async fn ring_reader(bus: Bus) {
             Ok(mut resp) => {
                 backoff.reset();
                 let mut rung = Vec::new();
-                for (id, mut fields) in resp.remove(&key).unwrap_or_default() {
+                for (id, fields) in resp.remove(&key).unwrap_or_default() {
                     last = id;
-                    let named = fields
-                        .remove("k")
-                        .and_then(|b| String::from_utf8(b.to_vec()).ok());
-                    if let Some(named) = named
-                        && let Some(s) = r.stream_of(&named)
-                    {
-                        rung.push((named, s));
+                    // Every field names a stream (`ring_fields`).
+                    for named in fields.into_values() {
+                        if let Ok(named) = String::from_utf8(named.to_vec())
+                            && let Some(s) = r.stream_of(&named)
+                        {
+                            rung.push((named, s));
+                        }
                     }
                 }
                 r.mark_dirty(rung);
@@ -313,6 +327,15 @@ mod tests {
         let snap = d.snapshot();
         d.settle(&k, snap[0].2);
         assert_eq!(d.len(), 0, "drained and not marked since");
+    }
+
+    #[test]
+    fn one_ring_names_every_stream_of_a_batch_under_distinct_fields() {
+        let f = ring_fields(["a", "b", "c"]);
+        let names: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["k", "k1", "k2"]);
+        let values: Vec<&str> = f.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, ["a", "b", "c"]);
     }
 
     #[tokio::test]

@@ -146,3 +146,39 @@ return 0
 ",
     )
 });
+
+/// Settles one ack batch in one command: writes the idempotency marks, then for each
+/// stream acknowledges its entries for its consumer group and deletes them — the
+/// ack batcher's whole pipeline (marks, `XACK`, `XDEL` per stream) as one call, so a
+/// batch over a thousand tenants' streams costs Redis one command, not two thousand.
+/// Atomic, so no entry is ever acknowledged before its marks. (With several worker
+/// groups on the inbox streams the bus uses [`ACK_DEL`] per stream instead.)
+///
+/// KEYS: the marks, then the streams. ARGV: the marks' time to live (ms), how many
+/// marks, then per stream its consumer group, how many ids, and the ids. Returns, per
+/// stream whose `XACK` failed, its index among the streams (from 1) and the error.
+pub(crate) static ACK_MANY: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
+local marks = tonumber(ARGV[2])
+for i = 1, marks do redis.call('SET', KEYS[i], '1', 'PX', ARGV[1]) end
+local a = 3
+local failed = {}
+for s = marks + 1, #KEYS do
+  local group = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  local ids = {}
+  for j = 1, n do ids[j] = ARGV[a + 1 + j] end
+  a = a + 2 + n
+  local acked = redis.pcall('XACK', KEYS[s], group, unpack(ids))
+  if type(acked) == 'table' and acked.err then
+    failed[#failed + 1] = s - marks
+    failed[#failed + 1] = acked.err
+  else
+    redis.call('XDEL', KEYS[s], unpack(ids))
+  end
+end
+return failed
+",
+    )
+});
