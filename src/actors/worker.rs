@@ -107,10 +107,11 @@ async fn settle(shared: &PoolShared, delivery: Delivery, finished: &[String], er
         Ok(())
     } else {
         // Mark what finished before the retry is scheduled, so the retry skips it.
+        let tenant = delivery.envelope.tenant_id();
         for mark in finished {
             if let Err(e) = shared
                 .bus
-                .mark_done(&delivery.envelope.tenant_id(), delivery.envelope.id, mark)
+                .mark_done(&tenant, delivery.envelope.id, mark)
                 .await
             {
                 tracing::warn!(error = %crate::Report(&e), "recording handler completion failed");

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use switchboard::actors::WorkerPoolHandle;
 use switchboard::bus::{Bus, BusConfig};
 use switchboard::handler::{Ctx, CtxError, Handler, HandlerResult, HandlerSet};
 use switchboard::model::{Command, EnvelopeId, Payload, RawPayload, SocialMessageCreated};
@@ -436,31 +437,34 @@ impl Handler for Step {
     }
 }
 
+/// A pool running two counting handlers for tenant 0, `first` and `second` (which
+/// fails its first run if `second_fails_first`), and their run counts.
+async fn two_steps(
+    bus: &Bus,
+    second_fails_first: bool,
+) -> (WorkerPoolHandle, Arc<DashMap<&'static str, u32>>) {
+    let runs = Arc::new(DashMap::new());
+    let mut set = HandlerSet::new();
+    for (name, fail_first) in [("first", false), ("second", second_fails_first)] {
+        set.add(
+            &tenant(0),
+            Arc::new(Step {
+                name,
+                runs: runs.clone(),
+                fail_first,
+            }),
+        );
+    }
+    (start_pool(bus, set, 2).await, runs)
+}
+
 pub(crate) async fn retry_reruns_only_unfinished_handlers<F, Fut>(make: F)
 where
     F: Fn(BusConfig) -> Fut,
     Fut: Future<Output = (Bus, Guard)>,
 {
     let (bus, _guard) = make(bus_config(5, 4, 1000)).await;
-    let runs = Arc::new(DashMap::new());
-    let mut set = HandlerSet::new();
-    set.add(
-        &tenant(0),
-        Arc::new(Step {
-            name: "first",
-            runs: runs.clone(),
-            fail_first: false,
-        }),
-    );
-    set.add(
-        &tenant(0),
-        Arc::new(Step {
-            name: "second",
-            runs: runs.clone(),
-            fail_first: true,
-        }),
-    );
-    let pool = start_pool(&bus, set, 2).await;
+    let (pool, runs) = two_steps(&bus, true).await;
     bus.publish(message(&tenant(0), "x")).await.unwrap();
     eventually(Duration::from_secs(30), "acked after the retry", || {
         let acked = bus.stats().acked;
@@ -486,19 +490,7 @@ where
     Fut: Future<Output = (Bus, Guard)>,
 {
     let (bus, _guard) = make(bus_config(5, 4, 1000)).await;
-    let runs = Arc::new(DashMap::new());
-    let mut set = HandlerSet::new();
-    for name in ["first", "second"] {
-        set.add(
-            &tenant(0),
-            Arc::new(Step {
-                name,
-                runs: runs.clone(),
-                fail_first: false,
-            }),
-        );
-    }
-    let pool = start_pool(&bus, set, 2).await;
+    let (pool, runs) = two_steps(&bus, false).await;
     let env = message(&tenant(0), "x");
     bus.publish(env.clone()).await.unwrap();
     eventually(Duration::from_secs(30), "both marks written", || {

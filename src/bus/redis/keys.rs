@@ -89,10 +89,17 @@ impl Keys {
 
     /// The tenant a per-tenant key (`P:{p:t}:...`) belongs to.
     pub(crate) fn tenant_of(&self, key: &str) -> Option<TenantId> {
+        self.split(key).map(|(t, _)| t)
+    }
+
+    /// The tenant a per-tenant key belongs to, and what follows its tag
+    /// (`inbox:message`, `rest`, …).
+    pub(crate) fn split<'k>(&self, key: &'k str) -> Option<(TenantId, &'k str)> {
         let rest = key.strip_prefix(self.prefix.as_str())?.strip_prefix(":{")?;
-        let (tag, _) = rest.split_once('}')?;
+        let (tag, after) = rest.split_once('}')?;
         let (provider, tenant) = tag.split_once(':')?;
-        TenantId::parse(provider, tenant).ok()
+        let t = TenantId::parse(provider, tenant).ok()?;
+        Some((t, after.strip_prefix(':')?))
     }
 
     /// The work doorbell (`ring.rs`): one entry per write to an inbox or request
@@ -142,6 +149,13 @@ mod tests {
             k.tenant_of(&k.inbox(&t, Priority::Message)),
             Some(t.clone())
         );
+        assert_eq!(k.split(&k.rest(&t)), Some((t.clone(), "rest")));
+        for c in Priority::ALL {
+            let key = k.inbox(&t, c);
+            let (owner, rest) = k.split(&key).unwrap();
+            assert_eq!(owner, t);
+            assert_eq!(rest.strip_prefix("inbox:"), Some(c.as_str()));
+        }
         assert_eq!(k.tenant_of(&k.rest(&t)), Some(t));
         assert_eq!(k.tenant_of(&k.dlq()), None);
         assert_eq!(k.tenant_of("other:{discord:duck}:rest"), None);
