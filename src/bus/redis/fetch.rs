@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fred::bytes::Bytes;
+use futures_util::StreamExt;
 use fred::prelude::*;
 use fred::types::streams::XReadResponse;
 use tokio::sync::mpsc;
@@ -45,7 +46,10 @@ const QUIET_WAIT: Duration = Duration::from_secs(1);
 const ROOM_WAIT: Duration = Duration::from_millis(10);
 
 /// Most streams one read names.
-const READ_KEYS: usize = 1_000;
+const READ_KEYS: usize = 250;
+
+/// Most inbox reads one fetcher has in flight at once.
+const READS_IN_FLIGHT: usize = 4;
 
 /// Waits for a ring on `dirty` — `ROOM_WAIT` if some dirty stream waits for room
 /// here, else `QUIET_WAIT` — or for the bus to close.
@@ -482,9 +486,22 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
             wait_for_work(dirty, waiting_for_room, &cancel).await;
             continue;
         }
-        for chunk in ready.chunks(READ_KEYS) {
-            let keys: Vec<String> = chunk.iter().map(|(k, _, _)| k.clone()).collect();
-            match read_new(r, &r.inbox_reader, &reader.consumer, keys, r.cfg.fetch_count).await {
+        // Several reads in flight: Redis runs the next while this task admits what
+        // the last one returned.
+        // (Collected first: a lazy map's closure in this task's type is not `Send`
+        // for every lifetime.)
+        let chunks: Vec<&[(String, TenantId, u64)]> = ready.chunks(READ_KEYS).collect();
+        let queued: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                let keys: Vec<String> = chunk.iter().map(|(k, _, _)| k.clone()).collect();
+                read_new(r, &r.inbox_reader, &reader.consumer, keys, r.cfg.fetch_count)
+            })
+            .collect();
+        let mut in_flight = futures_util::stream::iter(queued).buffered(READS_IN_FLIGHT);
+        let mut next = chunks.iter().copied();
+        while let (Some(read), Some(chunk)) = (in_flight.next().await, next.next()) {
+            match read {
                 Ok(mut resp) => {
                     backoff.reset();
                     let mut admitted = Vec::new();

@@ -2,8 +2,9 @@
 //!
 //! Every per-tenant key is `<prefix>:{<provider>:<tenant>}:<rest>`: one `SCAN` of
 //! `<prefix>:{<provider>:<tenant>}:*` finds a tenant's data, and the braces are a Redis
-//! Cluster hash tag, so all of a tenant's keys share a slot and its Lua scripts and
-//! transactions stay single-slot.
+//! Cluster hash tag, so all of a tenant's keys share a slot. (The bus as a whole needs
+//! one Redis, not a cluster: the global keys below, and the scripts that ring `P:ring`
+//! or settle a batch over many tenants' streams, span slots.)
 //!
 //! | key | type | what |
 //! | --- | --- | --- |
