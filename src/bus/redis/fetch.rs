@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fred::bytes::Bytes;
-use futures_util::StreamExt;
 use fred::prelude::*;
 use fred::types::streams::XReadResponse;
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -938,40 +938,36 @@ async fn settle_batch(r: &RedisBackend, by_stream: AckBatch, marks: &[String]) {
 type AckBatch = HashMap<(String, Cow<'static, str>), Vec<String>>;
 
 /// The marks, then each stream's acknowledgement and delete: one `ACK_MANY` call
-/// (with several worker groups, the marks and then one `ACK_DEL` script per stream).
+/// (with several worker groups, `ACK_MANY` writes only the marks and then one
+/// `ACK_DEL` script per stream deletes what no other group needs).
 async fn write_marks_and_acks(r: &RedisBackend, by_stream: &AckBatch, marks: &[String]) {
-    let done_ttl = r.cfg.done_ttl.as_millis() as i64;
-    if r.inbox_groups.len() > 1 {
-        // The marks before any acknowledgement.
-        if !marks.is_empty() {
-            let p = r.client.pipeline();
-            let mut queued = true;
-            for key in marks {
-                let m: Result<Value, _> = p
-                    .set(key.as_str(), 1, Some(Expiration::PX(done_ttl)), None, false)
-                    .await;
-                queued &= m.is_ok();
-            }
-            if !queued {
-                tracing::warn!("could not queue idempotency marks");
-            }
-            marks_written(p.try_all::<Value>().await);
-        }
-        // Several worker groups: each stream's batch is one `ACK_DEL` (deleting
-        // only what no other group needs); the client pipelines them.
-        let settles = by_stream.iter().map(|((stream, group), ids)| async move {
-            if let Err(e) = r.settle_entries(stream, group, ids.clone()).await {
-                tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
-            }
-        });
-        futures_util::future::join_all(settles).await;
+    if r.inbox_groups.len() == 1 {
+        ack_many(r, marks, by_stream).await;
         return;
     }
+    // The marks before any acknowledgement.
+    if !marks.is_empty() {
+        ack_many(r, marks, &AckBatch::new()).await;
+    }
+    // Each stream's batch is one `ACK_DEL`; the client pipelines them.
+    let settles = by_stream.iter().map(|((stream, group), ids)| async move {
+        if let Err(e) = r.settle_entries(stream, group, ids.clone()).await {
+            tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
+        }
+    });
+    futures_util::future::join_all(settles).await;
+}
+
+/// One `ACK_MANY` call: writes `marks`, then acknowledges and deletes every entry of
+/// `by_stream`, atomically. A stream whose `XACK` failed with `NOGROUP` gets its
+/// groups re-created; other failures are logged (the entries are redelivered after
+/// the claim bound, their handlers run again: at least once).
+async fn ack_many(r: &RedisBackend, marks: &[String], by_stream: &AckBatch) {
     let mut keys: Vec<&str> = Vec::with_capacity(marks.len() + by_stream.len());
     keys.extend(marks.iter().map(String::as_str));
     let ids: usize = by_stream.values().map(Vec::len).sum();
     let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * by_stream.len() + ids);
-    args.push(Value::from(done_ttl));
+    args.push(Value::from(r.cfg.done_ttl.as_millis() as i64));
     args.push(Value::from(i64::try_from(marks.len()).unwrap_or(i64::MAX)));
     let mut streams: Vec<&str> = Vec::with_capacity(by_stream.len());
     for ((stream, group), ids) in by_stream {
@@ -981,43 +977,32 @@ async fn write_marks_and_acks(r: &RedisBackend, by_stream: &AckBatch, marks: &[S
         args.push(Value::from(i64::try_from(ids.len()).unwrap_or(i64::MAX)));
         args.extend(ids.iter().map(|id| Value::from(id.as_str())));
     }
-    match ACK_MANY
+    let failed = match ACK_MANY
         .evalsha_with_reload::<Value, _, _>(&r.client, keys, args)
         .await
     {
-        Ok(failed) => {
-            // Pairs: the failed stream's index (from 1) and the error.
-            let failed = failed.into_array();
-            for pair in failed.chunks(2) {
-                let [index, error] = pair else { continue };
-                let stream = index
-                    .as_u64()
-                    .and_then(|i| streams.get(usize::try_from(i).ok()?.checked_sub(1)?));
-                let error = error.as_string().unwrap_or_default();
-                let Some(stream) = stream else { continue };
-                if error.contains("NOGROUP") {
-                    r.recreate_groups_of([*stream], "XACK").await;
-                } else {
-                    // Unacknowledged entries are redelivered after the claim bound.
-                    tracing::warn!(stream, error, "acknowledging a batch failed");
-                }
-            }
-        }
+        Ok(failed) => failed.into_array(),
         Err(e) => {
-            // Nothing written, marks included (the script is atomic): the entries
-            // are redelivered after the claim bound and their handlers run again,
-            // at least once.
+            // Nothing written, marks included (the script is atomic).
             tracing::warn!(error = %crate::Report(&e), "writing idempotency marks and acknowledgements failed");
+            return;
         }
-    }
-}
-
-/// Logs a failed idempotency mark. The entry is acknowledged all the same, as when
-/// a mark could not be written at all: a redelivery of it (a gateway replay) runs
-/// the handler again, at least once.
-fn marks_written(replies: Vec<Result<Value, fred::error::Error>>) {
-    if let Some(Err(e)) = replies.into_iter().find(Result::is_err) {
-        tracing::warn!(error = %crate::Report(&e), "writing idempotency marks failed");
+    };
+    // Pairs: the failed stream's index (from 1) and the error.
+    for pair in failed.chunks(2) {
+        let [index, error] = pair else { continue };
+        let Some(stream) = index
+            .as_u64()
+            .and_then(|i| streams.get(usize::try_from(i).ok()?.checked_sub(1)?))
+        else {
+            continue;
+        };
+        let error = error.as_string().unwrap_or_default();
+        if error.contains("NOGROUP") {
+            r.recreate_groups_of([*stream], "XACK").await;
+        } else {
+            tracing::warn!(stream, error, "acknowledging a batch failed");
+        }
     }
 }
 

@@ -3,9 +3,8 @@
 //! Every write to an inbox or request stream also appends that stream's key to one
 //! shared stream, `P:ring`, in the same pipeline or script and after the entry (a
 //! batch writing many streams appends one ring naming them all: fields `k`, `k1`,
-//! `k2`, …). One
-//! task per node reads the ring with a blocking `XREAD` (every node sees every ring)
-//! and marks the streams it names **dirty**; the fetchers read only dirty streams,
+//! `k2`, …). One task per node reads the ring with a blocking `XREAD` (every node
+//! sees every ring) and marks the streams it names **dirty**; the fetchers read only dirty streams,
 //! without blocking, and a stream stops being dirty once a read returns less than a
 //! full batch. An idle node therefore costs one blocking read per `block`, however
 //! many tenants it serves, and a busy tenant costs reads only while it has entries.

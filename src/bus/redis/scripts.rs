@@ -152,7 +152,8 @@ return 0
 /// ack batcher's whole pipeline (marks, `XACK`, `XDEL` per stream) as one call, so a
 /// batch over a thousand tenants' streams costs Redis one command, not two thousand.
 /// Atomic, so no entry is ever acknowledged before its marks. (With several worker
-/// groups on the inbox streams the bus uses [`ACK_DEL`] per stream instead.)
+/// groups on the inbox streams it writes only the marks, and [`ACK_DEL`] settles
+/// each stream.)
 ///
 /// KEYS: the marks, then the streams. ARGV: the marks' time to live (ms), how many
 /// marks, then per stream its consumer group, how many ids, and the ids. Returns, per
