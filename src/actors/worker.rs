@@ -225,21 +225,24 @@ fn mark_name<'a>(shared: &PoolShared, name: &'a str) -> std::borrow::Cow<'a, str
 }
 
 /// Whether handler `h` still has to run for this envelope: not if it finished it
-/// before (an idempotency mark), nor if it runs once per message and another tenant
-/// of the namespace claimed the message.
+/// before (an idempotency mark, not looked up for a `fresh` delivery: the first of
+/// a first publish), nor if it runs once per message and another tenant of the
+/// namespace claimed the message.
 async fn should_run(
     shared: &PoolShared,
     tenant: &TenantId,
-    id: EnvelopeId,
+    (id, fresh): (EnvelopeId, bool),
     event: &Event,
     h: &dyn DynHandler,
 ) -> bool {
     let mark = mark_name(shared, h.name());
-    match shared.bus.is_done(tenant, id, &mark).await {
-        Ok(true) => return false,
-        Ok(false) => {}
-        // Not knowing is no reason to skip: at-least-once, effects are idempotent.
-        Err(e) => tracing::warn!(error = %crate::Report(&e), "idempotency lookup failed"),
+    if !fresh {
+        match shared.bus.is_done(tenant, id, &mark).await {
+            Ok(true) => return false,
+            Ok(false) => {}
+            // Not knowing is no reason to skip: at-least-once, effects are idempotent.
+            Err(e) => tracing::warn!(error = %crate::Report(&e), "idempotency lookup failed"),
+        }
     }
     !h.once_per_message() || once_mine(shared, tenant, event, &mark).await
 }
@@ -285,7 +288,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
     let mut panicked = None;
     for h in &th.handlers {
         let name = h.name();
-        if !should_run(shared, &tenant, env.id, event, h.as_ref()).await {
+        if !should_run(shared, &tenant, (env.id, delivery.fresh), event, h.as_ref()).await {
             continue;
         }
         let cancel = shared.cancel.child_token();

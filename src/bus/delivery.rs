@@ -37,6 +37,13 @@ pub struct Delivery {
     /// The worker group this delivery belongs to: its ack, retry or dead letter
     /// concerns that group alone.
     pub(crate) group: GroupId,
+    /// No handler can have finished this envelope: the first delivery of an entry
+    /// its publisher marked as a first publish ([`Bus::publish_live`]). Workers skip
+    /// the idempotency lookup for it. Redeliveries, retries, replays and claimed
+    /// entries are never fresh.
+    ///
+    /// [`Bus::publish_live`]: super::Bus::publish_live
+    pub(crate) fresh: bool,
 }
 
 impl Delivery {
@@ -46,6 +53,7 @@ impl Delivery {
             receipt,
             ticket: None,
             group: GroupId::default(),
+            fresh: false,
         }
     }
 

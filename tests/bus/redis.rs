@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use fred::prelude::*;
-use switchboard::bus::{Bus, BusConfig, RedisBusConfig};
+use switchboard::bus::{Bus, BusConfig, BusError, RedisBusConfig};
 use switchboard::handler::HandlerSet;
-use switchboard::model::{Command, Envelope, PostMessage, RestResponse, RestResult};
+use switchboard::model::{Command, Envelope, EnvelopeId, PostMessage, RestResponse, RestResult};
 
 use crate::redis_server::TestRedis;
 use crate::scenarios;
@@ -392,6 +392,89 @@ async fn a_command_served_here_rings_in_memory_and_reaches_the_next_holder() {
     responder.abort();
     paused.close().await;
     holder.close().await;
+}
+
+/// A live dispatch (`publish_live`, under a claimed fence) is handled without an
+/// idempotency lookup; the same envelope published again as a possible repeat
+/// (`publish_fenced`, as a RESUME replays it) is looked up and skipped, since its
+/// handler finished it. Once a newer fence is claimed the older owner is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_dispatch_skips_the_idempotency_lookup_and_a_replay_does_not() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(1, 4, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    let t = tenant(0);
+    let handled: Arc<DashMap<EnvelopeId, u32>> = Arc::default();
+    let mut set = HandlerSet::new();
+    set.add(
+        &t,
+        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
+    );
+    let pool = start_pool(&bus, set, 2).await;
+    bus.claim_fence(&t, 7).await.unwrap();
+    let env = message(&t, "live");
+    let mark = format!(":done:{}:counting\"", env.id);
+    let lookups = |commands: &[String]| {
+        commands
+            .iter()
+            .filter(|l| l.contains("\"EXISTS\"") && l.contains(&mark))
+            .count()
+    };
+    let live = monitored(
+        &server,
+        Box::pin(async {
+            bus.publish_live(env.clone(), 7).await.unwrap();
+            eventually(Duration::from_secs(30), "the live dispatch handled", || {
+                let n = handled.get(&env.id).map_or(0, |n| *n);
+                async move { n == 1 }
+            })
+            .await;
+        }),
+    )
+    .await;
+    assert_eq!(lookups(&live), 0, "no lookup for a first publish: {live:?}");
+    eventually(Duration::from_secs(30), "its mark written", || {
+        let (bus, t, id) = (bus.clone(), t.clone(), env.id);
+        async move { bus.is_done(&t, id, "counting").await.unwrap_or(false) }
+    })
+    .await;
+
+    let replay = monitored(
+        &server,
+        Box::pin(async {
+            bus.publish_fenced(env.clone(), 7).await.unwrap();
+            eventually(Duration::from_secs(30), "the replay settled", || {
+                let acked = bus.stats().acked;
+                async move { acked == 2 }
+            })
+            .await;
+        }),
+    )
+    .await;
+    assert_eq!(
+        lookups(&replay),
+        1,
+        "a possible repeat is looked up: {replay:?}"
+    );
+    assert_eq!(
+        handled.get(&env.id).map(|n| *n),
+        Some(1),
+        "the replay ran no handler"
+    );
+
+    // A newer owner claims its fence: the older one can publish nothing more.
+    bus.claim_fence(&t, 9).await.unwrap();
+    assert!(matches!(
+        bus.publish_live(message(&t, "late"), 7).await,
+        Err(BusError::Fenced { .. })
+    ));
+    assert!(matches!(
+        bus.claim_fence(&t, 8).await,
+        Err(BusError::Fenced { .. })
+    ));
+    pool.shutdown().await;
+    bus.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,23 +5,12 @@
 use switchboard::actors::gateway::{GatewayHandle, SessionStore};
 use switchboard::config::Shards;
 use switchboard::providers::discord::interactions::InteractionTokens;
-use switchboard::sim::{Fault, InjectMessage, SimHandle};
+use switchboard::sim::{Fault, SimHandle};
 
 use crate::support::{
-    CHAN_A, Collector, DUCK_TOKEN, GUILD_A, LONG, MESSAGE_INTENTS, args, eventually, start_ready,
-    start_sim, tenant, user, vault,
+    Collector, DUCK_TOKEN, LONG, MESSAGE_INTENTS, args, eventually, inject, start_ready, start_sim,
+    tenant, vault,
 };
-
-fn inject(sim: &SimHandle, text: &str) -> String {
-    sim.inject_message(InjectMessage::guild(
-        GUILD_A,
-        CHAN_A,
-        user(42, "alice"),
-        text,
-    ))
-    .expect("inject")
-    .to_string()
-}
 
 /// Injects messages before and right after `fault` (while the shard reconnects), then
 /// checks that every one was published exactly once and in order.

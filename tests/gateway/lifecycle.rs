@@ -10,24 +10,13 @@ use switchboard::actors::gateway::{
 use switchboard::config::Shards;
 use switchboard::model::TenantId;
 use switchboard::providers::discord::interactions::InteractionTokens;
-use switchboard::sim::{InjectMessage, SimHandle, SimUser};
+use switchboard::sim::{InjectMessage, SimUser};
 use switchboard::vault::{Capability, VaultError};
 
 use crate::support::{
     CHAN_A, Collector, DUCK_BOT, DUCK_TOKEN, GOOSE_TOKEN, GUILD_A, LONG, MESSAGE_INTENTS, args,
-    eventually, start_ready, start_sim, tenant, user, vault, wait_failed,
+    eventually, inject, start_ready, start_sim, tenant, vault, wait_failed,
 };
-
-fn inject(sim: &SimHandle, text: &str) -> String {
-    sim.inject_message(InjectMessage::guild(
-        GUILD_A,
-        CHAN_A,
-        user(42, "alice"),
-        text,
-    ))
-    .expect("inject")
-    .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_gateway_resumes_its_stored_session() {

@@ -9,8 +9,8 @@ use switchboard::sim::InjectMessage;
 
 use crate::common::redis::TestRedis;
 use crate::support::{
-    CHAN_A, Collector, DUCK_TOKEN, GUILD_A, MESSAGE_INTENTS, args, start_ready, start_sim, tenant,
-    user, vault,
+    CHAN_A, Collector, DUCK_TOKEN, GUILD_A, LONG, MESSAGE_INTENTS, args, inject, start_ready,
+    start_sim, tenant, user, vault,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,21 +74,24 @@ async fn another_daemon_resumes_a_session_stored_in_redis() {
     sim.shutdown().await;
 }
 
-/// Fenced ownership: once a newer owner's fence is on record, a gateway that still
-/// believes it holds the tenant (paused past its lease, partitioned) has its
-/// publishes and session saves refused in Redis, and stands down.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stale_owners_writes_are_refused_and_it_stands_down() {
-    use std::time::Duration;
-    use switchboard::actors::gateway::GatewayExit;
-    use switchboard::bus::{Bus, BusConfig, RedisBusConfig, fence_key};
-    use switchboard::model::{Event, Payload};
+/// Duck on a Redis bus (`bus`) with its sessions in the same Redis: the server, the
+/// emulator, the bus, the vault, the tenant, its id and the session store.
+struct OnRedis {
+    redis: TestRedis,
+    sim: switchboard::sim::SimHandle,
+    bus: switchboard::bus::Bus,
+    vault: switchboard::vault::VaultHandle,
+    t: switchboard::config::TenantConfig,
+    id: TenantId,
+    store: SessionStore,
+}
 
+async fn on_redis(bus: switchboard::bus::BusConfig) -> OnRedis {
     let redis = TestRedis::start().await;
     let sim = start_sim().await;
-    let bus = Bus::redis(
-        BusConfig::default(),
-        RedisBusConfig::new(redis.url(), redis.prefix()),
+    let bus = switchboard::bus::Bus::redis(
+        bus,
+        switchboard::bus::RedisBusConfig::new(redis.url(), redis.prefix()),
     )
     .await
     .expect("redis bus");
@@ -98,16 +101,38 @@ async fn a_stale_owners_writes_are_refused_and_it_stands_down() {
     let store = SessionStore::redis(&redis.url(), redis.prefix())
         .await
         .expect("redis");
+    OnRedis {
+        redis,
+        sim,
+        bus,
+        vault,
+        t,
+        id,
+        store,
+    }
+}
+
+/// Fenced ownership: once a newer owner's fence is on record, a gateway that still
+/// believes it holds the tenant (paused past its lease, partitioned) has its
+/// publishes and session saves refused in Redis, and stands down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_owners_writes_are_refused_and_it_stands_down() {
+    use std::time::Duration;
+    use switchboard::actors::gateway::GatewayExit;
+    use switchboard::bus::{BusConfig, fence_key};
+    use switchboard::model::{Event, Payload};
+
+    let OnRedis {
+        redis,
+        sim,
+        bus,
+        vault,
+        t,
+        id,
+        store,
+    } = on_redis(BusConfig::default()).await;
     let gw = start_ready(args(t, &bus, &vault, &InteractionTokens::new(), &store)).await;
-    let say = |text: &str| {
-        sim.inject_message(InjectMessage::guild(
-            GUILD_A,
-            CHAN_A,
-            user(42, "alice"),
-            text,
-        ))
-        .expect("inject")
-    };
+    let say = |text: &str| inject(&sim, text);
     let next_text = || async {
         loop {
             let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
@@ -218,4 +243,76 @@ async fn interaction_tokens_are_shared_sealed_and_expiring() {
         other.fetch("1234").await.is_none(),
         "another key opens nothing"
     );
+}
+
+/// Live dispatches go out as first publishes (inbox entry field `n`: their first
+/// delivery skips the idempotency lookup); what a RESUME replays does not, so a
+/// replayed message that a handler finished is looked up, and skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_live_dispatches_are_first_publishes_not_what_resume_replays() {
+    use switchboard::bus::BusConfig;
+
+    // Nobody consumes the inbox: its entries stay in the stream to be read back.
+    let on = on_redis(BusConfig {
+        consume_inbox: false,
+        ..BusConfig::default()
+    })
+    .await;
+    let (redis, sim, bus, vault, id, store) =
+        (&on.redis, &on.sim, &on.bus, &on.vault, &on.id, &on.store);
+    let tokens = InteractionTokens::new();
+    let client = redis.client().await;
+    let stream = format!("{}:{{discord:duck}}:inbox:message", redis.prefix());
+    // Whether each message entry, in stream order, is marked as a first publish.
+    let firsts = || async {
+        use fred::prelude::StreamsInterface;
+        let entries: fred::types::Value = client
+            .xrange(stream.as_str(), "-", "+", None)
+            .await
+            .expect("xrange");
+        entries
+            .into_array()
+            .into_iter()
+            .map(|entry| {
+                let fields = entry.into_array().pop().map(fred::types::Value::into_array);
+                fields
+                    .unwrap_or_default()
+                    .iter()
+                    .step_by(2)
+                    .any(|k| k.as_str().as_deref() == Some("n"))
+            })
+            .collect::<Vec<bool>>()
+    };
+    let say = |text: &str| inject(sim, text);
+    // The first `n` entries' marks, once there are `n`.
+    let entries = |n: usize| {
+        let firsts = &firsts;
+        crate::common::eventually_some(LONG, move || async move {
+            let seen = firsts().await;
+            (seen.len() >= n).then_some(seen)
+        })
+    };
+
+    let first = start_ready(args(on.t.clone(), bus, vault, &tokens, store)).await;
+    say("one");
+    say("two");
+    assert_eq!(entries(2).await, [true, true], "live: first publishes");
+    first.stop().await;
+
+    // As after a `kill -9` between two saves: RESUME replays both messages.
+    let mut stored = store.load(id, 0).await.expect("load").expect("stored");
+    stored.sequence -= 2;
+    store.save(id, 0, &stored).await.expect("save");
+    let second = start_ready(args(on.t.clone(), bus, vault, &tokens, store)).await;
+    assert_eq!(entries(4).await.len(), 4, "both replayed");
+    say("three");
+    assert_eq!(
+        entries(5).await,
+        [true, true, false, false, true],
+        "replays are possible repeats; what follows RESUMED is live"
+    );
+    assert_eq!(sim.stats().tenant("duck").resumes, 1, "replayed by RESUME");
+    second.stop().await;
+    bus.close().await;
+    on.sim.shutdown().await;
 }

@@ -87,6 +87,18 @@ pub(crate) fn user(id: u64, name: &str) -> SimUser {
     }
 }
 
+/// Alice says `text` in guild A's channel A; the message id.
+pub(crate) fn inject(sim: &SimHandle, text: &str) -> String {
+    sim.inject_message(sim::InjectMessage::guild(
+        GUILD_A,
+        CHAN_A,
+        user(42, "alice"),
+        text,
+    ))
+    .expect("inject")
+    .to_string()
+}
+
 /// A tenant pointed at the emulator.
 pub(crate) fn tenant(
     sim: &SimHandle,

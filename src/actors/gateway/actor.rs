@@ -23,6 +23,7 @@ use super::session::StoredSession;
 use super::setup::{self, ShardPlan};
 use super::{FATAL_PREFIX, GatewayArgs, lease};
 use crate::Report;
+use crate::bus::BusError;
 use crate::model::{TenantId, Topic};
 use crate::providers::discord::gateway::{intent_names, parse_intents, privileged_intents};
 use crate::vault::Lease;
@@ -107,6 +108,18 @@ async fn prepare(
     let intents = parse_intents(&args.tenant.gateway.intents)?;
     let gateway_url = setup::gateway_url(&args.tenant)?;
     let lease = lease::acquire(&args).await?;
+    if let Some(fence) = lease.fence() {
+        // Before connecting: from now on the owner this one replaces (if any) can
+        // publish nothing this gateway's live session also receives, so live
+        // dispatches go out as first publishes (`Bus::publish_live`).
+        args.bus
+            .claim_fence(&id, fence)
+            .await
+            .map_err(|e| match e {
+                BusError::Fenced { .. } => GatewayError::Stale { fence },
+                e => GatewayError::Fence(Box::new(e)),
+            })?;
+    }
     let plan = setup::plan(&args.tenant, lease.secret()?).await?;
     let mut stored = Vec::with_capacity(plan.ids.len());
     let mut self_id = 0;

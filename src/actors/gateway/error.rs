@@ -46,6 +46,10 @@ pub enum GatewayError {
         /// This gateway's fence.
         fence: u64,
     },
+    /// The lease's fence could not be claimed on the bus before connecting (the
+    /// source: the bus's error).
+    #[error("cannot claim the gateway lease's fence on the bus")]
+    Fence(#[source] BoxError),
     /// The session store failed (the source: Redis's or the codec's error).
     #[error("the gateway session store failed")]
     Store(#[source] BoxError),

@@ -74,6 +74,9 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
     let mut last_saved: Option<(String, u64)> = None;
     let mut last_seq: Option<u64> = None;
     let mut session_id = SessionId::default();
+    // Whether dispatches now are live, not replays: from READY or RESUMED until the
+    // connection closes (what a RESUME replays arrives before RESUMED).
+    let mut live = false;
     // The periodic save, armed only once the session moved past what was stored: an
     // idle shard (heartbeats only) sets no timer at all.
     let save_timer = tokio::time::sleep(ctx.save_interval);
@@ -115,6 +118,7 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
                 tracing::warn!(kind, "gateway receive error");
             }
             Some(Ok(Message::Close(frame))) => {
+                live = false;
                 let code = frame.map(|f| f.code);
                 ctx.counters.closed(code);
                 if code.is_some_and(is_fatal) {
@@ -133,8 +137,13 @@ pub(super) async fn run(mut shard: Shard<InMemoryQueue>, ctx: ShardCtx) {
             Some(Ok(Message::Text(json))) => {
                 // Store the session as soon as it starts or resumes.
                 let origin = session_id.origin(&shard);
-                if handle_text(origin, json, &ctx, &mut last_seq).await == Frame::Session {
-                    save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
+                match handle_text(origin, json, &ctx, &mut last_seq, live).await {
+                    Frame::Session => {
+                        live = true;
+                        save(snapshot(&shard, &ctx), &ctx, &mut last_saved).await;
+                    }
+                    Frame::Hello => live = false,
+                    Frame::Other => {}
                 }
             }
         }
@@ -167,12 +176,13 @@ enum Frame {
 }
 
 /// Processes one text frame; `origin` is the shard's session id and sequence after
-/// it (a dispatch's own sequence number).
+/// it (a dispatch's own sequence number); `live`: a dispatch is not a replay.
 async fn handle_text(
     origin: Option<(Arc<str>, u64)>,
     json: String,
     ctx: &ShardCtx,
     last_seq: &mut Option<u64>,
+    live: bool,
 ) -> Frame {
     let seq = origin.as_ref().map(|(_, s)| *s);
     if seq.is_some() && seq != *last_seq {
@@ -221,7 +231,7 @@ async fn handle_text(
                     session_id: id,
                     sequence: *seq,
                 });
-                deliver(n, raw, origin, ctx).await;
+                deliver(n, raw, origin, live, ctx).await;
             }
             Frame::Other
         }
@@ -229,11 +239,14 @@ async fn handle_text(
 }
 
 /// Applies `allow`, keeps the interaction token, publishes the event (and raw) under
-/// ids derived from Discord's ids, so a replayed dispatch is the same envelope.
+/// ids derived from Discord's ids, so a replayed dispatch is the same envelope. A
+/// `live` dispatch (not a replay) of a fenced owner is a first publish
+/// ([`Bus::publish_live`]).
 async fn deliver(
     n: Normalized,
     raw: Option<RawPayload>,
     origin: Option<GatewayOrigin<'_>>,
+    live: bool,
     ctx: &ShardCtx,
 ) {
     if !allowed(&ctx.allow, &n.event) {
@@ -263,10 +276,15 @@ async fn deliver(
                     Some(id) => env.with_id(id),
                     None => env,
                 };
-                match ctx.fence.load(Ordering::Relaxed) {
-                    0 => ctx.bus.publish(env).await,
-                    fence => ctx.bus.publish_fenced(env, fence).await,
-                }
+                // Boxed: the bus's futures are large, and this task's stays small.
+                Box::pin(async {
+                    match ctx.fence.load(Ordering::Relaxed) {
+                        0 => ctx.bus.publish(env).await,
+                        fence if live => ctx.bus.publish_live(env, fence).await,
+                        fence => ctx.bus.publish_fenced(env, fence).await,
+                    }
+                })
+                .await
                 .map_err(|e| match e {
                     BusError::Fenced { .. } => None,
                     e => Some(e.to_string()),
@@ -313,7 +331,8 @@ async fn close(
                 Ok(Message::Close(_)) => break,
                 Ok(Message::Text(json)) => {
                     let origin = session_id.origin(shard);
-                    if handle_text(origin, json, ctx, last_seq).await == Frame::Hello {
+                    // Not live: closing, whatever comes now is no first publish.
+                    if handle_text(origin, json, ctx, last_seq, false).await == Frame::Hello {
                         break;
                     }
                 }

@@ -119,16 +119,31 @@ impl Reader {
     }
 }
 
+/// How an entry was read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// New to the group (`XREADGROUP ... >`): its first delivery.
+    New,
+    /// Delivered before: this consumer's pending entries, or claimed from another.
+    Again,
+}
+
 /// Decodes one entry; undecodable bytes (or an envelope of another tenant than the
 /// stream's) are dead-lettered at once with the reason. An entry addressed to
 /// another worker group (field `g`: a retry or replay of that group) is
-/// acknowledged unread.
+/// acknowledged unread. The first delivery of an entry marked as a first publish
+/// (field `n`) is fresh (`Delivery::fresh`).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one entry and where it came from"
+)]
 async fn admit(
     bus: &Bus,
     r: &RedisBackend,
     tenant: &TenantId,
     stream: &str,
     reader: &Reader,
+    read: Read,
     id: String,
     mut fields: Fields,
 ) -> Admitted {
@@ -161,9 +176,9 @@ async fn admit(
     let error = match decode(&bytes) {
         Ok(env) if &env.tenant_id() == tenant => {
             r.in_hand.insert(key, Instant::now());
-            return Admitted::Delivery(Box::new(
-                Delivery::new(env, receipt).in_group(reader.group),
-            ));
+            let mut d = Delivery::new(env, receipt).in_group(reader.group);
+            d.fresh = read == Read::New && fields.contains_key("n");
+            return Admitted::Delivery(Box::new(d));
         }
         Ok(env) => format!(
             "envelope of tenant {} found in stream {stream} of {tenant}",
@@ -285,7 +300,7 @@ async fn own_pending(
                 let (full, last) = (entries.len() as u64 >= OWN_PENDING_BATCH, last.clone());
                 for (id, fields) in entries {
                     if let Admitted::Delivery(d) =
-                        admit(bus, r, t, stream, reader, id, fields).await
+                        admit(bus, r, t, stream, reader, Read::Again, id, fields).await
                     {
                         sink(*d);
                     }
@@ -342,7 +357,9 @@ async fn claim(
                 metrics::counter!("switchboard_bus_claimed_total").increment(entries.len() as u64);
             }
             for (id, fields) in entries {
-                if let Admitted::Delivery(d) = admit(bus, r, t, stream, reader, id, fields).await {
+                if let Admitted::Delivery(d) =
+                    admit(bus, r, t, stream, reader, Read::Again, id, fields).await
+                {
                     sink(*d);
                 }
             }
@@ -513,7 +530,7 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
                         }
                         for (id, fields) in entries {
                             if let Admitted::Delivery(d) =
-                                admit(&bus, r, t, stream, &reader, id, fields).await
+                                admit(&bus, r, t, stream, &reader, Read::New, id, fields).await
                             {
                                 admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
                             }
@@ -652,7 +669,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
                         }
                         for (id, fields) in entries {
                             if let Admitted::Delivery(d) =
-                                admit(&bus, r, t, stream, &reader, id, fields).await
+                                admit(&bus, r, t, stream, &reader, Read::New, id, fields).await
                             {
                                 // Capacity was checked before the read and nobody else
                                 // sends on this channel, so this does not wait long.
@@ -903,11 +920,17 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
         };
         let Some(first) = first else { return };
         let mut batch = vec![first];
-        while batch.len() < 1000 {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
+        drain_acks(&mut rx, &mut batch);
+        // A small batch waits a moment for the acks right behind it (a message's
+        // command and its echo settle a millisecond or two after the event): one
+        // call for all of them. Nothing waits on the write, only the entries stay
+        // pending that much longer.
+        if batch.len() < ACK_LINGER_BELOW && !cancel.is_cancelled() {
+            tokio::select! {
+                () = tokio::time::sleep(ACK_LINGER) => {}
+                () = cancel.cancelled() => {}
             }
+            drain_acks(&mut rx, &mut batch);
         }
         let mut by_stream: AckBatch = HashMap::new();
         let mut marks = Vec::new();
@@ -919,6 +942,25 @@ pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super:
                 .push(item.id);
         }
         settle_batch(r, by_stream, &marks).await;
+    }
+}
+
+/// The most entries one ack batch settles.
+const ACK_BATCH: usize = 1000;
+
+/// How long a small ack batch waits for more (below [`ACK_LINGER_BELOW`] entries).
+const ACK_LINGER: Duration = Duration::from_millis(3);
+
+/// Batches at least this big are written at once: under load the queue fills them.
+const ACK_LINGER_BELOW: usize = 64;
+
+/// Moves what is queued into `batch`, up to [`ACK_BATCH`] entries.
+fn drain_acks(rx: &mut mpsc::UnboundedReceiver<super::AckItem>, batch: &mut Vec<super::AckItem>) {
+    while batch.len() < ACK_BATCH {
+        match rx.try_recv() {
+            Ok(m) => batch.push(m),
+            Err(_) => break,
+        }
     }
 }
 

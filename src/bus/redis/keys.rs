@@ -8,7 +8,7 @@
 //!
 //! | key | type | what |
 //! | --- | --- | --- |
-//! | `P:{p:t}:inbox:<class>` | stream, group `workers` (+ `workers:<group>` per worker group) | the tenant's inbox, one per priority class; an entry with field `g` is for that consumer group only |
+//! | `P:{p:t}:inbox:<class>` | stream, group `workers` (+ `workers:<group>` per worker group) | the tenant's inbox, one per priority class; an entry with field `g` is for that consumer group only; field `n` marks a first publish |
 //! | `P:{p:t}:rest` | stream, group `rest` | commands for the tenant's `RestActor` |
 //! | `P:{p:t}:rest:limits` | hash, PX 7 d | the `RestActor`'s bucket memory for its next holder: `layout` (routes' buckets, limits, windows), `state` (exact, after a clean stop) |
 //! | `P:{p:t}:retry` | sorted set | retries by due time (member `<class>\|<id>\|<attempt>`, with worker groups `…\|<consumer group>`) |

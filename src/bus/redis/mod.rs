@@ -335,27 +335,100 @@ impl RedisBackend {
 
     /// [`Self::publish`] for a gateway owner holding fence `fence`: refused with
     /// [`BusError::Fenced`] once a newer owner has written.
+    ///
+    /// `fresh`: the envelope is published for the first time (a live dispatch), so
+    /// the entry is marked (field `n`) and its first delivery skips the idempotency
+    /// lookup. Such a write is sent once: if the connection fails with it in
+    /// flight, whether it landed is unknown, and it is written again unmarked (a
+    /// client retry of the marked write could land twice, both copies skipping the
+    /// lookup).
     pub(crate) async fn publish_fenced(
         &self,
         bus: &Bus,
         env: Envelope,
         fence: u64,
+        fresh: bool,
     ) -> Result<(), BusError> {
         let t = env.tenant_id();
         self.ensure_tenant(&t).await?;
         let key = self.keys.inbox(&t, env.priority());
         self.backpressure(bus, &key).await?;
-        let bytes = encode(&env)?;
+        let bytes = Bytes::from(encode(&env)?);
         let keys = vec![self.keys.fence(&t), key, self.keys.ring()];
-        let args = vec![
-            Value::from(fence.to_string()),
-            Value::Bytes(Bytes::from(bytes)),
-            Value::from(ring::RING_MAX_LEN),
-        ];
-        let written: i64 = scripts::FENCED_XADD
-            .evalsha_with_reload(&self.client, keys, args)
-            .await?;
+        let args = |fresh: bool| {
+            vec![
+                Value::from(fence.to_string()),
+                Value::Bytes(bytes.clone()),
+                Value::from(ring::RING_MAX_LEN),
+                Value::from(if fresh { "1" } else { "0" }),
+            ]
+        };
+        // (fred's futures are large: boxed, so every caller's future stays small.)
+        let first = if fresh {
+            match Box::pin(self.fenced_xadd_once(keys.clone(), args(true))).await {
+                Ok(written) => Some(written),
+                Err(e) => {
+                    tracing::debug!(error = %crate::Report(&e), "a first publish failed; writing it again as a possible repeat");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let written: i64 = match first {
+            Some(written) => written,
+            None => {
+                Box::pin(scripts::FENCED_XADD.evalsha_with_reload(
+                    &self.client,
+                    keys,
+                    args(false),
+                ))
+                .await?
+            }
+        };
         if written == 1 {
+            Ok(())
+        } else {
+            Err(BusError::Fenced {
+                tenant: t.to_string(),
+                fence,
+            })
+        }
+    }
+
+    /// One `FENCED_XADD` written at most once (no client retry after a connection
+    /// failure; loading the script after `NOSCRIPT` is not a retry: nothing ran).
+    async fn fenced_xadd_once(
+        &self,
+        keys: Vec<String>,
+        args: Vec<Value>,
+    ) -> Result<i64, fred::error::Error> {
+        let once = self.client.with_options(&Options {
+            max_attempts: Some(1),
+            ..Options::default()
+        });
+        let sha = scripts::FENCED_XADD.sha1().clone();
+        match once.evalsha(sha.clone(), keys.clone(), args.clone()).await {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                scripts::FENCED_XADD.load(&self.client).await?;
+                once.evalsha(sha, keys, args).await
+            }
+            result => result,
+        }
+    }
+
+    /// Claims fence `fence` for tenant `t`'s gateway before it connects (see
+    /// `RAISE_FENCE`). Refused with [`BusError::Fenced`] if a newer owner is on
+    /// record.
+    pub(crate) async fn raise_fence(&self, t: &TenantId, fence: u64) -> Result<(), BusError> {
+        let raised: i64 = scripts::RAISE_FENCE
+            .evalsha_with_reload(
+                &self.client,
+                vec![self.keys.fence(t)],
+                vec![Value::from(fence.to_string())],
+            )
+            .await?;
+        if raised == 1 {
             Ok(())
         } else {
             Err(BusError::Fenced {

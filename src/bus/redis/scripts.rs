@@ -11,7 +11,9 @@ use fred::types::scripts::Script;
 /// Rings the doorbell (`ring.rs`) for the stream once the entry is in.
 ///
 /// KEYS: the tenant's fence key, the inbox stream, the ring. ARGV: fence, encoded
-/// envelope, the ring's length bound. Returns 1 (written) or 0 (refused).
+/// envelope, the ring's length bound, `1` if the envelope is published for the first
+/// time (a live dispatch: the entry gets field `n`, and its first delivery skips the
+/// idempotency lookup) else `0`. Returns 1 (written) or 0 (refused).
 pub(crate) static FENCED_XADD: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r"
@@ -19,8 +21,28 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local mine = tonumber(ARGV[1])
 if mine < cur then return 0 end
 if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+if ARGV[4] == '1' then
+  redis.call('XADD', KEYS[2], '*', 'e', ARGV[2], 'n', '1')
+else
+  redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'k', KEYS[2])
+return 1
+",
+    )
+});
+
+/// Records fence `ARGV[1]` for the tenant unless a newer one is on record: a gateway
+/// owner claims its fence before it connects, so the owner it replaced can publish
+/// nothing its own live session also receives. KEYS: the tenant's fence key.
+/// Returns 1 (ours is the newest) or 0 (refused: a newer owner is on record).
+pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local mine = tonumber(ARGV[1])
+if mine < cur then return 0 end
+if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 ",
     )
