@@ -26,7 +26,7 @@ use crate::bus::Delivery;
 use crate::handler::Ctx;
 use crate::handler::DynHandler;
 use crate::model::{
-    Command, Envelope, EnvelopeId, Event, InteractionFailed, InteractionKind, Payload, TenantId,
+    Command, Envelope, Event, InteractionFailed, InteractionKind, Payload, TenantId,
 };
 
 /// The worker's only message: take the next delivery.
@@ -231,13 +231,13 @@ fn mark_name<'a>(shared: &PoolShared, name: &'a str) -> std::borrow::Cow<'a, str
 async fn should_run(
     shared: &PoolShared,
     tenant: &TenantId,
-    (id, fresh): (EnvelopeId, bool),
+    delivery: &Delivery,
     event: &Event,
     h: &dyn DynHandler,
 ) -> bool {
     let mark = mark_name(shared, h.name());
-    if !fresh {
-        match shared.bus.is_done(tenant, id, &mark).await {
+    if !delivery.fresh {
+        match shared.bus.is_done(tenant, delivery.envelope.id, &mark).await {
             Ok(true) => return false,
             Ok(false) => {}
             // Not knowing is no reason to skip: at-least-once, effects are idempotent.
@@ -288,7 +288,7 @@ async fn process(shared: &PoolShared, delivery: Delivery) -> Result<(), HandlerP
     let mut panicked = None;
     for h in &th.handlers {
         let name = h.name();
-        if !should_run(shared, &tenant, (env.id, delivery.fresh), event, h.as_ref()).await {
+        if !should_run(shared, &tenant, &delivery, event, h.as_ref()).await {
             continue;
         }
         let cancel = shared.cancel.child_token();

@@ -119,31 +119,16 @@ impl Reader {
     }
 }
 
-/// How an entry was read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Read {
-    /// New to the group (`XREADGROUP ... >`): its first delivery.
-    New,
-    /// Delivered before: this consumer's pending entries, or claimed from another.
-    Again,
-}
-
 /// Decodes one entry; undecodable bytes (or an envelope of another tenant than the
 /// stream's) are dead-lettered at once with the reason. An entry addressed to
 /// another worker group (field `g`: a retry or replay of that group) is
-/// acknowledged unread. The first delivery of an entry marked as a first publish
-/// (field `n`) is fresh (`Delivery::fresh`).
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one entry and where it came from"
-)]
+/// acknowledged unread.
 async fn admit(
     bus: &Bus,
     r: &RedisBackend,
     tenant: &TenantId,
     stream: &str,
     reader: &Reader,
-    read: Read,
     id: String,
     mut fields: Fields,
 ) -> Admitted {
@@ -176,9 +161,9 @@ async fn admit(
     let error = match decode(&bytes) {
         Ok(env) if &env.tenant_id() == tenant => {
             r.in_hand.insert(key, Instant::now());
-            let mut d = Delivery::new(env, receipt).in_group(reader.group);
-            d.fresh = read == Read::New && fields.contains_key("n");
-            return Admitted::Delivery(Box::new(d));
+            return Admitted::Delivery(Box::new(
+                Delivery::new(env, receipt).in_group(reader.group),
+            ));
         }
         Ok(env) => format!(
             "envelope of tenant {} found in stream {stream} of {tenant}",
@@ -300,7 +285,7 @@ async fn own_pending(
                 let (full, last) = (entries.len() as u64 >= OWN_PENDING_BATCH, last.clone());
                 for (id, fields) in entries {
                     if let Admitted::Delivery(d) =
-                        admit(bus, r, t, stream, reader, Read::Again, id, fields).await
+                        admit(bus, r, t, stream, reader, id, fields).await
                     {
                         sink(*d);
                     }
@@ -358,7 +343,7 @@ async fn claim(
             }
             for (id, fields) in entries {
                 if let Admitted::Delivery(d) =
-                    admit(bus, r, t, stream, reader, Read::Again, id, fields).await
+                    admit(bus, r, t, stream, reader, id, fields).await
                 {
                     sink(*d);
                 }
@@ -519,23 +504,9 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
         let mut next = chunks.iter().copied();
         while let (Some(read), Some(chunk)) = (in_flight.next().await, next.next()) {
             match read {
-                Ok(mut resp) => {
+                Ok(resp) => {
                     backoff.reset();
-                    let mut admitted = Vec::new();
-                    for (stream, t, seen) in chunk {
-                        let entries = resp.remove(stream).unwrap_or_default();
-                        if (entries.len() as u64) < r.cfg.fetch_count {
-                            // Drained, unless it rang again meanwhile.
-                            dirty.settle(stream, *seen);
-                        }
-                        for (id, fields) in entries {
-                            if let Admitted::Delivery(d) =
-                                admit(&bus, r, t, stream, &reader, Read::New, id, fields).await
-                            {
-                                admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
-                            }
-                        }
-                    }
+                    let admitted = admit_new(&bus, r, &reader, dirty, chunk, resp).await;
                     // One lock for the whole read.
                     scheduler.push_now_all(admitted);
                 }
@@ -552,6 +523,35 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
             }
         }
     }
+}
+
+/// Admits what one inbox read of `chunk` (key, tenant, ring generation) returned, and
+/// settles each drained stream on `dirty` (unless it rang again meanwhile).
+async fn admit_new(
+    bus: &Bus,
+    r: &RedisBackend,
+    reader: &Reader,
+    dirty: &ring::Dirty,
+    chunk: &[(String, TenantId, u64)],
+    mut resp: XReadResponse<String, String, String, Bytes>,
+) -> Vec<(TenantId, Priority, Box<Delivery>)> {
+    let mut admitted = Vec::new();
+    for (stream, t, seen) in chunk {
+        let entries = resp.remove(stream).unwrap_or_default();
+        if (entries.len() as u64) < r.cfg.fetch_count {
+            dirty.settle(stream, *seen);
+        }
+        for (id, fields) in entries {
+            // A first delivery (`>`) of a first publish (field `n`).
+            let fresh = fields.contains_key("n");
+            if let Admitted::Delivery(mut d) = admit(bus, r, t, stream, reader, id, fields).await
+            {
+                d.fresh = fresh;
+                admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
+            }
+        }
+    }
+    admitted
 }
 
 /// Most requests one read takes per stream: a batch, or the REST actor's whole queue
@@ -669,7 +669,7 @@ pub(super) async fn request_fetcher(bus: Bus) {
                         }
                         for (id, fields) in entries {
                             if let Admitted::Delivery(d) =
-                                admit(&bus, r, t, stream, &reader, Read::New, id, fields).await
+                                admit(&bus, r, t, stream, &reader, id, fields).await
                             {
                                 // Capacity was checked before the read and nobody else
                                 // sends on this channel, so this does not wait long.

@@ -177,6 +177,18 @@ pub(crate) async fn connect_client(url: &str) -> Result<Client, fred::error::Err
     Ok(client)
 }
 
+/// A fenced write's outcome: refused with [`BusError::Fenced`] unless `written`.
+fn fenced(written: bool, t: &TenantId, fence: u64) -> Result<(), BusError> {
+    if written {
+        Ok(())
+    } else {
+        Err(BusError::Fenced {
+            tenant: t.to_string(),
+            fence,
+        })
+    }
+}
+
 fn fields(bytes: Vec<u8>) -> Vec<(&'static str, Value)> {
     vec![("e", Value::Bytes(Bytes::from(bytes)))]
 }
@@ -338,10 +350,10 @@ impl RedisBackend {
     ///
     /// `fresh`: the envelope is published for the first time (a live dispatch), so
     /// the entry is marked (field `n`) and its first delivery skips the idempotency
-    /// lookup. Such a write is sent once: if the connection fails with it in
-    /// flight, whether it landed is unknown, and it is written again unmarked (a
-    /// client retry of the marked write could land twice, both copies skipping the
-    /// lookup).
+    /// lookup. Such a write is sent once (loading the script after `NOSCRIPT` is
+    /// no retry: nothing ran): if the connection fails with it in flight, whether it
+    /// landed is unknown, and it is written again unmarked — a client retry of the
+    /// marked write could land twice, both copies skipping the lookup.
     pub(crate) async fn publish_fenced(
         &self,
         bus: &Bus,
@@ -364,57 +376,33 @@ impl RedisBackend {
             ]
         };
         // (fred's futures are large: boxed, so every caller's future stays small.)
-        let first = if fresh {
-            match Box::pin(self.fenced_xadd_once(keys.clone(), args(true))).await {
-                Ok(written) => Some(written),
-                Err(e) => {
-                    tracing::debug!(error = %crate::Report(&e), "a first publish failed; writing it again as a possible repeat");
-                    None
+        let written: i64 = 'write: {
+            if fresh {
+                // Written once: no client retry after a connection failure.
+                let once = self.client.with_options(&Options {
+                    max_attempts: Some(1),
+                    ..Options::default()
+                });
+                let sha = scripts::FENCED_XADD.sha1().clone();
+                let mut sent = Box::pin(once.evalsha(sha.clone(), keys.clone(), args(true))).await;
+                if matches!(&sent, Err(e) if e.details().starts_with("NOSCRIPT")) {
+                    // Nothing ran: load the script and send the write (once) again.
+                    sent = match Box::pin(scripts::FENCED_XADD.load(&self.client)).await {
+                        Ok(()) => Box::pin(once.evalsha(sha, keys.clone(), args(true))).await,
+                        Err(e) => Err(e),
+                    };
+                }
+                match sent {
+                    Ok(written) => break 'write written,
+                    Err(e) => {
+                        tracing::debug!(error = %crate::Report(&e), "a first publish failed; writing it again as a possible repeat");
+                    }
                 }
             }
-        } else {
-            None
-        };
-        let written: i64 = match first {
-            Some(written) => written,
-            None => {
-                Box::pin(scripts::FENCED_XADD.evalsha_with_reload(
-                    &self.client,
-                    keys,
-                    args(false),
-                ))
+            Box::pin(scripts::FENCED_XADD.evalsha_with_reload(&self.client, keys, args(false)))
                 .await?
-            }
         };
-        if written == 1 {
-            Ok(())
-        } else {
-            Err(BusError::Fenced {
-                tenant: t.to_string(),
-                fence,
-            })
-        }
-    }
-
-    /// One `FENCED_XADD` written at most once (no client retry after a connection
-    /// failure; loading the script after `NOSCRIPT` is not a retry: nothing ran).
-    async fn fenced_xadd_once(
-        &self,
-        keys: Vec<String>,
-        args: Vec<Value>,
-    ) -> Result<i64, fred::error::Error> {
-        let once = self.client.with_options(&Options {
-            max_attempts: Some(1),
-            ..Options::default()
-        });
-        let sha = scripts::FENCED_XADD.sha1().clone();
-        match once.evalsha(sha.clone(), keys.clone(), args.clone()).await {
-            Err(e) if e.details().starts_with("NOSCRIPT") => {
-                scripts::FENCED_XADD.load(&self.client).await?;
-                once.evalsha(sha, keys, args).await
-            }
-            result => result,
-        }
+        fenced(written == 1, &t, fence)
     }
 
     /// Claims fence `fence` for tenant `t`'s gateway before it connects (see
@@ -428,14 +416,7 @@ impl RedisBackend {
                 vec![Value::from(fence.to_string())],
             )
             .await?;
-        if raised == 1 {
-            Ok(())
-        } else {
-            Err(BusError::Fenced {
-                tenant: t.to_string(),
-                fence,
-            })
-        }
+        fenced(raised == 1, t, fence)
     }
 
     /// Every so often, checks the inbox length and waits while it is over the limit.

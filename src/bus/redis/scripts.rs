@@ -4,6 +4,16 @@ use std::sync::LazyLock;
 
 use fred::types::scripts::Script;
 
+/// The fence rule every fenced write starts with (KEYS[1] the tenant's fence key,
+/// ARGV[1] the writer's fence): refused (`return 0`) if a newer fence is on record,
+/// else the writer's fence recorded if it is the newest.
+const FENCE_CHECK: &str = "
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local mine = tonumber(ARGV[1])
+if mine < cur then return 0 end
+if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+";
+
 /// Publishes an envelope a gateway owner wrote, if no newer owner's fence is on
 /// record for the tenant (else the write is refused: the writer lost its lease and
 /// has not noticed yet). Records the writer's fence if it is the newest.
@@ -15,38 +25,24 @@ use fred::types::scripts::Script;
 /// time (a live dispatch: the entry gets field `n`, and its first delivery skips the
 /// idempotency lookup) else `0`. Returns 1 (written) or 0 (refused).
 pub(crate) static FENCED_XADD: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local mine = tonumber(ARGV[1])
-if mine < cur then return 0 end
-if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
-if ARGV[4] == '1' then
+    Script::from_lua(format!(
+        r"{FENCE_CHECK}if ARGV[4] == '1' then
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[2], 'n', '1')
 else
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'k', KEYS[2])
 return 1
-",
-    )
+"
+    ))
 });
 
 /// Records fence `ARGV[1]` for the tenant unless a newer one is on record: a gateway
 /// owner claims its fence before it connects, so the owner it replaced can publish
 /// nothing its own live session also receives. KEYS: the tenant's fence key.
 /// Returns 1 (ours is the newest) or 0 (refused: a newer owner is on record).
-pub(crate) static RAISE_FENCE: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local mine = tonumber(ARGV[1])
-if mine < cur then return 0 end
-if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
-return 1
-",
-    )
-});
+pub(crate) static RAISE_FENCE: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(format!("{FENCE_CHECK}return 1\n")));
 
 /// Fires one slot of a schedule: claims the slot (`SET NX PX`), records it as the
 /// schedule's last fired slot if it is the newest, appends the job envelope to the
@@ -73,16 +69,11 @@ return 1
 /// [`FENCED_XADD`] for a plain key: `SET key value PX ttl` if no newer fence is on
 /// record. KEYS: fence key, key. ARGV: fence, value, ttl ms. Returns 1 or 0.
 pub(crate) static FENCED_SET: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r"
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local mine = tonumber(ARGV[1])
-if mine < cur then return 0 end
-if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+    Script::from_lua(format!(
+        r"{FENCE_CHECK}redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1
-",
-    )
+"
+    ))
 });
 
 /// Moves due retries of one tenant into its inbox streams, ringing the doorbell once
