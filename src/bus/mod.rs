@@ -786,7 +786,7 @@ impl Bus {
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         match &self.inner.backend {
             Backend::Memory(m) => m.push_request(envelope).await,
-            Backend::Redis(r) => r.publish_request(envelope).await,
+            Backend::Redis(r) => r.publish_request(self, envelope).await,
         }
     }
 

@@ -405,13 +405,7 @@ async fn a_live_dispatch_skips_the_idempotency_lookup_and_a_replay_does_not() {
         .await
         .unwrap();
     let t = tenant(0);
-    let handled: Arc<DashMap<EnvelopeId, u32>> = Arc::default();
-    let mut set = HandlerSet::new();
-    set.add(
-        &t,
-        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
-    );
-    let pool = start_pool(&bus, set, 2).await;
+    let (pool, handled) = counting_pool(&bus, &t).await;
     bus.claim_fence(&t, 7).await.unwrap();
     let env = message(&t, "live");
     let mark = format!(":done:{}:counting\"", env.id);
@@ -475,6 +469,143 @@ async fn a_live_dispatch_skips_the_idempotency_lookup_and_a_replay_does_not() {
     ));
     pool.shutdown().await;
     bus.close().await;
+}
+
+/// Two workers on `bus` running a handler for `t` that counts how often each
+/// envelope was handled.
+async fn counting_pool(
+    bus: &Bus,
+    t: &switchboard::model::TenantId,
+) -> (
+    switchboard::actors::WorkerPoolHandle,
+    Arc<DashMap<EnvelopeId, u32>>,
+) {
+    let handled: Arc<DashMap<EnvelopeId, u32>> = Arc::default();
+    let mut set = HandlerSet::new();
+    set.add(
+        t,
+        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
+    );
+    (start_pool(bus, set, 2).await, handled)
+}
+
+/// Whether `line` (a `MONITOR` line) is a command a Lua script ran.
+fn in_script(line: &str) -> bool {
+    line.contains(" lua]")
+}
+
+/// A live dispatch whose node has room for the tenant is taken by the publish
+/// itself: the script that writes it reads it for this node's workers, so nothing
+/// rings the doorbell and the fetcher reads nothing — one round trip per event —
+/// and each is handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatch_its_node_has_room_for_is_taken_by_the_publish() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(1, 4, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    let t = tenant(0);
+    let (pool, handled) = counting_pool(&bus, &t).await;
+    bus.claim_fence(&t, 3).await.unwrap();
+    let ring = format!("{}:ring\"", server.prefix());
+    let publish_and_handle = |envs: Vec<Envelope>| {
+        let (bus, handled) = (bus.clone(), handled.clone());
+        async move {
+            for env in envs {
+                bus.publish_live(env.clone(), 3).await.unwrap();
+                eventually(Duration::from_secs(30), "the dispatch handled", || {
+                    let n = handled.get(&env.id).map_or(0, |n| *n);
+                    async move { n == 1 }
+                })
+                .await;
+            }
+        }
+    };
+    // The bus marks every stream dirty when it starts (its safety sweep), and a dirty
+    // stream is left to the fetcher: wait until a publish is taken.
+    eventually(Duration::from_secs(30), "a publish taken", || {
+        let (server, ring, run) = (
+            &server,
+            ring.clone(),
+            Box::pin(publish_and_handle(vec![message(&t, "warm")])),
+        );
+        async move {
+            let commands = monitored(server, run).await;
+            !commands
+                .iter()
+                .any(|l| l.contains("\"XADD\"") && l.contains(&ring))
+        }
+    })
+    .await;
+    let envs: Vec<Envelope> = (0..3).map(|i| message(&t, &format!("m{i}"))).collect();
+    let commands = monitored(&server, Box::pin(publish_and_handle(envs.clone()))).await;
+    let rings: Vec<&String> = commands
+        .iter()
+        .filter(|l| l.contains("\"XADD\"") && l.contains(&ring))
+        .collect();
+    assert!(rings.is_empty(), "taken: no ring: {rings:?}");
+    let reads = |lua: bool| {
+        commands
+            .iter()
+            .filter(|l| {
+                l.contains("\"XREADGROUP\"") && l.contains(":inbox:") && in_script(l) == lua
+            })
+            .count()
+    };
+    assert_eq!(reads(true), 3, "each publish takes its entry: {commands:?}");
+    assert_eq!(reads(false), 0, "the fetcher reads nothing: {commands:?}");
+    for env in &envs {
+        assert_eq!(handled.get(&env.id).map(|n| *n), Some(1));
+    }
+    pool.shutdown().await;
+    bus.close().await;
+}
+
+/// A node takes at publish only what its own queue has room for: the rest rings the
+/// doorbell and another node's workers handle it; what the full node took is handed
+/// back when it closes. Every dispatch is handled exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_full_node_cannot_take_rings_and_another_node_handles_it() {
+    let server = TestRedis::start().await;
+    let t = tenant(1);
+    // No workers here, and room for two of the tenant's deliveries (half the bound).
+    let mut full_cfg = bus_config(3, 4, 4);
+    full_cfg.node_id = "full".into();
+    let full = Bus::redis(full_cfg, redis_config(&server)).await.unwrap();
+    let mut helper_cfg = bus_config(3, 4, 1000);
+    helper_cfg.node_id = "helper".into();
+    let helper = Bus::redis(helper_cfg, redis_config(&server)).await.unwrap();
+    let (pool, handled) = counting_pool(&helper, &t).await;
+    full.claim_fence(&t, 5).await.unwrap();
+    let envs: Vec<Envelope> = (0..6).map(|i| message(&t, &format!("m{i}"))).collect();
+    for env in &envs {
+        full.publish_live(env.clone(), 5).await.unwrap();
+    }
+    // At most two wait on the full node: the other four reach the helper.
+    eventually(
+        Duration::from_secs(30),
+        "the rest handled by the helper",
+        || {
+            let n = handled.len();
+            async move { n >= 4 }
+        },
+    )
+    .await;
+    let held = full.stats().scheduler.waiting;
+    assert!(held <= 2, "the full node holds at most its room: {held}");
+    assert_eq!(handled.len() + held, envs.len(), "each delivered once");
+    // Closing, the full node hands what it took back: the helper handles it.
+    full.close().await;
+    eventually(Duration::from_secs(30), "all handled", || {
+        let n = handled.len();
+        async move { n == 6 }
+    })
+    .await;
+    for env in &envs {
+        assert_eq!(handled.get(&env.id).map(|n| *n), Some(1), "handled once");
+    }
+    pool.shutdown().await;
+    helper.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,10 +94,10 @@ async fn read_new(
         .and_then(stream_reply)
 }
 
-type Fields = HashMap<String, Bytes>;
+pub(super) type Fields = HashMap<String, Bytes>;
 
 /// What to do with one stream entry read from Redis.
-enum Admitted {
+pub(super) enum Admitted {
     Delivery(Box<Delivery>),
     Settled,
 }
@@ -111,7 +111,7 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    fn rest() -> Self {
+    pub(super) fn rest() -> Self {
         Self {
             consumer: Cow::Borrowed(REST),
             group: GroupId::default(),
@@ -123,7 +123,7 @@ impl Reader {
 /// stream's) are dead-lettered at once with the reason. An entry addressed to
 /// another worker group (field `g`: a retry or replay of that group) is
 /// acknowledged unread.
-async fn admit(
+pub(super) async fn admit(
     bus: &Bus,
     r: &RedisBackend,
     tenant: &TenantId,
@@ -422,6 +422,12 @@ async fn recover_inboxes(
     }
 }
 
+/// How many deliveries of one tenant and class a node fetches ahead of its workers:
+/// only a few, since entries waiting here are invisible to other nodes.
+pub(super) fn prefetch(bus: &Bus, r: &RedisBackend) -> usize {
+    (bus.config().scheduler.queue_bound_per_tenant / 2).clamp(1, 4 * r.cfg.fetch_count as usize)
+}
+
 /// How often the fetcher re-lists the tenants (for recovery and claim sweeps; reads
 /// follow the rings).
 const TENANTS_REFRESH: Duration = Duration::from_secs(5);
@@ -439,9 +445,7 @@ pub(super) async fn inbox_fetcher(bus: Bus, group: GroupId) {
     };
     let scheduler = &bus.group_of(group).scheduler;
     let cancel = bus.inner.cancel.clone();
-    // Fetch ahead only a little: entries waiting here are invisible to other nodes.
-    let prefetch = (bus.config().scheduler.queue_bound_per_tenant / 2)
-        .clamp(1, 4 * r.cfg.fetch_count as usize);
+    let prefetch = prefetch(&bus, r);
     let mut tenants: Vec<TenantId> = Vec::new();
     let mut refreshed: Option<Instant> = None;
     let mut last_claim = now_ms();
@@ -541,22 +545,35 @@ async fn admit_new(
         if (entries.len() as u64) < r.cfg.fetch_count {
             dirty.settle(stream, *seen);
         }
-        for (id, fields) in entries {
-            // A first delivery (`>`) of a first publish (field `n`).
-            let fresh = fields.contains_key("n");
-            if let Admitted::Delivery(mut d) = admit(bus, r, t, stream, reader, id, fields).await
-            {
-                d.fresh = fresh;
-                admitted.push((d.envelope.tenant_id(), d.envelope.priority(), d));
-            }
-        }
+        admit_read(bus, r, reader, t, stream, entries, &mut admitted).await;
     }
     admitted
 }
 
+/// Admits the entries one `XREADGROUP … >` of inbox `stream` returned (a fetcher's
+/// read, or a take at publish) into `out`.
+pub(super) async fn admit_read(
+    bus: &Bus,
+    r: &RedisBackend,
+    reader: &Reader,
+    t: &TenantId,
+    stream: &str,
+    entries: Vec<(String, Fields)>,
+    out: &mut Vec<(TenantId, Priority, Box<Delivery>)>,
+) {
+    for (id, fields) in entries {
+        // A first delivery (`>`) of a first publish (field `n`).
+        let fresh = fields.contains_key("n");
+        if let Admitted::Delivery(mut d) = admit(bus, r, t, stream, reader, id, fields).await {
+            d.fresh = fresh;
+            out.push((d.envelope.tenant_id(), d.envelope.priority(), d));
+        }
+    }
+}
+
 /// Most requests one read takes per stream: a batch, or the REST actor's whole queue
 /// if that is smaller (a queue smaller than a batch must still be read).
-fn request_batch(r: &RedisBackend) -> u64 {
+pub(super) fn request_batch(r: &RedisBackend) -> u64 {
     r.cfg.fetch_count.min(r.request_bound as u64).max(1)
 }
 
@@ -671,8 +688,9 @@ pub(super) async fn request_fetcher(bus: Bus) {
                             if let Admitted::Delivery(d) =
                                 admit(&bus, r, t, stream, &reader, id, fields).await
                             {
-                                // Capacity was checked before the read and nobody else
-                                // sends on this channel, so this does not wait long.
+                                // Capacity was checked before the read (a take at
+                                // publish may have used some since: the REST actor
+                                // drains it), so this does not wait long.
                                 if let Err(mpsc::error::SendError(d)) = tx.send(*d).await {
                                     // The REST actor stopped (another node holds the
                                     // tenant now): hand the request back at once.

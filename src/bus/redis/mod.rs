@@ -2,9 +2,11 @@
 //!
 //! Publishing is an `XADD` to the tenant's inbox stream for the envelope's priority
 //! class (`keys.rs` has the layout), followed in the same round trip by a ring on the
-//! work doorbell (`ring.rs`). Each node runs one fetcher per worker group it runs
-//! (`group.rs`), reading through that group's consumer group (`workers` for the
-//! default) only the inbox streams that rang and whose local queue has room, and
+//! work doorbell (`ring.rs`) — or, when the publishing node's own workers have room,
+//! by a read that takes the entry for them (`take.rs`). Each node runs one fetcher
+//! per worker group it runs (`group.rs`), reading through that group's consumer
+//! group (`workers` for the default) only the inbox streams that rang and whose
+//! local queue has room, and
 //! feeding that group's fair scheduler — so fairness and the per-tenant cap
 //! hold across Redis too, and an idle tenant costs no read at all. The fetcher first
 //! re-reads this node's own pending entries, and claims (`XAUTOCLAIM`) entries another
@@ -23,6 +25,7 @@ mod keys;
 mod recover;
 mod ring;
 mod scripts;
+mod take;
 
 pub(crate) use self::connect_client as connect;
 pub use keys::fence_key;
@@ -366,17 +369,22 @@ impl RedisBackend {
         let key = self.keys.inbox(&t, env.priority());
         self.backpressure(bus, &key).await?;
         let bytes = Bytes::from(encode(&env)?);
-        let keys = vec![self.keys.fence(&t), key, self.keys.ring()];
+        let take = self.inbox_take(bus, &t, env.priority(), &key);
+        let keys = vec![self.keys.fence(&t), key.clone(), self.keys.ring()];
         let args = |fresh: bool| {
-            vec![
+            let mut args = vec![
                 Value::from(fence.to_string()),
                 Value::Bytes(bytes.clone()),
                 Value::from(ring::RING_MAX_LEN),
                 Value::from(if fresh { "1" } else { "0" }),
-            ]
+            ];
+            if take > 0 {
+                args.extend(self.take_args(take, &self.inbox_groups[0].consumer));
+            }
+            args
         };
         // (fred's futures are large: boxed, so every caller's future stays small.)
-        let written: i64 = 'write: {
+        let reply: Value = 'write: {
             if fresh {
                 // Written once: no client retry after a connection failure.
                 let once = self.client.with_options(&Options {
@@ -393,7 +401,7 @@ impl RedisBackend {
                     };
                 }
                 match sent {
-                    Ok(written) => break 'write written,
+                    Ok(reply) => break 'write reply,
                     Err(e) => {
                         tracing::debug!(error = %crate::Report(&e), "a first publish failed; writing it again as a possible repeat");
                     }
@@ -402,7 +410,14 @@ impl RedisBackend {
             Box::pin(scripts::FENCED_XADD.evalsha_with_reload(&self.client, keys, args(false)))
                 .await?
         };
-        fenced(written == 1, &t, fence)
+        match reply {
+            // Written, and what this node's workers take of the stream with it.
+            entries @ Value::Array(_) => {
+                Box::pin(self.hand_taken_events(bus, &t, &key, entries)).await;
+                Ok(())
+            }
+            written => fenced(written.as_i64() == Some(1), &t, fence),
+        }
     }
 
     /// Claims fence `fence` for tenant `t`'s gateway before it connects (see
@@ -811,24 +826,33 @@ impl RedisBackend {
     /// Appends a command to the tenant's request stream. When this node serves the
     /// tenant's requests (its `RestActor` runs here, the usual case for a tenant's
     /// own gateway and workers) nobody else reads the stream, so the doorbell is rung
-    /// here in memory rather than on the shared ring: a command costs one write. If
+    /// here in memory rather than on the shared ring, or — with room in the actor's
+    /// queue — the write takes the command for it at once (`take.rs`): a command
+    /// costs one round trip. If
     /// the service stopped meanwhile (checked after the write) the ring goes out as
     /// usual; a stop after that rings the stream itself (`stop_requests`), so the
     /// next holder never misses an entry written without a ring.
-    pub(crate) async fn publish_request(&self, env: Envelope) -> Result<(), BusError> {
+    pub(crate) async fn publish_request(&self, bus: &Bus, env: Envelope) -> Result<(), BusError> {
         let t = env.tenant_id();
         self.ensure_tenant(&t).await?;
         let stream = self.keys.rest(&t);
         let bytes = encode(&env)?;
-        if !self.request_subs.contains_key(&t) {
+        let Some(queue) = self.request_subs.get(&t).map(|q| Arc::clone(q.value())) else {
             return self.xadd_and_ring(&stream, bytes).await;
+        };
+        let take = self.request_take(&stream, &queue.0);
+        if take > 0 {
+            // Served here with room: the command reaches the `RestActor` in the
+            // write's own round trip (`take.rs`).
+            Box::pin(self.publish_request_taken(bus, &t, &stream, bytes, take, &queue.0)).await?;
+        } else {
+            let _: Value = self
+                .client
+                .xadd(stream.as_str(), false, None::<()>, "*", fields(bytes))
+                .await?;
+            self.rings.rest.mark(stream.clone(), ring::Stream::Rest(t.clone()));
         }
-        let _: Value = self
-            .client
-            .xadd(stream.as_str(), false, None::<()>, "*", fields(bytes))
-            .await?;
         if self.request_subs.contains_key(&t) {
-            self.rings.rest.mark(stream, ring::Stream::Rest(t));
             return Ok(());
         }
         self.ring(&stream).await

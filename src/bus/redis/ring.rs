@@ -8,6 +8,8 @@
 //! without blocking, and a stream stops being dirty once a read returns less than a
 //! full batch. An idle node therefore costs one blocking read per `block`, however
 //! many tenants it serves, and a busy tenant costs reads only while it has entries.
+//! A write whose own node takes what it wrote at once (`take.rs`) does not ring: the
+//! doorbell announces only work left for a fetcher.
 //!
 //! Nothing waits on a lost ring: a stream marked dirty again while a read of it was
 //! in flight stays dirty (each mark bumps a generation the fetcher compares), and the
@@ -110,6 +112,11 @@ impl Dirty {
         if m.get(key).is_some_and(|(_, g)| *g == seen) {
             m.remove(key);
         }
+    }
+
+    /// Whether `key` is dirty: a read of it is due or in flight.
+    pub(crate) fn is_marked(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
     }
 
     /// Forgets `key` whatever its generation (nobody here reads it).

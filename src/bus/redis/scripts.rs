@@ -14,16 +14,41 @@ if mine < cur then return 0 end
 if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) end
 ";
 
+/// Takes what a consumer group has not read yet of the stream `KEYS[2]` for one
+/// consumer (`XREADGROUP … >`, at most `ARGV[5]` entries, group `ARGV[6]`, consumer
+/// `ARGV[7]`) and returns it, ringing the doorbell (`KEYS[3]`, bound `ARGV[3]`) only
+/// if the take was full (more may wait) or could not be made — so entries the
+/// writing node takes itself cost no ring and no read. Without a take (`ARGV[5]`
+/// 0 or missing) it rings and returns 1.
+const TAKE_OR_RING: &str = "
+local take = tonumber(ARGV[5] or '0')
+local got = nil
+if take > 0 then
+  local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[6], ARGV[7], 'COUNT', take, 'STREAMS', KEYS[2], '>')
+  if type(r) == 'table' and r[1] then got = r[1][2] end
+end
+if got == nil or #got >= take then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'k', KEYS[2])
+end
+if got == nil then return 1 end
+return got
+";
+
 /// Publishes an envelope a gateway owner wrote, if no newer owner's fence is on
 /// record for the tenant (else the write is refused: the writer lost its lease and
 /// has not noticed yet). Records the writer's fence if it is the newest.
 ///
-/// Rings the doorbell (`ring.rs`) for the stream once the entry is in.
+/// Then either rings the doorbell (`ring.rs`) for the stream or, when the writing
+/// node's workers have room for the tenant, takes the stream's unread entries for
+/// them in the same call ([`TAKE_OR_RING`]): an event published and handled on one
+/// node costs one round trip, not a write, a ring read and an inbox read.
 ///
 /// KEYS: the tenant's fence key, the inbox stream, the ring. ARGV: fence, encoded
 /// envelope, the ring's length bound, `1` if the envelope is published for the first
 /// time (a live dispatch: the entry gets field `n`, and its first delivery skips the
-/// idempotency lookup) else `0`. Returns 1 (written) or 0 (refused).
+/// idempotency lookup) else `0`, then optionally how many entries to take, the
+/// consumer group and the consumer. Returns 0 (refused), 1 (written, nothing taken)
+/// or the entries taken (`[[id, [field, value, …]], …]`, the written one among them).
 pub(crate) static FENCED_XADD: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(format!(
         r"{FENCE_CHECK}if ARGV[4] == '1' then
@@ -31,10 +56,25 @@ pub(crate) static FENCED_XADD: LazyLock<Script> = LazyLock::new(|| {
 else
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'k', KEYS[2])
-return 1
-"
+{TAKE_OR_RING}"
     ))
+});
+
+/// Appends a command to a request stream served on the writing node and takes what
+/// the `rest` group has not read yet of it for that node (at most `ARGV[2]`
+/// entries): the command reaches the node's `RestActor` without a read. KEYS: the
+/// stream. ARGV: the encoded envelope, how many to take, the consumer group, the
+/// consumer. Returns the
+/// entries taken (`[[id, [field, value, …]], …]`; none if the group is missing).
+pub(crate) static XADD_TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r"
+redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], '>')
+if type(r) == 'table' and r[1] then return r[1][2] end
+return {}
+",
+    )
 });
 
 /// Records fence `ARGV[1]` for the tenant unless a newer one is on record: a gateway
