@@ -6,11 +6,10 @@
 //! by a read that takes the entry for them (`take.rs`). Each node runs one fetcher
 //! per worker group it runs (`group.rs`), reading through that group's consumer
 //! group (`workers` for the default) only the inbox streams that rang and whose
-//! local queue has room, and
-//! feeding that group's fair scheduler — so fairness and the per-tenant cap
-//! hold across Redis too, and an idle tenant costs no read at all. The fetcher first
-//! re-reads this node's own pending entries, and claims (`XAUTOCLAIM`) entries another
-//! node left idle past `claim_idle`.
+//! local queue has room, and feeding that group's fair scheduler — so fairness and
+//! the per-tenant cap hold across Redis too, and an idle tenant costs no read at
+//! all. The fetcher first re-reads this node's own pending entries, and claims
+//! (`XAUTOCLAIM`) entries another node left idle past `claim_idle`.
 //!
 //! Acknowledgements are batched (`XACK` + `XDEL` of every stream in one Lua call), so
 //! an acked entry leaves the stream and nothing pending is ever trimmed. Retries wait
@@ -828,10 +827,10 @@ impl RedisBackend {
     /// own gateway and workers) nobody else reads the stream, so the doorbell is rung
     /// here in memory rather than on the shared ring, or — with room in the actor's
     /// queue — the write takes the command for it at once (`take.rs`): a command
-    /// costs one round trip. If
-    /// the service stopped meanwhile (checked after the write) the ring goes out as
-    /// usual; a stop after that rings the stream itself (`stop_requests`), so the
-    /// next holder never misses an entry written without a ring.
+    /// costs one round trip. If the service stopped meanwhile (checked after the
+    /// write) the ring goes out as usual; a stop after that rings the stream itself
+    /// (`stop_requests`), so the next holder never misses an entry written without a
+    /// ring.
     pub(crate) async fn publish_request(&self, bus: &Bus, env: Envelope) -> Result<(), BusError> {
         let t = env.tenant_id();
         self.ensure_tenant(&t).await?;
