@@ -48,6 +48,9 @@ pub(crate) struct BucketState {
     pub(crate) limit: u32,
     pub(crate) remaining: u32,
     pub(crate) reset_after: Duration,
+    /// When the window ends, in Unix milliseconds: the same for every response of
+    /// one window (`X-RateLimit-Reset`), as Discord sends it.
+    pub(crate) reset_at_ms: u64,
     pub(crate) bucket: String,
     pub(crate) shared: bool,
 }
@@ -68,6 +71,8 @@ pub(crate) enum Verdict {
 #[derive(Debug, Clone, Copy)]
 struct Window {
     start: Instant,
+    /// `start` on the wall clock (Unix milliseconds).
+    start_ms: u64,
     count: u32,
 }
 
@@ -76,15 +81,19 @@ impl Window {
     fn current(slot: &mut Option<Self>, now: Instant, len: Duration) -> &mut Self {
         let fresh = slot.is_none_or(|w| now.duration_since(w.start) >= len);
         if fresh {
-            *slot = Some(Self {
-                start: now,
-                count: 0,
-            });
+            *slot = None;
         }
-        slot.get_or_insert(Self {
+        slot.get_or_insert_with(|| Self {
             start: now,
+            start_ms: crate::model::now_ms(),
             count: 0,
         })
+    }
+
+    /// When the window ends, in Unix milliseconds.
+    fn reset_at_ms(&self, len: Duration) -> u64 {
+        self.start_ms
+            .saturating_add(u64::try_from(len.as_millis()).unwrap_or(u64::MAX))
     }
 
     fn reset_after(&self, now: Instant, len: Duration) -> Duration {
@@ -169,10 +178,12 @@ impl RateLimiter {
             .or_default();
         let w = Window::current(slot, now, rl.window);
         let reset_after = w.reset_after(now, rl.window);
+        let reset_at_ms = w.reset_at_ms(rl.window);
         let state = |count: u32| BucketState {
             limit: rl.limit,
             remaining: rl.limit.saturating_sub(count),
             reset_after,
+            reset_at_ms,
             bucket: hash.clone(),
             shared: rl.shared,
         };

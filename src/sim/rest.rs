@@ -280,7 +280,9 @@ fn retry_after_header(d: Duration) -> String {
 
 fn bucket_headers(h: &mut HeaderMap, b: &BucketState) {
     let after = round_up_ms(b.reset_after.as_secs_f64());
-    let reset = (crate::model::now_ms() as f64 / 1000.0) + after;
+    // Fixed per window (not "now + after", which drifts with when each response is
+    // written): a client tells windows apart by it.
+    let reset = b.reset_at_ms as f64 / 1000.0;
     set(h, "x-ratelimit-limit", &b.limit.to_string());
     set(h, "x-ratelimit-remaining", &b.remaining.to_string());
     set(h, "x-ratelimit-reset", &format!("{reset:.3}"));
