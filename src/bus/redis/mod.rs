@@ -377,8 +377,8 @@ impl RedisBackend {
                 Value::from(ring::RING_MAX_LEN),
                 Value::from(if fresh { "1" } else { "0" }),
             ];
-            if take > 0 {
-                args.extend(self.take_args(take, &self.inbox_groups[0].consumer));
+            if let Some(take) = &take {
+                args.extend(take.iter().cloned());
             }
             args
         };

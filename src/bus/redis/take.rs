@@ -31,31 +31,34 @@ use crate::bus::error::BusError;
 use crate::bus::{Bus, GroupId};
 use crate::model::{Priority, TenantId};
 
-/// The entries a take returned (`[[id, [field, value, …]], …]`).
-fn taken(entries: Value) -> Result<Vec<(String, Fields)>, fred::error::Error> {
-    entries.into_xread_value()
-}
-
 impl RedisBackend {
-    /// How many unread entries of inbox `key` (tenant `t`, class `class`) a publish
-    /// from this node may take for its workers: the room left in the tenant's local
-    /// queue, at most a fetch batch; 0 when no take may be made (module docs).
-    pub(super) fn inbox_take(&self, bus: &Bus, t: &TenantId, class: Priority, key: &str) -> u64 {
+    /// The script arguments (see [`Self::take_args`]) with which a publish from this
+    /// node takes unread entries of inbox `key` (tenant `t`, class `class`) for its
+    /// workers: as many as the tenant's local queue has room for, at most a fetch
+    /// batch; `None` when no take may be made (module docs).
+    pub(super) fn inbox_take(
+        &self,
+        bus: &Bus,
+        t: &TenantId,
+        class: Priority,
+        key: &str,
+    ) -> Option<[Value; 3]> {
         let ([group], Some(dirty)) = (self.inbox_groups.as_slice(), self.rings.inbox.first())
         else {
-            return 0;
+            return None;
         };
         if !group.consumed || dirty.is_marked(key) || bus.inner.cancel.is_cancelled() {
-            return 0;
+            return None;
         }
         let queued = bus.group_of(GroupId::default()).scheduler.queued(t, class);
         let room = fetch::prefetch(bus, self).saturating_sub(queued);
-        room.min(usize::try_from(self.cfg.fetch_count).unwrap_or(usize::MAX)) as u64
+        let take = room.min(usize::try_from(self.cfg.fetch_count).unwrap_or(usize::MAX));
+        (take > 0).then(|| self.take_args(take as u64, &group.consumer))
     }
 
     /// The arguments asking a publish script to take `take` entries for this node as
     /// consumer group `group`.
-    pub(super) fn take_args(&self, take: u64, group: &str) -> [Value; 3] {
+    fn take_args(&self, take: u64, group: &str) -> [Value; 3] {
         [
             Value::from(take.to_string()),
             Value::from(group),
@@ -73,7 +76,8 @@ impl RedisBackend {
         stream: &str,
         entries: Value,
     ) {
-        let entries = match taken(entries) {
+        // The entries taken: `[[id, [field, value, …]], …]`.
+        let entries: Vec<(String, Fields)> = match entries.into_xread_value() {
             Ok(entries) => entries,
             Err(e) => {
                 tracing::warn!(stream, error = %crate::Report(&e), "cannot read the entries a publish took; they are claimed after the claim time");
@@ -124,7 +128,7 @@ impl RedisBackend {
         let reply: Value = XADD_TAKE
             .evalsha_with_reload(&self.client, vec![stream.to_owned()], args)
             .await?;
-        let entries = taken(reply).unwrap_or_else(|e| {
+        let entries: Vec<(String, Fields)> = reply.into_xread_value().unwrap_or_else(|e| {
             tracing::warn!(stream, error = %crate::Report(&e), "cannot read the requests a command took; they are claimed after the claim time");
             Vec::new()
         });
