@@ -16,7 +16,8 @@
 //!   per-tenant in-flight cap of 4). It prints the quiet tenant's publish→delivery
 //!   p50/p99 both ways and their ratio.
 //!
-//! Setup (building envelopes, starting Redis) is outside the timed sections.
+//! Setup (building envelopes, starting Redis) is outside the timed sections. The
+//! bench runs on the daemon's allocator (mimalloc), baselines included.
 
 #[path = "../tests/common/redis.rs"]
 mod redis_server;
@@ -28,6 +29,10 @@ use fred::prelude::*;
 use fred::types::streams::XReadResponse;
 use switchboard::bus::{Bus, BusConfig, RedisBusConfig, SchedulerConfig};
 use switchboard::model::{Envelope, Event, MemberLeft, Payload, TenantId, UserRef, encode};
+
+/// The daemon binary's allocator: the bus measured as the daemon runs it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn envelopes(n: usize, tenants: usize) -> Vec<Envelope> {
     (0..n)

@@ -2,7 +2,7 @@
 //! entries of a dead consumer, dead-letter undecodable bytes, route responses between
 //! nodes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -558,6 +558,73 @@ async fn a_dispatch_its_node_has_room_for_is_taken_by_the_publish() {
         assert_eq!(handled.get(&env.id).map(|n| *n), Some(1));
     }
     pool.shutdown().await;
+    bus.close().await;
+}
+
+/// A batch over many tenants is one pipeline that rings the doorbell once, after
+/// its writes, naming every stream it wrote; each envelope is then delivered once,
+/// each tenant's in the order published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_many_tenants_rings_once() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(1, 1000, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    let tenants: Vec<_> = (0..8).map(tenant).collect();
+    for t in &tenants {
+        bus.register_tenant(t).await.unwrap();
+    }
+    let envs: Vec<Envelope> = (0..40)
+        .map(|i| message(&tenants[i % tenants.len()], &format!("m{i}")))
+        .collect();
+    let commands = monitored(
+        &server,
+        Box::pin({
+            let (bus, envs) = (bus.clone(), envs.clone());
+            async move { bus.publish_batch(envs).await.unwrap() }
+        }),
+    )
+    .await;
+    let ring = format!("{}:ring\"", server.prefix());
+    let xadds: Vec<&String> = commands
+        .iter()
+        .filter(|l| l.contains("\"XADD\"") && !in_script(l))
+        .collect();
+    let rings: Vec<usize> = (0..xadds.len())
+        .filter(|&i| xadds[i].contains(&ring))
+        .collect();
+    assert_eq!(xadds.len(), 41, "every envelope, then one ring: {xadds:?}");
+    assert_eq!(rings, [40], "one ring, after the writes: {xadds:?}");
+    for t in &tenants {
+        assert!(
+            xadds[40].contains(&format!(":{}}}:inbox:", t.tenant)),
+            "the ring names {t}: {}",
+            xadds[40]
+        );
+    }
+    let mut got: HashMap<String, Vec<EnvelopeId>> = HashMap::new();
+    for _ in 0..envs.len() {
+        let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
+            .await
+            .expect("every envelope delivered")
+            .unwrap();
+        got.entry(d.envelope.tenant_id().to_string())
+            .or_default()
+            .push(d.envelope.id);
+        bus.ack(d).await.unwrap();
+    }
+    for t in &tenants {
+        let sent: Vec<EnvelopeId> = envs
+            .iter()
+            .filter(|e| e.tenant_id() == *t)
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            got.get(&t.to_string()),
+            Some(&sent),
+            "{t}: each once, in order"
+        );
+    }
     bus.close().await;
 }
 

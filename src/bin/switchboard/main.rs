@@ -33,6 +33,12 @@ use clap::{Parser, Subcommand};
 use run::RunOptions;
 use tools::{check_config, redis_acl, report, run_sim, vault_key};
 
+/// mimalloc, not glibc's allocator: the daemon allocates per envelope and per Redis
+/// frame on many threads, where glibc's arenas cost it about a seventh of its CPU
+/// (`docs/performance.md`, "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
