@@ -628,6 +628,56 @@ async fn a_batch_over_many_tenants_rings_once() {
     bus.close().await;
 }
 
+/// Tenants whose consumer groups a node has just created have nothing of its own
+/// pending from before, so its fetcher reads no pending list of theirs (`XREADGROUP
+/// … 0`) before their first traffic: a node creating a thousand tenants does not
+/// read four thousand empty lists. (A node that finds the groups already there
+/// does re-read them: `a_restarted_node_rereads_its_own_pending_entries`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_reads_no_pending_list_of_groups_it_created() {
+    let server = TestRedis::start().await;
+    let bus = Bus::redis(bus_config(1, 1000, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    let tenants: Vec<_> = (0..6).map(tenant).collect();
+    let envs: Vec<Envelope> = (0..12)
+        .map(|i| message(&tenants[i % tenants.len()], &format!("m{i}")))
+        .collect();
+    let commands = monitored(
+        &server,
+        Box::pin({
+            let (bus, tenants, n) = (bus.clone(), tenants.clone(), envs.len());
+            async move {
+                for t in &tenants {
+                    bus.register_tenant(t).await.unwrap();
+                }
+                // A batch rings: the fetcher wakes, lists the new tenants, then
+                // reads; every delivery below comes after that listing.
+                bus.publish_batch(envs).await.unwrap();
+                for _ in 0..n {
+                    let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
+                        .await
+                        .expect("every envelope delivered")
+                        .unwrap();
+                    bus.ack(d).await.unwrap();
+                }
+            }
+        }),
+    )
+    .await;
+    let reads: Vec<&String> = commands
+        .iter()
+        .filter(|l| l.contains("\"XREADGROUP\"") && !in_script(l))
+        .collect();
+    assert!(
+        reads.iter().any(|l| l.ends_with("\">\"")),
+        "the fetcher read the new entries: {reads:?}"
+    );
+    let pending: Vec<&&String> = reads.iter().filter(|l| l.ends_with("\"0\"")).collect();
+    assert!(pending.is_empty(), "pending lists read: {pending:?}");
+    bus.close().await;
+}
+
 /// A node takes at publish only what its own queue has room for: the rest rings the
 /// doorbell and another node's workers handle it; what the full node took is handed
 /// back when it closes. Every dispatch is handled exactly once.

@@ -211,11 +211,13 @@ async fn refresh_tenants(
     }
     let mut out = r.listed_tenants().await?;
     let listed: HashSet<TenantId> = out.iter().cloned().collect();
+    // Only tenants whose creation finished: one being created may not be in the
+    // set yet.
     let lost: Vec<TenantId> = r
         .known
         .iter()
+        .filter(|e| e.value().initialized() && !listed.contains(e.key()))
         .map(|e| e.key().clone())
-        .filter(|t| !listed.contains(t))
         .collect();
     for t in lost {
         r.recreate_groups(&t, "SMEMBERS").await;
@@ -383,12 +385,14 @@ async fn recover_inboxes(
     prefetch: usize,
 ) {
     let scheduler = &bus.group_of(reader.group).scheduler;
-    let fresh: Vec<(String, TenantId)> = tenants
-        .iter()
-        .filter(|t| !recovered.contains(*t))
+    let unseen: Vec<&TenantId> = tenants.iter().filter(|t| !recovered.contains(*t)).collect();
+    recovered.extend(unseen.iter().map(|t| (*t).clone()));
+    // Groups this node created have nothing of its own pending from before.
+    let fresh: Vec<(String, TenantId)> = unseen
+        .into_iter()
+        .filter(|t| !r.created_here(t))
         .flat_map(|t| Priority::ALL.map(|c| (r.keys.inbox(t, c), t.clone())))
         .collect();
-    recovered.extend(fresh.iter().map(|(_, t)| t.clone()));
     if !fresh.is_empty() {
         own_pending(
             bus,
@@ -638,7 +642,9 @@ async fn recover_requests(
         };
         if fresh {
             recovered.insert(t.clone());
-            own_pending(bus, r, vec![(stream.clone(), t.clone())], reader, &mut sink).await;
+            if !r.created_here(t) {
+                own_pending(bus, r, vec![(stream.clone(), t.clone())], reader, &mut sink).await;
+            }
         }
         if claim_now {
             claim(bus, r, t, &stream, reader, &mut sink).await;

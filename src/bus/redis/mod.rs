@@ -96,6 +96,17 @@ pub(crate) struct AckItem {
     pub(crate) marks: Vec<String>,
 }
 
+/// What a node knows of a tenant whose streams and groups exist.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known {
+    /// This node created every one of the tenant's consumer groups (none existed):
+    /// no consumer can have had an entry pending in them before, so the fetchers
+    /// skip re-reading this node's own pending entries of the tenant — a node that
+    /// creates a thousand tenants does not read four thousand empty pending lists
+    /// as their first traffic arrives.
+    pub(crate) created_here: bool,
+}
+
 /// An entry a consumer group of this node holds: stream, entry id, group.
 pub(crate) type HeldKey = (String, String, Cow<'static, str>);
 
@@ -132,8 +143,9 @@ pub(crate) struct RedisBackend {
     pub(crate) inbox_groups: Vec<InboxGroup>,
     /// Wakes the retry mover when this node schedules a retry.
     pub(crate) retry_wake: Notify,
-    /// Tenants whose streams and groups exist, as far as this node knows.
-    pub(crate) known: DashMap<TenantId, ()>,
+    /// Tenants whose streams and groups exist, as far as this node knows (an
+    /// uninitialised cell: being created by a call still running).
+    pub(crate) known: DashMap<TenantId, Arc<tokio::sync::OnceCell<Known>>>,
     /// Tenants whose `RestActor` runs on this node.
     pub(crate) request_subs: DashMap<TenantId, Arc<RequestQueue>>,
     /// Bumped whenever `request_subs` gains or loses a tenant (the request fetcher
@@ -271,15 +283,48 @@ impl RedisBackend {
 
     /// Creates the tenant's streams and groups once, and records the tenant.
     pub(crate) async fn ensure_tenant(&self, t: &TenantId) -> Result<(), BusError> {
-        if self.known.contains_key(t) {
-            return Ok(());
+        self.ensure_known(t).await.map(|_| ())
+    }
+
+    /// [`Self::ensure_tenant`], returning how many groups this call created. One
+    /// creation per tenant at a time: a fetcher listing a tenant while it is being
+    /// registered waits for that registration rather than racing it, so it learns
+    /// that this node created the groups (a race would find them there and take
+    /// them for older ones).
+    pub(crate) async fn ensure_known(&self, t: &TenantId) -> Result<usize, BusError> {
+        let cell = match self.known.get(t) {
+            Some(cell) if cell.initialized() => return Ok(0),
+            Some(cell) => Arc::clone(&cell),
+            None => Arc::clone(&self.known.entry(t.clone()).or_default()),
+        };
+        let mut created = 0;
+        let result = cell
+            .get_or_try_init(|| async {
+                created = self.create_tenant_groups(t).await?;
+                Ok::<_, BusError>(Known {
+                    created_here: created == self.groups_per_tenant(),
+                })
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(created),
+            Err(e) => {
+                // Not known after all: listings and sweeps must not count it yet.
+                self.known.remove_if(t, |_, c| !c.initialized());
+                Err(e)
+            }
         }
-        self.create_tenant_groups(t).await.map(|_| ())
+    }
+
+    /// How many consumer groups a tenant has: every worker group's on each inbox
+    /// stream, and `rest` on the request stream.
+    fn groups_per_tenant(&self) -> usize {
+        Priority::ALL.len() * self.inbox_groups.len() + 1
     }
 
     /// Creates every stream and group of a tenant that does not exist (tolerating
-    /// those that do), adds it to the tenant set and records it as known. Returns how
-    /// many groups were missing.
+    /// those that do) and adds it to the tenant set. Returns how many groups were
+    /// missing.
     async fn create_tenant_groups(&self, t: &TenantId) -> Result<usize, BusError> {
         // One round trip: starting a thousand tenants costs a thousand, not seven
         // thousand.
@@ -309,8 +354,16 @@ impl RedisBackend {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.known.insert(t.clone(), ());
         Ok(created)
+    }
+
+    /// Whether this node created every consumer group of `t` (nothing of its own
+    /// can be pending there from before it did).
+    pub(crate) fn created_here(&self, t: &TenantId) -> bool {
+        self.known
+            .get(t)
+            .and_then(|cell| cell.get().map(|k| k.created_here))
+            .unwrap_or(false)
     }
 
     /// Queues on `p` one ring naming every stream of `streams`, after the writes it

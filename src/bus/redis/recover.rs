@@ -71,7 +71,7 @@ impl RedisBackend {
     /// found them gone.
     pub(crate) async fn recreate_groups(&self, t: &TenantId, during: &'static str) {
         self.known.remove(t);
-        let created = self.create_tenant_groups(t).await;
+        let created = self.ensure_known(t).await;
         // New groups read from the start: look at every stream again.
         self.mark_tenant_dirty(t);
         match created {
