@@ -300,10 +300,9 @@ impl RedisBackend {
         let mut created = 0;
         let result = cell
             .get_or_try_init(|| async {
-                created = self.create_tenant_groups(t).await?;
-                Ok::<_, BusError>(Known {
-                    created_here: created == self.groups_per_tenant(),
-                })
+                let (missing, known) = self.create_tenant_groups(t).await?;
+                created = missing;
+                Ok::<_, BusError>(known)
             })
             .await;
         match result {
@@ -316,16 +315,10 @@ impl RedisBackend {
         }
     }
 
-    /// How many consumer groups a tenant has: every worker group's on each inbox
-    /// stream, and `rest` on the request stream.
-    fn groups_per_tenant(&self) -> usize {
-        Priority::ALL.len() * self.inbox_groups.len() + 1
-    }
-
     /// Creates every stream and group of a tenant that does not exist (tolerating
     /// those that do) and adds it to the tenant set. Returns how many groups were
-    /// missing.
-    async fn create_tenant_groups(&self, t: &TenantId) -> Result<usize, BusError> {
+    /// missing, and what the node now knows of the tenant.
+    async fn create_tenant_groups(&self, t: &TenantId) -> Result<(usize, Known), BusError> {
         // One round trip: starting a thousand tenants costs a thousand, not seven
         // thousand.
         // Every worker group's consumer group, whichever this node runs: an entry
@@ -354,7 +347,8 @@ impl RedisBackend {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(created)
+        let created_here = created == groups.len();
+        Ok((created, Known { created_here }))
     }
 
     /// Whether this node created every consumer group of `t` (nothing of its own
