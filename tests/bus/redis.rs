@@ -92,6 +92,65 @@ async fn a_dead_consumers_entries_are_claimed_and_handled() {
     b.close().await;
 }
 
+/// A claim sweep covers every stream of every tenant (many per command): a dead
+/// node's entries spread over sixty tenants are all claimed and each handled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_claims_a_dead_nodes_entries_across_many_tenants() {
+    let server = TestRedis::start().await;
+    let tenants: Vec<_> = (0..60).map(tenant).collect();
+    let mut cfg_a = bus_config(3, 10, 1000);
+    cfg_a.node_id = "node-a".into();
+    let a = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
+    let envs: Vec<Envelope> = (0..2 * tenants.len())
+        .map(|i| message(&tenants[i % tenants.len()], &format!("orphan {i}")))
+        .collect();
+    a.publish_batch(envs.clone()).await.unwrap();
+    // Node a takes every one and dies holding them.
+    let mut taken = Vec::new();
+    while taken.len() < envs.len() {
+        taken.push(
+            tokio::time::timeout(Duration::from_secs(10), a.next())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    drop(taken);
+    a.close().await;
+
+    let mut cfg_b = bus_config(3, 10, 1000);
+    cfg_b.node_id = "node-b".into();
+    let b = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
+    let handled = Arc::new(DashMap::new());
+    let mut set = HandlerSet::new();
+    for t in &tenants {
+        set.add(
+            t,
+            Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
+        );
+    }
+    let pool = start_pool(&b, set, 4).await;
+    eventually(
+        Duration::from_secs(60),
+        "node b claimed and handled every orphan",
+        || {
+            let n = handled.len();
+            async move { n == 120 }
+        },
+    )
+    .await;
+    for env in &envs {
+        assert_eq!(
+            handled.get(&env.id).map(|n| *n),
+            Some(1),
+            "handled once: {}",
+            env.id
+        );
+    }
+    pool.shutdown().await;
+    b.close().await;
+}
+
 /// In a cluster the bus claims on demand: one sweep a claim time after it starts
 /// (a node that died before this one joined never leaves its view, so its entries
 /// are taken then), then none while nobody says a node left (no per-tenant sweep),
@@ -676,6 +735,76 @@ async fn a_node_reads_no_pending_list_of_groups_it_created() {
     let pending: Vec<&&String> = reads.iter().filter(|l| l.ends_with("\"0\"")).collect();
     assert!(pending.is_empty(), "pending lists read: {pending:?}");
     bus.close().await;
+}
+
+/// The doorbell's safety sweep (when a node starts, then every half minute) finds
+/// an entry whose ring was lost, and reads nothing else: an empty stream is left
+/// alone (marked, it would take nothing at publish until a fetcher had read it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_reads_only_streams_holding_entries() {
+    let server = TestRedis::start().await;
+    let tenants: Vec<_> = (0..8).map(tenant).collect();
+    let first = Bus::redis(bus_config(1, 1000, 1000), redis_config(&server))
+        .await
+        .unwrap();
+    for t in &tenants {
+        first.register_tenant(t).await.unwrap();
+    }
+    first.close().await;
+    // An entry written with no ring: the ring was lost.
+    let unrung = message(&tenants[5], "unrung");
+    let key = format!("{}:{{discord:t5}}:inbox:message", server.prefix());
+    let client = raw_client(&server).await;
+    let _: String = client
+        .xadd(
+            &key,
+            false,
+            None::<()>,
+            "*",
+            vec![(
+                "e",
+                Value::Bytes(switchboard::model::encode(&unrung).unwrap().into()),
+            )],
+        )
+        .await
+        .unwrap();
+    let commands = monitored(
+        &server,
+        Box::pin({
+            let server_url = (server.url(), server.prefix());
+            async move {
+                let cfg = RedisBusConfig {
+                    claim_idle: Duration::from_millis(1500),
+                    block: Duration::from_millis(100),
+                    ..RedisBusConfig::new(server_url.0, server_url.1)
+                };
+                let bus = Bus::redis(bus_config(1, 1000, 1000), cfg).await.unwrap();
+                let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
+                    .await
+                    .expect("the sweep found the unrung entry")
+                    .unwrap();
+                assert_eq!(d.envelope.id, unrung.id);
+                bus.ack(d).await.unwrap();
+                bus.close().await;
+            }
+        }),
+    )
+    .await;
+    let new_reads: Vec<&String> = commands
+        .iter()
+        .filter(|l| l.contains("\"XREADGROUP\"") && !in_script(l) && l.ends_with("\">\""))
+        .collect();
+    assert!(!new_reads.is_empty(), "the fetcher read new entries");
+    let streams_read: HashSet<&str> = new_reads
+        .iter()
+        .flat_map(|l| l.split('"'))
+        .filter(|w| w.contains(":inbox:") || w.ends_with(":rest"))
+        .collect();
+    assert_eq!(
+        streams_read,
+        HashSet::from([key.as_str()]),
+        "only the stream holding an entry was read"
+    );
 }
 
 /// A node takes at publish only what its own queue has room for: the rest rings the

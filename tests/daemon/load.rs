@@ -14,6 +14,11 @@
 //! Discord's per-channel limit (5 per 5 s) stays on: the hot channel's replies queue
 //! behind its bucket, and the quiet channels' latency is reported on its own — it
 //! must not follow the hot channel's (workers are not parked on a rate limit).
+//!
+//! It also prints the three half-second windows whose slowest reply was slowest (a
+//! periodic task that stalls the path shows there). `LOAD_DUMP=path` writes every
+//! answered message's send time (ms after the first) and latency (ms);
+//! `LOAD_LOG=path` writes the daemon's log.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -97,6 +102,35 @@ async fn redis_calls(url: &str) -> HashMap<String, u64> {
             Some((name.to_owned(), calls))
         })
         .collect()
+}
+
+/// The `k` half-second windows of `series` (send time ms, latency ms) with the
+/// highest maximum latency, in time order: where a stall was, and how long.
+fn slowest_windows(series: &[(u64, u64)], k: usize) -> String {
+    let mut windows: HashMap<u64, Vec<u64>> = HashMap::new();
+    for (t, l) in series {
+        windows.entry(t / 500).or_default().push(*l);
+    }
+    let mut worst: Vec<(u64, Vec<u64>)> = windows.into_iter().collect();
+    for (_, l) in &mut worst {
+        l.sort_unstable();
+    }
+    worst.sort_by_key(|(w, l)| (std::cmp::Reverse(l.last().copied()), *w));
+    worst.truncate(k);
+    worst.sort_by_key(|(w, _)| *w);
+    worst
+        .iter()
+        .map(|(w, l)| {
+            format!(
+                "{:.1} s: p50 {} ms p99 {} ms max {} ms",
+                *w as f64 / 2.0,
+                percentile(l, 0.5),
+                percentile(l, 0.99),
+                l.last().copied().unwrap_or(0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -311,13 +345,31 @@ async fn load() {
         },
     );
     let replies = answered(&sim);
-    let mut latencies: Vec<u64> = sent
+    // Each answered message: when it was sent (ms since the first) and its latency.
+    let mut series: Vec<(u64, u64)> = sent
         .keys()
         .filter_map(|id| {
             let first = replies.get(id)?.iter().min()?;
-            Some((first >> 22).saturating_sub(id >> 22))
+            Some((id >> 22, (first >> 22).saturating_sub(id >> 22)))
         })
         .collect();
+    series.sort_unstable();
+    let t0 = series.first().map_or(0, |r| r.0);
+    for (t, _) in &mut series {
+        *t -= t0;
+    }
+    if let Ok(path) = std::env::var("LOAD_DUMP") {
+        let text = series.iter().fold(String::new(), |mut text, (t, l)| {
+            use std::fmt::Write as _;
+            let _ = writeln!(text, "{t} {l}");
+            text
+        });
+        std::fs::write(path, text).unwrap();
+    }
+    if let Ok(path) = std::env::var("LOAD_LOG") {
+        std::fs::write(path, daemon.output()).unwrap();
+    }
+    let mut latencies: Vec<u64> = series.iter().map(|(_, l)| *l).collect();
     latencies.sort_unstable();
     let lost = sent.keys().filter(|id| !replies.contains_key(id)).count();
     let duplicated = replies.values().filter(|r| r.len() > 1).count();
@@ -333,6 +385,10 @@ async fn load() {
         latencies.last().copied().unwrap_or(0),
         rss_kib(pid) / n as u64,
         sent.len(),
+    );
+    println!(
+        "load slowest 0.5 s windows: {}",
+        slowest_windows(&series, 3)
     );
     if hot > 0 {
         let mut hot_lat: Vec<u64> = hot_sent

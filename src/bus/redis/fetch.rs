@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::recover::{ErrorBackoff, is_nogroup};
 use super::ring::{self, Stream};
-use super::scripts::{ACK_MANY, MOVE_DUE};
+use super::scripts::{ACK_MANY, CLAIM_MANY, MOVE_DUE};
 use super::{REST, RedisBackend};
 use crate::bus::delivery::{Delivery, Receipt};
 use crate::bus::{Bus, GroupId};
@@ -304,63 +304,117 @@ async fn own_pending(
 /// Entries one pending read takes per stream.
 const OWN_PENDING_BATCH: u64 = 100;
 
-/// Claims entries idle on other consumers past the claim bound.
-/// Most entries one `XAUTOCLAIM` takes from a stream.
+/// Most entries one sweep claims from a stream.
 const CLAIM_BATCH: usize = 100;
 
-/// Claims entries of `stream` idle past the claim time; whether some may be left
-/// (a full batch was taken, or the call failed).
-async fn claim(
+/// Most streams one claim command sweeps (a bound on its reply: at most this many
+/// times [`CLAIM_BATCH`] entries).
+const CLAIM_KEYS: usize = 50;
+
+/// Most claim commands a sweep has in flight at once.
+const CLAIMS_IN_FLIGHT: usize = 4;
+
+/// What one claim command reported for each of its streams (by index in its chunk):
+/// the entries claimed, or the error.
+type Claimed = Vec<(usize, Result<Vec<(String, Fields)>, String>)>;
+
+/// One [`CLAIM_MANY`] over `streams`: what each had idle on other consumers past the
+/// claim time (at most [`CLAIM_BATCH`] per stream), now this node's.
+async fn claim_chunk(
+    r: &RedisBackend,
+    streams: &[(TenantId, String)],
+    reader: &Reader,
+) -> Result<Claimed, fred::error::Error> {
+    let keys: Vec<&str> = streams.iter().map(|(_, s)| s.as_str()).collect();
+    let args = vec![
+        Value::from(&*reader.consumer),
+        Value::from(r.node.as_str()),
+        Value::from(r.cfg.claim_idle.as_millis() as i64),
+        Value::from(i64::try_from(CLAIM_BATCH).unwrap_or(i64::MAX)),
+    ];
+    let reply: Value = Box::pin(CLAIM_MANY.evalsha_with_reload(&r.client, keys, args)).await?;
+    let mut out = Vec::new();
+    for pair in reply.into_array() {
+        let mut pair = pair.into_array().into_iter();
+        let (Some(index), Some(payload)) = (pair.next(), pair.next()) else {
+            continue;
+        };
+        let Some(i) = index
+            .as_u64()
+            .and_then(|i| usize::try_from(i).ok()?.checked_sub(1))
+        else {
+            continue;
+        };
+        let claimed = match payload {
+            Value::String(e) => Err(e.to_string()),
+            Value::Bytes(e) => Err(String::from_utf8_lossy(&e).into_owned()),
+            entries => entries.into_xread_value().map_err(|e| e.to_string()),
+        };
+        out.push((i, claimed));
+    }
+    Ok(out)
+}
+
+/// Claims the entries idle past the claim time on each of `streams` (tenant, key),
+/// [`CLAIM_KEYS`] streams per command and a few commands in flight, and hands what
+/// it admits to `sink`; whether some may be left (a full batch was taken, or a call
+/// failed).
+async fn claim_all(
     bus: &Bus,
     r: &RedisBackend,
-    t: &TenantId,
-    stream: &str,
     reader: &Reader,
-    sink: &mut (impl FnMut(Delivery) + Send),
+    streams: Vec<(TenantId, String)>,
+    sink: &mut (impl FnMut(&TenantId, Delivery) + Send),
 ) -> bool {
-    let idle = r.cfg.claim_idle.as_millis() as u64;
-    let res = r
-        .client
-        .xautoclaim_values::<String, String, Bytes, _, _, _, _>(
-            stream,
-            &*reader.consumer,
-            r.node.as_str(),
-            idle,
-            "0-0",
-            Some(CLAIM_BATCH as u64),
-            false,
-        )
-        .await;
-    match res {
-        Ok((_, entries)) => {
-            let full = entries.len() >= CLAIM_BATCH;
-            if !entries.is_empty() {
-                tracing::info!(
-                    stream,
-                    group = %reader.consumer,
-                    count = entries.len(),
-                    "claimed entries left idle by another consumer"
-                );
-                metrics::counter!("switchboard_bus_claimed_total").increment(entries.len() as u64);
+    // (Collected first: a lazy map's closure in this task's type is not `Send` for
+    // every lifetime. Each is small until polled: the command's future is boxed.)
+    let calls: Vec<_> = streams
+        .chunks(CLAIM_KEYS)
+        .map(|chunk| async move { (chunk, claim_chunk(r, chunk, reader).await) })
+        .collect();
+    let mut replies = futures_util::stream::iter(calls).buffered(CLAIMS_IN_FLIGHT);
+    let mut left = false;
+    while let Some((chunk, res)) = replies.next().await {
+        let claimed = match res {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(error = %crate::Report(&e), "a claim sweep failed");
+                left = true;
+                continue;
             }
+        };
+        for (i, got) in claimed {
+            let Some((t, stream)) = chunk.get(i) else {
+                continue;
+            };
+            let entries = match got {
+                Ok(entries) => entries,
+                Err(e) if e.contains("NOGROUP") => {
+                    r.recreate_groups(t, "XAUTOCLAIM").await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(stream, error = e, "xautoclaim failed");
+                    left = true;
+                    continue;
+                }
+            };
+            left |= entries.len() >= CLAIM_BATCH;
+            tracing::info!(
+                stream,
+                group = %reader.consumer,
+                count = entries.len(),
+                "claimed entries left idle by another consumer"
+            );
+            metrics::counter!("switchboard_bus_claimed_total").increment(entries.len() as u64);
             for (id, fields) in entries {
-                if let Admitted::Delivery(d) =
-                    admit(bus, r, t, stream, reader, id, fields).await
-                {
-                    sink(*d);
+                if let Admitted::Delivery(d) = admit(bus, r, t, stream, reader, id, fields).await {
+                    sink(t, *d);
                 }
             }
-            full
-        }
-        Err(e) if is_nogroup(&e) => {
-            r.recreate_groups(t, "XAUTOCLAIM").await;
-            false
-        }
-        Err(e) => {
-            tracing::warn!(stream, error = %crate::Report(&e), "xautoclaim failed");
-            true
         }
     }
+    left
 }
 
 fn push_into_scheduler(bus: &Bus, group: GroupId) -> impl FnMut(Delivery) + Send + '_ {
@@ -409,17 +463,18 @@ async fn recover_inboxes(
         // again a claim time later: an on-demand sweep is otherwise the last until
         // the safety sweep, minutes away.
         let mut left = false;
+        let mut streams = Vec::new();
         for t in tenants {
             for class in Priority::ALL {
                 if scheduler.queued(t, class) < prefetch {
-                    let stream = r.keys.inbox(t, class);
-                    let mut sink = push_into_scheduler(bus, reader.group);
-                    left |= claim(bus, r, t, &stream, reader, &mut sink).await;
+                    streams.push((t.clone(), r.keys.inbox(t, class)));
                 } else {
                     left = true;
                 }
             }
         }
+        let mut push = push_into_scheduler(bus, reader.group);
+        left |= claim_all(bus, r, reader, streams, &mut |_, d| push(d)).await;
         if left {
             r.claims.sweep_after(r.cfg.claim_idle);
         }
@@ -619,35 +674,35 @@ async fn recover_requests(
     recovered: &mut HashSet<TenantId>,
     claim_now: bool,
 ) {
-    let subs: Vec<(TenantId, mpsc::Sender<Delivery>)> = r
+    let subs: HashMap<TenantId, mpsc::Sender<Delivery>> = r
         .request_subs
         .iter()
         .map(|e| (e.key().clone(), e.value().0.clone()))
         .collect();
-    for (t, tx) in &subs {
-        let fresh = !recovered.contains(t);
-        if !fresh && !claim_now {
-            continue;
-        }
-        let stream = r.keys.rest(t);
-        let mut sink = |d: Delivery| {
-            if let Err(e) = tx.try_send(d) {
-                // Full, or the REST actor stopped: the entry stays pending in Redis
-                // but this node lets go of it, so it is claimed (by this node's next
-                // claim, or the tenant's holder) — never kept alive unserved.
-                let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) = e;
-                r.release(&d.receipt);
-                tracing::warn!(tenant = %t, "request queue full or closed; leaving an entry to be claimed");
-            }
+    let send = |t: &TenantId, d: Delivery| {
+        let Some(tx) = subs.get(t) else {
+            r.release(&d.receipt);
+            return;
         };
-        if fresh {
-            recovered.insert(t.clone());
-            if !r.created_here(t) {
-                own_pending(bus, r, vec![(stream.clone(), t.clone())], reader, &mut sink).await;
-            }
+        if let Err(e) = tx.try_send(d) {
+            // Full, or the REST actor stopped: the entry stays pending in Redis but
+            // this node lets go of it, so it is claimed (by this node's next claim,
+            // or the tenant's holder) — never kept alive unserved.
+            let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) = e;
+            r.release(&d.receipt);
+            tracing::warn!(tenant = %t, "request queue full or closed; leaving an entry to be claimed");
         }
-        if claim_now {
-            claim(bus, r, t, &stream, reader, &mut sink).await;
+    };
+    for t in subs.keys() {
+        if recovered.insert(t.clone()) && !r.created_here(t) {
+            let stream = r.keys.rest(t);
+            own_pending(bus, r, vec![(stream, t.clone())], reader, &mut |d| send(t, d)).await;
+        }
+    }
+    if claim_now {
+        let streams = subs.keys().map(|t| (t.clone(), r.keys.rest(t))).collect();
+        if claim_all(bus, r, reader, streams, &mut |t, d| send(t, d)).await {
+            r.claims.sweep_after(r.cfg.claim_idle);
         }
     }
     recovered.retain(|t| r.request_subs.contains_key(t));

@@ -13,9 +13,11 @@
 //!
 //! Nothing waits on a lost ring: a stream marked dirty again while a read of it was
 //! in flight stays dirty (each mark bumps a generation the fetcher compares), and the
-//! ring task marks every stream dirty when it starts (after noting the ring's newest
-//! entry, so what was written before is swept and what comes after rings) and every
-//! [`RING_SWEEP`] (rings trimmed away under a long stall, groups re-created).
+//! ring task marks every stream that holds entries dirty when it starts (after
+//! noting the ring's newest entry, so what was written before is swept and what
+//! comes after rings) and every [`RING_SWEEP`] (rings trimmed away under a long
+//! stall). Empty streams are left alone: their lengths are read in pipelines, and
+//! a dirty stream takes nothing at publish until a fetcher has read it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -37,6 +39,9 @@ pub(crate) const RING_SWEEP: Duration = Duration::from_secs(30);
 
 /// The ring is trimmed to about this many entries (at 2,000 rings/s, 50 s of them).
 pub(crate) const RING_MAX_LEN: i64 = 100_000;
+
+/// Most stream lengths one sweep pipeline reads.
+const SWEEP_BATCH: usize = 1_000;
 
 /// Most rings one read takes.
 const RING_BATCH: u64 = 1_000;
@@ -224,13 +229,36 @@ impl RedisBackend {
             .collect())
     }
 
-    /// Marks every stream of every tenant on record dirty (the sweep).
+    /// Marks dirty every stream this node reads, of every tenant on record, that
+    /// holds entries (the sweep). An empty stream has nothing to read, and marking
+    /// it would only stop the takes at publish (`take.rs`) until a fetcher had read
+    /// it: a thousand tenants' worth held every tenant's events for a read round.
     async fn sweep(&self) -> Result<usize, fred::error::Error> {
         let mut tenants = self.listed_tenants().await?;
         tenants.extend(self.known.iter().map(|e| e.key().clone()));
         tenants.sort();
         tenants.dedup();
-        self.mark_dirty(tenants.iter().flat_map(|t| self.streams_of(t)));
+        let streams: Vec<(String, Stream)> = tenants
+            .iter()
+            .flat_map(|t| self.streams_of(t))
+            .filter(|(_, s)| self.reads(s))
+            .collect();
+        let mut holding = Vec::new();
+        for chunk in streams.chunks(SWEEP_BATCH) {
+            let p = self.client.pipeline();
+            for (key, _) in chunk {
+                let _: Value = p.xlen(key.as_str()).await?;
+            }
+            let lengths: Vec<u64> = p.all().await?;
+            holding.extend(
+                chunk
+                    .iter()
+                    .zip(lengths)
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(s, _)| s.clone()),
+            );
+        }
+        self.mark_dirty(holding);
         Ok(tenants.len())
     }
 
