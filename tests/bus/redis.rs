@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use fred::prelude::*;
+use switchboard::actors::WorkerPoolHandle;
 use switchboard::bus::{Bus, BusConfig, BusError, RedisBusConfig};
 use switchboard::handler::HandlerSet;
-use switchboard::model::{Command, Envelope, EnvelopeId, PostMessage, RestResponse, RestResult};
+use switchboard::model::{
+    Command, Envelope, EnvelopeId, PostMessage, RestResponse, RestResult, TenantId,
+};
 
 use crate::redis_server::TestRedis;
 use crate::scenarios;
@@ -41,18 +44,18 @@ async fn raw_client(server: &TestRedis) -> Client {
     client
 }
 
-/// Node `node-a` publishes `n` envelopes for tenant 0, takes them all and "dies"
-/// without acking any: they stay pending on a consumer that is gone.
-async fn orphan_entries(server: &TestRedis, n: usize) {
-    // A cap above `n`, so node a can hold them all at once.
+/// Node `node-a` publishes `envs`, takes them all and "dies" without acking any:
+/// they stay pending on a consumer that is gone.
+async fn orphan(server: &TestRedis, envs: &[Envelope]) {
+    // A cap above what it holds per tenant, so node a can hold them all at once.
     let mut cfg_a = bus_config(3, 10, 1000);
     cfg_a.node_id = "node-a".into();
     let a = Bus::redis(cfg_a, redis_config(server)).await.unwrap();
-    for _ in 0..n {
-        a.publish(message(&tenant(0), "orphan")).await.unwrap();
+    for env in envs {
+        a.publish(env.clone()).await.unwrap();
     }
     let mut taken = Vec::new();
-    while taken.len() < n {
+    while taken.len() < envs.len() {
         taken.push(
             tokio::time::timeout(Duration::from_secs(10), a.next())
                 .await
@@ -64,21 +67,34 @@ async fn orphan_entries(server: &TestRedis, n: usize) {
     a.close().await;
 }
 
+/// [`orphan`] of `n` envelopes for tenant 0.
+async fn orphan_entries(server: &TestRedis, n: usize) {
+    let envs: Vec<Envelope> = (0..n).map(|_| message(&tenant(0), "orphan")).collect();
+    orphan(server, &envs).await;
+}
+
+/// Node `node-b` (claiming on demand if `on_demand`), with two workers counting what
+/// they handle of `tenants`.
+async fn claiming_node(
+    server: &TestRedis,
+    tenants: &[TenantId],
+    on_demand: bool,
+) -> (Bus, WorkerPoolHandle, Arc<DashMap<EnvelopeId, u32>>) {
+    let mut cfg_b = bus_config(3, 4, 1000);
+    cfg_b.node_id = "node-b".into();
+    let b = Bus::redis(cfg_b, redis_config(server)).await.unwrap();
+    if on_demand {
+        b.claim_on_demand(Duration::from_secs(3600));
+    }
+    let (pool, handled) = counting_pool_of(&b, tenants).await;
+    (b, pool, handled)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_consumers_entries_are_claimed_and_handled() {
     let server = TestRedis::start().await;
     orphan_entries(&server, 5).await;
-
-    let mut cfg_b = bus_config(3, 4, 1000);
-    cfg_b.node_id = "node-b".into();
-    let b = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
-    let handled = Arc::new(DashMap::new());
-    let mut set = HandlerSet::new();
-    set.add(
-        &tenant(0),
-        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
-    );
-    let pool = start_pool(&b, set, 2).await;
+    let (b, pool, handled) = claiming_node(&server, &[tenant(0)], false).await;
     eventually(
         Duration::from_secs(30),
         "node b claimed and handled all five",
@@ -98,38 +114,11 @@ async fn a_dead_consumers_entries_are_claimed_and_handled() {
 async fn a_sweep_claims_a_dead_nodes_entries_across_many_tenants() {
     let server = TestRedis::start().await;
     let tenants: Vec<_> = (0..60).map(tenant).collect();
-    let mut cfg_a = bus_config(3, 10, 1000);
-    cfg_a.node_id = "node-a".into();
-    let a = Bus::redis(cfg_a, redis_config(&server)).await.unwrap();
     let envs: Vec<Envelope> = (0..2 * tenants.len())
         .map(|i| message(&tenants[i % tenants.len()], &format!("orphan {i}")))
         .collect();
-    a.publish_batch(envs.clone()).await.unwrap();
-    // Node a takes every one and dies holding them.
-    let mut taken = Vec::new();
-    while taken.len() < envs.len() {
-        taken.push(
-            tokio::time::timeout(Duration::from_secs(10), a.next())
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    drop(taken);
-    a.close().await;
-
-    let mut cfg_b = bus_config(3, 10, 1000);
-    cfg_b.node_id = "node-b".into();
-    let b = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
-    let handled = Arc::new(DashMap::new());
-    let mut set = HandlerSet::new();
-    for t in &tenants {
-        set.add(
-            t,
-            Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
-        );
-    }
-    let pool = start_pool(&b, set, 4).await;
+    orphan(&server, &envs).await;
+    let (b, pool, handled) = claiming_node(&server, &tenants, false).await;
     eventually(
         Duration::from_secs(60),
         "node b claimed and handled every orphan",
@@ -160,18 +149,7 @@ async fn a_sweep_claims_a_dead_nodes_entries_across_many_tenants() {
 async fn on_demand_claims_wait_for_a_lost_node() {
     let server = TestRedis::start().await;
     orphan_entries(&server, 3).await;
-
-    let mut cfg_b = bus_config(3, 4, 1000);
-    cfg_b.node_id = "node-b".into();
-    let b = Bus::redis(cfg_b, redis_config(&server)).await.unwrap();
-    b.claim_on_demand(Duration::from_secs(3600));
-    let handled = Arc::new(DashMap::new());
-    let mut set = HandlerSet::new();
-    set.add(
-        &tenant(0),
-        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
-    );
-    let pool = start_pool(&b, set, 2).await;
+    let (b, pool, handled) = claiming_node(&server, &[tenant(0)], true).await;
     // The dead node's entries are claimed by the first sweep.
     eventually(
         Duration::from_secs(30),
@@ -534,17 +512,24 @@ async fn a_live_dispatch_skips_the_idempotency_lookup_and_a_replay_does_not() {
 /// envelope was handled.
 async fn counting_pool(
     bus: &Bus,
-    t: &switchboard::model::TenantId,
-) -> (
-    switchboard::actors::WorkerPoolHandle,
-    Arc<DashMap<EnvelopeId, u32>>,
-) {
+    t: &TenantId,
+) -> (WorkerPoolHandle, Arc<DashMap<EnvelopeId, u32>>) {
+    counting_pool_of(bus, std::slice::from_ref(t)).await
+}
+
+/// [`counting_pool`] for each of `tenants`, one count for all.
+async fn counting_pool_of(
+    bus: &Bus,
+    tenants: &[TenantId],
+) -> (WorkerPoolHandle, Arc<DashMap<EnvelopeId, u32>>) {
     let handled: Arc<DashMap<EnvelopeId, u32>> = Arc::default();
     let mut set = HandlerSet::new();
-    set.add(
-        t,
-        Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
-    );
+    for t in tenants {
+        set.add(
+            t,
+            Arc::new(crate::scenarios::CountingPublic::new(handled.clone())),
+        );
+    }
     (start_pool(bus, set, 2).await, handled)
 }
 
