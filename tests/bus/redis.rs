@@ -756,13 +756,8 @@ async fn the_sweep_reads_only_streams_holding_entries() {
     let commands = monitored(
         &server,
         Box::pin({
-            let server_url = (server.url(), server.prefix());
+            let cfg = redis_config(&server);
             async move {
-                let cfg = RedisBusConfig {
-                    claim_idle: Duration::from_millis(1500),
-                    block: Duration::from_millis(100),
-                    ..RedisBusConfig::new(server_url.0, server_url.1)
-                };
                 let bus = Bus::redis(bus_config(1, 1000, 1000), cfg).await.unwrap();
                 let d = tokio::time::timeout(Duration::from_secs(30), bus.next())
                     .await
