@@ -7,6 +7,8 @@ mod commands;
 mod deferral;
 #[path = "runtime/interaction_load.rs"]
 mod interaction_load;
+#[path = "runtime/interest.rs"]
+mod interest;
 #[path = "runtime/jobs.rs"]
 mod jobs;
 #[path = "runtime/once_per_message.rs"]

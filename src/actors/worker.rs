@@ -224,7 +224,8 @@ fn mark_name<'a>(shared: &PoolShared, name: &'a str) -> std::borrow::Cow<'a, str
     }
 }
 
-/// Whether handler `h` still has to run for this envelope: not if it finished it
+/// Whether handler `h` still has to run for this envelope: not if it does not want
+/// the event ([`Handler::interest`](crate::handler::Handler::interest)), nor if it finished it
 /// before (an idempotency mark, not looked up for a `fresh` delivery: the first of
 /// a first publish), nor if it runs once per message and another tenant of the
 /// namespace claimed the message.
@@ -235,6 +236,9 @@ async fn should_run(
     event: &Event,
     h: &dyn DynHandler,
 ) -> bool {
+    if !h.interest().wants(event) {
+        return false;
+    }
     let mark = mark_name(shared, h.name());
     if !delivery.fresh {
         match shared.bus.is_done(tenant, delivery.envelope.id, &mark).await {

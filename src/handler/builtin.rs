@@ -6,7 +6,7 @@
 use std::sync::{Arc, LazyLock};
 
 use super::dispatch::DynHandler;
-use super::{Ctx, Handler, HandlerResult};
+use super::{Ctx, Handler, HandlerResult, Interest};
 use crate::commands::{AppCommand, Router};
 use crate::model::{InteractionCreated, SocialMessageCreated};
 use crate::store::indexer::{AttachmentIndexer, Backfill, EmbeddingIndexer, MessageIndexer};
@@ -33,6 +33,10 @@ impl Handler for Ping {
         Handler::commands(&*PING_ROUTES)
     }
 
+    fn interest(&self) -> Interest {
+        Interest::ALL.without_own_messages()
+    }
+
     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {
         if msg.author.bot || msg.from_self || msg.content != "!ping" {
             return Ok(());
@@ -53,6 +57,10 @@ pub struct Echo;
 impl Handler for Echo {
     fn name(&self) -> &'static str {
         "echo"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::ALL.without_own_messages()
     }
 
     async fn on_message(&self, ctx: &Ctx, msg: &SocialMessageCreated) -> HandlerResult {

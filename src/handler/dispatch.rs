@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use super::{Ctx, Handler, HandlerResult};
+use super::{Ctx, Handler, HandlerResult, Interest};
 use crate::commands::{AppCommand, CommandSet};
 use crate::model::{Event, TenantId};
 
@@ -18,6 +18,7 @@ pub(crate) trait DynHandler: Send + Sync {
     fn name(&self) -> &str;
     fn commands(&self) -> Vec<AppCommand>;
     fn once_per_message(&self) -> bool;
+    fn interest(&self) -> Interest;
     fn handle<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, HandlerResult>;
 }
 
@@ -32,6 +33,10 @@ impl<H: Handler> DynHandler for H {
 
     fn once_per_message(&self) -> bool {
         Handler::once_per_message(self)
+    }
+
+    fn interest(&self) -> Interest {
+        Handler::interest(self)
     }
 
     fn handle<'a>(&'a self, ctx: &'a Ctx, event: &'a Event) -> BoxFuture<'a, HandlerResult> {
@@ -155,6 +160,18 @@ impl HandlerSet {
             .get(tenant)
             .map(|t| t.handlers.iter().map(|h| h.name().to_owned()).collect())
             .unwrap_or_default()
+    }
+
+    /// What `tenant`'s handlers want, together ([`Handler::interest`]); `None` if it
+    /// has no handlers here.
+    #[must_use]
+    pub fn interest(&self, tenant: &TenantId) -> Option<Interest> {
+        self.tenants.get(tenant).and_then(|t| {
+            t.handlers
+                .iter()
+                .map(|h| h.interest())
+                .reduce(Interest::union)
+        })
     }
 
     /// The application commands `tenant`'s handlers declare, together (each

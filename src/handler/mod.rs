@@ -4,6 +4,8 @@
 //! everything it may do goes through [`Ctx`], which is scoped to the tenant of the
 //! envelope being handled and turns each effect into a [`Command`](crate::model::Command)
 //! answered by that tenant's access layer. The same handler value serves every tenant.
+//! A handler says which events it wants ([`Handler::interest`]); an event none of a
+//! tenant's handlers wants is not published at all.
 //!
 //! ```
 //! use switchboard::handler::{Ctx, Handler, HandlerResult};
@@ -31,6 +33,7 @@ mod ctx;
 mod dispatch;
 mod effect;
 mod fetch;
+mod interest;
 
 use std::future::{Future, ready};
 
@@ -46,6 +49,7 @@ pub use effect::Effect;
 pub use fetch::{
     DEFAULT_FETCH_MAX_BYTES, DEFAULT_FETCH_TIMEOUT, FetchError, FetchLimits, Fetched, HttpFetcher,
 };
+pub use interest::{Interest, InterestCell};
 
 use crate::commands::AppCommand;
 use crate::model::{
@@ -124,6 +128,32 @@ pub trait Handler: Send + Sync + 'static {
     /// ```
     fn once_per_message(&self) -> bool {
         false
+    }
+
+    /// Which events this handler is given (see [`Interest`]). A runtime's gateway
+    /// does not publish an event none of the tenant's handlers wants, so a handler
+    /// that never acts on the bot's own messages saves a bus round trip and a
+    /// worker turn per reply by saying so. Called for every event: return a
+    /// constant. Default: [`Interest::ALL`].
+    ///
+    /// ```
+    /// use switchboard::handler::{Handler, Interest};
+    ///
+    /// struct Greeter;
+    ///
+    /// impl Handler for Greeter {
+    ///     fn name(&self) -> &str {
+    ///         "greeter"
+    ///     }
+    ///
+    ///     fn interest(&self) -> Interest {
+    ///         Interest::ALL.without_own_messages()
+    ///     }
+    /// }
+    /// assert!(!Greeter.interest().own_messages());
+    /// ```
+    fn interest(&self) -> Interest {
+        Interest::ALL
     }
 
     /// A new message.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{Registry, TenantConfig};
-use crate::handler::{HandlerSet, UnknownHandler};
+use crate::handler::{HandlerSet, Interest, UnknownHandler};
 
 use super::RuntimeError;
 
@@ -57,6 +57,52 @@ pub(crate) fn group_handler_set(
         |_| builtins,
         |_, i, e| format!("runtime.groups.{group}.handlers[{i}]: {e}"),
     )
+}
+
+/// What each tenant's handlers want, over every worker group of the cluster (the
+/// default group and [`extra_groups`], whether this node runs them or not): a
+/// gateway publishes only events some handler wants. A tenant with no handler
+/// known here, or a group whose handlers this node does not know (one with no
+/// built-ins configured and no code handlers here, or whose table cannot be
+/// built), wants everything: this node cannot tell what another node's code
+/// wants. (Every node runs the default group's handlers: any node's workers may
+/// take any of its events.)
+pub(crate) fn interests(
+    registry: &Registry,
+    app: &[AppHandler],
+    groups: &GroupHandlers,
+) -> Vec<(crate::model::TenantId, Interest)> {
+    let mut sets = vec![handler_set(registry, app).ok()];
+    for g in extra_groups(registry, groups) {
+        // A group with no built-ins and no code handlers here runs code another
+        // node's binary registered: unknown.
+        let known_here = groups.contains_key(&g)
+            || registry
+                .runtime
+                .groups
+                .get(&g)
+                .is_some_and(|c| !c.handlers.is_empty());
+        sets.push(
+            known_here
+                .then(|| group_handler_set(registry, app, groups, &g).ok())
+                .flatten(),
+        );
+    }
+    registry
+        .tenants
+        .iter()
+        .map(|t| {
+            let id = t.id();
+            let known = sets.iter().try_fold(None, |acc: Option<Interest>, set| {
+                let set = set.as_ref()?;
+                Some(match (acc, set.interest(&id)) {
+                    (Some(a), Some(b)) => Some(a.union(b)),
+                    (a, b) => a.or(b),
+                })
+            });
+            (id, known.flatten().unwrap_or(Interest::ALL))
+        })
+        .collect()
 }
 
 /// Builds the handler table: each tenant's configured built-ins (its own `handlers`,
@@ -140,5 +186,74 @@ pub(crate) fn check_schedule_targets(
         Ok(())
     } else {
         Err(RuntimeError::Config(problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+    use crate::config::LoadOptions;
+    use crate::handler::Handler;
+    use crate::model::TenantId;
+
+    fn registry(runtime: &str, tenants: &[(&str, &str)]) -> Registry {
+        let mut yaml = format!("namespace: n\nruntime:\n  handlers: [ping]\n{runtime}providers:\n");
+        for (name, extra) in tenants {
+            let _ = write!(
+                yaml,
+                "  - provider: discord\n    tenant: {name}\n    credentials: {{ bot_token: fake }}\n{extra}"
+            );
+        }
+        Registry::from_yaml_str(&yaml, "t.yml", &LoadOptions::default()).expect("registry")
+    }
+
+    fn of(list: &[(TenantId, Interest)], name: &str) -> Interest {
+        let id = TenantId::parse("discord", name).expect("id");
+        list.iter().find(|(t, _)| *t == id).expect("listed").1
+    }
+
+    /// Wants everything (the default interest).
+    struct All;
+
+    impl Handler for All {
+        fn name(&self) -> &'static str {
+            "all"
+        }
+    }
+
+    #[test]
+    fn a_tenant_wants_what_any_of_its_handlers_in_any_group_wants() {
+        let commands = Interest::ALL.without_own_messages();
+        let reg = registry("", &[("p", ""), ("none", "    handlers: []\n")]);
+        let got = interests(&reg, &[], &GroupHandlers::new());
+        assert_eq!(of(&got, "p"), commands, "ping ignores own messages");
+        assert_eq!(
+            of(&got, "none"),
+            Interest::ALL,
+            "no handler known: everything"
+        );
+
+        // A code handler wanting everything, in another group.
+        let all: AppHandler = Arc::new(|set: &mut HandlerSet, t: &crate::model::TenantId| {
+            set.add(t, Arc::new(All));
+        });
+        let groups = GroupHandlers::from([("audit".to_owned(), vec![all])]);
+        let got = interests(&reg, &[], &groups);
+        assert_eq!(of(&got, "p"), Interest::ALL);
+
+        // A group configured with built-ins that ignore own messages is known.
+        let reg = registry("  groups: { side: { handlers: [echo] } }\n", &[("p", "")]);
+        assert_eq!(
+            of(&interests(&reg, &[], &GroupHandlers::new()), "p"),
+            commands
+        );
+        // A group with nothing known here runs another binary's code: unknown.
+        let reg = registry("  groups: { other: { workers: 1 } }\n", &[("p", "")]);
+        assert_eq!(
+            of(&interests(&reg, &[], &GroupHandlers::new()), "p"),
+            Interest::ALL
+        );
     }
 }

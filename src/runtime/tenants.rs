@@ -132,6 +132,8 @@ struct Ctx {
     shared: Arc<TenantShared>,
     /// The cluster this node belongs to (Redis mode), for placement and hand-offs.
     cluster: Option<Cluster>,
+    /// What the tenant's handlers want: its gateway publishes nothing else.
+    interest: crate::handler::InterestCell,
 }
 
 struct TenantSupervisor;
@@ -273,6 +275,7 @@ impl Actor for TenantSupervisor {
                     );
                     args.lease_ttl = Some(c.lease_ttl);
                     args.deferrals = c.deferrals.clone();
+                    args.interest = c.interest.clone();
                     match GatewayHandle::start(args, Some(myself.get_cell())).await {
                         Ok((g, _)) => {
                             if !c.shared.commands.is_ready() {

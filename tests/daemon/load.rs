@@ -4,7 +4,9 @@
 //! daemon (and of Redis on the Redis bus), CPU-s per 1,000 messages, RSS per tenant,
 //! ping→pong latency percentiles from the emulator's own timestamps (snowflakes),
 //! and lost and duplicated replies. On the Redis bus it also prints the commands Redis
-//! served per second over the idle window (`INFO commandstats`), busiest first.
+//! served per second over the idle window (`INFO commandstats`), busiest first, and
+//! per message over the load window (a script's own commands count under their
+//! names too, beside `evalsha`).
 //!
 //! `LOAD_TENANTS` (20), `LOAD_RATE` (200), `LOAD_SECS` (10), `LOAD_BUS`
 //! (`memory` | `redis`), `LOAD_SETTLE_SECS` (5: quiet time after every tenant is
@@ -242,7 +244,7 @@ async fn load() {
             None => 0.0,
         },
     );
-    if let Some(u) = &redis_url {
+    let calls_before_load = if let Some(u) = &redis_url {
         // Redis commands per second over the idle window, busiest first (the
         // harness's own INFO calls included: a handful).
         let calls1 = redis_calls(u).await;
@@ -265,7 +267,10 @@ async fn load() {
             "load idle Redis commands/s: total {total:.1} · {}",
             top.join(" · ")
         );
-    }
+        Some(calls1)
+    } else {
+        None
+    };
 
     // Load: `rate` messages per second, round robin over the tenants, in 10 ms ticks.
     let user = SimUser {
@@ -344,6 +349,26 @@ async fn load() {
             None => 0.0,
         },
     );
+    if let (Some(u), Some(before)) = (&redis_url, &calls_before_load) {
+        // Redis commands per message over the load window, most first (a script's
+        // own commands are counted under their names too, beside `evalsha`).
+        let after = redis_calls(u).await;
+        let mut per_msg: Vec<(String, f64)> = after
+            .iter()
+            .map(|(k, v)| {
+                let d = v.saturating_sub(before.get(k).copied().unwrap_or(0));
+                (k.clone(), d as f64 / total.max(1) as f64)
+            })
+            .filter(|(_, r)| *r >= 0.01)
+            .collect();
+        per_msg.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> = per_msg
+            .iter()
+            .take(10)
+            .map(|(k, r)| format!("{k} {r:.2}"))
+            .collect();
+        println!("load Redis commands per message: {}", top.join(" · "));
+    }
     let replies = answered(&sim);
     // Each answered message: when it was sent (ms since the first) and its latency.
     let mut series: Vec<(u64, u64)> = sent

@@ -1,8 +1,10 @@
 //! The gateway actor end to end: injected messages reach the bus on the tenant's
-//! topic, self and bot authors are tagged, `allow` filters, raw payloads, health.
+//! topic, self and bot authors are tagged, `allow` and the handlers' interest filter,
+//! raw payloads, health.
 
 use switchboard::actors::gateway::{SessionStore, ShardStatus, TenantState};
 use switchboard::config::Shards;
+use switchboard::handler::{Interest, InterestCell};
 use switchboard::model::{Event, Payload};
 use switchboard::providers::discord::interactions::InteractionTokens;
 use switchboard::sim::{InjectMessage, SimUser};
@@ -87,6 +89,63 @@ async fn messages_reach_the_bus_on_the_tenant_topic_with_authors_tagged() {
     gw.stop().await;
     assert_eq!(gw.state(), TenantState::Stopped);
     assert_eq!(gw.health().shards[0].status, ShardStatus::Stopped);
+    bus.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_messages_no_handler_wants_are_not_published_until_the_interest_changes() {
+    let sim = start_sim().await;
+    let bus = Collector::new();
+    let vault = vault(&[("duck", DUCK_TOKEN)]).await;
+    let mut t = tenant(&sim, "duck", MESSAGE_INTENTS, Shards::Fixed(1));
+    t.publish_raw = true;
+    let interest = InterestCell::new(Interest::ALL.without_own_messages());
+    let mut a = args(
+        t,
+        &bus.bus,
+        &vault,
+        &InteractionTokens::new(),
+        &SessionStore::memory(),
+    );
+    a.interest = interest.clone();
+    let gw = start_ready(a).await;
+    let me = || SimUser {
+        id: DUCK_BOT,
+        username: "duck-bot".into(),
+        bot: true,
+    };
+    let say = |who: SimUser, text: &str| {
+        sim.inject_message(InjectMessage::guild(GUILD_A, CHAN_A, who, text))
+            .expect("inject")
+    };
+    say(me(), "pong 1");
+    let human = say(user(42, "alice"), "!ping");
+    // One shard handles its dispatches in order: once the human's message is on
+    // the bus, the bot's own before it was judged.
+    assert_eq!(
+        bus.wait_messages("duck", 1).await,
+        vec![(human.to_string(), "!ping".to_owned(), false, false)]
+    );
+    let raws = || {
+        bus.all()
+            .iter()
+            .filter(|e| matches!(e.payload, Payload::Raw(_)))
+            .count()
+    };
+    // The raw payloads of both are published: raw consumers are not handlers.
+    eventually(LONG, || async { raws() == 2 }).await;
+    let s = &gw.health().shards[0];
+    assert_eq!((s.filtered, s.published), (1, 3), "{s:?}");
+
+    // Now a handler wants the bot's own messages: the running gateway publishes them.
+    interest.set(Interest::ALL);
+    let own = say(me(), "pong 2");
+    let got = bus.wait_messages("duck", 2).await;
+    assert_eq!(got[1], (own.to_string(), "pong 2".to_owned(), true, true));
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(gw.health().shards[0].filtered, 1);
+    gw.stop().await;
     bus.close().await;
     sim.shutdown().await;
 }

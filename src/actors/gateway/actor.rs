@@ -182,6 +182,7 @@ impl GatewayState {
                 deferrals: self.args.deferrals.clone(),
                 allow: self.args.tenant.allow.clone(),
                 publish_raw: self.args.tenant.publish_raw,
+                interest: self.args.interest.clone(),
                 sessions: self.args.sessions.clone(),
                 counters: Arc::clone(counters),
                 self_id: Arc::clone(&self.self_id),

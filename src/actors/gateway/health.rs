@@ -89,7 +89,8 @@ pub struct ShardHealth {
     pub events_in: u64,
     /// Events published on the bus.
     pub published: u64,
-    /// Events dropped by the tenant's `allow` lists.
+    /// Events not published: dropped by the tenant's `allow` lists, or wanted by
+    /// none of its handlers (`GatewayArgs::interest`).
     pub filtered: u64,
     /// Dispatches twilight-model could not parse.
     pub parse_errors: u64,

@@ -86,6 +86,7 @@ use health::HealthCell;
 use crate::actors::access::Deferrals;
 use crate::bus::Bus;
 use crate::config::TenantConfig;
+use crate::handler::InterestCell;
 use crate::providers::discord::interactions::InteractionTokens;
 use crate::vault::ScopedVault;
 
@@ -111,6 +112,11 @@ pub struct GatewayArgs {
     /// Where arriving interactions are armed for the REST actor's deferral clock
     /// (shared with it; [`GatewayArgs::new`] leaves it disabled).
     pub deferrals: Deferrals,
+    /// Which events to publish: what the tenant's handlers want (a runtime keeps it
+    /// current across reloads; [`GatewayArgs::new`] publishes every event). An event
+    /// left out is counted in [`GatewayHealth`]'s `filtered`; its raw payload is
+    /// still published when the tenant publishes raw payloads.
+    pub interest: InterestCell,
     /// Where sessions are kept between runs.
     pub sessions: SessionStore,
     /// TTL of the gateway lease (`None`: the vault's default).
@@ -140,6 +146,7 @@ impl GatewayArgs {
             vault,
             tokens,
             deferrals: Deferrals::disabled(),
+            interest: InterestCell::default(),
             sessions,
             lease_ttl: None,
             save_interval: Duration::from_secs(5),

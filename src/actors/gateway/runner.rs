@@ -27,6 +27,7 @@ use super::session::{SessionStore, StoredSession};
 use crate::actors::access::Deferrals;
 use crate::bus::{Bus, BusError};
 use crate::config::AllowConfig;
+use crate::handler::InterestCell;
 use crate::model::{Envelope, Event, Payload, RawPayload, TenantId, now_ms};
 use crate::providers::discord::gateway::{
     GatewayOrigin, Normalized, WANTED_EVENTS, event_id, normalize,
@@ -43,6 +44,8 @@ pub(super) struct ShardCtx {
     pub(super) deferrals: Deferrals,
     pub(super) allow: AllowConfig,
     pub(super) publish_raw: bool,
+    /// What the tenant's handlers want published.
+    pub(super) interest: InterestCell,
     pub(super) sessions: SessionStore,
     pub(super) counters: Arc<ShardCounters>,
     /// The bot's user id, shared by the tenant's shards (0: not known yet).
@@ -238,7 +241,8 @@ async fn handle_text(
     }
 }
 
-/// Applies `allow`, keeps the interaction token, publishes the event (and raw) under
+/// Applies `allow` and the handlers' interest, keeps the interaction token,
+/// publishes the event (and raw) under
 /// ids derived from Discord's ids, so a replayed dispatch is the same envelope. A
 /// `live` dispatch (not a replay) of a fenced owner is a first publish
 /// ([`Bus::publish_live`]).
@@ -252,6 +256,15 @@ async fn deliver(
     if !allowed(&ctx.allow, &n.event) {
         bump(&ctx.counters.filtered);
         return;
+    }
+    // An event no handler of the tenant wants (the bot's own message, for handlers
+    // that ignore those) is not published; its raw payload still is.
+    let wanted = ctx.interest.get().wants(&n.event);
+    if !wanted {
+        bump(&ctx.counters.filtered);
+        if raw.is_none() {
+            return;
+        }
     }
     if let Some(t) = n.interaction {
         ctx.tokens
@@ -267,7 +280,10 @@ async fn deliver(
     let raw_id = raw
         .as_ref()
         .and_then(|_| event_id(&ctx.tenant, &n.event, true, origin));
-    let mut payloads = vec![(Payload::Event(n.event), id)];
+    let mut payloads = Vec::with_capacity(2);
+    if wanted {
+        payloads.push((Payload::Event(n.event), id));
+    }
     payloads.extend(raw.map(|r| (Payload::Raw(r), raw_id)));
     for (payload, id) in payloads {
         let published = match Envelope::new(&ctx.namespace, &ctx.tenant, payload) {

@@ -183,6 +183,9 @@ impl RootState {
             }
         }
         self.plans = applying.plans;
+        // Running gateways see their tenant's new interest at once; new ones start
+        // with it.
+        self.set_interests(&applying.registry);
         if let Some(access) = self.access.clone() {
             for config in applying.start {
                 let id = config.id();

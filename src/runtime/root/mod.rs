@@ -106,6 +106,18 @@ impl RootState {
         Ok(())
     }
 
+    /// Sets what each tenant of `registry` wants published (its handlers'
+    /// interest, over every worker group), before its tenants start.
+    pub(super) fn set_interests(&self, registry: &crate::config::Registry) {
+        if let Some(access) = &self.access {
+            access.set_interests(&handlers::interests(
+                registry,
+                &self.app_handlers,
+                &self.group_handlers,
+            ));
+        }
+    }
+
     /// Starts one tenant's supervisor and puts it in the state.
     async fn start_tenant(&mut self, config: Arc<crate::config::TenantConfig>, root: ActorCell) {
         let Some(access) = self.access.clone() else {
@@ -268,6 +280,8 @@ impl Actor for RootSupervisor {
             _ if state.shutting_down => return Ok(()),
             RootMsg::Start(reply) => {
                 let started = state.start_pools(&myself.get_cell()).await;
+                let registry = state.registry.clone();
+                state.set_interests(&registry);
                 let configs: Vec<_> = state
                     .registry
                     .tenants

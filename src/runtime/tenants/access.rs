@@ -7,6 +7,7 @@ use crate::actors::rest::{BucketMemory, BudgetConfig, InvalidRequestBudget};
 use crate::bus::Bus;
 use crate::cluster::Cluster;
 use crate::config::{BackendKind, Registry};
+use crate::handler::{Interest, InterestCell};
 use crate::model::TenantId;
 use crate::providers::discord::interactions::{InteractionTokens, SharedTokenStore};
 use crate::vault::VaultHandle;
@@ -27,6 +28,9 @@ pub(crate) struct AccessShared {
     cluster: Option<Cluster>,
     /// Interaction tokens shared by the cluster's access nodes (Redis mode).
     tokens: Option<SharedTokenStore>,
+    /// Each tenant's handlers' interest, read by its gateway; the root sets it
+    /// before tenants start and on every reload.
+    interests: dashmap::DashMap<TenantId, InterestCell>,
 }
 
 impl AccessShared {
@@ -44,6 +48,22 @@ impl AccessShared {
             budget: Arc::new(InvalidRequestBudget::new(BudgetConfig::default())),
             cluster,
             tokens,
+            interests: dashmap::DashMap::new(),
+        }
+    }
+
+    /// Tenant `t`'s interest cell (every event until the root sets it).
+    pub(crate) fn interest(&self, t: &TenantId) -> InterestCell {
+        self.interests.entry(t.clone()).or_default().clone()
+    }
+
+    /// Sets each tenant's interest; tenants not listed are forgotten.
+    pub(crate) fn set_interests(&self, interests: &[(TenantId, Interest)]) {
+        let listed: std::collections::HashSet<&TenantId> =
+            interests.iter().map(|(t, _)| t).collect();
+        self.interests.retain(|t, _| listed.contains(t));
+        for (t, interest) in interests {
+            self.interest(t).set(*interest);
         }
     }
 

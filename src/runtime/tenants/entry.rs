@@ -54,6 +54,7 @@ impl TenantEntry {
             lease_ttl: Duration::from_secs(registry.runtime.lease_ttl_secs),
             shared: shared.clone(),
             cluster: access.cluster().cloned(),
+            interest: access.interest(&config.id()),
         };
         let policy = crate::runtime::restart_policy(registry);
         let actor = match Actor::spawn_linked(None, TenantSupervisor, (ctx, policy), root).await {
