@@ -93,14 +93,16 @@ pub(crate) fn interests(
         .iter()
         .map(|t| {
             let id = t.id();
-            let known = sets.iter().try_fold(None, |acc: Option<Interest>, set| {
-                let set = set.as_ref()?;
-                Some(match (acc, set.interest(&id)) {
-                    (Some(a), Some(b)) => Some(a.union(b)),
-                    (a, b) => a.or(b),
-                })
-            });
-            (id, known.flatten().unwrap_or(Interest::ALL))
+            let mut wanted: Option<Interest> = None;
+            for set in &sets {
+                let Some(set) = set else {
+                    return (id, Interest::ALL);
+                };
+                if let Some(i) = set.interest(&id) {
+                    wanted = Some(wanted.map_or(i, |w| w.union(i)));
+                }
+            }
+            (id, wanted.unwrap_or(Interest::ALL))
         })
         .collect()
 }

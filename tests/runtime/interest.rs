@@ -1,17 +1,20 @@
 //! The handlers' interest through a running runtime: a `!ping` answered by the
 //! built-in `ping` (which ignores the bot's own messages) publishes one event, not
 //! two — the gateway drops the echo of the bot's own `pong` — until a handler of
-//! the tenant wants the bot's own messages.
+//! the tenant wants the bot's own messages; a node without workers publishes every
+//! event.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use switchboard::Role;
 use switchboard::handler::{Ctx, Handler, HandlerResult, Interest};
 use switchboard::model::SocialMessageCreated;
 use switchboard::runtime::Runtime;
-use switchboard::sim::{DEMO_CHANNELS, SimHandle};
+use switchboard::sim::{DEMO_CHANNELS, DEMO_GUILD, InjectMessage, SimHandle, SimUser};
 
-use super::{say, start_registry};
+use super::{say, start_registry, start_registry_with};
+use crate::redis_server::TestRedis;
 
 const YAML: &str = "namespace: interest\nruntime:\n  handlers: [ping]\n  workers: 2\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials: { bot_token: fake-duck }\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
 
@@ -147,6 +150,55 @@ async fn the_echo_of_a_reply_is_published_only_when_a_handler_wants_own_messages
         .filter(|m| m.content == "pong")
         .count();
     assert_eq!(pongs, 1, "ping answered its own echo");
+    runtime.shutdown(Duration::from_secs(10)).await;
+    sim.shutdown().await;
+}
+
+/// A node that runs no workers (`Role::Access`) cannot know what the workers'
+/// handlers want: its gateway publishes the bot's own messages even though every
+/// handler it knows (`ping`) ignores them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_only_node_publishes_every_event() {
+    let redis = TestRedis::start().await;
+    let yaml = YAML.replace(
+        "  workers: 2\n",
+        &format!(
+            "  workers: 2\n  bus: {{ backend: redis, url: '{}' }}\n  redis_prefix: {}\n",
+            redis.url(),
+            redis.prefix()
+        ),
+    );
+    let mut bot = None;
+    let (sim, runtime) = start_registry_with(
+        &yaml,
+        |c| {
+            bot = c
+                .tenants
+                .first()
+                .map(|t| (t.bot_user_id, t.bot_username.clone()));
+        },
+        |b| b.role(Role::Access).admin_listen(None),
+    )
+    .await;
+    let (id, username) = bot.expect("the emulator has the tenant's bot");
+    sim.inject_message(InjectMessage {
+        guild_id: Some(DEMO_GUILD),
+        channel_id: Some(DEMO_CHANNELS[0]),
+        tenant: None,
+        author: SimUser {
+            id,
+            username,
+            bot: true,
+        },
+        content: "posted by the bot itself".into(),
+        mentions: vec![],
+    })
+    .expect("inject");
+    let bus = runtime.bus();
+    until("the bot's own message published", || {
+        bus.stats().published == 1
+    })
+    .await;
     runtime.shutdown(Duration::from_secs(10)).await;
     sim.shutdown().await;
 }

@@ -107,15 +107,25 @@ impl RootState {
     }
 
     /// Sets what each tenant of `registry` wants published (its handlers'
-    /// interest, over every worker group), before its tenants start.
+    /// interest, over every worker group), before its tenants start. A node that
+    /// does not run the default group (an access-only node) cannot tell what the
+    /// workers' code wants, so its gateways publish everything.
     pub(super) fn set_interests(&self, registry: &crate::config::Registry) {
-        if let Some(access) = &self.access {
-            access.set_interests(&handlers::interests(
-                registry,
-                &self.app_handlers,
-                &self.group_handlers,
-            ));
-        }
+        let Some(access) = &self.access else { return };
+        let runs_default = self
+            .pools
+            .iter()
+            .any(|p| p.config.group == crate::bus::DEFAULT_GROUP);
+        let interests = if runs_default {
+            handlers::interests(registry, &self.app_handlers, &self.group_handlers)
+        } else {
+            registry
+                .tenants
+                .iter()
+                .map(|t| (t.id(), crate::handler::Interest::ALL))
+                .collect()
+        };
+        access.set_interests(&interests);
     }
 
     /// Starts one tenant's supervisor and puts it in the state.
