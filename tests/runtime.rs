@@ -86,15 +86,24 @@ async fn start_registry_with(
 /// message id. Each name is its own user.
 fn say(sim: &SimHandle, username: &str, bot: bool, content: &str) -> u64 {
     let id = 900_000_000_000_000_000 + username.bytes().map(u64::from).sum::<u64>();
-    sim.inject_message(InjectMessage {
-        guild_id: Some(DEMO_GUILD),
-        channel_id: Some(DEMO_CHANNELS[0]),
-        tenant: None,
-        author: SimUser {
+    say_as(
+        sim,
+        SimUser {
             id,
             username: username.into(),
             bot,
         },
+        content,
+    )
+}
+
+/// Posts `content` as `author` in the demo guild's first channel; returns its id.
+fn say_as(sim: &SimHandle, author: SimUser, content: &str) -> u64 {
+    sim.inject_message(InjectMessage {
+        guild_id: Some(DEMO_GUILD),
+        channel_id: Some(DEMO_CHANNELS[0]),
+        tenant: None,
+        author,
         content: content.into(),
         mentions: vec![],
     })

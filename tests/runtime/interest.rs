@@ -11,9 +11,9 @@ use switchboard::Role;
 use switchboard::handler::{Ctx, Handler, HandlerResult, Interest};
 use switchboard::model::SocialMessageCreated;
 use switchboard::runtime::Runtime;
-use switchboard::sim::{DEMO_CHANNELS, DEMO_GUILD, InjectMessage, SimHandle, SimUser};
+use switchboard::sim::{DEMO_CHANNELS, SimHandle, SimUser};
 
-use super::{say, start_registry, start_registry_with};
+use super::{say, say_as, start_registry, start_registry_with};
 use crate::redis_server::TestRedis;
 
 const YAML: &str = "namespace: interest\nruntime:\n  handlers: [ping]\n  workers: 2\nproviders:\n  - provider: discord\n    tenant: duck\n    credentials: { bot_token: fake-duck }\n    gateway: { intents: [guilds, guild_messages, message_content] }\n";
@@ -181,19 +181,15 @@ async fn an_access_only_node_publishes_every_event() {
     )
     .await;
     let (id, username) = bot.expect("the emulator has the tenant's bot");
-    sim.inject_message(InjectMessage {
-        guild_id: Some(DEMO_GUILD),
-        channel_id: Some(DEMO_CHANNELS[0]),
-        tenant: None,
-        author: SimUser {
+    say_as(
+        &sim,
+        SimUser {
             id,
             username,
             bot: true,
         },
-        content: "posted by the bot itself".into(),
-        mentions: vec![],
-    })
-    .expect("inject");
+        "posted by the bot itself",
+    );
     let bus = runtime.bus();
     until("the bot's own message published", || {
         bus.stats().published == 1
