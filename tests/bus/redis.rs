@@ -605,6 +605,121 @@ async fn a_dispatch_its_node_has_room_for_is_taken_by_the_publish() {
     bus.close().await;
 }
 
+/// The ids of the entries in stream `key`.
+async fn entry_ids(raw: &Client, key: &str) -> Vec<String> {
+    let entries: Value = raw
+        .custom(fred::cmd!("XRANGE"), vec![key, "-", "+"])
+        .await
+        .unwrap();
+    entries
+        .into_array()
+        .into_iter()
+        .filter_map(|e| e.into_array().into_iter().next()?.into_string())
+        .collect()
+}
+
+/// A settled delivery's acknowledgement rides on the next publish script: with
+/// the ack batcher's linger far away, a handled dispatch's entry is acknowledged
+/// and deleted by a later publish of the node, inside that publish's script (no
+/// script of its own), even by a publish refused for a stale fence; what is still
+/// queued when the bus closes is written then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_ride_on_the_next_publish() {
+    let server = TestRedis::start().await;
+    let config = RedisBusConfig {
+        ack_linger: Duration::from_secs(600),
+        ..redis_config(&server)
+    };
+    let bus = Bus::redis(bus_config(1, 4, 1000), config).await.unwrap();
+    let t = tenant(0);
+    let (pool, handled) = counting_pool(&bus, &t).await;
+    bus.claim_fence(&t, 3).await.unwrap();
+    let raw = raw_client(&server).await;
+    let key = format!("{}:{{discord:t0}}:inbox:message", server.prefix());
+    let first = message(&t, "first");
+    bus.publish_live(first.clone(), 3).await.unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the first dispatch handled",
+        || {
+            let n = handled.get(&first.id).map_or(0, |n| *n);
+            async move { n == 1 }
+        },
+    )
+    .await;
+    let held = entry_ids(&raw, &key).await;
+    assert_eq!(held.len(), 1, "handled, not yet acknowledged: {held:?}");
+    let next = AtomicU64::new(0);
+    let commands = monitored(
+        &server,
+        Box::pin(eventually(
+            Duration::from_secs(30),
+            "the first entry settled by a publish",
+            || async {
+                let env = message(&t, &format!("m{}", next.fetch_add(1, Ordering::Relaxed)));
+                bus.publish_live(env, 3).await.unwrap();
+                !entry_ids(&raw, &key).await.contains(&held[0])
+            },
+        )),
+    )
+    .await;
+    // Each top-level command with the commands its script ran.
+    let mut scripts: Vec<Vec<&String>> = Vec::new();
+    for line in &commands {
+        match scripts.last_mut() {
+            Some(script) if in_script(line) => script.push(line),
+            _ => scripts.push(vec![line]),
+        }
+    }
+    let acking: Vec<&Vec<&String>> = scripts
+        .iter()
+        .filter(|s| s.iter().any(|l| in_script(l) && l.contains("\"XACK\"")))
+        .collect();
+    assert!(
+        !acking.is_empty(),
+        "an acknowledgement written: {commands:?}"
+    );
+    for script in &acking {
+        assert!(
+            script
+                .iter()
+                .any(|l| in_script(l) && l.contains("\"XADD\"") && l.contains(&key)),
+            "acknowledged only by a publish: {script:?}"
+        );
+    }
+    // A publish refused for a stale fence still settles what it carries.
+    let last = entry_ids(&raw, &key).await;
+    assert!(!last.is_empty());
+    eventually(
+        Duration::from_secs(30),
+        "settled by a refused publish",
+        || async {
+            let refused = bus.publish_live(message(&t, "stale"), 2).await;
+            assert!(
+                matches!(refused, Err(BusError::Fenced { .. })),
+                "{refused:?}"
+            );
+            entry_ids(&raw, &key)
+                .await
+                .iter()
+                .all(|id| !last.contains(id))
+        },
+    )
+    .await;
+    assert_eq!(entry_ids(&raw, &key).await, Vec::<String>::new());
+    // The batcher writes what is queued when the bus closes.
+    let closing = message(&t, "closing");
+    bus.publish_live(closing.clone(), 3).await.unwrap();
+    eventually(Duration::from_secs(30), "the last dispatch handled", || {
+        let n = handled.get(&closing.id).map_or(0, |n| *n);
+        async move { n == 1 }
+    })
+    .await;
+    pool.shutdown().await;
+    bus.close().await;
+    assert_eq!(entry_ids(&raw, &key).await, Vec::<String>::new());
+}
+
 /// A batch over many tenants is one pipeline that rings the doorbell once, after
 /// its writes, naming every stream it wrote; each envelope is then delivered once,
 /// each tenant's in the order published.

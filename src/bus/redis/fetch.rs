@@ -1,5 +1,5 @@
 //! The Redis backend's background loops: inbox fetcher, request fetcher, reply
-//! reader, retry mover and ack batcher. Each runs until the bus is closed; a Redis
+//! reader and retry mover (the ack batcher is in `acks.rs`). Each runs until the bus is closed; a Redis
 //! error is logged and retried after a pause that grows while Redis keeps failing,
 //! never fatal. A `NOGROUP` answer re-creates the tenant's groups (`recover.rs`).
 //!
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::recover::{ErrorBackoff, is_nogroup};
 use super::ring::{self, Stream};
-use super::scripts::{ACK_MANY, CLAIM_MANY, MOVE_DUE};
+use super::scripts::{CLAIM_MANY, MOVE_DUE};
 use super::{REST, RedisBackend};
 use crate::bus::delivery::{Delivery, Receipt};
 use crate::bus::{Bus, GroupId};
@@ -987,144 +987,6 @@ async fn move_due(
         }
     }
     Ok(full)
-}
-
-pub(super) async fn ack_batcher(bus: Bus, mut rx: mpsc::UnboundedReceiver<super::AckItem>) {
-    let Some(r) = bus.redis_backend() else { return };
-    let cancel = bus.inner.cancel.clone();
-    loop {
-        let first = tokio::select! {
-            m = rx.recv() => m,
-            () = cancel.cancelled() => rx.try_recv().ok(),
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        drain_acks(&mut rx, &mut batch);
-        // A small batch waits a moment for the acks right behind it (a message's
-        // command and its echo settle a millisecond or two after the event): one
-        // call for all of them. Nothing waits on the write, only the entries stay
-        // pending that much longer.
-        if batch.len() < ACK_LINGER_BELOW && !cancel.is_cancelled() {
-            tokio::select! {
-                () = tokio::time::sleep(ACK_LINGER) => {}
-                () = cancel.cancelled() => {}
-            }
-            drain_acks(&mut rx, &mut batch);
-        }
-        let mut by_stream: AckBatch = HashMap::new();
-        let mut marks = Vec::new();
-        for item in batch {
-            marks.extend(item.marks);
-            by_stream
-                .entry((item.stream, item.group))
-                .or_default()
-                .push(item.id);
-        }
-        settle_batch(r, by_stream, &marks).await;
-    }
-}
-
-/// The most entries one ack batch settles.
-const ACK_BATCH: usize = 1000;
-
-/// How long a small ack batch waits for more (below [`ACK_LINGER_BELOW`] entries).
-const ACK_LINGER: Duration = Duration::from_millis(3);
-
-/// Batches at least this big are written at once: under load the queue fills them.
-const ACK_LINGER_BELOW: usize = 64;
-
-/// Moves what is queued into `batch`, up to [`ACK_BATCH`] entries.
-fn drain_acks(rx: &mut mpsc::UnboundedReceiver<super::AckItem>, batch: &mut Vec<super::AckItem>) {
-    while batch.len() < ACK_BATCH {
-        match rx.try_recv() {
-            Ok(m) => batch.push(m),
-            Err(_) => break,
-        }
-    }
-}
-
-/// Writes `marks`, then acknowledges (and deletes) every entry of `by_stream`, and
-/// lets go of them here: an entry stays held until it is settled, so a re-read of
-/// this node's pending entries meanwhile does not deliver it again.
-async fn settle_batch(r: &RedisBackend, by_stream: AckBatch, marks: &[String]) {
-    write_marks_and_acks(r, &by_stream, marks).await;
-    for ((stream, group), ids) in by_stream {
-        for id in ids {
-            r.in_hand.remove(&(stream.clone(), id, group.clone()));
-        }
-    }
-}
-
-/// An ack batch: entry ids by stream and consumer group.
-type AckBatch = HashMap<(String, Cow<'static, str>), Vec<String>>;
-
-/// The marks, then each stream's acknowledgement and delete: one `ACK_MANY` call
-/// (with several worker groups, `ACK_MANY` writes only the marks and then one
-/// `ACK_DEL` script per stream deletes what no other group needs).
-async fn write_marks_and_acks(r: &RedisBackend, by_stream: &AckBatch, marks: &[String]) {
-    if r.inbox_groups.len() == 1 {
-        ack_many(r, marks, by_stream).await;
-        return;
-    }
-    // The marks before any acknowledgement.
-    if !marks.is_empty() {
-        ack_many(r, marks, &AckBatch::new()).await;
-    }
-    // Each stream's batch is one `ACK_DEL`; the client pipelines them.
-    let settles = by_stream.iter().map(|((stream, group), ids)| async move {
-        if let Err(e) = r.settle_entries(stream, group, ids.clone()).await {
-            tracing::warn!(stream, error = %crate::Report(&e), "acknowledging a batch failed");
-        }
-    });
-    futures_util::future::join_all(settles).await;
-}
-
-/// One `ACK_MANY` call: writes `marks`, then acknowledges and deletes every entry of
-/// `by_stream`, atomically. A stream whose `XACK` failed with `NOGROUP` gets its
-/// groups re-created; other failures are logged (the entries are redelivered after
-/// the claim bound, their handlers run again: at least once).
-async fn ack_many(r: &RedisBackend, marks: &[String], by_stream: &AckBatch) {
-    let mut keys: Vec<&str> = Vec::with_capacity(marks.len() + by_stream.len());
-    keys.extend(marks.iter().map(String::as_str));
-    let ids: usize = by_stream.values().map(Vec::len).sum();
-    let mut args: Vec<Value> = Vec::with_capacity(2 + 2 * by_stream.len() + ids);
-    args.push(Value::from(r.cfg.done_ttl.as_millis() as i64));
-    args.push(Value::from(i64::try_from(marks.len()).unwrap_or(i64::MAX)));
-    let mut streams: Vec<&str> = Vec::with_capacity(by_stream.len());
-    for ((stream, group), ids) in by_stream {
-        keys.push(stream);
-        streams.push(stream);
-        args.push(Value::from(&**group));
-        args.push(Value::from(i64::try_from(ids.len()).unwrap_or(i64::MAX)));
-        args.extend(ids.iter().map(|id| Value::from(id.as_str())));
-    }
-    let failed = match ACK_MANY
-        .evalsha_with_reload::<Value, _, _>(&r.client, keys, args)
-        .await
-    {
-        Ok(failed) => failed.into_array(),
-        Err(e) => {
-            // Nothing written, marks included (the script is atomic).
-            tracing::warn!(error = %crate::Report(&e), "writing idempotency marks and acknowledgements failed");
-            return;
-        }
-    };
-    // Pairs: the failed stream's index (from 1) and the error.
-    for pair in failed.chunks(2) {
-        let [index, error] = pair else { continue };
-        let Some(stream) = index
-            .as_u64()
-            .and_then(|i| streams.get(usize::try_from(i).ok()?.checked_sub(1)?))
-        else {
-            continue;
-        };
-        let error = error.as_string().unwrap_or_default();
-        if error.contains("NOGROUP") {
-            r.recreate_groups_of([*stream], "XACK").await;
-        } else {
-            tracing::warn!(stream, error, "acknowledging a batch failed");
-        }
-    }
 }
 
 /// Re-claims (resets the idle time of) entries this node has held for a while, so

@@ -17,6 +17,7 @@
 //! due; dead letters go to one `dlq` stream. Blocking reads use clients of their own:
 //! a blocking command stalls every other command on its connection.
 
+mod acks;
 mod claims;
 mod fetch;
 mod jobs;
@@ -48,6 +49,7 @@ use super::error::BusError;
 use super::{Bus, BusConfig};
 use crate::model::{Envelope, EnvelopeId, Priority, TenantId, decode, encode, now_ms};
 pub(crate) use keys::Keys;
+use acks::{AckItem, AckQueue, Settle};
 
 /// The consumer group of `RestActor`s on request streams.
 pub(crate) const REST: &str = "rest";
@@ -69,6 +71,10 @@ pub struct RedisBusConfig {
     pub stream_soft_limit: u64,
     /// How long an idempotency mark lives.
     pub done_ttl: Duration,
+    /// How long a few settled deliveries' acknowledgements wait for a publish to
+    /// carry them before a call of their own writes them (`acks.rs`); their
+    /// entries stay pending that much longer.
+    pub ack_linger: Duration,
 }
 
 impl RedisBusConfig {
@@ -83,17 +89,9 @@ impl RedisBusConfig {
             fetch_count: 64,
             stream_soft_limit: 200_000,
             done_ttl: Duration::from_secs(3600),
+            ack_linger: Duration::from_millis(20),
         }
     }
-}
-
-/// A pending acknowledgement: stream, group, entry id, and the idempotency marks
-/// (`done` keys) to write before it, in the same pipeline.
-pub(crate) struct AckItem {
-    pub(crate) stream: String,
-    pub(crate) group: Cow<'static, str>,
-    pub(crate) id: String,
-    pub(crate) marks: Vec<String>,
 }
 
 /// What a node knows of a tenant whose streams and groups exist.
@@ -155,8 +153,8 @@ pub(crate) struct RedisBackend {
     /// claimed: the toucher re-claims old ones so no other node takes them while this
     /// node is alive, and claims skip them so this node never takes one twice.
     pub(crate) in_hand: DashMap<HeldKey, tokio::time::Instant>,
-    acks: mpsc::UnboundedSender<AckItem>,
-    ack_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<AckItem>>>,
+    /// Acknowledgements waiting to be written (`acks.rs`).
+    pub(crate) acks: AckQueue,
     publishes: AtomicU64,
     pub(crate) request_bound: usize,
     /// About how many dead letters the `dlq` stream keeps (approximate trimming).
@@ -191,6 +189,14 @@ pub(crate) async fn connect_client(url: &str) -> Result<Client, fred::error::Err
     Ok(client)
 }
 
+/// Splits the reply of a publish script that carried an ack batch
+/// (`[publish reply, ACK_MANY reply]`).
+fn with_settled(reply: Value) -> (Value, Value) {
+    let mut both = reply.into_array().into_iter();
+    let publish = both.next().unwrap_or(Value::Null);
+    (publish, both.next().unwrap_or(Value::Null))
+}
+
 /// A fenced write's outcome: refused with [`BusError::Fenced`] unless `written`.
 fn fenced(written: bool, t: &TenantId, fence: u64) -> Result<(), BusError> {
     if written {
@@ -217,7 +223,6 @@ impl RedisBackend {
         let request_reader = connect_client(&redis.url).await?;
         let reply_reader = connect_client(&redis.url).await?;
         let ring_reader = connect_client(&redis.url).await?;
-        let (acks, ack_rx) = mpsc::unbounded_channel();
         let inbox_groups: Vec<InboxGroup> = super::group::groups(
             &config.groups,
             config.consume_groups.as_deref(),
@@ -249,8 +254,7 @@ impl RedisBackend {
             in_hand: DashMap::new(),
             claims: Box::default(),
             lengths: DashMap::new(),
-            acks,
-            ack_rx: std::sync::Mutex::new(Some(ack_rx)),
+            acks: AckQueue::default(),
             publishes: AtomicU64::new(0),
             request_bound: config.request_queue_bound.max(1),
             dead_letter_cap: config.dead_letter_capacity.max(1),
@@ -260,15 +264,8 @@ impl RedisBackend {
     /// Starts the fetchers, the ack batcher, the retry mover and the reply reader.
     pub(crate) fn start(bus: &Bus) {
         let Some(r) = bus.redis_backend() else { return };
-        let rx = r
-            .ack_rx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
         let tasks = &bus.inner.tasks;
-        if let Some(rx) = rx {
-            tasks.spawn(fetch::ack_batcher(bus.clone(), rx));
-        }
+        tasks.spawn(acks::ack_batcher(bus.clone()));
         for (i, g) in r.inbox_groups.iter().enumerate() {
             if g.consumed {
                 tasks.spawn(fetch::inbox_fetcher(bus.clone(), super::GroupId(i)));
@@ -429,28 +426,60 @@ impl RedisBackend {
             }
             args
         };
+        // Queued acknowledgements ride on the first attempt (`acks.rs`).
+        let riding = Settle::riding(self).map(|settle| {
+            let (mut keys, mut args) = (keys.clone(), args(fresh));
+            if take.is_none() {
+                args.extend([Value::from("0"), Value::from(""), Value::from("")]);
+            }
+            settle.append(self, &mut keys, &mut args);
+            (settle, keys, args)
+        });
+        let script = if riding.is_some() {
+            &scripts::FENCED_XADD_ACKS
+        } else {
+            &scripts::FENCED_XADD
+        };
         // (fred's futures are large: boxed, so every caller's future stays small.)
         let reply: Value = 'write: {
-            if fresh {
+            let (settle, first_keys, first_args) = match riding {
+                Some((settle, keys, args)) => (Some(settle), keys, args),
+                None => (None, keys.clone(), args(fresh)),
+            };
+            let sent = if fresh {
                 // Written once: no client retry after a connection failure.
                 let once = self.client.with_options(&Options {
                     max_attempts: Some(1),
                     ..Options::default()
                 });
-                let sha = scripts::FENCED_XADD.sha1().clone();
-                let mut sent = Box::pin(once.evalsha(sha.clone(), keys.clone(), args(true))).await;
+                let sha = script.sha1().clone();
+                let mut sent = Box::pin(once.evalsha(sha.clone(), first_keys.clone(), first_args.clone())).await;
                 if matches!(&sent, Err(e) if e.details().starts_with("NOSCRIPT")) {
                     // Nothing ran: load the script and send the write (once) again.
-                    sent = match Box::pin(scripts::FENCED_XADD.load(&self.client)).await {
-                        Ok(()) => Box::pin(once.evalsha(sha, keys.clone(), args(true))).await,
+                    sent = match Box::pin(script.load(&self.client)).await {
+                        Ok(()) => Box::pin(once.evalsha(sha, first_keys, first_args)).await,
                         Err(e) => Err(e),
                     };
                 }
-                match sent {
-                    Ok(reply) => break 'write reply,
-                    Err(e) => {
-                        tracing::debug!(error = %crate::Report(&e), "a first publish failed; writing it again as a possible repeat");
+                sent
+            } else {
+                Box::pin(script.evalsha_with_reload(&self.client, first_keys, first_args)).await
+            };
+            match (sent, settle) {
+                (Ok(reply), None) => break 'write reply,
+                (Ok(reply), Some(settle)) => {
+                    let (reply, failed) = with_settled(reply);
+                    settle.done(self, failed).await;
+                    break 'write reply;
+                }
+                (Err(e), settle) => {
+                    if let Some(settle) = settle {
+                        settle.put_back(self);
                     }
+                    if !fresh {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(error = %crate::Report(&e), "a first publish failed; writing it again as a possible repeat");
                 }
             }
             Box::pin(scripts::FENCED_XADD.evalsha_with_reload(&self.client, keys, args(false)))
@@ -604,9 +633,10 @@ impl RedisBackend {
     }
 
     /// [`Self::ack`] after writing `handlers`' idempotency marks for `id` of `t`: both
-    /// go in the ack batcher's next pipeline, the marks first (Redis runs a pipeline
-    /// in order), so a crash never leaves an entry acknowledged without its marks,
-    /// and a handled delivery costs no round trip of its own.
+    /// go in the next script that settles acknowledgements (the ack batcher's, or a
+    /// publish's that carries them: `acks.rs`), the marks first, so a crash never
+    /// leaves an entry acknowledged without its marks, and a handled delivery costs
+    /// no round trip of its own.
     pub(crate) fn ack_done(
         &self,
         receipt: &Receipt,
@@ -628,12 +658,15 @@ impl RedisBackend {
             // a re-read of this node's pending entries meanwhile must not deliver it
             // again. The batcher only stops at shutdown; an ack lost then is
             // redelivered.
-            let _ = self.acks.send(AckItem {
-                stream: stream.clone(),
-                group: group.clone(),
-                id: id.clone(),
-                marks,
-            });
+            self.acks.push(
+                AckItem {
+                    stream: stream.clone(),
+                    group: group.clone(),
+                    id: id.clone(),
+                    marks,
+                },
+                tokio::time::Instant::now() + self.cfg.ack_linger,
+            );
         }
     }
 

@@ -49,16 +49,39 @@ return got
 /// idempotency lookup) else `0`, then optionally how many entries to take, the
 /// consumer group and the consumer. Returns 0 (refused), 1 (written, nothing taken)
 /// or the entries taken (`[[id, [field, value, …]], …]`, the written one among them).
-pub(crate) static FENCED_XADD: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(format!(
+pub(crate) static FENCED_XADD: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(fenced_xadd()));
+
+/// [`FENCED_XADD`] carrying an ack batch (`acks.rs`), settled first (even if the
+/// write is refused): KEYS and ARGV as [`FENCED_XADD`]'s, the take arguments always
+/// given (`0` for none), then the batch's as [`ACK_MANY`]'s. Returns
+/// `[FENCED_XADD's reply, ACK_MANY's reply]`.
+pub(crate) static FENCED_XADD_ACKS: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(settling_first(&fenced_xadd(), 4, 8)));
+
+fn fenced_xadd() -> String {
+    format!(
         r"{FENCE_CHECK}if ARGV[4] == '1' then
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[2], 'n', '1')
 else
   redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 end
 {TAKE_OR_RING}"
-    ))
-});
+    )
+}
+
+/// A publish script `publish` that first settles an ack batch whose keys start at
+/// `KEYS[k0]` and arguments at `ARGV[a0]` ([`SETTLE`]); returns both replies.
+fn settling_first(publish: &str, k0: usize, a0: usize) -> String {
+    format!(
+        "{SETTLE}local failed = settle({k0}, {a0})
+local function publish()
+{publish}
+end
+return {{publish(), failed}}
+"
+    )
+}
 
 /// Appends a command to a request stream served on the writing node and takes what
 /// the `rest` group has not read yet of it for that node (at most `ARGV[2]`
@@ -66,16 +89,20 @@ end
 /// stream. ARGV: the encoded envelope, how many to take, the consumer group, the
 /// consumer. Returns the
 /// entries taken (`[[id, [field, value, …]], …]`; none if the group is missing).
-pub(crate) static XADD_TAKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r"
+pub(crate) static XADD_TAKE: LazyLock<Script> = LazyLock::new(|| Script::from_lua(XADD_TAKE_LUA));
+
+/// [`XADD_TAKE`] carrying an ack batch (`acks.rs`), settled first: KEYS and ARGV as
+/// [`XADD_TAKE`]'s, then the batch's as [`ACK_MANY`]'s. Returns
+/// `[XADD_TAKE's reply, ACK_MANY's reply]`.
+pub(crate) static XADD_TAKE_ACKS: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(settling_first(XADD_TAKE_LUA, 2, 5)));
+
+const XADD_TAKE_LUA: &str = "
 redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 local r = redis.pcall('XREADGROUP', 'GROUP', ARGV[3], ARGV[4], 'COUNT', ARGV[2], 'STREAMS', KEYS[1], '>')
 if type(r) == 'table' and r[1] then return r[1][2] end
 return {}
-",
-    )
-});
+";
 
 /// Records fence `ARGV[1]` for the tenant unless a newer one is on record: a gateway
 /// owner claims its fence before it connects, so the owner it replaced can publish
@@ -211,31 +238,37 @@ return 0
 /// KEYS: the marks, then the streams. ARGV: the marks' time to live (ms), how many
 /// marks, then per stream its consumer group, how many ids, and the ids. Returns, per
 /// stream whose `XACK` failed, its index among the streams (from 1) and the error.
-pub(crate) static ACK_MANY: LazyLock<Script> = LazyLock::new(|| {
-    Script::from_lua(
-        r"
-local marks = tonumber(ARGV[2])
-for i = 1, marks do redis.call('SET', KEYS[i], '1', 'PX', ARGV[1]) end
-local a = 3
-local failed = {}
-for s = marks + 1, #KEYS do
-  local group = ARGV[a]
-  local n = tonumber(ARGV[a + 1])
-  local ids = {}
-  for j = 1, n do ids[j] = ARGV[a + 1 + j] end
-  a = a + 2 + n
-  local acked = redis.pcall('XACK', KEYS[s], group, unpack(ids))
-  if type(acked) == 'table' and acked.err then
-    failed[#failed + 1] = s - marks
-    failed[#failed + 1] = acked.err
-  else
-    redis.call('XDEL', KEYS[s], unpack(ids))
+pub(crate) static ACK_MANY: LazyLock<Script> =
+    LazyLock::new(|| Script::from_lua(format!("{SETTLE}return settle(1, 1)")));
+
+/// `settle(k0, a0)`: [`ACK_MANY`]'s work for a batch whose keys start at `KEYS[k0]`
+/// (the marks, then the streams, to the last key) and arguments at `ARGV[a0]` (the
+/// marks' time to live, how many marks, then per stream its group, how many ids and
+/// the ids). Returns, per stream whose `XACK` failed, its index among the batch's
+/// streams (from 1) and the error.
+const SETTLE: &str = "
+local function settle(k0, a0)
+  local marks = tonumber(ARGV[a0 + 1])
+  for i = k0, k0 + marks - 1 do redis.call('SET', KEYS[i], '1', 'PX', ARGV[a0]) end
+  local a = a0 + 2
+  local failed = {}
+  for s = k0 + marks, #KEYS do
+    local group = ARGV[a]
+    local n = tonumber(ARGV[a + 1])
+    local ids = {}
+    for j = 1, n do ids[j] = ARGV[a + 1 + j] end
+    a = a + 2 + n
+    local acked = redis.pcall('XACK', KEYS[s], group, unpack(ids))
+    if type(acked) == 'table' and acked.err then
+      failed[#failed + 1] = s - k0 - marks + 1
+      failed[#failed + 1] = acked.err
+    else
+      redis.call('XDEL', KEYS[s], unpack(ids))
+    end
   end
+  return failed
 end
-return failed
-",
-    )
-});
+";
 
 /// One claim sweep over many streams in one command: `XAUTOCLAIM` on each stream of
 /// KEYS for consumer group `ARGV[1]` and consumer `ARGV[2]`, of entries idle at least

@@ -24,7 +24,8 @@ use tokio::sync::mpsc;
 
 use super::fetch::{self, Admitted, Fields, Reader};
 use super::ring::Stream;
-use super::scripts::XADD_TAKE;
+use super::acks::Settle;
+use super::scripts::{XADD_TAKE, XADD_TAKE_ACKS};
 use super::{REST, RedisBackend};
 use crate::bus::delivery::Delivery;
 use crate::bus::error::BusError;
@@ -123,11 +124,34 @@ impl RedisBackend {
         take: u64,
         tx: &mpsc::Sender<Delivery>,
     ) -> Result<(), BusError> {
+        let mut keys = vec![stream.to_owned()];
         let mut args = vec![Value::Bytes(bytes.into())];
         args.extend(self.take_args(take, REST));
-        let reply: Value = XADD_TAKE
-            .evalsha_with_reload(&self.client, vec![stream.to_owned()], args)
-            .await?;
+        // Queued acknowledgements ride along (`acks.rs`).
+        let reply: Value = match Settle::riding(self) {
+            None => {
+                XADD_TAKE
+                    .evalsha_with_reload(&self.client, keys, args)
+                    .await?
+            }
+            Some(settle) => {
+                settle.append(self, &mut keys, &mut args);
+                match XADD_TAKE_ACKS
+                    .evalsha_with_reload::<Value, _, _>(&self.client, keys, args)
+                    .await
+                {
+                    Ok(reply) => {
+                        let (reply, failed) = super::with_settled(reply);
+                        settle.done(self, failed).await;
+                        reply
+                    }
+                    Err(e) => {
+                        settle.put_back(self);
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
         let entries: Vec<(String, Fields)> = reply.into_xread_value().unwrap_or_else(|e| {
             tracing::warn!(stream, error = %crate::Report(&e), "cannot read the requests a command took; they are claimed after the claim time");
             Vec::new()
