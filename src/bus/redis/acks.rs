@@ -167,10 +167,33 @@ impl Settle {
         }
     }
 
+    /// Finishes the publish script that carried this batch (its result `sent`):
+    /// settled, this returns the publish's own reply; failed, the batch goes back
+    /// to the queue and the error is returned.
+    pub(crate) async fn after(
+        self,
+        r: &RedisBackend,
+        sent: Result<Value, fred::error::Error>,
+    ) -> Result<Value, fred::error::Error> {
+        match sent {
+            Ok(reply) => {
+                // `[publish reply, ACK_MANY reply]`.
+                let mut both = reply.into_array().into_iter();
+                let publish = both.next().unwrap_or(Value::Null);
+                self.done(r, both.next().unwrap_or(Value::Null)).await;
+                Ok(publish)
+            }
+            Err(e) => {
+                self.put_back(r);
+                Err(e)
+            }
+        }
+    }
+
     /// The script ran: re-creates the groups of streams whose `XACK` found none
     /// (`failed`: pairs of the stream's index, from 1, and the error), and lets go
     /// of the entries here.
-    pub(crate) async fn done(self, r: &RedisBackend, failed: Value) {
+    async fn done(self, r: &RedisBackend, failed: Value) {
         for pair in failed.into_array().chunks(2) {
             let [index, error] = pair else { continue };
             let Some(((stream, _), _)) = index
@@ -190,7 +213,7 @@ impl Settle {
     }
 
     /// The script carrying this batch failed: back to the queue, still held here.
-    pub(crate) fn put_back(self, r: &RedisBackend) {
+    fn put_back(self, r: &RedisBackend) {
         let mut marks = Some(self.marks);
         let back = self
             .by_stream

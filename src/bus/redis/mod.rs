@@ -189,14 +189,6 @@ pub(crate) async fn connect_client(url: &str) -> Result<Client, fred::error::Err
     Ok(client)
 }
 
-/// Splits the reply of a publish script that carried an ack batch
-/// (`[publish reply, ACK_MANY reply]`).
-fn with_settled(reply: Value) -> (Value, Value) {
-    let mut both = reply.into_array().into_iter();
-    let publish = both.next().unwrap_or(Value::Null);
-    (publish, both.next().unwrap_or(Value::Null))
-}
-
 /// A fenced write's outcome: refused with [`BusError::Fenced`] unless `written`.
 fn fenced(written: bool, t: &TenantId, fence: u64) -> Result<(), BusError> {
     if written {
@@ -465,20 +457,14 @@ impl RedisBackend {
             } else {
                 Box::pin(script.evalsha_with_reload(&self.client, first_keys, first_args)).await
             };
-            match (sent, settle) {
-                (Ok(reply), None) => break 'write reply,
-                (Ok(reply), Some(settle)) => {
-                    let (reply, failed) = with_settled(reply);
-                    settle.done(self, failed).await;
-                    break 'write reply;
-                }
-                (Err(e), settle) => {
-                    if let Some(settle) = settle {
-                        settle.put_back(self);
-                    }
-                    if !fresh {
-                        return Err(e.into());
-                    }
+            let sent = match settle {
+                Some(settle) => settle.after(self, sent).await,
+                None => sent,
+            };
+            match sent {
+                Ok(reply) => break 'write reply,
+                Err(e) if !fresh => return Err(e.into()),
+                Err(e) => {
                     tracing::debug!(error = %crate::Report(&e), "a first publish failed; writing it again as a possible repeat");
                 }
             }

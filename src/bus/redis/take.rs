@@ -136,20 +136,10 @@ impl RedisBackend {
             }
             Some(settle) => {
                 settle.append(self, &mut keys, &mut args);
-                match XADD_TAKE_ACKS
+                let sent = XADD_TAKE_ACKS
                     .evalsha_with_reload::<Value, _, _>(&self.client, keys, args)
-                    .await
-                {
-                    Ok(reply) => {
-                        let (reply, failed) = super::with_settled(reply);
-                        settle.done(self, failed).await;
-                        reply
-                    }
-                    Err(e) => {
-                        settle.put_back(self);
-                        return Err(e.into());
-                    }
-                }
+                    .await;
+                settle.after(self, sent).await?
             }
         };
         let entries: Vec<(String, Fields)> = reply.into_xread_value().unwrap_or_else(|e| {
