@@ -206,15 +206,12 @@ async fn fred_pipelined(url: &str, key: &str, envs: &[Vec<u8>]) {
 
 fn redis(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (url, _server) = match std::env::var("SWITCHBOARD_BENCH_REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => match rt.block_on(redis_server::TestRedis::try_start()) {
-            Ok(s) => (s.url(), Some(s)),
-            Err(e) => {
-                eprintln!("bus_redis: skipped ({e})");
-                return;
-            }
-        },
+    let (url, _server) = match rt.block_on(redis_server::TestRedis::for_bench()) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("bus_redis: skipped ({e})");
+            return;
+        }
     };
     let mut g = c.benchmark_group("bus_redis");
     g.sample_size(10);

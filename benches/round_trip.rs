@@ -179,15 +179,12 @@ fn main() {
         env_or("ROUND_TRIP_SECS", 10).max(1)
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (url, _server) = match std::env::var("SWITCHBOARD_BENCH_REDIS_URL") {
-        Ok(url) => (url, None),
-        Err(_) => match rt.block_on(redis_server::TestRedis::try_start()) {
-            Ok(s) => (s.url(), Some(s)),
-            Err(e) => {
-                eprintln!("round_trip: skipped ({e})");
-                return;
-            }
-        },
+    let (url, _server) = match rt.block_on(redis_server::TestRedis::for_bench()) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("round_trip: skipped ({e})");
+            return;
+        }
     };
     if let Err(e) = rt.block_on(bench(&url, rate, secs)) {
         eprintln!("round_trip: failed: {e}");

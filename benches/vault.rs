@@ -131,15 +131,11 @@ fn bench_memory_grant(c: &mut Criterion, rt: &Runtime) {
 }
 
 fn bench_redis_grant(c: &mut Criterion, rt: &Runtime) {
-    let (url, _server) = if let Ok(url) = std::env::var("SWITCHBOARD_BENCH_REDIS_URL") {
-        (url, None)
-    } else {
-        match rt.block_on(redis::TestRedis::try_start()) {
-            Ok(server) => (server.url(), Some(server)),
-            Err(e) => {
-                println!("vault/redis_grant: skipped ({e}; or set SWITCHBOARD_BENCH_REDIS_URL)");
-                return;
-            }
+    let (url, _server) = match rt.block_on(redis::TestRedis::for_bench()) {
+        Ok(found) => found,
+        Err(e) => {
+            println!("vault/redis_grant: skipped ({e}; or set SWITCHBOARD_BENCH_REDIS_URL)");
+            return;
         }
     };
     let prefix = format!("bench{:08x}", rand::random::<u32>());

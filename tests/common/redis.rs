@@ -139,6 +139,16 @@ impl TestRedis {
         Self::try_start_with(false).await
     }
 
+    /// A bench's Redis: the URL in `SWITCHBOARD_BENCH_REDIS_URL` when it is set (no
+    /// server of ours), otherwise a throwaway server, returned so it lives as long as
+    /// the bench needs it. `Err` says why neither is available.
+    pub async fn for_bench() -> Result<(String, Option<Self>), String> {
+        match std::env::var("SWITCHBOARD_BENCH_REDIS_URL") {
+            Ok(url) => Ok((url, None)),
+            Err(_) => Self::try_start().await.map(|s| (s.url(), Some(s))),
+        }
+    }
+
     /// Starts a server that also serves TLS (see the module docs) and waits for it to
     /// answer PING on its plain port.
     ///
