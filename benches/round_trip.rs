@@ -37,7 +37,9 @@ use tokio::sync::{mpsc, oneshot};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// CPU time of every thread of this process so far, in nanoseconds.
+/// CPU time of every live thread of this process so far, in nanoseconds (the
+/// runtime's worker threads live as long as the bench; a thread that ended is no
+/// longer counted, hence the saturating difference in [`run`]).
 fn process_cpu_ns() -> u64 {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return 0;
@@ -121,7 +123,7 @@ async fn run(
             }
         }
     }
-    Ok((process_cpu_ns() - started) as f64 / n as f64)
+    Ok(process_cpu_ns().saturating_sub(started) as f64 / n as f64)
 }
 
 async fn bench(url: &str, rate: u64, secs: u64) -> Result<(), Error> {
