@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::group::GroupId;
+use super::redis::HoldGuard;
 use super::scheduler::Ticket;
 use crate::model::Envelope;
 
@@ -44,6 +45,11 @@ pub struct Delivery {
     ///
     /// [`Bus::publish_live`]: super::Bus::publish_live
     pub(crate) fresh: bool,
+    /// Redis only: an inbox delivery's side of its envelope's hold (its
+    /// acknowledgement waits for the commands it caused here), or a command's side
+    /// (the command is served on the strength of that delivery). See
+    /// `redis/holds.rs`.
+    pub(crate) hold: Option<HoldGuard>,
 }
 
 impl Delivery {
@@ -54,6 +60,7 @@ impl Delivery {
             ticket: None,
             group: GroupId::default(),
             fresh: false,
+            hold: None,
         }
     }
 

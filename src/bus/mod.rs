@@ -499,6 +499,13 @@ impl Bus {
         popped.map(|(mut delivery, ticket)| {
             delivery.ticket = Some(ticket);
             delivery.group = group;
+            // On Redis its acknowledgement waits for the commands it causes here
+            // (`redis/holds.rs`).
+            if let (Backend::Redis(r), Receipt::Redis { .. }) =
+                (&self.inner.backend, &delivery.receipt)
+            {
+                delivery.hold = Some(r.holds.open(delivery.envelope.id));
+            }
             *delivery
         })
     }
@@ -525,6 +532,7 @@ impl Bus {
             receipt,
             ticket,
             group,
+            hold,
             ..
         } = delivery;
         // The tenant's in-flight slot is free once the outcome is decided.
@@ -541,9 +549,8 @@ impl Bus {
                     m.mark_done(envelope.id, h.as_ref());
                 }
             }
-            Backend::Redis(r) if handlers.is_empty() => r.ack(&receipt),
             Backend::Redis(r) => {
-                r.ack_done(&receipt, &envelope.tenant_id(), envelope.id, handlers);
+                r.ack_done(&receipt, &envelope.tenant_id(), envelope.id, handlers, hold);
             }
         }
     }
@@ -555,7 +562,15 @@ impl Bus {
     /// # Errors
     /// [`BusError::Redis`] if the retry or dead letter could not be written (the
     /// original entry then stays pending and is redelivered).
-    pub async fn fail(&self, delivery: Delivery, error: &str) -> Result<(), BusError> {
+    pub async fn fail(&self, mut delivery: Delivery, error: &str) -> Result<(), BusError> {
+        let hold = delivery.hold.take();
+        // Boxed: a worker's future holds this one.
+        let failed = Box::pin(self.fail_now(delivery, error)).await;
+        settled_hold(hold, &failed);
+        failed
+    }
+
+    async fn fail_now(&self, delivery: Delivery, error: &str) -> Result<(), BusError> {
         let Delivery {
             mut envelope,
             receipt,
@@ -635,7 +650,8 @@ impl Bus {
     ///
     /// # Errors
     /// [`BusError::Redis`] if the dead letter could not be written.
-    pub async fn reject(&self, delivery: Delivery, error: &str) -> Result<(), BusError> {
+    pub async fn reject(&self, mut delivery: Delivery, error: &str) -> Result<(), BusError> {
+        let hold = delivery.hold.take();
         let Delivery {
             envelope,
             receipt,
@@ -645,8 +661,11 @@ impl Bus {
         } = delivery;
         drop(ticket);
         let attempts = envelope.attempt.saturating_add(1);
-        self.dead_letter(Some(envelope), None, error, attempts, &receipt, group)
-            .await
+        let rejected = self
+            .dead_letter(Some(envelope), None, error, attempts, &receipt, group)
+            .await;
+        settled_hold(hold, &rejected);
+        rejected
     }
 
     pub(crate) async fn dead_letter(
@@ -809,6 +828,13 @@ impl Bus {
     /// (durably, on Redis): the caller goes on, and waits for the response only if it
     /// asks for it ([`PendingReply::wait`], at most `timeout`).
     ///
+    /// On Redis "durably" is the request stream, or — for a command whose
+    /// `causation` is a delivery a worker holds on this node, for a tenant whose
+    /// `RestActor` runs here — that delivery: its entry is not acknowledged until
+    /// the command is answered or written to the stream, so a crash redelivers it
+    /// and its handler sends the command again under the same nonce. Such a command
+    /// costs no round trip.
+    ///
     /// # Errors
     /// As [`Bus::publish`]: the command was not accepted.
     pub async fn submit(
@@ -882,7 +908,7 @@ impl Bus {
                 request.envelope.id
             )));
         };
-        match &self.inner.backend {
+        let responded = match &self.inner.backend {
             Backend::Redis(r) if reply_to != self.inner.config.node_id => {
                 r.respond(&reply_to, reply, &request.receipt).await
             }
@@ -896,7 +922,11 @@ impl Bus {
                 self.deliver_response(reply);
                 Ok(())
             }
-        }
+        };
+        // Answered: a command served on the strength of the delivery that caused
+        // it lets that delivery's acknowledgement go (`redis/holds.rs`).
+        settled_hold(request.hold, &responded);
+        responded
     }
 
     /// Hands a response that reached this node to its waiter.
@@ -960,5 +990,14 @@ impl Bus {
             r.hand_back(waiting).await;
             r.close().await;
         }
+    }
+}
+
+/// Lets go of a delivery's hold once what became of it is written (`result` is
+/// `Ok`); otherwise the guard is dropped: a command's side then breaks the hold, so
+/// the delivery that caused it is never acknowledged (`redis/holds.rs`).
+fn settled_hold(hold: Option<redis::HoldGuard>, result: &Result<(), BusError>) {
+    if let (Some(hold), Ok(())) = (hold, result) {
+        hold.release();
     }
 }

@@ -4,7 +4,10 @@
 //! its rate-limit window; `.response().await` waits for the result when the handler
 //! needs it. Dropping it is the normal case: the response is settled quietly.
 //! At-least-once and idempotency hold as before: the command carries its nonce,
-//! and the queue delivers it until the REST actor answers.
+//! and the queue delivers it until the REST actor answers. (On Redis a command
+//! for a `RestActor` on the handler's own node is queued there without a write:
+//! the event's delivery stays unacknowledged until the command is answered, so a
+//! crash redelivers the event and the handler sends the command again.)
 
 use crate::bus::PendingReply;
 use crate::model::{Envelope, Payload, RestErrorKind, RestResponse};

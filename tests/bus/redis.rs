@@ -431,6 +431,154 @@ async fn a_command_served_here_rings_in_memory_and_reaches_the_next_holder() {
     holder.close().await;
 }
 
+/// Node `node-a`, serving tenant 5's requests (one poll subscribes it), fenced at 3.
+async fn serving_node(server: &TestRedis) -> Bus {
+    use futures_util::FutureExt;
+    let t = tenant(5);
+    let mut config = bus_config(3, 4, 1000);
+    config.node_id = "node-a".into();
+    let node = Bus::redis(config, redis_config(server)).await.unwrap();
+    node.register_tenant(&t).await.unwrap();
+    node.claim_fence(&t, 3).await.unwrap();
+    assert!(node.next_request(&t).now_or_never().is_none());
+    node
+}
+
+/// A dispatch of tenant 5 published live on `node` and taken as a worker would,
+/// and the command its handler sends (caused by it).
+async fn in_hand(node: &Bus, text: &str) -> (switchboard::bus::Delivery, Envelope) {
+    node.publish_live(message(&tenant(5), text), 3)
+        .await
+        .unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(30), node.next())
+        .await
+        .expect("delivered")
+        .expect("bus open");
+    let mut command = post(text);
+    command.causation = Some(delivery.envelope.id);
+    (delivery, command)
+}
+
+/// The ids of tenant 5's inbox entries pending in the `workers` group.
+async fn pending_ids(raw: &Client, server: &TestRedis) -> Vec<String> {
+    let inbox = format!("{}:{{discord:t5}}:inbox:message", server.prefix());
+    let reply: Value = raw
+        .custom(
+            fred::cmd!("XPENDING"),
+            vec![inbox.as_str(), "workers", "-", "+", "100"],
+        )
+        .await
+        .unwrap();
+    reply
+        .into_array()
+        .into_iter()
+        .filter_map(|e| e.into_array().into_iter().next()?.into_string())
+        .collect()
+}
+
+/// A command a handler sends while its delivery is in hand, for a tenant whose
+/// requests this node serves, reaches the `RestActor`'s queue without a write. The
+/// delivery's entry stays pending until the command is answered (a later publish,
+/// which carries every queued acknowledgement, leaves it alone), and is
+/// acknowledged then. A command handed back unanswered (the node stops serving the
+/// tenant) is written to the request stream before its cause is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_served_here_holds_its_cause_pending_until_answered() {
+    let server = TestRedis::start().await;
+    let node = serving_node(&server).await;
+    let raw = raw_client(&server).await;
+    let inbox = format!("{}:{{discord:t5}}:inbox:message", server.prefix());
+    let rest = format!("{}:{{discord:t5}}:rest", server.prefix());
+    let (delivery, command) = in_hand(&node, "first").await;
+    let mut reply = None;
+    let commands = monitored(
+        &server,
+        Box::pin(async {
+            reply = Some(node.submit(command, Duration::from_secs(30)).await.unwrap());
+        }),
+    )
+    .await;
+    let writes: Vec<&String> = commands
+        .iter()
+        .filter(|l| l.contains(&format!("{rest}\"")))
+        .collect();
+    assert!(writes.is_empty(), "served without a write: {writes:?}");
+    let cause = pending_ids(&raw, &server).await;
+    assert_eq!(cause.len(), 1, "the cause is pending");
+    node.ack(delivery).await.unwrap();
+    // A publish carries every queued acknowledgement: the cause's is not queued yet.
+    let (next, _) = in_hand(&node, "second").await;
+    node.ack(next).await.unwrap();
+    assert!(
+        entry_ids(&raw, &inbox).await.contains(&cause[0]),
+        "still pending while its command is unanswered"
+    );
+    let request = tokio::time::timeout(Duration::from_secs(30), node.next_request(&tenant(5)))
+        .await
+        .expect("the command is queued here")
+        .expect("bus open");
+    assert!(matches!(
+        &request.envelope.payload,
+        switchboard::model::Payload::Command(Command::PostMessage(p)) if p.content == "first"
+    ));
+    node.respond(request, RestResponse::success(200, RestResult::Empty))
+        .await
+        .unwrap();
+    reply.expect("submitted").wait().await.expect("answered");
+    eventually(
+        Duration::from_secs(30),
+        "the cause acknowledged",
+        || async { !entry_ids(&raw, &inbox).await.contains(&cause[0]) },
+    )
+    .await;
+    // Handed back unanswered: written to the request stream first.
+    let (delivery, command) = in_hand(&node, "handed back").await;
+    let _unanswered = node.submit(command, Duration::from_secs(30)).await.unwrap();
+    node.ack(delivery).await.unwrap();
+    assert!(entry_ids(&raw, &rest).await.is_empty());
+    node.stop_requests(&tenant(5)).await;
+    assert_eq!(
+        entry_ids(&raw, &rest).await.len(),
+        1,
+        "written when handed back"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "its cause acknowledged",
+        || async { pending_ids(&raw, &server).await.is_empty() },
+    )
+    .await;
+    node.close().await;
+}
+
+/// A command still unanswered when its node goes away leaves its cause pending
+/// (handled, but never acknowledged), and another node claims and handles it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cause_whose_command_went_unanswered_is_handled_again_elsewhere() {
+    let server = TestRedis::start().await;
+    let node = serving_node(&server).await;
+    let raw = raw_client(&server).await;
+    let (delivery, command) = in_hand(&node, "lost").await;
+    let lost = delivery.envelope.id;
+    let _unanswered = node.submit(command, Duration::from_secs(30)).await.unwrap();
+    node.ack(delivery).await.unwrap();
+    node.close().await;
+    assert_eq!(
+        pending_ids(&raw, &server).await.len(),
+        1,
+        "the cause stays pending"
+    );
+    let (other, pool, handled) =
+        claiming_node(&server, std::slice::from_ref(&tenant(5)), false).await;
+    eventually(Duration::from_secs(30), "node b handled the cause", || {
+        let n = handled.get(&lost).map_or(0, |n| *n);
+        async move { n == 1 }
+    })
+    .await;
+    pool.shutdown().await;
+    other.close().await;
+}
+
 /// A live dispatch (`publish_live`, under a claimed fence) is handled without an
 /// idempotency lookup; the same envelope published again as a possible repeat
 /// (`publish_fenced`, as a RESUME replays it) is looked up and skipped, since its

@@ -106,6 +106,12 @@ impl AckQueue {
         items.drain(..n).map(|(_, item)| item).collect()
     }
 
+    /// How many are queued.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// How many are queued, and when the first of them is due.
     fn state(&self) -> (usize, Option<Instant>) {
         let items = self.lock();

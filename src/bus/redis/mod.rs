@@ -12,7 +12,10 @@
 //! (`XAUTOCLAIM`) entries another node left idle past `claim_idle`.
 //!
 //! Acknowledgements are batched (`XACK` + `XDEL` of every stream in one Lua call), so
-//! an acked entry leaves the stream and nothing pending is ever trimmed. Retries wait
+//! an acked entry leaves the stream and nothing pending is ever trimmed. A command a
+//! handler sends for this node's own `RestActor` while its delivery is in hand is
+//! not written at all: the delivery's acknowledgement waits for its answer instead
+//! (`holds.rs`). Retries wait
 //! in a per-tenant sorted set and are moved back into the stream by a Lua script when
 //! due; dead letters go to one `dlq` stream. Blocking reads use clients of their own:
 //! a blocking command stalls every other command on its connection.
@@ -20,6 +23,7 @@
 mod acks;
 mod claims;
 mod fetch;
+mod holds;
 mod jobs;
 mod keys;
 mod recover;
@@ -50,6 +54,7 @@ use super::{Bus, BusConfig};
 use crate::model::{Envelope, EnvelopeId, Priority, TenantId, decode, encode, now_ms};
 pub(crate) use keys::Keys;
 use acks::{AckItem, AckQueue, Settle};
+pub(crate) use holds::HoldGuard;
 
 /// The consumer group of `RestActor`s on request streams.
 pub(crate) const REST: &str = "rest";
@@ -154,7 +159,10 @@ pub(crate) struct RedisBackend {
     /// node is alive, and claims skip them so this node never takes one twice.
     pub(crate) in_hand: DashMap<HeldKey, tokio::time::Instant>,
     /// Acknowledgements waiting to be written (`acks.rs`).
-    pub(crate) acks: AckQueue,
+    pub(crate) acks: Arc<AckQueue>,
+    /// Acknowledgements waiting for the commands their deliveries caused here
+    /// (`holds.rs`).
+    pub(crate) holds: Arc<holds::Holds>,
     publishes: AtomicU64,
     pub(crate) request_bound: usize,
     /// About how many dead letters the `dlq` stream keeps (approximate trimming).
@@ -227,6 +235,8 @@ impl RedisBackend {
             consumed: g.consumed,
         })
         .collect();
+        let acks = Arc::new(AckQueue::default());
+        let holds = holds::Holds::new(Arc::clone(&acks), redis.ack_linger);
         Ok(Self {
             keys: Keys::new(&redis.prefix),
             cfg: redis,
@@ -246,7 +256,8 @@ impl RedisBackend {
             in_hand: DashMap::new(),
             claims: Box::default(),
             lengths: DashMap::new(),
-            acks: AckQueue::default(),
+            acks,
+            holds,
             publishes: AtomicU64::new(0),
             request_bound: config.request_queue_bound.max(1),
             dead_letter_cap: config.dead_letter_capacity.max(1),
@@ -615,44 +626,53 @@ impl RedisBackend {
     }
 
     pub(crate) fn ack(&self, receipt: &Receipt) {
-        self.ack_marked(receipt, Vec::new());
+        self.ack_marked(receipt, Vec::new(), None);
     }
 
     /// [`Self::ack`] after writing `handlers`' idempotency marks for `id` of `t`: both
     /// go in the next script that settles acknowledgements (the ack batcher's, or a
     /// publish's that carries them: `acks.rs`), the marks first, so a crash never
     /// leaves an entry acknowledged without its marks, and a handled delivery costs
-    /// no round trip of its own.
+    /// no round trip of its own. With `hold` (the delivery's side of its hold) both
+    /// wait until the commands the delivery caused here are answered (`holds.rs`).
     pub(crate) fn ack_done(
         &self,
         receipt: &Receipt,
         t: &TenantId,
         id: EnvelopeId,
         handlers: &[impl AsRef<str>],
+        hold: Option<HoldGuard>,
     ) {
-        let id = id.to_string();
-        let marks = handlers
-            .iter()
-            .map(|h| self.keys.done(t, &id, h.as_ref()))
-            .collect();
-        self.ack_marked(receipt, marks);
+        let marks = if handlers.is_empty() {
+            Vec::new()
+        } else {
+            let id = id.to_string();
+            handlers
+                .iter()
+                .map(|h| self.keys.done(t, &id, h.as_ref()))
+                .collect()
+        };
+        self.ack_marked(receipt, marks, hold);
     }
 
-    fn ack_marked(&self, receipt: &Receipt, marks: Vec<String>) {
+    fn ack_marked(&self, receipt: &Receipt, marks: Vec<String>, hold: Option<HoldGuard>) {
         if let Receipt::Redis { stream, group, id } = receipt {
             // Still held here until the batcher has settled it (it releases it then):
             // a re-read of this node's pending entries meanwhile must not deliver it
             // again. The batcher only stops at shutdown; an ack lost then is
             // redelivered.
-            self.acks.push(
-                AckItem {
-                    stream: stream.clone(),
-                    group: group.clone(),
-                    id: id.clone(),
-                    marks,
-                },
-                tokio::time::Instant::now() + self.cfg.ack_linger,
-            );
+            let item = AckItem {
+                stream: stream.clone(),
+                group: group.clone(),
+                id: id.clone(),
+                marks,
+            };
+            match hold {
+                Some(hold) => hold.settle(item),
+                None => self
+                    .acks
+                    .push(item, tokio::time::Instant::now() + self.cfg.ack_linger),
+            }
         }
     }
 
@@ -901,11 +921,20 @@ impl RedisBackend {
         let t = env.tenant_id();
         self.ensure_tenant(&t).await?;
         let stream = self.keys.rest(&t);
-        let bytes = encode(&env)?;
         let Some(queue) = self.request_subs.get(&t).map(|q| Arc::clone(q.value())) else {
-            return self.xadd_and_ring(&stream, bytes).await;
+            return self.xadd_and_ring(&stream, encode(&env)?).await;
         };
         let take = self.request_take(&stream, &queue.0);
+        // Caused by a delivery in a worker's hands here: served on its strength,
+        // without a write (`holds.rs`).
+        let env = match env.causation.filter(|_| take > 0) {
+            Some(cause) => match self.serve_held(cause, env, &queue.0) {
+                None => return Ok(()),
+                Some(env) => env,
+            },
+            None => env,
+        };
+        let bytes = encode(&env)?;
         if take > 0 {
             // Served here with room: the command reaches the `RestActor` in the
             // write's own round trip (`take.rs`).
@@ -921,6 +950,34 @@ impl RedisBackend {
             return Ok(());
         }
         self.ring(&stream).await
+    }
+
+    /// Hands command `env`, caused by envelope `cause`, to this node's `RestActor`
+    /// (its queue `tx`) on the strength of a delivery of `cause` in a worker's hands,
+    /// whose acknowledgement then waits for the answer (`holds.rs`). `None` when
+    /// served; the command back when no such delivery is in hand or the queue has
+    /// no room: it must be written.
+    fn serve_held(
+        &self,
+        cause: EnvelopeId,
+        env: Envelope,
+        tx: &mpsc::Sender<Delivery>,
+    ) -> Option<Envelope> {
+        let Some(hold) = self.holds.attach(cause) else {
+            return Some(env);
+        };
+        let mut d = Delivery::new(env, Receipt::Memory);
+        d.hold = Some(hold);
+        match tx.try_send(d) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(mut d) | mpsc::error::TrySendError::Closed(mut d)) => {
+                // Never queued: nothing to wait for.
+                if let Some(hold) = d.hold.take() {
+                    hold.release();
+                }
+                Some(d.envelope)
+            }
+        }
     }
 
     /// Rings the shared doorbell for `stream` alone.
@@ -987,8 +1044,12 @@ impl RedisBackend {
     /// entry, then the old one acknowledged (nothing lost, nothing waits for the
     /// claim time). On failure the entry stays pending and is let go of, so it is
     /// claimed after the claim time. Returns whether it was put back.
-    pub(crate) async fn requeue(&self, d: Delivery) -> bool {
+    pub(crate) async fn requeue(&self, mut d: Delivery) -> bool {
         let t = d.envelope.tenant_id();
+        // A command served on the strength of its cause's delivery lets go of that
+        // delivery's acknowledgement only once written (`holds.rs`); dropped on a
+        // failure, it keeps that delivery pending.
+        let hold = d.hold.take();
         let stream = self.keys.rest(&t);
         let requeued = match encode(&d.envelope) {
             Ok(bytes) => self.xadd_and_ring(&stream, bytes).await,
@@ -996,6 +1057,9 @@ impl RedisBackend {
         };
         match requeued {
             Ok(()) => {
+                if let Some(hold) = hold {
+                    hold.release();
+                }
                 if let Err(e) = self.ack_now(&d.receipt).await {
                     tracing::warn!(tenant = %t, error = %crate::Report(&e), "a handed-back request stays pending until claimed");
                 }
