@@ -469,11 +469,7 @@ async fn pending_ids(raw: &Client, server: &TestRedis) -> Vec<String> {
         )
         .await
         .unwrap();
-    reply
-        .into_array()
-        .into_iter()
-        .filter_map(|e| e.into_array().into_iter().next()?.into_string())
-        .collect()
+    first_of_each(reply)
 }
 
 /// A command a handler sends while its delivery is in hand, for a tenant whose
@@ -759,7 +755,13 @@ async fn entry_ids(raw: &Client, key: &str) -> Vec<String> {
         .custom(fred::cmd!("XRANGE"), vec![key, "-", "+"])
         .await
         .unwrap();
-    entries
+    first_of_each(entries)
+}
+
+/// The entry ids of an `XRANGE` or extended `XPENDING` reply (each item's first
+/// element).
+fn first_of_each(reply: Value) -> Vec<String> {
+    reply
         .into_array()
         .into_iter()
         .filter_map(|e| e.into_array().into_iter().next()?.into_string())

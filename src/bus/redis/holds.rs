@@ -173,10 +173,18 @@ impl HoldGuard {
 
 impl Drop for HoldGuard {
     fn drop(&mut self) {
-        if !self.ended {
-            self.holds
-                .end(self.id, self.side, None, self.side == Side::Command);
+        if self.ended {
+            return;
         }
+        let broken = self.side == Side::Command;
+        if broken {
+            metrics::counter!("switchboard_bus_broken_holds_total").increment(1);
+            tracing::warn!(
+                cause = %self.id,
+                "a command was dropped unanswered: the delivery that caused it stays unacknowledged, to be handled again"
+            );
+        }
+        self.holds.end(self.id, self.side, None, broken);
     }
 }
 
