@@ -504,7 +504,7 @@ impl Bus {
             if let (Backend::Redis(r), Receipt::Redis { .. }) =
                 (&self.inner.backend, &delivery.receipt)
             {
-                delivery.hold = Some(r.holds.open(delivery.envelope.id));
+                delivery.hold = r.open_hold(delivery.envelope.id);
             }
             *delivery
         })

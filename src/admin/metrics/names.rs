@@ -73,6 +73,11 @@ pub(crate) const METRICS: &[(&str, Kind, &str)] = &[
         "Command responses whose requester was gone.",
     ),
     (
+        "switchboard_bus_broken_holds_total",
+        Kind::Counter,
+        "Commands held by their cause and dropped unanswered (the cause stays unacknowledged).",
+    ),
+    (
         "switchboard_bus_dead_letters_evicted_total",
         Kind::Counter,
         "In-process dead letters dropped to keep the cap.",
