@@ -110,13 +110,7 @@ impl Holds {
         let mut ready = Vec::new();
         {
             let mut map = self.lock();
-            let Some(hold) = map.get_mut(&id) else {
-                // Never opened (cannot happen for a guard); write what there is.
-                ready.extend(ack);
-                drop(map);
-                self.queue(ready);
-                return;
-            };
+            let hold = map.entry(id).or_default();
             match side {
                 Side::Delivery => hold.open = hold.open.saturating_sub(1),
                 Side::Command => hold.commands = hold.commands.saturating_sub(1),

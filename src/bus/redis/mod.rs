@@ -38,7 +38,7 @@ pub(crate) use scripts::FENCED_SET;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -154,9 +154,9 @@ pub(crate) struct RedisBackend {
     /// Bumped whenever `request_subs` gains or loses a tenant (the request fetcher
     /// walks the served tenants only then, or for a claim sweep).
     pub(crate) request_subs_changed: AtomicU64,
-    /// Whether `request_subs` has any tenant: only then can a command be held by
-    /// its cause, so only then do deliveries open holds (`holds.rs`).
-    serves_requests: AtomicBool,
+    /// How many tenants `request_subs` holds: only while some can a command be
+    /// held by its cause, so only then do deliveries open holds (`holds.rs`).
+    served: AtomicUsize,
     /// Entries this node holds (fetched, not yet settled), with when they were last
     /// claimed: the toucher re-claims old ones so no other node takes them while this
     /// node is alive, and claims skip them so this node never takes one twice.
@@ -256,7 +256,7 @@ impl RedisBackend {
             known: DashMap::new(),
             request_subs: DashMap::new(),
             request_subs_changed: AtomicU64::new(0),
-            serves_requests: AtomicBool::new(false),
+            served: AtomicUsize::new(0),
             in_hand: DashMap::new(),
             claims: Box::default(),
             lengths: DashMap::new(),
@@ -931,12 +931,12 @@ impl RedisBackend {
         let take = self.request_take(&stream, &queue.0);
         // Caused by a delivery in a worker's hands here: served on its strength,
         // without a write (`holds.rs`).
-        let env = match env.causation.filter(|_| take > 0) {
-            Some(cause) => match self.serve_held(cause, env, &queue.0) {
+        let env = match env.causation {
+            Some(cause) if take > 0 => match self.serve_held(cause, env, &queue.0) {
                 None => return Ok(()),
                 Some(env) => env,
             },
-            None => env,
+            _ => env,
         };
         let bytes = encode(&env)?;
         if take > 0 {
@@ -960,9 +960,7 @@ impl RedisBackend {
     /// `None` while this node serves no tenant's requests, when no command can be
     /// held by it (a worker-only node pays nothing).
     pub(crate) fn open_hold(&self, id: EnvelopeId) -> Option<HoldGuard> {
-        self.serves_requests
-            .load(Ordering::Acquire)
-            .then(|| self.holds.open(id))
+        (self.served.load(Ordering::Acquire) > 0).then(|| self.holds.open(id))
     }
 
     /// Hands command `env`, caused by envelope `cause`, to this node's `RestActor`
@@ -1012,7 +1010,7 @@ impl RedisBackend {
             }
         };
         if created {
-            self.serves_requests.store(true, Ordering::Release);
+            self.served.fetch_add(1, Ordering::Release);
             // Once the subscription is visible: recover its pending entries, and read
             // what is already there at once.
             self.request_subs_changed.fetch_add(1, Ordering::Release);
@@ -1033,8 +1031,7 @@ impl RedisBackend {
         let Some((_, queue)) = self.request_subs.remove(t) else {
             return;
         };
-        self.serves_requests
-            .store(!self.request_subs.is_empty(), Ordering::Release);
+        self.served.fetch_sub(1, Ordering::Release);
         self.request_subs_changed.fetch_add(1, Ordering::Release);
         let stream = self.keys.rest(t);
         let mut rx = queue.1.lock().await;
